@@ -1,0 +1,32 @@
+import js from "@eslint/js"
+import tseslint from "typescript-eslint"
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "coverage/**", "bench/.build/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { process: "readonly", console: "readonly", performance: "readonly", global: "readonly" }
+    },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-namespace": "off",
+      "@typescript-eslint/no-empty-object-type": "off",
+      "no-constant-condition": ["error", { checkLoops: false }],
+      "prefer-rest-params": "off"
+    }
+  },
+  {
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: "use Clock" },
+        { selector: "CallExpression[callee.name='setTimeout']", message: "use Effect.sleep / Schedule" },
+        { selector: "CallExpression[callee.name='setInterval']", message: "use Schedule" }
+      ]
+    }
+  }
+)

@@ -1,0 +1,227 @@
+/**
+ * Actions: the steps of recovery. A condition holds a list of actions that run in order when it
+ * fires (multistage recovery). An action may carry alternates (`Action.orElse`), tried in order
+ * when it fails, until one succeeds (the QNX `ham_action_fail_*` family).
+ *
+ * Actions are data (a Schema tagged union), so they can be shown in the tree, persisted and sent
+ * to a remote HAM. Two kinds hold local values and stay in their process: `notify` (a queue,
+ * pubsub or deferred of the subscriber) and `Action.effect` (arbitrary code).
+ *
+ * Flags (set with `Action.withOptions`):
+ * - `breakOnFail`: when this action fails (its alternates still run), the rest of the list is
+ *   skipped (QNX `HACTIONBREAKONFAIL`);
+ * - `removeOnFail`: a failed action is removed (QNX deletes by default; we keep by default);
+ * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm).
+ *
+ * @since 0.1.0
+ */
+import type * as Command from "@effect/platform/Command"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import type * as Schema from "effect/Schema"
+import type { ConditionEvent } from "./Condition.js"
+import * as internal from "./internal/action.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * An action: plain data with a prototype that makes it pipeable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Action = internal.Action
+
+/**
+ * The data of an action, without its prototype.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ActionData = internal.ActionData
+
+/**
+ * The schema of action data (notify targets and local code are declared, not encodable).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ActionData: Schema.Schema<ActionData, any> = internal.ActionData
+
+/**
+ * A command line kept as data (what an execute action runs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommandLine = internal.CommandLine
+
+/**
+ * The options every action takes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ActionOptions = internal.ActionOptions
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isAction: (u: unknown) => u is Action = internal.isAction
+
+/**
+ * Restarts the dead entity: re-runs a fiber entity's effect in a fresh fiber. Allowed only in
+ * `CondDeath` / `CondAbnormalDeath` conditions, at most one per entity, never on a
+ * self-attached or the global entity. Restart intensity and back-off apply; `CondRestart`
+ * fires once the entity is up again.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const restart: Action = internal.restart
+
+/**
+ * Runs a `Command` (a real process: a non-zero exit code or the timeout is a failure) or an
+ * `Effect` (its failure is a failure).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const execute: (
+  target: Command.Command | Effect.Effect<unknown, unknown>,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+) => Action = internal.execute
+
+/**
+ * Runs local code with the event that fired the condition. Its failure or defect is the
+ * action's failure. Cannot be persisted or sent to a remote HAM.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const effect: (
+  run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
+  options?: { readonly label?: string | undefined }
+) => Action = internal.effect
+
+/**
+ * Delivers a value to a `Queue`, `PubSub` or `Deferred` the subscriber gave (our counterpart of
+ * a QNX pulse). Without a value, the event that fired the condition is delivered. A queue that
+ * refuses the value (full and dropping, or shut down) makes the action fail; a deferred that
+ * is already complete does not.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notify = <A>(
+  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, any>,
+  ...value: [] | [A]
+): Action =>
+  internal.notify(
+    Predicate.hasProperty(target, Deferred.DeferredTypeId)
+      ? { _tag: "Deferred", complete: (v) => Deferred.succeed(target as unknown as Deferred.Deferred<unknown>, v) }
+      : { _tag: "Queue", offer: (v) => Queue.offer(target as Queue.Enqueue<unknown>, v) },
+    value.length === 0 ? Option.none() : Option.some(value[0])
+  )
+
+/**
+ * Sends a signal to the entity, or to `pid` when given. A fiber entity takes the terminating
+ * signals (`SIGTERM`, `SIGKILL`, `SIGINT`, `SIGHUP`, `SIGQUIT`, `SIGABRT`): it is interrupted
+ * and dies abnormally with that signal name.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const signal: (signal: string, options?: { readonly pid?: number | undefined }) => Action = internal.signal
+
+/**
+ * Waits: for a duration, or until an entity of that name is attached and running, failing
+ * when it has not appeared within `timeout`. Not allowed in `noWait` conditions.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const waitfor: (
+  what: Duration.DurationInput | { readonly entity: string; readonly timeout: Duration.DurationInput }
+) => Action = internal.waitfor
+
+/**
+ * Resets the entity's missed-heartbeat state: after a missed-heartbeat condition fired, the
+ * entity stays unhealthy (no further low/high fires) until this runs. Never fails.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const heartbeatHealthy: Action = internal.heartbeatHealthy
+
+/**
+ * Writes `message` to the Effect logger when the HAM's verbosity (`Ham.verbose`) is at least
+ * `verbosity` (default 1). With `attachPrefix` (default true) the message is prefixed with the
+ * `entity/condition/action` path. Never fails.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const log: (
+  message: string,
+  options?: { readonly verbosity?: number | undefined; readonly attachPrefix?: boolean | undefined }
+) => Action = internal.log
+
+/**
+ * Adds an alternate: when `self` fails, its alternates are tried in order until one succeeds.
+ * `a.pipe(Action.orElse(b), Action.orElse(c))` runs `b` when `a` fails and `c` when `b` fails
+ * too. A restart cannot be an alternate.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const orElse: {
+  (alternate: Action): (self: Action) => Action
+  (self: Action, alternate: Action): Action
+} = internal.orElse
+
+/**
+ * Sets the name and flags of an action.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withOptions: {
+  (options: ActionOptions): (self: Action) => Action
+  (self: Action, options: ActionOptions): Action
+} = internal.withOptions
+
+/**
+ * Names an action (unique within its condition; by default the name is taken from its kind).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const named: {
+  (name: string): (self: Action) => Action
+  (self: Action, name: string): Action
+} = internal.named
+
+/**
+ * A one-line description of an action, as the tree shows it.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const summary: (action: ActionData) => string = internal.summary

@@ -1,0 +1,129 @@
+/**
+ * Entities: the units a HAM monitors. An entity has a name unique in its HAM and one of these
+ * kinds: a supervised fiber (`Entity.fiber`), the application itself (`Ham.attachSelf`), or a
+ * placeholder made before the entity exists (`Ham.entity`). The global entity
+ * (`Entity.global`) is a wildcard: its conditions match events of every entity.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import * as internal from "./internal/entity.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const HandleTypeId: unique symbol = internal.HandleTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type HandleTypeId = typeof HandleTypeId
+
+/**
+ * What `Ham.attach` is given: a description of the entity to supervise. `R` is what its code
+ * needs from the context; `Ham.attach` takes it from the caller's context.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EntitySpec<R = never> = internal.EntitySpec<R>
+
+/**
+ * The spec of a supervised fiber.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FiberSpec<R = never> = internal.FiberSpec<R>
+
+/**
+ * The kind of an entity, as shown in the tree.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EntityKind = internal.EntityKind
+
+/**
+ * A client-side handle on an entity: its name. Freeing it removes nothing; using it after the
+ * entity was detached fails with `EntityNotFound` (or does nothing, for `Ham.heartbeat`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EntityHandle = internal.EntityHandle
+
+/**
+ * An entity as the API accepts it: a handle or a name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EntityRef = internal.EntityRef
+
+/**
+ * A supervised fiber. Every run of `effect` is one life of the entity:
+ *
+ * - it returns: a normal death (`CondDeath`);
+ * - it fails, dies with a defect, or is interrupted by anything but the HAM: an abnormal death
+ *   (`CondAbnormalDeath`, then `CondDeath`);
+ * - a restart action runs `effect` again in a fresh fiber.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Entity, Ham } from "effect-ham"
+ *
+ * const worker = Entity.fiber("worker", Effect.never)
+ * const program = Ham.attach(worker)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fiber: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => FiberSpec<R> = internal.fiber
+
+/**
+ * The global entity: a wildcard that is never attached or detached. Conditions on it fire for
+ * events of every entity (QNX `ham_entity_handle(nd, NULL, 0)`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const global: EntityHandle = internal.global
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isEntitySpec: (u: unknown) => u is EntitySpec<unknown> = internal.isEntitySpec
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isEntityHandle: (u: unknown) => u is EntityHandle = internal.isEntityHandle
+
+/**
+ * The rules every name follows (entity, condition and action names): 1 to 255 characters, no
+ * `/` and no control characters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Name: Schema.Schema<string> = internal.Name

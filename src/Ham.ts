@@ -1,0 +1,561 @@
+/**
+ * The High Availability Manager: the service that holds the registry (entities → conditions →
+ * actions), the detectors (fiber exits, heartbeat clocks, published states and raises) and the
+ * dispatcher that runs recovery. Add `HamLive` (or `Ham.layer(options)`) to your layers and use
+ * the functions of this module.
+ *
+ * Execution model: every detector publishes a `ConditionEvent` on one queue; one dispatcher
+ * fiber takes them in order, updates the statistics, publishes the event to subscribers and
+ * runs the action lists of the matching conditions. Ordinary conditions run FIFO in the
+ * dispatcher; `noWait` conditions share one side fiber (they promise not to wait); each
+ * `independent` condition runs in its own fiber, so its waits delay nobody.
+ *
+ * Subscribers (`Ham.events`, `Ham.subscribe`) never slow the HAM down: each subscriber sees a
+ * sliding window of at most `eventBuffer` (default 4096) undelivered events; when it falls
+ * further behind, its oldest undelivered events are dropped for it alone. The HAM and the other
+ * subscribers are never blocked.
+ *
+ * Restart policy (beyond QNX, after Erlang/OTP): each entity may restart at most `maxRestarts`
+ * times (default 10) within `within` (default 60 seconds). Consecutive restarts wait for the
+ * `backoff` schedule (default exponential from 100 ms, doubling, capped at 10 seconds); an entity
+ * that stayed up `backoffResetAfter` (default 10 seconds) restarts at once and its back-off
+ * starts afresh. When the intensity is exceeded or the back-off schedule ends, the entity
+ * stays down (status `gaveUp`), the restart action fails (so its alternates run) and the HAM
+ * raises `CondRaise` with `type: RaiseTypeHam, class: RaiseClassRestartGaveUp`.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Deferred from "effect/Deferred"
+import type * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Action from "./Action.js"
+import type * as Condition from "./Condition.js"
+import type * as Entity from "./Entity.js"
+import type { HamError, InvalidArgument } from "./HamError.js"
+import * as internal from "./internal/ham.js"
+import type * as Tree from "./Tree.js"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  ActionFailed,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  ActionNotFound,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  ConditionNotFound,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  DuplicateName,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  EntityNotFound,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  type HamError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  HamStopped,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  InvalidArgument,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  RestartIntensityExceeded
+} from "./HamError.js"
+
+/**
+ * The HAM service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Ham: typeof internal.Ham = internal.Ham
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export type Ham = internal.Ham
+
+/**
+ * The operations of the HAM service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HamService = internal.HamService
+
+/**
+ * Options of `Ham.layer`: the default restart policy of every entity, the verbosity, the
+ * per-subscriber event buffer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HamOptions = internal.HamOptions
+
+/**
+ * Options of `Ham.attach`: heartbeat and the entity's own restart policy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AttachOptions = internal.AttachOptions
+
+/**
+ * `{ interval, missedLow, missedHigh }`: the entity must heartbeat at least once per
+ * `interval` (≥ 1 ms); `CondBeatMissedLow` fires after `missedLow` consecutive missed periods,
+ * `CondBeatMissedHigh` after `missedHigh` (0 disables a level; `missedLow ≤ missedHigh`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HeartbeatOptions = internal.HeartbeatOptions
+
+/**
+ * Restart intensity: at most `maxRestarts` restarts within `within`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RestartIntensityOptions = internal.RestartIntensityOptions
+
+/**
+ * Options of a condition: its name (unique within the entity) and flags `independent`,
+ * `noWait` (no waitfor allowed; wins over `independent`) and `oneShot` (discarded when the
+ * entity restarts; by default conditions are re-armed).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConditionOptions = internal.ConditionOptions
+
+/**
+ * A client-side handle on a condition (entity name + condition name).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConditionHandle = internal.ConditionHandle
+
+/**
+ * A client-side handle on an action (entity, condition and action names).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ActionHandle = internal.ActionHandle
+
+/**
+ * Any handle `Ham.control` and `Ham.remove` accept.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handle = internal.Handle
+
+/**
+ * `"enable"`, `"disable"`, `"getFlags"` or `{ setFlags: { flag: boolean } }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ControlOp = internal.ControlOp
+
+/**
+ * What `Ham.control` returns: whether the object is enabled, and its flags.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ControlResult = internal.ControlResult
+
+/**
+ * What `Ham.raise` publishes: non-negative integers `type`, `class`, `severity` and free text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RaiseInput = internal.RaiseInput
+
+/**
+ * The default restart back-off: exponential from 100 ms, doubling, capped at 10 seconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const defaultBackoff: Schedule.Schedule<unknown> = internal.defaultBackoff
+
+/**
+ * A HAM in memory, configured by `options`. Closing the layer's scope stops the HAM.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options?: HamOptions) => Layer.Layer<Ham, InvalidArgument> = internal.layer
+
+/**
+ * The default HAM, in memory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const HamLive: Layer.Layer<Ham> = internal.HamLive
+
+const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Ham> =>
+  Effect.flatMap(internal.Ham, f)
+
+/**
+ * Starts supervising an entity (QNX `ham_attach`). If a placeholder or a dead entity of that
+ * name exists, the new entity takes it over with its conditions and statistics; `CondAttach`
+ * fires. Fails with `DuplicateName` if an entity of that name is alive, `InvalidArgument` for
+ * a bad name or options.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attach = <R>(
+  spec: Entity.EntitySpec<R>,
+  options?: AttachOptions
+): Effect.Effect<Entity.EntityHandle, HamError, Ham | R> => withHam((ham) => ham.attach(spec, options))
+
+/**
+ * Attaches the caller as an entity (QNX `ham_attach_self`). The caller's scope is its
+ * connection: if the scope closes without `Ham.detach`, the entity dies (abnormally when the
+ * scope closed with a failure). A self-attached entity cannot hold a restart action.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attachSelf = (
+  name: string,
+  options?: AttachOptions
+): Effect.Effect<Entity.EntityHandle, HamError, Ham | Scope.Scope> => withHam((ham) => ham.attachSelf(name, options))
+
+/**
+ * Sends a heartbeat for the entity of this handle (QNX `ham_heartbeat`). Always succeeds; does
+ * nothing if the entity is not running or was detached.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const heartbeat: (handle: Entity.EntityHandle) => Effect.Effect<void> = internal.heartbeat
+
+/**
+ * The handle of the entity of that name; creates a placeholder when there is none, so that
+ * conditions can be added before the entity exists (QNX `ham_entity`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const entity = (name: string): Effect.Effect<Entity.EntityHandle, HamError, Ham> =>
+  withHam((ham) => ham.entity(name))
+
+/**
+ * The handle of an existing entity (QNX `ham_entity_handle`); `EntityNotFound` otherwise.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, HamError, Ham> =>
+  withHam((ham) => ham.entityHandle(name))
+
+/**
+ * Ends monitoring of an entity (QNX `ham_detach`): stops its fiber (this is not a death),
+ * fires `CondDetach` with its conditions, then forgets it.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const detach = (entity: Entity.EntityRef): Effect.Effect<void, HamError, Ham> =>
+  withHam((ham) => ham.detach(entity))
+
+/**
+ * Adds a condition to an entity (QNX `ham_condition`). Works on placeholders and on
+ * `Entity.global`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const condition = (
+  entity: Entity.EntityRef,
+  type: Condition.ConditionType,
+  options?: ConditionOptions
+): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.condition(entity, type, options))
+
+/**
+ * Adds a `CondState` condition that fires on transitions matching `from` / `to` (each an exact
+ * state, `StateAny`, `{ in: [...] }` or `{ notIn: [...] }`), QNX `ham_condition_state`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const conditionState = (
+  entity: Entity.EntityRef,
+  filter: { readonly from?: Condition.StateMatch | undefined; readonly to?: Condition.StateMatch | undefined },
+  options?: ConditionOptions
+): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionState(entity, filter, options))
+
+/**
+ * Adds a `CondRaise` condition that fires on raises matching `type`, `class` and `severity`
+ * (each exact, or `RaiseAny` / absent for any), QNX `ham_condition_raise`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const conditionRaise = (
+  entity: Entity.EntityRef,
+  filter: {
+    readonly type?: number | undefined
+    readonly class?: number | undefined
+    readonly severity?: number | undefined
+  },
+  options?: ConditionOptions
+): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionRaise(entity, filter, options))
+
+/**
+ * The handle of an existing condition (QNX `ham_condition_handle`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const conditionHandle = (
+  entity: Entity.EntityRef,
+  name: string
+): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionHandle(entity, name))
+
+/**
+ * Adds an action at the end of a condition's list and returns its handle.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const addAction = (
+  condition: ConditionHandle,
+  action: Action.Action
+): Effect.Effect<ActionHandle, HamError, Ham> => withHam((ham) => ham.addAction(condition, action))
+
+/**
+ * The handle of an existing action (QNX `ham_action_handle`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const actionHandle = (
+  condition: ConditionHandle,
+  name: string
+): Effect.Effect<ActionHandle, HamError, Ham> => withHam((ham) => ham.actionHandle(condition, name))
+
+/**
+ * A condition handle, or an effect that makes one: what the pipeable action adders take.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConditionInput<E, R> = ConditionHandle | Effect.Effect<ConditionHandle, E, R>
+
+/**
+ * Adds an action to the condition and passes the condition on, so that adders chain:
+ * `Ham.condition(e, CondDeath).pipe(Ham.restart, Ham.log("restarted"))`.
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const action = (action: Action.Action) =>
+<E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | HamError, R | Ham> =>
+  Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
+
+/**
+ * Adds `Action.restart` (QNX `ham_action_restart`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const restart: <E = never, R = never>(
+  self: ConditionInput<E, R>
+) => Effect.Effect<ConditionHandle, E | HamError, R | Ham> = action(Action.restart)
+
+/**
+ * Adds `Action.execute` (QNX `ham_action_execute`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const execute = (...args: Parameters<typeof Action.execute>) => action(Action.execute(...args))
+
+/**
+ * Adds `Action.notify` (QNX `ham_action_notify_pulse`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const notify = <A>(
+  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, any>,
+  ...value: [] | [A]
+) => action(Action.notify(target, ...value))
+
+/**
+ * Adds `Action.signal` (QNX `ham_action_notify_signal`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const signal = (...args: Parameters<typeof Action.signal>) => action(Action.signal(...args))
+
+/**
+ * Adds `Action.waitfor` (QNX `ham_action_waitfor`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const waitfor = (...args: Parameters<typeof Action.waitfor>) => action(Action.waitfor(...args))
+
+/**
+ * Adds `Action.heartbeatHealthy` (QNX `ham_action_heartbeat_healthy`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const heartbeatHealthy: <E = never, R = never>(
+  self: ConditionInput<E, R>
+) => Effect.Effect<ConditionHandle, E | HamError, R | Ham> = action(Action.heartbeatHealthy)
+
+/**
+ * Adds `Action.log` (QNX `ham_action_log`).
+ *
+ * @since 0.1.0
+ * @category actions
+ */
+export const log = (...args: Parameters<typeof Action.log>) => action(Action.log(...args))
+
+/**
+ * Publishes the entity's new state (QNX `ham_entity_condition_state`). The HAM keeps it and
+ * fires `CondState` with the previous and the new state; it does not judge transitions.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const publishState = (entity: Entity.EntityRef, state: number): Effect.Effect<void, HamError, Ham> =>
+  withHam((ham) => ham.publishState(entity, state))
+
+/**
+ * Raises a condition on the entity (QNX `ham_entity_condition_raise`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const raise = (entity: Entity.EntityRef, raise: RaiseInput): Effect.Effect<void, HamError, Ham> =>
+  withHam((ham) => ham.raise(entity, raise))
+
+/**
+ * Every event (of one entity, when given) from the moment the stream starts. A subscriber
+ * that falls more than `eventBuffer` events behind loses its oldest undelivered events; it
+ * never blocks the HAM or other subscribers.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const events = (entity?: Entity.EntityRef): Stream.Stream<Condition.ConditionEvent, never, Ham> =>
+  Stream.unwrap(Effect.map(internal.Ham, (ham) => ham.events(entity)))
+
+/**
+ * Subscribes now and returns the subscription to every event as a queue (same buffering as
+ * `events`): no event published after this returns is missed.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, never, Ham | Scope.Scope> = withHam(
+  (ham) => ham.subscribe
+)
+
+/**
+ * Enables or disables an entity, condition or action, or reads or sets its flags (QNX
+ * `ham_*_control`). A disabled entity triggers nothing, a disabled condition never fires, a
+ * disabled action is skipped. Not recursive unless `{ recurse: true }`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const control = (
+  handle: Handle,
+  op: ControlOp,
+  options?: { readonly recurse?: boolean | undefined }
+): Effect.Effect<ControlResult, HamError, Ham> => withHam((ham) => ham.control(handle, op, options))
+
+/**
+ * Removes a condition (with its actions) or an action; on an entity handle, detaches it.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const remove = (handle: Handle): Effect.Effect<void, HamError, Ham> => withHam((ham) => ham.remove(handle))
+
+/**
+ * The `/proc/ham` tree as data.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const snapshot: Effect.Effect<Tree.Tree, never, Ham> = withHam((ham) => ham.snapshot)
+
+/**
+ * Sets the HAM's verbosity and returns the previous one (QNX `ham_verbose`). Log actions write
+ * only when the verbosity is at least theirs; at 3 and above the HAM logs every event at debug
+ * level.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const verbose = (level: number): Effect.Effect<number, HamError, Ham> => withHam((ham) => ham.verbose(level))
+
+/**
+ * The HAM's current verbosity.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const verbosity: Effect.Effect<number, never, Ham> = withHam((ham) => ham.verbosity)
+
+/**
+ * Stops the HAM (QNX `ham_stop`): every supervised fiber is interrupted and awaited, nothing is
+ * left running, and every later call fails with `HamStopped`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const stop: Effect.Effect<void, never, Ham> = withHam((ham) => ham.stop)
+
+/**
+ * Sleeps for a `Duration`: re-exported for examples that wait between steps.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationInput = Duration.DurationInput

@@ -1,0 +1,172 @@
+/**
+ * The typed errors of effect-ham. Every failure the HAM can report is one of these
+ * `Schema.TaggedError` classes, so it can cross `@effect/rpc` and be written by the Guardian.
+ * Bad input never changes the HAM's state: the call fails with one of these instead.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * The entity named does not exist in this HAM (or was detached: a stale handle).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EntityNotFound extends Schema.TaggedError<EntityNotFound>()("EntityNotFound", {
+  entity: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `entity "${this.entity}" not found`
+  }
+}
+
+/**
+ * The condition named does not exist on its entity.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConditionNotFound extends Schema.TaggedError<ConditionNotFound>()("ConditionNotFound", {
+  entity: Schema.String,
+  condition: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `condition "${this.condition}" not found on entity "${this.entity}"`
+  }
+}
+
+/**
+ * The action named does not exist in its condition.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ActionNotFound extends Schema.TaggedError<ActionNotFound>()("ActionNotFound", {
+  entity: Schema.String,
+  condition: Schema.String,
+  action: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `action "${this.action}" not found in condition "${this.entity}/${this.condition}"`
+  }
+}
+
+/**
+ * A name is already taken: entity names are unique in a HAM, condition names within an
+ * entity, action names within a condition (QNX `EEXIST`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateName extends Schema.TaggedError<DuplicateName>()("DuplicateName", {
+  kind: Schema.Literal("entity", "condition", "action"),
+  name: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.kind} name "${this.name}" is already in use`
+  }
+}
+
+/**
+ * Input the HAM refuses: a bad name, a bad number, a restart action where none is allowed, a
+ * waitfor in a `noWait` condition (QNX `EINVAL` / `ENAMETOOLONG`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  argument: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `invalid ${this.argument}: ${this.reason}`
+  }
+}
+
+/**
+ * An action failed while its condition ran (its alternates, if any, were tried too).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFailed", {
+  entity: Schema.String,
+  condition: Schema.String,
+  action: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `action ${this.entity}/${this.condition}/${this.action} failed: ${this.reason}`
+  }
+}
+
+/**
+ * A restart was refused because the entity restarted too often: more than `maxRestarts` within
+ * `withinMillis` (the OTP restart intensity), or its back-off schedule ended.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RestartIntensityExceeded
+  extends Schema.TaggedError<RestartIntensityExceeded>()("RestartIntensityExceeded", {
+    entity: Schema.String,
+    restarts: Schema.Number,
+    withinMillis: Schema.Number
+  })
+{
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `entity "${this.entity}" restarted ${this.restarts} times within ${this.withinMillis} ms: giving up`
+  }
+}
+
+/**
+ * The HAM was stopped with `Ham.stop`; it accepts no more calls.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HamStopped extends Schema.TaggedError<HamStopped>()("HamStopped", {}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return "the HAM has been stopped"
+  }
+}
+
+/**
+ * Every error an operation of the HAM can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type HamError =
+  | EntityNotFound
+  | ConditionNotFound
+  | ActionNotFound
+  | DuplicateName
+  | InvalidArgument
+  | RestartIntensityExceeded
+  | HamStopped

@@ -1,0 +1,68 @@
+/**
+ * The `/proc/ham` view as data: entity → condition → action, with the statistics of each
+ * entity. `Ham.snapshot` returns a `Tree`; `Tree.render` prints it.
+ *
+ * @since 0.1.0
+ */
+import * as internal from "./internal/tree.js"
+
+/**
+ * The whole tree, with counts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Tree = internal.Tree
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Tree = internal.Tree
+
+/**
+ * An entity in the tree with its statistics and conditions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const EntityNode = internal.EntityNode
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EntityNode = internal.EntityNode
+
+/**
+ * The statistics of an entity: deaths, abnormal deaths, restarts, heartbeats received, missed
+ * low/high episodes, the time of its last event and the reason of its last death.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EntityStats = internal.EntityStats
+
+/**
+ * A condition in the tree with its flags and actions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConditionNode = internal.ConditionNode
+
+/**
+ * An action in the tree with its flags, alternates and counters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ActionNode = internal.ActionNode
+
+/**
+ * Renders a tree as indented text, one entity per block.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const render: (tree: Tree) => string = internal.render

@@ -1,0 +1,43 @@
+/**
+ * effect-ham: a High Availability Manager for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Action from "./Action.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Condition from "./Condition.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Entity from "./Entity.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Ham from "./Ham.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as HamError from "./HamError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Tree from "./Tree.js"
+
+/**
+ * The default HAM layer, in memory (same as `Ham.HamLive`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export { HamLive } from "./Ham.js"

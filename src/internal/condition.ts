@@ -1,0 +1,168 @@
+import * as Schema from "effect/Schema"
+
+/** @internal */
+export const conditionTypes = [
+  "CondAny",
+  "CondDeath",
+  "CondDetach",
+  "CondRestart",
+  "CondBeatMissedLow",
+  "CondBeatMissedHigh",
+  "CondAbnormalDeath",
+  "CondAttach",
+  "CondState",
+  "CondRaise"
+] as const
+
+/** @internal */
+export type ConditionType = typeof conditionTypes[number]
+
+/** @internal */
+export const ConditionTypeSchema = Schema.Literal(...conditionTypes)
+
+/** @internal the QNX type code of each condition (`CONDDEATH` = 1, ...) */
+export const code = (type: ConditionType): number => conditionTypes.indexOf(type)
+
+const common = {
+  entity: Schema.String,
+  time: Schema.Number,
+  seq: Schema.Number
+}
+
+const death = {
+  ...common,
+  abnormal: Schema.Boolean,
+  reason: Schema.String,
+  pid: Schema.optional(Schema.Number),
+  exitCode: Schema.optional(Schema.Number),
+  signal: Schema.optional(Schema.String),
+  stderr: Schema.optional(Schema.Array(Schema.String))
+}
+
+/** @internal */
+export const DeathEvent = Schema.TaggedStruct("CondDeath", death)
+/** @internal */
+export const AbnormalDeathEvent = Schema.TaggedStruct("CondAbnormalDeath", death)
+/** @internal */
+export const DetachEvent = Schema.TaggedStruct("CondDetach", common)
+/** @internal */
+export const AttachEvent = Schema.TaggedStruct("CondAttach", { ...common, pid: Schema.optional(Schema.Number) })
+/** @internal */
+export const RestartEvent = Schema.TaggedStruct("CondRestart", {
+  ...common,
+  restarts: Schema.Number,
+  pid: Schema.optional(Schema.Number)
+})
+/** @internal */
+export const BeatMissedLowEvent = Schema.TaggedStruct("CondBeatMissedLow", { ...common, missed: Schema.Number })
+/** @internal */
+export const BeatMissedHighEvent = Schema.TaggedStruct("CondBeatMissedHigh", { ...common, missed: Schema.Number })
+/** @internal */
+export const StateEvent = Schema.TaggedStruct("CondState", {
+  ...common,
+  from: Schema.Number,
+  to: Schema.Number
+})
+/** @internal */
+export const RaiseEvent = Schema.TaggedStruct("CondRaise", {
+  ...common,
+  type: Schema.Number,
+  class: Schema.Number,
+  severity: Schema.Number,
+  detail: Schema.String
+})
+
+/** @internal */
+export const ConditionEvent = Schema.Union(
+  DeathEvent,
+  AbnormalDeathEvent,
+  DetachEvent,
+  AttachEvent,
+  RestartEvent,
+  BeatMissedLowEvent,
+  BeatMissedHighEvent,
+  StateEvent,
+  RaiseEvent
+)
+
+/** @internal */
+export type ConditionEvent = typeof ConditionEvent.Type
+
+/** @internal */
+export type DeathEvent = typeof DeathEvent.Type
+
+/** @internal */
+export type RaiseEvent = typeof RaiseEvent.Type
+
+/** @internal */
+export type StateEvent = typeof StateEvent.Type
+
+// ---------------------------------------------------------------------------------------------
+// filters
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export const StateAny = 0
+
+/** @internal */
+export const RaiseAny = 0
+
+/** @internal */
+export const StateMatch = Schema.Union(
+  Schema.NonNegativeInt,
+  Schema.Struct({ in: Schema.Array(Schema.NonNegativeInt) }),
+  Schema.Struct({ notIn: Schema.Array(Schema.NonNegativeInt) })
+)
+
+/** @internal */
+export type StateMatch = typeof StateMatch.Type
+
+/** @internal */
+export const StateFilter = Schema.Struct({
+  from: Schema.optionalWith(StateMatch, { default: () => StateAny }),
+  to: Schema.optionalWith(StateMatch, { default: () => StateAny })
+})
+
+/** @internal */
+export type StateFilter = typeof StateFilter.Type
+
+/** @internal */
+export const RaiseFilter = Schema.Struct({
+  type: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
+  class: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
+  severity: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny })
+})
+
+/** @internal */
+export type RaiseFilter = typeof RaiseFilter.Type
+
+/** @internal */
+export const matchState = (match: StateMatch, state: number): boolean => {
+  if (typeof match === "number") return match === StateAny || match === state
+  if ("in" in match) return match.in.includes(state)
+  return !match.notIn.includes(state)
+}
+
+/** @internal */
+export const matchStateFilter = (filter: StateFilter, event: StateEvent): boolean =>
+  matchState(filter.from, event.from) && matchState(filter.to, event.to)
+
+const matchField = (want: number, got: number): boolean => want === RaiseAny || want === got
+
+/** @internal */
+export const matchRaiseFilter = (filter: RaiseFilter, event: RaiseEvent): boolean =>
+  matchField(filter.type, event.type) && matchField(filter.class, event.class) &&
+  matchField(filter.severity, event.severity)
+
+// ---------------------------------------------------------------------------------------------
+// the raise the HAM itself publishes when it gives up restarting an entity
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export const RaiseTypeHam = 0x4841_4d00
+
+/** @internal */
+export const RaiseClassRestartGaveUp = 1
+
+/** @internal */
+export const RaiseSeverityCritical = 7

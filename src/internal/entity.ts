@@ -1,0 +1,106 @@
+import type * as Effect from "effect/Effect"
+import type * as Entity from "../Entity.js"
+import { pipeArguments } from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/** @internal */
+export const TypeId: typeof Entity.TypeId = Symbol.for("effect-ham/Entity") as never
+
+/** @internal */
+export const HandleTypeId: typeof Entity.HandleTypeId = Symbol.for("effect-ham/Entity/Handle") as never
+
+/** @internal */
+export type EntityKind = "placeholder" | "fiber" | "self" | "process" | "pid"
+
+/** @internal a spec of a supervised fiber */
+export interface FiberSpec<R> {
+  readonly [TypeId]: typeof TypeId
+  readonly _tag: "Fiber"
+  readonly name: string
+  readonly effect: Effect.Effect<unknown, unknown, R>
+  pipe(...args: ReadonlyArray<unknown>): unknown
+}
+
+/** @internal */
+export type EntitySpec<R> = FiberSpec<R>
+
+const SpecProto = {
+  [TypeId]: TypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  toJSON(this: FiberSpec<unknown>) {
+    return { _id: "EntitySpec", _tag: this._tag, name: this.name }
+  }
+}
+
+/** @internal */
+export const fiber = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): FiberSpec<R> => {
+  const self = Object.create(SpecProto)
+  self._tag = "Fiber"
+  self.name = name
+  self.effect = effect
+  return self
+}
+
+/** @internal */
+export const isEntitySpec = (u: unknown): u is EntitySpec<unknown> => Predicate.hasProperty(u, TypeId)
+
+/** @internal a client-side handle: a name, nothing more (freeing it removes nothing) */
+export interface EntityHandle {
+  readonly [HandleTypeId]: typeof HandleTypeId
+  readonly _tag: "EntityHandle"
+  readonly name: string
+  readonly isGlobal: boolean
+  pipe(...args: ReadonlyArray<unknown>): unknown
+}
+
+const HandleProto = {
+  [HandleTypeId]: HandleTypeId,
+  _tag: "EntityHandle",
+  pipe() {
+    return pipeArguments(this, arguments)
+  },
+  toJSON(this: EntityHandle) {
+    return { _id: "EntityHandle", name: this.name, isGlobal: this.isGlobal }
+  },
+  toString(this: EntityHandle) {
+    return this.isGlobal ? "<global>" : this.name
+  }
+}
+
+/** @internal */
+export const makeHandle = <H extends EntityHandle = EntityHandle>(
+  name: string,
+  isGlobal = false,
+  extra?: Record<string, unknown>
+): H => {
+  const self = Object.create(HandleProto)
+  self.name = name
+  self.isGlobal = isGlobal
+  if (extra !== undefined) Object.assign(self, extra)
+  return self
+}
+
+/** @internal the name under which the global entity appears in the tree and in paths */
+export const globalName = "*"
+
+/** @internal */
+export const global: EntityHandle = makeHandle(globalName, true)
+
+/** @internal */
+export const isEntityHandle = (u: unknown): u is EntityHandle => Predicate.hasProperty(u, HandleTypeId)
+
+/** @internal */
+export type EntityRef = EntityHandle | string
+
+// eslint-disable-next-line no-control-regex
+const forbidden = /[/\u0000-\u001f\u007f]/
+
+/** @internal the rules for every name: entity, condition, action (QNX: no `/`, fits a path) */
+export const Name = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "a name must not be empty" }),
+  Schema.maxLength(255, { message: () => "a name must be at most 255 characters" }),
+  Schema.filter((s) => !forbidden.test(s) || "a name must not contain '/' or control characters")
+)

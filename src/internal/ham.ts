@@ -1,0 +1,1442 @@
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { constants as osConstants } from "node:os"
+import {
+  ActionNotFound,
+  ConditionNotFound,
+  DuplicateName,
+  EntityNotFound,
+  type HamError,
+  HamStopped,
+  InvalidArgument,
+  RestartIntensityExceeded
+} from "../HamError.js"
+import * as action_ from "./action.js"
+import * as cond from "./condition.js"
+import * as entity_ from "./entity.js"
+import * as heartbeat_ from "./heartbeat.js"
+import * as intensity_ from "./intensity.js"
+import type * as tree_ from "./tree.js"
+
+// =============================================================================================
+// public-facing models (re-exported by the public modules)
+// =============================================================================================
+
+/** @internal */
+export interface HeartbeatOptions {
+  readonly interval: Duration.DurationInput
+  readonly missedLow: number
+  readonly missedHigh: number
+}
+
+/** @internal */
+export interface RestartIntensityOptions {
+  readonly maxRestarts?: number | undefined
+  readonly within?: Duration.DurationInput | undefined
+}
+
+/** @internal */
+export interface RestartPolicyOptions {
+  readonly restartIntensity?: RestartIntensityOptions | undefined
+  readonly backoff?: Schedule.Schedule<unknown> | false | undefined
+  readonly backoffResetAfter?: Duration.DurationInput | undefined
+}
+
+/** @internal */
+export interface AttachOptions extends RestartPolicyOptions {
+  readonly heartbeat?: HeartbeatOptions | undefined
+}
+
+/** @internal */
+export interface HamOptions extends RestartPolicyOptions {
+  readonly verbosity?: number | undefined
+  readonly eventBuffer?: number | undefined
+}
+
+/** @internal */
+export interface ConditionOptions {
+  readonly name?: string | undefined
+  readonly independent?: boolean | undefined
+  readonly noWait?: boolean | undefined
+  readonly oneShot?: boolean | undefined
+}
+
+/** @internal */
+export interface ConditionHandle {
+  readonly _tag: "ConditionHandle"
+  readonly entity: string
+  readonly isGlobal: boolean
+  readonly name: string
+}
+
+/** @internal */
+export interface ActionHandle {
+  readonly _tag: "ActionHandle"
+  readonly entity: string
+  readonly isGlobal: boolean
+  readonly condition: string
+  readonly name: string
+}
+
+/** @internal */
+export type Handle = entity_.EntityHandle | ConditionHandle | ActionHandle
+
+/** @internal */
+export type ControlOp =
+  | "enable"
+  | "disable"
+  | "getFlags"
+  | { readonly setFlags: { readonly [flag: string]: boolean } }
+
+/** @internal */
+export interface ControlOptions {
+  readonly recurse?: boolean | undefined
+}
+
+/** @internal */
+export interface ControlResult {
+  readonly enabled: boolean
+  readonly flags: { readonly [flag: string]: boolean }
+}
+
+/** @internal */
+export interface RaiseInput {
+  readonly type: number
+  readonly class: number
+  readonly severity: number
+  readonly detail?: string | undefined
+}
+
+/** @internal */
+export interface HamService {
+  readonly attach: <R>(
+    spec: entity_.EntitySpec<R>,
+    options?: AttachOptions
+  ) => Effect.Effect<entity_.EntityHandle, HamError, R>
+  readonly attachSelf: (
+    name: string,
+    options?: AttachOptions
+  ) => Effect.Effect<entity_.EntityHandle, HamError, Scope.Scope>
+  readonly entity: (name: string) => Effect.Effect<entity_.EntityHandle, HamError>
+  readonly entityHandle: (name: string) => Effect.Effect<entity_.EntityHandle, HamError>
+  readonly detach: (entity: entity_.EntityRef) => Effect.Effect<void, HamError>
+  readonly condition: (
+    entity: entity_.EntityRef,
+    type: cond.ConditionType,
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionState: (
+    entity: entity_.EntityRef,
+    filter: { readonly from?: cond.StateMatch | undefined; readonly to?: cond.StateMatch | undefined },
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionRaise: (
+    entity: entity_.EntityRef,
+    filter: {
+      readonly type?: number | undefined
+      readonly class?: number | undefined
+      readonly severity?: number | undefined
+    },
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionHandle: (entity: entity_.EntityRef, name: string) => Effect.Effect<ConditionHandle, HamError>
+  readonly addAction: (condition: ConditionHandle, action: action_.Action) => Effect.Effect<ActionHandle, HamError>
+  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, HamError>
+  readonly publishState: (entity: entity_.EntityRef, state: number) => Effect.Effect<void, HamError>
+  readonly raise: (entity: entity_.EntityRef, raise: RaiseInput) => Effect.Effect<void, HamError>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<cond.ConditionEvent>, never, Scope.Scope>
+  readonly events: (entity?: entity_.EntityRef) => Stream.Stream<cond.ConditionEvent>
+  readonly control: (handle: Handle, op: ControlOp, options?: ControlOptions) => Effect.Effect<ControlResult, HamError>
+  readonly remove: (handle: Handle) => Effect.Effect<void, HamError>
+  readonly snapshot: Effect.Effect<tree_.Tree>
+  readonly verbose: (level: number) => Effect.Effect<number, HamError>
+  readonly verbosity: Effect.Effect<number>
+  readonly stop: Effect.Effect<void>
+}
+
+/** @internal */
+export class Ham extends Context.Tag("effect-ham/Ham")<Ham, HamService>() {}
+
+// =============================================================================================
+// defaults
+// =============================================================================================
+
+/** @internal */
+export const defaultIntensity: intensity_.Intensity = { maxRestarts: 10, withinMillis: 60_000 }
+
+/** @internal */
+export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.union(
+  Schedule.exponential("100 millis", 2),
+  Schedule.spaced("10 seconds")
+)
+
+/** @internal */
+export const defaultBackoffResetMillis = 10_000
+
+/** @internal */
+export const defaultEventBuffer = 4096
+
+// =============================================================================================
+// registry records (mutable; only touched in synchronous sections)
+// =============================================================================================
+
+type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp"
+
+interface ActionRec {
+  readonly name: string
+  action: action_.Action
+  enabled: boolean
+  runs: number
+  failures: number
+}
+
+interface ConditionRec {
+  readonly name: string
+  readonly type: cond.ConditionType
+  enabled: boolean
+  independent: boolean
+  noWait: boolean
+  oneShot: boolean
+  readonly stateFilter: cond.StateFilter | undefined
+  readonly raiseFilter: cond.RaiseFilter | undefined
+  actions: ReadonlyArray<ActionRec>
+  fired: number
+}
+
+interface EntityRec {
+  readonly name: string
+  readonly isGlobal: boolean
+  kind: entity_.EntityKind
+  status: Status
+  enabled: boolean
+  attached: boolean
+  conditions: ReadonlyArray<ConditionRec>
+  // fiber entities
+  effect: Effect.Effect<unknown, unknown> | undefined
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  generation: number
+  killedBy: string | undefined
+  // heartbeat
+  heartbeat: { readonly intervalMillis: number; readonly missedLow: number; readonly missedHigh: number } | undefined
+  beatState: heartbeat_.BeatState
+  beatSeen: boolean
+  ticker: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  // published state
+  state: number
+  // restart policy
+  intensity: intensity_.Intensity
+  backoff: Schedule.Schedule<unknown> | undefined
+  backoffResetMillis: number
+  backoffState: unknown
+  restartTimes: ReadonlyArray<number>
+  lastStart: number
+  // statistics
+  created: number
+  deaths: number
+  abnormalDeaths: number
+  restarts: number
+  beats: number
+  missedLow: number
+  missedHigh: number
+  lastEvent: number | undefined
+  lastDeath: string | undefined
+}
+
+interface Item {
+  readonly rec: EntityRec
+  readonly event: cond.ConditionEvent
+}
+
+interface RunContext {
+  readonly rec: EntityRec
+  readonly event: cond.ConditionEvent
+  readonly condition: ConditionRec
+  readonly owner: EntityRec
+}
+
+const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): EntityRec => ({
+  name,
+  isGlobal,
+  kind: "placeholder",
+  status: "placeholder",
+  enabled: true,
+  attached: true,
+  conditions: [],
+  effect: undefined,
+  fiber: undefined,
+  generation: 0,
+  killedBy: undefined,
+  heartbeat: undefined,
+  beatState: heartbeat_.healthy,
+  beatSeen: false,
+  ticker: undefined,
+  state: cond.StateAny,
+  intensity: policy.intensity,
+  backoff: policy.backoff,
+  backoffResetMillis: policy.backoffResetMillis,
+  backoffState: undefined,
+  restartTimes: [],
+  lastStart: now,
+  created: now,
+  deaths: 0,
+  abnormalDeaths: 0,
+  restarts: 0,
+  beats: 0,
+  missedLow: 0,
+  missedHigh: 0,
+  lastEvent: undefined,
+  lastDeath: undefined
+})
+
+interface Policy {
+  readonly intensity: intensity_.Intensity
+  readonly backoff: Schedule.Schedule<unknown> | undefined
+  readonly backoffResetMillis: number
+}
+
+/** the hidden link from a handle to its record, for a heartbeat without a lookup */
+const RecordKey = Symbol.for("effect-ham/Entity/Record")
+
+const handleOf = (rec: EntityRec): entity_.EntityHandle => entity_.makeHandle(rec.name, rec.isGlobal, { [RecordKey]: rec })
+
+/** @internal */
+export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const rec = (handle as unknown as { readonly [RecordKey]?: EntityRec })[RecordKey]
+    if (rec !== undefined && rec.status === "running" && rec.attached) {
+      rec.beatSeen = true
+      rec.beats++
+    }
+  })
+
+// =============================================================================================
+// validation at the boundary
+// =============================================================================================
+
+const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
+
+const decodeWith = <A, I>(schema: Schema.Schema<A, I>, argument: string) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (input: unknown): Effect.Effect<A, InvalidArgument> => {
+    const result = decode(input)
+    return result._tag === "Right"
+      ? Effect.succeed(result.right)
+      : Effect.fail(invalid(argument, ParseResult.TreeFormatter.formatErrorSync(result.left)))
+  }
+}
+
+const validateName = (kind: string) => decodeWith(entity_.Name, `${kind} name`)
+const validateEntityName = validateName("entity")
+const validateConditionName = validateName("condition")
+const validateActionName = validateName("action")
+const validateState = decodeWith(Schema.NonNegativeInt, "state")
+const validateRaise = decodeWith(
+  Schema.Struct({
+    type: Schema.NonNegativeInt,
+    class: Schema.NonNegativeInt,
+    severity: Schema.NonNegativeInt,
+    detail: Schema.optionalWith(Schema.String, { default: () => "" })
+  }),
+  "raise"
+)
+const validateStateFilter = decodeWith(cond.StateFilter, "state filter")
+const validateRaiseFilter = decodeWith(cond.RaiseFilter, "raise filter")
+const validateVerbosity = decodeWith(Schema.NonNegativeInt, "verbosity")
+const validateConditionType = decodeWith(cond.ConditionTypeSchema, "condition type")
+
+const millisOf = (input: unknown, argument: string, min: number): Effect.Effect<number, InvalidArgument> =>
+  Option.match(Duration.decodeUnknown(input), {
+    onNone: () => Effect.fail(invalid(argument, `not a duration: ${String(input)}`)),
+    onSome: (d) => {
+      const ms = Duration.toMillis(d)
+      return ms >= min && Number.isFinite(ms)
+        ? Effect.succeed(ms)
+        : Effect.fail(invalid(argument, `must be a finite duration of at least ${min} ms`))
+    }
+  })
+
+const validateHeartbeat = (
+  options: HeartbeatOptions | undefined
+): Effect.Effect<EntityRec["heartbeat"], InvalidArgument> => {
+  if (options === undefined) return Effect.succeed(undefined)
+  return Effect.gen(function*() {
+    const intervalMillis = yield* millisOf(options.interval, "heartbeat interval", 1)
+    const counts = yield* decodeWith(
+      Schema.Struct({ missedLow: Schema.NonNegativeInt, missedHigh: Schema.NonNegativeInt }),
+      "heartbeat"
+    )(options)
+    if (counts.missedLow > 0 && counts.missedHigh > 0 && counts.missedLow > counts.missedHigh) {
+      return yield* Effect.fail(invalid("heartbeat", "missedLow must not exceed missedHigh"))
+    }
+    return { intervalMillis, missedLow: counts.missedLow, missedHigh: counts.missedHigh }
+  })
+}
+
+const validatePolicy = (
+  options: RestartPolicyOptions | undefined,
+  base: Policy
+): Effect.Effect<Policy, InvalidArgument> =>
+  Effect.gen(function*() {
+    if (options === undefined) return base
+    let intensity = base.intensity
+    if (options.restartIntensity !== undefined) {
+      const max = options.restartIntensity.maxRestarts ?? intensity.maxRestarts
+      if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) {
+        return yield* Effect.fail(invalid("restartIntensity.maxRestarts", "must be a non-negative integer or Infinity"))
+      }
+      const within = options.restartIntensity.within === undefined
+        ? intensity.withinMillis
+        : yield* millisOf(options.restartIntensity.within, "restartIntensity.within", 1)
+      intensity = { maxRestarts: max, withinMillis: within }
+    }
+    const backoff = options.backoff === undefined ? base.backoff : options.backoff === false ? undefined : options.backoff
+    const backoffResetMillis = options.backoffResetAfter === undefined
+      ? base.backoffResetMillis
+      : yield* millisOf(options.backoffResetAfter, "backoffResetAfter", 0)
+    return { intensity, backoff, backoffResetMillis }
+  })
+
+const validSignals = new Set(Object.keys(osConstants.signals))
+
+/** signals that end an in-process fiber entity (by interrupting it) */
+const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT"])
+
+const conditionDefaultName = (type: cond.ConditionType): string => {
+  const bare = type.slice(4)
+  return bare.charAt(0).toLowerCase() + bare.slice(1)
+}
+
+const uniqueName = (base: string, taken: (name: string) => boolean): string => {
+  if (!taken(base)) return base
+  for (let i = 2;; i++) {
+    const candidate = `${base}-${i}`
+    if (!taken(candidate)) return candidate
+  }
+}
+
+const maxReasonLength = 4000
+
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const text = Cause.pretty(cause)
+  return text.length > maxReasonLength ? text.slice(0, maxReasonLength) + "…" : text
+}
+
+// =============================================================================================
+// the HAM
+// =============================================================================================
+
+/** @internal */
+export const make = (
+  options?: HamOptions
+): Effect.Effect<HamService, InvalidArgument, Scope.Scope | CommandExecutor.CommandExecutor> =>
+  Effect.gen(function*() {
+    const basePolicy = yield* validatePolicy(options, {
+      intensity: defaultIntensity,
+      backoff: defaultBackoff,
+      backoffResetMillis: defaultBackoffResetMillis
+    })
+    let verbosity = yield* validateVerbosity(options?.verbosity ?? 1)
+    const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
+    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
+      return yield* Effect.fail(invalid("eventBuffer", "must be a positive integer"))
+    }
+
+    const clock: Clock.Clock = yield* Effect.clock
+    const executor = yield* CommandExecutor.CommandExecutor
+    const now = () => clock.unsafeCurrentTimeMillis()
+
+    const entities = new Map<string, EntityRec>()
+    const globalRec = makeRec(entity_.globalName, true, now(), basePolicy)
+    globalRec.kind = "placeholder"
+    let seq = 0
+    let stopped = false
+
+    const queue = yield* Queue.unbounded<Item>()
+    const sideQueue = yield* Queue.unbounded<Effect.Effect<void>>()
+    const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    let attachSignal = Deferred.unsafeMake<void>(FiberId.none)
+
+    const signalAttach = () => {
+      const previous = attachSignal
+      attachSignal = Deferred.unsafeMake<void>(FiberId.none)
+      Deferred.unsafeDone(previous, Exit.void)
+    }
+
+    const guard = Effect.suspend(() => (stopped ? Effect.fail(new HamStopped()) : Effect.void))
+
+    const enqueue = (rec: EntityRec, event: cond.ConditionEvent) => {
+      if (!stopped) queue.unsafeOffer({ rec, event })
+    }
+
+    const common = (rec: EntityRec) => ({ entity: rec.name, time: now(), seq: ++seq })
+
+    // -------------------------------------------------------------------------------------------
+    // lookups
+    // -------------------------------------------------------------------------------------------
+
+    const refName = (ref: entity_.EntityRef): string => (typeof ref === "string" ? ref : ref.name)
+    const isGlobalRef = (ref: entity_.EntityRef) => typeof ref !== "string" && ref.isGlobal
+
+    const findEntity = (ref: entity_.EntityRef): Effect.Effect<EntityRec, EntityNotFound> =>
+      Effect.suspend(() => {
+        if (isGlobalRef(ref)) return Effect.succeed(globalRec)
+        const rec = entities.get(refName(ref))
+        return rec === undefined ? Effect.fail(new EntityNotFound({ entity: refName(ref) })) : Effect.succeed(rec)
+      })
+
+    const findRealEntity = (ref: entity_.EntityRef, what: string) =>
+      Effect.flatMap(findEntity(ref), (rec) =>
+        rec.isGlobal ? Effect.fail(invalid("entity", `${what} needs a real entity, not the global one`)) : Effect.succeed(rec))
+
+    const findCondition = (handle: ConditionHandle) =>
+      Effect.flatMap(findEntity(handle.isGlobal ? entity_.global : handle.entity), (rec) => {
+        const condition = rec.conditions.find((c) => c.name === handle.name)
+        return condition === undefined
+          ? Effect.fail(new ConditionNotFound({ entity: rec.name, condition: handle.name }))
+          : Effect.succeed([rec, condition] as const)
+      })
+
+    const findAction = (handle: ActionHandle) =>
+      Effect.flatMap(
+        findCondition({ _tag: "ConditionHandle", entity: handle.entity, isGlobal: handle.isGlobal, name: handle.condition }),
+        ([rec, condition]) => {
+          const action = condition.actions.find((a) => a.name === handle.name)
+          return action === undefined
+            ? Effect.fail(new ActionNotFound({ entity: rec.name, condition: condition.name, action: handle.name }))
+            : Effect.succeed([rec, condition, action] as const)
+        }
+      )
+
+    const conditionHandleOf = (rec: EntityRec, condition: ConditionRec): ConditionHandle => ({
+      _tag: "ConditionHandle",
+      entity: rec.name,
+      isGlobal: rec.isGlobal,
+      name: condition.name
+    })
+
+    // -------------------------------------------------------------------------------------------
+    // fibers of fiber entities
+    // -------------------------------------------------------------------------------------------
+
+    const stopTicker = (rec: EntityRec): Effect.Effect<void> => {
+      const ticker = rec.ticker
+      rec.ticker = undefined
+      return ticker === undefined ? Effect.void : Effect.asVoid(ticker.interruptAsFork(FiberId.none))
+    }
+
+    const tick = (rec: EntityRec, generation: number) =>
+      Effect.sync(() => {
+        const config = rec.heartbeat
+        if (config === undefined || rec.generation !== generation || rec.status !== "running") return
+        const beat = rec.beatSeen
+        rec.beatSeen = false
+        const step = heartbeat_.tick(rec.beatState, beat, config)
+        rec.beatState = step.state
+        if (rec.enabled) {
+          if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
+          if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
+        }
+      })
+
+    const startTicker = (rec: EntityRec): Effect.Effect<void> => {
+      const config = rec.heartbeat
+      if (config === undefined) return Effect.void
+      const generation = rec.generation
+      rec.beatSeen = false
+      rec.beatState = heartbeat_.healthy
+      return FiberSet.run(
+        fibers,
+        Effect.forever(Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation)))
+      ).pipe(Effect.tap((fiber) => {
+        rec.ticker = fiber
+      }), Effect.asVoid)
+    }
+
+    const onFiberExit = (rec: EntityRec, generation: number) => (exit: Exit.Exit<unknown, unknown>) => {
+      if (rec.generation !== generation || rec.status !== "running") return
+      rec.fiber = undefined
+      rec.status = "dead"
+      const ticker = rec.ticker
+      rec.ticker = undefined
+      if (ticker !== undefined) ticker.unsafeInterruptAsFork(FiberId.none)
+      const signal = rec.killedBy
+      rec.killedBy = undefined
+      if (Exit.isSuccess(exit)) {
+        enqueue(rec, { _tag: "CondDeath", ...common(rec), abnormal: false, reason: "completed" })
+        return
+      }
+      const reason = signal !== undefined ? `killed by ${signal}` : describeCause(exit.cause)
+      const fields = { abnormal: true, reason, ...(signal === undefined ? {} : { signal }) }
+      enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), ...fields })
+      enqueue(rec, { _tag: "CondDeath", ...common(rec), ...fields })
+    }
+
+    /** starts (or restarts) the fiber of a fiber entity; the entity record must say "running" */
+    const startFiber = (rec: EntityRec): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const effect = rec.effect!
+        const generation = ++rec.generation
+        rec.status = "running"
+        rec.lastStart = now()
+        // Deliberately a daemon: the fiber belongs to the HAM's registry, not to the fiber that
+        // happened to start it; `Ham.stop` (run by the HAM's scope) interrupts every one of them.
+        return Effect.flatMap(Effect.forkDaemon(effect), (fiber) => {
+          rec.fiber = fiber
+          fiber.addObserver(onFiberExit(rec, generation))
+          return startTicker(rec)
+        })
+      })
+
+    /** ends an entity's fiber and ticker because the HAM asked: this is not a death */
+    const quiesce = (rec: EntityRec): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        rec.generation++
+        const fiber = rec.fiber
+        rec.fiber = undefined
+        return Effect.zipRight(stopTicker(rec), fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber)))
+      })
+
+    // -------------------------------------------------------------------------------------------
+    // actions
+    // -------------------------------------------------------------------------------------------
+
+    const restartEntity = (rec: EntityRec): Effect.Effect<void, string> =>
+      Effect.suspend(() => {
+        if (rec.kind !== "fiber") {
+          return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be restarted`)
+        }
+        if (rec.status === "running" || rec.status === "restarting") return Effect.void
+        if (!rec.attached) return Effect.fail(`entity "${rec.name}" was detached`)
+        const at = now()
+        const decision = intensity_.addRestart(rec.restartTimes, at, rec.intensity)
+        if (decision._tag === "GiveUp") return giveUp(rec, decision.restarts.length)
+        rec.restartTimes = decision.restarts
+        return Effect.flatMap(backoffDelay(rec, at), (delay) => {
+          if (delay === undefined) return giveUp(rec, decision.restarts.length)
+          rec.status = "restarting"
+          const generation = rec.generation
+          const start = Effect.suspend(() => {
+            if (!rec.attached || stopped || rec.generation !== generation || rec.status !== "restarting") {
+              return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
+            }
+            rec.restarts++
+            discardOneShots(rec)
+            return Effect.zipRight(
+              startFiber(rec),
+              Effect.sync(() => enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.restarts }))
+            )
+          })
+          return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
+        })
+      })
+
+    /** the delay before this restart, from the back-off schedule; undefined when it has ended */
+    const backoffDelay = (rec: EntityRec, at: number): Effect.Effect<number | undefined> => {
+      const schedule = rec.backoff
+      if (schedule === undefined) return Effect.succeed(0)
+      if (at - rec.lastStart >= rec.backoffResetMillis || rec.backoffState === undefined) {
+        // the entity stayed up long enough (or never restarted): restart at once, start afresh
+        rec.backoffState = at - rec.lastStart >= rec.backoffResetMillis ? undefined : schedule.initial
+        if (rec.backoffState === undefined) return Effect.succeed(0)
+      }
+      return Effect.map(schedule.step(at, undefined, rec.backoffState), ([state, , decision]) => {
+        rec.backoffState = state
+        if (ScheduleDecision.isDone(decision)) return undefined
+        return Math.max(0, ScheduleIntervals.start(decision.intervals) - at)
+      })
+    }
+
+    const giveUp = (rec: EntityRec, restarts: number): Effect.Effect<never, string> =>
+      Effect.suspend(() => {
+        rec.status = "gaveUp"
+        const error = new RestartIntensityExceeded({
+          entity: rec.name,
+          restarts,
+          withinMillis: rec.intensity.withinMillis
+        })
+        enqueue(rec, {
+          _tag: "CondRaise",
+          ...common(rec),
+          type: cond.RaiseTypeHam,
+          class: cond.RaiseClassRestartGaveUp,
+          severity: cond.RaiseSeverityCritical,
+          detail: error.message
+        })
+        return Effect.fail(error.message)
+      })
+
+    const discardOneShots = (rec: EntityRec) => {
+      rec.conditions = rec.conditions.filter((c) => !c.oneShot)
+      for (const c of rec.conditions) {
+        if (c.actions.some((a) => a.action.oneShot)) c.actions = c.actions.filter((a) => !a.action.oneShot)
+      }
+    }
+
+    const signalEntity = (rec: EntityRec, signal: string): Effect.Effect<void, string> =>
+      Effect.suspend(() => {
+        if (rec.kind !== "fiber") return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be signalled`)
+        const fiber = rec.fiber
+        if (rec.status !== "running" || fiber === undefined) return Effect.fail(`entity "${rec.name}" is not running`)
+        if (!terminatingSignals.has(signal)) {
+          return Effect.fail(`a fiber entity only takes terminating signals, not ${signal}`)
+        }
+        rec.killedBy = signal
+        // an interruption the HAM was asked for by the action: it is a death, reported by the observer
+        return Effect.asVoid(Effect.zipRight(Effect.sync(() => fiber.unsafeInterruptAsFork(FiberId.none)), fiber.await))
+      })
+
+    const signalPid = (pid: number, signal: string): Effect.Effect<void, string> =>
+      Effect.try({
+        try: () => {
+          process.kill(pid, signal as NodeJS.Signals)
+        },
+        catch: (e) => `cannot send ${signal} to pid ${pid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+      })
+
+    const waitForEntity = (name: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const rec = entities.get(name)
+        if (rec !== undefined && rec.status === "running") return Effect.void
+        return Effect.zipRight(Deferred.await(attachSignal), waitForEntity(name))
+      })
+
+    const runCommand = (line: action_.CommandLine, timeoutMillis: number | undefined): Effect.Effect<void, string> => {
+      const run = executor.exitCode(action_.commandFrom(line)).pipe(
+        Effect.mapError((e) => `${action_.renderCommandLine(line)}: ${e.message}`),
+        Effect.flatMap((code) =>
+          code === 0 ? Effect.void : Effect.fail(`${action_.renderCommandLine(line)} exited with code ${code}`)
+        )
+      )
+      return timeoutMillis === undefined
+        ? run
+        : Effect.timeoutFail(run, {
+          duration: timeoutMillis,
+          onTimeout: () => `${action_.renderCommandLine(line)} timed out after ${timeoutMillis} ms`
+        })
+    }
+
+    const pathOf = (ctx: RunContext, name: string) => `${ctx.owner.name}/${ctx.condition.name}/${name}`
+
+    const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<void, string> => {
+      switch (action._tag) {
+        case "Restart":
+          return restartEntity(ctx.rec)
+        case "Execute":
+          return runCommand(action.command, action.timeoutMillis)
+        case "Notify": {
+          const value = Option.getOrElse(action.value, () => ctx.event)
+          const delivered = action.target._tag === "Queue"
+            ? action.target.offer(value)
+            : action.target.complete(value)
+          return Effect.flatMap(
+            Effect.exit(delivered),
+            (exit) =>
+              Exit.isSuccess(exit) && (exit.value || action.target._tag === "Deferred")
+                ? Effect.void
+                : Effect.fail("the notify target did not accept the value (full or shut down)")
+          )
+        }
+        case "Signal":
+          return action.pid === undefined ? signalEntity(ctx.rec, action.signal) : signalPid(action.pid, action.signal)
+        case "WaitFor":
+          return action.entity === undefined
+            ? Effect.sleep(action.millis)
+            : Effect.timeoutFail(waitForEntity(action.entity), {
+              duration: action.millis,
+              onTimeout: () => `entity "${action.entity}" did not appear within ${action.millis} ms`
+            })
+        case "HeartbeatHealthy":
+          return Effect.sync(() => {
+            ctx.rec.beatState = heartbeat_.healthy
+          })
+        case "Log": {
+          if (verbosity < action.verbosity) return Effect.void
+          const text = action.attachPrefix ? `${pathOf(ctx, name)}: ${action.message}` : action.message
+          return Effect.logInfo(text).pipe(
+            Effect.annotateLogs({ entity: ctx.rec.name, condition: ctx.condition.name, event: ctx.event._tag })
+          )
+        }
+        case "Local":
+          return Effect.catchAllCause(
+            Effect.asVoid(action.run(ctx.event)),
+            (cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause as never) : Effect.fail(describeCause(cause))
+          )
+      }
+    }
+
+    /** runs an action, then its alternates in order until one succeeds; reports the primary's failure */
+    const runWithAlternates = (
+      ctx: RunContext,
+      action: action_.ActionData,
+      name: string
+    ): Effect.Effect<Option.Option<string>> =>
+      Effect.flatMap(Effect.either(runOne(ctx, action, name)), (result) => {
+        if (result._tag === "Right") return Effect.succeed(Option.none())
+        const failure = result.left
+        const logFailure = verbosity >= 1
+          ? Effect.logWarning(`${pathOf(ctx, name)} failed: ${failure}`)
+          : Effect.void
+        const tryAlternates = (i: number): Effect.Effect<void> => {
+          if (i >= action.alternates.length) return Effect.void
+          return Effect.flatMap(
+            runWithAlternates(ctx, action.alternates[i], `${name}~${i + 1}`),
+            (r) => (Option.isNone(r) ? Effect.void : tryAlternates(i + 1))
+          )
+        }
+        return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), Option.some(failure))
+      })
+
+    const runCondition = (ctx: RunContext): Effect.Effect<void> => {
+      const actions = ctx.condition.actions
+      const loop = (i: number): Effect.Effect<void> => {
+        if (i >= actions.length) return Effect.void
+        const rec = actions[i]
+        if (!rec.enabled) return loop(i + 1)
+        rec.runs++
+        return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
+          if (Option.isNone(failure)) return loop(i + 1)
+          rec.failures++
+          if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+          return rec.action.breakOnFail ? Effect.void : loop(i + 1)
+        })
+      }
+      return loop(0)
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // the dispatcher
+    // -------------------------------------------------------------------------------------------
+
+    const matches = (condition: ConditionRec, event: cond.ConditionEvent): boolean => {
+      if (!condition.enabled) return false
+      if (condition.type === "CondAny") return true
+      if (condition.type !== event._tag) return false
+      if (event._tag === "CondState" && condition.stateFilter !== undefined) {
+        return cond.matchStateFilter(condition.stateFilter, event)
+      }
+      if (event._tag === "CondRaise" && condition.raiseFilter !== undefined) {
+        return cond.matchRaiseFilter(condition.raiseFilter, event)
+      }
+      return true
+    }
+
+    const account = (rec: EntityRec, event: cond.ConditionEvent) => {
+      rec.lastEvent = event.time
+      switch (event._tag) {
+        case "CondDeath":
+          rec.deaths++
+          rec.lastDeath = event.reason
+          break
+        case "CondAbnormalDeath":
+          rec.abnormalDeaths++
+          break
+        case "CondBeatMissedLow":
+          rec.missedLow++
+          break
+        case "CondBeatMissedHigh":
+          rec.missedHigh++
+          break
+      }
+    }
+
+    const dispatchTo = (owner: EntityRec, item: Item, inline: Array<Effect.Effect<void>>) => {
+      if (!owner.enabled) return
+      for (const condition of owner.conditions) {
+        if (!matches(condition, item.event)) continue
+        condition.fired++
+        const run = runCondition({ rec: item.rec, event: item.event, condition, owner })
+        if (condition.noWait) sideQueue.unsafeOffer(run)
+        else if (condition.independent) inline.push(Effect.asVoid(FiberSet.run(fibers, run)))
+        else inline.push(run)
+      }
+    }
+
+    const dispatch = (item: Item): Effect.Effect<void> => {
+      account(item.rec, item.event)
+      pubsub.unsafeOffer(item.event)
+      if (verbosity >= 3) {
+        Effect.runFork(Effect.logDebug(`event ${item.event._tag} on ${item.rec.name}`))
+      }
+      const inline: Array<Effect.Effect<void>> = []
+      dispatchTo(item.rec, item, inline)
+      dispatchTo(globalRec, item, inline)
+      if (inline.length === 0) return Effect.void
+      if (inline.length === 1) return inline[0]
+      return Effect.forEach(inline, (run) => run, { discard: true })
+    }
+
+    const dispatchAll = (items: Iterable<Item>): Effect.Effect<void> => {
+      const iterator = items[Symbol.iterator]()
+      const loop = (): Effect.Effect<void> => {
+        for (;;) {
+          const next = iterator.next()
+          if (next.done) return Effect.void
+          const run = dispatch(next.value)
+          if (run !== Effect.void) return Effect.flatMap(run, loop)
+        }
+      }
+      return loop()
+    }
+
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 4096), dispatchAll)))
+    yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(sideQueue))))
+
+    // -------------------------------------------------------------------------------------------
+    // registry operations
+    // -------------------------------------------------------------------------------------------
+
+    /** the record an attach fills in: a new one, a placeholder, or a dead entity taking up its history */
+    const claim = (name: string, policy: Policy): Effect.Effect<EntityRec, DuplicateName | InvalidArgument> =>
+      Effect.suspend((): Effect.Effect<EntityRec, DuplicateName | InvalidArgument> => {
+        if (name === entity_.globalName) return Effect.fail(invalid("entity name", `"*" is reserved for the global entity`))
+        const existing = entities.get(name)
+        if (existing === undefined) {
+          const rec = makeRec(name, false, now(), policy)
+          return Effect.succeed(rec)
+        }
+        if (existing.status === "running" || existing.status === "restarting") {
+          return Effect.fail(new DuplicateName({ kind: "entity", name }))
+        }
+        existing.intensity = policy.intensity
+        existing.backoff = policy.backoff
+        existing.backoffResetMillis = policy.backoffResetMillis
+        existing.backoffState = undefined
+        existing.restartTimes = []
+        return Effect.succeed(existing)
+      })
+
+    const hasRestart = (rec: EntityRec) =>
+      rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
+
+    const attach = <R>(spec: entity_.EntitySpec<R>, options?: AttachOptions) =>
+      Effect.gen(function*() {
+        yield* guard
+        const name = yield* validateEntityName(spec.name)
+        const heartbeat = yield* validateHeartbeat(options?.heartbeat)
+        const policy = yield* validatePolicy(options, basePolicy)
+        const context = yield* Effect.context<R>()
+        const rec = yield* claim(name, policy)
+        rec.kind = "fiber"
+        rec.heartbeat = heartbeat
+        rec.effect = Effect.provide(spec.effect, context)
+        rec.attached = true
+        entities.set(name, rec)
+        yield* startFiber(rec)
+        enqueue(rec, { _tag: "CondAttach", ...common(rec) })
+        signalAttach()
+        return handleOf(rec)
+      })
+
+    const attachSelf = (name: string, options?: AttachOptions) =>
+      Effect.gen(function*() {
+        yield* guard
+        const valid = yield* validateEntityName(name)
+        const heartbeat = yield* validateHeartbeat(options?.heartbeat)
+        const policy = yield* validatePolicy(options, basePolicy)
+        const existing = entities.get(valid)
+        if (existing !== undefined && hasRestart(existing)) {
+          return yield* Effect.fail(
+            invalid("entity", `"${valid}" holds a restart action: a self-attached entity cannot be restarted`)
+          )
+        }
+        const rec = yield* claim(valid, policy)
+        rec.kind = "self"
+        rec.heartbeat = heartbeat
+        rec.effect = undefined
+        rec.attached = true
+        rec.status = "running"
+        rec.lastStart = now()
+        const generation = ++rec.generation
+        entities.set(valid, rec)
+        yield* startTicker(rec)
+        enqueue(rec, { _tag: "CondAttach", ...common(rec) })
+        signalAttach()
+        // the caller's scope is its "connection": closing it without a detach is a death
+        yield* Effect.addFinalizer((exit) =>
+          Effect.suspend(() => {
+            if (rec.generation !== generation || rec.status !== "running" || !rec.attached) return Effect.void
+            rec.status = "dead"
+            rec.generation++
+            const abnormal = Exit.isFailure(exit)
+            const reason = Exit.isFailure(exit) ? describeCause(exit.cause) : "scope closed without detach"
+            if (abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), abnormal, reason })
+            enqueue(rec, { _tag: "CondDeath", ...common(rec), abnormal, reason })
+            return stopTicker(rec)
+          })
+        )
+        return handleOf(rec)
+      })
+
+    const entity = (name: string) =>
+      Effect.gen(function*() {
+        yield* guard
+        const valid = yield* validateEntityName(name)
+        if (valid === entity_.globalName) return entity_.global
+        const existing = entities.get(valid)
+        if (existing !== undefined) return handleOf(existing)
+        const rec = makeRec(valid, false, now(), basePolicy)
+        entities.set(valid, rec)
+        return handleOf(rec)
+      })
+
+    const entityHandle = (name: string) =>
+      Effect.map(findEntity(name), (rec) => (rec.isGlobal ? entity_.global : handleOf(rec)))
+
+    const detach = (ref: entity_.EntityRef) =>
+      Effect.gen(function*() {
+        yield* guard
+        const rec = yield* findRealEntity(ref, "detach")
+        entities.delete(rec.name)
+        rec.attached = false
+        rec.status = "dead"
+        yield* quiesce(rec)
+        enqueue(rec, { _tag: "CondDetach", ...common(rec) })
+      })
+
+    const addCondition = (
+      ref: entity_.EntityRef,
+      type: cond.ConditionType,
+      options: ConditionOptions | undefined,
+      filters: { readonly stateFilter?: cond.StateFilter; readonly raiseFilter?: cond.RaiseFilter }
+    ) =>
+      Effect.gen(function*() {
+        yield* guard
+        const rec = yield* findEntity(ref)
+        const taken = (n: string) => rec.conditions.some((c) => c.name === n)
+        const name = options?.name === undefined
+          ? uniqueName(conditionDefaultName(type), taken)
+          : yield* validateConditionName(options.name)
+        if (taken(name)) return yield* Effect.fail(new DuplicateName({ kind: "condition", name }))
+        const condition: ConditionRec = {
+          name,
+          type,
+          enabled: true,
+          independent: options?.independent === true,
+          noWait: options?.noWait === true,
+          oneShot: options?.oneShot === true,
+          stateFilter: filters.stateFilter,
+          raiseFilter: filters.raiseFilter,
+          actions: [],
+          fired: 0
+        }
+        rec.conditions = [...rec.conditions, condition]
+        return conditionHandleOf(rec, condition)
+      })
+
+    const condition = (ref: entity_.EntityRef, type: cond.ConditionType, options?: ConditionOptions) =>
+      Effect.flatMap(validateConditionType(type), (t) => addCondition(ref, t, options, {}))
+
+    const conditionState = (
+      ref: entity_.EntityRef,
+      filter: { readonly from?: cond.StateMatch | undefined; readonly to?: cond.StateMatch | undefined },
+      options?: ConditionOptions
+    ) => Effect.flatMap(validateStateFilter(filter), (stateFilter) => addCondition(ref, "CondState", options, { stateFilter }))
+
+    const conditionRaise = (
+      ref: entity_.EntityRef,
+      filter: { readonly type?: number | undefined; readonly class?: number | undefined; readonly severity?: number | undefined },
+      options?: ConditionOptions
+    ) => Effect.flatMap(validateRaiseFilter(filter), (raiseFilter) => addCondition(ref, "CondRaise", options, { raiseFilter }))
+
+    const conditionHandle = (ref: entity_.EntityRef, name: string) =>
+      Effect.map(
+        findCondition({ _tag: "ConditionHandle", entity: refName(ref), isGlobal: isGlobalRef(ref), name }),
+        ([rec, c]) => conditionHandleOf(rec, c)
+      )
+
+    const validateAction = (
+      rec: EntityRec,
+      condition: ConditionRec,
+      action: action_.ActionData,
+      primary: boolean
+    ): Effect.Effect<void, InvalidArgument> =>
+      Effect.gen(function*() {
+        switch (action._tag) {
+          case "Restart": {
+            if (!primary) return yield* Effect.fail(invalid("action", "a restart cannot be an alternate"))
+            if (rec.isGlobal) return yield* Effect.fail(invalid("action", "the global entity cannot hold a restart"))
+            if (condition.type !== "CondDeath" && condition.type !== "CondAbnormalDeath") {
+              return yield* Effect.fail(
+                invalid("action", `a restart belongs to a death condition, not ${condition.type}`)
+              )
+            }
+            if (rec.kind === "self") {
+              return yield* Effect.fail(invalid("action", `"${rec.name}" is self-attached: it cannot be restarted`))
+            }
+            if (hasRestart(rec)) {
+              return yield* Effect.fail(invalid("action", `entity "${rec.name}" already has a restart action`))
+            }
+            break
+          }
+          case "WaitFor": {
+            if (condition.noWait) return yield* Effect.fail(invalid("action", "a noWait condition cannot hold a waitfor"))
+            if (!(action.millis > 0 && Number.isFinite(action.millis))) {
+              return yield* Effect.fail(invalid("waitfor", "the delay must be a finite duration above 0"))
+            }
+            if (action.entity !== undefined) yield* validateEntityName(action.entity)
+            break
+          }
+          case "Execute": {
+            if (action.timeoutMillis !== undefined && !(action.timeoutMillis > 0)) {
+              return yield* Effect.fail(invalid("execute", "the timeout must be above 0"))
+            }
+            break
+          }
+          case "Signal": {
+            if (!validSignals.has(action.signal)) {
+              return yield* Effect.fail(invalid("signal", `unknown signal ${action.signal}`))
+            }
+            if (action.pid !== undefined && !(Number.isInteger(action.pid) && action.pid > 0)) {
+              return yield* Effect.fail(invalid("signal", `bad pid ${action.pid}`))
+            }
+            break
+          }
+          case "Log": {
+            yield* decodeWith(Schema.NonNegativeInt, "log verbosity")(action.verbosity)
+            break
+          }
+        }
+        if (action.name !== undefined && !primary) yield* validateActionName(action.name)
+        for (const alternate of action.alternates) yield* validateAction(rec, condition, alternate, false)
+      })
+
+    const addAction = (handle: ConditionHandle, action: action_.Action) =>
+      Effect.gen(function*() {
+        yield* guard
+        const [rec, condition] = yield* findCondition(handle)
+        if (!action_.isAction(action)) return yield* Effect.fail(invalid("action", "not an Action"))
+        yield* validateAction(rec, condition, action, true)
+        const taken = (n: string) => condition.actions.some((a) => a.name === n)
+        const name = action.name === undefined
+          ? uniqueName(action_.defaultName(action), taken)
+          : yield* validateActionName(action.name)
+        if (taken(name)) return yield* Effect.fail(new DuplicateName({ kind: "action", name }))
+        condition.actions = [...condition.actions, { name, action, enabled: true, runs: 0, failures: 0 }]
+        const result: ActionHandle = {
+          _tag: "ActionHandle",
+          entity: rec.name,
+          isGlobal: rec.isGlobal,
+          condition: condition.name,
+          name
+        }
+        return result
+      })
+
+    const actionHandle = (handle: ConditionHandle, name: string) =>
+      Effect.map(
+        findAction({ _tag: "ActionHandle", entity: handle.entity, isGlobal: handle.isGlobal, condition: handle.name, name }),
+        ([rec, c, a]): ActionHandle => ({
+          _tag: "ActionHandle",
+          entity: rec.name,
+          isGlobal: rec.isGlobal,
+          condition: c.name,
+          name: a.name
+        })
+      )
+
+    const publishState = (ref: entity_.EntityRef, state: number) =>
+      Effect.gen(function*() {
+        yield* guard
+        const to = yield* validateState(state)
+        const rec = yield* findRealEntity(ref, "publishState")
+        const from = rec.state
+        rec.state = to
+        if (rec.enabled) enqueue(rec, { _tag: "CondState", ...common(rec), from, to })
+      })
+
+    const raise = (ref: entity_.EntityRef, input: RaiseInput) =>
+      Effect.gen(function*() {
+        yield* guard
+        const r = yield* validateRaise(input)
+        const rec = yield* findRealEntity(ref, "raise")
+        if (rec.enabled) enqueue(rec, { _tag: "CondRaise", ...common(rec), ...r })
+      })
+
+    const filterFor = (ref: entity_.EntityRef | undefined) => {
+      if (ref === undefined || isGlobalRef(ref)) return undefined
+      const name = refName(ref)
+      return (event: cond.ConditionEvent) => event.entity === name
+    }
+
+    const subscribe = PubSub.subscribe(pubsub)
+
+    const events = (ref?: entity_.EntityRef): Stream.Stream<cond.ConditionEvent> => {
+      const keep = filterFor(ref)
+      const all = Stream.fromPubSub(pubsub)
+      return keep === undefined ? all : Stream.filter(all, keep)
+    }
+
+    const conditionFlags = (c: ConditionRec) => ({
+      independent: c.independent,
+      noWait: c.noWait,
+      oneShot: c.oneShot
+    })
+
+    const actionFlags = (a: ActionRec) => ({
+      breakOnFail: a.action.breakOnFail,
+      removeOnFail: a.action.removeOnFail,
+      oneShot: a.action.oneShot
+    })
+
+    const setEnabled = (op: ControlOp) => op === "enable" ? true : op === "disable" ? false : undefined
+
+    const control = (handle: Handle, op: ControlOp, options?: ControlOptions) =>
+      Effect.gen(function*() {
+        yield* guard
+        const enabled = setEnabled(op)
+        const recurse = options?.recurse === true
+        const setFlags = typeof op === "object" ? op.setFlags : undefined
+        switch (handle._tag) {
+          case "EntityHandle": {
+            const rec = yield* findEntity(handle)
+            if (setFlags !== undefined) return yield* Effect.fail(invalid("control", "an entity has no flags to set"))
+            if (enabled !== undefined) {
+              rec.enabled = enabled
+              if (recurse) {
+                for (const c of rec.conditions) {
+                  c.enabled = enabled
+                  for (const a of c.actions) a.enabled = enabled
+                }
+              }
+            }
+            return { enabled: rec.enabled, flags: {} }
+          }
+          case "ConditionHandle": {
+            const [, c] = yield* findCondition(handle)
+            if (setFlags !== undefined) {
+              const next = { ...conditionFlags(c) }
+              for (const [key, value] of Object.entries(setFlags)) {
+                if (!(key in next)) return yield* Effect.fail(invalid("control", `a condition has no flag "${key}"`))
+                next[key as keyof typeof next] = value
+              }
+              if (next.noWait && c.actions.some((a) => action_.waits(a.action))) {
+                return yield* Effect.fail(invalid("control", "noWait cannot be set on a condition holding a waitfor"))
+              }
+              c.independent = next.independent
+              c.noWait = next.noWait
+              c.oneShot = next.oneShot
+            }
+            if (enabled !== undefined) {
+              c.enabled = enabled
+              if (recurse) for (const a of c.actions) a.enabled = enabled
+            }
+            return { enabled: c.enabled, flags: conditionFlags(c) }
+          }
+          case "ActionHandle": {
+            const [, , a] = yield* findAction(handle)
+            if (setFlags !== undefined) {
+              const next = { ...actionFlags(a) }
+              for (const [key, value] of Object.entries(setFlags)) {
+                if (!(key in next)) return yield* Effect.fail(invalid("control", `an action has no flag "${key}"`))
+                next[key as keyof typeof next] = value
+              }
+              a.action = action_.withOptions(a.action, next)
+            }
+            if (enabled !== undefined) a.enabled = enabled
+            return { enabled: a.enabled, flags: actionFlags(a) }
+          }
+        }
+      })
+
+    const remove = (handle: Handle) =>
+      Effect.gen(function*() {
+        yield* guard
+        switch (handle._tag) {
+          case "EntityHandle":
+            return yield* detach(handle)
+          case "ConditionHandle": {
+            const [rec, c] = yield* findCondition(handle)
+            rec.conditions = rec.conditions.filter((x) => x !== c)
+            return
+          }
+          case "ActionHandle": {
+            const [, c, a] = yield* findAction(handle)
+            c.actions = c.actions.filter((x) => x !== a)
+            return
+          }
+        }
+      })
+
+    // -------------------------------------------------------------------------------------------
+    // the tree
+    // -------------------------------------------------------------------------------------------
+
+    const filterText = (c: ConditionRec): string | undefined => {
+      const state = (m: cond.StateMatch) =>
+        typeof m === "number" ? (m === cond.StateAny ? "any" : String(m)) : "in" in m
+          ? `{${m.in.join(",")}}`
+          : `not {${m.notIn.join(",")}}`
+      if (c.stateFilter !== undefined) return `${state(c.stateFilter.from)} -> ${state(c.stateFilter.to)}`
+      if (c.raiseFilter !== undefined) {
+        const f = (n: number) => (n === cond.RaiseAny ? "any" : String(n))
+        return `type ${f(c.raiseFilter.type)} class ${f(c.raiseFilter.class)} severity ${f(c.raiseFilter.severity)}`
+      }
+      return undefined
+    }
+
+    const alternateNodes = (action: action_.ActionData): Array<tree_.AlternateNode> =>
+      action.alternates.map((alt) => ({
+        type: alt._tag,
+        summary: action_.summary(alt),
+        alternates: alternateNodes(alt)
+      }))
+
+    const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
+      rec.conditions.map((c) => {
+        const path = `${rec.name}/${c.name}`
+        const filter = filterText(c)
+        return {
+          name: c.name,
+          path,
+          type: c.type,
+          enabled: c.enabled,
+          independent: c.independent,
+          noWait: c.noWait,
+          oneShot: c.oneShot,
+          ...(filter === undefined ? {} : { filter }),
+          fired: c.fired,
+          actions: c.actions.map((a) => ({
+            name: a.name,
+            path: `${path}/${a.name}`,
+            type: a.action._tag,
+            summary: action_.summary(a.action),
+            enabled: a.enabled,
+            breakOnFail: a.action.breakOnFail,
+            removeOnFail: a.action.removeOnFail,
+            oneShot: a.action.oneShot,
+            runs: a.runs,
+            failures: a.failures,
+            alternates: alternateNodes(a.action)
+          }))
+        }
+      })
+
+    const snapshot = Effect.sync((): tree_.Tree => {
+      let numConditions = globalRec.conditions.length
+      let numActions = 0
+      for (const c of globalRec.conditions) numActions += c.actions.length
+      const nodes: Array<tree_.EntityNode> = []
+      for (const rec of entities.values()) {
+        numConditions += rec.conditions.length
+        for (const c of rec.conditions) numActions += c.actions.length
+        nodes.push({
+          name: rec.name,
+          path: rec.name,
+          kind: rec.kind,
+          status: rec.status,
+          enabled: rec.enabled,
+          state: rec.state,
+          ...(rec.heartbeat === undefined ? {} : {
+            heartbeat: {
+              ...rec.heartbeat,
+              missed: rec.beatState.missed,
+              unhealthy: heartbeat_.isUnhealthy(rec.beatState)
+            }
+          }),
+          stats: {
+            created: rec.created,
+            deaths: rec.deaths,
+            abnormalDeaths: rec.abnormalDeaths,
+            restarts: rec.restarts,
+            heartbeats: rec.beats,
+            missedLow: rec.missedLow,
+            missedHigh: rec.missedHigh,
+            ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
+            ...(rec.lastDeath === undefined ? {} : { lastDeath: rec.lastDeath })
+          },
+          conditions: conditionNodes(rec)
+        })
+      }
+      return {
+        time: now(),
+        verbosity,
+        numEntities: nodes.length,
+        numConditions,
+        numActions,
+        global: { conditions: conditionNodes(globalRec) },
+        entities: nodes
+      }
+    })
+
+    const verbose = (level: number) =>
+      Effect.gen(function*() {
+        yield* guard
+        const valid = yield* validateVerbosity(level)
+        const previous = verbosity
+        verbosity = valid
+        return previous
+      })
+
+    const stop = Effect.suspend(() => {
+      if (stopped) return Effect.void
+      stopped = true
+      const all = [...entities.values()]
+      for (const rec of all) rec.attached = false
+      return Effect.forEach(all.reverse(), quiesce, { discard: true, concurrency: "unbounded" }).pipe(
+        Effect.zipRight(FiberSet.clear(fibers)),
+        Effect.zipRight(Queue.shutdown(queue)),
+        Effect.zipRight(Queue.shutdown(sideQueue)),
+        Effect.zipRight(PubSub.shutdown(pubsub))
+      )
+    })
+
+    yield* Effect.addFinalizer(() => stop)
+
+    const service: HamService = {
+      attach,
+      attachSelf,
+      entity,
+      entityHandle,
+      detach,
+      condition,
+      conditionState,
+      conditionRaise,
+      conditionHandle,
+      addAction,
+      actionHandle,
+      publishState,
+      raise,
+      subscribe,
+      events,
+      control,
+      remove,
+      snapshot,
+      verbose,
+      verbosity: Effect.sync(() => verbosity),
+      stop
+    }
+    return service
+  })
+
+/** @internal */
+export const layer = (options?: HamOptions): Layer.Layer<Ham, InvalidArgument> =>
+  Layer.scoped(Ham, make(options)).pipe(
+    Layer.provide(NodeCommandExecutor.layer),
+    Layer.provide(NodeFileSystem.layer)
+  )
+
+/** @internal */
+export const HamLive: Layer.Layer<Ham> = Layer.orDie(layer())

@@ -1,0 +1,36 @@
+/**
+ * Restart intensity, as in Erlang/OTP's supervisor: at most `maxRestarts` restarts within a
+ * sliding window of `withinMillis`. Pure functions of (state, now): `now` comes from `Clock`.
+ *
+ * @internal
+ */
+
+/** @internal */
+export interface Intensity {
+  readonly maxRestarts: number
+  readonly withinMillis: number
+}
+
+/** @internal */
+export type Decision =
+  | { readonly _tag: "Continue"; readonly restarts: ReadonlyArray<number> }
+  | { readonly _tag: "GiveUp"; readonly restarts: ReadonlyArray<number> }
+
+/**
+ * Records a restart at `now`: drops the restarts older than `now - withinMillis`, adds `now`,
+ * and gives up when more than `maxRestarts` remain (OTP `add_restart`).
+ *
+ * @internal
+ */
+export const addRestart = (
+  restarts: ReadonlyArray<number>,
+  now: number,
+  intensity: Intensity
+): Decision => {
+  const since = now - intensity.withinMillis
+  const kept = [now]
+  for (const at of restarts) if (at > since) kept.push(at)
+  return kept.length > intensity.maxRestarts
+    ? { _tag: "GiveUp", restarts: kept }
+    : { _tag: "Continue", restarts: kept }
+}

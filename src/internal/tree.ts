@@ -1,0 +1,168 @@
+import * as Schema from "effect/Schema"
+
+/** @internal */
+export const AlternateNode: Schema.Schema<AlternateNode> = Schema.Struct({
+  type: Schema.String,
+  summary: Schema.String,
+  alternates: Schema.Array(Schema.suspend((): Schema.Schema<AlternateNode> => AlternateNode))
+})
+
+/** @internal */
+export interface AlternateNode {
+  readonly type: string
+  readonly summary: string
+  readonly alternates: ReadonlyArray<AlternateNode>
+}
+
+/** @internal */
+export const ActionNode = Schema.Struct({
+  name: Schema.String,
+  path: Schema.String,
+  type: Schema.String,
+  summary: Schema.String,
+  enabled: Schema.Boolean,
+  breakOnFail: Schema.Boolean,
+  removeOnFail: Schema.Boolean,
+  oneShot: Schema.Boolean,
+  runs: Schema.Number,
+  failures: Schema.Number,
+  alternates: Schema.Array(AlternateNode)
+})
+
+/** @internal */
+export type ActionNode = typeof ActionNode.Type
+
+/** @internal */
+export const ConditionNode = Schema.Struct({
+  name: Schema.String,
+  path: Schema.String,
+  type: Schema.String,
+  enabled: Schema.Boolean,
+  independent: Schema.Boolean,
+  noWait: Schema.Boolean,
+  oneShot: Schema.Boolean,
+  filter: Schema.optional(Schema.String),
+  fired: Schema.Number,
+  actions: Schema.Array(ActionNode)
+})
+
+/** @internal */
+export type ConditionNode = typeof ConditionNode.Type
+
+/** @internal */
+export const EntityStats = Schema.Struct({
+  created: Schema.Number,
+  deaths: Schema.Number,
+  abnormalDeaths: Schema.Number,
+  restarts: Schema.Number,
+  heartbeats: Schema.Number,
+  missedLow: Schema.Number,
+  missedHigh: Schema.Number,
+  lastEvent: Schema.optional(Schema.Number),
+  lastDeath: Schema.optional(Schema.String)
+})
+
+/** @internal */
+export type EntityStats = typeof EntityStats.Type
+
+/** @internal */
+export const EntityNode = Schema.Struct({
+  name: Schema.String,
+  path: Schema.String,
+  kind: Schema.Literal("placeholder", "fiber", "self", "process", "pid"),
+  status: Schema.Literal("placeholder", "running", "restarting", "dead", "gaveUp"),
+  enabled: Schema.Boolean,
+  pid: Schema.optional(Schema.Number),
+  state: Schema.Number,
+  heartbeat: Schema.optional(Schema.Struct({
+    intervalMillis: Schema.Number,
+    missedLow: Schema.Number,
+    missedHigh: Schema.Number,
+    missed: Schema.Number,
+    unhealthy: Schema.Boolean
+  })),
+  stats: EntityStats,
+  conditions: Schema.Array(ConditionNode)
+})
+
+/** @internal */
+export type EntityNode = typeof EntityNode.Type
+
+/** @internal */
+export const Tree = Schema.Struct({
+  time: Schema.Number,
+  verbosity: Schema.Number,
+  numEntities: Schema.Number,
+  numConditions: Schema.Number,
+  numActions: Schema.Number,
+  global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
+  entities: Schema.Array(EntityNode)
+})
+
+/** @internal */
+export type Tree = typeof Tree.Type
+
+const flag = (on: boolean, name: string) => (on ? [name] : [])
+
+const renderAlternates = (alternates: ReadonlyArray<AlternateNode>, indent: string, out: Array<string>) => {
+  for (const alt of alternates) {
+    out.push(`${indent}else: ${alt.summary}`)
+    renderAlternates(alt.alternates, indent + "  ", out)
+  }
+}
+
+const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: string, out: Array<string>) => {
+  conditions.forEach((cond, i) => {
+    const last = i === conditions.length - 1
+    const flags = [
+      ...flag(!cond.enabled, "disabled"),
+      ...flag(cond.independent, "independent"),
+      ...flag(cond.noWait, "noWait"),
+      cond.oneShot ? "oneShot" : "rearm"
+    ]
+    const filter = cond.filter === undefined ? "" : ` ${cond.filter}`
+    out.push(`${indent}${last ? "└─" : "├─"} ${cond.name} [${cond.type}${filter}] (${flags.join(", ")}) fired ${cond.fired}`)
+    const inner = indent + (last ? "   " : "│  ")
+    cond.actions.forEach((action, j) => {
+      const aflags = [
+        ...flag(!action.enabled, "disabled"),
+        ...flag(action.breakOnFail, "breakOnFail"),
+        ...flag(action.removeOnFail, "removeOnFail"),
+        ...flag(action.oneShot, "oneShot")
+      ]
+      const lastAction = j === cond.actions.length - 1
+      out.push(
+        `${inner}${lastAction ? "└─" : "├─"} ${action.name}: ${action.summary}` +
+          (aflags.length > 0 ? ` (${aflags.join(", ")})` : "") +
+          ` runs ${action.runs} failures ${action.failures}`
+      )
+      renderAlternates(action.alternates, inner + (lastAction ? "     " : "│    "), out)
+    })
+  })
+}
+
+/** @internal renders the tree as text, in the spirit of `ls -R /proc/ham` */
+export const render = (tree: Tree): string => {
+  const out: Array<string> = [
+    `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}  verbosity ${tree.verbosity}`
+  ]
+  if (tree.global.conditions.length > 0) {
+    out.push(`* (global)`)
+    renderConditions(tree.global.conditions, "  ", out)
+  }
+  for (const entity of tree.entities) {
+    const s = entity.stats
+    const pid = entity.pid === undefined ? "" : ` pid ${entity.pid}`
+    out.push(
+      `${entity.name}  ${entity.kind} ${entity.status}${entity.enabled ? "" : " (disabled)"}${pid}  state ${entity.state}` +
+        `  deaths ${s.deaths} (abnormal ${s.abnormalDeaths})  restarts ${s.restarts}` +
+        (entity.heartbeat === undefined
+          ? ""
+          : `  heartbeats ${s.heartbeats} missed low/high ${s.missedLow}/${s.missedHigh}` +
+            (entity.heartbeat.unhealthy ? " UNHEALTHY" : ""))
+    )
+    if (s.lastDeath !== undefined) out.push(`  last death: ${s.lastDeath.split("\n")[0]}`)
+    renderConditions(entity.conditions, "  ", out)
+  }
+  return out.join("\n")
+}
