@@ -129,8 +129,8 @@ export const effect: (
  * @since 0.1.0
  * @category constructors
  */
-export const notify = <A>(
-  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, any>,
+export const notify = <A, E = never>(
+  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, E>,
   ...value: [] | [A]
 ): Action =>
   internal.notify(

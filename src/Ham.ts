@@ -415,8 +415,8 @@ export const execute = (...args: Parameters<typeof Action.execute>) => action(Ac
  * @since 0.1.0
  * @category actions
  */
-export const notify = <A>(
-  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, any>,
+export const notify = <A, E = never>(
+  target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, E>,
   ...value: [] | [A]
 ) => action(Action.notify(target, ...value))
 

@@ -4,7 +4,7 @@ import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
-import { pipeArguments } from "effect/Pipeable"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
@@ -189,9 +189,8 @@ export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
 )
 
 /** @internal */
-export type Action = ActionData & {
+export type Action = ActionData & Pipeable & {
   readonly [TypeId]: typeof TypeId
-  pipe(...args: ReadonlyArray<unknown>): unknown
 }
 
 const ActionProto = {

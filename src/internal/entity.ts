@@ -1,6 +1,6 @@
 import type * as Effect from "effect/Effect"
 import type * as Entity from "../Entity.js"
-import { pipeArguments } from "effect/Pipeable"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
@@ -14,12 +14,11 @@ export const HandleTypeId: typeof Entity.HandleTypeId = Symbol.for("effect-ham/E
 export type EntityKind = "placeholder" | "fiber" | "self" | "process" | "pid"
 
 /** @internal a spec of a supervised fiber */
-export interface FiberSpec<R> {
+export interface FiberSpec<R> extends Pipeable {
   readonly [TypeId]: typeof TypeId
   readonly _tag: "Fiber"
   readonly name: string
   readonly effect: Effect.Effect<unknown, unknown, R>
-  pipe(...args: ReadonlyArray<unknown>): unknown
 }
 
 /** @internal */
@@ -48,12 +47,11 @@ export const fiber = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Fi
 export const isEntitySpec = (u: unknown): u is EntitySpec<unknown> => Predicate.hasProperty(u, TypeId)
 
 /** @internal a client-side handle: a name, nothing more (freeing it removes nothing) */
-export interface EntityHandle {
+export interface EntityHandle extends Pipeable {
   readonly [HandleTypeId]: typeof HandleTypeId
   readonly _tag: "EntityHandle"
   readonly name: string
   readonly isGlobal: boolean
-  pipe(...args: ReadonlyArray<unknown>): unknown
 }
 
 const HandleProto = {

@@ -14,8 +14,10 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
@@ -234,7 +236,8 @@ interface EntityRec {
   attached: boolean
   conditions: ReadonlyArray<ConditionRec>
   // fiber entities
-  effect: Effect.Effect<unknown, unknown> | undefined
+  effect: Effect.Effect<unknown, unknown, any> | undefined
+  runtime: Runtime.Runtime<any> | undefined
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   generation: number
   killedBy: string | undefined
@@ -285,6 +288,7 @@ const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): 
   attached: true,
   conditions: [],
   effect: undefined,
+  runtime: undefined,
   fiber: undefined,
   generation: 0,
   killedBy: undefined,
@@ -438,9 +442,29 @@ const uniqueName = (base: string, taken: (name: string) => boolean): string => {
 
 const maxReasonLength = 4000
 
+const truncate = (text: string) => (text.length > maxReasonLength ? text.slice(0, maxReasonLength) + "…" : text)
+
+const describeValue = (value: unknown): string => {
+  if (value instanceof Error) return `${value.name}: ${value.message}`
+  if (typeof value === "string") return value
+  if (Predicate.hasProperty(value, "_tag") && typeof value._tag === "string") {
+    const message = Predicate.hasProperty(value, "message") && typeof value.message === "string" ? value.message : ""
+    return message === "" ? value._tag : `${value._tag}: ${message}`
+  }
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** a short reason for a death or a failure: the error's message, not a rendered stack (cheap) */
 const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const text = Cause.pretty(cause)
-  return text.length > maxReasonLength ? text.slice(0, maxReasonLength) + "…" : text
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") return truncate(describeValue(failure.value))
+  const defect = Cause.dieOption(cause)
+  if (defect._tag === "Some") return truncate(`defect: ${describeValue(defect.value)}`)
+  return Cause.isInterruptedOnly(cause) ? "interrupted" : truncate(Cause.pretty(cause))
 }
 
 // =============================================================================================
@@ -473,7 +497,9 @@ export const make = (
     let seq = 0
     let stopped = false
 
-    const queue = yield* Queue.unbounded<Item>()
+    // the dispatcher's mailbox: a plain array and a wake-up signal (cheaper than a Queue)
+    let mailbox: Array<Item> = []
+    let wakeUp: Deferred.Deferred<void> | undefined
     const sideQueue = yield* Queue.unbounded<Effect.Effect<void>>()
     const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
     const fibers = yield* FiberSet.make<unknown, unknown>()
@@ -488,7 +514,13 @@ export const make = (
     const guard = Effect.suspend(() => (stopped ? Effect.fail(new HamStopped()) : Effect.void))
 
     const enqueue = (rec: EntityRec, event: cond.ConditionEvent) => {
-      if (!stopped) queue.unsafeOffer({ rec, event })
+      if (stopped) return
+      mailbox.push({ rec, event })
+      if (wakeUp !== undefined) {
+        const deferred = wakeUp
+        wakeUp = undefined
+        Deferred.unsafeDone(deferred, Exit.void)
+      }
     }
 
     const common = (rec: EntityRec) => ({ entity: rec.name, time: now(), seq: ++seq })
@@ -594,20 +626,22 @@ export const make = (
       enqueue(rec, { _tag: "CondDeath", ...common(rec), ...fields })
     }
 
-    /** starts (or restarts) the fiber of a fiber entity; the entity record must say "running" */
+    /**
+     * Starts (or restarts) the fiber of a fiber entity. The fiber is forked from the runtime
+     * captured when the entity was attached (its context, fiber refs and clock) and starts at
+     * once on the current thread: no scheduler hop between the decision to restart and the new
+     * life. It is a root fiber on purpose: it belongs to the HAM's registry, not to the fiber that
+     * happened to start it, and `Ham.stop` (run by the HAM's scope) interrupts every one of them.
+     */
     const startFiber = (rec: EntityRec): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const effect = rec.effect!
         const generation = ++rec.generation
         rec.status = "running"
         rec.lastStart = now()
-        // Deliberately a daemon: the fiber belongs to the HAM's registry, not to the fiber that
-        // happened to start it; `Ham.stop` (run by the HAM's scope) interrupts every one of them.
-        return Effect.flatMap(Effect.forkDaemon(effect), (fiber) => {
-          rec.fiber = fiber
-          fiber.addObserver(onFiberExit(rec, generation))
-          return startTicker(rec)
-        })
+        const fiber = Runtime.runFork(rec.runtime!, rec.effect!)
+        if (rec.generation === generation && rec.status === "running") rec.fiber = fiber
+        fiber.addObserver(onFiberExit(rec, generation))
+        return rec.heartbeat === undefined ? Effect.void : startTicker(rec)
       })
 
     /** ends an entity's fiber and ticker because the HAM asked: this is not a death */
@@ -628,7 +662,7 @@ export const make = (
         if (rec.kind !== "fiber") {
           return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be restarted`)
         }
-        if (rec.status === "running" || rec.status === "restarting") return Effect.void
+        if (rec.status === "running" || rec.status === "restarting" || stopped) return Effect.void
         if (!rec.attached) return Effect.fail(`entity "${rec.name}" was detached`)
         const at = now()
         const decision = intensity_.addRestart(rec.restartTimes, at, rec.intensity)
@@ -689,7 +723,7 @@ export const make = (
       })
 
     const discardOneShots = (rec: EntityRec) => {
-      rec.conditions = rec.conditions.filter((c) => !c.oneShot)
+      if (rec.conditions.some((c) => c.oneShot)) rec.conditions = rec.conditions.filter((c) => !c.oneShot)
       for (const c of rec.conditions) {
         if (c.actions.some((a) => a.action.oneShot)) c.actions = c.actions.filter((a) => !a.action.oneShot)
       }
@@ -740,7 +774,8 @@ export const make = (
 
     const pathOf = (ctx: RunContext, name: string) => `${ctx.owner.name}/${ctx.condition.name}/${name}`
 
-    const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<void, string> => {
+    /** runs one action; any failure (a reason string, or the error of local code) is the action's failure */
+    const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<unknown, unknown> => {
       switch (action._tag) {
         case "Restart":
           return restartEntity(ctx.rec)
@@ -780,33 +815,36 @@ export const make = (
           )
         }
         case "Local":
-          return Effect.catchAllCause(
-            Effect.asVoid(action.run(ctx.event)),
-            (cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause as never) : Effect.fail(describeCause(cause))
-          )
+          return action.run(ctx.event)
       }
     }
 
     /** runs an action, then its alternates in order until one succeeds; reports the primary's failure */
+    const succeeded = Effect.succeed(undefined)
+
     const runWithAlternates = (
       ctx: RunContext,
       action: action_.ActionData,
       name: string
-    ): Effect.Effect<Option.Option<string>> =>
-      Effect.flatMap(Effect.either(runOne(ctx, action, name)), (result) => {
-        if (result._tag === "Right") return Effect.succeed(Option.none())
-        const failure = result.left
-        const logFailure = verbosity >= 1
-          ? Effect.logWarning(`${pathOf(ctx, name)} failed: ${failure}`)
-          : Effect.void
-        const tryAlternates = (i: number): Effect.Effect<void> => {
-          if (i >= action.alternates.length) return Effect.void
-          return Effect.flatMap(
-            runWithAlternates(ctx, action.alternates[i], `${name}~${i + 1}`),
-            (r) => (Option.isNone(r) ? Effect.void : tryAlternates(i + 1))
-          )
+    ): Effect.Effect<string | undefined> =>
+      Effect.matchCauseEffect(runOne(ctx, action, name), {
+        onSuccess: () => succeeded,
+        onFailure: (cause) => {
+          // an interruption is the dispatcher's own (stop): pass it on
+          if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+          const failure = describeCause(cause)
+          const logFailure = verbosity >= 1
+            ? Effect.logWarning(`${pathOf(ctx, name)} failed: ${failure}`)
+            : Effect.void
+          const tryAlternates = (i: number): Effect.Effect<void> => {
+            if (i >= action.alternates.length) return Effect.void
+            return Effect.flatMap(
+              runWithAlternates(ctx, action.alternates[i], `${name}~${i + 1}`),
+              (r) => (r === undefined ? Effect.void : tryAlternates(i + 1))
+            )
+          }
+          return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), failure)
         }
-        return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), Option.some(failure))
       })
 
     const runCondition = (ctx: RunContext): Effect.Effect<void> => {
@@ -817,7 +855,7 @@ export const make = (
         if (!rec.enabled) return loop(i + 1)
         rec.runs++
         return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
-          if (Option.isNone(failure)) return loop(i + 1)
+          if (failure === undefined) return loop(i + 1)
           rec.failures++
           if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
           return rec.action.breakOnFail ? Effect.void : loop(i + 1)
@@ -901,7 +939,16 @@ export const make = (
       return loop()
     }
 
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 4096), dispatchAll)))
+    const nextBatch = Effect.suspend(() => {
+      if (mailbox.length === 0) {
+        wakeUp = Deferred.unsafeMake<void>(FiberId.none)
+        return Deferred.await(wakeUp)
+      }
+      const batch = mailbox
+      mailbox = []
+      return dispatchAll(batch)
+    })
+    yield* Effect.forkScoped(Effect.forever(nextBatch))
     yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(sideQueue))))
 
     // -------------------------------------------------------------------------------------------
@@ -937,11 +984,12 @@ export const make = (
         const name = yield* validateEntityName(spec.name)
         const heartbeat = yield* validateHeartbeat(options?.heartbeat)
         const policy = yield* validatePolicy(options, basePolicy)
-        const context = yield* Effect.context<R>()
+        const runtime = yield* Effect.runtime<R>()
         const rec = yield* claim(name, policy)
         rec.kind = "fiber"
         rec.heartbeat = heartbeat
-        rec.effect = Effect.provide(spec.effect, context)
+        rec.effect = spec.effect
+        rec.runtime = runtime
         rec.attached = true
         entities.set(name, rec)
         yield* startFiber(rec)
@@ -966,6 +1014,7 @@ export const make = (
         rec.kind = "self"
         rec.heartbeat = heartbeat
         rec.effect = undefined
+        rec.runtime = undefined
         rec.attached = true
         rec.status = "running"
         rec.lastStart = now()
@@ -1157,22 +1206,46 @@ export const make = (
         })
       )
 
-    const publishState = (ref: entity_.EntityRef, state: number) =>
-      Effect.gen(function*() {
-        yield* guard
-        const to = yield* validateState(state)
-        const rec = yield* findRealEntity(ref, "publishState")
+    const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
+
+    /** the entity for a publish: hot path, checked without Schema (which only words the error) */
+    const publisher = (ref: entity_.EntityRef, what: string): EntityRec | Effect.Effect<never, HamError> => {
+      if (stopped) return Effect.fail(new HamStopped())
+      if (isGlobalRef(ref)) return Effect.fail(invalid("entity", `${what} needs a real entity, not the global one`))
+      const rec = entities.get(refName(ref))
+      return rec === undefined ? Effect.fail(new EntityNotFound({ entity: refName(ref) })) : rec
+    }
+
+    const publishState = (ref: entity_.EntityRef, state: number): Effect.Effect<void, HamError> =>
+      Effect.suspend(() => {
+        if (!isCount(state)) return Effect.asVoid(validateState(state))
+        const rec = publisher(ref, "publishState")
+        if (Effect.isEffect(rec)) return rec
         const from = rec.state
-        rec.state = to
-        if (rec.enabled) enqueue(rec, { _tag: "CondState", ...common(rec), from, to })
+        rec.state = state
+        if (rec.enabled) enqueue(rec, { _tag: "CondState", ...common(rec), from, to: state })
+        return Effect.void
       })
 
-    const raise = (ref: entity_.EntityRef, input: RaiseInput) =>
-      Effect.gen(function*() {
-        yield* guard
-        const r = yield* validateRaise(input)
-        const rec = yield* findRealEntity(ref, "raise")
-        if (rec.enabled) enqueue(rec, { _tag: "CondRaise", ...common(rec), ...r })
+    const raise = (ref: entity_.EntityRef, input: RaiseInput): Effect.Effect<void, HamError> =>
+      Effect.suspend(() => {
+        if (
+          !Predicate.isRecord(input) || !isCount(input.type) || !isCount(input.class) || !isCount(input.severity) ||
+          (input.detail !== undefined && typeof input.detail !== "string")
+        ) return Effect.asVoid(validateRaise(input))
+        const rec = publisher(ref, "raise")
+        if (Effect.isEffect(rec)) return rec
+        if (rec.enabled) {
+          enqueue(rec, {
+            _tag: "CondRaise",
+            ...common(rec),
+            type: input.type,
+            class: input.class,
+            severity: input.severity,
+            detail: input.detail ?? ""
+          })
+        }
+        return Effect.void
       })
 
     const filterFor = (ref: entity_.EntityRef | undefined) => {
@@ -1397,7 +1470,6 @@ export const make = (
       for (const rec of all) rec.attached = false
       return Effect.forEach(all.reverse(), quiesce, { discard: true, concurrency: "unbounded" }).pipe(
         Effect.zipRight(FiberSet.clear(fibers)),
-        Effect.zipRight(Queue.shutdown(queue)),
         Effect.zipRight(Queue.shutdown(sideQueue)),
         Effect.zipRight(PubSub.shutdown(pubsub))
       )

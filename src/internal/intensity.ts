@@ -27,6 +27,7 @@ export const addRestart = (
   now: number,
   intensity: Intensity
 ): Decision => {
+  if (intensity.maxRestarts === Infinity) return { _tag: "Continue", restarts }
   const since = now - intensity.withinMillis
   const kept = [now]
   for (const at of restarts) if (at > since) kept.push(at)

@@ -1,0 +1,21 @@
+/**
+ * `npm run bench`: every benchmark of the project, in one run.
+ */
+import { Effect } from "effect"
+import * as core from "./core.js"
+
+const main = Effect.gen(function*() {
+  console.log(`# effect-ham benchmarks (node ${process.version}, ${process.platform}/${process.arch})`)
+  yield* core.restartLatency
+  yield* core.heartbeatCost
+  yield* core.dispatchThroughput
+  yield* core.heapPerEntity
+})
+
+Effect.runPromise(main).then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e)
+    process.exit(1)
+  }
+)
