@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import type * as FiberRefs from "effect/FiberRefs"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -241,31 +242,52 @@ interface EntityRec {
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   generation: number
   killedBy: string | undefined
-  // heartbeat
-  heartbeat: { readonly intervalMillis: number; readonly missedLow: number; readonly missedHigh: number } | undefined
-  beatState: heartbeat_.BeatState
-  beatSeen: boolean
-  ticker: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  // heartbeat (only for entities attached with heartbeat options)
+  beat: BeatRec | undefined
   // published state
   state: number
-  // restart policy
-  intensity: intensity_.Intensity
-  backoff: Schedule.Schedule<unknown> | undefined
-  backoffResetMillis: number
-  backoffState: unknown
-  restartTimes: ReadonlyArray<number>
+  // restart policy (shared by every entity with the same options)
+  policy: Policy
   lastStart: number
-  // statistics
+  // statistics: an idle entity shares one empty history until something happens to it
   created: number
+  lastEvent: number | undefined
+  history: History
+}
+
+interface BeatRec {
+  readonly config: { readonly intervalMillis: number; readonly missedLow: number; readonly missedHigh: number }
+  state: heartbeat_.BeatState
+  seen: boolean
+  count: number
+  ticker: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+interface History {
   deaths: number
   abnormalDeaths: number
   restarts: number
-  beats: number
   missedLow: number
   missedHigh: number
-  lastEvent: number | undefined
   lastDeath: string | undefined
+  restartTimes: ReadonlyArray<number>
+  backoffState: unknown
 }
+
+const emptyHistory: History = Object.freeze({
+  deaths: 0,
+  abnormalDeaths: 0,
+  restarts: 0,
+  missedLow: 0,
+  missedHigh: 0,
+  lastDeath: undefined,
+  restartTimes: [],
+  backoffState: undefined
+})
+
+/** the entity's own history, made on first write */
+const history = (rec: EntityRec): History =>
+  rec.history === emptyHistory ? (rec.history = { ...emptyHistory }) : rec.history
 
 interface Item {
   readonly rec: EntityRec
@@ -279,6 +301,9 @@ interface RunContext {
   readonly owner: EntityRec
 }
 
+/** one shared empty array: lists are replaced, never mutated, so idle entities can share it */
+const none: ReadonlyArray<never> = []
+
 const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): EntityRec => ({
   name,
   isGlobal,
@@ -286,32 +311,19 @@ const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): 
   status: "placeholder",
   enabled: true,
   attached: true,
-  conditions: [],
+  conditions: none,
   effect: undefined,
   runtime: undefined,
   fiber: undefined,
   generation: 0,
   killedBy: undefined,
-  heartbeat: undefined,
-  beatState: heartbeat_.healthy,
-  beatSeen: false,
-  ticker: undefined,
+  beat: undefined,
   state: cond.StateAny,
-  intensity: policy.intensity,
-  backoff: policy.backoff,
-  backoffResetMillis: policy.backoffResetMillis,
-  backoffState: undefined,
-  restartTimes: [],
+  policy,
   lastStart: now,
   created: now,
-  deaths: 0,
-  abnormalDeaths: 0,
-  restarts: 0,
-  beats: 0,
-  missedLow: 0,
-  missedHigh: 0,
   lastEvent: undefined,
-  lastDeath: undefined
+  history: emptyHistory
 })
 
 interface Policy {
@@ -330,8 +342,11 @@ export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
   Effect.sync(() => {
     const rec = (handle as unknown as { readonly [RecordKey]?: EntityRec })[RecordKey]
     if (rec !== undefined && rec.status === "running" && rec.attached) {
-      rec.beatSeen = true
-      rec.beats++
+      const beat = rec.beat
+      if (beat !== undefined) {
+        beat.seen = true
+        beat.count++
+      }
     }
   })
 
@@ -383,7 +398,7 @@ const millisOf = (input: unknown, argument: string, min: number): Effect.Effect<
 
 const validateHeartbeat = (
   options: HeartbeatOptions | undefined
-): Effect.Effect<EntityRec["heartbeat"], InvalidArgument> => {
+): Effect.Effect<BeatRec["config"] | undefined, InvalidArgument> => {
   if (options === undefined) return Effect.succeed(undefined)
   return Effect.gen(function*() {
     const intervalMillis = yield* millisOf(options.interval, "heartbeat interval", 1)
@@ -574,19 +589,19 @@ export const make = (
     // -------------------------------------------------------------------------------------------
 
     const stopTicker = (rec: EntityRec): Effect.Effect<void> => {
-      const ticker = rec.ticker
-      rec.ticker = undefined
+      const ticker = rec.beat?.ticker
+      if (rec.beat !== undefined) rec.beat.ticker = undefined
       return ticker === undefined ? Effect.void : Effect.asVoid(ticker.interruptAsFork(FiberId.none))
     }
 
     const tick = (rec: EntityRec, generation: number) =>
       Effect.sync(() => {
-        const config = rec.heartbeat
-        if (config === undefined || rec.generation !== generation || rec.status !== "running") return
-        const beat = rec.beatSeen
-        rec.beatSeen = false
-        const step = heartbeat_.tick(rec.beatState, beat, config)
-        rec.beatState = step.state
+        const beat = rec.beat
+        if (beat === undefined || rec.generation !== generation || rec.status !== "running") return
+        const seen = beat.seen
+        beat.seen = false
+        const step = heartbeat_.tick(beat.state, seen, beat.config)
+        beat.state = step.state
         if (rec.enabled) {
           if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
           if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
@@ -594,16 +609,17 @@ export const make = (
       })
 
     const startTicker = (rec: EntityRec): Effect.Effect<void> => {
-      const config = rec.heartbeat
-      if (config === undefined) return Effect.void
+      const beat = rec.beat
+      if (beat === undefined) return Effect.void
+      const config = beat.config
       const generation = rec.generation
-      rec.beatSeen = false
-      rec.beatState = heartbeat_.healthy
+      beat.seen = false
+      beat.state = heartbeat_.healthy
       return FiberSet.run(
         fibers,
         Effect.forever(Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation)))
       ).pipe(Effect.tap((fiber) => {
-        rec.ticker = fiber
+        beat.ticker = fiber
       }), Effect.asVoid)
     }
 
@@ -611,9 +627,11 @@ export const make = (
       if (rec.generation !== generation || rec.status !== "running") return
       rec.fiber = undefined
       rec.status = "dead"
-      const ticker = rec.ticker
-      rec.ticker = undefined
-      if (ticker !== undefined) ticker.unsafeInterruptAsFork(FiberId.none)
+      const ticker = rec.beat?.ticker
+      if (ticker !== undefined) {
+        rec.beat!.ticker = undefined
+        ticker.unsafeInterruptAsFork(FiberId.none)
+      }
       const signal = rec.killedBy
       rec.killedBy = undefined
       if (Exit.isSuccess(exit)) {
@@ -641,7 +659,7 @@ export const make = (
         const fiber = Runtime.runFork(rec.runtime!, rec.effect!)
         if (rec.generation === generation && rec.status === "running") rec.fiber = fiber
         fiber.addObserver(onFiberExit(rec, generation))
-        return rec.heartbeat === undefined ? Effect.void : startTicker(rec)
+        return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 
     /** ends an entity's fiber and ticker because the HAM asked: this is not a death */
@@ -665,9 +683,9 @@ export const make = (
         if (rec.status === "running" || rec.status === "restarting" || stopped) return Effect.void
         if (!rec.attached) return Effect.fail(`entity "${rec.name}" was detached`)
         const at = now()
-        const decision = intensity_.addRestart(rec.restartTimes, at, rec.intensity)
+        const decision = intensity_.addRestart(rec.history.restartTimes, at, rec.policy.intensity)
         if (decision._tag === "GiveUp") return giveUp(rec, decision.restarts.length)
-        rec.restartTimes = decision.restarts
+        if (decision.restarts !== rec.history.restartTimes) history(rec).restartTimes = decision.restarts
         return Effect.flatMap(backoffDelay(rec, at), (delay) => {
           if (delay === undefined) return giveUp(rec, decision.restarts.length)
           rec.status = "restarting"
@@ -676,11 +694,11 @@ export const make = (
             if (!rec.attached || stopped || rec.generation !== generation || rec.status !== "restarting") {
               return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
             }
-            rec.restarts++
+            history(rec).restarts++
             discardOneShots(rec)
             return Effect.zipRight(
               startFiber(rec),
-              Effect.sync(() => enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.restarts }))
+              Effect.sync(() => enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts }))
             )
           })
           return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
@@ -689,15 +707,17 @@ export const make = (
 
     /** the delay before this restart, from the back-off schedule; undefined when it has ended */
     const backoffDelay = (rec: EntityRec, at: number): Effect.Effect<number | undefined> => {
-      const schedule = rec.backoff
+      const schedule = rec.policy.backoff
+      const resetMillis = rec.policy.backoffResetMillis
       if (schedule === undefined) return Effect.succeed(0)
-      if (at - rec.lastStart >= rec.backoffResetMillis || rec.backoffState === undefined) {
-        // the entity stayed up long enough (or never restarted): restart at once, start afresh
-        rec.backoffState = at - rec.lastStart >= rec.backoffResetMillis ? undefined : schedule.initial
-        if (rec.backoffState === undefined) return Effect.succeed(0)
+      const h = history(rec)
+      if (at - rec.lastStart >= resetMillis) {
+        // the entity stayed up long enough: restart at once, and the back-off starts afresh
+        h.backoffState = undefined
+        return Effect.succeed(0)
       }
-      return Effect.map(schedule.step(at, undefined, rec.backoffState), ([state, , decision]) => {
-        rec.backoffState = state
+      return Effect.map(schedule.step(at, undefined, h.backoffState ?? schedule.initial), ([state, , decision]) => {
+        h.backoffState = state
         if (ScheduleDecision.isDone(decision)) return undefined
         return Math.max(0, ScheduleIntervals.start(decision.intervals) - at)
       })
@@ -709,7 +729,7 @@ export const make = (
         const error = new RestartIntensityExceeded({
           entity: rec.name,
           restarts,
-          withinMillis: rec.intensity.withinMillis
+          withinMillis: rec.policy.intensity.withinMillis
         })
         enqueue(rec, {
           _tag: "CondRaise",
@@ -805,7 +825,7 @@ export const make = (
             })
         case "HeartbeatHealthy":
           return Effect.sync(() => {
-            ctx.rec.beatState = heartbeat_.healthy
+            if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.healthy
           })
         case "Log": {
           if (verbosity < action.verbosity) return Effect.void
@@ -885,17 +905,17 @@ export const make = (
       rec.lastEvent = event.time
       switch (event._tag) {
         case "CondDeath":
-          rec.deaths++
-          rec.lastDeath = event.reason
+          history(rec).deaths++
+          history(rec).lastDeath = event.reason
           break
         case "CondAbnormalDeath":
-          rec.abnormalDeaths++
+          history(rec).abnormalDeaths++
           break
         case "CondBeatMissedLow":
-          rec.missedLow++
+          history(rec).missedLow++
           break
         case "CondBeatMissedHigh":
-          rec.missedHigh++
+          history(rec).missedHigh++
           break
       }
     }
@@ -967,13 +987,36 @@ export const make = (
         if (existing.status === "running" || existing.status === "restarting") {
           return Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
-        existing.intensity = policy.intensity
-        existing.backoff = policy.backoff
-        existing.backoffResetMillis = policy.backoffResetMillis
-        existing.backoffState = undefined
-        existing.restartTimes = []
+        existing.policy = policy
+        if (existing.history !== emptyHistory) {
+          existing.history.backoffState = undefined
+          existing.history.restartTimes = none
+        }
         return Effect.succeed(existing)
       })
+
+    // Entities attached from the same fiber in a row share one runtime object: an idle entity
+    // should cost little more than its fiber. Two runtimes are alike when they hold the same
+    // context, flags, and fiber ref values.
+    let lastRuntime: Runtime.Runtime<any> | undefined
+    const sameRefs = (a: FiberRefs.FiberRefs, b: FiberRefs.FiberRefs): boolean => {
+      if (a === b) return true
+      if (a.locals.size !== b.locals.size) return false
+      for (const [ref, stack] of a.locals) {
+        const other = b.locals.get(ref)
+        if (other === undefined) return false
+        if (other !== stack && other[0][1] !== stack[0][1]) return false
+      }
+      return true
+    }
+    const shareRuntime = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
+      if (
+        lastRuntime !== undefined && lastRuntime.context === runtime.context &&
+        lastRuntime.runtimeFlags === runtime.runtimeFlags && sameRefs(lastRuntime.fiberRefs, runtime.fiberRefs)
+      ) return lastRuntime
+      lastRuntime = runtime
+      return runtime
+    }
 
     const hasRestart = (rec: EntityRec) =>
       rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
@@ -984,10 +1027,12 @@ export const make = (
         const name = yield* validateEntityName(spec.name)
         const heartbeat = yield* validateHeartbeat(options?.heartbeat)
         const policy = yield* validatePolicy(options, basePolicy)
-        const runtime = yield* Effect.runtime<R>()
+        const runtime = shareRuntime(yield* Effect.runtime<R>())
         const rec = yield* claim(name, policy)
         rec.kind = "fiber"
-        rec.heartbeat = heartbeat
+        rec.beat = heartbeat === undefined
+          ? undefined
+          : { config: heartbeat, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
         rec.effect = spec.effect
         rec.runtime = runtime
         rec.attached = true
@@ -1012,7 +1057,9 @@ export const make = (
         }
         const rec = yield* claim(valid, policy)
         rec.kind = "self"
-        rec.heartbeat = heartbeat
+        rec.beat = heartbeat === undefined
+          ? undefined
+          : { config: heartbeat, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
         rec.effect = undefined
         rec.runtime = undefined
         rec.attached = true
@@ -1422,23 +1469,23 @@ export const make = (
           status: rec.status,
           enabled: rec.enabled,
           state: rec.state,
-          ...(rec.heartbeat === undefined ? {} : {
+          ...(rec.beat === undefined ? {} : {
             heartbeat: {
-              ...rec.heartbeat,
-              missed: rec.beatState.missed,
-              unhealthy: heartbeat_.isUnhealthy(rec.beatState)
+              ...rec.beat.config,
+              missed: rec.beat.state.missed,
+              unhealthy: heartbeat_.isUnhealthy(rec.beat.state)
             }
           }),
           stats: {
             created: rec.created,
-            deaths: rec.deaths,
-            abnormalDeaths: rec.abnormalDeaths,
-            restarts: rec.restarts,
-            heartbeats: rec.beats,
-            missedLow: rec.missedLow,
-            missedHigh: rec.missedHigh,
+            deaths: rec.history.deaths,
+            abnormalDeaths: rec.history.abnormalDeaths,
+            restarts: rec.history.restarts,
+            heartbeats: rec.beat?.count ?? 0,
+            missedLow: rec.history.missedLow,
+            missedHigh: rec.history.missedHigh,
             ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
-            ...(rec.lastDeath === undefined ? {} : { lastDeath: rec.lastDeath })
+            ...(rec.history.lastDeath === undefined ? {} : { lastDeath: rec.history.lastDeath })
           },
           conditions: conditionNodes(rec)
         })
