@@ -289,16 +289,13 @@ const emptyHistory: History = Object.freeze({
 const history = (rec: EntityRec): History =>
   rec.history === emptyHistory ? (rec.history = { ...emptyHistory }) : rec.history
 
-interface Item {
-  readonly rec: EntityRec
-  readonly event: cond.ConditionEvent
-}
-
 interface RunContext {
   readonly rec: EntityRec
   readonly event: cond.ConditionEvent
   readonly condition: ConditionRec
   readonly owner: EntityRec
+  /** true when the list runs on a fiber that other conditions share (the dispatcher, the noWait fiber) */
+  readonly shared: boolean
 }
 
 /** one shared empty array: lists are replaced, never mutated, so idle entities can share it */
@@ -503,6 +500,7 @@ export const make = (
     }
 
     const clock: Clock.Clock = yield* Effect.clock
+    const hamRuntime = yield* Effect.runtime<never>()
     const executor = yield* CommandExecutor.CommandExecutor
     const now = () => clock.unsafeCurrentTimeMillis()
 
@@ -513,7 +511,7 @@ export const make = (
     let stopped = false
 
     // the dispatcher's mailbox: a plain array and a wake-up signal (cheaper than a Queue)
-    let mailbox: Array<Item> = []
+    let mailbox: Array<Effect.Effect<void>> = []
     let wakeUp: Deferred.Deferred<void> | undefined
     const sideQueue = yield* Queue.unbounded<Effect.Effect<void>>()
     const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
@@ -528,9 +526,8 @@ export const make = (
 
     const guard = Effect.suspend(() => (stopped ? Effect.fail(new HamStopped()) : Effect.void))
 
-    const enqueue = (rec: EntityRec, event: cond.ConditionEvent) => {
-      if (stopped) return
-      mailbox.push({ rec, event })
+    const toDispatcher = (run: Effect.Effect<void>) => {
+      mailbox.push(run)
       if (wakeUp !== undefined) {
         const deferred = wakeUp
         wakeUp = undefined
@@ -695,11 +692,11 @@ export const make = (
               return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
             }
             history(rec).restarts++
+            // announced before the new life starts (it starts at once and may end at once): its
+            // CondRestart comes before its death; one-shot conditions see it, then are discarded
+            enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts })
             discardOneShots(rec)
-            return Effect.zipRight(
-              startFiber(rec),
-              Effect.sync(() => enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts }))
-            )
+            return startFiber(rec)
           })
           return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
         })
@@ -835,7 +832,8 @@ export const make = (
           )
         }
         case "Local":
-          return action.run(ctx.event)
+          // suspended: code that throws instead of returning an effect is a failure, not a crash
+          return Effect.suspend(() => action.run(ctx.event))
       }
     }
 
@@ -867,12 +865,22 @@ export const make = (
         }
       })
 
-    const runCondition = (ctx: RunContext): Effect.Effect<void> => {
+    /** true when a restart of this entity now would first wait for its back-off */
+    const restartWouldWait = (rec: EntityRec) =>
+      rec.policy.backoff !== undefined && rec.status !== "running" && rec.status !== "restarting" &&
+      now() - rec.lastStart < rec.policy.backoffResetMillis
+
+    const runCondition = (ctx: RunContext, from = 0): Effect.Effect<void> => {
       const actions = ctx.condition.actions
       const loop = (i: number): Effect.Effect<void> => {
         if (i >= actions.length) return Effect.void
         const rec = actions[i]
         if (!rec.enabled) return loop(i + 1)
+        if (ctx.shared && rec.action._tag === "Restart" && restartWouldWait(ctx.rec)) {
+          // A back-off wait must not stall the conditions of other entities: the rest of this list
+          // (the restart and what follows it) goes on in a fiber of its own, in the same order.
+          return Effect.asVoid(FiberSet.run(fibers, runCondition({ ...ctx, shared: false }, i)))
+        }
         rec.runs++
         return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
           if (failure === undefined) return loop(i + 1)
@@ -881,7 +889,7 @@ export const make = (
           return rec.action.breakOnFail ? Effect.void : loop(i + 1)
         })
       }
-      return loop(0)
+      return loop(from)
     }
 
     // -------------------------------------------------------------------------------------------
@@ -920,43 +928,54 @@ export const make = (
       }
     }
 
-    const dispatchTo = (owner: EntityRec, item: Item, inline: Array<Effect.Effect<void>>) => {
+    /** a defect in the HAM's own code while it runs one condition must not stop the dispatcher */
+    const survive = (cause: Cause.Cause<never>): Effect.Effect<void> =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logError("effect-ham: defect while dispatching", cause)
+
+    const routeTo = (owner: EntityRec, rec: EntityRec, event: cond.ConditionEvent) => {
       if (!owner.enabled) return
       for (const condition of owner.conditions) {
-        if (!matches(condition, item.event)) continue
+        if (!matches(condition, event)) continue
         condition.fired++
-        const run = runCondition({ rec: item.rec, event: item.event, condition, owner })
-        if (condition.noWait) sideQueue.unsafeOffer(run)
-        else if (condition.independent) inline.push(Effect.asVoid(FiberSet.run(fibers, run)))
-        else inline.push(run)
-      }
-    }
-
-    const dispatch = (item: Item): Effect.Effect<void> => {
-      account(item.rec, item.event)
-      pubsub.unsafeOffer(item.event)
-      if (verbosity >= 3) {
-        Effect.runFork(Effect.logDebug(`event ${item.event._tag} on ${item.rec.name}`))
-      }
-      const inline: Array<Effect.Effect<void>> = []
-      dispatchTo(item.rec, item, inline)
-      dispatchTo(globalRec, item, inline)
-      if (inline.length === 0) return Effect.void
-      if (inline.length === 1) return inline[0]
-      return Effect.forEach(inline, (run) => run, { discard: true })
-    }
-
-    const dispatchAll = (items: Iterable<Item>): Effect.Effect<void> => {
-      const iterator = items[Symbol.iterator]()
-      const loop = (): Effect.Effect<void> => {
-        for (;;) {
-          const next = iterator.next()
-          if (next.done) return Effect.void
-          const run = dispatch(next.value)
-          if (run !== Effect.void) return Effect.flatMap(run, loop)
+        if (condition.noWait) {
+          sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true }))
+        } else if (condition.independent) {
+          const fiber = Runtime.runFork(hamRuntime, runCondition({ rec, event, condition, owner, shared: false }), {
+            immediate: false
+          })
+          FiberSet.unsafeAdd(fibers, fiber)
+        } else {
+          toDispatcher(runCondition({ rec, event, condition, owner, shared: true }))
         }
       }
-      return loop()
+    }
+
+    /**
+     * Publishes an event: the one path every detector takes. Synchronously, in event order: the
+     * statistics are updated, the event goes to subscribers, and every matching condition (the
+     * entity's, then the global entity's) is handed to its executor: the FIFO dispatcher fiber,
+     * the shared noWait fiber, or a fiber of its own. Routing here, not in the dispatcher, keeps
+     * noWait and independent conditions free of whatever the FIFO conditions are waiting for.
+     */
+    function enqueue(rec: EntityRec, event: cond.ConditionEvent) {
+      if (stopped) return
+      account(rec, event)
+      // the fast path skips the pubsub's strategy; when the buffer is full, publish through it
+      // (sliding: it drops the oldest event of the lagging subscribers only, and never waits)
+      if (!pubsub.unsafeOffer(event)) Effect.runSync(PubSub.publish(pubsub, event))
+      if (verbosity >= 3) {
+        toDispatcher(Effect.logDebug(`event ${event._tag} on ${rec.name}`).pipe(
+          Effect.annotateLogs({ entity: rec.name, seq: event.seq })
+        ))
+      }
+      routeTo(rec, rec, event)
+      routeTo(globalRec, rec, event)
+    }
+
+    const runAll = (runs: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> => {
+      const loop = (i: number): Effect.Effect<void> =>
+        i >= runs.length ? Effect.void : Effect.flatMap(Effect.catchAllCause(runs[i], survive), () => loop(i + 1))
+      return loop(0)
     }
 
     const nextBatch = Effect.suspend(() => {
@@ -966,10 +985,10 @@ export const make = (
       }
       const batch = mailbox
       mailbox = []
-      return dispatchAll(batch)
+      return runAll(batch)
     })
-    yield* Effect.forkScoped(Effect.forever(nextBatch))
-    yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(sideQueue))))
+    const dispatcher = yield* Effect.forkScoped(Effect.forever(nextBatch))
+    const sideDispatcher = yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(sideQueue))))
 
     // -------------------------------------------------------------------------------------------
     // registry operations
@@ -1037,8 +1056,8 @@ export const make = (
         rec.runtime = runtime
         rec.attached = true
         entities.set(name, rec)
-        yield* startFiber(rec)
         enqueue(rec, { _tag: "CondAttach", ...common(rec) })
+        yield* startFiber(rec)
         signalAttach()
         return handleOf(rec)
       })
@@ -1510,16 +1529,26 @@ export const make = (
         return previous
       })
 
-    const stop = Effect.suspend(() => {
-      if (stopped) return Effect.void
-      stopped = true
+    let stopping: Fiber.RuntimeFiber<void> | undefined
+    const shutdown = Effect.suspend(() => {
       const all = [...entities.values()]
       for (const rec of all) rec.attached = false
       return Effect.forEach(all.reverse(), quiesce, { discard: true, concurrency: "unbounded" }).pipe(
         Effect.zipRight(FiberSet.clear(fibers)),
+        Effect.zipRight(Fiber.interruptAll([dispatcher, sideDispatcher])),
         Effect.zipRight(Queue.shutdown(sideQueue)),
         Effect.zipRight(PubSub.shutdown(pubsub))
       )
+    })
+    // `Ham.stop` may be called by an entity's own fiber or by an action on the dispatcher, both of
+    // which the shutdown interrupts: so the shutdown runs in a fiber of its own (a deliberate
+    // daemon, awaited here) and completes even when its caller is interrupted by it.
+    const stop = Effect.suspend(() => {
+      if (stopping === undefined) {
+        stopped = true
+        stopping = Effect.runFork(shutdown)
+      }
+      return Effect.asVoid(Fiber.await(stopping))
     })
 
     yield* Effect.addFinalizer(() => stop)
