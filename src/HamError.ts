@@ -120,8 +120,9 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
 }
 
 /**
- * A restart was refused because the entity restarted too often: more than `maxRestarts` within
- * `withinMillis` (the OTP restart intensity), or its back-off schedule ended.
+ * A restart was refused: the entity already restarted `restarts` times within `withinMillis`
+ * and another would exceed its restart intensity (`reason: "intensity"`, as OTP), or its
+ * back-off schedule ended (`reason: "backoffEnded"`).
  *
  * @since 0.1.0
  * @category errors
@@ -129,6 +130,7 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
 export class RestartIntensityExceeded
   extends Schema.TaggedError<RestartIntensityExceeded>()("RestartIntensityExceeded", {
     entity: Schema.String,
+    reason: Schema.Literal("intensity", "backoffEnded"),
     restarts: Schema.Number,
     withinMillis: Schema.Number
   })
@@ -137,7 +139,9 @@ export class RestartIntensityExceeded
    * @since 0.1.0
    */
   override get message(): string {
-    return `entity "${this.entity}" restarted ${this.restarts} times within ${this.withinMillis} ms: giving up`
+    return this.reason === "intensity"
+      ? `entity "${this.entity}" already restarted ${this.restarts} times within ${this.withinMillis} ms: giving up`
+      : `entity "${this.entity}" restarted ${this.restarts} times and its back-off schedule ended: giving up`
   }
 }
 

@@ -205,7 +205,7 @@ export const defaultEventBuffer = 4096
 // registry records (mutable; only touched in synchronous sections)
 // =============================================================================================
 
-type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp"
+type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp" | "stopped"
 
 interface ActionRec {
   readonly name: string
@@ -599,10 +599,8 @@ export const make = (
         beat.seen = false
         const step = heartbeat_.tick(beat.state, seen, beat.config)
         beat.state = step.state
-        if (rec.enabled) {
-          if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
-          if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
-        }
+        if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
+        if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
       })
 
     const startTicker = (rec: EntityRec): Effect.Effect<void> => {
@@ -681,10 +679,11 @@ export const make = (
         if (!rec.attached) return Effect.fail(`entity "${rec.name}" was detached`)
         const at = now()
         const decision = intensity_.addRestart(rec.history.restartTimes, at, rec.policy.intensity)
-        if (decision._tag === "GiveUp") return giveUp(rec, decision.restarts.length)
+        // the restarts already made within the window (the one refused is not counted)
+        if (decision._tag === "GiveUp") return giveUp(rec, "intensity", decision.restarts.length - 1)
         if (decision.restarts !== rec.history.restartTimes) history(rec).restartTimes = decision.restarts
         return Effect.flatMap(backoffDelay(rec, at), (delay) => {
-          if (delay === undefined) return giveUp(rec, decision.restarts.length)
+          if (delay === undefined) return giveUp(rec, "backoffEnded", rec.history.restarts)
           rec.status = "restarting"
           const generation = rec.generation
           const start = Effect.suspend(() => {
@@ -720,11 +719,12 @@ export const make = (
       })
     }
 
-    const giveUp = (rec: EntityRec, restarts: number): Effect.Effect<never, string> =>
+    const giveUp = (rec: EntityRec, reason: "intensity" | "backoffEnded", restarts: number): Effect.Effect<never, string> =>
       Effect.suspend(() => {
         rec.status = "gaveUp"
         const error = new RestartIntensityExceeded({
           entity: rec.name,
+          reason,
           restarts,
           withinMillis: rec.policy.intensity.withinMillis
         })
@@ -822,7 +822,7 @@ export const make = (
             })
         case "HeartbeatHealthy":
           return Effect.sync(() => {
-            if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.healthy
+            if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.heal(ctx.rec.beat.state)
           })
         case "Log": {
           if (verbosity < action.verbosity) return Effect.void
@@ -848,8 +848,9 @@ export const make = (
       Effect.matchCauseEffect(runOne(ctx, action, name), {
         onSuccess: () => succeeded,
         onFailure: (cause) => {
-          // an interruption is the dispatcher's own (stop): pass it on
-          if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+          // an interruption while the HAM stops is the executor's own: pass it on; any other
+          // interruption (the action's code interrupted itself) is a failure of the action
+          if (stopped && Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
           const failure = describeCause(cause)
           const logFailure = verbosity >= 1
             ? Effect.logWarning(`${pathOf(ctx, name)} failed: ${failure}`)
@@ -870,7 +871,10 @@ export const make = (
       rec.policy.backoff !== undefined && rec.status !== "running" && rec.status !== "restarting" &&
       now() - rec.lastStart < rec.policy.backoffResetMillis
 
-    const runCondition = (ctx: RunContext, from = 0): Effect.Effect<void> => {
+    const runCondition = (ctx: RunContext, from = 0): Effect.Effect<void> =>
+      Effect.suspend(() => runConditionNow(ctx, from))
+
+    const runConditionNow = (ctx: RunContext, from: number): Effect.Effect<void> => {
       const actions = ctx.condition.actions
       const loop = (i: number): Effect.Effect<void> => {
         if (i >= actions.length) return Effect.void
@@ -930,7 +934,9 @@ export const make = (
 
     /** a defect in the HAM's own code while it runs one condition must not stop the dispatcher */
     const survive = (cause: Cause.Cause<never>): Effect.Effect<void> =>
-      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logError("effect-ham: defect while dispatching", cause)
+      stopped && Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError("effect-ham: defect while dispatching", cause)
 
     const routeTo = (owner: EntityRec, rec: EntityRec, event: cond.ConditionEvent) => {
       if (!owner.enabled) return
@@ -968,6 +974,8 @@ export const make = (
           Effect.annotateLogs({ entity: rec.name, seq: event.seq })
         ))
       }
+      // a disabled entity's events are counted and seen by subscribers, but trigger nothing
+      if (!rec.enabled) return
       routeTo(rec, rec, event)
       routeTo(globalRec, rec, event)
     }
@@ -988,7 +996,9 @@ export const make = (
       return runAll(batch)
     })
     const dispatcher = yield* Effect.forkScoped(Effect.forever(nextBatch))
-    const sideDispatcher = yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(sideQueue))))
+    const sideDispatcher = yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(sideQueue), (run) => Effect.catchAllCause(run, survive)))
+    )
 
     // -------------------------------------------------------------------------------------------
     // registry operations
@@ -1118,7 +1128,11 @@ export const make = (
       })
 
     const entityHandle = (name: string) =>
-      Effect.map(findEntity(name), (rec) => (rec.isGlobal ? entity_.global : handleOf(rec)))
+      Effect.zipRight(
+        guard,
+        Effect.map(findEntity(name === entity_.globalName ? entity_.global : name), (rec) =>
+          rec.isGlobal ? entity_.global : handleOf(rec))
+      )
 
     const detach = (ref: entity_.EntityRef) =>
       Effect.gen(function*() {
@@ -1177,10 +1191,10 @@ export const make = (
     ) => Effect.flatMap(validateRaiseFilter(filter), (raiseFilter) => addCondition(ref, "CondRaise", options, { raiseFilter }))
 
     const conditionHandle = (ref: entity_.EntityRef, name: string) =>
-      Effect.map(
+      Effect.zipRight(guard, Effect.map(
         findCondition({ _tag: "ConditionHandle", entity: refName(ref), isGlobal: isGlobalRef(ref), name }),
         ([rec, c]) => conditionHandleOf(rec, c)
-      )
+      ))
 
     const validateAction = (
       rec: EntityRec,
@@ -1261,7 +1275,7 @@ export const make = (
       })
 
     const actionHandle = (handle: ConditionHandle, name: string) =>
-      Effect.map(
+      Effect.zipRight(guard, Effect.map(
         findAction({ _tag: "ActionHandle", entity: handle.entity, isGlobal: handle.isGlobal, condition: handle.name, name }),
         ([rec, c, a]): ActionHandle => ({
           _tag: "ActionHandle",
@@ -1270,7 +1284,7 @@ export const make = (
           condition: c.name,
           name: a.name
         })
-      )
+      ))
 
     const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
 
@@ -1289,7 +1303,7 @@ export const make = (
         if (Effect.isEffect(rec)) return rec
         const from = rec.state
         rec.state = state
-        if (rec.enabled) enqueue(rec, { _tag: "CondState", ...common(rec), from, to: state })
+        enqueue(rec, { _tag: "CondState", ...common(rec), from, to: state })
         return Effect.void
       })
 
@@ -1301,16 +1315,14 @@ export const make = (
         ) return Effect.asVoid(validateRaise(input))
         const rec = publisher(ref, "raise")
         if (Effect.isEffect(rec)) return rec
-        if (rec.enabled) {
-          enqueue(rec, {
-            _tag: "CondRaise",
-            ...common(rec),
-            type: input.type,
-            class: input.class,
-            severity: input.severity,
-            detail: input.detail ?? ""
-          })
-        }
+        enqueue(rec, {
+          _tag: "CondRaise",
+          ...common(rec),
+          type: input.type,
+          class: input.class,
+          severity: input.severity,
+          detail: input.detail ?? ""
+        })
         return Effect.void
       })
 
@@ -1532,7 +1544,10 @@ export const make = (
     let stopping: Fiber.RuntimeFiber<void> | undefined
     const shutdown = Effect.suspend(() => {
       const all = [...entities.values()]
-      for (const rec of all) rec.attached = false
+      for (const rec of all) {
+        rec.attached = false
+        if (rec.status !== "placeholder") rec.status = "stopped"
+      }
       return Effect.forEach(all.reverse(), quiesce, { discard: true, concurrency: "unbounded" }).pipe(
         Effect.zipRight(FiberSet.clear(fibers)),
         Effect.zipRight(Fiber.interruptAll([dispatcher, sideDispatcher])),

@@ -7,6 +7,10 @@
  *   `missedLow`, `CondBeatMissedHigh` when it reaches `missedHigh` (0 disables a level).
  * - Each level fires once per episode: after it fired the entity is unhealthy for that level and
  *   it does not fire again, even after late beats, until a `heartbeatHealthy` action runs.
+ * - `heartbeatHealthy` re-arms both levels (`heal`) but keeps the count of consecutive misses: an
+ *   entity that stays hung after a low miss was handled (log, healthy) still reaches the high
+ *   count. Since a level fires when the count *reaches* it, a re-armed level fires again only in
+ *   a new episode (after a beat reset the count).
  *
  * @internal
  */
@@ -48,6 +52,10 @@ export const tick = (state: BeatState, beat: boolean, config: BeatConfig): Step 
     high
   }
 }
+
+/** @internal what a heartbeatHealthy action does: re-arm both levels, keep the count */
+export const heal = (state: BeatState): BeatState =>
+  state.lowFired || state.highFired ? { ...state, lowFired: false, highFired: false } : state
 
 /** @internal true when a missed-heartbeat condition has fired and no healthy action ran since */
 export const isUnhealthy = (state: BeatState): boolean => state.lowFired || state.highFired

@@ -70,7 +70,7 @@ export const EntityNode = Schema.Struct({
   name: Schema.String,
   path: Schema.String,
   kind: Schema.Literal("placeholder", "fiber", "self", "process", "pid"),
-  status: Schema.Literal("placeholder", "running", "restarting", "dead", "gaveUp"),
+  status: Schema.Literal("placeholder", "running", "restarting", "dead", "gaveUp", "stopped"),
   enabled: Schema.Boolean,
   pid: Schema.optional(Schema.Number),
   state: Schema.Number,

@@ -1,0 +1,179 @@
+/**
+ * Runs every program in examples/ as a real child process, as a user would
+ * (`node --conditions=source --import tsx examples/<file>.ts`), at most two at a time, and checks
+ * that it exits 0 within its time limit and prints what it is meant to show.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { readdirSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const examplesDir = fileURLToPath(new URL("../examples/", import.meta.url))
+const timeoutMillis = 20_000
+
+interface Expectation {
+  /** lines (substrings) the output must contain */
+  readonly contains: ReadonlyArray<string | RegExp>
+  /** text the output must not contain */
+  readonly absent?: ReadonlyArray<string>
+}
+
+const expected: Record<string, Expectation> = {
+  "demo.ts": {
+    contains: ["worker: life 2 started", "registry down: registered through the fallback", "/proc/ham"]
+  },
+  "fiber-entity.ts": {
+    contains: [
+      "[died] normal death",
+      "worker is dead: 3 deaths, 2 abnormal, 2 restarts"
+    ]
+  },
+  "self-heartbeat.ts": {
+    contains: [
+      /\[low\] {2}missed 2 periods/,
+      /after low: missed \d+, unhealthy true/,
+      "beats are back but no healthy action ran: missed 0, unhealthy true",
+      /\[high\] missed 4 periods/,
+      "[high] heartbeatHealthy ran",
+      "after high and heartbeatHealthy: missed 4, unhealthy false",
+      "[death] app died",
+      /missed low 1 time\(s\), high 1 time\(s\), deaths 1/
+    ]
+  },
+  "placeholder-global.ts": {
+    contains: [
+      `before attach: "database" is a placeholder with 2 conditions`,
+      "[database] CondAttach on database",
+      "[global]   CondDeath on job",
+      "job is running again, its history kept: deaths 1"
+    ]
+  },
+  "multistage-recovery.ts": {
+    contains: [
+      "cache: life 2 started",
+      "step 2: the database is up",
+      "step 3: warm-up commands failed: the cache starts cold",
+      "step 4: health check failed: the rest of the list is skipped",
+      /announce: .* runs 0 failures 0/
+    ],
+    absent: ["never printed"]
+  },
+  "publish-state-raise.ts": {
+    contains: [
+      "came-up                fired: 2 -> 3",
+      "link-errors-sev5       fired: type 10 class 2 severity 5 (crc errors)",
+      "fired counts: came-up 1, trouble 2, left-not-up 2, any-link-raise 2, link-errors-sev5 1, marker 1, " +
+      "global-severity7 1"
+    ]
+  },
+  "notify.ts": {
+    contains: [
+      "queue got: CondAbnormalDeath of worker",
+      "listener A heard: worker restarted",
+      "listener B heard: worker restarted",
+      "the pager queue is full: the notify failed, its alternate ran",
+      "deferred completed with: CondDetach of worker"
+    ]
+  },
+  "restart-intensity.ts": {
+    contains: [
+      "ESCALATE:",
+      "the standby worker is attached",
+      "worker: gaveUp, restarts 4",
+      "worker-standby: running",
+      "batch: gaveUp, restarts 2"
+    ]
+  },
+  "control-snapshot.ts": {
+    contains: [
+      "alarm 1 (all enabled, verbosity 1: no debug log): actions ran: [page the operator, open a ticket]",
+      "alarm 2 (page disabled): actions ran: [open a ticket]",
+      "alarm 3 (condition disabled): actions ran: []",
+      "alarm 4 (entity disabled): actions ran: []",
+      "pump/alarm/debug-log: alarm on the pump (debug detail)",
+      "alarm 5 (ticket removed, verbosity 2: the debug log writes): actions ran: [page the operator]",
+      "the pump fiber was interrupted by Ham.stop",
+      "after stop: HamStopped"
+    ]
+  },
+  "events.ts": {
+    contains: [
+      "worker: CondAbnormalDeath",
+      "worker: CondRestart",
+      `{"_tag":"CondState","entity":"sensor"`,
+      "slow subscriber kept 4 of 6 events (the newest): worker CondAttach, worker CondAbnormalDeath, " +
+      "worker CondDeath, worker CondRestart"
+    ]
+  }
+}
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly output: string
+  readonly millis: number
+}
+
+const runExample = (file: string): Promise<Run> =>
+  new Promise((resolve) => {
+    const started = performance.now()
+    execFile(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", `examples/${file}`],
+      { cwd: root, timeout: timeoutMillis, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resolve({
+          code,
+          signal: error?.signal ?? null,
+          output: `${stdout}\n${stderr}`,
+          millis: performance.now() - started
+        })
+      }
+    )
+  })
+
+/** at most `n` child processes at a time */
+const limit = (n: number) => {
+  let active = 0
+  const waiting: Array<() => void> = []
+  return async <A>(task: () => Promise<A>): Promise<A> => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve))
+    active++
+    try {
+      return await task()
+    } finally {
+      active--
+      waiting.shift()?.()
+    }
+  }
+}
+
+const twoAtATime = limit(2)
+
+const files = readdirSync(examplesDir).filter((f) => f.endsWith(".ts")).sort()
+
+describe("examples", () => {
+  it("every example has an expectation, and every expectation an example", () => {
+    expect(files).toEqual(Object.keys(expected).sort())
+  })
+
+  describe.concurrent("run", () => {
+    for (const file of files) {
+      it(file, async () => {
+        const run = await twoAtATime(() => runExample(file))
+        const context = `${file} (exit ${run.code}, signal ${run.signal}, ${Math.round(run.millis)} ms):\n${run.output}`
+        expect(run.signal, context).toBeNull()
+        expect(run.code, context).toBe(0)
+        const expectation = expected[file]
+        expect(expectation, `no expectation for ${file}`).toBeDefined()
+        for (const line of expectation.contains) {
+          if (typeof line === "string") expect(run.output, context).toContain(line)
+          else expect(run.output, context).toMatch(line)
+        }
+        for (const text of expectation.absent ?? []) expect(run.output, context).not.toContain(text)
+      }, 4 * timeoutMillis)
+    }
+  })
+})
