@@ -237,6 +237,10 @@ const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effec
  * fires. Fails with `DuplicateName` if an entity of that name is alive, `InvalidArgument` for
  * a bad name or options.
  *
+ * A fiber entity's first life starts on the next scheduler turn, so conditions the caller adds
+ * right after `attach` (before its fiber yields) are in place even for a fiber that dies at
+ * once. From another fiber, add them to the placeholder (`Ham.entity(name)`) before attaching.
+ *
  * @since 0.1.0
  * @category constructors
  */

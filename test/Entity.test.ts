@@ -528,3 +528,19 @@ describe("names", () => {
       expect([e.name, c.name, a.name]).toEqual([long, long, long])
     })))
 })
+
+describe("first life", () => {
+  it.effect("conditions added right after attach catch a fiber that dies at once, and restart it", () =>
+    withHam(Effect.gen(function*() {
+      const lives = yield* Ref.make(0)
+      const done = yield* Deferred.make<void>()
+      const flaky = Effect.flatMap(Ref.updateAndGet(lives, (n) => n + 1), (n) =>
+        n < 3 ? Effect.fail(`crash ${n}`) : Effect.zipRight(Deferred.succeed(done, undefined), Effect.never))
+      const e = yield* Ham.attach(Entity.fiber("flaky", flaky), { backoff: false })
+      yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+      yield* Deferred.await(done)
+      expect(yield* Ref.get(lives)).toBe(3)
+      const node = yield* entityNode("flaky")
+      expect(node.stats).toMatchObject({ deaths: 2, abnormalDeaths: 2, restarts: 2 })
+    })))
+})

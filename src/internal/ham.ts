@@ -641,17 +641,19 @@ export const make = (
 
     /**
      * Starts (or restarts) the fiber of a fiber entity. The fiber is forked from the runtime
-     * captured when the entity was attached (its context, fiber refs and clock) and starts at
-     * once on the current thread: no scheduler hop between the decision to restart and the new
-     * life. It is a root fiber on purpose: it belongs to the HAM's registry, not to the fiber that
-     * happened to start it, and `Ham.stop` (run by the HAM's scope) interrupts every one of them.
+     * captured when the entity was attached (its context, fiber refs and clock). A restart starts
+     * it at once on the current thread: no scheduler hop between the decision to restart and the
+     * new life. The first life starts on the next scheduler turn instead, so that the caller of
+     * `Ham.attach` can add its conditions first. It is a root fiber on purpose: it belongs to the
+     * HAM's registry, not to the fiber that happened to start it, and `Ham.stop` (run by the HAM's
+     * scope) interrupts every one of them.
      */
-    const startFiber = (rec: EntityRec): Effect.Effect<void> =>
+    const startFiber = (rec: EntityRec, immediate: boolean): Effect.Effect<void> =>
       Effect.suspend(() => {
         const generation = ++rec.generation
         rec.status = "running"
         rec.lastStart = now()
-        const fiber = Runtime.runFork(rec.runtime!, rec.effect!)
+        const fiber = Runtime.runFork(rec.runtime!, rec.effect!, immediate ? undefined : { immediate: false })
         if (rec.generation === generation && rec.status === "running") rec.fiber = fiber
         fiber.addObserver(onFiberExit(rec, generation))
         return rec.beat === undefined ? Effect.void : startTicker(rec)
@@ -695,7 +697,7 @@ export const make = (
             // CondRestart comes before its death; one-shot conditions see it, then are discarded
             enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts })
             discardOneShots(rec)
-            return startFiber(rec)
+            return startFiber(rec, true)
           })
           return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
         })
@@ -1067,7 +1069,7 @@ export const make = (
         rec.attached = true
         entities.set(name, rec)
         enqueue(rec, { _tag: "CondAttach", ...common(rec) })
-        yield* startFiber(rec)
+        yield* startFiber(rec, false)
         signalAttach()
         return handleOf(rec)
       })
