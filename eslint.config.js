@@ -1,3 +1,4 @@
+import effect from "@effect/eslint-plugin"
 import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
@@ -6,6 +7,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    plugins: { "@effect": effect },
     languageOptions: {
       globals: { process: "readonly", console: "readonly", performance: "readonly", global: "readonly" }
     },
@@ -15,7 +17,22 @@ export default tseslint.config(
       "@typescript-eslint/no-namespace": "off",
       "@typescript-eslint/no-empty-object-type": "off",
       "no-constant-condition": ["error", { checkLoops: false }],
-      "prefer-rest-params": "off"
+      "prefer-rest-params": "off",
+      // the formatting of the Effect repository (dprint)
+      "@effect/dprint": [
+        "error",
+        {
+          config: {
+            indentWidth: 2,
+            lineWidth: 120,
+            semiColons: "asi",
+            quoteStyle: "alwaysDouble",
+            trailingCommas: "never",
+            operatorPosition: "maintain",
+            "arrowFunction.useParentheses": "force"
+          }
+        }
+      ]
     }
   },
   {

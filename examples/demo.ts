@@ -22,7 +22,7 @@ const program = Effect.gen(function*() {
     return yield* Effect.never
   })
 
-  const db = yield* Ham.attach(Entity.fiber("database", Effect.never))
+  yield* Ham.attach(Entity.fiber("database", Effect.never))
   const w = yield* Ham.attach(Entity.fiber("worker", worker))
 
   // multistage recovery: log, restart, wait for the database, re-register (fails: alternate runs)
@@ -32,7 +32,9 @@ const program = Effect.gen(function*() {
     Ham.waitfor({ entity: "database", timeout: "1 second" }),
     Ham.action(
       Action.effect(Effect.fail("registry unavailable"), { label: "register" }).pipe(
-        Action.orElse(Action.effect(Effect.log("registry down: registered through the fallback"), { label: "fallback" }))
+        Action.orElse(
+          Action.effect(Effect.log("registry down: registered through the fallback"), { label: "fallback" })
+        )
       )
     )
   )
@@ -48,7 +50,6 @@ const program = Effect.gen(function*() {
   yield* Effect.sleep(Duration.millis(20))
   const tree = yield* Ham.snapshot
   console.log("\n" + Tree.render(tree) + "\n")
-  void db
 })
 
 Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(HamLive)))

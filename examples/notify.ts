@@ -13,7 +13,7 @@
  */
 import { Console, Deferred, Effect, Fiber, PubSub, Queue, Ref } from "effect"
 import { Action, Entity, Ham, HamLive } from "effect-ham"
-import { CondAbnormalDeath, CondDetach, CondRestart, type ConditionEvent } from "effect-ham/Condition"
+import { CondAbnormalDeath, CondDetach, type ConditionEvent, CondRestart } from "effect-ham/Condition"
 
 const program = Effect.gen(function*() {
   const lives = yield* Ref.make(0)

@@ -25,10 +25,10 @@
  *
  * @since 0.1.0
  */
+import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import type * as Deferred from "effect/Deferred"
 import type * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
@@ -391,9 +391,10 @@ export type ConditionInput<E, R> = ConditionHandle | Effect.Effect<ConditionHand
  * @since 0.1.0
  * @category actions
  */
-export const action = (action: Action.Action) =>
-<E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | HamError, R | Ham> =>
-  Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
+export const action =
+  (action: Action.Action) =>
+  <E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | HamError, R | Ham> =>
+    Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
 
 /**
  * Adds `Action.restart` (QNX `ham_action_restart`).

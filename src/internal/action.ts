@@ -175,7 +175,11 @@ const common = {
 export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
   Schema.TaggedStruct("Restart", common),
   Schema.TaggedStruct("Execute", { ...common, command: CommandLine, timeoutMillis: Schema.optional(Schema.Number) }),
-  Schema.TaggedStruct("Notify", { ...common, target: NotifyTargetSchema, value: Schema.OptionFromSelf(Schema.Unknown) }),
+  Schema.TaggedStruct("Notify", {
+    ...common,
+    target: NotifyTargetSchema,
+    value: Schema.OptionFromSelf(Schema.Unknown)
+  }),
   Schema.TaggedStruct("Signal", { ...common, signal: Schema.String, pid: Schema.optional(Schema.Int) }),
   Schema.TaggedStruct("WaitFor", { ...common, millis: Schema.Number, entity: Schema.optional(Schema.String) }),
   Schema.TaggedStruct("HeartbeatHealthy", common),
@@ -363,9 +367,7 @@ export const describe = (action: ActionData): Record<string, unknown> => ({
 })
 
 /** @internal true when the action (or one of its alternates) waits */
-export const waits = (action: ActionData): boolean =>
-  action._tag === "WaitFor" || action.alternates.some(waits)
+export const waits = (action: ActionData): boolean => action._tag === "WaitFor" || action.alternates.some(waits)
 
 /** @internal true when the action (or one of its alternates) is a restart */
-export const restarts = (action: ActionData): boolean =>
-  action._tag === "Restart" || action.alternates.some(restarts)
+export const restarts = (action: ActionData): boolean => action._tag === "Restart" || action.alternates.some(restarts)

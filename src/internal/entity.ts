@@ -1,8 +1,8 @@
 import type * as Effect from "effect/Effect"
-import type * as Entity from "../Entity.js"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type * as Entity from "../Entity.js"
 
 /** @internal */
 export const TypeId: typeof Entity.TypeId = Symbol.for("effect-ham/Entity") as never

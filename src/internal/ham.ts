@@ -1,6 +1,6 @@
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -332,7 +332,8 @@ interface Policy {
 /** the hidden link from a handle to its record, for a heartbeat without a lookup */
 const RecordKey = Symbol.for("effect-ham/Entity/Record")
 
-const handleOf = (rec: EntityRec): entity_.EntityHandle => entity_.makeHandle(rec.name, rec.isGlobal, { [RecordKey]: rec })
+const handleOf = (rec: EntityRec): entity_.EntityHandle =>
+  entity_.makeHandle(rec.name, rec.isGlobal, { [RecordKey]: rec })
 
 /** @internal */
 export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
@@ -427,7 +428,11 @@ const validatePolicy = (
         : yield* millisOf(options.restartIntensity.within, "restartIntensity.within", 1)
       intensity = { maxRestarts: max, withinMillis: within }
     }
-    const backoff = options.backoff === undefined ? base.backoff : options.backoff === false ? undefined : options.backoff
+    const backoff = options.backoff === undefined
+      ? base.backoff
+      : options.backoff === false
+      ? undefined
+      : options.backoff
     const backoffResetMillis = options.backoffResetAfter === undefined
       ? base.backoffResetMillis
       : yield* millisOf(options.backoffResetAfter, "backoffResetAfter", 0)
@@ -553,7 +558,9 @@ export const make = (
 
     const findRealEntity = (ref: entity_.EntityRef, what: string) =>
       Effect.flatMap(findEntity(ref), (rec) =>
-        rec.isGlobal ? Effect.fail(invalid("entity", `${what} needs a real entity, not the global one`)) : Effect.succeed(rec))
+        rec.isGlobal
+          ? Effect.fail(invalid("entity", `${what} needs a real entity, not the global one`))
+          : Effect.succeed(rec))
 
     const findCondition = (handle: ConditionHandle) =>
       Effect.flatMap(findEntity(handle.isGlobal ? entity_.global : handle.entity), (rec) => {
@@ -565,7 +572,12 @@ export const make = (
 
     const findAction = (handle: ActionHandle) =>
       Effect.flatMap(
-        findCondition({ _tag: "ConditionHandle", entity: handle.entity, isGlobal: handle.isGlobal, name: handle.condition }),
+        findCondition({
+          _tag: "ConditionHandle",
+          entity: handle.entity,
+          isGlobal: handle.isGlobal,
+          name: handle.condition
+        }),
         ([rec, condition]) => {
           const action = condition.actions.find((a) => a.name === handle.name)
           return action === undefined
@@ -613,9 +625,12 @@ export const make = (
       return FiberSet.run(
         fibers,
         Effect.forever(Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation)))
-      ).pipe(Effect.tap((fiber) => {
-        beat.ticker = fiber
-      }), Effect.asVoid)
+      ).pipe(
+        Effect.tap((fiber) => {
+          beat.ticker = fiber
+        }),
+        Effect.asVoid
+      )
     }
 
     const onFiberExit = (rec: EntityRec, generation: number) => (exit: Exit.Exit<unknown, unknown>) => {
@@ -665,7 +680,10 @@ export const make = (
         rec.generation++
         const fiber = rec.fiber
         rec.fiber = undefined
-        return Effect.zipRight(stopTicker(rec), fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber)))
+        return Effect.zipRight(
+          stopTicker(rec),
+          fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber))
+        )
       })
 
     // -------------------------------------------------------------------------------------------
@@ -721,7 +739,11 @@ export const make = (
       })
     }
 
-    const giveUp = (rec: EntityRec, reason: "intensity" | "backoffEnded", restarts: number): Effect.Effect<never, string> =>
+    const giveUp = (
+      rec: EntityRec,
+      reason: "intensity" | "backoffEnded",
+      restarts: number
+    ): Effect.Effect<never, string> =>
       Effect.suspend(() => {
         rec.status = "gaveUp"
         const error = new RestartIntensityExceeded({
@@ -972,9 +994,11 @@ export const make = (
       // (sliding: it drops the oldest event of the lagging subscribers only, and never waits)
       if (!pubsub.unsafeOffer(event)) Effect.runSync(PubSub.publish(pubsub, event))
       if (verbosity >= 3) {
-        toDispatcher(Effect.logDebug(`event ${event._tag} on ${rec.name}`).pipe(
-          Effect.annotateLogs({ entity: rec.name, seq: event.seq })
-        ))
+        toDispatcher(
+          Effect.logDebug(`event ${event._tag} on ${rec.name}`).pipe(
+            Effect.annotateLogs({ entity: rec.name, seq: event.seq })
+          )
+        )
       }
       // a disabled entity's events are counted and seen by subscribers, but trigger nothing
       if (!rec.enabled) return
@@ -1009,7 +1033,9 @@ export const make = (
     /** the record an attach fills in: a new one, a placeholder, or a dead entity taking up its history */
     const claim = (name: string, policy: Policy): Effect.Effect<EntityRec, DuplicateName | InvalidArgument> =>
       Effect.suspend((): Effect.Effect<EntityRec, DuplicateName | InvalidArgument> => {
-        if (name === entity_.globalName) return Effect.fail(invalid("entity name", `"*" is reserved for the global entity`))
+        if (name === entity_.globalName) {
+          return Effect.fail(invalid("entity name", `"*" is reserved for the global entity`))
+        }
         const existing = entities.get(name)
         if (existing === undefined) {
           const rec = makeRec(name, false, now(), policy)
@@ -1049,8 +1075,7 @@ export const make = (
       return runtime
     }
 
-    const hasRestart = (rec: EntityRec) =>
-      rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
+    const hasRestart = (rec: EntityRec) => rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
 
     const attach = <R>(spec: entity_.EntitySpec<R>, options?: AttachOptions) =>
       Effect.gen(function*() {
@@ -1063,7 +1088,13 @@ export const make = (
         rec.kind = "fiber"
         rec.beat = heartbeat === undefined
           ? undefined
-          : { config: heartbeat, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
+          : {
+            config: heartbeat,
+            state: heartbeat_.healthy,
+            seen: false,
+            count: rec.beat?.count ?? 0,
+            ticker: undefined
+          }
         rec.effect = spec.effect
         rec.runtime = runtime
         rec.attached = true
@@ -1090,7 +1121,13 @@ export const make = (
         rec.kind = "self"
         rec.beat = heartbeat === undefined
           ? undefined
-          : { config: heartbeat, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
+          : {
+            config: heartbeat,
+            state: heartbeat_.healthy,
+            seen: false,
+            count: rec.beat?.count ?? 0,
+            ticker: undefined
+          }
         rec.effect = undefined
         rec.runtime = undefined
         rec.attached = true
@@ -1132,8 +1169,10 @@ export const make = (
     const entityHandle = (name: string) =>
       Effect.zipRight(
         guard,
-        Effect.map(findEntity(name === entity_.globalName ? entity_.global : name), (rec) =>
-          rec.isGlobal ? entity_.global : handleOf(rec))
+        Effect.map(
+          findEntity(name === entity_.globalName ? entity_.global : name),
+          (rec) => rec.isGlobal ? entity_.global : handleOf(rec)
+        )
       )
 
     const detach = (ref: entity_.EntityRef) =>
@@ -1184,19 +1223,34 @@ export const make = (
       ref: entity_.EntityRef,
       filter: { readonly from?: cond.StateMatch | undefined; readonly to?: cond.StateMatch | undefined },
       options?: ConditionOptions
-    ) => Effect.flatMap(validateStateFilter(filter), (stateFilter) => addCondition(ref, "CondState", options, { stateFilter }))
+    ) =>
+      Effect.flatMap(
+        validateStateFilter(filter),
+        (stateFilter) => addCondition(ref, "CondState", options, { stateFilter })
+      )
 
     const conditionRaise = (
       ref: entity_.EntityRef,
-      filter: { readonly type?: number | undefined; readonly class?: number | undefined; readonly severity?: number | undefined },
+      filter: {
+        readonly type?: number | undefined
+        readonly class?: number | undefined
+        readonly severity?: number | undefined
+      },
       options?: ConditionOptions
-    ) => Effect.flatMap(validateRaiseFilter(filter), (raiseFilter) => addCondition(ref, "CondRaise", options, { raiseFilter }))
+    ) =>
+      Effect.flatMap(
+        validateRaiseFilter(filter),
+        (raiseFilter) => addCondition(ref, "CondRaise", options, { raiseFilter })
+      )
 
     const conditionHandle = (ref: entity_.EntityRef, name: string) =>
-      Effect.zipRight(guard, Effect.map(
-        findCondition({ _tag: "ConditionHandle", entity: refName(ref), isGlobal: isGlobalRef(ref), name }),
-        ([rec, c]) => conditionHandleOf(rec, c)
-      ))
+      Effect.zipRight(
+        guard,
+        Effect.map(
+          findCondition({ _tag: "ConditionHandle", entity: refName(ref), isGlobal: isGlobalRef(ref), name }),
+          ([rec, c]) => conditionHandleOf(rec, c)
+        )
+      )
 
     const validateAction = (
       rec: EntityRec,
@@ -1223,7 +1277,9 @@ export const make = (
             break
           }
           case "WaitFor": {
-            if (condition.noWait) return yield* Effect.fail(invalid("action", "a noWait condition cannot hold a waitfor"))
+            if (condition.noWait) {
+              return yield* Effect.fail(invalid("action", "a noWait condition cannot hold a waitfor"))
+            }
             if (!(action.millis > 0 && Number.isFinite(action.millis))) {
               return yield* Effect.fail(invalid("waitfor", "the delay must be a finite duration above 0"))
             }
@@ -1277,16 +1333,25 @@ export const make = (
       })
 
     const actionHandle = (handle: ConditionHandle, name: string) =>
-      Effect.zipRight(guard, Effect.map(
-        findAction({ _tag: "ActionHandle", entity: handle.entity, isGlobal: handle.isGlobal, condition: handle.name, name }),
-        ([rec, c, a]): ActionHandle => ({
-          _tag: "ActionHandle",
-          entity: rec.name,
-          isGlobal: rec.isGlobal,
-          condition: c.name,
-          name: a.name
-        })
-      ))
+      Effect.zipRight(
+        guard,
+        Effect.map(
+          findAction({
+            _tag: "ActionHandle",
+            entity: handle.entity,
+            isGlobal: handle.isGlobal,
+            condition: handle.name,
+            name
+          }),
+          ([rec, c, a]): ActionHandle => ({
+            _tag: "ActionHandle",
+            entity: rec.name,
+            isGlobal: rec.isGlobal,
+            condition: c.name,
+            name: a.name
+          })
+        )
+      )
 
     const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
 
@@ -1394,7 +1459,7 @@ export const make = (
             }
             if (enabled !== undefined) {
               c.enabled = enabled
-              if (recurse) for (const a of c.actions) a.enabled = enabled
+              if (recurse) { for (const a of c.actions) a.enabled = enabled }
             }
             return { enabled: c.enabled, flags: conditionFlags(c) }
           }

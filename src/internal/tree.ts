@@ -121,7 +121,8 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
       cond.oneShot ? "oneShot" : "rearm"
     ]
     const filter = cond.filter === undefined ? "" : ` ${cond.filter}`
-    out.push(`${indent}${last ? "└─" : "├─"} ${cond.name} [${cond.type}${filter}] (${flags.join(", ")}) fired ${cond.fired}`)
+    const branch = last ? "└─" : "├─"
+    out.push(`${indent}${branch} ${cond.name} [${cond.type}${filter}] (${flags.join(", ")}) fired ${cond.fired}`)
     const inner = indent + (last ? "   " : "│  ")
     cond.actions.forEach((action, j) => {
       const aflags = [
@@ -144,7 +145,8 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
 /** @internal renders the tree as text, in the spirit of `ls -R /proc/ham` */
 export const render = (tree: Tree): string => {
   const out: Array<string> = [
-    `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}  verbosity ${tree.verbosity}`
+    `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}` +
+    `  verbosity ${tree.verbosity}`
   ]
   if (tree.global.conditions.length > 0) {
     out.push(`* (global)`)
@@ -154,7 +156,9 @@ export const render = (tree: Tree): string => {
     const s = entity.stats
     const pid = entity.pid === undefined ? "" : ` pid ${entity.pid}`
     out.push(
-      `${entity.name}  ${entity.kind} ${entity.status}${entity.enabled ? "" : " (disabled)"}${pid}  state ${entity.state}` +
+      `${entity.name}  ${entity.kind} ${entity.status}${
+        entity.enabled ? "" : " (disabled)"
+      }${pid}  state ${entity.state}` +
         `  deaths ${s.deaths} (abnormal ${s.abnormalDeaths})  restarts ${s.restarts}` +
         (entity.heartbeat === undefined
           ? ""
