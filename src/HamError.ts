@@ -100,7 +100,11 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
 }
 
 /**
- * An action failed while its condition ran (its alternates, if any, were tried too).
+ * An action failed while its condition ran (its alternates, if any, were tried too). The HAM
+ * logs it as a warning (verbosity 1 and up) and keeps the last one of each action: the tree
+ * shows its reason as `lastFailure`. `condition` is the `entity/condition` path of the
+ * condition that holds the action (the global entity's is `*`); `entity` the entity of the
+ * event.
  *
  * @since 0.1.0
  * @category errors
@@ -115,7 +119,7 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
    * @since 0.1.0
    */
   override get message(): string {
-    return `action ${this.entity}/${this.condition}/${this.action} failed: ${this.reason}`
+    return `action ${this.condition}/${this.action} failed on an event of "${this.entity}": ${this.reason}`
   }
 }
 

@@ -1,34 +1,26 @@
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Logger, Option, PubSub, Queue, Ref, Schema, TestClock } from "effect"
+import { Clock, Deferred, Effect, Logger, PubSub, Queue, Ref, Schema, TestClock } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import type * as Condition from "effect-ham/Condition"
 import { CondAbnormalDeath, CondDeath, CondRaise, CondRestart, CondState } from "effect-ham/Condition"
 import { execFileSync } from "node:child_process"
+import {
+  actionNode,
+  barrier,
+  conditionNode,
+  entityNode,
+  type Log,
+  mortal,
+  record,
+  settle,
+  takeSoon,
+  withHam
+} from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
-
-/** runs a test body against a fresh HAM built inside the test (so it captures its clock) */
-const withHam = (options?: Ham.HamOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(Ham.layer(options)))
-
-/** takes the next item of a queue, letting the other fibers run; dies when nothing comes */
-const takeSoon = <A>(queue: Queue.Dequeue<A>): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      const item = yield* Queue.poll(queue)
-      if (Option.isSome(item)) return item.value
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage("nothing arrived on the queue")
-  })
-
-/** lets the other fibers run for a while (for checks that something did NOT happen yet) */
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 200; i++) yield* Effect.yieldNow()
-})
 
 /** takes from the HAM's event subscription until an event satisfies `predicate` */
 const nextEvent = (
@@ -36,53 +28,6 @@ const nextEvent = (
   predicate: (event: Condition.ConditionEvent) => boolean
 ): Effect.Effect<Condition.ConditionEvent> =>
   Effect.flatMap(takeSoon(events), (event) => (predicate(event) ? Effect.succeed(event) : nextEvent(events, predicate)))
-
-/**
- * Waits until the HAM's FIFO dispatcher has handled everything published before: raises a
- * marker on a placeholder entity whose condition notifies a queue.
- */
-let barriers = 0
-const barrier = Effect.gen(function*() {
-  const name = `barrier-${++barriers}`
-  const done = yield* Queue.unbounded<string>()
-  yield* Ham.entity(name)
-  yield* Ham.conditionRaise(name, {}).pipe(Ham.notify(done, name))
-  yield* Ham.raise(name, { type: 1, class: 1, severity: 1 })
-  expect(yield* takeSoon(done)).toBe(name)
-})
-
-/** a fiber whose life ends when told: "ok" returns (normal death), anything else fails */
-const mortal = Effect.gen(function*() {
-  const kill = yield* Queue.unbounded<string>()
-  const effect = Effect.flatMap(Queue.take(kill), (how) => (how === "ok" ? Effect.void : Effect.fail(how)))
-  return { effect, kill }
-})
-
-const entityNode = (name: string) =>
-  Effect.map(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    if (node === undefined) throw new Error(`entity ${name} is not in the tree`)
-    return node
-  })
-
-const conditionNode = (entity: string, condition: string) =>
-  Effect.map(entityNode(entity), (node) => {
-    const c = node.conditions.find((x) => x.name === condition)
-    if (c === undefined) throw new Error(`condition ${entity}/${condition} is not in the tree`)
-    return c
-  })
-
-const actionNode = (entity: string, condition: string, action: string) =>
-  Effect.map(conditionNode(entity, condition), (c) => {
-    const a = c.actions.find((x) => x.name === action)
-    if (a === undefined) throw new Error(`action ${entity}/${condition}/${action} is not in the tree`)
-    return a
-  })
-
-type Log = Ref.Ref<ReadonlyArray<string>>
-
-/** an action that records `label` into `log` (and is named `label`) */
-const record = (log: Log, label: string) => Action.effect(Ref.update(log, (xs) => [...xs, label]), { label })
 
 /** an action that records `label`, then fails */
 const failing = (log: Log, label: string) =>
@@ -338,7 +283,7 @@ describe("notify", () => {
       yield* Ham.raise(e, { type: 2, class: 2, severity: 2, detail: "second" })
       yield* barrier
       expect((yield* conditionNode("n", "c")).actions.map((a) => a.failures)).toEqual([0, 0])
-      expect((yield* Deferred.await(withEvent))).toMatchObject({ detail: "first" })
+      expect(yield* Deferred.await(withEvent)).toMatchObject({ detail: "first" })
     }).pipe(withHam()))
 
   it.effect("notify into a shut-down queue fails (counted, alternate runs)", () =>
@@ -415,6 +360,32 @@ describe("log", () => {
       // a log action never fails
       const actions = (yield* conditionNode("v", "alarm")).actions
       expect(actions.map((a) => [a.runs, a.failures])).toEqual([[3, 0], [3, 0], [3, 0]])
+    }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+  })
+
+  it.effect("a failed action is an ActionFailed: logged as a warning (verbosity >= 1), kept as lastFailure", () => {
+    const lines: Array<string> = []
+    const capture = Logger.make(({ logLevel, message }) => {
+      lines.push(`${logLevel.label} ${messageText(message)}`)
+    })
+    return Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("w", Effect.never))
+      yield* Ham.condition(e, CondRaise, { name: "alarm" }).pipe(
+        Ham.action(Action.effect(Effect.fail("disk full"), { label: "save" }))
+      )
+      yield* Ham.raise(e, one)
+      yield* barrier
+      const expected = new Ham.ActionFailed({ entity: "w", condition: "w/alarm", action: "save", reason: "disk full" })
+      expect(lines.filter((l) => l.includes("failed"))).toEqual([`WARN ${expected.message}`])
+      expect(expected.message).toBe(`action w/alarm/save failed on an event of "w": disk full`)
+      expect(yield* actionNode("w", "alarm", "save")).toMatchObject({ failures: 1, lastFailure: "disk full" })
+      // at verbosity 0 the failure is still counted and kept, but not logged
+      lines.length = 0
+      yield* Ham.verbose(0)
+      yield* Ham.raise(e, one)
+      yield* barrier
+      expect(lines.filter((l) => l.includes("failed"))).toEqual([])
+      expect(yield* actionNode("w", "alarm", "save")).toMatchObject({ failures: 2, lastFailure: "disk full" })
     }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
   })
 
@@ -665,10 +636,13 @@ describe("signal", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("restart rules", () => {
-  const restartCount = Effect.map(Ham.snapshot, (tree) =>
-    [...tree.entities.flatMap((e) => e.conditions), ...tree.global.conditions]
-      .flatMap((c) => c.actions)
-      .filter((a) => a.type === "Restart").length)
+  const restartCount = Effect.map(
+    Ham.snapshot,
+    (tree) =>
+      [...tree.entities.flatMap((e) => e.conditions), ...tree.global.conditions]
+        .flatMap((c) => c.actions)
+        .filter((a) => a.type === "Restart").length
+  )
 
   it.effect("a restart belongs to a death condition", () =>
     Effect.gen(function*() {

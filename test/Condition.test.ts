@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Queue, Ref, TestClock } from "effect"
+import { Effect, Queue, Ref, TestClock } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import {
@@ -14,70 +14,11 @@ import {
   CondRestart,
   CondState
 } from "effect-ham/Condition"
+import { barrier, conditionNode, entityNode, mortal, record, settle, takeSoon, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
-
-/** runs a test body against a fresh HAM built inside the test (so it captures the TestClock) */
-const withHam = (options?: Ham.HamOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(Ham.layer(options)))
-
-/** takes the next item of a queue, letting the other fibers run; dies when nothing comes */
-const takeSoon = <A>(queue: Queue.Dequeue<A>): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      const item = yield* Queue.poll(queue)
-      if (Option.isSome(item)) return item.value
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage("nothing arrived on the queue")
-  })
-
-/** lets the other fibers run for a while (for checks that something did NOT happen) */
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 200; i++) yield* Effect.yieldNow()
-})
-
-/**
- * Waits until the HAM's FIFO dispatcher has handled everything published before: raises a
- * marker on a placeholder entity whose condition notifies a queue.
- */
-let barriers = 0
-const barrier = Effect.gen(function*() {
-  const name = `barrier-${++barriers}`
-  const done = yield* Queue.unbounded<string>()
-  yield* Ham.entity(name)
-  yield* Ham.conditionRaise(name, {}).pipe(Ham.notify(done, name))
-  yield* Ham.raise(name, { type: 1, class: 1, severity: 1 })
-  expect(yield* takeSoon(done)).toBe(name)
-})
-
-/** a fiber whose life ends when told: "ok" returns (normal death), anything else fails */
-const mortal = Effect.gen(function*() {
-  const kill = yield* Queue.unbounded<string>()
-  const effect = Effect.flatMap(Queue.take(kill), (how) => (how === "ok" ? Effect.void : Effect.fail(how)))
-  return { effect, kill }
-})
-
-/** the tree node of an entity */
-const entityNode = (name: string) =>
-  Effect.map(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    if (node === undefined) throw new Error(`entity ${name} is not in the tree`)
-    return node
-  })
-
-const conditionNode = (entity: string, condition: string) =>
-  Effect.map(entityNode(entity), (node) => {
-    const c = node.conditions.find((x) => x.name === condition)
-    if (c === undefined) throw new Error(`condition ${entity}/${condition} is not in the tree`)
-    return c
-  })
-
-/** an action that records `label` into `ref` */
-const record = (ref: Ref.Ref<ReadonlyArray<string>>, label: string) =>
-  Action.effect(Ref.update(ref, (xs) => [...xs, label]), { label })
 
 // ---------------------------------------------------------------------------------------------
 // every condition type fires from its source

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Deferred, Effect, Exit, Fiber, FiberId, Queue, Ref, Scope, TestClock } from "effect"
-import { Action, Entity, Ham, HamLive } from "effect-ham"
+import { Chunk, Deferred, Effect, Exit, Fiber, FiberId, Queue, Ref, Scope, TestClock } from "effect"
+import { Action, Entity, Ham } from "effect-ham"
 import {
   CondAbnormalDeath,
   CondAttach,
@@ -9,57 +9,14 @@ import {
   CondRestart,
   CondState
 } from "effect-ham/Condition"
+import { entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
 
-/** runs a test body with its own HAM (built inside the test, so it captures the TestClock) */
-const withHam = <A, E>(
-  body: Effect.Effect<A, E, Ham.Ham | Scope.Scope>,
-  options?: Ham.HamOptions
-): Effect.Effect<A, E | Ham.InvalidArgument> =>
-  body.pipe(Effect.scoped, Effect.provide(options === undefined ? HamLive : Ham.layer(options)))
-
-/** takes events until one satisfies `done`; returns every event taken, the last one included */
-const takeUntil = (
-  events: Queue.Dequeue<ConditionEvent>,
-  done: (event: ConditionEvent) => boolean
-): Effect.Effect<Array<ConditionEvent>> =>
-  Effect.gen(function*() {
-    const seen: Array<ConditionEvent> = []
-    while (true) {
-      const event = yield* Queue.take(events)
-      seen.push(event)
-      if (done(event)) return seen
-    }
-  })
-
-const is = (tag: ConditionEvent["_tag"], entity: string) => (event: ConditionEvent) =>
-  event._tag === tag && event.entity === entity
-
-const tagsOf = (events: ReadonlyArray<ConditionEvent>, entity: string) =>
-  events.filter((e) => e.entity === entity).map((e) => e._tag)
-
-/** the failure of an effect that must fail (a success fails the test) */
-const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<E, never, R> =>
-  Effect.flatMap(Effect.exit(effect), (exit) => {
-    if (Exit.isSuccess(exit)) return Effect.dieMessage(`expected a failure, got ${JSON.stringify(exit.value)}`)
-    const failure = Cause.failureOption(exit.cause)
-    return failure._tag === "Some" ? Effect.succeed(failure.value) : Effect.dieMessage(Cause.pretty(exit.cause))
-  })
-
-/** the tree without its time stamp: what must not change after a refused call */
-const registry = Effect.map(Ham.snapshot, ({ time: _time, ...rest }) => rest)
-
 /** heartbeats are counted only for an entity attached with a heartbeat (QNX: a no-op otherwise) */
 const beating = { heartbeat: { interval: "1 second", missedLow: 2, missedHigh: 4 } } as const
-
-const entityNode = (name: string) =>
-  Effect.flatMap(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    return node === undefined ? Effect.dieMessage(`no entity ${name} in the tree`) : Effect.succeed(node)
-  })
 
 /** a death event narrowed to its fields */
 const asDeath = (event: ConditionEvent | undefined) => {
@@ -534,8 +491,10 @@ describe("first life", () => {
     withHam(Effect.gen(function*() {
       const lives = yield* Ref.make(0)
       const done = yield* Deferred.make<void>()
-      const flaky = Effect.flatMap(Ref.updateAndGet(lives, (n) => n + 1), (n) =>
-        n < 3 ? Effect.fail(`crash ${n}`) : Effect.zipRight(Deferred.succeed(done, undefined), Effect.never))
+      const flaky = Effect.flatMap(
+        Ref.updateAndGet(lives, (n) => n + 1),
+        (n) => n < 3 ? Effect.fail(`crash ${n}`) : Effect.zipRight(Deferred.succeed(done, undefined), Effect.never)
+      )
       const e = yield* Ham.attach(Entity.fiber("flaky", flaky), { backoff: false })
       yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
       yield* Deferred.await(done)

@@ -3,25 +3,11 @@ import { Chunk, Deferred, Effect, Fiber, Option, Queue, Ref, Schema, Stream, Tes
 import { Action, Entity, Ham } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import { CondDeath, CondRaise } from "effect-ham/Condition"
+import { takeSoon, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
-
-/** runs a test body against a fresh HAM built inside the test (so it captures the TestClock) */
-const withHam = (options?: Ham.HamOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(Effect.scoped, Effect.provide(Ham.layer(options)))
-
-/** takes the next item of a queue, letting the other fibers run; dies when nothing comes */
-const takeSoon = <A>(queue: Queue.Dequeue<A>): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 2000; i++) {
-      const item = yield* Queue.poll(queue)
-      if (Option.isSome(item)) return item.value
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage("nothing arrived on the queue")
-  })
 
 /** waits for a forked fiber's result, letting the other fibers run; dies when it does not end */
 const joinSoon = <A, E>(fiber: Fiber.RuntimeFiber<A, E>): Effect.Effect<A, E> =>

@@ -1,27 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Queue, TestClock } from "effect"
-import type { Scope } from "effect"
+import { Chunk, Effect, Queue } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import type { ConditionEvent } from "effect-ham/Condition"
 import { CondBeatMissedHigh, CondBeatMissedLow } from "effect-ham/Condition"
+import { at, entityNode, settle, stepTo, withHam } from "./utils.js"
 
 const heartbeat = { interval: "1 second", missedLow: 2, missedHigh: 4 } as const
-
-/** lets the HAM's fibers (tickers, dispatcher, entity fibers) run what is due now */
-const settle = Effect.forEach(Array.from({ length: 100 }), () => Effect.yieldNow(), { discard: true })
-
-/** moves the TestClock to the absolute instant `millis`, then lets the HAM catch up */
-const at = (millis: number) => Effect.zipRight(TestClock.setTime(millis), settle)
-
-/** moves the TestClock forward in whole steps of `step` up to `millis`, settling after each */
-const stepTo = (millis: number, step: number) =>
-  Effect.gen(function*() {
-    let now = yield* TestClock.currentTimeMillis
-    while (now < millis) {
-      now = Math.min(millis, now + step)
-      yield* at(now)
-    }
-  })
 
 type BeatEvent = Extract<ConditionEvent, { readonly _tag: "CondBeatMissedLow" | "CondBeatMissedHigh" }>
 
@@ -34,16 +18,6 @@ const takeBeatEvents = (events: Queue.Dequeue<ConditionEvent>) =>
     Queue.takeAll(events),
     (chunk) => Chunk.toReadonlyArray(chunk).filter(isBeatEvent).map((e) => [e._tag, e.time, e.missed] as const)
   )
-
-const entityNode = (name: string) =>
-  Effect.flatMap(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    return node === undefined ? Effect.dieMessage(`no entity ${name} in the tree`) : Effect.succeed(node)
-  })
-
-/** runs a test body with its own scope (the self-attached entity's connection) and a fresh HAM */
-const withHam = <A, E>(body: Effect.Effect<A, E, Ham.Ham | Scope.Scope>) =>
-  body.pipe(Effect.scoped, Effect.provide(Ham.layer()))
 
 describe("Heartbeat", () => {
   it.effect("CondBeatMissedLow fires at exactly missedLow periods, CondBeatMissedHigh at missedHigh, once each", () =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Layer, Queue, Ref, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Layer, Queue, Ref, Scope, TestClock } from "effect"
 import { Action, Entity, Ham, HamLive, Tree } from "effect-ham"
 import {
   CondAttach,
@@ -11,60 +11,11 @@ import {
   CondRestart,
   CondState
 } from "effect-ham/Condition"
+import { conditionNode, entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
-
-/** runs a test body with its own HAM (built inside the test, so it captures the TestClock) */
-const withHam = <A, E>(
-  body: Effect.Effect<A, E, Ham.Ham | Scope.Scope>,
-  options?: Ham.HamOptions
-): Effect.Effect<A, E | Ham.InvalidArgument> =>
-  body.pipe(Effect.scoped, Effect.provide(options === undefined ? HamLive : Ham.layer(options)))
-
-/** takes events until one satisfies `done`; returns every event taken, the last one included */
-const takeUntil = (
-  events: Queue.Dequeue<ConditionEvent>,
-  done: (event: ConditionEvent) => boolean
-): Effect.Effect<Array<ConditionEvent>> =>
-  Effect.gen(function*() {
-    const seen: Array<ConditionEvent> = []
-    while (true) {
-      const event = yield* Queue.take(events)
-      seen.push(event)
-      if (done(event)) return seen
-    }
-  })
-
-const is = (tag: ConditionEvent["_tag"], entity: string) => (event: ConditionEvent) =>
-  event._tag === tag && event.entity === entity
-
-const tagsOf = (events: ReadonlyArray<ConditionEvent>, entity: string) =>
-  events.filter((e) => e.entity === entity).map((e) => e._tag)
-
-/** the failure of an effect that must fail (a success fails the test) */
-const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<E, never, R> =>
-  Effect.flatMap(Effect.exit(effect), (exit) => {
-    if (Exit.isSuccess(exit)) return Effect.dieMessage(`expected a failure, got ${JSON.stringify(exit.value)}`)
-    const failure = Cause.failureOption(exit.cause)
-    return failure._tag === "Some" ? Effect.succeed(failure.value) : Effect.dieMessage(Cause.pretty(exit.cause))
-  })
-
-/** the tree without its time stamp */
-const registry = Effect.map(Ham.snapshot, ({ time: _time, ...rest }) => rest)
-
-const entityNode = (name: string) =>
-  Effect.flatMap(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    return node === undefined ? Effect.dieMessage(`no entity ${name} in the tree`) : Effect.succeed(node)
-  })
-
-const conditionNode = (entity: string, condition: string) =>
-  Effect.flatMap(entityNode(entity), (node) => {
-    const c = node.conditions.find((x) => x.name === condition)
-    return c === undefined ? Effect.dieMessage(`no condition ${entity}/${condition}`) : Effect.succeed(c)
-  })
 
 /**
  * A fiber entity that tells when it runs and when it is interrupted. `started` is completed by

@@ -1,25 +1,28 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Duration, Effect, Queue, Ref, Schedule, TestClock } from "effect"
-import { Action, Entity, Ham, HamLive } from "effect-ham"
+import { Chunk, Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
+import { Action, Entity, Ham } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import type { ConditionEvent } from "effect-ham/Condition"
 import { CondAbnormalDeath, CondDeath, CondRaise, CondRestart } from "effect-ham/Condition"
-
-/** lets the HAM's fibers (dispatcher, entity fibers, waits) run what is due now */
-const settle = Effect.forEach(Array.from({ length: 100 }), () => Effect.yieldNow(), { discard: true })
-
-/** moves the TestClock to the absolute instant `millis`, then lets the HAM catch up */
-const at = (millis: number) => Effect.zipRight(TestClock.setTime(millis), settle)
-
-const entityNode = (name: string) =>
-  Effect.flatMap(Ham.snapshot, (tree) => {
-    const node = tree.entities.find((e) => e.name === name)
-    return node === undefined ? Effect.dieMessage(`no entity ${name} in the tree`) : Effect.succeed(node)
-  })
+import { at, drain, entityNode, settle, withHam } from "./utils.js"
 
 /** an entity effect that counts its lives in `runs`, then behaves as `life(n)` says */
 const counted = <A, E>(runs: Ref.Ref<number>, life: (n: number) => Effect.Effect<A, E>) =>
   Effect.flatMap(Ref.updateAndGet(runs, (n) => n + 1), life)
+
+/**
+ * Subscribes to the events, then attaches a "crash" entity whose every death restarts it; its
+ * lives run `life(n)` and are counted in `runs`.
+ */
+const restartedCrash = <A, E>(life: (n: number) => Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const runs = yield* Ref.make(0)
+    const events = yield* Ham.subscribe
+    const crash = yield* Ham.entity("crash")
+    yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
+    yield* Ham.attach(Entity.fiber("crash", counted(runs, life)))
+    return { runs, events } as const
+  })
 
 /** a life that stays up for `duration`, then fails */
 const failAfter = (duration: Duration.DurationInput) => Effect.zipRight(Effect.sleep(duration), Effect.fail("late"))
@@ -38,9 +41,7 @@ const mark = (log: Queue.Queue<readonly [string, number]>, label: string) =>
   Action.effect(Effect.flatMap(Clock.currentTimeMillis, (t) => Queue.offer(log, [label, t] as const)), { label })
 
 /** at most 3 restarts within 10 s, no back-off */
-const threeIn10s = Ham.layer({ restartIntensity: { maxRestarts: 3, within: "10 seconds" }, backoff: false })
-
-const drain = <A>(queue: Queue.Dequeue<A>) => Effect.map(Queue.takeAll(queue), Chunk.toReadonlyArray)
+const threeIn10s: Ham.HamOptions = { restartIntensity: { maxRestarts: 3, within: "10 seconds" }, backoff: false }
 
 describe("restart intensity", () => {
   it.effect("an entity that always fails is restarted maxRestarts times, then the HAM gives up", () =>
@@ -76,11 +77,21 @@ describe("restart intensity", () => {
       expect(restart.type).toBe("Restart")
       expect(restart.failures).toBe(1)
       expect(restart.runs).toBe(4)
+      // the typed error, in the raise's detail and as the action's last failure
+      const error = new Ham.RestartIntensityExceeded({
+        entity: "crash",
+        reason: "intensity",
+        restarts: 3,
+        withinMillis: 10_000
+      })
+      expect(error.message).toBe(`entity "crash" already restarted 3 times within 10000 ms: giving up`)
+      expect(raise).toMatchObject({ detail: error.message })
+      expect(restart.lastFailure).toBe(error.message)
       // and it stays down
       yield* at(120_000)
       expect(yield* Ref.get(runs)).toBe(4)
       expect((yield* entityNode("crash")).status).toBe("gaveUp")
-    }).pipe(Effect.scoped, Effect.provide(threeIn10s)))
+    }).pipe(withHam(threeIn10s)))
 
   it.effect("events come in causal order: each life is announced (attach, restart) before its death", () =>
     Effect.gen(function*() {
@@ -105,16 +116,12 @@ describe("restart intensity", () => {
         ...death,
         CondRaise
       ])
-    }).pipe(Effect.scoped, Effect.provide(threeIn10s)))
+    }).pipe(withHam(threeIn10s)))
 
   it.effect("gives up at the exact death that exceeds the window (deaths 3 s apart)", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(
-        Entity.fiber("crash", counted(runs, () => Effect.zipRight(Effect.sleep("3 seconds"), Effect.fail("boom"))))
+      const { events, runs } = yield* restartedCrash(() =>
+        Effect.zipRight(Effect.sleep("3 seconds"), Effect.fail("boom"))
       )
       // deaths at 3, 6, 9: restarts; death at 12 s: the restarts at 3, 6, 9, 12 are 4 within 10 s
       for (const t of [3_000, 6_000, 9_000]) {
@@ -129,7 +136,7 @@ describe("restart intensity", () => {
       expect(last.filter((e) => e._tag === CondRaise).map((e) => e.time)).toEqual([12_000])
       expect((yield* entityNode("crash")).status).toBe("gaveUp")
       expect(yield* Ref.get(runs)).toBe(4)
-    }).pipe(Effect.scoped, Effect.provide(threeIn10s)))
+    }).pipe(withHam(threeIn10s)))
 
   it.effect("deaths spaced beyond the window never exhaust the intensity", () =>
     Effect.gen(function*() {
@@ -155,27 +162,18 @@ describe("restart intensity", () => {
       expect(node.stats.deaths).toBe(12)
       expect(node.stats.abnormalDeaths).toBe(12)
       expect(yield* Ref.get(runs)).toBe(13)
-    }).pipe(Effect.scoped, Effect.provide(threeIn10s)))
+    }).pipe(withHam(threeIn10s)))
 
   it.effect("a restart exactly `within` after the oldest one still counted does not give up", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(
-        Entity.fiber("crash", counted(runs, () => Effect.zipRight(Effect.sleep("5 seconds"), Effect.fail("boom"))))
-      )
+      const { events } = yield* restartedCrash(() => Effect.zipRight(Effect.sleep("5 seconds"), Effect.fail("boom")))
       // restarts at 5, 10, 15, 20 s: at each, the one 10 s before has just left the window
       for (const t of [5_000, 10_000, 15_000, 20_000, 25_000]) {
         yield* at(t)
         expect(yield* timesOf(events, CondRestart)).toEqual([t])
       }
       expect((yield* entityNode("crash")).status).toBe("running")
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(Ham.layer({ restartIntensity: { maxRestarts: 2, within: "10 seconds" }, backoff: false }))
-    ))
+    }).pipe(withHam({ restartIntensity: { maxRestarts: 2, within: "10 seconds" }, backoff: false })))
 
   it.effect("a per-entity restartIntensity and backoff override the HAM's defaults", () =>
     Effect.gen(function*() {
@@ -202,7 +200,7 @@ describe("restart intensity", () => {
       expect((yield* entityNode("lax")).status).toBe("restarting")
       yield* at(100)
       expect(yield* Ref.get(defaultRuns)).toBe(2)
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("a per-entity backoff schedule applies when the HAM has none", () =>
     Effect.gen(function*() {
@@ -218,7 +216,7 @@ describe("restart intensity", () => {
       yield* at(2_000)
       expect(yield* timesOf(events, CondRestart)).toEqual([2_000])
       expect(yield* Ref.get(runs)).toBe(2)
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ backoff: false }))))
+    }).pipe(withHam({ backoff: false })))
 
   describe("invalid policies fail with InvalidArgument", () => {
     const badIntensities: ReadonlyArray<Ham.RestartIntensityOptions> = [
@@ -234,7 +232,7 @@ describe("restart intensity", () => {
           const error = yield* Effect.flip(Ham.attach(Entity.fiber("e", Effect.never), { restartIntensity }))
           expect(error._tag).toBe("InvalidArgument")
           expect((yield* Ham.snapshot).entities).toEqual([])
-        }).pipe(Effect.scoped, Effect.provide(HamLive)))
+        }).pipe(withHam()))
       it.effect(`layer with restartIntensity ${JSON.stringify(restartIntensity)}`, () =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(Effect.provide(Ham.snapshot, Ham.layer({ restartIntensity })))
@@ -247,11 +245,7 @@ describe("restart intensity", () => {
 describe("back-off", () => {
   it.effect("default back-off: an entity that fails at once restarts after 100 ms, then 200 ms, then 400 ms", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(Entity.fiber("crash", counted(runs, () => Effect.fail("boom"))))
+      const { events, runs } = yield* restartedCrash(() => Effect.fail("boom"))
       yield* settle
       expect(yield* Ref.get(runs)).toBe(1)
       // restarts at 100, 300 (= 100 + 200), 700 (= 300 + 400), 1500 (= 700 + 800)
@@ -267,7 +261,7 @@ describe("back-off", () => {
         expect(yield* Ref.get(runs)).toBe(lives)
       }
       expect((yield* entityNode("crash")).stats.restarts).toBe(4)
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("default back-off is capped at 10 seconds", () =>
     Effect.gen(function*() {
@@ -285,15 +279,11 @@ describe("back-off", () => {
         seen.push(...(yield* timesOf(events, CondRestart)))
       }
       expect(seen).toEqual(expected)
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ restartIntensity: { maxRestarts: 100, within: "1 minute" } }))))
+    }).pipe(withHam({ restartIntensity: { maxRestarts: 100, within: "1 minute" } })))
 
   it.effect("a custom back-off schedule: Schedule.spaced(5 seconds)", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(Entity.fiber("crash", counted(runs, () => Effect.fail("boom"))))
+      const { events, runs } = yield* restartedCrash(() => Effect.fail("boom"))
       for (const [t, lives] of [[5_000, 2], [10_000, 3], [15_000, 4]] as const) {
         yield* at(t - 1)
         expect(yield* Ref.get(runs)).toBe(lives - 1)
@@ -301,19 +291,12 @@ describe("back-off", () => {
         expect(yield* timesOf(events, CondRestart)).toEqual([t])
         expect(yield* Ref.get(runs)).toBe(lives)
       }
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ backoff: Schedule.spaced("5 seconds") }))))
+    }).pipe(withHam({ backoff: Schedule.spaced("5 seconds") })))
 
   it.effect("an entity up longer than backoffResetAfter restarts at once, then back-off starts afresh", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
       // life 1 fails at once; life 2 runs 11 s then fails; later lives fail at once
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(Entity.fiber(
-        "crash",
-        counted(runs, (n) => n === 2 ? failAfter("11 seconds") : Effect.fail("boom"))
-      ))
+      const { events, runs } = yield* restartedCrash((n) => n === 2 ? failAfter("11 seconds") : Effect.fail("boom"))
       yield* at(99)
       expect(yield* timesOf(events, CondRestart)).toEqual([])
       yield* at(100)
@@ -333,24 +316,17 @@ describe("back-off", () => {
       expect(yield* timesOf(events, CondRestart)).toEqual([])
       yield* at(11_400)
       expect(yield* timesOf(events, CondRestart)).toEqual([11_400])
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("a shorter backoffResetAfter resets sooner", () =>
     Effect.gen(function*() {
-      const runs = yield* Ref.make(0)
-      const events = yield* Ham.subscribe
       // life 1 fails at once, life 2 stays up 2 s, later lives fail at once
-      const crash = yield* Ham.entity("crash")
-      yield* Ham.condition(crash, CondDeath).pipe(Ham.restart)
-      yield* Ham.attach(Entity.fiber(
-        "crash",
-        counted(runs, (n) => n === 2 ? failAfter("2 seconds") : Effect.fail("boom"))
-      ))
+      const { events } = yield* restartedCrash((n) => n === 2 ? failAfter("2 seconds") : Effect.fail("boom"))
       yield* at(100)
       expect(yield* timesOf(events, CondRestart)).toEqual([100])
       yield* at(2_100)
       expect(yield* timesOf(events, CondRestart)).toEqual([2_100])
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ backoffResetAfter: "1 second" }))))
+    }).pipe(withHam({ backoffResetAfter: "1 second" })))
 
   it.effect("a back-off wait delays the rest of its own list, not the conditions of other entities", () =>
     Effect.gen(function*() {
@@ -369,7 +345,7 @@ describe("back-off", () => {
       expect(yield* drain(log)).toEqual([])
       yield* at(6_000)
       expect(yield* drain(log)).toEqual([["after restart", 6_000]])
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ backoff: Schedule.spaced("5 seconds") }))))
+    }).pipe(withHam({ backoff: Schedule.spaced("5 seconds") })))
 
   it.effect("a back-off schedule that ends makes the HAM give up", () =>
     Effect.gen(function*() {
@@ -401,10 +377,7 @@ describe("back-off", () => {
       const node = yield* entityNode("crash")
       expect(node.status).toBe("gaveUp")
       expect(node.stats.restarts).toBe(2)
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(Ham.layer({ backoff: Schedule.intersect(Schedule.spaced("1 second"), Schedule.recurs(2)) }))
-    ))
+    }).pipe(withHam({ backoff: Schedule.intersect(Schedule.spaced("1 second"), Schedule.recurs(2)) })))
 
   it.effect("Schedule.recurs(2) alone: two immediate restarts, then give up", () =>
     Effect.gen(function*() {
@@ -416,10 +389,25 @@ describe("back-off", () => {
       expect(yield* Queue.take(raised)).toMatchObject({ entity: "crash", time: 0 })
       expect(yield* Ref.get(runs)).toBe(3)
       expect((yield* entityNode("crash")).status).toBe("gaveUp")
-    }).pipe(Effect.scoped, Effect.provide(Ham.layer({ backoff: Schedule.recurs(2) }))))
+    }).pipe(withHam({ backoff: Schedule.recurs(2) })))
 })
 
 describe("waitfor", () => {
+  /**
+   * An "app" entity whose raise condition waits for the entity "db" (at most 2 s, alternate
+   * "alternate"), then runs "after"; raises it once and returns the log of [label, time].
+   */
+  const raiseWaitingForDb = Effect.gen(function*() {
+    const log = yield* Queue.unbounded<readonly [string, number]>()
+    const app = yield* Ham.attach(Entity.fiber("app", Effect.never))
+    yield* Ham.condition(app, CondRaise).pipe(
+      Ham.action(Action.waitfor({ entity: "db", timeout: "2 seconds" }).pipe(Action.orElse(mark(log, "alternate")))),
+      Ham.action(mark(log, "after"))
+    )
+    yield* Ham.raise(app, { type: 1, class: 1, severity: 1 })
+    return log
+  })
+
   it.effect("waitfor a duration: the next action runs exactly 3 s later", () =>
     Effect.gen(function*() {
       const log = yield* Queue.unbounded<readonly [string, number]>()
@@ -430,7 +418,7 @@ describe("waitfor", () => {
       expect(yield* drain(log)).toEqual([])
       yield* at(3_000)
       expect(yield* drain(log)).toEqual([["after", 3_000]])
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("waitfor a duration with notify: notified at exactly 3 s", () =>
     Effect.gen(function*() {
@@ -445,17 +433,11 @@ describe("waitfor", () => {
       const event = yield* Queue.take(notified)
       expect(event).toMatchObject({ _tag: CondRaise, entity: "app", time: 500 })
       expect(yield* Clock.currentTimeMillis).toBe(3_500)
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("waitfor an entity succeeds when it attaches within the timeout", () =>
     Effect.gen(function*() {
-      const log = yield* Queue.unbounded<readonly [string, number]>()
-      const app = yield* Ham.attach(Entity.fiber("app", Effect.never))
-      yield* Ham.condition(app, CondRaise).pipe(
-        Ham.action(Action.waitfor({ entity: "db", timeout: "2 seconds" }).pipe(Action.orElse(mark(log, "alternate")))),
-        Ham.action(mark(log, "after"))
-      )
-      yield* Ham.raise(app, { type: 1, class: 1, severity: 1 })
+      const log = yield* raiseWaitingForDb
       yield* at(999)
       expect(yield* drain(log)).toEqual([])
       yield* at(1_000)
@@ -466,7 +448,28 @@ describe("waitfor", () => {
       expect(yield* drain(log)).toEqual([])
       const waitfor = (yield* entityNode("app")).conditions[0].actions[0]
       expect(waitfor).toMatchObject({ type: "WaitFor", runs: 1, failures: 0 })
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
+
+  it.effect("waitfor an entity that is down succeeds when the HAM restarts it", () =>
+    Effect.gen(function*() {
+      const lives = yield* Ref.make(0)
+      const db = yield* Ham.entity("db")
+      yield* Ham.condition(db, CondDeath).pipe(Ham.restart)
+      // the first life dies at 50 ms; the default back-off restarts it 100 ms later, at 150 ms
+      yield* Ham.attach(Entity.fiber(
+        "db",
+        Effect.flatMap(Ref.updateAndGet(lives, (n) => n + 1), (n) =>
+          n === 1 ? Effect.zipRight(Effect.sleep("50 millis"), Effect.fail("crash")) : Effect.never)
+      ))
+      yield* at(60)
+      expect((yield* entityNode("db")).status).toBe("restarting")
+      const log = yield* raiseWaitingForDb
+      yield* at(149)
+      expect(yield* drain(log)).toEqual([])
+      yield* at(150)
+      expect(yield* drain(log)).toEqual([["after", 150]])
+      expect(yield* Ref.get(lives)).toBe(2)
+    }).pipe(withHam()))
 
   it.effect("waitfor an entity that is already running succeeds at once", () =>
     Effect.gen(function*() {
@@ -480,17 +483,11 @@ describe("waitfor", () => {
       yield* Ham.raise(app, { type: 1, class: 1, severity: 1 })
       yield* settle
       expect(yield* drain(log)).toEqual([["after", 0]])
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("waitfor an entity fails at the timeout: its alternate runs, the failure is counted", () =>
     Effect.gen(function*() {
-      const log = yield* Queue.unbounded<readonly [string, number]>()
-      const app = yield* Ham.attach(Entity.fiber("app", Effect.never))
-      yield* Ham.condition(app, CondRaise).pipe(
-        Ham.action(Action.waitfor({ entity: "db", timeout: "2 seconds" }).pipe(Action.orElse(mark(log, "alternate")))),
-        Ham.action(mark(log, "after"))
-      )
-      yield* Ham.raise(app, { type: 1, class: 1, severity: 1 })
+      const log = yield* raiseWaitingForDb
       yield* at(1_999)
       expect(yield* drain(log)).toEqual([])
       yield* at(2_000)
@@ -501,7 +498,7 @@ describe("waitfor", () => {
       expect(yield* drain(log)).toEqual([])
       const waitfor = (yield* entityNode("app")).conditions[0].actions[0]
       expect(waitfor).toMatchObject({ type: "WaitFor", runs: 1, failures: 1 })
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   it.effect("a waitfor for a placeholder (not running) entity still waits", () =>
     Effect.gen(function*() {
@@ -523,7 +520,7 @@ describe("waitfor", () => {
       yield* at(2_000)
       // breakOnFail: the alternate runs, the rest of the list is skipped
       expect(yield* drain(log)).toEqual([["alternate", 2_000]])
-    }).pipe(Effect.scoped, Effect.provide(HamLive)))
+    }).pipe(withHam()))
 
   describe("invalid waitfor actions fail with InvalidArgument when added", () => {
     const cases = [
@@ -545,7 +542,7 @@ describe("waitfor", () => {
           const error = yield* Effect.flip(Ham.addAction(cond, action))
           expect(error._tag).toBe("InvalidArgument")
           expect((yield* entityNode("app")).conditions[0].actions).toEqual([])
-        }).pipe(Effect.scoped, Effect.provide(HamLive)))
+        }).pipe(withHam()))
     }
 
     it.effect("a waitfor in a noWait condition", () =>
@@ -567,7 +564,7 @@ describe("waitfor", () => {
         // a noWait condition with independent too: noWait wins, still refused
         const both = yield* Ham.condition(app, CondRaise, { noWait: true, independent: true, name: "both" })
         expect((yield* Effect.flip(Ham.addAction(both, Action.waitfor("1 second"))))._tag).toBe("InvalidArgument")
-      }).pipe(Effect.scoped, Effect.provide(HamLive)))
+      }).pipe(withHam()))
 
     it.effect("setting noWait on a condition that holds a waitfor", () =>
       Effect.gen(function*() {
@@ -576,6 +573,6 @@ describe("waitfor", () => {
         const error = yield* Effect.flip(Ham.control(cond, { setFlags: { noWait: true } }))
         expect(error._tag).toBe("InvalidArgument")
         expect((yield* entityNode("app")).conditions[0].noWait).toBe(false)
-      }).pipe(Effect.scoped, Effect.provide(HamLive)))
+      }).pipe(withHam()))
   })
 })

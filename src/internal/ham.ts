@@ -27,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { constants as osConstants } from "node:os"
 import {
+  ActionFailed,
   ActionNotFound,
   ConditionNotFound,
   DuplicateName,
@@ -213,6 +214,7 @@ interface ActionRec {
   enabled: boolean
   runs: number
   failures: number
+  lastFailure: ActionFailed | undefined
 }
 
 interface ConditionRec {
@@ -523,6 +525,9 @@ export const make = (
     const fibers = yield* FiberSet.make<unknown, unknown>()
     let attachSignal = Deferred.unsafeMake<void>(FiberId.none)
 
+    // waitfor-entity actions wait on `attachSignal`, completed (and replaced) whenever an entity
+    // starts: on attach, and on restart when someone waits
+    let entityWaiters = 0
     const signalAttach = () => {
       const previous = attachSignal
       attachSignal = Deferred.unsafeMake<void>(FiberId.none)
@@ -715,7 +720,12 @@ export const make = (
             // CondRestart comes before its death; one-shot conditions see it, then are discarded
             enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts })
             discardOneShots(rec)
-            return startFiber(rec, true)
+            return Effect.zipRight(
+              startFiber(rec, true),
+              Effect.sync(() => {
+                if (entityWaiters > 0) signalAttach()
+              })
+            )
           })
           return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
         })
@@ -795,7 +805,16 @@ export const make = (
       Effect.suspend(() => {
         const rec = entities.get(name)
         if (rec !== undefined && rec.status === "running") return Effect.void
-        return Effect.zipRight(Deferred.await(attachSignal), waitForEntity(name))
+        entityWaiters++
+        return Effect.zipRight(
+          Effect.ensuring(
+            Deferred.await(attachSignal),
+            Effect.sync(() => {
+              entityWaiters--
+            })
+          ),
+          waitForEntity(name)
+        )
       })
 
     const runCommand = (line: action_.CommandLine, timeoutMillis: number | undefined): Effect.Effect<void, string> => {
@@ -868,16 +887,21 @@ export const make = (
       ctx: RunContext,
       action: action_.ActionData,
       name: string
-    ): Effect.Effect<string | undefined> =>
+    ): Effect.Effect<ActionFailed | undefined> =>
       Effect.matchCauseEffect(runOne(ctx, action, name), {
         onSuccess: () => succeeded,
         onFailure: (cause) => {
           // an interruption while the HAM stops is the executor's own: pass it on; any other
           // interruption (the action's code interrupted itself) is a failure of the action
           if (stopped && Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-          const failure = describeCause(cause)
+          const failure = new ActionFailed({
+            entity: ctx.rec.name,
+            condition: `${ctx.owner.name}/${ctx.condition.name}`,
+            action: name,
+            reason: describeCause(cause)
+          })
           const logFailure = verbosity >= 1
-            ? Effect.logWarning(`${pathOf(ctx, name)} failed: ${failure}`)
+            ? Effect.logWarning(failure.message).pipe(Effect.annotateLogs({ entity: ctx.rec.name, action: name }))
             : Effect.void
           const tryAlternates = (i: number): Effect.Effect<void> => {
             if (i >= action.alternates.length) return Effect.void
@@ -913,6 +937,7 @@ export const make = (
         return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
           if (failure === undefined) return loop(i + 1)
           rec.failures++
+          rec.lastFailure = failure
           if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
           return rec.action.breakOnFail ? Effect.void : loop(i + 1)
         })
@@ -1321,7 +1346,14 @@ export const make = (
           ? uniqueName(action_.defaultName(action), taken)
           : yield* validateActionName(action.name)
         if (taken(name)) return yield* Effect.fail(new DuplicateName({ kind: "action", name }))
-        condition.actions = [...condition.actions, { name, action, enabled: true, runs: 0, failures: 0 }]
+        condition.actions = [...condition.actions, {
+          name,
+          action,
+          enabled: true,
+          runs: 0,
+          failures: 0,
+          lastFailure: undefined
+        }]
         const result: ActionHandle = {
           _tag: "ActionHandle",
           entity: rec.name,
@@ -1547,6 +1579,7 @@ export const make = (
             oneShot: a.action.oneShot,
             runs: a.runs,
             failures: a.failures,
+            ...(a.lastFailure === undefined ? {} : { lastFailure: a.lastFailure.reason }),
             alternates: alternateNodes(a.action)
           }))
         }

@@ -26,6 +26,7 @@ export const ActionNode = Schema.Struct({
   oneShot: Schema.Boolean,
   runs: Schema.Number,
   failures: Schema.Number,
+  lastFailure: Schema.optional(Schema.String),
   alternates: Schema.Array(AlternateNode)
 })
 
@@ -135,7 +136,8 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
       out.push(
         `${inner}${lastAction ? "└─" : "├─"} ${action.name}: ${action.summary}` +
           (aflags.length > 0 ? ` (${aflags.join(", ")})` : "") +
-          ` runs ${action.runs} failures ${action.failures}`
+          ` runs ${action.runs} failures ${action.failures}` +
+          (action.lastFailure === undefined ? "" : ` (last: ${action.lastFailure.split("\n")[0]})`)
       )
       renderAlternates(action.alternates, inner + (lastAction ? "     " : "│    "), out)
     })
