@@ -1100,6 +1100,12 @@ export const make = (
       return runtime
     }
 
+    /** the heartbeat record of a (re)attached entity; the count of beats received carries over */
+    const beatRecFor = (rec: EntityRec, config: BeatRec["config"] | undefined): BeatRec | undefined =>
+      config === undefined
+        ? undefined
+        : { config, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
+
     const hasRestart = (rec: EntityRec) => rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
 
     const attach = <R>(spec: entity_.EntitySpec<R>, options?: AttachOptions) =>
@@ -1111,15 +1117,7 @@ export const make = (
         const runtime = shareRuntime(yield* Effect.runtime<R>())
         const rec = yield* claim(name, policy)
         rec.kind = "fiber"
-        rec.beat = heartbeat === undefined
-          ? undefined
-          : {
-            config: heartbeat,
-            state: heartbeat_.healthy,
-            seen: false,
-            count: rec.beat?.count ?? 0,
-            ticker: undefined
-          }
+        rec.beat = beatRecFor(rec, heartbeat)
         rec.effect = spec.effect
         rec.runtime = runtime
         rec.attached = true
@@ -1144,15 +1142,7 @@ export const make = (
         }
         const rec = yield* claim(valid, policy)
         rec.kind = "self"
-        rec.beat = heartbeat === undefined
-          ? undefined
-          : {
-            config: heartbeat,
-            state: heartbeat_.healthy,
-            seen: false,
-            count: rec.beat?.count ?? 0,
-            ticker: undefined
-          }
+        rec.beat = beatRecFor(rec, heartbeat)
         rec.effect = undefined
         rec.runtime = undefined
         rec.attached = true
