@@ -676,6 +676,7 @@ export const make = (
         const fiber = Runtime.runFork(rec.runtime!, rec.effect!, immediate ? undefined : { immediate: false })
         if (rec.generation === generation && rec.status === "running") rec.fiber = fiber
         fiber.addObserver(onFiberExit(rec, generation))
+        if (entityWaiters > 0) signalAttach()
         return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 
@@ -707,41 +708,41 @@ export const make = (
         // the restarts already made within the window (the one refused is not counted)
         if (decision._tag === "GiveUp") return giveUp(rec, "intensity", decision.restarts.length - 1)
         if (decision.restarts !== rec.history.restartTimes) history(rec).restartTimes = decision.restarts
-        return Effect.flatMap(backoffDelay(rec, at), (delay) => {
-          if (delay === undefined) return giveUp(rec, "backoffEnded", rec.history.restarts)
-          rec.status = "restarting"
-          const generation = rec.generation
-          const start = Effect.suspend(() => {
-            if (!rec.attached || stopped || rec.generation !== generation || rec.status !== "restarting") {
-              return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
-            }
-            history(rec).restarts++
-            // announced before the new life starts (it starts at once and may end at once): its
-            // CondRestart comes before its death; one-shot conditions see it, then are discarded
-            enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts })
-            discardOneShots(rec)
-            return Effect.zipRight(
-              startFiber(rec, true),
-              Effect.sync(() => {
-                if (entityWaiters > 0) signalAttach()
-              })
-            )
-          })
-          return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
-        })
+        const schedule = rec.policy.backoff
+        if (schedule === undefined) return restartAfter(rec, 0)
+        if (at - rec.lastStart >= rec.policy.backoffResetMillis) {
+          // the entity stayed up long enough: restart at once, and the back-off starts afresh
+          if (rec.history !== emptyHistory) rec.history.backoffState = undefined
+          return restartAfter(rec, 0)
+        }
+        return Effect.flatMap(backoffDelay(rec, schedule, at), (delay) => restartAfter(rec, delay))
       })
 
+    const restartAfter = (rec: EntityRec, delay: number | undefined): Effect.Effect<void, string> => {
+      if (delay === undefined) return giveUp(rec, "backoffEnded", rec.history.restarts)
+      rec.status = "restarting"
+      const generation = rec.generation
+      const start = Effect.suspend(() => {
+        if (!rec.attached || stopped || rec.generation !== generation || rec.status !== "restarting") {
+          return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
+        }
+        history(rec).restarts++
+        // announced before the new life starts (it starts at once and may end at once): its
+        // CondRestart comes before its death; one-shot conditions see it, then are discarded
+        enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts })
+        discardOneShots(rec)
+        return startFiber(rec, true)
+      })
+      return delay > 0 ? Effect.zipRight(Effect.sleep(delay), start) : start
+    }
+
     /** the delay before this restart, from the back-off schedule; undefined when it has ended */
-    const backoffDelay = (rec: EntityRec, at: number): Effect.Effect<number | undefined> => {
-      const schedule = rec.policy.backoff
-      const resetMillis = rec.policy.backoffResetMillis
-      if (schedule === undefined) return Effect.succeed(0)
+    const backoffDelay = (
+      rec: EntityRec,
+      schedule: Schedule.Schedule<unknown>,
+      at: number
+    ): Effect.Effect<number | undefined> => {
       const h = history(rec)
-      if (at - rec.lastStart >= resetMillis) {
-        // the entity stayed up long enough: restart at once, and the back-off starts afresh
-        h.backoffState = undefined
-        return Effect.succeed(0)
-      }
       return Effect.map(schedule.step(at, undefined, h.backoffState ?? schedule.initial), ([state, , decision]) => {
         h.backoffState = state
         if (ScheduleDecision.isDone(decision)) return undefined
@@ -1124,7 +1125,6 @@ export const make = (
         entities.set(name, rec)
         enqueue(rec, { _tag: "CondAttach", ...common(rec) })
         yield* startFiber(rec, false)
-        signalAttach()
         return handleOf(rec)
       })
 
