@@ -141,25 +141,46 @@ export const notify = <A, E = never>(
   )
 
 /**
- * Sends a signal to the entity, or to `pid` when given. A fiber entity takes the terminating
- * signals (`SIGTERM`, `SIGKILL`, `SIGINT`, `SIGHUP`, `SIGQUIT`, `SIGABRT`): it is interrupted
- * and dies abnormally with that signal name.
+ * Sends a real signal to the entity's process, or to `pid` when given. A fiber entity takes the
+ * terminating signals (`SIGTERM`, `SIGKILL`, `SIGINT`, `SIGHUP`, `SIGQUIT`, `SIGABRT`): it is
+ * interrupted and dies abnormally with that signal name.
+ *
+ * With `awaitExit`, the action then waits up to that long for the entity to die and fails if it
+ * is still alive, so that an alternate can escalate:
+ * `Action.signal("SIGTERM", { awaitExit: "2 seconds" }).pipe(Action.orElse(Action.signal("SIGKILL")))`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const signal: (signal: string, options?: { readonly pid?: number | undefined }) => Action = internal.signal
+export const signal: (
+  signal: string,
+  options?: { readonly pid?: number | undefined; readonly awaitExit?: Duration.DurationInput | undefined }
+) => Action = internal.signal
 
 /**
- * Waits: for a duration, or until an entity of that name is attached and running, failing
- * when it has not appeared within `timeout`. Not allowed in `noWait` conditions.
+ * Waits, failing when what it waits for has not happened within `timeout`:
+ * - a duration: just waits;
+ * - `{ entity, timeout }`: until an entity of that name is attached and running;
+ * - `{ path, timeout }`: until the path exists;
+ * - `{ port, host?, timeout }`: until a TCP connection to `host` (default 127.0.0.1) and `port`
+ *   is accepted;
+ * - `{ ready, timeout }`: until the process entity named `ready` announced `READY=1` on its
+ *   notify socket in its current life.
+ *
+ * Not allowed in `noWait` conditions.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const waitfor: (
-  what: Duration.DurationInput | { readonly entity: string; readonly timeout: Duration.DurationInput }
-) => Action = internal.waitfor
+export const waitfor: (what: WaitForTarget) => Action = internal.waitfor
+
+/**
+ * What a waitfor waits for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WaitForTarget = internal.WaitForTarget
 
 /**
  * Resets the entity's missed-heartbeat state: after a missed-heartbeat condition fired, the

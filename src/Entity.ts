@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type * as Command from "@effect/platform/Command"
 import type * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/entity.js"
@@ -97,6 +98,43 @@ export type EntityRef = internal.EntityRef
  * @category constructors
  */
 export const fiber: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => FiberSpec<R> = internal.fiber
+
+/**
+ * A child process the HAM starts from a `Command` of `@effect/platform` (run through the
+ * platform's command executor) and can restart with exactly the same command line, environment
+ * and working directory.
+ *
+ * - Exit code 0 is a death; a non-zero code or a signal is an abnormal death. The death event
+ *   carries the pid, the exit code or the signal name, and the last lines of its stderr.
+ * - Its stdout and stderr go to the Effect logger (annotated with the entity and the stream), to
+ *   a file (`output: { file }`, appended), or nowhere (`"ignore"`); they are always drained, so a
+ *   full pipe never blocks the child.
+ * - It runs in a process group of its own. Stopping it (`Ham.stop`, `Ham.detach`, the layer's
+ *   scope) sends `stopSignal` (default SIGTERM) to the group, then SIGKILL after `stopGrace`
+ *   (default 5 seconds); what is left of the group after a death is killed too.
+ * - Its environment has `HAM_ENTITY` (its name).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const process: (name: string, command: Command.Command, options?: ProcessOptions) => ProcessSpec =
+  internal.process
+
+/**
+ * The spec of a child process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProcessSpec = internal.ProcessSpec
+
+/**
+ * Options of a process entity: `output`, `stopSignal`, `stopGrace`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProcessOptions = internal.ProcessOptions
 
 /**
  * The global entity: a wildcard that is never attached or detached. Conditions on it fire for

@@ -86,7 +86,12 @@ export {
    * @since 0.1.0
    * @category errors
    */
-  RestartIntensityExceeded
+  RestartIntensityExceeded,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  SpawnFailed
 } from "./HamError.js"
 
 /**

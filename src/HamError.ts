@@ -150,6 +150,26 @@ export class RestartIntensityExceeded
 }
 
 /**
+ * A process entity could not be started: the command does not exist, is not executable, its
+ * working directory is missing, ...
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SpawnFailed extends Schema.TaggedError<SpawnFailed>()("SpawnFailed", {
+  entity: Schema.String,
+  command: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `cannot start "${this.entity}" (${this.command}): ${this.reason}`
+  }
+}
+
+/**
  * The HAM was stopped with `Ham.stop`; it accepts no more calls.
  *
  * @since 0.1.0
@@ -177,4 +197,5 @@ export type HamError =
   | DuplicateName
   | InvalidArgument
   | RestartIntensityExceeded
+  | SpawnFailed
   | HamStopped

@@ -123,13 +123,23 @@ export interface SignalData extends Common {
   readonly _tag: "Signal"
   readonly signal: string
   readonly pid?: number | undefined
+  /** when set, the action waits up to this long for the entity's process to exit, and fails if it does not */
+  readonly awaitExitMillis?: number | undefined
 }
 
 /** @internal */
 export interface WaitForData extends Common {
   readonly _tag: "WaitFor"
   readonly millis: number
+  /** wait until an entity of this name is running */
   readonly entity?: string | undefined
+  /** wait until this path exists */
+  readonly path?: string | undefined
+  /** wait until this TCP port accepts connections (on `host`, default 127.0.0.1) */
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+  /** wait until this process entity announced READY=1 in its current life */
+  readonly ready?: string | undefined
 }
 
 /** @internal */
@@ -180,8 +190,21 @@ export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
     target: NotifyTargetSchema,
     value: Schema.OptionFromSelf(Schema.Unknown)
   }),
-  Schema.TaggedStruct("Signal", { ...common, signal: Schema.String, pid: Schema.optional(Schema.Int) }),
-  Schema.TaggedStruct("WaitFor", { ...common, millis: Schema.Number, entity: Schema.optional(Schema.String) }),
+  Schema.TaggedStruct("Signal", {
+    ...common,
+    signal: Schema.String,
+    pid: Schema.optional(Schema.Int),
+    awaitExitMillis: Schema.optional(Schema.Number)
+  }),
+  Schema.TaggedStruct("WaitFor", {
+    ...common,
+    millis: Schema.Number,
+    entity: Schema.optional(Schema.String),
+    path: Schema.optional(Schema.String),
+    port: Schema.optional(Schema.Int),
+    host: Schema.optional(Schema.String),
+    ready: Schema.optional(Schema.String)
+  }),
   Schema.TaggedStruct("HeartbeatHealthy", common),
   Schema.TaggedStruct("Log", {
     ...common,
@@ -263,16 +286,33 @@ export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Act
   make<NotifyData>({ _tag: "Notify", target, value })
 
 /** @internal */
-export const signal = (sig: string, options?: { readonly pid?: number | undefined }): Action =>
-  make<SignalData>({ _tag: "Signal", signal: sig, pid: options?.pid })
+export const signal = (
+  sig: string,
+  options?: { readonly pid?: number | undefined; readonly awaitExit?: Duration.DurationInput | undefined }
+): Action =>
+  make<SignalData>({
+    _tag: "Signal",
+    signal: sig,
+    pid: options?.pid,
+    awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
+  })
+
+/** @internal what a waitfor waits for */
+export type WaitForTarget =
+  | Duration.DurationInput
+  | { readonly entity: string; readonly timeout: Duration.DurationInput }
+  | { readonly path: string; readonly timeout: Duration.DurationInput }
+  | { readonly port: number; readonly host?: string | undefined; readonly timeout: Duration.DurationInput }
+  | { readonly ready: string; readonly timeout: Duration.DurationInput }
 
 /** @internal */
-export const waitfor = (
-  what: Duration.DurationInput | { readonly entity: string; readonly timeout: Duration.DurationInput }
-): Action =>
-  Predicate.isRecord(what) && "entity" in what
-    ? make<WaitForData>({ _tag: "WaitFor", entity: what.entity, millis: toMillisOrNaN(what.timeout) })
-    : make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what as Duration.DurationInput) })
+export const waitfor = (what: WaitForTarget): Action => {
+  if (!(Predicate.isRecord(what) && "timeout" in what)) {
+    return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what as Duration.DurationInput) })
+  }
+  const { timeout, ...target } = what as { readonly timeout: Duration.DurationInput }
+  return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(timeout), ...target })
+}
 
 const toMillisOrNaN = (input: Duration.DurationInput): number =>
   Option.match(Duration.decodeUnknown(input), { onNone: () => NaN, onSome: Duration.toMillis })
@@ -341,11 +381,16 @@ export const summary = (action: ActionData): string => {
     case "Notify":
       return `notify a local ${action.target._tag.toLowerCase()}`
     case "Signal":
-      return `signal ${action.signal}${action.pid === undefined ? "" : ` to pid ${action.pid}`}`
-    case "WaitFor":
-      return action.entity === undefined
-        ? `wait ${action.millis} ms`
-        : `wait up to ${action.millis} ms for entity "${action.entity}"`
+      return `signal ${action.signal}${action.pid === undefined ? "" : ` to pid ${action.pid}`}` +
+        (action.awaitExitMillis === undefined ? "" : `, fail unless it exits within ${action.awaitExitMillis} ms`)
+    case "WaitFor": {
+      const upTo = `wait up to ${action.millis} ms`
+      if (action.entity !== undefined) return `${upTo} for entity "${action.entity}"`
+      if (action.path !== undefined) return `${upTo} for path ${action.path}`
+      if (action.port !== undefined) return `${upTo} for port ${action.host ?? "127.0.0.1"}:${action.port}`
+      if (action.ready !== undefined) return `${upTo} for "${action.ready}" to be ready`
+      return `wait ${action.millis} ms`
+    }
     case "HeartbeatHealthy":
       return "mark heartbeat healthy"
     case "Log":

@@ -1,8 +1,11 @@
+import type * as Command from "@effect/platform/Command"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Entity from "../Entity.js"
+import { type CommandLine, commandLineFrom } from "./action.js"
 
 /** @internal */
 export const TypeId: typeof Entity.TypeId = Symbol.for("effect-ham/Entity") as never
@@ -21,15 +24,34 @@ export interface FiberSpec<R> extends Pipeable {
   readonly effect: Effect.Effect<unknown, unknown, R>
 }
 
+/** @internal options of a process entity */
+export interface ProcessOptions {
+  /** where stdout/stderr go: the Effect logger (default), nowhere, or appended to a file */
+  readonly output?: "log" | "ignore" | { readonly file: string } | undefined
+  /** the signal that asks the process to stop (default SIGTERM) */
+  readonly stopSignal?: string | undefined
+  /** how long a stopping process may take before SIGKILL (default 5 seconds) */
+  readonly stopGrace?: Duration.DurationInput | undefined
+}
+
+/** @internal a spec of a child process the HAM starts (and restarts with the same command line) */
+export interface ProcessSpec extends Pipeable {
+  readonly [TypeId]: typeof TypeId
+  readonly _tag: "Process"
+  readonly name: string
+  readonly command: CommandLine
+  readonly options: ProcessOptions
+}
+
 /** @internal */
-export type EntitySpec<R> = FiberSpec<R>
+export type EntitySpec<R> = FiberSpec<R> | ProcessSpec
 
 const SpecProto = {
   [TypeId]: TypeId,
   pipe() {
     return pipeArguments(this, arguments)
   },
-  toJSON(this: FiberSpec<unknown>) {
+  toJSON(this: EntitySpec<unknown>) {
     return { _id: "EntitySpec", _tag: this._tag, name: this.name }
   }
 }
@@ -40,6 +62,16 @@ export const fiber = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Fi
   self._tag = "Fiber"
   self.name = name
   self.effect = effect
+  return self
+}
+
+/** @internal */
+export const process = (name: string, command: Command.Command, options?: ProcessOptions): ProcessSpec => {
+  const self = Object.create(SpecProto)
+  self._tag = "Process"
+  self.name = name
+  self.command = commandLineFrom(command)
+  self.options = options ?? {}
   return self
 }
 

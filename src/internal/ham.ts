@@ -1,5 +1,6 @@
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
@@ -25,6 +26,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as NodeFs from "node:fs"
 import { constants as osConstants } from "node:os"
 import {
   ActionFailed,
@@ -35,13 +37,15 @@ import {
   type HamError,
   HamStopped,
   InvalidArgument,
-  RestartIntensityExceeded
+  RestartIntensityExceeded,
+  SpawnFailed
 } from "../HamError.js"
 import * as action_ from "./action.js"
 import * as cond from "./condition.js"
 import * as entity_ from "./entity.js"
 import * as heartbeat_ from "./heartbeat.js"
 import * as intensity_ from "./intensity.js"
+import * as process_ from "./process.js"
 import type * as tree_ from "./tree.js"
 
 // =============================================================================================
@@ -202,6 +206,9 @@ export const defaultBackoffResetMillis = 10_000
 /** @internal */
 export const defaultEventBuffer = 4096
 
+/** @internal how long a stopping process may take before SIGKILL */
+export const defaultStopGraceMillis = 5_000
+
 // =============================================================================================
 // registry records (mutable; only touched in synchronous sections)
 // =============================================================================================
@@ -240,6 +247,8 @@ interface EntityRec {
   conditions: ReadonlyArray<ConditionRec>
   // fiber entities
   effect: Effect.Effect<unknown, unknown, any> | undefined
+  // process entities
+  proc: ProcRec | undefined
   runtime: Runtime.Runtime<any> | undefined
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   generation: number
@@ -255,6 +264,15 @@ interface EntityRec {
   created: number
   lastEvent: number | undefined
   history: History
+}
+
+interface ProcRec {
+  readonly line: action_.CommandLine
+  readonly output: process_.OutputOption
+  readonly stopSignal: string
+  readonly stopGraceMillis: number
+  life: process_.Life | undefined
+  ready: boolean
 }
 
 interface BeatRec {
@@ -312,6 +330,7 @@ const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): 
   attached: true,
   conditions: none,
   effect: undefined,
+  proc: undefined,
   runtime: undefined,
   fiber: undefined,
   generation: 0,
@@ -686,11 +705,75 @@ export const make = (
         rec.generation++
         const fiber = rec.fiber
         rec.fiber = undefined
+        const life = rec.proc?.life
+        if (rec.proc !== undefined) rec.proc.life = undefined
         return Effect.zipRight(
           stopTicker(rec),
-          fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber))
+          fiber !== undefined
+            ? Effect.asVoid(Fiber.interrupt(fiber))
+            : life !== undefined
+            ? life.stop(rec.proc!.stopSignal, rec.proc!.stopGraceMillis)
+            : Effect.void
         )
       })
+
+    // -------------------------------------------------------------------------------------------
+    // process entities
+    // -------------------------------------------------------------------------------------------
+
+    const spawnLife = (name: string, proc: ProcRec): Effect.Effect<process_.Life, string> =>
+      process_.spawn({
+        command: Command.env(action_.commandFrom(proc.line), { HAM_ENTITY: name }),
+        executor,
+        output: proc.output,
+        onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream }))
+      })
+
+    /** a new life of a process entity is up: watch its exit, start its heartbeat clock */
+    const startProcess = (rec: EntityRec, life: process_.Life): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const proc = rec.proc!
+        const generation = ++rec.generation
+        rec.status = "running"
+        rec.lastStart = now()
+        proc.life = life
+        proc.ready = false
+        const watcher = Runtime.runFork(
+          hamRuntime,
+          Effect.flatMap(life.exit, (info) => Effect.sync(() => onProcessExit(rec, generation, life, info)))
+        )
+        FiberSet.unsafeAdd(fibers, watcher)
+        if (entityWaiters > 0) signalAttach()
+        return rec.beat === undefined ? Effect.void : startTicker(rec)
+      })
+
+    const onProcessExit = (rec: EntityRec, generation: number, life: process_.Life, info: process_.ExitInfo) => {
+      // whatever is left of the process group goes, and the life's resources with it
+      FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0)))
+      if (rec.generation !== generation || rec.status !== "running") return
+      rec.status = "dead"
+      rec.proc!.life = undefined
+      const ticker = rec.beat?.ticker
+      if (ticker !== undefined) {
+        rec.beat!.ticker = undefined
+        ticker.unsafeInterruptAsFork(FiberId.none)
+      }
+      const abnormal = info.signal !== undefined || info.exitCode !== 0
+      const fields = {
+        abnormal,
+        reason: info.signal !== undefined ? `killed by ${info.signal}` : `exited with code ${info.exitCode}`,
+        pid: life.pid,
+        ...(info.exitCode === undefined ? {} : { exitCode: info.exitCode }),
+        ...(info.signal === undefined ? {} : { signal: info.signal }),
+        stderr: life.stderrTail()
+      }
+      if (abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), ...fields })
+      enqueue(rec, { _tag: "CondDeath", ...common(rec), ...fields })
+    }
+
+    /** waits for the entity's current process to exit; false when it is still alive after `millis` */
+    const awaitProcessExit = (life: process_.Life, millis: number): Effect.Effect<boolean> =>
+      Effect.map(Effect.timeoutOption(life.exit, millis), Option.isSome)
 
     // -------------------------------------------------------------------------------------------
     // actions
@@ -698,7 +781,7 @@ export const make = (
 
     const restartEntity = (rec: EntityRec): Effect.Effect<void, string> =>
       Effect.suspend(() => {
-        if (rec.kind !== "fiber") {
+        if (rec.kind !== "fiber" && rec.kind !== "process") {
           return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be restarted`)
         }
         if (rec.status === "running" || rec.status === "restarting" || stopped) return Effect.void
@@ -722,9 +805,30 @@ export const make = (
       if (delay === undefined) return giveUp(rec, "backoffEnded", rec.history.restarts)
       rec.status = "restarting"
       const generation = rec.generation
+      const unchanged = () => rec.attached && !stopped && rec.generation === generation && rec.status === "restarting"
+      const abandoned = `restart of "${rec.name}" abandoned: the entity changed while waiting`
       const start = Effect.suspend(() => {
-        if (!rec.attached || stopped || rec.generation !== generation || rec.status !== "restarting") {
-          return Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
+        if (!unchanged()) return Effect.fail(abandoned)
+        if (rec.kind === "process") {
+          // CondRestart fires once the new process is up (spawned)
+          return spawnLife(rec.name, rec.proc!).pipe(
+            Effect.tapError(() =>
+              Effect.sync(() => {
+                if (unchanged()) rec.status = "dead"
+              })
+            ),
+            Effect.flatMap((life) => {
+              if (!unchanged()) return Effect.zipRight(life.stop("SIGKILL", 0), Effect.fail(abandoned))
+              history(rec).restarts++
+              discardOneShots(rec)
+              return Effect.zipRight(
+                startProcess(rec, life),
+                Effect.sync(() =>
+                  enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts, pid: life.pid })
+                )
+              )
+            })
+          )
         }
         history(rec).restarts++
         // announced before the new life starts (it starts at once and may end at once): its
@@ -781,8 +885,22 @@ export const make = (
       }
     }
 
-    const signalEntity = (rec: EntityRec, signal: string): Effect.Effect<void, string> =>
+    const signalEntity = (
+      rec: EntityRec,
+      signal: string,
+      awaitExitMillis: number | undefined
+    ): Effect.Effect<void, string> =>
       Effect.suspend(() => {
+        const life = rec.proc?.life
+        if (rec.kind === "process") {
+          if (rec.status !== "running" || life === undefined) return Effect.fail(`entity "${rec.name}" is not running`)
+          if (!process_.signalProcess(life.pid, signal)) return Effect.fail(`cannot send ${signal} to pid ${life.pid}`)
+          if (awaitExitMillis === undefined) return Effect.void
+          return Effect.flatMap(awaitProcessExit(life, awaitExitMillis), (exited) =>
+            exited
+              ? Effect.void
+              : Effect.fail(`pid ${life.pid} is still alive ${awaitExitMillis} ms after ${signal}`))
+        }
         if (rec.kind !== "fiber") return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be signalled`)
         const fiber = rec.fiber
         if (rec.status !== "running" || fiber === undefined) return Effect.fail(`entity "${rec.name}" is not running`)
@@ -802,10 +920,15 @@ export const make = (
         catch: (e) => `cannot send ${signal} to pid ${pid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
       })
 
-    const waitForEntity = (name: string): Effect.Effect<void> =>
+    const isReady = (name: string) => {
+      const rec = entities.get(name)
+      return rec !== undefined && rec.status === "running" && rec.proc?.ready === true
+    }
+
+    /** waits until `check` holds, re-checking whenever an entity starts or becomes ready */
+    const waitForSignal = (check: () => boolean): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const rec = entities.get(name)
-        if (rec !== undefined && rec.status === "running") return Effect.void
+        if (check()) return Effect.void
         entityWaiters++
         return Effect.zipRight(
           Effect.ensuring(
@@ -814,9 +937,39 @@ export const make = (
               entityWaiters--
             })
           ),
-          waitForEntity(name)
+          waitForSignal(check)
         )
       })
+
+    const pollEvery = 10
+    const poll = (check: Effect.Effect<boolean>): Effect.Effect<void> =>
+      Effect.flatMap(check, (ok) => (ok ? Effect.void : Effect.zipRight(Effect.sleep(pollEvery), poll(check))))
+
+    const runWaitFor = (action: action_.WaitForData): Effect.Effect<void, string> => {
+      const within = (wait: Effect.Effect<void>, what: string) =>
+        Effect.timeoutFail(wait, {
+          duration: action.millis,
+          onTimeout: () => `${what} within ${action.millis} ms`
+        })
+      if (action.entity !== undefined) {
+        const name = action.entity
+        return within(waitForSignal(() => entities.get(name)?.status === "running"), `entity "${name}" did not appear`)
+      }
+      if (action.ready !== undefined) {
+        const name = action.ready
+        return within(waitForSignal(() => isReady(name)), `entity "${name}" was not ready`)
+      }
+      if (action.path !== undefined) {
+        const path = action.path
+        return within(poll(Effect.sync(() => NodeFs.existsSync(path))), `path ${path} did not appear`)
+      }
+      if (action.port !== undefined) {
+        const host = action.host ?? "127.0.0.1"
+        const port = action.port
+        return within(poll(process_.accepts(host, port)), `nothing accepted connections on ${host}:${port}`)
+      }
+      return Effect.sleep(action.millis)
+    }
 
     const runCommand = (line: action_.CommandLine, timeoutMillis: number | undefined): Effect.Effect<void, string> => {
       const run = executor.exitCode(action_.commandFrom(line)).pipe(
@@ -856,14 +1009,11 @@ export const make = (
           )
         }
         case "Signal":
-          return action.pid === undefined ? signalEntity(ctx.rec, action.signal) : signalPid(action.pid, action.signal)
+          return action.pid === undefined
+            ? signalEntity(ctx.rec, action.signal, action.awaitExitMillis)
+            : signalPid(action.pid, action.signal)
         case "WaitFor":
-          return action.entity === undefined
-            ? Effect.sleep(action.millis)
-            : Effect.timeoutFail(waitForEntity(action.entity), {
-              duration: action.millis,
-              onTimeout: () => `entity "${action.entity}" did not appear within ${action.millis} ms`
-            })
+          return runWaitFor(action)
         case "HeartbeatHealthy":
           return Effect.sync(() => {
             if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.heal(ctx.rec.beat.state)
@@ -1115,16 +1265,65 @@ export const make = (
         const name = yield* validateEntityName(spec.name)
         const heartbeat = yield* validateHeartbeat(options?.heartbeat)
         const policy = yield* validatePolicy(options, basePolicy)
+        if (spec._tag === "Process") return yield* attachProcess(name, spec, heartbeat, policy)
         const runtime = shareRuntime(yield* Effect.runtime<R>())
         const rec = yield* claim(name, policy)
         rec.kind = "fiber"
         rec.beat = beatRecFor(rec, heartbeat)
         rec.effect = spec.effect
+        rec.proc = undefined
         rec.runtime = runtime
         rec.attached = true
         entities.set(name, rec)
         enqueue(rec, { _tag: "CondAttach", ...common(rec) })
         yield* startFiber(rec, false)
+        return handleOf(rec)
+      })
+
+    const validateOutput = (
+      output: entity_.ProcessOptions["output"]
+    ): Effect.Effect<process_.OutputOption, InvalidArgument> =>
+      output === undefined || output === "log" || output === "ignore"
+        ? Effect.succeed(output ?? "log")
+        : Predicate.isRecord(output) && typeof output.file === "string" && output.file.length > 0
+        ? Effect.succeed({ file: output.file })
+        : Effect.fail(invalid("output", `must be "log", "ignore" or { file }`))
+
+    const attachProcess = (
+      name: string,
+      spec: entity_.ProcessSpec,
+      heartbeat: BeatRec["config"] | undefined,
+      policy: Policy
+    ) =>
+      Effect.gen(function*() {
+        const stopSignal = spec.options.stopSignal ?? "SIGTERM"
+        if (!validSignals.has(stopSignal)) {
+          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
+        }
+        const stopGraceMillis = spec.options.stopGrace === undefined
+          ? defaultStopGraceMillis
+          : yield* millisOf(spec.options.stopGrace, "stopGrace", 0)
+        const output = yield* validateOutput(spec.options.output)
+        // refuse a taken name before anything is started
+        const existing = entities.get(name)
+        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
+          return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
+        }
+        const proc: ProcRec = { line: spec.command, output, stopSignal, stopGraceMillis, life: undefined, ready: false }
+        const life = yield* Effect.mapError(
+          spawnLife(name, proc),
+          (reason) => new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
+        )
+        const rec = yield* claim(name, policy).pipe(Effect.tapError(() => life.stop("SIGKILL", 0)))
+        rec.kind = "process"
+        rec.beat = beatRecFor(rec, heartbeat)
+        rec.effect = undefined
+        rec.runtime = undefined
+        rec.proc = proc
+        rec.attached = true
+        entities.set(name, rec)
+        enqueue(rec, { _tag: "CondAttach", ...common(rec), pid: life.pid })
+        yield* startProcess(rec, life)
         return handleOf(rec)
       })
 
@@ -1589,6 +1788,7 @@ export const make = (
           kind: rec.kind,
           status: rec.status,
           enabled: rec.enabled,
+          ...(rec.proc?.life === undefined ? {} : { pid: rec.proc.life.pid }),
           state: rec.state,
           ...(rec.beat === undefined ? {} : {
             heartbeat: {

@@ -1,0 +1,197 @@
+/**
+ * One life of a process entity: spawned through the platform's `CommandExecutor`, its output
+ * drained (so a pipe never fills and blocks the child), the last lines of its stderr kept, its
+ * exit observed, and its whole process group stopped on request.
+ *
+ * @internal
+ */
+import type * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as NodeFs from "node:fs"
+import * as NodeNet from "node:net"
+
+/** @internal how a process ended */
+export interface ExitInfo {
+  readonly exitCode?: number | undefined
+  readonly signal?: string | undefined
+}
+
+/** @internal where the output of a process entity goes */
+export type OutputOption = "log" | "ignore" | { readonly file: string }
+
+/** @internal */
+export interface Life {
+  readonly pid: number
+  /** completes when the process has exited (never fails) */
+  readonly exit: Effect.Effect<ExitInfo>
+  readonly exited: () => boolean
+  /** the last lines the process wrote to stderr (bounded) */
+  readonly stderrTail: () => ReadonlyArray<string>
+  /**
+   * Stops the whole process group: `signal`, then SIGKILL after `graceMillis` if the process is
+   * still there; finally SIGKILL to what is left of the group. Closes the life's scope.
+   */
+  readonly stop: (signal: string, graceMillis: number) => Effect.Effect<void>
+}
+
+/** @internal the number of stderr lines kept for a death record */
+export const stderrTailLines = 20
+
+const maxLineLength = 1000
+
+/** @internal the signal name in the platform's error for a child killed by a signal */
+export const signalOf = (description: string): string | undefined => /signal:?\s*(SIG[A-Z0-9]+)/.exec(description)?.[1]
+
+/** @internal sends a signal to a process group; false when there is none left */
+export const killGroup = (pgid: number, signal: string): boolean => {
+  try {
+    process.kill(-pgid, signal as NodeJS.Signals)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const lines = (stream: Stream.Stream<Uint8Array, unknown>) =>
+  stream.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.map((l) => l.length > maxLineLength ? l.slice(0, maxLineLength) + "…" : l)
+  )
+
+/**
+ * Spawns one life of a process entity in a scope of its own. `onLine` receives every line of
+ * output (when the output goes to the log).
+ *
+ * @internal
+ */
+export const spawn = (options: {
+  readonly command: Command.Command
+  readonly executor: CommandExecutor.CommandExecutor
+  readonly output: OutputOption
+  readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
+}): Effect.Effect<Life, string> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const started = yield* options.executor.start(options.command).pipe(
+      Scope.extend(scope),
+      Effect.mapError((e) => e.message),
+      Effect.onError(() => Scope.close(scope, Exit.void))
+    )
+    const pid = started.pid
+    const tail: Array<string> = []
+    const exit = yield* Deferred.make<ExitInfo>()
+    const stderrDone = yield* Deferred.make<void>()
+    let done = false
+
+    // the exit: a code, or death by a signal (the platform reports it as a failure)
+    yield* started.exitCode.pipe(
+      Effect.match({
+        onSuccess: (code): ExitInfo => ({ exitCode: code }),
+        onFailure: (e): ExitInfo => {
+          const signal = signalOf(e.message)
+          return signal === undefined ? { signal: "unknown" } : { signal }
+        }
+      }),
+      Effect.tap((info) =>
+        Effect.sync(() => {
+          done = true
+        }).pipe(
+          // the last stderr lines may still be in the pipe: give them a moment to arrive
+          Effect.zipRight(Effect.timeoutOption(Deferred.await(stderrDone), 20)),
+          Effect.zipRight(Deferred.succeed(exit, info))
+        )
+      ),
+      Effect.forkIn(scope)
+    )
+
+    // the output: always drained; stderr's last lines kept
+    const file = typeof options.output === "object"
+      ? NodeFs.createWriteStream(options.output.file, { flags: "a" })
+      : undefined
+    if (file !== undefined) {
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.async<void>((resume) => {
+          file.end(() => resume(Effect.void))
+        })
+      )
+    }
+    const sink = (name: "stdout" | "stderr") => (line: string) =>
+      Effect.suspend(() => {
+        if (name === "stderr") {
+          tail.push(line)
+          if (tail.length > stderrTailLines) tail.shift()
+        }
+        if (file !== undefined) {
+          file.write(`${name === "stderr" ? "[stderr] " : ""}${line}\n`)
+          return Effect.void
+        }
+        return options.output === "log" ? options.onLine(name, line) : Effect.void
+      })
+    yield* Effect.forkIn(Stream.runForEach(lines(started.stdout), sink("stdout")).pipe(Effect.ignore), scope)
+    yield* Effect.forkIn(
+      Stream.runForEach(lines(started.stderr), sink("stderr")).pipe(
+        Effect.ignore,
+        Effect.ensuring(Deferred.succeed(stderrDone, undefined))
+      ),
+      scope
+    )
+
+    const stop = (signal: string, graceMillis: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (!done && !killGroup(pid, signal)) tryKill(pid, signal)
+        const waited = done ? Effect.void : Effect.asVoid(Effect.timeoutOption(Deferred.await(exit), graceMillis))
+        return waited.pipe(
+          Effect.zipRight(Effect.suspend(() => {
+            if (!done && !killGroup(pid, "SIGKILL")) tryKill(pid, "SIGKILL")
+            return done ? Effect.void : Deferred.await(exit)
+          })),
+          Effect.zipRight(Effect.sync(() => killGroup(pid, "SIGKILL"))),
+          Effect.zipRight(Scope.close(scope, Exit.void)),
+          Effect.interruptible
+        )
+      })
+
+    return {
+      pid,
+      exit: Deferred.await(exit),
+      exited: () => done,
+      stderrTail: () => [...tail],
+      stop
+    }
+  })
+
+/** @internal sends a signal to one process; false when it cannot */
+export const signalProcess = (pid: number, signal: string): boolean => tryKill(pid, signal)
+
+/** @internal true when a TCP connection to host:port is accepted (and closed at once) */
+export const accepts = (host: string, port: number): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const socket = NodeNet.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.removeAllListeners()
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => {
+      socket.removeAllListeners()
+      socket.destroy()
+    })
+  })
+
+const tryKill = (pid: number, signal: string): boolean => {
+  try {
+    process.kill(pid, signal as NodeJS.Signals)
+    return true
+  } catch {
+    return false
+  }
+}

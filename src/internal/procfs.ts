@@ -1,0 +1,355 @@
+/**
+ * Linux `/proc` readers for process entities: the status line of a pid, its liveness, command
+ * line, working directory and environment, and scans of the process table (process groups,
+ * descendants). Every reader is a plain function returning an `Effect`; they read with the
+ * synchronous `node:fs` calls (a `/proc` read costs microseconds and never blocks on a disk), so
+ * a poll loop makes no thread-pool hop.
+ *
+ * Liveness never uses `kill(pid, 0)`: it succeeds on a zombie, and process 1 on some machines
+ * does not reap orphans. A pid is alive when `/proc/<pid>/stat` exists and its state is neither
+ * `Z` (zombie) nor `X` (dead). To guard against pid reuse, compare `startTime` (clock ticks since
+ * boot, field 22 of `stat`): a new process on a reused pid has a different one.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The pid names no process (its `/proc/<pid>` entry does not exist, or the pid is not a positive
+ * integer).
+ *
+ * @internal
+ */
+export class NoSuchProcess extends Schema.TaggedError<NoSuchProcess>()("NoSuchProcess", {
+  pid: Schema.Number
+}) {
+  override get message(): string {
+    return `no process with pid ${this.pid}`
+  }
+}
+
+/**
+ * A `/proc` file could not be read or parsed for another reason than the process being gone
+ * (permissions, an unexpected format).
+ *
+ * @internal
+ */
+export class ProcfsError extends Schema.TaggedError<ProcfsError>()("ProcfsError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot read ${this.path}: ${this.reason}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The fields of `/proc/<pid>/stat` the HAM uses.
+ *
+ * @internal
+ */
+export interface ProcStat {
+  /** field 1 */
+  readonly pid: number
+  /** field 2, without its parentheses: the executable name, at most 15 bytes, any characters */
+  readonly comm: string
+  /** field 3: R, S, D, T, t, Z (zombie), X (dead), I, ... */
+  readonly state: string
+  /** field 4 */
+  readonly ppid: number
+  /** field 5: the process group id */
+  readonly pgrp: number
+  /** field 22: start time after boot, in clock ticks (tells a reused pid apart) */
+  readonly startTime: number
+}
+
+/**
+ * Whether a `stat` state letter is a live process (not a zombie `Z`, not dead `X`).
+ *
+ * @internal
+ */
+export const isLiveState = (state: string): boolean => state !== "Z" && state !== "X" && state !== "x"
+
+// ---------------------------------------------------------------------------------------------
+// parsers (pure)
+// ---------------------------------------------------------------------------------------------
+
+const toInt = (s: string | undefined): number | undefined => {
+  if (s === undefined || !/^-?\d+$/.test(s)) return undefined
+  const n = Number(s)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+/**
+ * Parses the text of `/proc/<pid>/stat`. The `comm` field sits between the first `(` and the
+ * *last* `)` of the line: it may itself contain spaces and parentheses, and nothing after it can
+ * contain a `)`. Returns `None` for text that is not a stat line.
+ *
+ * @internal
+ */
+export const parseStat = (text: string): Option.Option<ProcStat> => {
+  const open = text.indexOf("(")
+  const close = text.lastIndexOf(")")
+  if (open < 1 || close < open) return Option.none()
+  const pid = toInt(text.slice(0, open).trim())
+  const comm = text.slice(open + 1, close)
+  // fields 3.. after "<comm>) "
+  const rest = text.slice(close + 1).trim().split(/\s+/)
+  const state = rest[0]
+  const ppid = toInt(rest[1])
+  const pgrp = toInt(rest[2])
+  const startTime = toInt(rest[22 - 3])
+  if (
+    pid === undefined || state === undefined || state.length !== 1 || ppid === undefined || pgrp === undefined ||
+    startTime === undefined
+  ) {
+    return Option.none()
+  }
+  return Option.some({ pid, comm, state, ppid, pgrp, startTime })
+}
+
+/**
+ * Splits a NUL-separated `/proc` file (cmdline, environ) into its entries; the trailing NUL
+ * does not make an empty last entry.
+ *
+ * @internal
+ */
+export const splitNul = (text: string): ReadonlyArray<string> => {
+  if (text.length === 0) return []
+  const parts = text.split("\0")
+  if (parts[parts.length - 1] === "") parts.pop()
+  return parts
+}
+
+/**
+ * Parses the text of `/proc/<pid>/environ` into a record (entries without `=` are skipped; the
+ * first `=` separates name and value).
+ *
+ * @internal
+ */
+export const parseEnviron = (text: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const entry of splitNul(text)) {
+    const eq = entry.indexOf("=")
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1)
+  }
+  return env
+}
+
+// ---------------------------------------------------------------------------------------------
+// readers
+// ---------------------------------------------------------------------------------------------
+
+const validPid = (pid: number): boolean => Number.isSafeInteger(pid) && pid > 0
+
+const errnoOf = (u: unknown): string | undefined =>
+  typeof u === "object" && u !== null && "code" in u && typeof u.code === "string" ? u.code : undefined
+
+const describe = (u: unknown): string => u instanceof Error ? u.message : String(u)
+
+/** ENOENT / ESRCH on a per-pid file: the process is gone (or exited while being read) */
+const isGone = (code: string | undefined): boolean => code === "ENOENT" || code === "ESRCH"
+
+/** whether the pid's /proc directory exists (a zombie keeps it, with most links unreadable) */
+const procDirExists = (pid: number): boolean => {
+  try {
+    fs.statSync(`/proc/${pid}`)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** reads a per-pid file as text: NoSuchProcess when gone, ProcfsError otherwise */
+const readProcFile = (pid: number, file: string): Effect.Effect<string, NoSuchProcess | ProcfsError> => {
+  if (!validPid(pid)) return Effect.fail(new NoSuchProcess({ pid }))
+  const path = `/proc/${pid}/${file}`
+  return Effect.try({
+    try: () => fs.readFileSync(path, "utf8"),
+    catch: (u) => isGone(errnoOf(u)) ? new NoSuchProcess({ pid }) : new ProcfsError({ path, reason: describe(u) })
+  })
+}
+
+/**
+ * Reads and parses `/proc/<pid>/stat`.
+ *
+ * @internal
+ */
+export const readStat = (pid: number): Effect.Effect<ProcStat, NoSuchProcess | ProcfsError> =>
+  Effect.flatMap(readProcFile(pid, "stat"), (text) =>
+    Option.match(parseStat(text), {
+      onNone: () => Effect.fail(new ProcfsError({ path: `/proc/${pid}/stat`, reason: "unexpected format" })),
+      onSome: Effect.succeed
+    }))
+
+/**
+ * Sends signal 0 to the pid: `true` when it exists and we may signal it, `false` on `EPERM`,
+ * `ESRCH` or an invalid pid. It succeeds on zombies: never use it for liveness.
+ *
+ * @internal
+ */
+export const canSignal = (pid: number): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    if (!validPid(pid)) return false
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  })
+
+/**
+ * Whether the pid is a live process: `/proc/<pid>/stat` exists and its state is not `Z` or `X`.
+ * If `stat` exists but cannot be read or parsed (an unusual `/proc` mount), falls back to
+ * `canSignal`.
+ *
+ * @internal
+ */
+export const isAlive = (pid: number): Effect.Effect<boolean> =>
+  readStat(pid).pipe(
+    Effect.map((stat) => isLiveState(stat.state)),
+    Effect.catchTags({
+      NoSuchProcess: () => Effect.succeed(false),
+      ProcfsError: () => canSignal(pid)
+    })
+  )
+
+/**
+ * The command line of the pid, from `/proc/<pid>/cmdline` (NUL-separated). Empty for kernel
+ * threads and zombies. A process that rewrote its argv (`process.title`) may show one entry.
+ *
+ * @internal
+ */
+export const readCmdline = (pid: number): Effect.Effect<ReadonlyArray<string>, NoSuchProcess | ProcfsError> =>
+  Effect.map(readProcFile(pid, "cmdline"), splitNul)
+
+const readLink = (pid: number, link: string): Effect.Effect<Option.Option<string>, NoSuchProcess> => {
+  if (!validPid(pid)) return Effect.fail(new NoSuchProcess({ pid }))
+  return Effect.suspend(() => {
+    try {
+      return Effect.succeed(Option.some(fs.readlinkSync(`/proc/${pid}/${link}`)))
+    } catch (u) {
+      // a zombie keeps /proc/<pid> but its links answer ENOENT
+      return isGone(errnoOf(u)) && !procDirExists(pid)
+        ? Effect.fail(new NoSuchProcess({ pid }))
+        : Effect.succeed(Option.none())
+    }
+  })
+}
+
+/**
+ * The working directory of the pid (`readlink /proc/<pid>/cwd`); `None` when it cannot be read
+ * (`EACCES` for another user's process, or a zombie).
+ *
+ * @internal
+ */
+export const readCwd = (pid: number): Effect.Effect<Option.Option<string>, NoSuchProcess> => readLink(pid, "cwd")
+
+/**
+ * The executable of the pid (`readlink /proc/<pid>/exe`); `None` when it cannot be read.
+ *
+ * @internal
+ */
+export const readExe = (pid: number): Effect.Effect<Option.Option<string>, NoSuchProcess> => readLink(pid, "exe")
+
+/**
+ * The environment the pid was started with (`/proc/<pid>/environ`); `None` when it cannot be
+ * read (another user's process).
+ *
+ * @internal
+ */
+export const readEnviron = (pid: number): Effect.Effect<Option.Option<Record<string, string>>, NoSuchProcess> =>
+  readProcFile(pid, "environ").pipe(
+    Effect.map((text) => Option.some(parseEnviron(text))),
+    Effect.catchTag("ProcfsError", () => Effect.succeed(Option.none()))
+  )
+
+/**
+ * The pids listed in `/proc` (thread-group leaders: processes, not threads).
+ *
+ * @internal
+ */
+export const listPids: Effect.Effect<ReadonlyArray<number>, ProcfsError> = Effect.try({
+  try: () => {
+    const pids: Array<number> = []
+    for (const name of fs.readdirSync("/proc")) {
+      if (/^\d+$/.test(name)) pids.push(Number(name))
+    }
+    return pids
+  },
+  catch: (u) => new ProcfsError({ path: "/proc", reason: describe(u) })
+})
+
+/**
+ * The `stat` of every process in `/proc` (processes that vanish during the scan are skipped).
+ *
+ * @internal
+ */
+export const listProcesses: Effect.Effect<ReadonlyArray<ProcStat>, ProcfsError> = Effect.map(
+  listPids,
+  (pids) => {
+    const stats: Array<ProcStat> = []
+    for (const pid of pids) {
+      let text: string
+      try {
+        text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      } catch {
+        continue
+      }
+      const stat = parseStat(text)
+      if (Option.isSome(stat)) stats.push(stat.value)
+    }
+    return stats
+  }
+)
+
+/**
+ * The live (non-zombie) processes whose process group is `pgid`, sorted by pid.
+ *
+ * @internal
+ */
+export const processGroupMembers = (pgid: number): Effect.Effect<ReadonlyArray<number>, ProcfsError> =>
+  Effect.map(
+    listProcesses,
+    (stats) => stats.filter((s) => s.pgrp === pgid && isLiveState(s.state)).map((s) => s.pid).sort((a, b) => a - b)
+  )
+
+/**
+ * The live (non-zombie) processes whose parent chain leads to `pid` (children, grandchildren,
+ * ...), sorted by pid. `pid` itself is not included.
+ *
+ * @internal
+ */
+export const descendants = (pid: number): Effect.Effect<ReadonlyArray<number>, ProcfsError> =>
+  Effect.map(listProcesses, (stats) => {
+    const children = new Map<number, Array<ProcStat>>()
+    for (const s of stats) {
+      const list = children.get(s.ppid)
+      if (list === undefined) children.set(s.ppid, [s])
+      else list.push(s)
+    }
+    const found: Array<number> = []
+    const seen = new Set<number>([pid])
+    const todo = [pid]
+    while (todo.length > 0) {
+      for (const child of children.get(todo.pop()!) ?? []) {
+        if (seen.has(child.pid)) continue
+        seen.add(child.pid)
+        todo.push(child.pid)
+        if (isLiveState(child.state)) found.push(child.pid)
+      }
+    }
+    return found.sort((a, b) => a - b)
+  })
