@@ -45,6 +45,14 @@ export type HandleTypeId = typeof HandleTypeId
 export type EntitySpec<R = never> = internal.EntitySpec<R>
 
 /**
+ * What attaching a spec needs from the context: a fiber's requirements, nothing for processes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements<S> = internal.Requirements<S>
+
+/**
  * The spec of a supervised fiber.
  *
  * @since 0.1.0
@@ -135,6 +143,41 @@ export type ProcessSpec = internal.ProcessSpec
  * @category models
  */
 export type ProcessOptions = internal.ProcessOptions
+
+/**
+ * An existing process the HAM did not start. Its death is detected by polling `/proc` every
+ * `pollInterval` (default 20 ms; a zombie counts as dead, and so does a pid reused by another
+ * process). Its command line, working directory and (when readable) environment are read from
+ * `/proc` when it is attached, so that a restart action can start it again: the new process is
+ * then a child of the HAM, supervised like `Entity.process`. The death of a process that is not
+ * the HAM's child has no exit status: it is reported as a normal death (`abnormal: false`).
+ *
+ * Detaching it or stopping the HAM ends the monitoring and leaves the process alone (the HAM did
+ * not start it); once restarted by the HAM, it is stopped like a process entity. Fails with
+ * `ProcessNotFound` for a pid that is not a live process, `ProcessNotSignallable` for one the HAM
+ * may not signal.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pid: (name: string, pid: number, options?: PidOptions) => PidSpec = internal.pid
+
+/**
+ * The spec of an external process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PidSpec = internal.PidSpec
+
+/**
+ * Options of an external process entity: `pollInterval`, and the process options that apply
+ * once the HAM restarted it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PidOptions = internal.PidOptions
 
 /**
  * The global entity: a wildcard that is never attached or detached. Conditions on it fire for

@@ -86,6 +86,16 @@ export {
    * @since 0.1.0
    * @category errors
    */
+  ProcessNotFound,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  ProcessNotSignallable,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
   RestartIntensityExceeded,
   /**
    * @since 0.1.0
@@ -249,10 +259,11 @@ const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effec
  * @since 0.1.0
  * @category constructors
  */
-export const attach = <R>(
-  spec: Entity.EntitySpec<R>,
+export const attach = <S extends Entity.EntitySpec<any>>(
+  spec: S,
   options?: AttachOptions
-): Effect.Effect<Entity.EntityHandle, HamError, Ham | R> => withHam((ham) => ham.attach(spec, options))
+): Effect.Effect<Entity.EntityHandle, HamError, Ham | Entity.Requirements<S>> =>
+  withHam((ham) => ham.attach(spec, options))
 
 /**
  * Attaches the caller as an entity (QNX `ham_attach_self`). The caller's scope is its

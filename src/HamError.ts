@@ -170,6 +170,42 @@ export class SpawnFailed extends Schema.TaggedError<SpawnFailed>()("SpawnFailed"
 }
 
 /**
+ * `Entity.pid` was given a pid that is not a live process (none, or a zombie).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProcessNotFound extends Schema.TaggedError<ProcessNotFound>()("ProcessNotFound", {
+  pid: Schema.Number
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `no live process with pid ${this.pid}`
+  }
+}
+
+/**
+ * `Entity.pid` was given a live process the HAM may not signal (another user's), or whose
+ * command line it cannot read, so it could neither stop nor restart it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProcessNotSignallable extends Schema.TaggedError<ProcessNotSignallable>()("ProcessNotSignallable", {
+  pid: Schema.Number,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `cannot supervise pid ${this.pid}: ${this.reason}`
+  }
+}
+
+/**
  * The HAM was stopped with `Ham.stop`; it accepts no more calls.
  *
  * @since 0.1.0
@@ -198,4 +234,6 @@ export type HamError =
   | InvalidArgument
   | RestartIntensityExceeded
   | SpawnFailed
+  | ProcessNotFound
+  | ProcessNotSignallable
   | HamStopped

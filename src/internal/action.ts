@@ -58,10 +58,9 @@ export const commandLineFrom = (command: Command.Command): CommandLine => {
 /** @internal */
 export const commandFrom = (line: CommandLine): Command.Command => {
   let command = Command.make(line.command, ...line.args).pipe(
-    Command.env(line.env),
+    Command.env(line.env, { extendEnv: line.extendEnv }),
     Command.runInShell(line.shell)
   )
-  if (!line.extendEnv) command = { ...command, extendEnv: false } as Command.Command
   if (line.cwd !== undefined) command = Command.workingDirectory(command, line.cwd)
   return line.pipeTo === undefined ? command : Command.pipeTo(command, commandFrom(line.pipeTo))
 }

@@ -43,8 +43,26 @@ export interface ProcessSpec extends Pipeable {
   readonly options: ProcessOptions
 }
 
+/** @internal options of an external process entity */
+export interface PidOptions extends ProcessOptions {
+  /** how often the HAM looks whether the process is still alive (default 20 ms) */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/** @internal a spec of an existing process the HAM did not start */
+export interface PidSpec extends Pipeable {
+  readonly [TypeId]: typeof TypeId
+  readonly _tag: "Pid"
+  readonly name: string
+  readonly pid: number
+  readonly options: PidOptions
+}
+
 /** @internal */
-export type EntitySpec<R> = FiberSpec<R> | ProcessSpec
+export type EntitySpec<R> = FiberSpec<R> | ProcessSpec | PidSpec
+
+/** @internal what attaching a spec needs from the context (a fiber's requirements) */
+export type Requirements<S> = S extends FiberSpec<infer R> ? R : never
 
 const SpecProto = {
   [TypeId]: TypeId,
@@ -71,6 +89,16 @@ export const process = (name: string, command: Command.Command, options?: Proces
   self._tag = "Process"
   self.name = name
   self.command = commandLineFrom(command)
+  self.options = options ?? {}
+  return self
+}
+
+/** @internal */
+export const pid = (name: string, pid: number, options?: PidOptions): PidSpec => {
+  const self = Object.create(SpecProto)
+  self._tag = "Pid"
+  self.name = name
+  self.pid = pid
   self.options = options ?? {}
   return self
 }

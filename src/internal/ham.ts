@@ -37,6 +37,8 @@ import {
   type HamError,
   HamStopped,
   InvalidArgument,
+  ProcessNotFound,
+  ProcessNotSignallable,
   RestartIntensityExceeded,
   SpawnFailed
 } from "../HamError.js"
@@ -46,6 +48,7 @@ import * as entity_ from "./entity.js"
 import * as heartbeat_ from "./heartbeat.js"
 import * as intensity_ from "./intensity.js"
 import * as process_ from "./process.js"
+import * as procfs from "./procfs.js"
 import type * as tree_ from "./tree.js"
 
 // =============================================================================================
@@ -139,10 +142,10 @@ export interface RaiseInput {
 
 /** @internal */
 export interface HamService {
-  readonly attach: <R>(
-    spec: entity_.EntitySpec<R>,
+  readonly attach: <S extends entity_.EntitySpec<any>>(
+    spec: S,
     options?: AttachOptions
-  ) => Effect.Effect<entity_.EntityHandle, HamError, R>
+  ) => Effect.Effect<entity_.EntityHandle, HamError, entity_.Requirements<S>>
   readonly attachSelf: (
     name: string,
     options?: AttachOptions
@@ -205,6 +208,9 @@ export const defaultBackoffResetMillis = 10_000
 
 /** @internal */
 export const defaultEventBuffer = 4096
+
+/** @internal how often the death of an external process is looked for */
+export const defaultPollMillis = 20
 
 /** @internal how long a stopping process may take before SIGKILL */
 export const defaultStopGraceMillis = 5_000
@@ -273,6 +279,9 @@ interface ProcRec {
   readonly stopGraceMillis: number
   life: process_.Life | undefined
   ready: boolean
+  /** an external process (Entity.pid) being watched, until the HAM restarts it as its own child */
+  external: { readonly pid: number; readonly startTime: number; readonly pollMillis: number } | undefined
+  watcher: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
 interface BeatRec {
@@ -706,7 +715,12 @@ export const make = (
         const fiber = rec.fiber
         rec.fiber = undefined
         const life = rec.proc?.life
-        if (rec.proc !== undefined) rec.proc.life = undefined
+        const watcher = rec.proc?.watcher
+        if (rec.proc !== undefined) {
+          rec.proc.life = undefined
+          rec.proc.watcher = undefined
+        }
+        if (watcher !== undefined) watcher.unsafeInterruptAsFork(FiberId.none)
         return Effect.zipRight(
           stopTicker(rec),
           fiber !== undefined
@@ -781,7 +795,7 @@ export const make = (
 
     const restartEntity = (rec: EntityRec): Effect.Effect<void, string> =>
       Effect.suspend(() => {
-        if (rec.kind !== "fiber" && rec.kind !== "process") {
+        if (rec.kind !== "fiber" && rec.kind !== "process" && rec.kind !== "pid") {
           return Effect.fail(`entity "${rec.name}" of kind ${rec.kind} cannot be restarted`)
         }
         if (rec.status === "running" || rec.status === "restarting" || stopped) return Effect.void
@@ -809,8 +823,9 @@ export const make = (
       const abandoned = `restart of "${rec.name}" abandoned: the entity changed while waiting`
       const start = Effect.suspend(() => {
         if (!unchanged()) return Effect.fail(abandoned)
-        if (rec.kind === "process") {
-          // CondRestart fires once the new process is up (spawned)
+        if (rec.kind === "process" || rec.kind === "pid") {
+          // CondRestart fires once the new process is up (spawned); an external process restarted
+          // by the HAM is from then on its own child
           return spawnLife(rec.name, rec.proc!).pipe(
             Effect.tapError(() =>
               Effect.sync(() => {
@@ -821,6 +836,8 @@ export const make = (
               if (!unchanged()) return Effect.zipRight(life.stop("SIGKILL", 0), Effect.fail(abandoned))
               history(rec).restarts++
               discardOneShots(rec)
+              rec.kind = "process"
+              rec.proc!.external = undefined
               return Effect.zipRight(
                 startProcess(rec, life),
                 Effect.sync(() =>
@@ -892,6 +909,19 @@ export const make = (
     ): Effect.Effect<void, string> =>
       Effect.suspend(() => {
         const life = rec.proc?.life
+        const external = rec.proc?.external
+        if (rec.kind === "pid" && external !== undefined) {
+          if (rec.status !== "running") return Effect.fail(`entity "${rec.name}" is not running`)
+          if (!process_.signalProcess(external.pid, signal)) {
+            return Effect.fail(`cannot send ${signal} to pid ${external.pid}`)
+          }
+          if (awaitExitMillis === undefined) return Effect.void
+          const gone = Effect.map(procfs.isAlive(external.pid), (alive) => !alive)
+          return Effect.timeoutFail(poll(gone), {
+            duration: awaitExitMillis,
+            onTimeout: () => `pid ${external.pid} is still alive ${awaitExitMillis} ms after ${signal}`
+          })
+        }
         if (rec.kind === "process") {
           if (rec.status !== "running" || life === undefined) return Effect.fail(`entity "${rec.name}" is not running`)
           if (!process_.signalProcess(life.pid, signal)) return Effect.fail(`cannot send ${signal} to pid ${life.pid}`)
@@ -1259,14 +1289,18 @@ export const make = (
 
     const hasRestart = (rec: EntityRec) => rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
 
-    const attach = <R>(spec: entity_.EntitySpec<R>, options?: AttachOptions) =>
+    const attach = <S extends entity_.EntitySpec<any>>(
+      spec: S,
+      options?: AttachOptions
+    ): Effect.Effect<entity_.EntityHandle, HamError, entity_.Requirements<S>> =>
       Effect.gen(function*() {
         yield* guard
         const name = yield* validateEntityName(spec.name)
         const heartbeat = yield* validateHeartbeat(options?.heartbeat)
         const policy = yield* validatePolicy(options, basePolicy)
         if (spec._tag === "Process") return yield* attachProcess(name, spec, heartbeat, policy)
-        const runtime = shareRuntime(yield* Effect.runtime<R>())
+        if (spec._tag === "Pid") return yield* attachPid(name, spec, heartbeat, policy)
+        const runtime = shareRuntime(yield* Effect.runtime<entity_.Requirements<S>>())
         const rec = yield* claim(name, policy)
         rec.kind = "fiber"
         rec.beat = beatRecFor(rec, heartbeat)
@@ -1309,7 +1343,16 @@ export const make = (
         if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
           return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
-        const proc: ProcRec = { line: spec.command, output, stopSignal, stopGraceMillis, life: undefined, ready: false }
+        const proc: ProcRec = {
+          line: spec.command,
+          output,
+          stopSignal,
+          stopGraceMillis,
+          life: undefined,
+          ready: false,
+          external: undefined,
+          watcher: undefined
+        }
         const life = yield* Effect.mapError(
           spawnLife(name, proc),
           (reason) => new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
@@ -1325,6 +1368,117 @@ export const make = (
         enqueue(rec, { _tag: "CondAttach", ...common(rec), pid: life.pid })
         yield* startProcess(rec, life)
         return handleOf(rec)
+      })
+
+    const attachPid = (
+      name: string,
+      spec: entity_.PidSpec,
+      heartbeat: BeatRec["config"] | undefined,
+      policy: Policy
+    ) =>
+      Effect.gen(function*() {
+        const pid = spec.pid
+        if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(invalid("pid", `not a pid: ${pid}`))
+        const stopSignal = spec.options.stopSignal ?? "SIGTERM"
+        if (!validSignals.has(stopSignal)) {
+          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
+        }
+        const stopGraceMillis = spec.options.stopGrace === undefined
+          ? defaultStopGraceMillis
+          : yield* millisOf(spec.options.stopGrace, "stopGrace", 0)
+        const pollMillis = spec.options.pollInterval === undefined
+          ? defaultPollMillis
+          : yield* millisOf(spec.options.pollInterval, "pollInterval", 1)
+        const output = yield* validateOutput(spec.options.output)
+        const existing = entities.get(name)
+        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
+          return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
+        }
+        const notFound = () => new ProcessNotFound({ pid })
+        const stat = yield* procfs.readStat(pid).pipe(Effect.mapError(notFound))
+        if (!procfs.isLiveState(stat.state)) return yield* Effect.fail(notFound())
+        if (!(yield* procfs.canSignal(pid))) {
+          return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "not permitted to signal it" }))
+        }
+        const argv = yield* procfs.readCmdline(pid).pipe(Effect.mapError(notFound))
+        if (argv.length === 0) {
+          return yield* Effect.fail(
+            new ProcessNotSignallable({ pid, reason: "it has no command line (kernel thread?)" })
+          )
+        }
+        const cwd = yield* procfs.readCwd(pid).pipe(Effect.mapError(notFound))
+        const environ = yield* procfs.readEnviron(pid).pipe(Effect.mapError(notFound))
+        const line: action_.CommandLine = {
+          command: argv[0],
+          args: argv.slice(1),
+          env: Option.getOrElse(environ, () => ({})),
+          extendEnv: Option.isNone(environ),
+          cwd: Option.getOrUndefined(cwd),
+          shell: false
+        }
+        const rec = yield* claim(name, policy)
+        rec.kind = "pid"
+        rec.beat = beatRecFor(rec, heartbeat)
+        rec.effect = undefined
+        rec.runtime = undefined
+        rec.proc = {
+          line,
+          output,
+          stopSignal,
+          stopGraceMillis,
+          life: undefined,
+          ready: false,
+          external: { pid, startTime: stat.startTime, pollMillis },
+          watcher: undefined
+        }
+        rec.attached = true
+        entities.set(name, rec)
+        enqueue(rec, { _tag: "CondAttach", ...common(rec), pid })
+        yield* watchExternal(rec)
+        return handleOf(rec)
+      })
+
+    /** polls /proc for the death of an external process (a zombie, or the pid reused, is a death) */
+    const watchExternal = (rec: EntityRec): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const proc = rec.proc!
+        const external = proc.external!
+        const generation = ++rec.generation
+        rec.status = "running"
+        rec.lastStart = now()
+        const alive = Effect.match(procfs.readStat(external.pid), {
+          onFailure: () => false,
+          onSuccess: (stat) => procfs.isLiveState(stat.state) && stat.startTime === external.startTime
+        })
+        const loop: Effect.Effect<void> = Effect.flatMap(Effect.sleep(external.pollMillis), () =>
+          Effect.flatMap(alive, (ok) => {
+            if (ok) return loop
+            return Effect.sync(() => {
+              if (rec.generation !== generation || rec.status !== "running") {
+                return
+              }
+              rec.status = "dead"
+              proc.watcher = undefined
+              const ticker = rec.beat?.ticker
+              if (ticker !== undefined) {
+                rec.beat!.ticker = undefined
+                ticker.unsafeInterruptAsFork(FiberId.none)
+              }
+              enqueue(rec, {
+                _tag: "CondDeath",
+                ...common(rec),
+                abnormal: false,
+                reason: `pid ${external.pid} is gone (not a child of the HAM: no exit status)`,
+                pid: external.pid
+              })
+            })
+          }))
+        proc.watcher = Runtime.runFork(hamRuntime, loop)
+        FiberSet.unsafeAdd(fibers, proc.watcher)
+        if (entityWaiters > 0) {
+          signalAttach()
+        }
+        return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 
     const attachSelf = (name: string, options?: AttachOptions) =>
@@ -1355,12 +1509,16 @@ export const make = (
         // the caller's scope is its "connection": closing it without a detach is a death
         yield* Effect.addFinalizer((exit) =>
           Effect.suspend(() => {
-            if (rec.generation !== generation || rec.status !== "running" || !rec.attached) return Effect.void
+            if (rec.generation !== generation || rec.status !== "running" || !rec.attached) {
+              return Effect.void
+            }
             rec.status = "dead"
             rec.generation++
             const abnormal = Exit.isFailure(exit)
             const reason = Exit.isFailure(exit) ? describeCause(exit.cause) : "scope closed without detach"
-            if (abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), abnormal, reason })
+            if (abnormal) {
+              enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), abnormal, reason })
+            }
             enqueue(rec, { _tag: "CondDeath", ...common(rec), abnormal, reason })
             return stopTicker(rec)
           })
@@ -1372,9 +1530,13 @@ export const make = (
       Effect.gen(function*() {
         yield* guard
         const valid = yield* validateEntityName(name)
-        if (valid === entity_.globalName) return entity_.global
+        if (valid === entity_.globalName) {
+          return entity_.global
+        }
         const existing = entities.get(valid)
-        if (existing !== undefined) return handleOf(existing)
+        if (existing !== undefined) {
+          return handleOf(existing)
+        }
         const rec = makeRec(valid, false, now(), basePolicy)
         entities.set(valid, rec)
         return handleOf(rec)
@@ -1385,7 +1547,8 @@ export const make = (
         guard,
         Effect.map(
           findEntity(name === entity_.globalName ? entity_.global : name),
-          (rec) => rec.isGlobal ? entity_.global : handleOf(rec)
+          (rec) =>
+            rec.isGlobal ? entity_.global : handleOf(rec)
         )
       )
 
@@ -1788,7 +1951,11 @@ export const make = (
           kind: rec.kind,
           status: rec.status,
           enabled: rec.enabled,
-          ...(rec.proc?.life === undefined ? {} : { pid: rec.proc.life.pid }),
+          ...(rec.proc?.life !== undefined
+            ? { pid: rec.proc.life.pid }
+            : rec.proc?.external !== undefined
+            ? { pid: rec.proc.external.pid }
+            : {}),
           state: rec.state,
           ...(rec.beat === undefined ? {} : {
             heartbeat: {
