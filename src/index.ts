@@ -32,6 +32,11 @@ export * as HamError from "./HamError.js"
 /**
  * @since 0.1.0
  */
+export * as Notify from "./Notify.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Tree from "./Tree.js"
 
 /**

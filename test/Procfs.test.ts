@@ -228,7 +228,7 @@ describe("procfs readers", () => {
       }
       // our own group is not theirs
       expect(members).not.toContain(process.pid)
-      expect(yield* procfs.descendants(process.pid)).toEqual(expect.arrayContaining(members))
+      expect(yield* procfs.descendants(process.pid)).toEqual(expect.arrayContaining([...members]))
       // kill the sleeps: sh's wait reaps them, then sh exits and Node reaps it (no zombie is left)
       for (const pid of kids) process.kill(pid, "SIGKILL")
       yield* exited(child)

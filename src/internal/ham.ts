@@ -24,7 +24,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
 import { constants as osConstants } from "node:os"
@@ -47,6 +47,7 @@ import * as cond from "./condition.js"
 import * as entity_ from "./entity.js"
 import * as heartbeat_ from "./heartbeat.js"
 import * as intensity_ from "./intensity.js"
+import * as notify_ from "./notify.js"
 import * as process_ from "./process.js"
 import * as procfs from "./procfs.js"
 import type * as tree_ from "./tree.js"
@@ -282,6 +283,8 @@ interface ProcRec {
   /** an external process (Entity.pid) being watched, until the HAM restarts it as its own child */
   external: { readonly pid: number; readonly startTime: number; readonly pollMillis: number } | undefined
   watcher: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** the entity's notify socket (HAM_NOTIFY_SOCKET), the same for every life */
+  notify: { readonly path: string; readonly scope: Scope.CloseableScope } | undefined
 }
 
 interface BeatRec {
@@ -535,6 +538,9 @@ export const make = (
     }
 
     const clock: Clock.Clock = yield* Effect.clock
+    // the private (0700) directory of the notify sockets of process entities
+    const notifyDirectory = yield* Effect.orDie(notify_.makeSocketDirectory())
+    let notifyCounter = 0
     const hamRuntime = yield* Effect.runtime<never>()
     const executor = yield* CommandExecutor.CommandExecutor
     const now = () => clock.unsafeCurrentTimeMillis()
@@ -728,7 +734,7 @@ export const make = (
             : life !== undefined
             ? life.stop(rec.proc!.stopSignal, rec.proc!.stopGraceMillis)
             : Effect.void
-        )
+        ).pipe(Effect.zipRight(closeNotify(rec.proc)))
       })
 
     // -------------------------------------------------------------------------------------------
@@ -736,11 +742,68 @@ export const make = (
     // -------------------------------------------------------------------------------------------
 
     const spawnLife = (name: string, proc: ProcRec): Effect.Effect<process_.Life, string> =>
-      process_.spawn({
-        command: Command.env(action_.commandFrom(proc.line), { HAM_ENTITY: name }),
-        executor,
-        output: proc.output,
-        onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream }))
+      Effect.flatMap(openNotify(name, proc), (path) =>
+        process_.spawn({
+          command: Command.env(action_.commandFrom(proc.line), {
+            [notify_.EnvEntity]: name,
+            [notify_.EnvSocket]: path
+          }),
+          executor,
+          output: proc.output,
+          onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream }))
+        }))
+
+    /** the entity's notify socket, opened on its first spawn and kept for its later lives */
+    const openNotify = (name: string, proc: ProcRec): Effect.Effect<string, string> => {
+      if (proc.notify !== undefined) return Effect.succeed(proc.notify.path)
+      return Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const path = `${notifyDirectory}/${++notifyCounter}.sock`
+        yield* notify_.serve(path, onNotify(name)).pipe(
+          Scope.extend(scope),
+          Effect.mapError((e) => e.message),
+          Effect.tapError(() => Scope.close(scope, Exit.void))
+        )
+        proc.notify = { path, scope }
+        return path
+      })
+    }
+
+    const closeNotify = (proc: ProcRec | undefined): Effect.Effect<void> => {
+      const open = proc?.notify
+      if (open === undefined) return Effect.void
+      proc!.notify = undefined
+      return Scope.close(open.scope, Exit.void)
+    }
+
+    /** what a child says on its notify socket (see docs/notify-protocol.md) */
+    const onNotify = (name: string) => (message: notify_.NotifyMessage): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const rec = entities.get(name)
+        if (rec === undefined || rec.proc === undefined || rec.status !== "running") return Effect.void
+        switch (message._tag) {
+          case "Ready": {
+            rec.proc.ready = true
+            if (entityWaiters > 0) signalAttach()
+            return Effect.void
+          }
+          case "Watchdog": {
+            const beat = rec.beat
+            if (beat !== undefined) {
+              beat.seen = true
+              beat.count++
+            }
+            return Effect.void
+          }
+          case "State":
+            return Effect.ignore(publishState(rec.name, message.state))
+          case "Raise":
+            return Effect.ignore(raise(rec.name, message))
+          case "Status":
+            return Effect.logInfo(`status: ${message.text}`).pipe(Effect.annotateLogs({ entity: rec.name }))
+          case "Unknown":
+            return Effect.void
+        }
       })
 
     /** a new life of a process entity is up: watch its exit, start its heartbeat clock */
@@ -1351,11 +1414,14 @@ export const make = (
           life: undefined,
           ready: false,
           external: undefined,
-          watcher: undefined
+          watcher: undefined,
+          notify: undefined
         }
-        const life = yield* Effect.mapError(
-          spawnLife(name, proc),
-          (reason) => new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
+        const life = yield* spawnLife(name, proc).pipe(
+          Effect.tapError(() => closeNotify(proc)),
+          Effect.mapError((reason) =>
+            new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
+          )
         )
         const rec = yield* claim(name, policy).pipe(Effect.tapError(() => life.stop("SIGKILL", 0)))
         rec.kind = "process"
@@ -1429,7 +1495,8 @@ export const make = (
           life: undefined,
           ready: false,
           external: { pid, startTime: stat.startTime, pollMillis },
-          watcher: undefined
+          watcher: undefined,
+          notify: undefined
         }
         rec.attached = true
         entities.set(name, rec)
