@@ -3,6 +3,7 @@
  */
 import { Effect } from "effect"
 import * as core from "./core.js"
+import * as processes from "./process.js"
 
 const main = Effect.gen(function*() {
   console.log(`# effect-ham benchmarks (node ${process.version}, ${process.platform}/${process.arch})`)
@@ -10,6 +11,8 @@ const main = Effect.gen(function*() {
   yield* core.heartbeatCost
   yield* core.dispatchThroughput
   yield* core.heapPerEntity
+  yield* processes.childRestart
+  yield* processes.idleChildren
 })
 
 Effect.runPromise(main).then(

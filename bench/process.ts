@@ -1,0 +1,174 @@
+/**
+ * Benchmarks of process entities (issue #3): child restart latency against a bare Node respawn
+ * loop, death detection latency, and the cost of 200 idle children that heartbeat.
+ *
+ * The child is a tiny C program built here (so that Node's own boot does not hide the
+ * supervisor's cost); `sleep` stands in when no C compiler is found.
+ */
+import { Command } from "@effect/platform"
+import { Effect, Queue } from "effect"
+import { Entity, Ham } from "effect-ham"
+import { CondDeath } from "effect-ham/Condition"
+import type { ConditionEvent } from "effect-ham/Condition"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { report } from "./core.js"
+
+const buildDir = Path.join(import.meta.dirname, ".build")
+
+const idleSource = `#include <unistd.h>
+int main(void) { for (;;) pause(); }
+`
+
+/** a child that connects to $HAM_NOTIFY_SOCKET and sends WATCHDOG=1 every 500 ms */
+const beaterSource = `#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+  const char *path = getenv("HAM_NOTIFY_SOCKET");
+  if (path == NULL) return 2;
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) return 3;
+  write(fd, "READY=1\\n", 8);
+  for (;;) {
+    if (write(fd, "WATCHDOG=1\\n", 11) < 0) return 4;
+    usleep(500000);
+  }
+}
+`
+
+const compile = (name: string, source: string): string | undefined => {
+  Fs.mkdirSync(buildDir, { recursive: true })
+  const c = Path.join(buildDir, `${name}.c`)
+  const out = Path.join(buildDir, name)
+  Fs.writeFileSync(c, source)
+  const result = ChildProcess.spawnSync("cc", ["-O2", "-o", out, c], { stdio: "ignore" })
+  return result.status === 0 ? out : undefined
+}
+
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))]
+}
+
+const rounds = 300
+
+/** SIGKILL → the new child is up ('spawn'), in a bare loop that respawns on 'exit' */
+const bareRespawn = (program: ReadonlyArray<string>) =>
+  Effect.promise(() =>
+    new Promise<Array<number>>((resolve) => {
+      const latencies: Array<number> = []
+      let killedAt = 0
+      const start = () => {
+        const child = ChildProcess.spawn(program[0], program.slice(1), { stdio: "ignore" })
+        child.once("spawn", () => {
+          if (killedAt > 0) latencies.push(performance.now() - killedAt)
+          if (latencies.length >= rounds) {
+            child.kill("SIGKILL")
+            resolve(latencies)
+            return
+          }
+          // let the child settle, then kill it
+          setTimeout(() => {
+            killedAt = performance.now()
+            child.kill("SIGKILL")
+          }, 2)
+        })
+        child.once("exit", () => {
+          if (latencies.length < rounds) start()
+        })
+      }
+      start()
+    })
+  )
+
+/** SIGKILL → CondDeath, and SIGKILL → CondRestart (the new child is up), through the HAM */
+const hamRespawn = (program: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const events = yield* Ham.subscribe
+    const e = yield* Ham.attach(
+      Entity.process("svc", Command.make(program[0], ...program.slice(1)), { output: "ignore" })
+    )
+    yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+    const next = (tag: ConditionEvent["_tag"]): Effect.Effect<ConditionEvent> =>
+      Effect.flatMap(Queue.take(events), (event) => (event._tag === tag ? Effect.succeed(event) : next(tag)))
+    let pid = ((yield* next("CondAttach")) as { pid?: number }).pid!
+    const restart: Array<number> = []
+    const death: Array<number> = []
+    for (let i = 0; i < rounds; i++) {
+      yield* Effect.sleep("2 millis")
+      const killedAt = performance.now()
+      process.kill(pid, "SIGKILL")
+      yield* next("CondDeath")
+      death.push(performance.now() - killedAt)
+      const restarted = yield* next("CondRestart")
+      restart.push(performance.now() - killedAt)
+      pid = (restarted as { pid?: number }).pid!
+    }
+    return { death, restart }
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Ham.layer({ backoff: false, restartIntensity: { maxRestarts: Infinity }, verbosity: 0 }))
+  )
+
+export const childRestart = Effect.gen(function*() {
+  const idle = compile("idle", idleSource)
+  const program = idle === undefined ? ["sleep", "1000"] : [idle]
+  console.log(`# child: ${idle === undefined ? "sleep (no C compiler)" : "a C program that pauses"}`)
+  // warm up both, then measure
+  yield* bareRespawn(program)
+  const bare = yield* bareRespawn(program)
+  const ours = yield* hamRespawn(program)
+  const oMedian = quantile(ours.restart, 0.5)
+  const bMedian = quantile(bare, 0.5)
+  report("child_restart_latency_median", oMedian, "ms")
+  report("child_restart_latency_p95", quantile(ours.restart, 0.95), "ms")
+  report("bare_node_respawn_latency_median", bMedian, "ms")
+  report("bare_node_respawn_latency_p95", quantile(bare, 0.95), "ms")
+  report("child_restart_ratio", oMedian / bMedian, "x (target <= 1.15)")
+  report("death_detection_latency_median", quantile(ours.death, 0.5), "ms (target <= 1)", 3)
+})
+
+export const idleChildren = Effect.gen(function*() {
+  const beater = compile("beater", beaterSource)
+  if (beater === undefined) {
+    console.log("# idle children: skipped (no C compiler)")
+    return
+  }
+  const n = 200
+  const measureMillis = 10_000
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  const before = process.memoryUsage()
+  yield* Effect.gen(function*() {
+    for (let i = 0; i < n; i++) {
+      yield* Ham.attach(Entity.process(`beater-${i}`, Command.make(beater), { output: "ignore" }), {
+        heartbeat: { interval: "1 second", missedLow: 2, missedHigh: 4 }
+      })
+    }
+    // let them all start and connect, then measure the HAM's own CPU over a quiet period
+    yield* Effect.sleep("1500 millis")
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    yield* Effect.sleep(measureMillis)
+    const cpu = process.cpuUsage(cpu0)
+    const wall = performance.now() - t0
+    gc?.()
+    const after = process.memoryUsage()
+    const tree = yield* Ham.snapshot
+    const missed = tree.entities.reduce((sum, e) => sum + e.stats.missedLow, 0)
+    const running = tree.entities.filter((e) => e.status === "running").length
+    report("idle_children_running", running, `of ${n}`, 0)
+    report("idle_children_missed_low_episodes", missed, "(expect 0)", 0)
+    report("idle_children_ham_cpu", ((cpu.user + cpu.system) / 1000 / wall) * 100, "% of one core (target < 5)")
+    report("idle_children_ham_heap_per_child", (after.heapUsed - before.heapUsed) / n, "bytes", 0)
+    report("idle_children_ham_rss_growth", (after.rss - before.rss) / 1024 / 1024, "MiB")
+  }).pipe(Effect.scoped, Effect.provide(Ham.layer({ verbosity: 0 })))
+})
