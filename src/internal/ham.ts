@@ -750,7 +750,12 @@ export const make = (
           }),
           executor,
           output: proc.output,
-          onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream }))
+          onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream })),
+          onExit: (life, info) => {
+            const rec = entities.get(name)
+            if (rec !== undefined && rec.proc?.life === life) onProcessExit(rec, rec.generation, life, info)
+            else FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0)))
+          }
         }))
 
     /** the entity's notify socket, opened on its first spawn and kept for its later lives */
@@ -815,12 +820,13 @@ export const make = (
         rec.lastStart = now()
         proc.life = life
         proc.ready = false
-        const watcher = Runtime.runFork(
-          hamRuntime,
-          Effect.flatMap(life.exit, (info) => Effect.sync(() => onProcessExit(rec, generation, life, info)))
-        )
-        FiberSet.unsafeAdd(fibers, watcher)
         if (entityWaiters > 0) signalAttach()
+        // a life that ended before it was taken up here: its exit went unseen, handle it now
+        const ended = life.exitInfo()
+        if (ended !== undefined) {
+          onProcessExit(rec, generation, life, ended)
+          return Effect.void
+        }
         return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 

@@ -30,6 +30,8 @@ export interface Life {
   /** completes when the process has exited (never fails) */
   readonly exit: Effect.Effect<ExitInfo>
   readonly exited: () => boolean
+  /** how it ended, once known to the HAM (the last stderr lines are in) */
+  readonly exitInfo: () => ExitInfo | undefined
   /** the last lines the process wrote to stderr (bounded) */
   readonly stderrTail: () => ReadonlyArray<string>
   /**
@@ -75,6 +77,8 @@ export const spawn = (options: {
   readonly executor: CommandExecutor.CommandExecutor
   readonly output: OutputOption
   readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
+  /** called once, as soon as the exit is known (and the last stderr lines are in) */
+  readonly onExit: (life: Life, info: ExitInfo) => void
 }): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
@@ -88,27 +92,8 @@ export const spawn = (options: {
     const exit = yield* Deferred.make<ExitInfo>()
     const stderrDone = yield* Deferred.make<void>()
     let done = false
-
-    // the exit: a code, or death by a signal (the platform reports it as a failure)
-    yield* started.exitCode.pipe(
-      Effect.match({
-        onSuccess: (code): ExitInfo => ({ exitCode: code }),
-        onFailure: (e): ExitInfo => {
-          const signal = signalOf(e.message)
-          return signal === undefined ? { signal: "unknown" } : { signal }
-        }
-      }),
-      Effect.tap((info) =>
-        Effect.sync(() => {
-          done = true
-        }).pipe(
-          // the last stderr lines may still be in the pipe: give them a moment to arrive
-          Effect.zipRight(Effect.timeoutOption(Deferred.await(stderrDone), 20)),
-          Effect.zipRight(Deferred.succeed(exit, info))
-        )
-      ),
-      Effect.forkIn(scope)
-    )
+    let stderrEnded = false
+    let exitInfo: ExitInfo | undefined
 
     // the output: always drained; stderr's last lines kept
     const file = typeof options.output === "object"
@@ -138,7 +123,10 @@ export const spawn = (options: {
     yield* Effect.forkIn(
       Stream.runForEach(lines(started.stderr), sink("stderr")).pipe(
         Effect.ignore,
-        Effect.ensuring(Deferred.succeed(stderrDone, undefined))
+        Effect.ensuring(Effect.suspend(() => {
+          stderrEnded = true
+          return Deferred.succeed(stderrDone, undefined)
+        }))
       ),
       scope
     )
@@ -158,13 +146,41 @@ export const spawn = (options: {
         )
       })
 
-    return {
+    const life: Life = {
       pid,
       exit: Deferred.await(exit),
       exited: () => done,
+      exitInfo: () => exitInfo,
       stderrTail: () => [...tail],
       stop
     }
+
+    // the exit: a code, or death by a signal (the platform reports it as a failure)
+    yield* started.exitCode.pipe(
+      Effect.match({
+        onSuccess: (code): ExitInfo => ({ exitCode: code }),
+        onFailure: (e): ExitInfo => {
+          const signal = signalOf(e.message)
+          return signal === undefined ? { signal: "unknown" } : { signal }
+        }
+      }),
+      Effect.tap((info) =>
+        Effect.sync(() => {
+          done = true
+        }).pipe(
+          // the last stderr lines may still be in the pipe: give them a moment to arrive
+          Effect.zipRight(stderrEnded ? Effect.void : Effect.timeoutOption(Deferred.await(stderrDone), 20)),
+          Effect.zipRight(Effect.sync(() => {
+            exitInfo = info
+            options.onExit(life, info)
+          })),
+          Effect.zipRight(Deferred.succeed(exit, info))
+        )
+      ),
+      Effect.forkIn(scope)
+    )
+
+    return life
   })
 
 /** @internal sends a signal to one process; false when it cannot */
