@@ -97,6 +97,17 @@ const expected: Record<string, Expectation> = {
       "after stop: HamStopped"
     ]
   },
+  "file-server-recovery.ts": {
+    contains: [
+      /client: bytes 10\.\.19 from pid \d+: "abcdefghij"/,
+      /killing the file server \(pid (\d+)\) with SIGKILL\n.*step 0: the file server died \(pid \1, killed by SIGKILL\)/,
+      // the steps in order, the new pid different from the old one
+      /from pid (\d+):[\s\S]*step 1: restarted, new pid (?!\1\b)\d+[\s\S]*step 2: port \d+ accepts connections[\s\S]*step 3: remount command ran/,
+      "remount marker: remounted /export/data at ",
+      /file-server {2}process running pid \d+ {2}state 0 {2}deaths 1 \(abnormal 1\) {2}restarts 1/
+    ],
+    absent: ["no remount marker"]
+  },
   "events.ts": {
     contains: [
       "worker: CondAbnormalDeath",

@@ -754,7 +754,7 @@ export const make = (
           onExit: (life, info) => {
             const rec = entities.get(name)
             if (rec !== undefined && rec.proc?.life === life) onProcessExit(rec, rec.generation, life, info)
-            else FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0)))
+            else FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
           }
         }))
 
@@ -832,7 +832,7 @@ export const make = (
 
     const onProcessExit = (rec: EntityRec, generation: number, life: process_.Life, info: process_.ExitInfo) => {
       // whatever is left of the process group goes, and the life's resources with it
-      FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0)))
+      FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
       if (rec.generation !== generation || rec.status !== "running") return
       rec.status = "dead"
       rec.proc!.life = undefined

@@ -81,11 +81,26 @@ export const spawn = (options: {
   readonly onExit: (life: Life, info: ExitInfo) => void
 }): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
+    // the output file is opened first: a file that cannot be opened is a spawn failure
+    const output = options.output
+    const fd = typeof output === "object"
+      ? yield* Effect.try({
+        try: () => NodeFs.openSync(output.file, "a", 0o640),
+        catch: (e) => `cannot open the output file ${output.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+      })
+      : undefined
     const scope = yield* Scope.make()
     const started = yield* options.executor.start(options.command).pipe(
       Scope.extend(scope),
       Effect.mapError((e) => e.message),
-      Effect.onError(() => Scope.close(scope, Exit.void))
+      Effect.onError(() =>
+        Effect.zipRight(
+          Scope.close(scope, Exit.void),
+          Effect.sync(() => {
+            if (fd !== undefined) NodeFs.closeSync(fd)
+          })
+        )
+      )
     )
     const pid = started.pid
     const tail: Array<string> = []
@@ -96,9 +111,9 @@ export const spawn = (options: {
     let exitInfo: ExitInfo | undefined
 
     // the output: always drained; stderr's last lines kept
-    const file = typeof options.output === "object"
-      ? NodeFs.createWriteStream(options.output.file, { flags: "a" })
-      : undefined
+    const file = fd === undefined ? undefined : NodeFs.createWriteStream("", { fd })
+    // a write error (disk full, ...) must not crash the host: the output is lost, the child runs on
+    file?.on("error", () => {})
     if (file !== undefined) {
       yield* Scope.addFinalizer(
         scope,
