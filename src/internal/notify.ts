@@ -154,6 +154,11 @@ const KeyPattern = /^[A-Za-z0-9_]+$/
  *
  * @internal
  */
+// the messages are built as plain objects (the values are checked here; Schema's `make` would
+// check them again on every heartbeat)
+const readyMessage: NotifyMessage = { _tag: "Ready" }
+const watchdogMessage: NotifyMessage = { _tag: "Watchdog" }
+
 export const parseLine = (input: string): Either.Either<NotifyMessage, NotifyParseError> => {
   const line = input.endsWith("\r") ? input.slice(0, -1) : input
   const error = (reason: string) => Either.left(new NotifyParseError({ line: shown(line), reason }))
@@ -166,14 +171,14 @@ export const parseLine = (input: string): Either.Either<NotifyMessage, NotifyPar
   if (!KeyPattern.test(key)) return error("invalid key")
   switch (key) {
     case "READY":
-      return value === "1" ? Either.right(Ready.make({})) : error("READY takes the value 1")
+      return value === "1" ? Either.right(readyMessage) : error("READY takes the value 1")
     case "WATCHDOG":
-      return value === "1" ? Either.right(Watchdog.make({})) : error("WATCHDOG takes the value 1")
+      return value === "1" ? Either.right(watchdogMessage) : error("WATCHDOG takes the value 1")
     case "STATE": {
       const state = parseNat(value)
       return state === undefined
         ? error("STATE takes a non-negative integer")
-        : Either.right(State.make({ state }))
+        : Either.right({ _tag: "State", state })
     }
     case "RAISE": {
       const parts = value.split(",")
@@ -181,12 +186,12 @@ export const parseLine = (input: string): Either.Either<NotifyMessage, NotifyPar
       if (parts.length < 3 || type === undefined || klass === undefined || severity === undefined) {
         return error("RAISE takes <type>,<class>,<severity>[,<detail>] with non-negative integers")
       }
-      return Either.right(Raise.make({ type, class: klass, severity, detail: parts.slice(3).join(",") }))
+      return Either.right({ _tag: "Raise", type, class: klass, severity, detail: parts.slice(3).join(",") })
     }
     case "STATUS":
-      return Either.right(Status.make({ text: value }))
+      return Either.right({ _tag: "Status", text: value })
     default:
-      return Either.right(Unknown.make({ key, value }))
+      return Either.right({ _tag: "Unknown", key, value })
   }
 }
 
