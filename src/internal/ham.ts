@@ -661,10 +661,9 @@ export const make = (
       const generation = rec.generation
       beat.seen = false
       beat.state = heartbeat_.healthy
-      return FiberSet.run(
-        fibers,
-        Effect.forever(Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation)))
-      ).pipe(
+      const once = Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation))
+      const loop: Effect.Effect<never> = Effect.flatMap(once, () => loop)
+      return FiberSet.run(fibers, loop).pipe(
         Effect.tap((fiber) => {
           beat.ticker = fiber
         }),
