@@ -1,0 +1,392 @@
+/**
+ * The notify channel of process entities end to end, with real children: the environment they
+ * get, READY=1 and `waitfor` of readiness (per life), STATE, RAISE, WATCHDOG heartbeats from a
+ * python3 child, from a shell script and from a Node child using `effect-ham/Notify`, and missed
+ * heartbeats of a hung child escalating SIGTERM then SIGKILL. Every wait is bounded; the last test
+ * asks the OS that no child is left.
+ */
+import { Command } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, type Duration, Effect, Queue } from "effect"
+import { Action, Entity, Ham } from "effect-ham"
+import { CondBeatMissedHigh, CondDeath, type ConditionEvent } from "effect-ham/Condition"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { actionNode, entityNode, is, tagsOf, takeUntil, withHam } from "./utils.js"
+
+const root = resolve(import.meta.dirname, "..")
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------------
+
+/** the state letter of /proc/<pid>/stat; undefined when the process is gone */
+const stateOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+  } catch {
+    return undefined
+  }
+}
+
+/** the pids of the live processes (not zombies) whose command line contains `fragment` */
+const liveProcesses = (fragment: string): Array<number> =>
+  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    if (pid === process.pid) return false
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ")
+    } catch {
+      return false
+    }
+    const state = stateOf(pid)
+    return cmdline.includes(fragment) && state !== undefined && state !== "Z"
+  })
+
+/** polls `check` every 10 ms until it yields true; dies after `millis` */
+const waitUntil = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, millis = 2000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (!(yield* check)) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+/** takes events until one satisfies `done`; dies after `millis` */
+const awaitEvents = (events: Queue.Dequeue<ConditionEvent>, done: (e: ConditionEvent) => boolean, millis = 3000) =>
+  takeUntil(events, done).pipe(
+    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
+    Effect.orDie
+  )
+
+const lastOf = (events: ReadonlyArray<ConditionEvent>): ConditionEvent => events[events.length - 1]
+
+/** runs `f` with a fresh temporary directory, removed afterwards */
+const inTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-notify-it-"))),
+    f,
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** a marker in the command line of every python3 notifier, to find leftovers */
+const marker = "ham-notify-it"
+
+/**
+ * A python3 child that keeps one connection to its notify socket and, in order, for each argument:
+ * `sleep S` sleeps S seconds, `beat N,S` sends WATCHDOG=1 N times S seconds apart, anything else is
+ * sent as a protocol line. Then it stays up (until the HAM stops it).
+ */
+const pyScript = [
+  "import os, socket, sys, time",
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+  "s.connect(os.environ['HAM_NOTIFY_SOCKET'])",
+  "for arg in sys.argv[2:]:",
+  "    if arg.startswith('sleep '):",
+  "        time.sleep(float(arg[6:]))",
+  "    elif arg.startswith('beat '):",
+  "        n, every = arg[5:].split(',')",
+  "        for _ in range(int(n)):",
+  "            s.sendall(b'WATCHDOG=1\\n')",
+  "            time.sleep(float(every))",
+  "    else:",
+  "        s.sendall((arg + '\\n').encode())",
+  "time.sleep(41.6)"
+].join("\n")
+
+const notifier = (...steps: Array<string>) => Command.make("python3", "-c", pyScript, marker, ...steps)
+
+/**
+ * A shell function sending one protocol line to the notify socket. This machine has neither `nc`
+ * nor `socat` (the tools a shell script would normally use, see docs/notify-protocol.md), so the
+ * script calls `python3 -c` for each line: a fresh connection per message, which the protocol allows.
+ */
+const shNotify = `notify() { python3 -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["HAM_NOTIFY_SOCKET"]); s.sendall((sys.argv[1] + "\\n").encode())' "$1"; }`
+
+const sh = (script: string) => Command.make("sh", "-c", `${shNotify}\n${script}`)
+
+const quiet = { output: "ignore", stopGrace: "500 millis" } as const
+
+/** the node of an entity, with its pid; dies when it has none */
+const pidOf = (name: string) =>
+  Effect.flatMap(
+    entityNode(name),
+    (node) => (node.pid === undefined ? Effect.dieMessage(`no pid for ${name}`) : Effect.succeed(node.pid))
+  )
+
+/**
+ * A placeholder `probe` whose raise runs [waitfor ready (else "timed out"), "after"]; returns a
+ * function that raises it and returns what was delivered and how long it took.
+ */
+const readyProbe = (entity: string, timeout: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const outcome = yield* Queue.unbounded<string>()
+    const probe = yield* Ham.entity("probe")
+    yield* Ham.conditionRaise(probe, {}, { name: "wait" }).pipe(
+      Ham.action(
+        Action.waitfor({ ready: entity, timeout }).pipe(
+          Action.orElse(Action.notify(outcome, "timed out")),
+          Action.named("ready")
+        )
+      ),
+      Ham.notify(outcome, "after")
+    )
+    return Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      yield* Ham.raise(probe, { type: 1, class: 1, severity: 1 })
+      const first = yield* Queue.take(outcome).pipe(Effect.timeout("8 seconds"), Effect.orDie)
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      const rest = first === "after" ? [] : [yield* Queue.take(outcome).pipe(Effect.timeout("1 second"), Effect.orDie)]
+      return { delivered: [first, ...rest], elapsed }
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// environment and readiness
+// ---------------------------------------------------------------------------------------------
+
+describe("notify channel: environment and READY", () => {
+  it.live("a process entity gets HAM_NOTIFY_SOCKET (a live socket) and HAM_ENTITY in its environment", () =>
+    inTempDir((dir) =>
+      Effect.gen(function*() {
+        const out = join(dir, "out.log")
+        yield* Ham.attach(
+          Entity.process("envy", Command.make("sh", "-c", `echo "$HAM_NOTIFY_SOCKET|$HAM_ENTITY"; exec sleep 41.61`), {
+            output: { file: out }
+          })
+        )
+        yield* waitUntil("the child's line", Effect.sync(() => readFileSync(out, "utf8").endsWith("\n")))
+        const [socket, entity] = readFileSync(out, "utf8").trim().split("|")
+        expect(entity).toBe("envy")
+        expect(socket.length).toBeGreaterThan(0)
+        expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(107)
+        expect(statSync(socket).isSocket()).toBe(true)
+      }).pipe(withHam())
+    ))
+
+  it.live("READY=1 from a python3 child: a waitfor of its readiness succeeds once it is sent", () =>
+    Effect.gen(function*() {
+      yield* Ham.attach(Entity.process("py", notifier("sleep 0.3", "READY=1"), quiet))
+      const probe = yield* readyProbe("py", "3 seconds")
+      const { delivered, elapsed } = yield* probe
+      expect(delivered).toEqual(["after"])
+      // it did wait for the line (python3 boots, then sleeps 0.3 s)
+      expect(elapsed).toBeGreaterThanOrEqual(250)
+      expect(elapsed).toBeLessThan(3000)
+      const action = yield* actionNode("probe", "wait", "ready")
+      expect([action.runs, action.failures]).toEqual([1, 0])
+    }).pipe(withHam()))
+
+  it.live("a child that never sends READY=1: the waitfor fails at its timeout and its alternate runs", () =>
+    Effect.gen(function*() {
+      yield* Ham.attach(Entity.process("mute", notifier("STATE=1"), quiet))
+      const probe = yield* readyProbe("mute", "300 millis")
+      const { delivered, elapsed } = yield* probe
+      expect(delivered).toEqual(["timed out", "after"])
+      expect(elapsed).toBeGreaterThanOrEqual(290)
+      expect(elapsed).toBeLessThan(2000)
+      const action = yield* actionNode("probe", "wait", "ready")
+      expect([action.runs, action.failures]).toEqual([1, 1])
+      expect(action.lastFailure).toContain("mute")
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// state and raise
+// ---------------------------------------------------------------------------------------------
+
+describe("notify channel: STATE and RAISE", () => {
+  it.live("STATE=3: the tree shows state 3 and a CondState condition fires with from 0 to 3", () =>
+    Effect.gen(function*() {
+      const fired = yield* Queue.unbounded<ConditionEvent>()
+      const events = yield* Ham.subscribe
+      const e = yield* Ham.attach(Entity.process("stateful", notifier("sleep 0.05", "STATE=3"), quiet))
+      yield* Ham.conditionState(e, { from: 0, to: 3 }).pipe(Ham.notify(fired))
+      const event = lastOf(yield* awaitEvents(events, is("CondState", "stateful")))
+      expect(event).toMatchObject({ _tag: "CondState", entity: "stateful", from: 0, to: 3 })
+      const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
+      expect(delivered).toMatchObject({ _tag: "CondState", from: 0, to: 3 })
+      expect((yield* entityNode("stateful")).state).toBe(3)
+    }).pipe(withHam()))
+
+  it.live("RAISE=1,2,3,disk full: CondRaise with those fields, and a matching condition fires", () =>
+    Effect.gen(function*() {
+      const fired = yield* Queue.unbounded<ConditionEvent>()
+      const events = yield* Ham.subscribe
+      const e = yield* Ham.attach(Entity.process("raiser", notifier("sleep 0.05", "RAISE=1,2,3,disk full"), quiet))
+      yield* Ham.conditionRaise(e, { type: 1, class: 2, severity: 3 }).pipe(Ham.notify(fired))
+      const event = lastOf(yield* awaitEvents(events, is("CondRaise", "raiser")))
+      expect(event).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
+      const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
+      expect(delivered).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// heartbeats
+// ---------------------------------------------------------------------------------------------
+
+describe("notify channel: WATCHDOG heartbeats", () => {
+  it.live("WATCHDOG=1 every 100 ms with an interval of 300 ms: counted, no missed episode; LOW once they stop", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.process("beater", notifier("beat 12,0.1"), quiet), {
+        heartbeat: { interval: "300 millis", missedLow: 1, missedHigh: 3 }
+      })
+      yield* waitUntil("ten heartbeats", Effect.map(entityNode("beater"), (n) => n.stats.heartbeats >= 10))
+      const beating = yield* entityNode("beater")
+      expect([beating.stats.missedLow, beating.stats.missedHigh]).toEqual([0, 0])
+      expect(beating.heartbeat?.unhealthy).toBe(false)
+      // the beats are what kept it healthy: once they stop, LOW fires
+      const seen = yield* awaitEvents(events, is("CondBeatMissedLow", "beater"))
+      expect(tagsOf(seen, "beater")).toEqual(["CondAttach", "CondBeatMissedLow"])
+      expect((yield* entityNode("beater")).stats.heartbeats).toBe(12)
+    }).pipe(withHam()))
+
+  it.live("a shell script heartbeats over the notify socket; LOW then HIGH once it stops", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const script = `notify WATCHDOG=1; sleep 0.1; notify WATCHDOG=1; sleep 0.1; notify WATCHDOG=1; exec sleep 41.62`
+      yield* Ham.attach(Entity.process("shell", sh(script), quiet), {
+        heartbeat: { interval: "500 millis", missedLow: 1, missedHigh: 2 }
+      })
+      const low = yield* awaitEvents(events, is("CondBeatMissedLow", "shell"))
+      expect(tagsOf(low, "shell")).toEqual(["CondAttach", "CondBeatMissedLow"])
+      // LOW came after the three beats, not between them
+      expect((yield* entityNode("shell")).stats.heartbeats).toBe(3)
+      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "shell"))
+      expect(tagsOf(high, "shell")).toEqual(["CondBeatMissedHigh"])
+      expect(lastOf(high)).toMatchObject({ missed: 2 })
+      const node = yield* entityNode("shell")
+      expect([node.stats.heartbeats, node.stats.missedLow, node.stats.missedHigh, node.status]).toEqual([
+        3,
+        1,
+        1,
+        "running"
+      ])
+    }).pipe(withHam()))
+
+  it.live("missed heartbeats of a hung child (SIGTERM ignored): SIGTERM with awaitExit fails, its SIGKILL alternate kills it", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      // the exec'd sleep keeps the shell's ignored SIGTERM
+      const script = `trap "" TERM; notify WATCHDOG=1; sleep 0.1; notify WATCHDOG=1; exec sleep 41.63`
+      const e = yield* Ham.attach(Entity.process("hung", sh(script), quiet), {
+        heartbeat: { interval: "300 millis", missedLow: 1, missedHigh: 2 }
+      })
+      yield* Ham.condition(e, CondBeatMissedHigh, { name: "hang" }).pipe(
+        Ham.action(
+          Action.signal("SIGTERM", { awaitExit: "300 millis" }).pipe(
+            Action.orElse(Action.signal("SIGKILL")),
+            Action.named("term")
+          )
+        )
+      )
+      const pid = yield* pidOf("hung")
+      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "hung"))
+      const highAt = yield* Clock.currentTimeMillis
+      expect(tagsOf(high, "hung")).toEqual(["CondAttach", "CondBeatMissedLow", "CondBeatMissedHigh"])
+      const seen = yield* awaitEvents(events, is("CondDeath", "hung"))
+      const elapsed = (yield* Clock.currentTimeMillis) - highAt
+      expect(tagsOf(seen, "hung")).toEqual(["CondAbnormalDeath", "CondDeath"])
+      expect(lastOf(seen)).toMatchObject({ abnormal: true, pid, signal: "SIGKILL" })
+      // the SIGTERM was given its 300 ms first
+      expect(elapsed).toBeGreaterThanOrEqual(250)
+      expect(elapsed).toBeLessThan(2000)
+      const term = actionNode("hung", "hang", "term")
+      yield* waitUntil("the SIGTERM's failure to be counted", Effect.map(term, (a) => a.failures > 0))
+      expect([(yield* term).runs, (yield* term).failures]).toEqual([1, 1])
+      expect((yield* term).lastFailure).toContain("SIGTERM")
+      expect(stateOf(pid) === undefined || stateOf(pid) === "Z").toBe(true)
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// a Node child, restarts
+// ---------------------------------------------------------------------------------------------
+
+describe("notify channel: Node client and restarts", () => {
+  it.live(
+    "a Node child using effect-ham/Notify publishes its state and says it is ready",
+    () =>
+      Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        const command = Command.make(
+          process.execPath,
+          "--conditions=source",
+          "--import",
+          "tsx",
+          "test/fixtures/notify-client.ts"
+        ).pipe(Command.workingDirectory(root))
+        yield* Ham.attach(Entity.process("node-child", command, quiet))
+        const probe = yield* readyProbe("node-child", "6 seconds")
+        const { delivered } = yield* probe
+        expect(delivered).toEqual(["after"])
+        // the state was sent before READY=1 on the same connection: handled first
+        expect((yield* entityNode("node-child")).state).toBe(5)
+        const state = lastOf(yield* awaitEvents(events, is("CondState", "node-child"), 1000))
+        expect(state).toMatchObject({ from: 0, to: 5 })
+      }).pipe(withHam()),
+    15_000
+  )
+
+  it.live("after a restart the same socket path is used, and READY is per life: waitfor waits for the new one", () =>
+    inTempDir((dir) =>
+      Effect.gen(function*() {
+        const out = join(dir, "out.log")
+        // each life prints its socket path; the second one says READY=1 only after 0.4 s
+        const script = `echo "$HAM_NOTIFY_SOCKET"; if [ -e started ]; then sleep 0.4; else touch started; fi; ` +
+          `notify READY=1; exec sleep 41.64`
+        const outcome = yield* Queue.unbounded<string>()
+        const events = yield* Ham.subscribe
+        const e = yield* Ham.attach(
+          Entity.process("phoenix", sh(script).pipe(Command.workingDirectory(dir)), {
+            output: { file: out },
+            stopGrace: "500 millis"
+          })
+        )
+        yield* Ham.condition(e, CondDeath, { name: "recover" }).pipe(
+          Ham.restart,
+          Ham.action(
+            Action.waitfor({ ready: "phoenix", timeout: "3 seconds" }).pipe(
+              Action.orElse(Action.notify(outcome, "timed out"))
+            )
+          ),
+          Ham.notify(outcome, "ready again")
+        )
+        const probe = yield* readyProbe("phoenix", "3 seconds")
+        expect((yield* probe).delivered).toEqual(["after"])
+        const first = yield* pidOf("phoenix")
+        const killedAt = yield* Clock.currentTimeMillis
+        process.kill(first, "SIGKILL")
+        const restart = lastOf(yield* awaitEvents(events, is("CondRestart", "phoenix")))
+        const second = restart._tag === "CondRestart" ? restart.pid : undefined
+        expect(second).toBeDefined()
+        expect(second).not.toBe(first)
+        expect(yield* Queue.take(outcome).pipe(Effect.timeout("4 seconds"), Effect.orDie)).toBe("ready again")
+        // the first life's READY=1 did not carry over: the waitfor waited for the second one's
+        expect((yield* Clock.currentTimeMillis) - killedAt).toBeGreaterThanOrEqual(350)
+        const paths = readFileSync(out, "utf8").trim().split("\n")
+        expect(paths).toHaveLength(2)
+        expect(paths[0].length).toBeGreaterThan(0)
+        expect(paths[1]).toBe(paths[0])
+        expect(statSync(paths[0]).isSocket()).toBe(true)
+      }).pipe(withHam())
+    ))
+
+  it.live("no child of these tests is left (asked of the OS)", () =>
+    Effect.gen(function*() {
+      const leftovers = () => [
+        ...liveProcesses(marker),
+        ...liveProcesses("sleep 41.6"),
+        ...liveProcesses("notify-client.ts")
+      ]
+      yield* waitUntil("no child left", Effect.sync(() => leftovers().length === 0), 1000)
+      expect(leftovers()).toEqual([])
+    }))
+})

@@ -1,0 +1,344 @@
+/**
+ * External process entities (`Entity.pid`) with real processes the test starts itself (with
+ * node:child_process, so they are not the HAM's children): attach, death detection by polling
+ * /proc (default and custom interval), restart with the same command line, working directory and
+ * environment (read back from /proc), the typed errors of a refused attach (the registry unchanged),
+ * and detach / stop leaving the external process alone. Every wait is bounded; every process the
+ * tests start is killed at the end, and the last test asks the OS that none is left.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Queue } from "effect"
+import type { Scope } from "effect"
+import { Entity, Ham } from "effect-ham"
+import { CondDeath, type ConditionEvent } from "effect-ham/Condition"
+import * as cp from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from "./utils.js"
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------------
+
+/** every pid the tests started (directly or through python3), checked by the last test */
+const started: Array<number> = []
+
+/** the state letter of /proc/<pid>/stat (the field after the command name); undefined when gone */
+const stateOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+  } catch {
+    return undefined
+  }
+}
+
+/** a live process (not a zombie), asked of the OS */
+const isLive = (pid: number) => {
+  const state = stateOf(pid)
+  return state !== undefined && state !== "Z"
+}
+
+/** the raw command line of a process (its arguments separated by NUL); undefined when gone */
+const rawCmdline = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** the environment of a process as KEY=VALUE strings */
+const environOf = (pid: number): Array<string> =>
+  readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter((s) => s.length > 0)
+
+/** the live processes whose command line (arguments joined by spaces) is exactly `line` */
+const liveWithCmdline = (line: string): Array<number> =>
+  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) =>
+    pid !== process.pid && rawCmdline(pid)?.split("\0").filter((s) => s.length > 0).join(" ") === line && isLive(pid)
+  )
+
+/** polls `check` every 10 ms until it holds; dies after `millis` */
+const waitUntil = (what: string, check: () => boolean, millis = 2000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (!check()) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+/** takes events until one satisfies `done`; dies after `millis` */
+const awaitEvents = (events: Queue.Dequeue<ConditionEvent>, done: (e: ConditionEvent) => boolean, millis = 3000) =>
+  takeUntil(events, done).pipe(
+    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
+    Effect.orDie
+  )
+
+/** a temporary directory, removed with the scope */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-pid-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const testEnvKey = "HAM_PID_TEST_VAR"
+const testEnvValue = "value-41"
+
+/**
+ * Starts `sleep <seconds>` as a child of the test process (not of the HAM), in `cwd`, with
+ * `HAM_PID_TEST_VAR` in its environment. SIGKILLed when the scope closes if it still runs (Node
+ * reaps its own children, so it leaves no zombie).
+ */
+const startSleep = (seconds: string, cwd?: string): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        cp.spawn("sleep", [seconds], {
+          stdio: "ignore",
+          env: { ...process.env, [testEnvKey]: testEnvValue },
+          ...(cwd === undefined ? {} : { cwd })
+        })
+      ),
+      (child) =>
+        Effect.sync(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+        })
+    ),
+    (child) => {
+      started.push(child.pid!)
+      return child.pid!
+    }
+  )
+
+/**
+ * A zombie: python3 forks a child that exits at once, prints its pid, and reaps it only when its
+ * own stdin is closed (which the scope does; python3 then exits). Node would reap a child of its
+ * own at once, so the zombie must be a grandchild whose parent does not wait for it.
+ */
+const zombie: Effect.Effect<number, never, Scope.Scope> = Effect.gen(function*() {
+  const script = [
+    "import os, sys",
+    "pid = os.fork()",
+    "if pid == 0:",
+    "    os._exit(0)",
+    "print(pid, flush=True)",
+    "sys.stdin.read()",
+    "os.waitpid(pid, 0)"
+  ].join("\n")
+  const parent = yield* Effect.acquireRelease(
+    Effect.sync(() => cp.spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] })),
+    (child) =>
+      Effect.gen(function*() {
+        child.stdin!.end()
+        yield* waitUntil("python3 to exit", () => child.exitCode !== null || child.signalCode !== null).pipe(
+          Effect.catchAllDefect(() => Effect.sync(() => child.kill("SIGKILL")))
+        )
+      })
+  )
+  started.push(parent.pid!)
+  const pid = yield* Effect.async<number>((resume) => {
+    let out = ""
+    parent.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8")
+      if (out.includes("\n")) resume(Effect.succeed(Number(out.trim())))
+    })
+  }).pipe(
+    Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "python3 printed no pid" }),
+    Effect.orDie
+  )
+  started.push(pid)
+  yield* waitUntil(`pid ${pid} to be a zombie`, () => stateOf(pid) === "Z")
+  return pid
+})
+
+/** a pid no process has (between the current pids, so that it is valid) */
+const unusedPid = (): number => {
+  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+  for (let pid = max - 1; pid > 1; pid--) {
+    if (stateOf(pid) === undefined) return pid
+  }
+  throw new Error("no free pid")
+}
+
+// ---------------------------------------------------------------------------------------------
+// attach and death
+// ---------------------------------------------------------------------------------------------
+
+describe("Entity.pid: attach and death", () => {
+  it.live("attach: CondAttach with the pid; the tree shows kind pid and the pid", () =>
+    Effect.gen(function*() {
+      const pid = yield* startSleep("41.51")
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.pid("ext", pid))
+      const seen = yield* awaitEvents(events, is("CondAttach", "ext"))
+      expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondAttach", entity: "ext", pid })
+      const node = yield* entityNode("ext")
+      expect([node.kind, node.status, node.pid]).toEqual(["pid", "running", pid])
+    }).pipe(withHam()))
+
+  it.live("a SIGKILL from outside is detected by polling (default interval): CondDeath, not abnormal, with the pid", () =>
+    Effect.gen(function*() {
+      const pid = yield* startSleep("41.52")
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.pid("ext", pid))
+      // let a few polls see it alive first
+      yield* Effect.sleep("60 millis")
+      expect((yield* entityNode("ext")).status).toBe("running")
+      const killedAt = yield* Clock.currentTimeMillis
+      process.kill(pid, "SIGKILL")
+      const seen = yield* awaitEvents(events, is("CondDeath", "ext"), 1000)
+      const elapsed = (yield* Clock.currentTimeMillis) - killedAt
+      expect(tagsOf(seen, "ext")).toEqual(["CondAttach", "CondDeath"])
+      expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondDeath", abnormal: false, pid })
+      // the default poll is 20 ms: far less than this bound
+      expect(elapsed).toBeLessThan(250)
+      const node = yield* entityNode("ext")
+      expect([node.status, node.stats.deaths, node.stats.abnormalDeaths]).toEqual(["dead", 1, 0])
+    }).pipe(withHam()))
+
+  it.live("a custom pollInterval: the death is seen at the first poll, one interval after the attach", () =>
+    Effect.gen(function*() {
+      const pid = yield* startSleep("41.53")
+      const events = yield* Ham.subscribe
+      const attachedAt = yield* Clock.currentTimeMillis
+      yield* Ham.attach(Entity.pid("slow", pid, { pollInterval: "400 millis" }))
+      process.kill(pid, "SIGKILL")
+      yield* waitUntil("the kill to take effect", () => !isLive(pid))
+      const seen = yield* awaitEvents(events, is("CondDeath", "slow"), 2000)
+      const elapsed = (yield* Clock.currentTimeMillis) - attachedAt
+      expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondDeath", abnormal: false, pid })
+      // no poll before 400 ms (a default poller would have seen it within a few tens of ms) ...
+      expect(elapsed).toBeGreaterThanOrEqual(380)
+      // ... and the first poll sees it
+      expect(elapsed).toBeLessThan(900)
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// restart
+// ---------------------------------------------------------------------------------------------
+
+describe("Entity.pid: restart", () => {
+  it.live("a restart re-spawns the same command line, cwd and environment; then it is a process entity stopped by Ham.stop", () =>
+    Effect.gen(function*() {
+      const dir = realpathSync(yield* tempDir)
+      const pid = yield* startSleep("41.5", dir)
+      const cmdline = rawCmdline(pid)
+      expect(cmdline).toBe("sleep\u000041.5\u0000")
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(dir)
+      expect(environOf(pid)).toContain(`${testEnvKey}=${testEnvValue}`)
+      const events = yield* Ham.subscribe
+      const e = yield* Ham.attach(Entity.pid("again", pid, { output: "ignore" }))
+      yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+      process.kill(pid, "SIGKILL")
+      const seen = yield* awaitEvents(events, is("CondRestart", "again"))
+      expect(tagsOf(seen, "again")).toEqual(["CondAttach", "CondDeath", "CondRestart"])
+      const restart = seen[seen.length - 1]
+      if (restart._tag !== "CondRestart" || restart.pid === undefined) throw new Error("no pid in CondRestart")
+      const fresh = restart.pid
+      expect(fresh).not.toBe(pid)
+      expect(restart.restarts).toBe(1)
+      // asked of the OS: the same command line, working directory and environment variable
+      expect(isLive(fresh)).toBe(true)
+      expect(rawCmdline(fresh)).toBe(cmdline)
+      expect(readlinkSync(`/proc/${fresh}/cwd`)).toBe(dir)
+      const environ = environOf(fresh)
+      expect(environ).toContain(`${testEnvKey}=${testEnvValue}`)
+      expect(environ).toContain("HAM_ENTITY=again")
+      const node = yield* entityNode("again")
+      expect([node.kind, node.status, node.pid, node.stats.restarts]).toEqual(["process", "running", fresh, 1])
+      // now the HAM's own child: Ham.stop ends it
+      yield* Ham.stop
+      yield* waitUntil("no sleep 41.5 left", () => liveWithCmdline("sleep 41.5").length === 0)
+      expect(isLive(fresh)).toBe(false)
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+describe("Entity.pid: refused attaches leave the registry unchanged", () => {
+  it.live("ProcessNotFound for a pid that does not exist", () =>
+    Effect.gen(function*() {
+      const before = yield* registry
+      const pid = unusedPid()
+      const error = yield* failureOf(Ham.attach(Entity.pid("ghost", pid)))
+      expect(error).toMatchObject({ _tag: "ProcessNotFound", pid })
+      expect(yield* registry).toEqual(before)
+    }).pipe(withHam()))
+
+  it.live("ProcessNotFound for a zombie (exited, not yet reaped)", () =>
+    Effect.gen(function*() {
+      const pid = yield* zombie
+      // kill(pid, 0) succeeds on a zombie: only /proc tells it is dead
+      expect(() => process.kill(pid, 0)).not.toThrow()
+      const before = yield* registry
+      const error = yield* failureOf(Ham.attach(Entity.pid("undead", pid)))
+      expect(error).toMatchObject({ _tag: "ProcessNotFound", pid })
+      expect(yield* registry).toEqual(before)
+    }).pipe(withHam()))
+
+  for (const pid of [0, -1, 1.5]) {
+    it.live(`InvalidArgument for pid ${pid}`, () =>
+      Effect.gen(function*() {
+        const before = yield* registry
+        const error = yield* failureOf(Ham.attach(Entity.pid("bad", pid)))
+        expect(error._tag).toBe("InvalidArgument")
+        expect(yield* registry).toEqual(before)
+      }).pipe(withHam()))
+  }
+
+  it.live("DuplicateName for a name taken by a running entity; the first keeps its pid", () =>
+    Effect.gen(function*() {
+      const first = yield* startSleep("41.54")
+      const second = yield* startSleep("41.55")
+      yield* Ham.attach(Entity.pid("taken", first))
+      const before = yield* registry
+      const error = yield* failureOf(Ham.attach(Entity.pid("taken", second)))
+      expect(error).toMatchObject({ _tag: "DuplicateName", name: "taken" })
+      expect(yield* registry).toEqual(before)
+      expect((yield* entityNode("taken")).pid).toBe(first)
+    }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// detach, stop, leftovers
+// ---------------------------------------------------------------------------------------------
+
+describe("Entity.pid: the HAM leaves an external process alone", () => {
+  it.live("detach fires CondDetach and leaves the process running (it is not the HAM's child)", () =>
+    Effect.gen(function*() {
+      const pid = yield* startSleep("41.56")
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.pid("ext", pid))
+      yield* Ham.detach("ext")
+      const seen = yield* awaitEvents(events, is("CondDetach", "ext"))
+      expect(tagsOf(seen, "ext")).toEqual(["CondAttach", "CondDetach"])
+      expect((yield* Ham.snapshot).entities.map((n) => n.name)).not.toContain("ext")
+      // well after many poll intervals: still alive, and no death was reported
+      yield* Effect.sleep("150 millis")
+      expect(isLive(pid)).toBe(true)
+      const later = yield* Queue.takeAll(events)
+      expect([...later].filter((x) => x.entity === "ext")).toEqual([])
+    }).pipe(withHam()))
+
+  it.live("Ham.stop ends the monitoring and leaves the external process running", () =>
+    Effect.gen(function*() {
+      const pid = yield* startSleep("41.57")
+      yield* Ham.attach(Entity.pid("ext", pid)).pipe(Effect.zipRight(Ham.stop), withHam())
+      yield* Effect.sleep("100 millis")
+      expect(isLive(pid)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("no process started by these tests is left (asked of the OS)", () =>
+    Effect.gen(function*() {
+      expect(started.length).toBeGreaterThanOrEqual(10)
+      // gone, and reaped (Node reaps its children on its event loop: a zombie may linger a moment)
+      yield* waitUntil("every started process to be reaped", () => started.every((pid) => stateOf(pid) === undefined))
+      for (const seconds of ["41.5", "41.51", "41.52", "41.53", "41.54", "41.55", "41.56", "41.57"]) {
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }
+    }))
+})
