@@ -177,6 +177,6 @@ export const idleChildren = Effect.gen(function*() {
     report("idle_children_missed_low_episodes", missed, "(expect 0)", 0)
     report("idle_children_ham_cpu", ((cpu.user + cpu.system) / 1000 / wall) * 100, "% of one core (target < 5)")
     report("idle_children_ham_heap_per_child", (after.heapUsed - before.heapUsed) / n, "bytes", 0)
-    report("idle_children_ham_rss_growth", (after.rss - before.rss) / 1024 / 1024, "MiB")
+    report("idle_children_ham_rss", after.rss / 1024 / 1024, "MiB (the whole bench process)")
   }).pipe(Effect.scoped, Effect.provide(Ham.layer({ verbosity: 0 })))
 })

@@ -333,6 +333,31 @@ describe("notify server", () => {
       expect(stats).toEqual({ connections: 1, open: 0, messages: 7, unknown: 1, parseErrors: 2, tooLong: 1 })
     }).pipe(Effect.scoped))
 
+  it.live("onMessageSync takes the messages it accepts at once; the order of a connection is kept", () =>
+    Effect.gen(function*() {
+      const dir = yield* notify.makeSocketDirectory("ham-test-")
+      const socketPath = path.join(dir, "n.sock")
+      const order: Array<string> = []
+      const slow = yield* Queue.unbounded<void>()
+      yield* notify.serve(socketPath, (m) =>
+        Effect.zipRight(
+          Effect.sleep("20 millis"),
+          Effect.sync(() => order.push(`queued ${notify.formatMessage(m)}`)).pipe(
+            Effect.zipRight(Queue.offer(slow, undefined))
+          )
+        ), {
+        onMessageSync: (m) => {
+          if (m._tag !== "Watchdog") return false
+          order.push(`sync ${notify.formatMessage(m)}`)
+          return true
+        }
+      })
+      // one piece: a watchdog alone goes the fast way; behind a queued state it waits its turn
+      yield* writePieces(socketPath, ["WATCHDOG=1\n", "STATE=1\nWATCHDOG=1\nSTATE=2\n"])
+      yield* takeN(slow, 3)
+      expect(order).toEqual(["sync WATCHDOG=1", "queued STATE=1", "queued WATCHDOG=1", "queued STATE=2"])
+    }).pipe(Effect.scoped))
+
   it.live("the client re-opens its connection when the server went away and came back", () =>
     Effect.gen(function*() {
       const dir = yield* notify.makeSocketDirectory("ham-test-")

@@ -763,7 +763,7 @@ export const make = (
       return Effect.gen(function*() {
         const scope = yield* Scope.make()
         const path = `${notifyDirectory}/${++notifyCounter}.sock`
-        yield* notify_.serve(path, onNotify(name)).pipe(
+        yield* notify_.serve(path, onNotify(name), { onMessageSync: onNotifySync(name) }).pipe(
           Scope.extend(scope),
           Effect.mapError((e) => e.message),
           Effect.tapError(() => Scope.close(scope, Exit.void))
@@ -778,6 +778,21 @@ export const make = (
       if (open === undefined) return Effect.void
       proc!.notify = undefined
       return Scope.close(open.scope, Exit.void)
+    }
+
+    /** the heartbeat and readiness messages, handled in the socket's callback (no fiber wakes) */
+    const onNotifySync = (name: string) => (message: notify_.NotifyMessage): boolean => {
+      if (message._tag !== "Watchdog" && message._tag !== "Ready") return false
+      const rec = entities.get(name)
+      if (rec === undefined || rec.proc === undefined || rec.status !== "running") return true
+      if (message._tag === "Ready") {
+        rec.proc.ready = true
+        if (entityWaiters > 0) signalAttach()
+      } else if (rec.beat !== undefined) {
+        rec.beat.seen = true
+        rec.beat.count++
+      }
+      return true
     }
 
     /** what a child says on its notify socket (see docs/notify-protocol.md) */

@@ -315,6 +315,12 @@ export const makeSplitter = (maxBytes: number, emit: (item: SplitItem) => void) 
 export interface ServeOptions<R> {
   /** called for every malformed or over-long line; default: `Effect.logWarning` */
   readonly onParseError?: ((error: NotifyParseError) => Effect.Effect<void, never, R>) | undefined
+  /**
+   * A synchronous fast path: called at once, in the socket's data callback, for every message
+   * it accepts (returns true); the others go to `onMessage` in order as usual. Heartbeats are
+   * many and tiny: handling them without waking a fiber keeps an idle supervisor cheap.
+   */
+  readonly onMessageSync?: ((message: NotifyMessage) => boolean) | undefined
 }
 
 /** @internal counters of a notify server since it started */
@@ -458,7 +464,19 @@ export const serve = <R = never>(
       const queue = Effect.runSync(Queue.unbounded<ConnItem>())
       let waiting = 0
       let paused = false
+      const fast = options?.onMessageSync
+      let queued = 0
       const push = (item: ConnItem) => {
+        // the fast path only while nothing of this connection waits in the queue (keeps the order)
+        if (fast !== undefined && item._tag === "Line" && queued === 0) {
+          const text = item.bytes.toString("utf8")
+          const parsed = text.trim().length === 0 ? undefined : parseLine(text)
+          if (parsed !== undefined && parsed._tag === "Right" && fast(parsed.right)) {
+            stats.messages++
+            return
+          }
+        }
+        queued++
         queue.unsafeOffer(item)
         if (item._tag === "Line" && ++waiting >= HighWater && !paused) {
           paused = true
@@ -481,6 +499,7 @@ export const serve = <R = never>(
       const consume: Effect.Effect<void, never, R> = Effect.gen(function*() {
         while (true) {
           const item = yield* Queue.take(queue)
+          queued--
           switch (item._tag) {
             case "End":
               return
