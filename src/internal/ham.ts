@@ -1406,6 +1406,34 @@ export const make = (
         ? Effect.succeed({ file: output.file })
         : Effect.fail(invalid("output", `must be "log", "ignore" or { file }`))
 
+    /** the options every process entity takes, checked; and a refusal of a taken name */
+    const processOptions = (name: string, options: entity_.ProcessOptions) =>
+      Effect.gen(function*() {
+        const stopSignal = options.stopSignal ?? "SIGTERM"
+        if (!validSignals.has(stopSignal)) {
+          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
+        }
+        const stopGraceMillis = options.stopGrace === undefined
+          ? defaultStopGraceMillis
+          : yield* millisOf(options.stopGrace, "stopGrace", 0)
+        const output = yield* validateOutput(options.output)
+        const existing = entities.get(name)
+        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
+          return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
+        }
+        return { stopSignal, stopGraceMillis, output }
+      })
+
+    const newProcRec = (
+      line: action_.CommandLine,
+      options: {
+        readonly stopSignal: string
+        readonly stopGraceMillis: number
+        readonly output: process_.OutputOption
+      },
+      external: ProcRec["external"]
+    ): ProcRec => ({ line, ...options, life: undefined, ready: false, external, watcher: undefined, notify: undefined })
+
     const attachProcess = (
       name: string,
       spec: entity_.ProcessSpec,
@@ -1413,30 +1441,8 @@ export const make = (
       policy: Policy
     ) =>
       Effect.gen(function*() {
-        const stopSignal = spec.options.stopSignal ?? "SIGTERM"
-        if (!validSignals.has(stopSignal)) {
-          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
-        }
-        const stopGraceMillis = spec.options.stopGrace === undefined
-          ? defaultStopGraceMillis
-          : yield* millisOf(spec.options.stopGrace, "stopGrace", 0)
-        const output = yield* validateOutput(spec.options.output)
-        // refuse a taken name before anything is started
-        const existing = entities.get(name)
-        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
-          return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
-        }
-        const proc: ProcRec = {
-          line: spec.command,
-          output,
-          stopSignal,
-          stopGraceMillis,
-          life: undefined,
-          ready: false,
-          external: undefined,
-          watcher: undefined,
-          notify: undefined
-        }
+        // checked, and a taken name refused, before anything is started
+        const proc = newProcRec(spec.command, yield* processOptions(name, spec.options), undefined)
         const life = yield* spawnLife(name, proc).pipe(
           Effect.tapError(() => closeNotify(proc)),
           Effect.mapError((reason) =>
@@ -1465,21 +1471,10 @@ export const make = (
       Effect.gen(function*() {
         const pid = spec.pid
         if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(invalid("pid", `not a pid: ${pid}`))
-        const stopSignal = spec.options.stopSignal ?? "SIGTERM"
-        if (!validSignals.has(stopSignal)) {
-          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
-        }
-        const stopGraceMillis = spec.options.stopGrace === undefined
-          ? defaultStopGraceMillis
-          : yield* millisOf(spec.options.stopGrace, "stopGrace", 0)
         const pollMillis = spec.options.pollInterval === undefined
           ? defaultPollMillis
           : yield* millisOf(spec.options.pollInterval, "pollInterval", 1)
-        const output = yield* validateOutput(spec.options.output)
-        const existing = entities.get(name)
-        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
-          return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
-        }
+        const options = yield* processOptions(name, spec.options)
         const notFound = () => new ProcessNotFound({ pid })
         const stat = yield* procfs.readStat(pid).pipe(Effect.mapError(notFound))
         if (!procfs.isLiveState(stat.state)) return yield* Effect.fail(notFound())
@@ -1507,17 +1502,7 @@ export const make = (
         rec.beat = beatRecFor(rec, heartbeat)
         rec.effect = undefined
         rec.runtime = undefined
-        rec.proc = {
-          line,
-          output,
-          stopSignal,
-          stopGraceMillis,
-          life: undefined,
-          ready: false,
-          external: { pid, startTime: stat.startTime, pollMillis },
-          watcher: undefined,
-          notify: undefined
-        }
+        rec.proc = newProcRec(line, options, { pid, startTime: stat.startTime, pollMillis })
         rec.attached = true
         entities.set(name, rec)
         enqueue(rec, { _tag: "CondAttach", ...common(rec), pid })
