@@ -10,67 +10,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, type Duration, Effect, Queue } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondBeatMissedHigh, CondDeath, type ConditionEvent } from "effect-ham/Condition"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { actionNode, entityNode, is, tagsOf, takeUntil, withHam } from "./utils.js"
+import { awaitEvents, inTempDir, lastOf, liveProcesses, pidOf, stateOf, waitUntilEffect } from "./processes.js"
+import { actionNode, entityNode, is, tagsOf, withHam } from "./utils.js"
 
 const root = resolve(import.meta.dirname, "..")
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
-
-/** the state letter of /proc/<pid>/stat; undefined when the process is gone */
-const stateOf = (pid: number): string | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
-  } catch {
-    return undefined
-  }
-}
-
-/** the pids of the live processes (not zombies) whose command line contains `fragment` */
-const liveProcesses = (fragment: string): Array<number> =>
-  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
-    if (pid === process.pid) return false
-    let cmdline: string
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ")
-    } catch {
-      return false
-    }
-    const state = stateOf(pid)
-    return cmdline.includes(fragment) && state !== undefined && state !== "Z"
-  })
-
-/** polls `check` every 10 ms until it yields true; dies after `millis` */
-const waitUntil = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, millis = 2000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** takes events until one satisfies `done`; dies after `millis` */
-const awaitEvents = (events: Queue.Dequeue<ConditionEvent>, done: (e: ConditionEvent) => boolean, millis = 3000) =>
-  takeUntil(events, done).pipe(
-    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
-    Effect.orDie
-  )
-
-const lastOf = (events: ReadonlyArray<ConditionEvent>): ConditionEvent => events[events.length - 1]
-
-/** runs `f` with a fresh temporary directory, removed afterwards */
-const inTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-notify-it-"))),
-    f,
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
 
 /** a marker in the command line of every python3 notifier, to find leftovers */
 const marker = "ham-notify-it"
@@ -112,13 +61,6 @@ const sh = (script: string) => Command.make("sh", "-c", `${shNotify}\n${script}`
 
 const quiet = { output: "ignore", stopGrace: "500 millis" } as const
 
-/** the node of an entity, with its pid; dies when it has none */
-const pidOf = (name: string) =>
-  Effect.flatMap(
-    entityNode(name),
-    (node) => (node.pid === undefined ? Effect.dieMessage(`no pid for ${name}`) : Effect.succeed(node.pid))
-  )
-
 /**
  * A placeholder `probe` whose raise runs [waitfor ready (else "timed out"), "after"]; returns a
  * function that raises it and returns what was delivered and how long it took.
@@ -152,7 +94,7 @@ const readyProbe = (entity: string, timeout: Duration.DurationInput) =>
 
 describe("notify channel: environment and READY", () => {
   it.live("a process entity gets HAM_NOTIFY_SOCKET (a live socket) and HAM_ENTITY in its environment", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-notify-it-", (dir) =>
       Effect.gen(function*() {
         const out = join(dir, "out.log")
         yield* Ham.attach(
@@ -160,14 +102,13 @@ describe("notify channel: environment and READY", () => {
             output: { file: out }
           })
         )
-        yield* waitUntil("the child's line", Effect.sync(() => readFileSync(out, "utf8").endsWith("\n")))
+        yield* waitUntilEffect("the child's line", Effect.sync(() => readFileSync(out, "utf8").endsWith("\n")), 2000)
         const [socket, entity] = readFileSync(out, "utf8").trim().split("|")
         expect(entity).toBe("envy")
         expect(socket.length).toBeGreaterThan(0)
         expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(107)
         expect(statSync(socket).isSocket()).toBe(true)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 
   it.live("READY=1 from a python3 child: a waitfor of its readiness succeeds once it is sent", () =>
     Effect.gen(function*() {
@@ -207,7 +148,7 @@ describe("notify channel: STATE and RAISE", () => {
       const events = yield* Ham.subscribe
       const e = yield* Ham.attach(Entity.process("stateful", notifier("sleep 0.05", "STATE=3"), quiet))
       yield* Ham.conditionState(e, { from: 0, to: 3 }).pipe(Ham.notify(fired))
-      const event = lastOf(yield* awaitEvents(events, is("CondState", "stateful")))
+      const event = lastOf(yield* awaitEvents(events, is("CondState", "stateful"), 3000))
       expect(event).toMatchObject({ _tag: "CondState", entity: "stateful", from: 0, to: 3 })
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
       expect(delivered).toMatchObject({ _tag: "CondState", from: 0, to: 3 })
@@ -220,7 +161,7 @@ describe("notify channel: STATE and RAISE", () => {
       const events = yield* Ham.subscribe
       const e = yield* Ham.attach(Entity.process("raiser", notifier("sleep 0.05", "RAISE=1,2,3,disk full"), quiet))
       yield* Ham.conditionRaise(e, { type: 1, class: 2, severity: 3 }).pipe(Ham.notify(fired))
-      const event = lastOf(yield* awaitEvents(events, is("CondRaise", "raiser")))
+      const event = lastOf(yield* awaitEvents(events, is("CondRaise", "raiser"), 3000))
       expect(event).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
       expect(delivered).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
@@ -238,12 +179,12 @@ describe("notify channel: WATCHDOG heartbeats", () => {
       yield* Ham.attach(Entity.process("beater", notifier("beat 12,0.1"), quiet), {
         heartbeat: { interval: "300 millis", missedLow: 1, missedHigh: 3 }
       })
-      yield* waitUntil("ten heartbeats", Effect.map(entityNode("beater"), (n) => n.stats.heartbeats >= 10))
+      yield* waitUntilEffect("ten heartbeats", Effect.map(entityNode("beater"), (n) => n.stats.heartbeats >= 10), 2000)
       const beating = yield* entityNode("beater")
       expect([beating.stats.missedLow, beating.stats.missedHigh]).toEqual([0, 0])
       expect(beating.heartbeat?.unhealthy).toBe(false)
       // the beats are what kept it healthy: once they stop, LOW fires
-      const seen = yield* awaitEvents(events, is("CondBeatMissedLow", "beater"))
+      const seen = yield* awaitEvents(events, is("CondBeatMissedLow", "beater"), 3000)
       expect(tagsOf(seen, "beater")).toEqual(["CondAttach", "CondBeatMissedLow"])
       expect((yield* entityNode("beater")).stats.heartbeats).toBe(12)
     }).pipe(withHam()))
@@ -255,11 +196,11 @@ describe("notify channel: WATCHDOG heartbeats", () => {
       yield* Ham.attach(Entity.process("shell", sh(script), quiet), {
         heartbeat: { interval: "500 millis", missedLow: 1, missedHigh: 2 }
       })
-      const low = yield* awaitEvents(events, is("CondBeatMissedLow", "shell"))
+      const low = yield* awaitEvents(events, is("CondBeatMissedLow", "shell"), 3000)
       expect(tagsOf(low, "shell")).toEqual(["CondAttach", "CondBeatMissedLow"])
       // LOW came after the three beats, not between them
       expect((yield* entityNode("shell")).stats.heartbeats).toBe(3)
-      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "shell"))
+      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "shell"), 3000)
       expect(tagsOf(high, "shell")).toEqual(["CondBeatMissedHigh"])
       expect(lastOf(high)).toMatchObject({ missed: 2 })
       const node = yield* entityNode("shell")
@@ -288,10 +229,10 @@ describe("notify channel: WATCHDOG heartbeats", () => {
         )
       )
       const pid = yield* pidOf("hung")
-      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "hung"))
+      const high = yield* awaitEvents(events, is("CondBeatMissedHigh", "hung"), 3000)
       const highAt = yield* Clock.currentTimeMillis
       expect(tagsOf(high, "hung")).toEqual(["CondAttach", "CondBeatMissedLow", "CondBeatMissedHigh"])
-      const seen = yield* awaitEvents(events, is("CondDeath", "hung"))
+      const seen = yield* awaitEvents(events, is("CondDeath", "hung"), 3000)
       const elapsed = (yield* Clock.currentTimeMillis) - highAt
       expect(tagsOf(seen, "hung")).toEqual(["CondAbnormalDeath", "CondDeath"])
       expect(lastOf(seen)).toMatchObject({ abnormal: true, pid, signal: "SIGKILL" })
@@ -299,7 +240,7 @@ describe("notify channel: WATCHDOG heartbeats", () => {
       expect(elapsed).toBeGreaterThanOrEqual(250)
       expect(elapsed).toBeLessThan(2000)
       const term = actionNode("hung", "hang", "term")
-      yield* waitUntil("the SIGTERM's failure to be counted", Effect.map(term, (a) => a.failures > 0))
+      yield* waitUntilEffect("the SIGTERM's failure to be counted", Effect.map(term, (a) => a.failures > 0), 2000)
       expect([(yield* term).runs, (yield* term).failures]).toEqual([1, 1])
       expect((yield* term).lastFailure).toContain("SIGTERM")
       expect(stateOf(pid) === undefined || stateOf(pid) === "Z").toBe(true)
@@ -336,7 +277,7 @@ describe("notify channel: Node client and restarts", () => {
   )
 
   it.live("after a restart the same socket path is used, and READY is per life: waitfor waits for the new one", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-notify-it-", (dir) =>
       Effect.gen(function*() {
         const out = join(dir, "out.log")
         // each life prints its socket path; the second one says READY=1 only after 0.4 s
@@ -364,7 +305,7 @@ describe("notify channel: Node client and restarts", () => {
         const first = yield* pidOf("phoenix")
         const killedAt = yield* Clock.currentTimeMillis
         process.kill(first, "SIGKILL")
-        const restart = lastOf(yield* awaitEvents(events, is("CondRestart", "phoenix")))
+        const restart = lastOf(yield* awaitEvents(events, is("CondRestart", "phoenix"), 3000))
         const second = restart._tag === "CondRestart" ? restart.pid : undefined
         expect(second).toBeDefined()
         expect(second).not.toBe(first)
@@ -376,8 +317,7 @@ describe("notify channel: Node client and restarts", () => {
         expect(paths[0].length).toBeGreaterThan(0)
         expect(paths[1]).toBe(paths[0])
         expect(statSync(paths[0]).isSocket()).toBe(true)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 
   it.live("no child of these tests is left (asked of the OS)", () =>
     Effect.gen(function*() {
@@ -386,7 +326,7 @@ describe("notify channel: Node client and restarts", () => {
         ...liveProcesses("sleep 41.6"),
         ...liveProcesses("notify-client.ts")
       ]
-      yield* waitUntil("no child left", Effect.sync(() => leftovers().length === 0), 1000)
+      yield* waitUntilEffect("no child left", Effect.sync(() => leftovers().length === 0), 1000)
       expect(leftovers()).toEqual([])
     }))
 })

@@ -10,12 +10,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Queue } from "effect"
 import type { Scope } from "effect"
 import { Entity, Ham } from "effect-ham"
-import { CondDeath, type ConditionEvent } from "effect-ham/Condition"
+import { CondDeath } from "effect-ham/Condition"
 import * as cp from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from "./utils.js"
+import { readFileSync, readlinkSync, realpathSync } from "node:fs"
+import { awaitEvents, isLive, liveWithCmdline, stateOf, tempDir, waitUntil } from "./processes.js"
+import { entityNode, failureOf, is, registry, tagsOf, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -23,22 +22,6 @@ import { entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from 
 
 /** every pid the tests started (directly or through python3), checked by the last test */
 const started: Array<number> = []
-
-/** the state letter of /proc/<pid>/stat (the field after the command name); undefined when gone */
-const stateOf = (pid: number): string | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
-  } catch {
-    return undefined
-  }
-}
-
-/** a live process (not a zombie), asked of the OS */
-const isLive = (pid: number) => {
-  const state = stateOf(pid)
-  return state !== undefined && state !== "Z"
-}
 
 /** the raw command line of a process (its arguments separated by NUL); undefined when gone */
 const rawCmdline = (pid: number): string | undefined => {
@@ -52,35 +35,6 @@ const rawCmdline = (pid: number): string | undefined => {
 /** the environment of a process as KEY=VALUE strings */
 const environOf = (pid: number): Array<string> =>
   readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter((s) => s.length > 0)
-
-/** the live processes whose command line (arguments joined by spaces) is exactly `line` */
-const liveWithCmdline = (line: string): Array<number> =>
-  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) =>
-    pid !== process.pid && rawCmdline(pid)?.split("\0").filter((s) => s.length > 0).join(" ") === line && isLive(pid)
-  )
-
-/** polls `check` every 10 ms until it holds; dies after `millis` */
-const waitUntil = (what: string, check: () => boolean, millis = 2000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** takes events until one satisfies `done`; dies after `millis` */
-const awaitEvents = (events: Queue.Dequeue<ConditionEvent>, done: (e: ConditionEvent) => boolean, millis = 3000) =>
-  takeUntil(events, done).pipe(
-    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
-    Effect.orDie
-  )
-
-/** a temporary directory, removed with the scope */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-pid-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
 
 const testEnvKey = "HAM_PID_TEST_VAR"
 const testEnvValue = "value-41"
@@ -131,7 +85,7 @@ const zombie: Effect.Effect<number, never, Scope.Scope> = Effect.gen(function*()
     (child) =>
       Effect.gen(function*() {
         child.stdin!.end()
-        yield* waitUntil("python3 to exit", () => child.exitCode !== null || child.signalCode !== null).pipe(
+        yield* waitUntil("python3 to exit", () => child.exitCode !== null || child.signalCode !== null, 2000).pipe(
           Effect.catchAllDefect(() => Effect.sync(() => child.kill("SIGKILL")))
         )
       })
@@ -148,7 +102,7 @@ const zombie: Effect.Effect<number, never, Scope.Scope> = Effect.gen(function*()
     Effect.orDie
   )
   started.push(pid)
-  yield* waitUntil(`pid ${pid} to be a zombie`, () => stateOf(pid) === "Z")
+  yield* waitUntil(`pid ${pid} to be a zombie`, () => stateOf(pid) === "Z", 2000)
   return pid
 })
 
@@ -171,7 +125,7 @@ describe("Entity.pid: attach and death", () => {
       const pid = yield* startSleep("41.51")
       const events = yield* Ham.subscribe
       yield* Ham.attach(Entity.pid("ext", pid))
-      const seen = yield* awaitEvents(events, is("CondAttach", "ext"))
+      const seen = yield* awaitEvents(events, is("CondAttach", "ext"), 3000)
       expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondAttach", entity: "ext", pid })
       const node = yield* entityNode("ext")
       expect([node.kind, node.status, node.pid]).toEqual(["pid", "running", pid])
@@ -204,7 +158,7 @@ describe("Entity.pid: attach and death", () => {
       const attachedAt = yield* Clock.currentTimeMillis
       yield* Ham.attach(Entity.pid("slow", pid, { pollInterval: "400 millis" }))
       process.kill(pid, "SIGKILL")
-      yield* waitUntil("the kill to take effect", () => !isLive(pid))
+      yield* waitUntil("the kill to take effect", () => !isLive(pid), 2000)
       const seen = yield* awaitEvents(events, is("CondDeath", "slow"), 2000)
       const elapsed = (yield* Clock.currentTimeMillis) - attachedAt
       expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondDeath", abnormal: false, pid })
@@ -222,7 +176,7 @@ describe("Entity.pid: attach and death", () => {
 describe("Entity.pid: restart", () => {
   it.live("a restart re-spawns the same command line, cwd and environment; then it is a process entity stopped by Ham.stop", () =>
     Effect.gen(function*() {
-      const dir = realpathSync(yield* tempDir)
+      const dir = realpathSync(yield* tempDir("ham-pid-"))
       const pid = yield* startSleep("41.5", dir)
       const cmdline = rawCmdline(pid)
       expect(cmdline).toBe("sleep\u000041.5\u0000")
@@ -232,7 +186,7 @@ describe("Entity.pid: restart", () => {
       const e = yield* Ham.attach(Entity.pid("again", pid, { output: "ignore" }))
       yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
       process.kill(pid, "SIGKILL")
-      const seen = yield* awaitEvents(events, is("CondRestart", "again"))
+      const seen = yield* awaitEvents(events, is("CondRestart", "again"), 3000)
       expect(tagsOf(seen, "again")).toEqual(["CondAttach", "CondDeath", "CondRestart"])
       const restart = seen[seen.length - 1]
       if (restart._tag !== "CondRestart" || restart.pid === undefined) throw new Error("no pid in CondRestart")
@@ -250,7 +204,7 @@ describe("Entity.pid: restart", () => {
       expect([node.kind, node.status, node.pid, node.stats.restarts]).toEqual(["process", "running", fresh, 1])
       // now the HAM's own child: Ham.stop ends it
       yield* Ham.stop
-      yield* waitUntil("no sleep 41.5 left", () => liveWithCmdline("sleep 41.5").length === 0)
+      yield* waitUntil("no sleep 41.5 left", () => liveWithCmdline("sleep 41.5").length === 0, 2000)
       expect(isLive(fresh)).toBe(false)
     }).pipe(withHam()))
 })
@@ -314,7 +268,7 @@ describe("Entity.pid: the HAM leaves an external process alone", () => {
       const events = yield* Ham.subscribe
       yield* Ham.attach(Entity.pid("ext", pid))
       yield* Ham.detach("ext")
-      const seen = yield* awaitEvents(events, is("CondDetach", "ext"))
+      const seen = yield* awaitEvents(events, is("CondDetach", "ext"), 3000)
       expect(tagsOf(seen, "ext")).toEqual(["CondAttach", "CondDetach"])
       expect((yield* Ham.snapshot).entities.map((n) => n.name)).not.toContain("ext")
       // well after many poll intervals: still alive, and no death was reported
@@ -336,7 +290,11 @@ describe("Entity.pid: the HAM leaves an external process alone", () => {
     Effect.gen(function*() {
       expect(started.length).toBeGreaterThanOrEqual(10)
       // gone, and reaped (Node reaps its children on its event loop: a zombie may linger a moment)
-      yield* waitUntil("every started process to be reaped", () => started.every((pid) => stateOf(pid) === undefined))
+      yield* waitUntil(
+        "every started process to be reaped",
+        () => started.every((pid) => stateOf(pid) === undefined),
+        2000
+      )
       for (const seconds of ["41.5", "41.51", "41.52", "41.53", "41.54", "41.55", "41.56", "41.57"]) {
         expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
       }

@@ -9,71 +9,28 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, HashMap, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs"
-import * as NodeNet from "node:net"
-import { tmpdir } from "node:os"
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { actionNode, entityNode, failureOf, is, registry, tagsOf, takeUntil, withHam } from "./utils.js"
+import {
+  awaitEvents,
+  cmdlineOf,
+  freePort,
+  inTempDir,
+  lastOf,
+  liveProcesses,
+  liveWithCmdline,
+  pidOf,
+  stateOf,
+  waitUntil,
+  waitUntilEffect
+} from "./processes.js"
+import { actionNode, entityNode, failureOf, is, registry, tagsOf, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
 
 const one = { type: 1, class: 1, severity: 1 } as const
-
-/** the state letter of a process from /proc/<pid>/stat (the field after the command name) */
-const stateOf = (pid: number): string | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
-  } catch {
-    return undefined
-  }
-}
-
-/** the command line of a process from /proc/<pid>/cmdline, its arguments separated by spaces */
-const cmdlineOf = (pid: number): string | undefined => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s.length > 0).join(" ")
-  } catch {
-    return undefined
-  }
-}
-
-/** the pids of the live processes (not zombies) whose command line contains `fragment`, asked of the OS */
-const liveProcesses = (fragment: string): Array<number> => {
-  const found: Array<number> = []
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const pid = Number(entry)
-    if (pid === process.pid) continue
-    const cmdline = cmdlineOf(pid)
-    if (cmdline === undefined || !cmdline.includes(fragment)) continue
-    const state = stateOf(pid)
-    if (state !== undefined && state !== "Z") found.push(pid)
-  }
-  return found
-}
-
-/** polls `check` every 10 ms until it holds; dies after `millis` */
-const waitUntil = (what: string, check: () => boolean, millis = 3000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** polls `check` every 10 ms until it yields true; dies after `millis` */
-const waitUntilEffect = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, millis = 3000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
 
 /**
  * Waits until the HAM's FIFO dispatcher has handled everything handed to it before: a raise on a
@@ -89,54 +46,14 @@ const barrier = Effect.gen(function*() {
   expect(yield* Queue.take(reached).pipe(Effect.timeout("5 seconds"), Effect.orDie)).toBe(name)
 })
 
-/** takes events until one satisfies `done` (all of them returned); dies after `millis` */
-const awaitEvents = (
-  events: Queue.Dequeue<ConditionEvent>,
-  done: (event: ConditionEvent) => boolean,
-  millis = 5000
-) =>
-  takeUntil(events, done).pipe(
-    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
-    Effect.orDie
-  )
-
-/** the last event of a non-empty list */
-const lastOf = (events: ReadonlyArray<ConditionEvent>): ConditionEvent => events[events.length - 1]
-
 /** a death event's fields; dies for another event */
 const deathOf = (event: ConditionEvent) => {
   if (event._tag !== "CondDeath" && event._tag !== "CondAbnormalDeath") throw new Error(`not a death: ${event._tag}`)
   return event
 }
 
-/** a process entity's current pid from the tree */
-const pidOf = (name: string) =>
-  Effect.flatMap(
-    entityNode(name),
-    (node) => node.pid === undefined ? Effect.dieMessage(`no pid for ${name}`) : Effect.succeed(node.pid)
-  )
-
-/** a TCP port nobody listens on (listened on with port 0, then closed) */
-const freePort = Effect.async<number>((resume) => {
-  const server = NodeNet.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-/** runs `f` with a fresh temporary directory, removed afterwards (after the HAM `f` runs has stopped) */
-const inTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-process-"))),
-    f,
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
-
 /** the pids of the live processes whose command line is exactly `sleep <seconds>` */
-const sleeping = (seconds: string): Array<number> =>
-  liveProcesses(`sleep ${seconds}`).filter((pid) => cmdlineOf(pid) === `sleep ${seconds}`)
+const sleeping = (seconds: string): Array<number> => liveWithCmdline(`sleep ${seconds}`)
 
 const sh = (script: string, ...args: Array<string>) => Command.make("sh", "-c", script, ...args)
 
@@ -198,17 +115,20 @@ describe("process deaths", () => {
       }).pipe(withHam()))
   }
 
-  it.live("the death event carries the lines the process wrote to stderr (not its stdout)", () =>
-    Effect.gen(function*() {
-      const events = yield* Ham.subscribe
-      yield* Ham.attach(Entity.process("talker", sh("echo out; echo a >&2; echo b >&2; exit 2"), quiet))
-      const seen = yield* awaitEvents(events, is("CondDeath", "talker"))
-      for (const event of seen.slice(1)) {
-        const death = deathOf(event)
-        expect(death.exitCode).toBe(2)
-        expect(death.stderr).toEqual(["a", "b"])
-      }
-    }).pipe(withHam()))
+  // output "ignore" keeps stderr as raw bytes, the other modes as lines: both give the same tail
+  for (const output of ["ignore", "log"] as const) {
+    it.live(`the death event carries the lines the process wrote to stderr (not its stdout), output ${output}`, () =>
+      Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        yield* Ham.attach(Entity.process("talker", sh("echo out; echo a >&2; echo b >&2; exit 2"), { output }))
+        const seen = yield* awaitEvents(events, is("CondDeath", "talker"))
+        for (const event of seen.slice(1)) {
+          const death = deathOf(event)
+          expect(death.exitCode).toBe(2)
+          expect(death.stderr).toEqual(["a", "b"])
+        }
+      }).pipe(withHam()))
+  }
 
   it.live("the stderr tail is bounded: the last 20 lines", () =>
     Effect.gen(function*() {
@@ -227,7 +147,7 @@ describe("process deaths", () => {
 
 describe("process restart and output", () => {
   it.live("a restart runs the same command line, environment and working directory; CondRestart once it is up", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const out = join(dir, "out.log")
         // prints where it runs and what it was given; the first life exits 1, the second stays up
@@ -258,11 +178,10 @@ describe("process restart and output", () => {
         expect(cmdlineOf(pid)).toBe("sleep 31.72")
         const node = yield* entityNode("again")
         expect([node.status, node.stats.deaths, node.stats.restarts]).toEqual(["running", 1, 1])
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 
   it.live("output to a file: stdout and stderr (marked) are appended", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const out = join(dir, "out.log")
         writeFileSync(out, "previous\n")
@@ -274,8 +193,7 @@ describe("process restart and output", () => {
         expect(lines[0]).toBe("previous")
         expect(lines.slice(1, 3).sort()).toEqual(["[stderr] err1", "out1"])
         expect(lines[3]).toBe("")
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 
   it.live("output to the logger: each line, annotated with the entity and the stream", () => {
     const logged: Array<{ text: string; entity: unknown; stream: unknown }> = []
@@ -303,7 +221,7 @@ describe("process restart and output", () => {
       const logger = Logger.make(() => {
         lines++
       })
-      return inTempDir((dir) =>
+      return inTempDir("ham-process-", (dir) =>
         Effect.gen(function*() {
           const marker = join(dir, "marker")
           // far more than a pipe holds (64 KiB): a child whose output is not drained blocks in `yes | head`
@@ -320,8 +238,7 @@ describe("process restart and output", () => {
             yield* waitUntil("the whole output in the file", () => readFileSync(join(dir, "out.log")).length >= bytes)
           }
           expect((yield* entityNode("flood")).status).toBe("running")
-        }).pipe(withHam())
-      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        }).pipe(withHam())).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
     }, 20_000)
   }
 
@@ -343,7 +260,7 @@ describe("process restart and output", () => {
     }).pipe(withHam()))
 
   it.live("an output file that cannot be opened is a typed error of the attach, not a crash of the host", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const before = yield* registry
         const file = join(dir, "no-such-directory", "out.log")
@@ -353,8 +270,7 @@ describe("process restart and output", () => {
         expect(["SpawnFailed", "InvalidArgument"]).toContain(error._tag)
         expect(yield* registry).toEqual(before)
         yield* waitUntil("no process left", () => sleeping("31.79").length === 0, 1000)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -461,7 +377,7 @@ describe("process crash loops and signals", () => {
     }).pipe(withHam()))
 
   it.live("Ham.detach sends the stopSignal to the group; no death is reported; nothing is left", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const marker = join(dir, "got-int")
         const events = yield* Ham.subscribe
@@ -480,8 +396,7 @@ describe("process crash loops and signals", () => {
         const seen = yield* awaitEvents(events, is("CondDetach", "interruptible"))
         expect(tagsOf(seen, "interruptible")).toEqual(["CondAttach", "CondDetach"])
         yield* waitUntil("no process left", () => liveProcesses("sleep 31.77").length === 0, 1000)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -578,7 +493,7 @@ describe("waitfor", () => {
     }).pipe(withHam()))
 
   it.live("a path: succeeds once a child creates it", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const path = join(dir, "ready.flag")
         yield* Ham.attach(Entity.process("maker", sh(`sleep 0.3; touch "${path}"; exec sleep 31.78`), quiet))
@@ -586,16 +501,14 @@ describe("waitfor", () => {
         expect(delivered).toEqual(["after"])
         expect(elapsed).toBeGreaterThanOrEqual(200)
         expect(elapsed).toBeLessThan(3000)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 
   it.live("a path: fails at the timeout when it never appears, and its alternate runs", () =>
-    inTempDir((dir) =>
+    inTempDir("ham-process-", (dir) =>
       Effect.gen(function*() {
         const { delivered, elapsed } = yield* waitCondition({ path: join(dir, "never"), timeout: "300 millis" })
         expect(delivered).toEqual(["timed out", "after"])
         expect(elapsed).toBeGreaterThanOrEqual(290)
         expect(elapsed).toBeLessThan(2000)
-      }).pipe(withHam())
-    ))
+      }).pipe(withHam())))
 })

@@ -12,11 +12,12 @@ import { Deferred, Effect, Ref, Schedule } from "effect"
 import type { Scope } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent } from "effect-ham/Condition"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as NodeNet from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { cmdlineOf, freePort, isLive, liveProcesses, waitUntil } from "./processes.js"
 import { actionNode, entityNode, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -26,52 +27,6 @@ import { actionNode, entityNode, withHam } from "./utils.js"
 const serverScript = fileURLToPath(new URL("../examples/file-server.mjs", import.meta.url))
 
 const contents = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-/** the command line of a process from /proc/<pid>/cmdline, its arguments separated by spaces */
-const cmdlineOf = (pid: number): string | undefined => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s.length > 0).join(" ")
-  } catch {
-    return undefined
-  }
-}
-
-/** true when the process exists and is not a zombie, asked of the OS */
-const isLive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z"
-  } catch {
-    return false
-  }
-}
-
-/** the pids of the live processes whose command line contains `fragment` */
-const liveProcesses = (fragment: string): Array<number> =>
-  readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => pid !== process.pid && (cmdlineOf(pid) ?? "").includes(fragment) && isLive(pid))
-
-/** polls `check` every 10 ms until it holds; dies after `millis` */
-const waitUntil = (what: string, check: () => boolean, millis = 5000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** a TCP port nobody listens on (listened on with port 0, then closed) */
-const freePort = Effect.async<number>((resume) => {
-  const server = NodeNet.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** asks the file server for `length` bytes from `offset` */
 const fetchRange = (port: number, offset: number, length: number) =>

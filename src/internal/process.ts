@@ -46,6 +46,16 @@ export const stderrTailLines = 20
 
 const maxLineLength = 1000
 
+/** the bytes of stderr kept for a child whose output goes nowhere */
+const maxTailBytes = stderrTailLines * maxLineLength
+
+const tailLines = (chunks: ReadonlyArray<Uint8Array>): Array<string> => {
+  const text = Buffer.concat(chunks).toString("utf8")
+  const all = text.split(/\r?\n/)
+  if (all.length > 0 && all[all.length - 1] === "") all.pop()
+  return all.slice(-stderrTailLines).map((l) => (l.length > maxLineLength ? l.slice(0, maxLineLength) + "…" : l))
+}
+
 /** @internal the signal name in the platform's error for a child killed by a signal */
 export const signalOf = (description: string): string | undefined => /signal:?\s*(SIG[A-Z0-9]+)/.exec(description)?.[1]
 
@@ -104,6 +114,8 @@ export const spawn = (options: {
     )
     const pid = started.pid
     const tail: Array<string> = []
+    const rawTail: Array<Uint8Array> = []
+    let rawTailBytes = 0
     const exit = yield* Deferred.make<ExitInfo>()
     const stderrDone = yield* Deferred.make<void>()
     let done = false
@@ -134,9 +146,27 @@ export const spawn = (options: {
         }
         return options.output === "log" ? options.onLine(name, line) : Effect.void
       })
-    yield* Effect.forkIn(Stream.runForEach(lines(started.stdout), sink("stdout")).pipe(Effect.ignore), scope)
+    // output that goes nowhere is drained as raw chunks (no text decoding, no line splitting);
+    // the stderr of such a child is kept as its last bytes and cut into lines when asked for
+    const ignored = options.output === "ignore"
+    const drainStderr = ignored
+      ? Stream.runForEach(started.stderr, (chunk) =>
+        Effect.sync(() => {
+          rawTail.push(chunk)
+          rawTailBytes += chunk.length
+          while (rawTail.length > 1 && rawTailBytes - rawTail[0].length >= maxTailBytes) {
+            rawTailBytes -= rawTail.shift()!.length
+          }
+        }))
+      : Stream.runForEach(lines(started.stderr), sink("stderr"))
     yield* Effect.forkIn(
-      Stream.runForEach(lines(started.stderr), sink("stderr")).pipe(
+      (ignored ? Stream.runDrain(started.stdout) : Stream.runForEach(lines(started.stdout), sink("stdout"))).pipe(
+        Effect.ignore
+      ),
+      scope
+    )
+    yield* Effect.forkIn(
+      drainStderr.pipe(
         Effect.ignore,
         Effect.ensuring(Effect.suspend(() => {
           stderrEnded = true
@@ -166,7 +196,7 @@ export const spawn = (options: {
       exit: Deferred.await(exit),
       exited: () => done,
       exitInfo: () => exitInfo,
-      stderrTail: () => [...tail],
+      stderrTail: () => (rawTail.length === 0 ? [...tail] : tailLines(rawTail)),
       stop
     }
 

@@ -1,0 +1,117 @@
+/**
+ * Helpers shared by the test files that run real processes: what /proc says of a process (its
+ * state, command line, whether it lives), finding live processes by command line, bounded polling
+ * waits, bounded waits for events, a process entity's pid, free TCP ports and temporary directories.
+ */
+import { Effect } from "effect"
+import type { Queue } from "effect"
+import type { ConditionEvent } from "effect-ham/Condition"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import * as NodeNet from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { entityNode, takeUntil } from "./utils.js"
+
+// ---------------------------------------------------------------------------------------------
+// processes, asked of the OS
+// ---------------------------------------------------------------------------------------------
+
+/** the state letter of /proc/<pid>/stat (the field after the command name); undefined when gone */
+export const stateOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+  } catch {
+    return undefined
+  }
+}
+
+/** the command line of a process from /proc/<pid>/cmdline, its arguments separated by spaces; undefined when gone */
+export const cmdlineOf = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s.length > 0).join(" ")
+  } catch {
+    return undefined
+  }
+}
+
+/** true when the process exists and is not a zombie */
+export const isLive = (pid: number): boolean => {
+  const state = stateOf(pid)
+  return state !== undefined && state !== "Z"
+}
+
+/** the pids of the live processes (not zombies, not this one) whose command line contains `fragment` */
+export const liveProcesses = (fragment: string): Array<number> =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && (cmdlineOf(pid) ?? "").includes(fragment) && isLive(pid))
+
+/** the live processes whose command line (arguments joined by spaces) is exactly `line` */
+export const liveWithCmdline = (line: string): Array<number> =>
+  liveProcesses(line).filter((pid) => cmdlineOf(pid) === line)
+
+// ---------------------------------------------------------------------------------------------
+// bounded waits (real time)
+// ---------------------------------------------------------------------------------------------
+
+/** polls `check` every 10 ms until it yields true; dies after `millis` */
+export const waitUntilEffect = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, millis = 3000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (!(yield* check)) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+/** polls `check` every 10 ms until it holds; dies after `millis` */
+export const waitUntil = (what: string, check: () => boolean, millis = 3000) =>
+  waitUntilEffect(what, Effect.sync(check), millis)
+
+/** takes events until one satisfies `done` (all of them returned); dies after `millis` */
+export const awaitEvents = (
+  events: Queue.Dequeue<ConditionEvent>,
+  done: (event: ConditionEvent) => boolean,
+  millis = 5000
+) =>
+  takeUntil(events, done).pipe(
+    Effect.timeoutFail({ duration: millis, onTimeout: () => "the expected event did not come" }),
+    Effect.orDie
+  )
+
+/** the last event of a non-empty list */
+export const lastOf = (events: ReadonlyArray<ConditionEvent>): ConditionEvent => events[events.length - 1]
+
+/** a process entity's current pid from the tree; dies when it has none */
+export const pidOf = (name: string) =>
+  Effect.flatMap(
+    entityNode(name),
+    (node) => node.pid === undefined ? Effect.dieMessage(`no pid for ${name}`) : Effect.succeed(node.pid)
+  )
+
+// ---------------------------------------------------------------------------------------------
+// ports and directories
+// ---------------------------------------------------------------------------------------------
+
+/** a TCP port nobody listens on (listened on with port 0, then closed) */
+export const freePort = Effect.async<number>((resume) => {
+  const server = NodeNet.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const makeTempDir = (prefix: string) => Effect.sync(() => mkdtempSync(join(tmpdir(), prefix)))
+
+const removeDir = (dir: string) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+
+/** a fresh temporary directory named after `prefix`, removed with the scope */
+export const tempDir = (prefix: string) => Effect.acquireRelease(makeTempDir(prefix), removeDir)
+
+/** runs `f` with a fresh temporary directory named after `prefix`, removed afterwards (after what `f` runs has stopped) */
+export const inTempDir = <A, E, R>(prefix: string, f: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(makeTempDir(prefix), f, removeDir)
