@@ -46,6 +46,9 @@ export const stderrTailLines = 20
 
 const maxLineLength = 1000
 
+/** a line of output, cut to a bounded length */
+const clip = (line: string): string => (line.length > maxLineLength ? line.slice(0, maxLineLength) + "…" : line)
+
 /** the bytes of stderr kept for a child whose output goes nowhere */
 const maxTailBytes = stderrTailLines * maxLineLength
 
@@ -53,7 +56,7 @@ const tailLines = (chunks: ReadonlyArray<Uint8Array>): Array<string> => {
   const text = Buffer.concat(chunks).toString("utf8")
   const all = text.split(/\r?\n/)
   if (all.length > 0 && all[all.length - 1] === "") all.pop()
-  return all.slice(-stderrTailLines).map((l) => (l.length > maxLineLength ? l.slice(0, maxLineLength) + "…" : l))
+  return all.slice(-stderrTailLines).map(clip)
 }
 
 /** @internal the signal name in the platform's error for a child killed by a signal */
@@ -73,7 +76,7 @@ const lines = (stream: Stream.Stream<Uint8Array, unknown>) =>
   stream.pipe(
     Stream.decodeText(),
     Stream.splitLines,
-    Stream.map((l) => l.length > maxLineLength ? l.slice(0, maxLineLength) + "…" : l)
+    Stream.map(clip)
   )
 
 /**
