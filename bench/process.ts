@@ -12,6 +12,8 @@ import { CondDeath } from "effect-ham/Condition"
 import type { ConditionEvent } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { report } from "./core.js"
 
@@ -178,5 +180,65 @@ export const idleChildren = Effect.gen(function*() {
     report("idle_children_ham_cpu", ((cpu.user + cpu.system) / 1000 / wall) * 100, "% of one core (target < 5)")
     report("idle_children_ham_heap_per_child", (after.heapUsed - before.heapUsed) / n, "bytes", 0)
     report("idle_children_ham_rss", after.rss / 1024 / 1024, "MiB (the whole bench process)")
-  }).pipe(Effect.scoped, Effect.provide(Ham.layer({ verbosity: 0 })))
+    return (cpu.user + cpu.system) / 1000 / wall
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Ham.layer({ verbosity: 0 })),
+    Effect.flatMap((ours) =>
+      Effect.map(bareNotifyServer(beater, n, measureMillis), (bare) => {
+        report("bare_node_notify_server_cpu", bare * 100, "% of one core (same children, a plain net server)")
+        report("idle_children_cpu_ratio", ours / bare, "x (HAM / bare server)")
+      })
+    )
+  )
 })
+
+/**
+ * The floor for the idle-children figure, measured in the same run: a plain Node program that
+ * spawns the same children (pipes drained, as the HAM does) and counts their notify lines on one
+ * Unix socket server each, with no heartbeat logic at all. On these machines every wake of the
+ * event loop costs tens of microseconds, so 400 messages a second have a price of their own.
+ */
+const bareNotifyServer = (beater: string, n: number, measureMillis: number) =>
+  Effect.promise(async () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-notify-"))
+    const servers: Array<Net.Server> = []
+    const children: Array<ChildProcess.ChildProcess> = []
+    let lines = 0
+    for (let i = 0; i < n; i++) {
+      const path = Path.join(dir, `${i}.sock`)
+      const server = Net.createServer((socket) => {
+        socket.on("data", (data) => {
+          for (const byte of data) if (byte === 10) lines++
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(path, resolve))
+      servers.push(server)
+      const child = ChildProcess.spawn(beater, [], {
+        stdio: "pipe",
+        detached: true,
+        env: { ...process.env, HAM_NOTIFY_SOCKET: path }
+      })
+      child.stdout.resume()
+      child.stderr.resume()
+      children.push(child)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const lines0 = lines
+    await new Promise((resolve) => setTimeout(resolve, measureMillis))
+    const cpu = process.cpuUsage(cpu0)
+    const wall = performance.now() - t0
+    const received = lines - lines0
+    await Promise.all(children.map((child) =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve())
+        child.kill("SIGKILL")
+      })
+    ))
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
+    Fs.rmSync(dir, { recursive: true, force: true })
+    report("bare_node_notify_server_lines", received, `lines in ${measureMillis} ms`, 0)
+    return (cpu.user + cpu.system) / 1000 / wall
+  })

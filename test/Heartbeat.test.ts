@@ -372,4 +372,55 @@ describe("Heartbeat", () => {
       expect(node.conditions[0].actions[0]).toMatchObject({ runs: 1, failures: 1 })
       expect(node.heartbeat).toMatchObject({ unhealthy: false, missed: 3 })
     })))
+  describe("the shared period grid", () => {
+    it.effect("an entity that starts between grid lines gets a first period of one to two intervals", () =>
+      withHam(Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        yield* at(400)
+        yield* Ham.attachSelf("late", { heartbeat: { interval: "1 second", missedLow: 1, missedHigh: 2 } })
+        // its first period is [0.4 s, 2 s): the grid line at 1 s is too close to its start
+        yield* at(1_000)
+        yield* at(1_999)
+        expect(yield* takeBeatEvents(events)).toEqual([])
+        yield* at(2_000)
+        expect(yield* takeBeatEvents(events)).toEqual([[CondBeatMissedLow, 2_000, 1]])
+        yield* at(3_000)
+        expect(yield* takeBeatEvents(events)).toEqual([[CondBeatMissedHigh, 3_000, 2]])
+      })))
+
+    it.effect("entities of one interval are judged at the same instants, each on its own beats", () =>
+      withHam(Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        const config = { heartbeat: { interval: "1 second", missedLow: 1, missedHigh: 0 } } as const
+        const a = yield* Ham.attachSelf("a", config)
+        yield* at(300)
+        const b = yield* Ham.attachSelf("b", config)
+        yield* at(1_500)
+        yield* Ham.heartbeat(b)
+        // a's first period ends at 1 s (no beat: LOW); b's at 2 s (a beat at 1.5 s: healthy)
+        yield* at(2_000)
+        const seen = (yield* Queue.takeAll(events)).pipe(Chunk.toReadonlyArray).filter(isBeatEvent)
+        expect(seen.map((e) => [e.entity, e.time])).toEqual([["a", 1_000]])
+        yield* Ham.heartbeat(a)
+        yield* at(3_000)
+        const later = (yield* Queue.takeAll(events)).pipe(Chunk.toReadonlyArray).filter(isBeatEvent)
+        expect(later.map((e) => [e.entity, e.time])).toEqual([["b", 3_000]])
+      })))
+
+    it.effect("the clock stops with its last member and starts again for a new one", () =>
+      withHam(Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        const config = { heartbeat: { interval: "1 second", missedLow: 1, missedHigh: 0 } } as const
+        const first = yield* Ham.attachSelf("first", config)
+        yield* Ham.detach(first)
+        yield* stepTo(5_000, 1_000)
+        expect(yield* takeBeatEvents(events)).toEqual([])
+        yield* at(5_200)
+        yield* Ham.attachSelf("second", config)
+        yield* at(6_999)
+        expect(yield* takeBeatEvents(events)).toEqual([])
+        yield* at(7_000)
+        expect(yield* takeBeatEvents(events)).toEqual([[CondBeatMissedLow, 7_000, 1]])
+      })))
+  })
 })

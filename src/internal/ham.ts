@@ -292,7 +292,16 @@ interface BeatRec {
   state: heartbeat_.BeatState
   seen: boolean
   count: number
-  ticker: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** the shared clock this entity's periods are counted by, while it runs */
+  clock: BeatClock | undefined
+  /** the end of its first period: the first grid line at least one interval after its start */
+  firstDue: number
+}
+
+interface BeatClock {
+  readonly intervalMillis: number
+  readonly members: Set<EntityRec>
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
 interface History {
@@ -636,50 +645,94 @@ export const make = (
     // fibers of fiber entities
     // -------------------------------------------------------------------------------------------
 
-    const stopTicker = (rec: EntityRec): Effect.Effect<void> => {
-      const ticker = rec.beat?.ticker
-      if (rec.beat !== undefined) rec.beat.ticker = undefined
-      return ticker === undefined ? Effect.void : Effect.asVoid(ticker.interruptAsFork(FiberId.none))
-    }
+    /**
+     * Heartbeat clocks. Every entity with the same heartbeat interval shares one clock fiber,
+     * whose periods end on a grid common to all of them (multiples of the interval on the HAM's
+     * clock), so 200 children beating every second cost one wake a second, not 200. An entity
+     * joins the grid at its start; its first period lasts from its start to the first grid line
+     * at least one interval later (between one and two intervals), so a late joiner is never
+     * judged on a short first period. The clock fiber ends when its last member leaves.
+     */
+    const beatClocks = new Map<number, BeatClock>()
 
-    const tick = (rec: EntityRec, generation: number) =>
+    const stopTicker = (rec: EntityRec): Effect.Effect<void> =>
       Effect.sync(() => {
-        const beat = rec.beat
-        if (beat === undefined || rec.generation !== generation || rec.status !== "running") return
-        const seen = beat.seen
-        beat.seen = false
-        const step = heartbeat_.tick(beat.state, seen, beat.config)
-        beat.state = step.state
-        if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
-        if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
+        leaveClock(rec)
       })
 
-    const startTicker = (rec: EntityRec): Effect.Effect<void> => {
+    const leaveClock = (rec: EntityRec): void => {
       const beat = rec.beat
-      if (beat === undefined) return Effect.void
-      const config = beat.config
-      const generation = rec.generation
-      beat.seen = false
-      beat.state = heartbeat_.healthy
-      const once = Effect.zipRight(Effect.sleep(config.intervalMillis), tick(rec, generation))
-      const loop: Effect.Effect<never> = Effect.flatMap(once, () => loop)
-      return FiberSet.run(fibers, loop).pipe(
-        Effect.tap((fiber) => {
-          beat.ticker = fiber
-        }),
-        Effect.asVoid
-      )
+      if (beat === undefined || beat.clock === undefined) return
+      beat.clock.members.delete(rec)
+      beat.clock = undefined
     }
+
+    const tick = (rec: EntityRec, beat: BeatRec) => {
+      const seen = beat.seen
+      beat.seen = false
+      const step = heartbeat_.tick(beat.state, seen, beat.config)
+      beat.state = step.state
+      if (step.low) enqueue(rec, { _tag: "CondBeatMissedLow", ...common(rec), missed: step.state.missed })
+      if (step.high) enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(rec), missed: step.state.missed })
+    }
+
+    const runClock = (beatClock: BeatClock): Effect.Effect<void> => {
+      const period = beatClock.intervalMillis
+      let last = 0
+      const step = Effect.suspend(() => {
+        const t = now()
+        const next = Math.max(Math.floor(t / period) * period + period, last + period)
+        return Effect.zipRight(
+          Effect.sleep(next - t),
+          Effect.sync(() => {
+            last = next
+            for (const rec of beatClock.members) {
+              const beat = rec.beat
+              if (beat === undefined || beat.clock !== beatClock || rec.status !== "running") {
+                beatClock.members.delete(rec)
+              } else if (next >= beat.firstDue) {
+                tick(rec, beat)
+              }
+            }
+          })
+        )
+      })
+      const loop: Effect.Effect<void> = Effect.flatMap(step, () => {
+        if (beatClock.members.size > 0) return loop
+        beatClock.fiber = undefined
+        beatClocks.delete(period)
+        return Effect.void
+      })
+      return loop
+    }
+
+    const startTicker = (rec: EntityRec): Effect.Effect<void> =>
+      Effect.sync(() => {
+        const beat = rec.beat
+        if (beat === undefined) return
+        leaveClock(rec)
+        const period = beat.config.intervalMillis
+        beat.seen = false
+        beat.state = heartbeat_.healthy
+        beat.firstDue = Math.ceil((now() + period) / period) * period
+        let beatClock = beatClocks.get(period)
+        if (beatClock === undefined) {
+          beatClock = { intervalMillis: period, members: new Set(), fiber: undefined }
+          beatClocks.set(period, beatClock)
+        }
+        beatClock.members.add(rec)
+        beat.clock = beatClock
+        if (beatClock.fiber === undefined) {
+          beatClock.fiber = Runtime.runFork(hamRuntime, runClock(beatClock), { immediate: false })
+          FiberSet.unsafeAdd(fibers, beatClock.fiber)
+        }
+      })
 
     const onFiberExit = (rec: EntityRec, generation: number) => (exit: Exit.Exit<unknown, unknown>) => {
       if (rec.generation !== generation || rec.status !== "running") return
       rec.fiber = undefined
       rec.status = "dead"
-      const ticker = rec.beat?.ticker
-      if (ticker !== undefined) {
-        rec.beat!.ticker = undefined
-        ticker.unsafeInterruptAsFork(FiberId.none)
-      }
+      leaveClock(rec)
       const signal = rec.killedBy
       rec.killedBy = undefined
       if (Exit.isSuccess(exit)) {
@@ -850,11 +903,7 @@ export const make = (
       if (rec.generation !== generation || rec.status !== "running") return
       rec.status = "dead"
       rec.proc!.life = undefined
-      const ticker = rec.beat?.ticker
-      if (ticker !== undefined) {
-        rec.beat!.ticker = undefined
-        ticker.unsafeInterruptAsFork(FiberId.none)
-      }
+      leaveClock(rec)
       const abnormal = info.signal !== undefined || info.exitCode !== 0
       const fields = {
         abnormal,
@@ -1368,7 +1417,7 @@ export const make = (
     const beatRecFor = (rec: EntityRec, config: BeatRec["config"] | undefined): BeatRec | undefined =>
       config === undefined
         ? undefined
-        : { config, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, ticker: undefined }
+        : { config, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, clock: undefined, firstDue: 0 }
 
     const hasRestart = (rec: EntityRec) => rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
 
@@ -1531,11 +1580,7 @@ export const make = (
               }
               rec.status = "dead"
               proc.watcher = undefined
-              const ticker = rec.beat?.ticker
-              if (ticker !== undefined) {
-                rec.beat!.ticker = undefined
-                ticker.unsafeInterruptAsFork(FiberId.none)
-              }
+              leaveClock(rec)
               enqueue(rec, {
                 _tag: "CondDeath",
                 ...common(rec),
