@@ -221,6 +221,26 @@ export class HamStopped extends Schema.TaggedError<HamStopped>()("HamStopped", {
 }
 
 /**
+ * The Guardian's state file cannot be used: it is not an LMDB file, it is damaged, it was written
+ * by another format version of effect-ham, or it cannot be opened. The file is never overwritten
+ * or deleted: move it away (or point the Guardian at another path) to start afresh.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreCorrupt extends Schema.TaggedError<StoreCorrupt>()("StoreCorrupt", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `the state store ${this.path} cannot be used: ${this.reason} (the file was left as it is)`
+  }
+}
+
+/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0

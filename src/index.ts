@@ -22,6 +22,11 @@ export * as Entity from "./Entity.js"
 /**
  * @since 0.1.0
  */
+export * as Guardian from "./Guardian.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Ham from "./Ham.js"
 
 /**

@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -50,6 +51,7 @@ import * as intensity_ from "./intensity.js"
 import * as notify_ from "./notify.js"
 import * as process_ from "./process.js"
 import * as procfs from "./procfs.js"
+import * as store_ from "./store.js"
 import type * as tree_ from "./tree.js"
 
 // =============================================================================================
@@ -225,6 +227,8 @@ type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp" | "st
 interface ActionRec {
   readonly name: string
   action: action_.Action
+  /** read from the store and not declared again by the application since */
+  restored: boolean
   enabled: boolean
   runs: number
   failures: number
@@ -242,6 +246,8 @@ interface ConditionRec {
   readonly raiseFilter: cond.RaiseFilter | undefined
   actions: ReadonlyArray<ActionRec>
   fired: number
+  /** read from the store and not declared again by the application since */
+  restored: boolean
 }
 
 interface EntityRec {
@@ -271,6 +277,8 @@ interface EntityRec {
   created: number
   lastEvent: number | undefined
   history: History
+  /** read from the store and not attached again by the application since */
+  restored: boolean
 }
 
 interface ProcRec {
@@ -362,7 +370,8 @@ const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): 
   lastStart: now,
   created: now,
   lastEvent: undefined,
-  history: emptyHistory
+  history: emptyHistory,
+  restored: false
 })
 
 interface Policy {
@@ -491,6 +500,8 @@ const conditionDefaultName = (type: cond.ConditionType): string => {
   return bare.charAt(0).toLowerCase() + bare.slice(1)
 }
 
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+
 const uniqueName = (base: string, taken: (name: string) => boolean): string => {
   if (!taken(base)) return base
   for (let i = 2;; i++) {
@@ -575,6 +586,144 @@ export const make = (
       const previous = attachSignal
       attachSignal = Deferred.unsafeMake<void>(FiberId.none)
       Deferred.unsafeDone(previous, Exit.void)
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // persistence (when a Guardian store is in the context)
+    // -------------------------------------------------------------------------------------------
+
+    // Every change marks its entity dirty. Registry calls (attach, condition, action,
+    // publishState, control, remove, detach, ...) commit their change synchronously before they
+    // return: no other fiber runs between the change and its commit, so a registry call behaves
+    // exactly as in memory. The statistics that detectors change (deaths, restarts, runs of
+    // actions) are committed by a flusher fiber in one transaction per scheduler turn.
+    const store = Option.getOrUndefined(yield* Effect.serviceOption(store_.StateStore))
+    const dirty = new Set<EntityRec>()
+    const deletedNames = new Set<string>()
+    let touchSeq = 0
+    let committedSeq = 0
+    let flushWake: Deferred.Deferred<void> | undefined
+
+    const wakeFlusher = () => {
+      const wake = flushWake
+      if (wake !== undefined) {
+        flushWake = undefined
+        Deferred.unsafeDone(wake, Exit.void)
+      }
+    }
+    const touch = (rec: EntityRec): void => {
+      if (store === undefined) return
+      dirty.add(rec)
+      deletedNames.delete(rec.name)
+      touchSeq++
+      wakeFlusher()
+    }
+    const forget = (rec: EntityRec): void => {
+      if (store === undefined) return
+      dirty.delete(rec)
+      deletedNames.add(rec.name)
+      touchSeq++
+      wakeFlusher()
+    }
+    const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
+      if (store === undefined) return Effect.void
+      const upTo = touchSeq
+      const puts: Array<store_.EntityDoc> = []
+      for (const rec of dirty) {
+        if (rec.isGlobal || entities.get(rec.name) === rec) puts.push(toDoc(rec))
+      }
+      dirty.clear()
+      const deletes = [...deletedNames]
+      deletedNames.clear()
+      return Effect.map(store.write(puts, deletes), () => {
+        if (upTo > committedSeq) committedSeq = upTo
+      })
+    })
+    const flusher: Effect.Effect<never> = Effect.forever(Effect.suspend(() => {
+      if (dirty.size === 0 && deletedNames.size === 0) {
+        flushWake = Deferred.unsafeMake<void>(FiberId.none)
+        return Deferred.await(flushWake)
+      }
+      // one turn of the scheduler gathers the changes made around this one into one commit
+      return Effect.zipRight(Effect.yieldNow(), flushOnce)
+    }))
+    /** commits every pending change now, in one synchronous transaction */
+    const flushSync = (): void => {
+      if (store === undefined || (dirty.size === 0 && deletedNames.size === 0)) return
+      const upTo = touchSeq
+      const puts: Array<store_.EntityDoc> = []
+      for (const rec of dirty) {
+        if (rec.isGlobal || entities.get(rec.name) === rec) puts.push(toDoc(rec))
+      }
+      dirty.clear()
+      const deletes = [...deletedNames]
+      deletedNames.clear()
+      store.writeSync(puts, deletes)
+      if (upTo > committedSeq) committedSeq = upTo
+    }
+    const flushNow = Effect.sync(flushSync)
+    /** a registry call that returns once its change is committed */
+    const durable = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      store === undefined ? self : Effect.zipLeft(self, flushNow)
+
+    const toDoc = (rec: EntityRec): store_.EntityDoc => {
+      const h = rec.history
+      const proc = rec.proc
+      const pid = proc?.life?.pid ?? proc?.external?.pid
+      return {
+        name: rec.name,
+        isGlobal: rec.isGlobal,
+        kind: rec.kind,
+        status: rec.status,
+        enabled: rec.enabled,
+        state: rec.state,
+        ...(proc === undefined ? {} : {
+          process: {
+            line: proc.line,
+            output: proc.output,
+            stopSignal: proc.stopSignal,
+            stopGraceMillis: proc.stopGraceMillis,
+            ...(pid === undefined ? {} : { pid }),
+            ...(proc.external === undefined ? {} : { external: proc.external })
+          }
+        }),
+        ...(rec.beat === undefined ? {} : { heartbeat: { ...rec.beat.config, count: rec.beat.count } }),
+        policy: {
+          maxRestarts: rec.policy.intensity.maxRestarts,
+          withinMillis: rec.policy.intensity.withinMillis,
+          backoff: rec.policy.backoff !== undefined,
+          backoffResetMillis: rec.policy.backoffResetMillis
+        },
+        created: rec.created,
+        ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
+        history: {
+          deaths: h.deaths,
+          abnormalDeaths: h.abnormalDeaths,
+          restarts: h.restarts,
+          missedLow: h.missedLow,
+          missedHigh: h.missedHigh,
+          ...(h.lastDeath === undefined ? {} : { lastDeath: h.lastDeath }),
+          restartTimes: h.restartTimes
+        },
+        conditions: rec.conditions.map((c) => ({
+          name: c.name,
+          type: c.type,
+          enabled: c.enabled,
+          independent: c.independent,
+          noWait: c.noWait,
+          oneShot: c.oneShot,
+          ...(c.stateFilter === undefined ? {} : { stateFilter: c.stateFilter }),
+          ...(c.raiseFilter === undefined ? {} : { raiseFilter: c.raiseFilter }),
+          fired: c.fired,
+          actions: c.actions.map((a) => ({
+            name: a.name,
+            enabled: a.enabled,
+            runs: a.runs,
+            failures: a.failures,
+            action: store_.storeAction(a.action)
+          }))
+        }))
+      }
     }
 
     const guard = Effect.suspend(() => (stopped ? Effect.fail(new HamStopped()) : Effect.void))
@@ -1247,9 +1396,11 @@ export const make = (
           return Effect.asVoid(FiberSet.run(fibers, runCondition({ ...ctx, shared: false }, i)))
         }
         rec.runs++
+        touch(ctx.owner)
         return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
           if (failure === undefined) return loop(i + 1)
           rec.failures++
+          touch(ctx.owner)
           rec.lastFailure = failure
           if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
           return rec.action.breakOnFail ? Effect.void : loop(i + 1)
@@ -1305,6 +1456,7 @@ export const make = (
       for (const condition of owner.conditions) {
         if (!matches(condition, event)) continue
         condition.fired++
+        if (owner !== rec) touch(owner)
         if (condition.noWait) {
           sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true }))
         } else if (condition.independent) {
@@ -1328,6 +1480,7 @@ export const make = (
     function enqueue(rec: EntityRec, event: cond.ConditionEvent) {
       if (stopped) return
       account(rec, event)
+      touch(rec)
       // the fast path skips the pubsub's strategy; when the buffer is full, publish through it
       // (sliding: it drops the oldest event of the lagging subscribers only, and never waits)
       if (!pubsub.unsafeOffer(event)) Effect.runSync(PubSub.publish(pubsub, event))
@@ -1383,6 +1536,7 @@ export const make = (
           return Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
         existing.policy = policy
+        existing.restored = false
         if (existing.history !== emptyHistory) {
           existing.history.backoffState = undefined
           existing.history.restartTimes = none
@@ -1419,7 +1573,125 @@ export const make = (
         ? undefined
         : { config, state: heartbeat_.healthy, seen: false, count: rec.beat?.count ?? 0, clock: undefined, firstDue: 0 }
 
-    const hasRestart = (rec: EntityRec) => rec.conditions.some((c) => c.actions.some((a) => action_.restarts(a.action)))
+    /** a restart action declared on the entity (one read from the store counts once it is declared again) */
+    const hasRestart = (rec: EntityRec) =>
+      rec.conditions.some((c) => c.actions.some((a) => !a.restored && action_.restarts(a.action)))
+
+    /**
+     * A process or pid entity that was restored from the store and is running again is taken up
+     * by the application's first attach of its name (the process is not started twice); the
+     * attach's options apply from then on.
+     */
+    const adoptRestored = (
+      name: string,
+      kind: "process" | "pid",
+      heartbeat: BeatRec["config"] | undefined,
+      policy: Policy
+    ): EntityRec | undefined => {
+      const rec = entities.get(name)
+      if (rec === undefined || !rec.restored || rec.kind !== kind) return undefined
+      if (rec.status !== "running" && rec.status !== "restarting") return undefined
+      rec.restored = false
+      rec.policy = policy
+      if (heartbeat !== undefined && rec.beat === undefined) {
+        rec.beat = beatRecFor(rec, heartbeat)
+        runSyncIn(startTicker(rec))
+      }
+      touch(rec)
+      return rec
+    }
+
+    const runSyncIn = (effect: Effect.Effect<void>) => Runtime.runSync(hamRuntime, effect)
+
+    const policyOf = (doc: store_.EntityDoc["policy"]): Policy => ({
+      intensity: { maxRestarts: doc.maxRestarts, withinMillis: doc.withinMillis },
+      backoff: doc.backoff ? basePolicy.backoff ?? defaultBackoff : undefined,
+      backoffResetMillis: doc.backoffResetMillis
+    })
+
+    /** an entity back from the store: its conditions, actions, statistics and state */
+    const restoreRec = (doc: store_.EntityDoc): EntityRec => {
+      const rec = doc.isGlobal ? globalRec : makeRec(doc.name, false, doc.created, policyOf(doc.policy))
+      rec.enabled = doc.enabled
+      rec.state = doc.state
+      rec.lastEvent = doc.lastEvent
+      rec.restored = !doc.isGlobal
+      const h = doc.history
+      if (h.deaths + h.abnormalDeaths + h.restarts + h.missedLow + h.missedHigh > 0 || h.lastDeath !== undefined) {
+        rec.history = { ...h, lastDeath: h.lastDeath, restartTimes: [...h.restartTimes], backoffState: undefined }
+      }
+      rec.conditions = doc.conditions.map((c): ConditionRec => ({
+        name: c.name,
+        type: c.type,
+        enabled: c.enabled,
+        independent: c.independent,
+        noWait: c.noWait,
+        oneShot: c.oneShot,
+        stateFilter: c.stateFilter,
+        raiseFilter: c.raiseFilter,
+        fired: c.fired,
+        restored: true,
+        actions: c.actions.map((a): ActionRec => ({
+          name: a.name,
+          // checked when the store was opened
+          action: Either.getOrThrow(store_.restoreAction(a.action)),
+          enabled: a.enabled,
+          runs: a.runs,
+          failures: a.failures,
+          lastFailure: undefined,
+          restored: true
+        }))
+      }))
+      if (doc.heartbeat !== undefined) {
+        const { count, ...config } = doc.heartbeat
+        rec.beat = { config, state: heartbeat_.healthy, seen: false, count, clock: undefined, firstDue: 0 }
+      }
+      return rec
+    }
+
+    /**
+     * Rebuilds the registry from the store. Fiber and self-attached entities wait as placeholders
+     * until the application attaches them again (code cannot be stored); process entities are
+     * started again with their stored command line; a pid entity is watched again when its
+     * process is still the same one, and is dead otherwise.
+     */
+    const restore = (docs: ReadonlyArray<store_.EntityDoc>): Effect.Effect<void> =>
+      Effect.forEach(docs, (doc) =>
+        Effect.gen(function*() {
+          const rec = restoreRec(doc)
+          if (doc.isGlobal) return
+          entities.set(rec.name, rec)
+          const stored = doc.process
+          if ((doc.kind !== "process" && doc.kind !== "pid") || stored === undefined) return
+          const options = {
+            stopSignal: stored.stopSignal,
+            stopGraceMillis: stored.stopGraceMillis,
+            output: stored.output
+          }
+          rec.kind = doc.kind
+          rec.status = "dead"
+          if (doc.kind === "pid") {
+            rec.proc = newProcRec(stored.line, options, stored.external)
+            const external = stored.external
+            if (external === undefined) return
+            const same = yield* Effect.match(procfs.readStat(external.pid), {
+              onFailure: () => false,
+              onSuccess: (stat) => procfs.isLiveState(stat.state) && stat.startTime === external.startTime
+            })
+            if (same) yield* watchExternal(rec)
+            return
+          }
+          const proc = newProcRec(stored.line, options, undefined)
+          rec.proc = proc
+          const life = yield* Effect.either(spawnLife(rec.name, proc))
+          if (Either.isLeft(life)) {
+            yield* closeNotify(proc)
+            history(rec).lastDeath = `could not be started again from the store: ${life.left}`
+            return
+          }
+          enqueue(rec, { _tag: "CondAttach", ...common(rec), pid: life.right.pid })
+          yield* startProcess(rec, life.right)
+        }), { discard: true })
 
     const attach = <S extends entity_.EntitySpec<any>>(
       spec: S,
@@ -1456,7 +1728,7 @@ export const make = (
         : Effect.fail(invalid("output", `must be "log", "ignore" or { file }`))
 
     /** the options every process entity takes, checked; and a refusal of a taken name */
-    const processOptions = (name: string, options: entity_.ProcessOptions) =>
+    const processOptions = (name: string, options: entity_.ProcessOptions, adopting?: EntityRec) =>
       Effect.gen(function*() {
         const stopSignal = options.stopSignal ?? "SIGTERM"
         if (!validSignals.has(stopSignal)) {
@@ -1467,7 +1739,10 @@ export const make = (
           : yield* millisOf(options.stopGrace, "stopGrace", 0)
         const output = yield* validateOutput(options.output)
         const existing = entities.get(name)
-        if (existing !== undefined && (existing.status === "running" || existing.status === "restarting")) {
+        if (
+          existing !== undefined && existing !== adopting &&
+          (existing.status === "running" || existing.status === "restarting")
+        ) {
           return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
         return { stopSignal, stopGraceMillis, output }
@@ -1490,6 +1765,12 @@ export const make = (
       policy: Policy
     ) =>
       Effect.gen(function*() {
+        const adopted = adoptRestored(name, "process", heartbeat, policy)
+        if (adopted !== undefined) {
+          const options = yield* processOptions(name, spec.options, adopted)
+          adopted.proc = { ...adopted.proc!, line: spec.command, ...options }
+          return handleOf(adopted)
+        }
         // checked, and a taken name refused, before anything is started
         const proc = newProcRec(spec.command, yield* processOptions(name, spec.options), undefined)
         const life = yield* spawnLife(name, proc).pipe(
@@ -1520,6 +1801,8 @@ export const make = (
       Effect.gen(function*() {
         const pid = spec.pid
         if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(invalid("pid", `not a pid: ${pid}`))
+        const adopted = adoptRestored(name, "pid", heartbeat, policy)
+        if (adopted !== undefined) return handleOf(adopted)
         const pollMillis = spec.options.pollInterval === undefined
           ? defaultPollMillis
           : yield* millisOf(spec.options.pollInterval, "pollInterval", 1)
@@ -1656,6 +1939,7 @@ export const make = (
         }
         const rec = makeRec(valid, false, now(), basePolicy)
         entities.set(valid, rec)
+        touch(rec)
         return handleOf(rec)
       })
 
@@ -1674,6 +1958,7 @@ export const make = (
         yield* guard
         const rec = yield* findRealEntity(ref, "detach")
         entities.delete(rec.name)
+        forget(rec)
         rec.attached = false
         rec.status = "dead"
         yield* quiesce(rec)
@@ -1689,11 +1974,17 @@ export const make = (
       Effect.gen(function*() {
         yield* guard
         const rec = yield* findEntity(ref)
-        const taken = (n: string) => rec.conditions.some((c) => c.name === n)
+        // a condition read from the store is taken up by the first declaration of its name
+        const taken = (n: string) => rec.conditions.some((c) => c.name === n && !c.restored)
         const name = options?.name === undefined
           ? uniqueName(conditionDefaultName(type), taken)
           : yield* validateConditionName(options.name)
         if (taken(name)) return yield* Effect.fail(new DuplicateName({ kind: "condition", name }))
+        const restored = rec.conditions.find((c) => c.name === name)
+        // what the code declares wins; the actions and count of a restored condition stay when it
+        // is declared again alike (same type and filters)
+        const alike = restored !== undefined && restored.type === type &&
+          sameJson(restored.stateFilter, filters.stateFilter) && sameJson(restored.raiseFilter, filters.raiseFilter)
         const condition: ConditionRec = {
           name,
           type,
@@ -1703,10 +1994,14 @@ export const make = (
           oneShot: options?.oneShot === true,
           stateFilter: filters.stateFilter,
           raiseFilter: filters.raiseFilter,
-          actions: [],
-          fired: 0
+          actions: alike ? restored.actions : [],
+          fired: alike ? restored.fired : 0,
+          restored: false
         }
-        rec.conditions = [...rec.conditions, condition]
+        rec.conditions = restored === undefined
+          ? [...rec.conditions, condition]
+          : rec.conditions.map((c) => c === restored ? condition : c)
+        touch(rec)
         return conditionHandleOf(rec, condition)
       })
 
@@ -1810,19 +2105,29 @@ export const make = (
         const [rec, condition] = yield* findCondition(handle)
         if (!action_.isAction(action)) return yield* Effect.fail(invalid("action", "not an Action"))
         yield* validateAction(rec, condition, action, true)
-        const taken = (n: string) => condition.actions.some((a) => a.name === n)
+        // an action read from the store is taken up by the first declaration of its name: the
+        // declared action replaces it, its statistics stay
+        const taken = (n: string) => condition.actions.some((a) => a.name === n && !a.restored)
         const name = action.name === undefined
           ? uniqueName(action_.defaultName(action), taken)
           : yield* validateActionName(action.name)
         if (taken(name)) return yield* Effect.fail(new DuplicateName({ kind: "action", name }))
-        condition.actions = [...condition.actions, {
-          name,
-          action,
-          enabled: true,
-          runs: 0,
-          failures: 0,
-          lastFailure: undefined
-        }]
+        const restored = condition.actions.find((a) => a.name === name)
+        if (restored !== undefined) {
+          restored.action = action
+          restored.restored = false
+        } else {
+          condition.actions = [...condition.actions, {
+            name,
+            action,
+            enabled: true,
+            runs: 0,
+            failures: 0,
+            lastFailure: undefined,
+            restored: false
+          }]
+        }
+        touch(rec)
         const result: ActionHandle = {
           _tag: "ActionHandle",
           entity: rec.name,
@@ -2126,7 +2431,13 @@ export const make = (
         Effect.zipRight(FiberSet.clear(fibers)),
         Effect.zipRight(Fiber.interruptAll([dispatcher, sideDispatcher])),
         Effect.zipRight(Queue.shutdown(sideQueue)),
-        Effect.zipRight(PubSub.shutdown(pubsub))
+        Effect.zipRight(PubSub.shutdown(pubsub)),
+        // the last statistics (beats counted, final states) go to the store
+        Effect.zipRight(Effect.suspend(() => {
+          for (const rec of all) touch(rec)
+          touch(globalRec)
+          return flushOnce
+        }))
       )
     })
     // `Ham.stop` may be called by an entity's own fiber or by an action on the dispatcher, both of
@@ -2142,24 +2453,41 @@ export const make = (
 
     yield* Effect.addFinalizer(() => stop)
 
+    if (store !== undefined) {
+      yield* Effect.forkScoped(flusher)
+      yield* restore(store.entities)
+    }
+
+    /** marks the entity a handle names as changed */
+    const touchHandle = (handle: Handle) =>
+      Effect.sync(() => {
+        const name = handle._tag === "EntityHandle" ? handle.name : handle.entity
+        const rec = handle.isGlobal ? globalRec : entities.get(name)
+        if (rec !== undefined) touch(rec)
+      })
+
     const service: HamService = {
-      attach,
-      attachSelf,
-      entity,
+      attach: (spec, options) => durable(attach(spec, options)),
+      attachSelf: (name, options) => durable(attachSelf(name, options)),
+      entity: (name) => durable(entity(name)),
       entityHandle,
-      detach,
-      condition,
-      conditionState,
-      conditionRaise,
+      detach: (ref) => durable(detach(ref)),
+      condition: (ref, type, options) => durable(condition(ref, type, options)),
+      conditionState: (ref, filter, options) => durable(conditionState(ref, filter, options)),
+      conditionRaise: (ref, filter, options) => durable(conditionRaise(ref, filter, options)),
       conditionHandle,
-      addAction,
+      addAction: (handle, action) => durable(addAction(handle, action)),
       actionHandle,
-      publishState,
-      raise,
+      publishState: store === undefined ? publishState : (ref, state) => durable(publishState(ref, state)),
+      raise: store === undefined ? raise : (ref, input) => durable(raise(ref, input)),
       subscribe,
       events,
-      control,
-      remove,
+      control: (handle, op, options) =>
+        store === undefined
+          ? control(handle, op, options)
+          : durable(Effect.tap(control(handle, op, options), () => touchHandle(handle))),
+      remove: (handle) =>
+        store === undefined ? remove(handle) : durable(Effect.zipRight(remove(handle), touchHandle(handle))),
       snapshot,
       verbose,
       verbosity: Effect.sync(() => verbosity),

@@ -1,0 +1,75 @@
+/**
+ * The Guardian: the HAM's whole state kept in a memory-mapped LMDB file, so that a HAM that
+ * starts again with the same file gets back its entities, conditions, actions, statistics and
+ * published states.
+ *
+ * Provide it around the HAM's layer (the HAM looks for a store in the context it is built in):
+ *
+ * ```ts
+ * program.pipe(Effect.provide(HamLive), Effect.provide(Guardian.layer({ path: "./ham-state" })))
+ * // or, as one layer:
+ * const HamStored = HamLive.pipe(Layer.provide(Guardian.layer({ path: "./ham-state" })))
+ * ```
+ *
+ * What is kept, and when:
+ * - Registry calls (`attach`, `condition`, the action adders, `publishState`, `raise`,
+ *   `control`, `remove`, `detach`) commit their change to the file before they return, in one
+ *   synchronous transaction: no other fiber runs in between, so they behave as in memory.
+ * - Changes the HAM makes itself (deaths, restarts, runs and failures of actions, counts) are
+ *   committed in the next flush: one scheduler turn plus one commit (about 0.3 ms) later.
+ *   Heartbeat counts are written with the entity's next change and when the HAM stops.
+ * - Actions are data and come back whole (restart, execute, signal, waitfor, heartbeatHealthy,
+ *   log). A notify action (a local queue) or an `Action.effect` (code) comes back as a
+ *   placeholder action that fails until the application declares it again.
+ * - Fiber and self-attached entities come back as placeholders: code cannot be stored. The
+ *   application's next attach of the same name takes up their history, state and conditions.
+ *   Process entities are started again with their stored command line; the application's next
+ *   attach of the same name takes up the running process instead of starting another.
+ * - A declaration that matches a restored one by name (a condition of the same type and
+ *   filters, an action of the same name) takes it up with its statistics: running the same
+ *   setup code again does not duplicate anything. What the code declares wins.
+ * - A custom back-off `Schedule` cannot be stored: a restored entity uses the HAM's back-off.
+ *
+ * The file is created owner-only (0600), with its `-lock` file beside it. A file that is not an
+ * LMDB file, is damaged or cut short, or was written by another store format fails with
+ * `StoreCorrupt`, and is left exactly as it was.
+ *
+ * @since 0.1.0
+ */
+import * as Layer from "effect/Layer"
+import type { StoreCorrupt } from "./HamError.js"
+import * as internal from "./internal/store.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GuardianOptions {
+  /** the LMDB file (created when missing, with a `-lock` file beside it) */
+  readonly path: string
+  /**
+   * Wait for the disk at every commit (fsync), so that a crash of the machine loses nothing
+   * committed either. By default a commit is written to the file (the operating system's cache)
+   * before it returns: a crash of the process loses nothing committed, and commits are ~30
+   * times faster.
+   */
+  readonly fsync?: boolean | undefined
+}
+
+/**
+ * The store of the HAM's state at `options.path`. Fails with `StoreCorrupt` when the file cannot
+ * be used (the file is then left as it was).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: GuardianOptions): Layer.Layer<internal.StateStore, StoreCorrupt> =>
+  Layer.scoped(internal.StateStore, internal.openStore(options.path, { fsync: options.fsync }))
+
+/**
+ * The format version of the records this version of effect-ham writes and reads.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const formatVersion: number = internal.formatVersion
