@@ -3,6 +3,7 @@
  */
 import { Effect } from "effect"
 import * as core from "./core.js"
+import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
 
 const main = Effect.gen(function*() {
@@ -13,6 +14,7 @@ const main = Effect.gen(function*() {
   yield* core.heapPerEntity
   yield* processes.childRestart
   yield* processes.idleChildren
+  yield* guardian.store
 })
 
 Effect.runPromise(main).then(

@@ -626,7 +626,7 @@ export const make = (
       wakeFlusher()
     }
     const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
-      if (store === undefined) return Effect.void
+      if (store === undefined || (dirty.size === 0 && deletedNames.size === 0)) return Effect.void
       const upTo = touchSeq
       const puts: Array<store_.EntityDoc> = []
       for (const rec of dirty) {
