@@ -193,6 +193,20 @@ export interface HamService {
 /** @internal */
 export class Ham extends Context.Tag("effect-ham/Ham")<Ham, HamService>() {}
 
+const FaultKey = Symbol.for("effect-ham/internal/injectFault")
+
+/**
+ * Test hook (fault injection): makes one of the HAM's own fibers die of a defect at its next
+ * step. Not part of the public API.
+ *
+ * @internal
+ */
+export const injectFault = (target: "dispatcher" | "sideDispatcher" | "guardian"): Effect.Effect<void, never, Ham> =>
+  Effect.flatMap(
+    Ham,
+    (service) => (service as unknown as Record<symbol, (t: typeof target) => Effect.Effect<void>>)[FaultKey](target)
+  )
+
 // =============================================================================================
 // defaults
 // =============================================================================================
@@ -1497,25 +1511,114 @@ export const make = (
       routeTo(globalRec, rec, event)
     }
 
-    const runAll = (runs: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> => {
-      const loop = (i: number): Effect.Effect<void> =>
-        i >= runs.length ? Effect.void : Effect.flatMap(Effect.catchAllCause(runs[i], survive), () => loop(i + 1))
-      return loop(0)
-    }
+    // -------------------------------------------------------------------------------------------
+    // the HAM's own fibers and their guardian
+    // -------------------------------------------------------------------------------------------
 
-    const nextBatch = Effect.suspend(() => {
+    // The dispatcher, the noWait dispatcher and a guardian fiber watch each other (fiber
+    // observers: no polling). When a defect kills a dispatcher, the guardian starts a new one on
+    // the same mailbox: a run that had started is not run again, the runs that had not started
+    // are run by the new dispatcher, in order. When the guardian dies, the HAM starts a new one.
+    // The registry itself is untouched by such a death (and is in the store when there is one).
+    type HamFiber = "dispatcher" | "sideDispatcher"
+    const faults = { dispatcher: false, sideDispatcher: false, guardian: false }
+    let hamFailures = 0
+    let guardianFailures = 0
+    const deadFibers: Array<HamFiber> = []
+    let guardianWake: Deferred.Deferred<void> | undefined
+
+    // the batch being run: a new dispatcher carries on from `batchIndex`
+    let batch: Array<Effect.Effect<void>> = []
+    let batchIndex = 0
+    const nextStep: Effect.Effect<void> = Effect.suspend(() => {
+      if (faults.dispatcher) {
+        faults.dispatcher = false
+        return Effect.dieMessage("effect-ham: a fault injected into the dispatcher")
+      }
+      if (batchIndex < batch.length) {
+        const run = batch[batchIndex]
+        batch[batchIndex++] = Effect.void
+        return Effect.catchAllCause(run, survive)
+      }
       if (mailbox.length === 0) {
+        batch = []
+        batchIndex = 0
         wakeUp = Deferred.unsafeMake<void>(FiberId.none)
         return Deferred.await(wakeUp)
       }
-      const batch = mailbox
+      batch = mailbox
+      batchIndex = 0
       mailbox = []
-      return runAll(batch)
+      return Effect.void
     })
-    const dispatcher = yield* Effect.forkScoped(Effect.forever(nextBatch))
-    const sideDispatcher = yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.take(sideQueue), (run) => Effect.catchAllCause(run, survive)))
-    )
+    const nextSide: Effect.Effect<void> = Effect.suspend(() => {
+      if (faults.sideDispatcher) {
+        faults.sideDispatcher = false
+        return Effect.dieMessage("effect-ham: a fault injected into the noWait dispatcher")
+      }
+      return Effect.flatMap(Queue.take(sideQueue), (run) => Effect.catchAllCause(run, survive))
+    })
+
+    let dispatcher: Fiber.RuntimeFiber<never> = undefined as never
+    let sideDispatcher: Fiber.RuntimeFiber<never> = undefined as never
+    let guardian: Fiber.RuntimeFiber<never> = undefined as never
+
+    const onHamFiberExit = (which: HamFiber) => () => {
+      if (stopped) return
+      hamFailures++
+      deadFibers.push(which)
+      const wake = guardianWake
+      if (wake !== undefined) {
+        guardianWake = undefined
+        Deferred.unsafeDone(wake, Exit.void)
+      }
+    }
+    const startDispatcher = () => {
+      dispatcher = Runtime.runFork(hamRuntime, Effect.forever(nextStep))
+      dispatcher.addObserver(onHamFiberExit("dispatcher"))
+    }
+    const startSideDispatcher = () => {
+      sideDispatcher = Runtime.runFork(hamRuntime, Effect.forever(nextSide))
+      sideDispatcher.addObserver(onHamFiberExit("sideDispatcher"))
+    }
+    const guardianStep: Effect.Effect<void> = Effect.suspend(() => {
+      if (faults.guardian) {
+        faults.guardian = false
+        return Effect.dieMessage("effect-ham: a fault injected into the guardian")
+      }
+      const which = deadFibers.shift()
+      if (which === undefined) {
+        guardianWake = Deferred.unsafeMake<void>(FiberId.none)
+        return Deferred.await(guardianWake)
+      }
+      if (which === "dispatcher") startDispatcher()
+      else startSideDispatcher()
+      return Effect.logWarning(`effect-ham: the ${which} died; the guardian started a new one`)
+    })
+    const startGuardian = () => {
+      guardianWake = undefined
+      guardian = Runtime.runFork(hamRuntime, Effect.forever(guardianStep))
+      guardian.addObserver(() => {
+        if (stopped) return
+        guardianFailures++
+        startGuardian()
+      })
+    }
+    /** test hook: a defect in one of the HAM's own fibers, at its next step */
+    const injectFault = (target: HamFiber | "guardian") =>
+      Effect.sync(() => {
+        faults[target] = true
+        if (target === "dispatcher") toDispatcher(Effect.void)
+        else if (target === "sideDispatcher") sideQueue.unsafeOffer(Effect.void)
+        else {
+          const wake = guardianWake
+          guardianWake = undefined
+          if (wake !== undefined) Deferred.unsafeDone(wake, Exit.void)
+        }
+      })
+    startDispatcher()
+    startSideDispatcher()
+    startGuardian()
 
     // -------------------------------------------------------------------------------------------
     // registry operations
@@ -2406,6 +2509,9 @@ export const make = (
         numEntities: nodes.length,
         numConditions,
         numActions,
+        hamFailures,
+        guardianFailures,
+        ...(store === undefined ? {} : { store: store.path }),
         global: { conditions: conditionNodes(globalRec) },
         entities: nodes
       }
@@ -2429,7 +2535,7 @@ export const make = (
       }
       return Effect.forEach(all.reverse(), quiesce, { discard: true, concurrency: "unbounded" }).pipe(
         Effect.zipRight(FiberSet.clear(fibers)),
-        Effect.zipRight(Fiber.interruptAll([dispatcher, sideDispatcher])),
+        Effect.zipRight(Effect.suspend(() => Fiber.interruptAll([guardian, dispatcher, sideDispatcher]))),
         Effect.zipRight(Queue.shutdown(sideQueue)),
         Effect.zipRight(PubSub.shutdown(pubsub)),
         // the last statistics (beats counted, final states) go to the store
@@ -2493,6 +2599,7 @@ export const make = (
       verbosity: Effect.sync(() => verbosity),
       stop
     }
+    Object.defineProperty(service, FaultKey, { value: injectFault })
     return service
   })
 

@@ -96,6 +96,12 @@ export const Tree = Schema.Struct({
   numEntities: Schema.Number,
   numConditions: Schema.Number,
   numActions: Schema.Number,
+  /** how often one of the HAM's own fibers died and was replaced by the guardian fiber */
+  hamFailures: Schema.Number,
+  /** how often the guardian fiber died and was replaced by the HAM */
+  guardianFailures: Schema.Number,
+  /** the Guardian's state file, when the HAM has one */
+  store: Schema.optional(Schema.String),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
   entities: Schema.Array(EntityNode)
 })
@@ -148,7 +154,11 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
 export const render = (tree: Tree): string => {
   const out: Array<string> = [
     `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}` +
-    `  verbosity ${tree.verbosity}`
+    `  verbosity ${tree.verbosity}` +
+    (tree.hamFailures + tree.guardianFailures > 0
+      ? `  ham failures ${tree.hamFailures}  guardian failures ${tree.guardianFailures}`
+      : "") +
+    (tree.store === undefined ? "" : `  store ${tree.store}`)
   ]
   if (tree.global.conditions.length > 0) {
     out.push(`* (global)`)
