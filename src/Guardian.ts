@@ -37,7 +37,7 @@
  * @since 0.1.0
  */
 import * as Layer from "effect/Layer"
-import type { StoreCorrupt } from "./HamError.js"
+import type { StoreBusy, StoreCorrupt } from "./HamError.js"
 import * as internal from "./internal/store.js"
 
 /**
@@ -58,12 +58,15 @@ export interface GuardianOptions {
 
 /**
  * The store of the HAM's state at `options.path`. Fails with `StoreCorrupt` when the file cannot
- * be used (the file is then left as it was).
+ * be used (the file is then left as it was), and with `StoreBusy` when another live HAM holds
+ * the store: exactly one HAM is active per store (a lease in the file, taken in one LMDB write
+ * transaction, so that of two HAMs opening it at once exactly one gets it; given back when the
+ * layer's scope closes; a lease whose holder died is taken over).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: GuardianOptions): Layer.Layer<internal.StateStore, StoreCorrupt> =>
+export const layer = (options: GuardianOptions): Layer.Layer<internal.StateStore, StoreCorrupt | StoreBusy> =>
   Layer.scoped(internal.StateStore, internal.openStore(options.path, { fsync: options.fsync }))
 
 /**

@@ -241,6 +241,26 @@ export class StoreCorrupt extends Schema.TaggedError<StoreCorrupt>()("StoreCorru
 }
 
 /**
+ * Another HAM is active on this state store (it holds the store's lease and is alive): exactly
+ * one HAM may be active per store.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreBusy extends Schema.TaggedError<StoreBusy>()("StoreBusy", {
+  path: Schema.String,
+  pid: Schema.Number,
+  role: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `the state store ${this.path} is in use by the ${this.role} HAM of pid ${this.pid}`
+  }
+}
+
+/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0

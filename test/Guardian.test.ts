@@ -4,10 +4,11 @@ import { Effect, Either, Layer, Queue } from "effect"
 import { Action, Entity, Guardian, Ham } from "effect-ham"
 import { CondDeath, CondRestart, CondState } from "effect-ham/Condition"
 import { open } from "lmdb"
+import * as ChildProcess from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { awaitEvents, inTempDir, isLive, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
+import { awaitEvents, inTempDir, isLive, liveWithCmdline, pidOf, waitUntil, waitUntilEffect } from "./processes.js"
 import { actionNode, conditionNode, entityNode, settle } from "./utils.js"
 
 /** runs `body` against a HAM that persists to the store at `path`, then stops it */
@@ -286,4 +287,81 @@ describe("Guardian: registry calls return once committed", () => {
           })
         )
       })))
+})
+
+describe("Guardian: one active HAM per store", () => {
+  it.live("a second HAM on a store in use gets StoreBusy; once the first is closed it gets the store", () =>
+    inTempDir("ham-guardian-", (dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "state.ham")
+        yield* withStore(
+          path,
+          Effect.gen(function*() {
+            yield* setup
+            const second = yield* Effect.either(withStore(path, Ham.snapshot))
+            if (Either.isRight(second)) return expect.fail("two HAMs on one store")
+            expect(second.left).toMatchObject({ _tag: "StoreBusy", pid: process.pid, role: "host" })
+            // the refused HAM changed nothing
+            expect((yield* entityNode("worker")).status).toBe("running")
+          })
+        )
+        const tree = yield* withStore(path, Ham.snapshot)
+        expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
+      })))
+
+  it.live("the lease of a holder that died is taken over", () =>
+    inTempDir("ham-guardian-", (dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "state.ham")
+        yield* withStore(path, setup)
+        // a lease left by a process that is gone (a pid that cannot be alive)
+        const db = open({ path, noSubdir: true })
+        db.putSync("lease", { pid: 2 ** 22 + 1, startTime: 1, instance: "gone", role: "host" })
+        yield* Effect.promise(() => db.close())
+        const tree = yield* withStore(path, Ham.snapshot)
+        expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
+      })))
+
+  it.live(
+    "six processes race for one store: exactly one wins, the others are told who holds it",
+    () =>
+      inTempDir("ham-guardian-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const root = join(import.meta.dirname, "..")
+          const children = Array.from({ length: 6 }, () =>
+            ChildProcess.spawn(
+              process.execPath,
+              ["--conditions=source", "--import", "tsx", "test/fixtures/store-racer.ts", path],
+              { cwd: root, stdio: ["pipe", "pipe", "inherit"] }
+            ))
+          const outputs = children.map(() => "")
+          children.forEach((child, i) =>
+            child.stdout.on("data", (chunk: Buffer) => {
+              outputs[i] += chunk.toString("utf8")
+            })
+          )
+          const exited = children.map((child) => new Promise<void>((resolve) => child.on("exit", () => resolve())))
+          yield* Effect.addFinalizer(() => Effect.sync(() => children.forEach((child) => child.kill("SIGKILL"))))
+          // all of them started, then all told to go at once
+          yield* waitUntilEffect(
+            "six contenders ready",
+            Effect.sync(() => outputs.every((o) => o === "ready\n")),
+            30_000
+          )
+          for (const child of children) child.stdin.write("go\n")
+          yield* waitUntilEffect(
+            "every contender answered",
+            Effect.sync(() => outputs.every((o) => o.split("\n").length > 2)),
+            10_000
+          )
+          const results = outputs.map((o) => o.split("\n")[1])
+          expect(results.filter((r) => r === "won")).toHaveLength(1)
+          const winner = children[results.indexOf("won")]
+          expect(results.filter((r) => r === `busy ${winner.pid}`)).toHaveLength(5)
+          for (const child of children) child.stdin.end()
+          yield* Effect.promise(() => Promise.all(exited))
+        })).pipe(Effect.scoped),
+    60_000
+  )
 })

@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { open, type RootDatabase } from "lmdb"
 import * as NodeFs from "node:fs"
-import { StoreCorrupt } from "../HamError.js"
+import { StoreBusy, StoreCorrupt } from "../HamError.js"
 import * as action_ from "./action.js"
 import * as cond from "./condition.js"
 
@@ -24,6 +24,7 @@ import * as cond from "./condition.js"
 export const formatVersion = 1
 
 const metaKey = "meta"
+const leaseKey = "lease"
 const entityPrefix = "e/"
 const entityEnd = "e0" // the first key after every "e/..."
 
@@ -35,6 +36,39 @@ const Meta = Schema.Struct({
   app: Schema.Literal("effect-ham"),
   format: Schema.Number
 })
+
+/** @internal who holds the store: one active HAM per store */
+export interface Lease {
+  readonly pid: number
+  /** the holder's start time (clock ticks after boot, from /proc): a reused pid is not the holder */
+  readonly startTime: number
+  /** tells two HAMs of one process apart */
+  readonly instance: string
+  readonly role: "host" | "guardian"
+}
+
+const LeaseSchema = Schema.Struct({
+  pid: Schema.Number,
+  startTime: Schema.Number,
+  instance: Schema.String,
+  role: Schema.Literal("host", "guardian")
+})
+
+/** @internal the start time of a live process (not a zombie); undefined when there is none */
+export const startTimeOf = (pid: number): number | undefined => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const state = fields[0]
+    if (state === "Z" || state === "X" || state === "x") return undefined
+    return Number(fields[19])
+  } catch {
+    return undefined
+  }
+}
+
+/** @internal true when the lease's holder is still alive (the same process, not a reused pid) */
+export const holderAlive = (lease: Lease): boolean => startTimeOf(lease.pid) === lease.startTime
 
 /** @internal an action as stored: data, or a marker for local code that cannot be stored */
 export type StoredAction = Record<string, unknown>
@@ -298,6 +332,10 @@ export interface StateStoreService {
   readonly writeSync: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => void
   /** the number of records written since the store was opened */
   readonly written: () => number
+  /** the lease this HAM holds */
+  readonly lease: Lease
+  /** the lease as it is in the file now */
+  readonly currentLease: () => Lease | undefined
 }
 
 /** @internal the store a HAM built in its context persists to (none: the HAM is in memory) */
@@ -312,8 +350,8 @@ const corrupt = (path: string, reason: string) => new StoreCorrupt({ path, reaso
  */
 export const openStore = (
   path: string,
-  options?: { readonly fsync?: boolean | undefined }
-): Effect.Effect<StateStoreService, StoreCorrupt, Scope.Scope> =>
+  options?: { readonly fsync?: boolean | undefined; readonly role?: Lease["role"] | undefined }
+): Effect.Effect<StateStoreService, StoreCorrupt | StoreBusy, Scope.Scope> =>
   Effect.gen(function*() {
     const lockPath = `${path}-lock`
     const exists = NodeFs.existsSync(path)
@@ -377,6 +415,34 @@ export const openStore = (
       }
       entities.push(decoded.right)
     }
+    // the lease: taken in one write transaction (LMDB serialises writers across processes), so
+    // of two HAMs opening the store at once exactly one gets it; given back when the scope closes
+    const lease: Lease = {
+      pid: process.pid,
+      startTime: startTimeOf(process.pid) ?? 0,
+      instance: `${process.pid}-${Math.random().toString(36).slice(2)}`,
+      role: options?.role ?? "host"
+    }
+    const readLease = (): Lease | undefined => {
+      const decoded = Schema.decodeUnknownOption(LeaseSchema)(db.get(leaseKey))
+      return decoded._tag === "Some" ? decoded.value : undefined
+    }
+    const holder = db.transactionSync(() => {
+      const current = readLease()
+      if (current !== undefined && current.instance !== lease.instance && holderAlive(current)) return current
+      db.put(leaseKey, lease)
+      return undefined
+    })
+    if (holder !== undefined) {
+      return yield* Effect.fail(new StoreBusy({ path, pid: holder.pid, role: holder.role }))
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() =>
+        db.transactionSync(() => {
+          if (readLease()?.instance === lease.instance) db.remove(leaseKey)
+        })
+      )
+    )
     let written = 0
     const apply = (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => () => {
       for (const name of deletes) db.remove(entityPrefix + name)
@@ -388,7 +454,12 @@ export const openStore = (
       entities,
       write: (puts, deletes) => Effect.promise(() => db.transaction(apply(puts, deletes))),
       writeSync: (puts, deletes) => db.transactionSync(apply(puts, deletes)),
-      written: () => written
+      written: () => written,
+      lease,
+      currentLease: () => {
+        db.resetReadTxn()
+        return readLease()
+      }
     }
     return service
   })
