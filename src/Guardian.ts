@@ -36,8 +36,9 @@
  *
  * @since 0.1.0
  */
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import type { StoreBusy, StoreCorrupt } from "./HamError.js"
+import * as guardian from "./internal/guardian.js"
 import * as internal from "./internal/store.js"
 
 /**
@@ -54,6 +55,18 @@ export interface GuardianOptions {
    * times faster.
    */
   readonly fsync?: boolean | undefined
+  /**
+   * Run a guardian process beside this one. When this process dies (even by SIGKILL), the
+   * guardian takes the HAM over: it loads the store, adopts the process entities by pid and keeps
+   * supervising them, runs the death conditions of the host's own entity (`hostName`: a
+   * `Ham.restart` there restarts this program with its command line) and starts a guardian of
+   * its own. When the host comes back with the same store, the guardian hands the store back.
+   * Process entities are started so that they outlive this process: their output goes to
+   * `<path>.d/<entity>.log` (written by the child itself, not through a pipe).
+   */
+  readonly process?: boolean | undefined
+  /** the entity that stands for this process in process mode (default "host") */
+  readonly hostName?: string | undefined
 }
 
 /**
@@ -67,7 +80,7 @@ export interface GuardianOptions {
  * @category layers
  */
 export const layer = (options: GuardianOptions): Layer.Layer<internal.StateStore, StoreCorrupt | StoreBusy> =>
-  Layer.scoped(internal.StateStore, internal.openStore(options.path, { fsync: options.fsync }))
+  guardian.layer({ ...options, role: "host" })
 
 /**
  * The format version of the records this version of effect-ham writes and reads.

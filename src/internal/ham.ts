@@ -307,6 +307,8 @@ interface ProcRec {
   watcher: Fiber.RuntimeFiber<unknown, unknown> | undefined
   /** the entity's notify socket (HAM_NOTIFY_SOCKET), the same for every life */
   notify: { readonly path: string; readonly scope: Scope.CloseableScope } | undefined
+  /** the start time of the current life (process mode: to adopt it again by pid) */
+  startTime: number | undefined
 }
 
 interface BeatRec {
@@ -614,8 +616,6 @@ export const make = (
     const store = Option.getOrUndefined(yield* Effect.serviceOption(store_.StateStore))
     const dirty = new Set<EntityRec>()
     const deletedNames = new Set<string>()
-    let touchSeq = 0
-    let committedSeq = 0
     let flushWake: Deferred.Deferred<void> | undefined
 
     const wakeFlusher = () => {
@@ -629,19 +629,16 @@ export const make = (
       if (store === undefined) return
       dirty.add(rec)
       deletedNames.delete(rec.name)
-      touchSeq++
       wakeFlusher()
     }
     const forget = (rec: EntityRec): void => {
       if (store === undefined) return
       dirty.delete(rec)
       deletedNames.add(rec.name)
-      touchSeq++
       wakeFlusher()
     }
-    const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
-      if (store === undefined || (dirty.size === 0 && deletedNames.size === 0)) return Effect.void
-      const upTo = touchSeq
+    const flushSync = (): void => {
+      if (store === undefined || (dirty.size === 0 && deletedNames.size === 0)) return
       const puts: Array<store_.EntityDoc> = []
       for (const rec of dirty) {
         if (rec.isGlobal || entities.get(rec.name) === rec) puts.push(toDoc(rec))
@@ -649,10 +646,10 @@ export const make = (
       dirty.clear()
       const deletes = [...deletedNames]
       deletedNames.clear()
-      return Effect.map(store.write(puts, deletes), () => {
-        if (upTo > committedSeq) committedSeq = upTo
-      })
-    })
+      store.writeSync(puts, deletes)
+    }
+    // every write is synchronous: a write prepared earlier can never land after a later one
+    const flushOnce: Effect.Effect<void> = Effect.sync(() => flushSync())
     const flusher: Effect.Effect<never> = Effect.forever(Effect.suspend(() => {
       if (dirty.size === 0 && deletedNames.size === 0) {
         flushWake = Deferred.unsafeMake<void>(FiberId.none)
@@ -662,19 +659,6 @@ export const make = (
       return Effect.zipRight(Effect.yieldNow(), flushOnce)
     }))
     /** commits every pending change now, in one synchronous transaction */
-    const flushSync = (): void => {
-      if (store === undefined || (dirty.size === 0 && deletedNames.size === 0)) return
-      const upTo = touchSeq
-      const puts: Array<store_.EntityDoc> = []
-      for (const rec of dirty) {
-        if (rec.isGlobal || entities.get(rec.name) === rec) puts.push(toDoc(rec))
-      }
-      dirty.clear()
-      const deletes = [...deletedNames]
-      deletedNames.clear()
-      store.writeSync(puts, deletes)
-      if (upTo > committedSeq) committedSeq = upTo
-    }
     const flushNow = Effect.sync(flushSync)
     /** a registry call that returns once its change is committed */
     const durable = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -684,6 +668,7 @@ export const make = (
       const h = rec.history
       const proc = rec.proc
       const pid = proc?.life?.pid ?? proc?.external?.pid
+      const startTime = proc?.life !== undefined ? proc.startTime : proc?.external?.startTime
       return {
         name: rec.name,
         isGlobal: rec.isGlobal,
@@ -698,6 +683,7 @@ export const make = (
             stopSignal: proc.stopSignal,
             stopGraceMillis: proc.stopGraceMillis,
             ...(pid === undefined ? {} : { pid }),
+            ...(startTime === undefined ? {} : { startTime }),
             ...(proc.external === undefined ? {} : { external: proc.external })
           }
         }),
@@ -929,6 +915,21 @@ export const make = (
         return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 
+    /** stops an adopted process's group: `signal`, then SIGKILL after the grace */
+    const stopAdopted = (external: NonNullable<ProcRec["external"]>, signal: string, graceMillis: number) => {
+      const alive = Effect.sync(() => store_.startTimeOf(external.pid) === external.startTime)
+      return Effect.gen(function*() {
+        if (!(yield* alive)) return
+        if (!process_.killGroup(external.pid, signal)) process_.signalProcess(external.pid, signal)
+        yield* alive.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("5 millis"), while: (up) => up }),
+          Effect.timeout(graceMillis),
+          Effect.ignore
+        )
+        if (!process_.killGroup(external.pid, "SIGKILL")) process_.signalProcess(external.pid, "SIGKILL")
+      })
+    }
+
     /** ends an entity's fiber and ticker because the HAM asked: this is not a death */
     const quiesce = (rec: EntityRec): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -942,12 +943,16 @@ export const make = (
           rec.proc.watcher = undefined
         }
         if (watcher !== undefined) watcher.unsafeInterruptAsFork(FiberId.none)
+        // a process this HAM adopted by pid (started by an earlier HAM of the store) is its own
+        const adopted = rec.kind === "process" && life === undefined ? rec.proc?.external : undefined
         return Effect.zipRight(
           stopTicker(rec),
           fiber !== undefined
             ? Effect.asVoid(Fiber.interrupt(fiber))
             : life !== undefined
             ? life.stop(rec.proc!.stopSignal, rec.proc!.stopGraceMillis)
+            : adopted !== undefined
+            ? stopAdopted(adopted, rec.proc!.stopSignal, rec.proc!.stopGraceMillis)
             : Effect.void
         ).pipe(Effect.zipRight(closeNotify(rec.proc)))
       })
@@ -956,22 +961,30 @@ export const make = (
     // process entities
     // -------------------------------------------------------------------------------------------
 
+    /** in process mode, a child writes its own output to a file: it outlives the HAM */
+    const outputFileOf = (name: string) =>
+      store?.mode.process === true ? `${store.mode.outputDir}/${encodeURIComponent(name)}.log` : undefined
+
     const spawnLife = (name: string, proc: ProcRec): Effect.Effect<process_.Life, string> =>
-      Effect.flatMap(openNotify(name, proc), (path) =>
-        process_.spawn({
-          command: Command.env(action_.commandFrom(proc.line), {
+      Effect.flatMap(openNotify(name, proc), (path) => {
+        const outputFile = outputFileOf(name)
+        const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
+        return process_.spawn({
+          command: Command.env(action_.commandFrom(line), {
             [notify_.EnvEntity]: name,
             [notify_.EnvSocket]: path
           }),
           executor,
-          output: proc.output,
+          output: outputFile === undefined ? proc.output : "ignore",
+          tailFile: outputFile,
           onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: name, stream })),
           onExit: (life, info) => {
             const rec = entities.get(name)
             if (rec !== undefined && rec.proc?.life === life) onProcessExit(rec, rec.generation, life, info)
             else FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
           }
-        }))
+        })
+      })
 
     /** the entity's notify socket, opened on its first spawn and kept for its later lives */
     const openNotify = (name: string, proc: ProcRec): Effect.Effect<string, string> => {
@@ -1050,6 +1063,7 @@ export const make = (
         rec.lastStart = now()
         proc.life = life
         proc.ready = false
+        proc.startTime = store?.mode.process === true ? store_.startTimeOf(life.pid) : undefined
         if (entityWaiters > 0) signalAttach()
         // a life that ended before it was taken up here: its exit went unseen, handle it now
         const ended = life.exitInfo()
@@ -1773,15 +1787,37 @@ export const make = (
           }
           rec.kind = doc.kind
           rec.status = "dead"
-          if (doc.kind === "pid") {
-            rec.proc = newProcRec(stored.line, options, stored.external)
-            const external = stored.external
-            if (external === undefined) return
-            const same = yield* Effect.match(procfs.readStat(external.pid), {
-              onFailure: () => false,
-              onSuccess: (stat) => procfs.isLiveState(stat.state) && stat.startTime === external.startTime
-            })
-            if (same) yield* watchExternal(rec)
+          const processMode = store?.mode.process === true
+          // the host restored by itself: the record of its previous life; it attaches itself again
+          if (processMode && store?.mode.role === "host" && rec.name === store.mode.hostName) {
+            rec.kind = "pid"
+            rec.proc = newProcRec(stored.line, options, undefined)
+            return
+          }
+          // the process the record names, if it is still the same one
+          const live = stored.external ??
+            (stored.pid !== undefined && stored.startTime !== undefined
+              ? { pid: stored.pid, startTime: stored.startTime, pollMillis: defaultPollMillis }
+              : undefined)
+          const same = live !== undefined && store_.startTimeOf(live.pid) === live.startTime
+          if (doc.kind === "pid" || processMode) {
+            rec.proc = newProcRec(stored.line, options, same ? live : stored.external)
+            if (same) {
+              // adopted by pid: watched by polling (it is not this process's child)
+              yield* watchExternal(rec)
+              return
+            }
+            // in process mode a process that died while no HAM watched it is a death: its
+            // conditions run (a restart, the host's own recovery)
+            if (processMode && live !== undefined) {
+              enqueue(rec, {
+                _tag: "CondDeath",
+                ...common(rec),
+                abnormal: true,
+                reason: `pid ${live.pid} died while no HAM was watching it`,
+                pid: live.pid
+              })
+            }
             return
           }
           const proc = newProcRec(stored.line, options, undefined)
@@ -1859,7 +1895,16 @@ export const make = (
         readonly output: process_.OutputOption
       },
       external: ProcRec["external"]
-    ): ProcRec => ({ line, ...options, life: undefined, ready: false, external, watcher: undefined, notify: undefined })
+    ): ProcRec => ({
+      line,
+      ...options,
+      life: undefined,
+      ready: false,
+      external,
+      watcher: undefined,
+      notify: undefined,
+      startTime: undefined
+    })
 
     const attachProcess = (
       name: string,
@@ -2510,8 +2555,9 @@ export const make = (
         numConditions,
         numActions,
         hamFailures,
-        guardianFailures,
-        ...(store === undefined ? {} : { store: store.path }),
+        guardianFailures: guardianFailures + (store?.guardian?.failures() ?? 0),
+        ...(store === undefined ? {} : { store: store.path, role: store.mode.role }),
+        ...(store?.guardian?.pid() === undefined ? {} : { guardianPid: store.guardian.pid() }),
         global: { conditions: conditionNodes(globalRec) },
         entities: nodes
       }
@@ -2562,6 +2608,13 @@ export const make = (
     if (store !== undefined) {
       yield* Effect.forkScoped(flusher)
       yield* restore(store.entities)
+      // in process mode the host stands as an entity of its own, so that a guardian that takes
+      // over runs its death conditions (a restart of the host with its command line, say)
+      if (store.mode.process && store.mode.role === "host") {
+        yield* Effect.orDie(
+          attach(entity_.pid(store.mode.hostName, process.pid, { pollInterval: "1 minute", stopSignal: "SIGTERM" }))
+        )
+      }
     }
 
     /** marks the entity a handle names as changed */

@@ -14,6 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
+import type { CommandLine } from "./action.js"
 
 /** @internal how a process ended */
 export interface ExitInfo {
@@ -59,6 +60,42 @@ const tailLines = (chunks: ReadonlyArray<Uint8Array>): Array<string> => {
   return all.slice(-stderrTailLines).map(clip)
 }
 
+/** the last lines of a file (its last few kilobytes, cut into lines) */
+const fileTail = (path: string): Array<string> => {
+  try {
+    const fd = NodeFs.openSync(path, "r")
+    try {
+      const size = NodeFs.fstatSync(fd).size
+      const length = Math.min(size, maxTailBytes)
+      const buffer = Buffer.alloc(length)
+      NodeFs.readSync(fd, buffer, 0, length, size - length)
+      return tailLines([buffer])
+    } finally {
+      NodeFs.closeSync(fd)
+    }
+  } catch {
+    return []
+  }
+}
+
+/**
+ * A command line that writes its own output to `file` (appending, stdout and stderr together),
+ * through `sh -c 'exec ...'`: the process itself is the command (exec), and its output does not
+ * go through a pipe to the HAM, so it outlives the HAM. Shell lines and pipelines are left as
+ * they are (they keep their pipes).
+ *
+ * @internal
+ */
+export const writingTo = (line: CommandLine, file: string): CommandLine =>
+  line.shell !== false || line.pipeTo !== undefined
+    ? line
+    : {
+      ...line,
+      command: "/bin/sh",
+      args: ["-c", `exec "$0" "$@" >>"$HAM_OUTPUT_FILE" 2>&1`, line.command, ...line.args],
+      env: { ...line.env, HAM_OUTPUT_FILE: file }
+    }
+
 /** @internal the signal name in the platform's error for a child killed by a signal */
 export const signalOf = (description: string): string | undefined => /signal:?\s*(SIG[A-Z0-9]+)/.exec(description)?.[1]
 
@@ -92,6 +129,8 @@ export const spawn = (options: {
   readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
   /** called once, as soon as the exit is known (and the last stderr lines are in) */
   readonly onExit: (life: Life, info: ExitInfo) => void
+  /** the child writes its output to this file itself: its last lines are read from there */
+  readonly tailFile?: string | undefined
 }): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
     // the output file is opened first: a file that cannot be opened is a spawn failure
@@ -199,7 +238,12 @@ export const spawn = (options: {
       exit: Deferred.await(exit),
       exited: () => done,
       exitInfo: () => exitInfo,
-      stderrTail: () => (rawTail.length === 0 ? [...tail] : tailLines(rawTail)),
+      stderrTail: () =>
+        options.tailFile !== undefined
+          ? fileTail(options.tailFile)
+          : rawTail.length === 0
+          ? [...tail]
+          : tailLines(rawTail),
       stop
     }
 

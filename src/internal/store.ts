@@ -25,6 +25,7 @@ export const formatVersion = 1
 
 const metaKey = "meta"
 const leaseKey = "lease"
+const handoverKey = "handover"
 const entityPrefix = "e/"
 const entityEnd = "e0" // the first key after every "e/..."
 
@@ -103,6 +104,8 @@ const ProcessDoc = Schema.Struct({
   stopGraceMillis: Schema.Number,
   /** the pid of the life that was running when this record was written */
   pid: Schema.optional(Schema.Number),
+  /** its start time (from /proc), so that a reused pid is not taken for it */
+  startTime: Schema.optional(Schema.Number),
   external: Schema.optional(Schema.Struct({
     pid: Schema.Number,
     startTime: Schema.Number,
@@ -326,9 +329,7 @@ export interface StateStoreService {
   readonly path: string
   /** the entities found in the file when it was opened */
   readonly entities: ReadonlyArray<EntityDoc>
-  /** writes (and deletes) entity records in one transaction; completes once it is committed */
-  readonly write: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => Effect.Effect<void>
-  /** the same, committed before it returns */
+  /** writes (and deletes) entity records in one transaction, committed before it returns */
   readonly writeSync: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => void
   /** the number of records written since the store was opened */
   readonly written: () => number
@@ -336,7 +337,50 @@ export interface StateStoreService {
   readonly lease: Lease
   /** the lease as it is in the file now */
   readonly currentLease: () => Lease | undefined
+  /** gives the lease back at once (a guardian handing the store over to its host) */
+  readonly release: () => void
+  /** the pid of a host that asked for the store (see `requestHandover`), if any */
+  readonly handoverRequest: () => number | undefined
+  /** how the HAM runs: with a guardian process (process entities outlive the HAM), and as what */
+  readonly mode: StoreMode
+  /** the guardian process watching this one (process mode) */
+  readonly guardian?: GuardianProcess | undefined
 }
+
+/** @internal the guardian process watching this one */
+export interface GuardianProcess {
+  readonly pid: () => number | undefined
+  /** how often a guardian process died and was started again */
+  readonly failures: () => number
+  /** tells the guardian to end (no takeover), and completes once it has been told */
+  readonly dismiss: Effect.Effect<void>
+}
+
+/** @internal */
+export interface StoreMode {
+  readonly process: boolean
+  readonly role: Lease["role"]
+  /** the entity that stands for the host process (process mode) */
+  readonly hostName: string
+  /** where process entities write their output (process mode) */
+  readonly outputDir: string
+}
+
+/**
+ * Asks the live HAM holding the store (a guardian that took over) to hand it over to this
+ * process: a record in the file that the guardian looks for.
+ *
+ * @internal
+ */
+export const requestHandover = (path: string): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const db = open({ path, noSubdir: true })
+    try {
+      db.putSync(handoverKey, { pid: process.pid })
+    } finally {
+      void db.close()
+    }
+  })
 
 /** @internal the store a HAM built in its context persists to (none: the HAM is in memory) */
 export class StateStore extends Context.Tag("effect-ham/StateStore")<StateStore, StateStoreService>() {}
@@ -350,7 +394,12 @@ const corrupt = (path: string, reason: string) => new StoreCorrupt({ path, reaso
  */
 export const openStore = (
   path: string,
-  options?: { readonly fsync?: boolean | undefined; readonly role?: Lease["role"] | undefined }
+  options?: {
+    readonly fsync?: boolean | undefined
+    readonly role?: Lease["role"] | undefined
+    readonly process?: boolean | undefined
+    readonly hostName?: string | undefined
+  }
 ): Effect.Effect<StateStoreService, StoreCorrupt | StoreBusy, Scope.Scope> =>
   Effect.gen(function*() {
     const lockPath = `${path}-lock`
@@ -452,14 +501,35 @@ export const openStore = (
     const service: StateStoreService = {
       path,
       entities,
-      write: (puts, deletes) => Effect.promise(() => db.transaction(apply(puts, deletes))),
       writeSync: (puts, deletes) => db.transactionSync(apply(puts, deletes)),
       written: () => written,
       lease,
       currentLease: () => {
         db.resetReadTxn()
         return readLease()
+      },
+      release: () =>
+        db.transactionSync(() => {
+          if (readLease()?.instance === lease.instance) db.remove(leaseKey)
+        }),
+      handoverRequest: () => {
+        db.resetReadTxn()
+        const request = db.get(handoverKey) as { readonly pid?: unknown } | undefined
+        return typeof request?.pid === "number" && startTimeOf(request.pid) !== undefined ? request.pid : undefined
+      },
+      mode: {
+        process: options?.process === true,
+        role: lease.role,
+        hostName: options?.hostName ?? "host",
+        outputDir: `${path}.d`
       }
+    }
+    if (lease.role === "host") db.removeSync(handoverKey)
+    if (options?.process === true) {
+      yield* Effect.try({
+        try: () => NodeFs.mkdirSync(`${path}.d`, { recursive: true, mode: 0o700 }),
+        catch: (e) => corrupt(path, `cannot create ${path}.d (${(e as NodeJS.ErrnoException).code ?? String(e)})`)
+      })
     }
     return service
   })

@@ -102,6 +102,10 @@ export const Tree = Schema.Struct({
   guardianFailures: Schema.Number,
   /** the Guardian's state file, when the HAM has one */
   store: Schema.optional(Schema.String),
+  /** "host", or "guardian" for a guardian process that took over */
+  role: Schema.optional(Schema.Literal("host", "guardian")),
+  /** the guardian process watching this HAM (process mode) */
+  guardianPid: Schema.optional(Schema.Number),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
   entities: Schema.Array(EntityNode)
 })
@@ -158,7 +162,9 @@ export const render = (tree: Tree): string => {
     (tree.hamFailures + tree.guardianFailures > 0
       ? `  ham failures ${tree.hamFailures}  guardian failures ${tree.guardianFailures}`
       : "") +
-    (tree.store === undefined ? "" : `  store ${tree.store}`)
+    (tree.store === undefined ? "" : `  store ${tree.store}`) +
+    (tree.role === "guardian" ? "  (a guardian that took over)" : "") +
+    (tree.guardianPid === undefined ? "" : `  guardian pid ${tree.guardianPid}`)
   ]
   if (tree.global.conditions.length > 0) {
     out.push(`* (global)`)

@@ -1,0 +1,100 @@
+/**
+ * The guardian process (started by `Guardian.layer({ process: true })`; not meant to be run by
+ * hand). Arguments: the store's path, the host's pid, the name of the host's entity.
+ *
+ * While the host lives, the guardian only holds its pipe. When the pipe ends without a `stop`
+ * line, the host died: the guardian becomes the HAM. It takes the store's lease, rebuilds the
+ * registry, adopts the process entities by pid, runs the host entity's death conditions (which
+ * may restart the host), and starts a guardian process of its own. When a host asks for the
+ * store back, it hands it over and ends, leaving the processes running for the host to adopt.
+ * SIGTERM ends it: before a takeover at once, after one through `Ham.stop` (every entity goes).
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as NodeFs from "node:fs"
+import * as guardian_ from "./guardian.js"
+import * as ham_ from "./ham.js"
+import * as store_ from "./store.js"
+
+const [path, hostPidText, hostName] = process.argv.slice(2)
+const hostPid = Number(hostPidText)
+const hostStart = store_.startTimeOf(hostPid)
+
+let stopping = false
+let active = false
+const stopped = Deferred.unsafeMake<void>(FiberId.none)
+
+const log = (message: string) => process.stderr.write(`guardian ${process.pid}: ${message}\n`)
+
+/** the host is gone: not alive, or another process under its pid */
+const hostGone = Effect.sync(() => store_.startTimeOf(hostPid) !== hostStart)
+
+const takeover = Effect.gen(function*() {
+  // the pipe ends as the host's process is torn down: wait for it to be gone (bounded)
+  yield* hostGone.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("1 millis"), until: (gone) => gone }),
+    Effect.timeout("2 seconds"),
+    Effect.ignore
+  )
+  log(`host ${hostPid} died: taking over the store ${path}`)
+  active = true
+  yield* Effect.gen(function*() {
+    const ham = yield* ham_.Ham
+    const store = yield* store_.StateStore
+    const tree = yield* ham.snapshot
+    log(`active: ${tree.numEntities} entities`)
+    // hand the store back to a host that asks for it, or stop on SIGTERM
+    const handover = Effect.sync(() => store.handoverRequest()).pipe(
+      Effect.zipLeft(Effect.sleep("20 millis")),
+      Effect.repeat({ until: (pid): pid is number => pid !== undefined })
+    )
+    const asked = yield* Effect.raceFirst(handover, Effect.as(Deferred.await(stopped), undefined))
+    if (asked === undefined) return
+    log(`host ${asked} asked for the store: handing it over`)
+    if (store.guardian !== undefined) yield* store.guardian.dismiss
+    store.release()
+    // the processes stay: the host adopts them (no scope is closed, nothing is stopped)
+    process.exit(0)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(
+      ham_.layer().pipe(Layer.provideMerge(guardian_.layer({ path, process: true, role: "guardian", hostName })))
+    )
+  )
+})
+
+process.on("SIGTERM", () => {
+  if (!active) process.exit(0)
+  Deferred.unsafeDone(stopped, Exit.void)
+})
+process.stdin.on("data", (data: Buffer) => {
+  if (data.toString("utf8").includes("stop")) {
+    stopping = true
+    process.exit(0)
+  }
+})
+process.stdin.on("error", () => {})
+process.stdin.on("end", () => {
+  if (stopping) return
+  Effect.runPromise(takeover).then(
+    () => process.exit(0),
+    (e) => {
+      log(`takeover failed: ${String(e)}`)
+      process.exit(1)
+    }
+  )
+})
+
+// tell the host the guardian is up
+try {
+  NodeFs.writeSync(3, "ready\n")
+  NodeFs.closeSync(3)
+} catch {
+  // started by hand: nobody to tell
+}

@@ -1,0 +1,183 @@
+/**
+ * The guardian process, with real processes and real SIGKILLs: the host dies and the guardian
+ * takes the HAM over (adopting the process entities, restarting one killed after, running the
+ * host's own death conditions), the guardian dies and the host starts a new one, a host that
+ * comes back gets the store handed back, and stopping leaves no process behind.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Guardian, Ham } from "effect-ham"
+import { open } from "lmdb"
+import * as ChildProcess from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline, waitUntil } from "./processes.js"
+
+const root = join(import.meta.dirname, "..")
+
+interface HostInfo {
+  readonly host: number
+  readonly svc: number
+  readonly guardian: number
+}
+
+/** starts the host fixture; resolves with the line it prints once it is up */
+const startHost = (path: string, marker: string, mode?: string) =>
+  Effect.async<HostInfo, string>((resume) => {
+    const child = ChildProcess.spawn(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        "test/fixtures/guardian-host.ts",
+        path,
+        marker,
+        ...(mode ? [mode] : [])
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
+    )
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8")
+      if (out.includes("\n")) resume(Effect.succeed(JSON.parse(out.split("\n")[0]) as HostInfo))
+    })
+    child.on("exit", (code) => resume(Effect.fail(`the host exited (${code}) before it was up`)))
+  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the host did not come up" }), Effect.orDie)
+
+/** the store's lease, read as another process would */
+const leaseOf = (path: string): { readonly pid: number; readonly role: string } | undefined => {
+  const db = open({ path, noSubdir: true })
+  try {
+    return db.get("lease") as { readonly pid: number; readonly role: string } | undefined
+  } finally {
+    void db.close()
+  }
+}
+
+/** every process of this test: hosts, guardians and sleepers of its store and marker */
+const leftovers = (path: string, marker: string) => [
+  ...liveProcesses(path),
+  ...liveWithCmdline(`sleep 3600.${marker}`)
+]
+
+const sigkill = (pid: number) => process.kill(pid, "SIGKILL")
+
+const wait = (what: string, check: () => boolean, millis = 15_000) => waitUntil(what, check, millis)
+
+describe("Guardian: the guardian process", () => {
+  it.live(
+    "host SIGKILLed: the guardian takes over, adopts the processes, restarts one killed after; the host comes back and gets the store",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = String(process.pid)
+          const first = yield* startHost(path, marker)
+          expect(isLive(first.svc)).toBe(true)
+          expect(cmdlineOf(first.guardian)).toContain("guardian-main")
+          expect(leaseOf(path)).toMatchObject({ pid: first.host, role: "host" })
+
+          sigkill(first.host)
+          yield* wait("the guardian to take over", () => leaseOf(path)?.pid === first.guardian)
+          expect(leaseOf(path)).toMatchObject({ role: "guardian" })
+          // the sleeper outlived its host and is adopted as it is
+          expect(isLive(first.svc)).toBe(true)
+
+          // killed after the host died: restarted by the guardian
+          sigkill(first.svc)
+          yield* wait(
+            "the sleeper restarted",
+            () => liveWithCmdline(`sleep 3600.${marker}`).some((p) => p !== first.svc)
+          )
+          const [restarted] = liveWithCmdline(`sleep 3600.${marker}`)
+
+          // the host comes back: the guardian hands the store over, the host adopts the sleeper
+          const second = yield* startHost(path, marker)
+          expect(second.svc).toBe(restarted)
+          expect(leaseOf(path)).toMatchObject({ pid: second.host, role: "host" })
+          yield* wait("the old guardian gone", () => !isLive(first.guardian))
+          expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([restarted])
+
+          // stopping the host ends its HAM, its guardian and every entity
+          process.kill(second.host, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+          expect(leftovers(path, marker)).toEqual([])
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), String(process.pid))) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
+    "the host's own death condition runs in the guardian: the host is restarted with its command line",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = String(process.pid + 1)
+          const first = yield* startHost(path, marker, "restart-host")
+          const hostLine = cmdlineOf(first.host)!
+          sigkill(first.host)
+          // the guardian takes over, restarts the host, which then takes its store back
+          yield* wait(
+            "a new host holding the store",
+            () => {
+              const lease = leaseOf(path)
+              return lease?.role === "host" && lease.pid !== first.host
+            },
+            40_000
+          )
+          const host = leaseOf(path)!.pid
+          expect(cmdlineOf(host)).toBe(hostLine)
+          expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([first.svc])
+          yield* wait("the guardian that took over gone", () => !isLive(first.guardian))
+          // the restarted host writes its output to the host entity's log: wait until it is up
+          yield* wait("the restarted host up", () => {
+            try {
+              return readFileSync(`${path}.d/host.log`, "utf8").includes(`"host":${host}`)
+            } catch {
+              return false
+            }
+          })
+          process.kill(host, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+          expect(leftovers(path, marker)).toEqual([])
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), String(process.pid + 1))) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
+    "the guardian process SIGKILLed: the host starts a new one; closing the HAM ends it",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const guardians = yield* Effect.gen(function*() {
+            const before = yield* Ham.snapshot
+            const first = before.guardianPid!
+            expect(cmdlineOf(first)).toContain("guardian-main")
+            sigkill(first)
+            yield* wait("a new guardian", () => liveProcesses(path).some((p) => p !== first), 30_000)
+            yield* Effect.sleep("100 millis")
+            const after = yield* Ham.snapshot
+            expect(after.guardianPid).not.toBe(first)
+            expect(after.guardianFailures).toBe(1)
+            return [first, after.guardianPid!]
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Ham.layer()),
+            Effect.provide(Guardian.layer({ path, process: true }))
+          )
+          expect(guardians.some(isLive)).toBe(false)
+          expect(liveProcesses(path)).toEqual([])
+        })),
+    60_000
+  )
+})
