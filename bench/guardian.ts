@@ -6,6 +6,8 @@
 import { Deferred, Effect, Layer } from "effect"
 import { Entity, Guardian, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
+import { open } from "lmdb"
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -81,5 +83,94 @@ export const store = Effect.gen(function*() {
     0
   )
   report("guardian_overhead_ratio_restart", memoryRestarts / storedRestarts, "x (time per restart, store / memory)")
-  console.log("# takeover latency: not measured yet (the guardian process is not built yet)")
+})
+
+/** the store's records, read as another process would (a fresh read transaction each time) */
+const reader = (path: string) => {
+  const db = open({ path, noSubdir: true })
+  return {
+    get: (key: string) => {
+      db.resetReadTxn()
+      return db.get(key) as Record<string, any> | undefined
+    },
+    close: () => db.close()
+  }
+}
+
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))]
+}
+
+const root = Path.join(import.meta.dirname, "..")
+
+/**
+ * One takeover: a host (test/fixtures/guardian-host.ts, on the built package) supervising a
+ * sleeper is killed with SIGKILL; as soon as the store's lease names the guardian, the sleeper
+ * is killed too; the figure is the time from the host's SIGKILL to the sleeper's new pid in the
+ * store (the guardian restarted it). Also: host SIGKILL → guardian active.
+ */
+const takeoverOnce = (round: number) =>
+  Effect.promise(async () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-takeover-"))
+    const path = Path.join(dir, "state.ham")
+    const marker = `${process.pid}${round}`
+    const host = ChildProcess.spawn(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/guardian-host.ts", path, marker],
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
+    )
+    const info = await new Promise<{ host: number; svc: number; guardian: number }>((resolve, reject) => {
+      let out = ""
+      host.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8")
+        if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]))
+      })
+      host.on("exit", () => reject(new Error("the host died before it was up")))
+    })
+    const store = reader(path)
+    const t0 = performance.now()
+    process.kill(info.host, "SIGKILL")
+    while (store.get("lease")?.pid !== info.guardian) await new Promise((r) => setImmediate(r))
+    const active = performance.now() - t0
+    process.kill(info.svc, "SIGKILL")
+    for (;;) {
+      const pid = store.get("e/svc")?.process?.pid
+      if (pid !== undefined && pid !== info.svc) break
+      await new Promise((r) => setImmediate(r))
+    }
+    const restarted = performance.now() - t0
+    await store.close()
+    // the guardian that took over stops everything on SIGTERM
+    process.kill(info.guardian, "SIGTERM")
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    for (let i = 0; i < 1000 && alive(info.guardian); i++) await new Promise((r) => setTimeout(r, 10))
+    Fs.rmSync(dir, { recursive: true, force: true })
+    return { active, restarted }
+  })
+
+export const takeover = Effect.gen(function*() {
+  const rounds = 10
+  const active: Array<number> = []
+  const restarted: Array<number> = []
+  yield* takeoverOnce(0)
+  for (let i = 1; i <= rounds; i++) {
+    const r = yield* takeoverOnce(i)
+    active.push(r.active)
+    restarted.push(r.restarted)
+  }
+  report("takeover_guardian_active_median", quantile(active, 0.5), "ms (host SIGKILL -> the guardian holds the store)")
+  report(
+    "takeover_latency_median",
+    quantile(restarted, 0.5),
+    "ms (host SIGKILL -> a child killed then is restarted; target <= 100)"
+  )
+  report("takeover_latency_p95", quantile(restarted, 0.95), "ms")
 })

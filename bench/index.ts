@@ -15,6 +15,7 @@ const main = Effect.gen(function*() {
   yield* processes.childRestart
   yield* processes.idleChildren
   yield* guardian.store
+  yield* guardian.takeover
 })
 
 Effect.runPromise(main).then(

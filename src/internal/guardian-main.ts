@@ -11,13 +11,17 @@
  *
  * @internal
  */
+import * as Command from "@effect/platform/Command"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
+import * as action_ from "./action.js"
+import * as entity_ from "./entity.js"
 import * as guardian_ from "./guardian.js"
 import * as ham_ from "./ham.js"
 import * as store_ from "./store.js"
@@ -90,6 +94,31 @@ process.stdin.on("end", () => {
     }
   )
 })
+
+/**
+ * A hot standby: the HAM's code paths are run once before the guardian says it is up (a HAM in
+ * memory, an entity, a condition and its action, an event, a snapshot), so that a takeover runs
+ * warm code instead of paying for the first run of each path.
+ */
+const warmUp = Effect.gen(function*() {
+  const ham = yield* ham_.Ham
+  const handle = yield* ham.attach(entity_.fiber("warm-up", Effect.never))
+  const condition = yield* ham.condition(handle, "CondState")
+  yield* ham.addAction(condition, action_.log("warm"))
+  yield* ham.publishState(handle, 1)
+  // the path of a process entity: spawn, output, exit, a restart
+  const events = yield* ham.subscribe
+  const child = yield* ham.attach(entity_.process("warm-up-process", Command.make("true"), { output: "ignore" }))
+  const death = yield* ham.condition(child, "CondDeath", { oneShot: true })
+  yield* ham.addAction(death, action_.restart)
+  yield* Queue.take(events).pipe(
+    Effect.repeat({ until: (event) => event._tag === "CondRestart" }),
+    Effect.timeout("2 seconds")
+  )
+  yield* ham.snapshot
+}).pipe(Effect.scoped, Effect.provide(ham_.layer({ verbosity: 0 })), Effect.ignore)
+
+await Effect.runPromise(warmUp)
 
 // tell the host the guardian is up
 try {

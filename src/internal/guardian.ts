@@ -70,7 +70,8 @@ const inheritedFlags = (main: string): Array<string> => {
 const superviseGuardian = (
   path: string,
   hostName: string,
-  outputDir: string
+  outputDir: string,
+  awaitReady: boolean
 ): Effect.Effect<store_.GuardianProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
     let current: NodeChildProcess.ChildProcess | undefined
@@ -113,7 +114,9 @@ const superviseGuardian = (
         })
       }).pipe(Effect.timeout(guardianBootMillis), Effect.ignore)
 
-    yield* Effect.acquireRelease(start(), () =>
+    // a host waits for its guardian to be up; a guardian that took over does not (its new
+    // guardian boots while it already supervises)
+    yield* Effect.acquireRelease(awaitReady ? start() : Effect.asVoid(Effect.forkDaemon(start())), () =>
       Effect.async<void>((resume) => {
         closing = true
         const child = current
@@ -122,7 +125,8 @@ const superviseGuardian = (
           return
         }
         const timer = Deferred.unsafeMake<void>(FiberId.none)
-        child.once("exit", () => Deferred.unsafeDone(timer, Exit.void))
+        child.once("exit", () =>
+          Deferred.unsafeDone(timer, Exit.void))
         child.stdin!.end("stop\n")
         resume(
           Deferred.await(timer).pipe(
@@ -139,7 +143,8 @@ const superviseGuardian = (
         resume(Effect.void)
         return
       }
-      child.stdin.end("stop\n", () => resume(Effect.void))
+      child.stdin.end("stop\n", () =>
+        resume(Effect.void))
     })
     return { pid: () => current?.pid, failures: () => failures, dismiss }
   })
@@ -181,7 +186,12 @@ export const layer = (
     Effect.gen(function*() {
       const store = yield* openForHost(options)
       if (store.mode.process) {
-        const guardian = yield* superviseGuardian(options.path, store.mode.hostName, store.mode.outputDir)
+        const guardian = yield* superviseGuardian(
+          options.path,
+          store.mode.hostName,
+          store.mode.outputDir,
+          store.mode.role === "host"
+        )
         return { ...store, guardian }
       }
       return store

@@ -695,6 +695,7 @@ export const make = (
           backoffResetMillis: rec.policy.backoffResetMillis
         },
         created: rec.created,
+        lastStart: rec.lastStart,
         ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
         history: {
           deaths: h.deaths,
@@ -1149,9 +1150,9 @@ export const make = (
               rec.proc!.external = undefined
               return Effect.zipRight(
                 startProcess(rec, life),
-                Effect.sync(() =>
+                Effect.sync(() => {
                   enqueue(rec, { _tag: "CondRestart", ...common(rec), restarts: rec.history.restarts, pid: life.pid })
-                )
+                })
               )
             })
           )
@@ -1732,6 +1733,7 @@ export const make = (
       rec.enabled = doc.enabled
       rec.state = doc.state
       rec.lastEvent = doc.lastEvent
+      rec.lastStart = doc.lastStart ?? doc.created
       rec.restored = !doc.isGlobal
       const h = doc.history
       if (h.deaths + h.abnormalDeaths + h.restarts + h.missedLow + h.missedHigh > 0 || h.lastDeath !== undefined) {
@@ -1804,7 +1806,7 @@ export const make = (
             rec.proc = newProcRec(stored.line, options, same ? live : stored.external)
             if (same) {
               // adopted by pid: watched by polling (it is not this process's child)
-              yield* watchExternal(rec)
+              yield* watchExternal(rec, true)
               return
             }
             // in process mode a process that died while no HAM watched it is a death: its
@@ -1991,13 +1993,14 @@ export const make = (
       })
 
     /** polls /proc for the death of an external process (a zombie, or the pid reused, is a death) */
-    const watchExternal = (rec: EntityRec): Effect.Effect<void> =>
+    /** `adopted`: a process that an earlier HAM of the store started keeps its start time */
+    const watchExternal = (rec: EntityRec, adopted = false): Effect.Effect<void> =>
       Effect.suspend(() => {
         const proc = rec.proc!
         const external = proc.external!
         const generation = ++rec.generation
         rec.status = "running"
-        rec.lastStart = now()
+        if (!adopted) rec.lastStart = now()
         const alive = Effect.match(procfs.readStat(external.pid), {
           onFailure: () => false,
           onSuccess: (stat) => procfs.isLiveState(stat.state) && stat.startTime === external.startTime

@@ -145,6 +145,8 @@ export const EntityDoc = Schema.Struct({
     backoffResetMillis: Schema.Number
   }),
   created: Schema.Number,
+  /** when its current life started (on the HAM's clock) */
+  lastStart: Schema.optional(Schema.Number),
   lastEvent: Schema.optional(Schema.Number),
   history: HistoryDoc,
   conditions: Schema.Array(ConditionDoc)
