@@ -25,6 +25,7 @@ import * as entity_ from "./entity.js"
 import * as guardian_ from "./guardian.js"
 import * as ham_ from "./ham.js"
 import * as store_ from "./store.js"
+import * as tree_ from "./tree.js"
 
 const [path, hostPidText, hostName] = process.argv.slice(2)
 const hostPid = Number(hostPidText)
@@ -52,7 +53,7 @@ const takeover = Effect.gen(function*() {
     const ham = yield* ham_.Ham
     const store = yield* store_.StateStore
     const tree = yield* ham.snapshot
-    log(`active: ${tree.numEntities} entities`)
+    log(`took over; the registry now:\n${tree_.render(tree)}`)
     // hand the store back to a host that asks for it, or stop on SIGTERM
     const handover = Effect.sync(() => store.handoverRequest()).pipe(
       Effect.zipLeft(Effect.sleep("20 millis")),

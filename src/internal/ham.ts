@@ -1815,8 +1815,8 @@ export const make = (
               enqueue(rec, {
                 _tag: "CondDeath",
                 ...common(rec),
-                abnormal: true,
-                reason: `pid ${live.pid} died while no HAM was watching it`,
+                abnormal: false,
+                reason: `pid ${live.pid} died while no HAM was watching it (no exit status)`,
                 pid: live.pid
               })
             }
