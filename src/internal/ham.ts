@@ -1588,8 +1588,11 @@ export const make = (
         Deferred.unsafeDone(wake, Exit.void)
       }
     }
+    // a plain loop: `Effect.forever` would yield to the scheduler after every run; the runtime
+    // still yields on its own after a long run of synchronous steps
+    const dispatchLoop: Effect.Effect<never> = Effect.flatMap(nextStep, () => dispatchLoop)
     const startDispatcher = () => {
-      dispatcher = Runtime.runFork(hamRuntime, Effect.forever(nextStep))
+      dispatcher = Runtime.runFork(hamRuntime, dispatchLoop)
       dispatcher.addObserver(onHamFiberExit("dispatcher"))
     }
     const startSideDispatcher = () => {
