@@ -83,12 +83,16 @@ describe("Guardian: the guardian process", () => {
           expect(leaseOf(path)).toMatchObject({ role: "guardian" })
           // the sleeper outlived its host and is adopted as it is
           expect(isLive(first.svc)).toBe(true)
+          // the guardian that took over has a guardian of its own, watching it
+          yield* wait("the new guardian's own guardian", () =>
+            liveProcesses(`${path} ${first.guardian} host`).length === 1)
 
           // killed after the host died: restarted by the guardian
           sigkill(first.svc)
           yield* wait(
             "the sleeper restarted",
-            () => liveWithCmdline(`sleep 3600.${marker}`).some((p) => p !== first.svc)
+            () =>
+              liveWithCmdline(`sleep 3600.${marker}`).some((p) => p !== first.svc)
           )
           const [restarted] = liveWithCmdline(`sleep 3600.${marker}`)
 
