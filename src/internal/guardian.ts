@@ -116,7 +116,10 @@ const superviseGuardian = (
 
     // a host waits for its guardian to be up; a guardian that took over does not (its new
     // guardian boots while it already supervises)
-    yield* Effect.acquireRelease(awaitReady ? start() : Effect.asVoid(Effect.forkDaemon(start())), () =>
+    // a guardian that took over starts its own a moment later: spawning Node costs the main
+    // thread milliseconds that the takeover needs first
+    const later = Effect.zipRight(Effect.sleep("200 millis"), Effect.suspend(() => (closing ? Effect.void : start())))
+    yield* Effect.acquireRelease(awaitReady ? start() : Effect.asVoid(Effect.forkDaemon(later)), () =>
       Effect.async<void>((resume) => {
         closing = true
         const child = current
