@@ -319,6 +319,42 @@ describe("notify channel: Node client and restarts", () => {
         expect(statSync(paths[0]).isSocket()).toBe(true)
       }).pipe(withHam())))
 
+  it.live(
+    "nodeIpc: a Node child's process.send({ ham }) reaches the HAM (READY, WATCHDOG); without it there is no process.send",
+    () =>
+      Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        // ready, then beats every 100 ms, as a child written for Node IPC would
+        const script = `if (typeof process.send !== "function") process.exit(3);
+        process.send({ ham: "READY=1" });
+        setInterval(() => process.send({ ham: "WATCHDOG=1" }), 100);`
+        yield* Ham.attach(
+          Entity.process("ipc-child", Command.make(process.execPath, "-e", script), { ...quiet, nodeIpc: true }),
+          {
+            heartbeat: { interval: "300 millis", missedLow: 2, missedHigh: 0 }
+          }
+        )
+        const probe = yield* readyProbe("ipc-child", "6 seconds")
+        expect((yield* probe).delivered).toEqual(["after"])
+        yield* waitUntilEffect(
+          "three beats",
+          Effect.map(entityNode("ipc-child"), (node) => node.stats.heartbeats >= 3),
+          5000
+        )
+        expect((yield* entityNode("ipc-child")).stats.missedLow).toBe(0)
+        // the same child without the option has no process.send: it exits with code 3
+        yield* Ham.attach(Entity.process("plain-child", Command.make(process.execPath, "-e", script), quiet))
+        const death = lastOf(yield* awaitEvents(events, is("CondDeath", "plain-child"), 6000))
+        expect(death).toMatchObject({ exitCode: 3 })
+        // a bad value is refused
+        const bad = yield* Effect.flip(
+          Ham.attach(Entity.process("bad", Command.make("true"), { nodeIpc: "yes" as unknown as boolean }))
+        )
+        expect(bad._tag).toBe("InvalidArgument")
+      }).pipe(withHam()),
+    20_000
+  )
+
   it.live("no child of these tests is left (asked of the OS)", () =>
     Effect.gen(function*() {
       const leftovers = () => [

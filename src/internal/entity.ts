@@ -32,6 +32,13 @@ export interface ProcessOptions {
   readonly stopSignal?: string | undefined
   /** how long a stopping process may take before SIGKILL (default 5 seconds) */
   readonly stopGrace?: Duration.DurationInput | undefined
+  /**
+   * A Node child may send its notify lines with `process.send({ ham: "WATCHDOG=1" })`, as over
+   * Node IPC: the HAM preloads a small bridge into it (through `NODE_OPTIONS`) that carries these
+   * messages over its notify socket (the platform's command executor opens no IPC channel).
+   * Opt-in: with it, `process.send` exists in the child (default false).
+   */
+  readonly nodeIpc?: boolean | undefined
 }
 
 /** @internal a spec of a child process the HAM starts (and restarts with the same command line) */

@@ -309,6 +309,8 @@ interface ProcRec {
   notify: { readonly path: string; readonly scope: Scope.CloseableScope } | undefined
   /** the start time of the current life (process mode: to adopt it again by pid) */
   startTime: number | undefined
+  /** a Node child gets the process.send bridge (Entity.process option nodeIpc) */
+  readonly nodeIpc: boolean
 }
 
 interface BeatRec {
@@ -682,6 +684,7 @@ export const make = (
             output: proc.output,
             stopSignal: proc.stopSignal,
             stopGraceMillis: proc.stopGraceMillis,
+            ...(proc.nodeIpc ? { nodeIpc: true } : {}),
             ...(pid === undefined ? {} : { pid }),
             ...(startTime === undefined ? {} : { startTime }),
             ...(proc.external === undefined ? {} : { external: proc.external })
@@ -962,6 +965,17 @@ export const make = (
     // process entities
     // -------------------------------------------------------------------------------------------
 
+    /** the process.send bridge of Node children (option nodeIpc), written once in the private directory */
+    let bridgePath: string | undefined
+    const ipcBridge = (): string => {
+      if (bridgePath === undefined) {
+        const file = `${notifyDirectory}/ipc-bridge.cjs`
+        NodeFs.writeFileSync(file, notify_.ipcBridgeSource, { mode: 0o600 })
+        bridgePath = file
+      }
+      return bridgePath
+    }
+
     /** in process mode, a child writes its own output to a file: it outlives the HAM */
     const outputFileOf = (name: string) =>
       store?.mode.process === true ? `${store.mode.outputDir}/${encodeURIComponent(name)}.log` : undefined
@@ -970,11 +984,13 @@ export const make = (
       Effect.flatMap(openNotify(name, proc), (path) => {
         const outputFile = outputFileOf(name)
         const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
+        const env: Record<string, string> = { [notify_.EnvEntity]: name, [notify_.EnvSocket]: path }
+        if (proc.nodeIpc) {
+          const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? process.env.NODE_OPTIONS : undefined)
+          env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
+        }
         return process_.spawn({
-          command: Command.env(action_.commandFrom(line), {
-            [notify_.EnvEntity]: name,
-            [notify_.EnvSocket]: path
-          }),
+          command: Command.env(action_.commandFrom(line), env),
           executor,
           output: outputFile === undefined ? proc.output : "ignore",
           tailFile: outputFile,
@@ -1788,7 +1804,8 @@ export const make = (
           const options = {
             stopSignal: stored.stopSignal,
             stopGraceMillis: stored.stopGraceMillis,
-            output: stored.output
+            output: stored.output,
+            nodeIpc: stored.nodeIpc
           }
           rec.kind = doc.kind
           rec.status = "dead"
@@ -1882,6 +1899,10 @@ export const make = (
           ? defaultStopGraceMillis
           : yield* millisOf(options.stopGrace, "stopGrace", 0)
         const output = yield* validateOutput(options.output)
+        if (options.nodeIpc !== undefined && typeof options.nodeIpc !== "boolean") {
+          return yield* Effect.fail(invalid("nodeIpc", "must be a boolean"))
+        }
+        const nodeIpc = options.nodeIpc === true
         const existing = entities.get(name)
         if (
           existing !== undefined && existing !== adopting &&
@@ -1889,7 +1910,7 @@ export const make = (
         ) {
           return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
-        return { stopSignal, stopGraceMillis, output }
+        return { stopSignal, stopGraceMillis, output, nodeIpc }
       })
 
     const newProcRec = (
@@ -1898,11 +1919,13 @@ export const make = (
         readonly stopSignal: string
         readonly stopGraceMillis: number
         readonly output: process_.OutputOption
+        readonly nodeIpc?: boolean | undefined
       },
       external: ProcRec["external"]
     ): ProcRec => ({
       line,
       ...options,
+      nodeIpc: options.nodeIpc === true,
       life: undefined,
       ready: false,
       external,

@@ -783,3 +783,33 @@ export const status = (text: string): Effect.Effect<void, NotifyError> => send(S
 export const entity: Effect.Effect<Option.Option<string>> = Effect.sync(() =>
   Option.fromNullable(process.env[EnvEntity])
 )
+
+/**
+ * The bridge a Node child of the HAM gets with the option `nodeIpc` (preloaded with
+ * `--require`): when the child has no IPC channel, it gets a `process.send` that carries
+ * `{ ham: "<line>" }` messages over its notify socket (other messages go nowhere, as with no
+ * parent listening). Plain CommonJS, no dependency.
+ *
+ * @internal
+ */
+export const ipcBridgeSource = `"use strict"
+// effect-ham: process.send({ ham: "<line>" }) over HAM_NOTIFY_SOCKET (Entity.process option nodeIpc)
+const path = process.env.HAM_NOTIFY_SOCKET
+if (typeof path === "string" && path.length > 0 && typeof process.send !== "function") {
+  const net = require("node:net")
+  let socket
+  process.send = function send(message, ...rest) {
+    const callback = rest.find((arg) => typeof arg === "function")
+    if (message !== null && typeof message === "object" && typeof message.ham === "string") {
+      if (socket === undefined || socket.destroyed) {
+        socket = net.createConnection(path)
+        socket.on("error", () => {})
+        socket.unref()
+      }
+      socket.write(message.ham.replace(/[\\r\\n]+/g, " ") + "\\n")
+    }
+    if (callback !== undefined) process.nextTick(callback, null)
+    return true
+  }
+}
+`

@@ -102,6 +102,7 @@ const ProcessDoc = Schema.Struct({
   output: Output,
   stopSignal: Schema.String,
   stopGraceMillis: Schema.Number,
+  nodeIpc: Schema.optional(Schema.Boolean),
   /** the pid of the life that was running when this record was written */
   pid: Schema.optional(Schema.Number),
   /** its start time (from /proc), so that a reused pid is not taken for it */
