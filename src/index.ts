@@ -17,6 +17,11 @@ export * as Condition from "./Condition.js"
 /**
  * @since 0.1.0
  */
+export * as Cover from "./Cover.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Entity from "./Entity.js"
 
 /**

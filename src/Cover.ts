@@ -1,0 +1,123 @@
+/**
+ * The client side of high availability, after the reference's client recovery library (`ha_attach`,
+ * `ha_open`, ...): a resource whose recoverable failures are repaired by a recovery function,
+ * after which the failed operation runs again, so that the caller sees success instead of an
+ * error. Any Effect-acquired resource can be covered (a socket, a client, a file handle).
+ *
+ * ```ts
+ * const conn = yield* Cover.make({
+ *   acquire: connect(port),                            // scoped: released when replaced
+ *   recover: (old, failure) => reconnectAndReplay(old), // default: acquire again
+ * })
+ * const reply = yield* conn.use((socket) => request(socket, "GET /"))
+ * ```
+ *
+ * - Which failures are recovered: `isRecoverable` (default: an error, or its cause, with the code
+ *   `EBADF`, `ESTALE`, `EPIPE`, `ECONNRESET`, `ECONNREFUSED`, `ECONNABORTED`, `ENOTCONN`,
+ *   `ERR_STREAM_DESTROYED` or `ERR_SOCKET_CLOSED`). Any other failure passes through untouched.
+ * - The recovery function is retried by `schedule` (default: 10 ms doubling to 1 s, 10 attempts
+ *   in all); when it gives up, the operation fails with `RecoveryFailed` (the failure that broke
+ *   the resource and the recovery's last failure), and the next operation tries again.
+ * - One operation is run again at most `retries` times (default 3).
+ * - Fiber-safe: the fibers that fail on one broken resource share one recovery, and all of them
+ *   run again on the new resource. Interruption-safe: the recovery runs in a fiber of the cover's
+ *   own, so interrupting a caller leaks nothing and the cover stays usable.
+ * - Observable: `stats` (recoveries, failed recoveries, retries, generation) and `recoveries`, a
+ *   `Stream` of recovery events. The recovery function can be replaced with `setRecover`.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/cover.js"
+
+/**
+ * A covered resource.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Cover<A> = internal.Cover<A>
+
+/**
+ * A recovery function: the broken resource and the failure that broke it → a new resource,
+ * acquired in the scope it is given (released when it is replaced in turn).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RecoverFn<A> = internal.RecoverFn<A>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CoverOptions<A, E, R> = internal.CoverOptions<A, E, R>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RecoveryEvent = internal.RecoveryEvent
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CoverStats = internal.CoverStats
+
+/**
+ * The recovery gave up: the operation fails with the failure that broke the resource and the
+ * recovery's last failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const RecoveryFailed: typeof internal.RecoveryFailed = internal.RecoveryFailed
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type RecoveryFailed = internal.RecoveryFailed
+
+/**
+ * The cover was closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const CoverClosed: typeof internal.CoverClosed = internal.CoverClosed
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type CoverClosed = internal.CoverClosed
+
+/**
+ * Covers a resource: acquires it now (in the caller's scope, which also ends the cover).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: <A, E, R>(
+  options: CoverOptions<A, E, R>
+) => Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
+
+/**
+ * The default test of recoverable failures (see the module's description).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRecoverable: (error: unknown) => boolean = internal.isRecoverableDefault
+
+/**
+ * The default schedule of recovery attempts.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSchedule: Schedule.Schedule<unknown> = internal.defaultSchedule

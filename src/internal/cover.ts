@@ -1,0 +1,306 @@
+/**
+ * The cover: a resource whose recoverable failures are repaired by a recovery function, after
+ * which the failed operation is run again. One recovery at a time per cover, shared by every fiber
+ * that failed on the same broken resource; the recovery runs in a fiber of the cover's own, so
+ * interrupting a caller never leaves it half done.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+// ---------------------------------------------------------------------------------------------
+// errors and events
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export class RecoveryFailed extends Schema.TaggedError<RecoveryFailed>()("RecoveryFailed", {
+  /** how many times the recovery function was tried */
+  attempts: Schema.Number,
+  /** the failure that broke the resource */
+  failure: Schema.Unknown,
+  /** the last failure of the recovery function */
+  cause: Schema.Unknown
+}) {
+  override get message(): string {
+    return `the resource could not be recovered after ${this.attempts} attempt(s): ${describe(this.cause)}`
+  }
+}
+
+/** @internal */
+export class CoverClosed extends Schema.TaggedError<CoverClosed>()("CoverClosed", {}) {
+  override get message(): string {
+    return "the cover was closed"
+  }
+}
+
+/** @internal what the cover reports of its recoveries */
+export type RecoveryEvent =
+  | {
+    readonly _tag: "Recovered"
+    /** the generation of the new resource (1 for the first replacement) */
+    readonly generation: number
+    readonly attempts: number
+    readonly failure: string
+  }
+  | {
+    readonly _tag: "RecoveryFailed"
+    readonly generation: number
+    readonly attempts: number
+    readonly failure: string
+  }
+
+/** @internal */
+export interface CoverStats {
+  /** recoveries that gave a new resource */
+  readonly recoveries: number
+  /** recoveries that gave up */
+  readonly failedRecoveries: number
+  /** operations run again after a recovery */
+  readonly retries: number
+  /** the generation of the current resource (0: the first one) */
+  readonly generation: number
+}
+
+const describe = (u: unknown): string =>
+  u instanceof Error
+    ? `${u.name}: ${u.message}`
+    : typeof u === "object" && u !== null && "message" in u
+    ? String((u as { message: unknown }).message)
+    : String(u)
+
+// ---------------------------------------------------------------------------------------------
+// what is recoverable
+// ---------------------------------------------------------------------------------------------
+
+/** @internal the error codes recovered by default: a stale or closed handle, a broken connection */
+export const recoverableCodes: ReadonlySet<string> = new Set([
+  "EBADF",
+  "ESTALE",
+  "EPIPE",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ERR_STREAM_DESTROYED",
+  "ERR_SOCKET_CLOSED"
+])
+
+const codeOf = (u: unknown, depth = 0): string | undefined => {
+  if (typeof u !== "object" || u === null || depth > 4) return undefined
+  const record = u as Record<string, unknown>
+  if (typeof record.code === "string") return record.code
+  // a platform SystemError keeps the Node error as its cause
+  return codeOf(record.cause, depth + 1) ?? codeOf(record.error, depth + 1)
+}
+
+/** @internal the default test: an error (or its cause) with one of the recoverable codes */
+export const isRecoverableDefault = (u: unknown): boolean => {
+  const code = codeOf(u)
+  return code !== undefined && recoverableCodes.has(code)
+}
+
+/** @internal the default recovery schedule: 10 ms doubling to 1 s, for at most 10 attempts */
+export const defaultSchedule: Schedule.Schedule<unknown> = Schedule.exponential("10 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("1 second")),
+  Schedule.intersect(Schedule.recurs(9))
+)
+
+// ---------------------------------------------------------------------------------------------
+// the cover
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export interface Cover<A> {
+  /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
+  readonly use: <B, E, R>(
+    f: (resource: A) => Effect.Effect<B, E, R>
+  ) => Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
+  /** the current resource */
+  readonly get: Effect.Effect<A, CoverClosed>
+  /** replaces the recovery function from now on */
+  readonly setRecover: (recover: RecoverFn<A>) => Effect.Effect<void>
+  readonly stats: Effect.Effect<CoverStats>
+  /** the recoveries, as they happen */
+  readonly recoveries: Stream.Stream<RecoveryEvent>
+  /** releases the current resource; later operations fail with CoverClosed */
+  readonly close: Effect.Effect<void>
+}
+
+/** @internal a recovery function: the broken resource and its failure → a new resource (in the scope it gets) */
+export type RecoverFn<A> = (old: A, failure: unknown) => Effect.Effect<A, unknown, Scope.Scope>
+
+/** @internal */
+export interface CoverOptions<A, E, R> {
+  /** acquires the first resource; its finalizers run when it is replaced or the cover closes */
+  readonly acquire: Effect.Effect<A, E, R>
+  /** makes a new resource from the broken one (default: `acquire` again) */
+  readonly recover?: RecoverFn<A> | undefined
+  /** which failures of an operation are recovered (default: `isRecoverableDefault`) */
+  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  /** how the recovery function is retried (default: `defaultSchedule`) */
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  /** how many times one operation is run again after recoveries (default 3) */
+  readonly retries?: number | undefined
+}
+
+interface Current<A> {
+  readonly resource: A
+  readonly generation: number
+  readonly scope: Scope.CloseableScope
+}
+
+/** @internal */
+export const make = <A, E, R>(
+  options: CoverOptions<A, E, R>
+): Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    const context = yield* Effect.context<Exclude<R, Scope.Scope>>()
+    const isRecoverable = options.isRecoverable ?? isRecoverableDefault
+    const schedule = options.schedule ?? defaultSchedule
+    const retries = options.retries ?? 3
+    const acquireIn = (scope: Scope.CloseableScope, effect: Effect.Effect<A, unknown, any>) =>
+      effect.pipe(
+        Scope.extend(scope),
+        Effect.provide(context),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      ) as Effect.Effect<A, unknown>
+
+    const firstScope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+    const first = yield* (acquireIn(firstScope, options.acquire) as Effect.Effect<A, E>)
+    let current: Current<A> | undefined = { resource: first, generation: 0, scope: firstScope }
+    let recover: RecoverFn<A> = options.recover ?? (() => options.acquire as Effect.Effect<A, unknown, any>)
+    let inFlight:
+      | { readonly generation: number; readonly done: Deferred.Deferred<Current<A>, RecoveryFailed> }
+      | undefined
+    let recoveries = 0
+    let failedRecoveries = 0
+    let retried = 0
+    const events = yield* PubSub.unbounded<RecoveryEvent>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(events))
+
+    const closed = new CoverClosed()
+
+    /** one recovery of the resource of `generation`, run in a fiber of the cover's own */
+    const runRecovery = (broken: Current<A>, failure: unknown, done: Deferred.Deferred<Current<A>, RecoveryFailed>) => {
+      let attempts = 0
+      const attempt = Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
+        Effect.suspend(() => {
+          attempts++
+          return acquireIn(scope, recover(broken.resource, failure)).pipe(
+            Effect.map((resource) => ({ resource, scope }))
+          )
+        }))
+      return attempt.pipe(
+        Effect.retry(schedule),
+        Effect.matchCauseEffect({
+          onFailure: (cause) => {
+            failedRecoveries++
+            const error = new RecoveryFailed({ attempts, failure, cause: Cause.squash(cause) })
+            inFlight = undefined
+            events.unsafeOffer({
+              _tag: "RecoveryFailed",
+              generation: broken.generation + 1,
+              attempts,
+              failure: describe(failure)
+            })
+            return Deferred.fail(done, error)
+          },
+          onSuccess: ({ resource, scope }) =>
+            Effect.gen(function*() {
+              if (current === undefined) {
+                // closed meanwhile: the new resource goes at once
+                yield* Scope.close(scope, Exit.void)
+                return yield* Deferred.fail(done, new RecoveryFailed({ attempts, failure, cause: closed }))
+              }
+              const next: Current<A> = { resource, generation: broken.generation + 1, scope }
+              const old = current
+              current = next
+              inFlight = undefined
+              recoveries++
+              events.unsafeOffer({
+                _tag: "Recovered",
+                generation: next.generation,
+                attempts,
+                failure: describe(failure)
+              })
+              yield* Deferred.succeed(done, next)
+              yield* Scope.close(old.scope, Exit.void)
+            })
+        })
+      )
+    }
+
+    /** the resource after the one of `broken` failed: the recovery under way, or a new one */
+    const recovered = (broken: Current<A>, failure: unknown): Effect.Effect<Current<A>, RecoveryFailed | CoverClosed> =>
+      Effect.suspend((): Effect.Effect<Current<A>, RecoveryFailed | CoverClosed> => {
+        if (current === undefined) return Effect.fail(closed)
+        if (current.generation > broken.generation) return Effect.succeed(current)
+        if (inFlight !== undefined && inFlight.generation === broken.generation) return Deferred.await(inFlight.done)
+        const done = Deferred.unsafeMake<Current<A>, RecoveryFailed>(FiberId.none)
+        inFlight = { generation: broken.generation, done }
+        // the recovery belongs to the cover: a caller's interruption does not stop it
+        return Effect.zipRight(Effect.forkIn(runRecovery(broken, failure, done), outer), Deferred.await(done))
+      })
+
+    const use = <B, E2, R2>(f: (resource: A) => Effect.Effect<B, E2, R2>) => {
+      const loop = (left: number): Effect.Effect<B, E2 | RecoveryFailed | CoverClosed, R2> =>
+        Effect.suspend(() => {
+          const taken = current
+          if (taken === undefined) return Effect.fail(closed)
+          return Effect.catchAll(f(taken.resource), (error) =>
+            left <= 0 || !isRecoverable(error)
+              ? Effect.fail(error)
+              : Effect.zipRight(
+                recovered(taken, error),
+                Effect.suspend(() => {
+                  retried++
+                  return loop(left - 1)
+                })
+              ))
+        })
+      return loop(retries)
+    }
+
+    const close = Effect.suspend(() => {
+      const last = current
+      current = undefined
+      return last === undefined ? Effect.void : Scope.close(last.scope, Exit.void)
+    })
+    yield* Effect.addFinalizer(() => close)
+
+    const cover: Cover<A> = {
+      use,
+      get: Effect.suspend(() => (current === undefined ? Effect.fail(closed) : Effect.succeed(current.resource))),
+      setRecover: (next) =>
+        Effect.sync(() => {
+          recover = next
+        }),
+      stats: Effect.sync(() => ({
+        recoveries,
+        failedRecoveries,
+        retries: retried,
+        generation: current?.generation ?? -1
+      })),
+      recoveries: Stream.fromPubSub(events),
+      close
+    }
+    return cover
+  })
+
+/** @internal a failure with an errno code, for tests and adapters */
+export const errnoError = (code: string, message = code): Error => Object.assign(new Error(message), { code })
+
+/** @internal `Option` of the code of a failure (its own or its cause's) */
+export const failureCode = (u: unknown): Option.Option<string> => Option.fromNullable(codeOf(u))

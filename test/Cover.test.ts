@@ -1,0 +1,227 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Either, Fiber, Schedule, type Scope, Stream, TestClock } from "effect"
+import { Cover } from "effect-ham"
+import { errnoError } from "../src/internal/cover.js"
+import { settle } from "./utils.js"
+
+/** a fake connection: it fails with ECONNRESET once broken; the world counts opens and closes */
+interface Conn {
+  readonly id: number
+  broken: boolean
+}
+
+interface World {
+  readonly opened: Array<number>
+  readonly closed: Array<number>
+  readonly live: () => Array<number>
+  readonly open: Effect.Effect<Conn, never, Scope.Scope>
+  readonly request: (conn: Conn, text: string) => Effect.Effect<string, Error>
+}
+
+const makeWorld = (): World => {
+  let next = 0
+  const opened: Array<number> = []
+  const closed: Array<number> = []
+  return {
+    opened,
+    closed,
+    live: () => opened.filter((id) => !closed.includes(id)),
+    open: Effect.acquireRelease(
+      Effect.sync((): Conn => {
+        const conn = { id: ++next, broken: false }
+        opened.push(conn.id)
+        return conn
+      }),
+      (conn) => Effect.sync(() => closed.push(conn.id))
+    ),
+    request: (conn, text) =>
+      conn.broken ? Effect.fail(errnoError("ECONNRESET")) : Effect.succeed(`${text} via ${conn.id}`)
+  }
+}
+
+describe("Cover.make", () => {
+  it.scoped("a recoverable failure: the resource is recovered and the operation runs again", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({ acquire: world.open })
+      expect(yield* cover.use((c) => world.request(c, "a"))).toBe("a via 1")
+      ;(yield* cover.get).broken = true
+      expect(yield* cover.use((c) => world.request(c, "b"))).toBe("b via 2")
+      expect(yield* cover.stats).toEqual({ recoveries: 1, failedRecoveries: 0, retries: 1, generation: 1 })
+      // the broken resource was released, the new one is the only one open
+      expect(world.live()).toEqual([2])
+    }))
+
+  it.scoped("an unrecoverable failure passes through untouched, with no recovery", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({ acquire: world.open })
+      const denied = errnoError("EACCES")
+      const result = yield* Effect.either(cover.use(() => Effect.fail(denied)))
+      expect(result).toEqual(Either.left(denied))
+      expect(Either.isLeft(result) && result.left).toBe(denied)
+      expect((yield* cover.stats).recoveries).toBe(0)
+      expect(world.opened).toEqual([1])
+    }))
+
+  it.scoped("isRecoverable decides which failures are recovered", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({ acquire: world.open, isRecoverable: (e) => e === "stale" })
+      let calls = 0
+      const op = Effect.suspend(() => (++calls === 1 ? Effect.fail("stale" as const) : Effect.succeed("ok")))
+      expect(yield* cover.use(() => op)).toBe("ok")
+      expect(yield* Effect.flip(cover.use(() => Effect.fail(errnoError("ECONNRESET"))))).toMatchObject({
+        code: "ECONNRESET"
+      })
+      expect((yield* cover.stats).recoveries).toBe(1)
+    }))
+
+  it.effect("recovery exhaustion: RecoveryFailed after the schedule's attempts; the cover recovers later", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      let serverUp = false
+      const attempts: Array<number> = []
+      const cover = yield* Cover.make({
+        acquire: world.open,
+        recover: () =>
+          Effect.flatMap(TestClock.currentTimeMillis, (now) => {
+            attempts.push(now)
+            return serverUp ? world.open : Effect.fail(errnoError("ECONNREFUSED"))
+          }),
+        schedule: Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
+      })
+      ;(yield* cover.get).broken = true
+      const fiber = yield* Effect.fork(Effect.either(cover.use((c) => world.request(c, "x"))))
+      yield* settle
+      yield* TestClock.adjust("250 millis")
+      const result = yield* Fiber.join(fiber)
+      expect(attempts).toEqual([0, 100, 200])
+      if (Either.isRight(result)) return expect.fail("recovered")
+      expect(result.left).toMatchObject({ _tag: "RecoveryFailed", attempts: 3 })
+      const failed = result.left as Cover.RecoveryFailed
+      expect(failed.failure).toMatchObject({ code: "ECONNRESET" })
+      expect(failed.cause).toMatchObject({ code: "ECONNREFUSED" })
+      expect(yield* cover.stats).toMatchObject({ recoveries: 0, failedRecoveries: 1, generation: 0 })
+      // the server is back: the next operation recovers
+      serverUp = true
+      expect(yield* cover.use((c) => world.request(c, "y"))).toBe("y via 2")
+      expect(world.live()).toEqual([2])
+    }).pipe(Effect.scoped))
+
+  it.scoped("twenty fibers failing on one broken resource: one recovery, all of them succeed on the new one", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      let recoveries = 0
+      const gate = yield* Deferred.make<void>()
+      const cover = yield* Cover.make({
+        acquire: world.open,
+        recover: () =>
+          Effect.zipRight(
+            Effect.sync(() => recoveries++),
+            Effect.zipRight(Deferred.await(gate), world.open)
+          )
+      })
+      ;(yield* cover.get).broken = true
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => Effect.fork(cover.use((c) => world.request(c, `r${i}`)))
+      )
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      const replies = yield* Effect.forEach(fibers, Fiber.join)
+      expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `r${i} via 2`))
+      expect(recoveries).toBe(1)
+      expect(yield* cover.stats).toMatchObject({ recoveries: 1, retries: 20, generation: 1 })
+      expect(world.live()).toEqual([2])
+    }))
+
+  it.scoped("a caller interrupted during the recovery: nothing leaks, the recovery completes, the cover works", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const gate = yield* Deferred.make<void>()
+      const cover = yield* Cover.make({
+        acquire: world.open,
+        recover: () => Effect.zipRight(Deferred.await(gate), world.open)
+      })
+      ;(yield* cover.get).broken = true
+      const caller = yield* Effect.fork(cover.use((c) => world.request(c, "lost")))
+      yield* settle
+      yield* Fiber.interrupt(caller)
+      yield* Deferred.succeed(gate, undefined)
+      yield* settle
+      expect(yield* cover.use((c) => world.request(c, "next"))).toBe("next via 2")
+      expect(world.live()).toEqual([2])
+      expect((yield* cover.stats).recoveries).toBe(1)
+    }))
+
+  it.scoped("a recovery that fails after opening something: what it opened is released", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({
+        acquire: world.open,
+        // opens a connection, then fails: what it opened must not stay open
+        recover: () => Effect.zipRight(world.open, Effect.fail(errnoError("ECONNREFUSED"))),
+        schedule: Schedule.recurs(1)
+      })
+      ;(yield* cover.get).broken = true
+      const result = yield* Effect.either(cover.use((c) => world.request(c, "x")))
+      expect(Either.isLeft(result) && result.left).toBeInstanceOf(Cover.RecoveryFailed)
+      expect(world.opened).toEqual([1, 2, 3])
+      expect(world.live()).toEqual([1])
+    }))
+
+  it.scoped("the recovery function can be replaced while the cover lives", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const used: Array<string> = []
+      const cover = yield* Cover.make({
+        acquire: world.open,
+        recover: () => Effect.zipRight(Effect.sync(() => used.push("first")), world.open)
+      })
+      ;(yield* cover.get).broken = true
+      yield* cover.use((c) => world.request(c, "a"))
+      yield* cover.setRecover((old) =>
+        Effect.zipRight(Effect.sync(() => used.push(`second after ${old.id}`)), world.open)
+      )
+      ;(yield* cover.get).broken = true
+      yield* cover.use((c) => world.request(c, "b"))
+      expect(used).toEqual(["first", "second after 2"])
+    }))
+
+  it.scoped("recoveries are a stream of events", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({ acquire: world.open })
+      const seen = yield* Effect.fork(Stream.runCollect(Stream.take(cover.recoveries, 2)))
+      yield* settle
+      for (const text of ["a", "b"]) {
+        ;(yield* cover.get).broken = true
+        yield* cover.use((c) => world.request(c, text))
+      }
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      expect(events.map((e) => [e._tag, e.generation])).toEqual([["Recovered", 1], ["Recovered", 2]])
+      expect(events[0].failure).toContain("ECONNRESET")
+    }))
+
+  it.effect("closing: the resource is released and later operations fail with CoverClosed", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const cover = yield* Cover.make({ acquire: world.open })
+      yield* cover.close
+      expect(world.live()).toEqual([])
+      expect(yield* Effect.flip(cover.use((c) => world.request(c, "x")))).toBeInstanceOf(Cover.CoverClosed)
+    }).pipe(Effect.scoped))
+
+  it.effect("the scope of the cover ends it: every resource it made is released", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      yield* Effect.gen(function*() {
+        const cover = yield* Cover.make({ acquire: world.open })
+        ;(yield* cover.get).broken = true
+        yield* cover.use((c) => world.request(c, "x"))
+      }).pipe(Effect.scoped)
+      expect(world.opened).toEqual([1, 2])
+      expect(world.live()).toEqual([])
+    }))
+})
