@@ -30,6 +30,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
 
 /**
@@ -121,3 +122,44 @@ export const isRecoverable: (error: unknown) => boolean = internal.isRecoverable
  * @category constants
  */
 export const defaultSchedule: Schedule.Schedule<unknown> = internal.defaultSchedule
+
+/**
+ * One connection of a line protocol: a request is a line, its answer is a line.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LineConnection = net.LineConnection
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectOptions = net.ConnectOptions
+
+/**
+ * A covered TCP connection: `request(line)` and `send(line)` run on the current connection, and
+ * are run again on a new one after a recovery; with the other members of a `Cover`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CoverConnection = net.CoverConnection
+
+/**
+ * A TCP connection (line protocol) that recovers when its server dies or restarts: a broken
+ * connection (reset, closed, refused while the server restarts) is replaced by a new one, on
+ * which `replay` runs first (a handshake, the session's state: the client keeps what it needs),
+ * and the failed request is sent again. The default schedule retries the connection for about
+ * ten seconds.
+ *
+ * ```ts
+ * let offset = 0
+ * const files = yield* Cover.connect({ port, replay: (c) => c.request(`SEEK ${offset}`) })
+ * const data = yield* files.request("READ 15")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect: (options: ConnectOptions) => Effect.Effect<CoverConnection, Error, Scope.Scope> = net.connect

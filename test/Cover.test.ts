@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Fiber, Schedule, type Scope, Stream, TestClock } from "effect"
 import { Cover } from "effect-ham"
+import * as NodeNet from "node:net"
 import { errnoError } from "../src/internal/cover.js"
+import { freePort } from "./processes.js"
 import { settle } from "./utils.js"
 
 /** a fake connection: it fails with ECONNRESET once broken; the world counts opens and closes */
@@ -224,4 +226,64 @@ describe("Cover.make", () => {
       expect(world.opened).toEqual([1, 2])
       expect(world.live()).toEqual([])
     }))
+
+  describe("Cover.connect", () => {
+    /** a line server in this process: "PING" answers "PONG <n>", n counting per connection */
+    const lineServer = (port: number) =>
+      Effect.acquireRelease(
+        Effect.async<NodeNet.Server>((resume) => {
+          const sockets = new Set<NodeNet.Socket>()
+          const server = NodeNet.createServer((socket) => {
+            sockets.add(socket)
+            socket.on("close", () => sockets.delete(socket))
+            socket.on("error", () => {})
+            let n = 0
+            let pending = ""
+            socket.setEncoding("utf8")
+            socket.on("data", (chunk: string) => {
+              pending += chunk
+              while (pending.includes("\n")) {
+                const line = pending.slice(0, pending.indexOf("\n"))
+                pending = pending.slice(pending.indexOf("\n") + 1)
+                socket.write(line === "HELLO" ? "WELCOME\n" : `PONG ${++n}\n`)
+              }
+            })
+          })
+          ;(server as NodeNet.Server & { kill: () => void }).kill = () => {
+            for (const socket of sockets) socket.destroy()
+            server.close()
+          }
+          server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => (server as NodeNet.Server & { kill: () => void }).kill())
+      )
+    const kill = (server: NodeNet.Server) => (server as NodeNet.Server & { kill: () => void }).kill()
+
+    it.live("a request after the server restarted: a new connection, the session replayed, the request sent again", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort
+        const first = yield* lineServer(port)
+        const replays: Array<string> = []
+        const conn = yield* Cover.connect({
+          port,
+          replay: (c) => Effect.tap(c.request("HELLO"), (reply) => Effect.sync(() => replays.push(reply)))
+        })
+        expect(yield* conn.request("PING")).toBe("PONG 1")
+        expect(yield* conn.request("PING")).toBe("PONG 2")
+        kill(first)
+        // the server comes back a little later: connecting is refused until then
+        const revived = yield* Effect.fork(Effect.zipRight(Effect.sleep("150 millis"), lineServer(port)))
+        expect(yield* conn.request("PING")).toBe("PONG 1")
+        yield* Fiber.join(revived)
+        expect(replays).toEqual(["WELCOME"])
+        expect(yield* conn.stats).toMatchObject({ recoveries: 1, retries: 1 })
+      }).pipe(Effect.scoped))
+
+    it.live("no server at all: the first connection fails with ECONNREFUSED", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort
+        const error = yield* Effect.flip(Cover.connect({ port }))
+        expect(error).toMatchObject({ code: "ECONNREFUSED" })
+      }).pipe(Effect.scoped))
+  })
 })

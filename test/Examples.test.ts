@@ -123,6 +123,16 @@ const expected: Record<string, Expectation> = {
     ],
     timeoutMillis: 60_000
   },
+  "recovery.ts": {
+    contains: [
+      `first 15 bytes: "The quick brown"`,
+      /killing the file server \(pid (\d+)\) with SIGKILL/,
+      "recovery: connected again, replayed the offset (OK 15)",
+      `next 15 bytes: " fox jumps over"`,
+      /the file server now: pid \d+, restarts 1/,
+      "recoveries: 1"
+    ]
+  },
   "events.ts": {
     contains: [
       "worker: CondAbnormalDeath",
