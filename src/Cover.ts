@@ -30,6 +30,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as file from "./internal/cover-file.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
 
@@ -163,3 +164,72 @@ export type CoverConnection = net.CoverConnection
  * @category constructors
  */
 export const connect: (options: ConnectOptions) => Effect.Effect<CoverConnection, Error, Scope.Scope> = net.connect
+
+/**
+ * A covered file handle: reads and writes at its own offset; see `open`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CoverFile = file.CoverFile
+
+/**
+ * What a file's recovery function is given: the descriptor that failed, the path, the flags and
+ * the handle's offset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FileState = file.FileState
+
+/**
+ * A file's recovery function: the state → a new descriptor (closed by the cover when replaced).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FileRecoverFn = file.FileRecoverFn
+
+/**
+ * Opens a file as a covered handle (`ha_open`). When its descriptor goes bad or stale (EBADF,
+ * ESTALE, ... by default), `recover` (default: open the same path again, with the same flags, but
+ * "w..." becomes "r+" so that a reopen never truncates what was written) gets the
+ * old descriptor and the handle's state and returns a new descriptor; the failed read or write
+ * runs again from the same offset. The handle is closed with the scope, or by `close`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open: (
+  path: string,
+  flags?: string,
+  recover?: FileRecoverFn,
+  options?: file.OpenOptions
+) => Effect.Effect<CoverFile, Error, Scope.Scope> = file.open
+
+/**
+ * Opens a covered file again now (`ha_reopen`), at `path` (default: its own), keeping its offset
+ * and its handles.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const reopen = (handle: CoverFile, path?: string): Effect.Effect<void, RecoveryFailed | CoverClosed> =>
+  handle.reopen(path)
+
+/**
+ * A second handle on the same covered file (`ha_dup`): the same offset and the same recovery.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const dup = (handle: CoverFile): Effect.Effect<CoverFile, CoverClosed> => handle.dup
+
+/**
+ * Closes a covered handle (`ha_close`) or a cover: later operations on it fail with
+ * `CoverClosed`; a file's descriptor is closed with its last handle.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const close = (self: { readonly close: Effect.Effect<void> }): Effect.Effect<void> => self.close

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Fiber, Schedule, type Scope, Stream, TestClock } from "effect"
 import { Cover } from "effect-ham"
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs"
 import * as NodeNet from "node:net"
+import { join } from "node:path"
 import { errnoError } from "../src/internal/cover.js"
-import { freePort } from "./processes.js"
+import { freePort, inTempDir } from "./processes.js"
 import { settle } from "./utils.js"
 
 /** a fake connection: it fails with ECONNRESET once broken; the world counts opens and closes */
@@ -285,5 +287,94 @@ describe("Cover.make", () => {
         const error = yield* Effect.flip(Cover.connect({ port }))
         expect(error).toMatchObject({ code: "ECONNREFUSED" })
       }).pipe(Effect.scoped))
+  })
+
+  describe("Cover.open (files)", () => {
+    const text = "The quick brown fox jumps over the lazy dog."
+    const decode = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8")
+    const fdIsOpen = (fd: number) => {
+      try {
+        fstatSync(fd)
+        return true
+      } catch {
+        return false
+      }
+    }
+
+    it.live("its descriptor closed behind its back: EBADF, recovered, the read goes on from the same offset", () =>
+      inTempDir("ham-cover-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "data.txt")
+          writeFileSync(path, text)
+          const states: Array<Cover.FileState> = []
+          const file = yield* Cover.open(path, "r", (state) =>
+            Effect.sync(() => {
+              states.push(state)
+              return openSync(state.path, state.flags)
+            }))
+          expect(decode(yield* file.read(15))).toBe("The quick brown")
+          const first = yield* file.fd
+          closeSync(first)
+          expect(decode(yield* file.read(15))).toBe(" fox jumps over")
+          expect(states).toEqual([{ fd: first, path, flags: "r", offset: 15 }])
+          expect(yield* file.stats).toMatchObject({ recoveries: 1, generation: 1 })
+          yield* Cover.close(file)
+        }).pipe(Effect.scoped)))
+
+    it.live("write, seek (start, current, end) and read back", () =>
+      inTempDir("ham-cover-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "out.txt")
+          const file = yield* Cover.open(path, "w+")
+          expect(yield* file.write("hello, world")).toBe(12)
+          expect(yield* file.seek(0)).toBe(0)
+          expect(decode(yield* file.read(5))).toBe("hello")
+          expect(yield* file.seek(2, "current")).toBe(7)
+          expect(decode(yield* file.read(5))).toBe("world")
+          expect(yield* file.seek(-5, "end")).toBe(7)
+          // a bad descriptor while writing: recovered, the write lands at the same offset
+          closeSync(yield* file.fd)
+          expect(yield* file.write("there")).toBe(5)
+          expect(readFileSync(path, "utf8")).toBe("hello, there")
+        }).pipe(Effect.scoped)))
+
+    it.live("dup shares the offset and the recovery; the descriptor closes with the last handle", () =>
+      inTempDir("ham-cover-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "data.txt")
+          writeFileSync(path, text)
+          const file = yield* Cover.open(path)
+          const twin = yield* Cover.dup(file)
+          expect(decode(yield* file.read(4))).toBe("The ")
+          expect(decode(yield* twin.read(6))).toBe("quick ")
+          closeSync(yield* file.fd)
+          expect(decode(yield* twin.read(6))).toBe("brown ")
+          expect((yield* file.stats).recoveries).toBe(1)
+          const fd = yield* file.fd
+          yield* Cover.close(file)
+          expect(yield* Effect.flip(file.read(1))).toBeInstanceOf(Cover.CoverClosed)
+          expect(fdIsOpen(fd)).toBe(true)
+          expect(decode(yield* twin.read(3))).toBe("fox")
+          yield* Cover.close(twin)
+          expect(fdIsOpen(fd)).toBe(false)
+        }).pipe(Effect.scoped)))
+
+    it.live("reopen at another path keeps the offset; a failure that is not recoverable passes through", () =>
+      inTempDir("ham-cover-", (dir) =>
+        Effect.gen(function*() {
+          const a = join(dir, "a.txt")
+          const b = join(dir, "b.txt")
+          writeFileSync(a, "aaaaaaaaaa")
+          writeFileSync(b, "0123456789")
+          const file = yield* Cover.open(a)
+          expect(decode(yield* file.read(4))).toBe("aaaa")
+          yield* Cover.reopen(file, b)
+          expect(decode(yield* file.read(3))).toBe("456")
+          const error = yield* Effect.flip(Cover.open(join(dir, "missing.txt")))
+          expect(error).toMatchObject({ code: "ENOENT" })
+          const notAFile = yield* Cover.open(dir)
+          expect(yield* Effect.flip(notAFile.read(1))).toMatchObject({ code: "EISDIR" })
+          expect((yield* notAFile.stats).recoveries).toBe(0)
+        }).pipe(Effect.scoped)))
   })
 })

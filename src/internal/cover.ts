@@ -130,6 +130,8 @@ export interface Cover<A> {
   readonly get: Effect.Effect<A, CoverClosed>
   /** replaces the recovery function from now on */
   readonly setRecover: (recover: RecoverFn<A>) => Effect.Effect<void>
+  /** recovers now, as if an operation had failed with `reason` (a reopen) */
+  readonly recoverNow: (reason: unknown) => Effect.Effect<void, RecoveryFailed | CoverClosed>
   readonly stats: Effect.Effect<CoverStats>
   /** the recoveries, as they happen */
   readonly recoveries: Stream.Stream<RecoveryEvent>
@@ -287,6 +289,8 @@ export const make = <A, E, R>(
         Effect.sync(() => {
           recover = next
         }),
+      recoverNow: (reason) =>
+        Effect.suspend(() => (current === undefined ? Effect.fail(closed) : Effect.asVoid(recovered(current, reason)))),
       stats: Effect.sync(() => ({
         recoveries,
         failedRecoveries,
