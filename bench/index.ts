@@ -3,6 +3,7 @@
  */
 import { Effect } from "effect"
 import * as core from "./core.js"
+import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
 
@@ -16,6 +17,8 @@ const main = Effect.gen(function*() {
   yield* processes.idleChildren
   yield* guardian.store
   yield* guardian.takeover
+  yield* cover.overhead
+  yield* cover.recovery
 })
 
 Effect.runPromise(main).then(

@@ -233,3 +233,12 @@ export const dup = (handle: CoverFile): Effect.Effect<CoverFile, CoverClosed> =>
  * @category combinators
  */
 export const close = (self: { readonly close: Effect.Effect<void> }): Effect.Effect<void> => self.close
+
+/**
+ * One uncovered line connection (closed with the scope): what `connect` covers.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connectLines: (host: string, port: number) => Effect.Effect<LineConnection, Error, Scope.Scope> =
+  net.connectLines

@@ -116,14 +116,10 @@ export const open = (
 
     const handle = (): CoverFile => {
       let open = true
-      const guard = <B, E>(effect: Effect.Effect<B, E>): Effect.Effect<B, E | cover_.CoverClosed> =>
-        Effect.suspend((): Effect.Effect<
-          B,
-          E | cover_.CoverClosed
-        > => (open ? effect : Effect.fail(new cover_.CoverClosed())))
       const read = (length: number) =>
         cover.use((descriptor) =>
-          Effect.async<Uint8Array, Error>((resume) => {
+          Effect.async<Uint8Array, Error | cover_.CoverClosed>((resume) => {
+            if (!open) return resume(Effect.fail(new cover_.CoverClosed()))
             const buffer = Buffer.alloc(length)
             NodeFs.read(descriptor.fd, buffer, 0, length, state.offset, (error, n) => {
               if (error) return resume(failOn(descriptor, error))
@@ -134,7 +130,8 @@ export const open = (
         )
       const write = (data: Uint8Array | string) =>
         cover.use((descriptor) =>
-          Effect.async<number, Error>((resume) => {
+          Effect.async<number, Error | cover_.CoverClosed>((resume) => {
+            if (!open) return resume(Effect.fail(new cover_.CoverClosed()))
             const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data
             NodeFs.write(descriptor.fd, bytes, 0, bytes.length, state.offset, (error, n) => {
               if (error) return resume(failOn(descriptor, error))
@@ -146,7 +143,8 @@ export const open = (
       const seek = (offset: number, whence: "start" | "current" | "end" = "start") =>
         whence === "end"
           ? cover.use((descriptor) =>
-            Effect.async<number, Error>((resume) => {
+            Effect.async<number, Error | cover_.CoverClosed>((resume) => {
+              if (!open) return resume(Effect.fail(new cover_.CoverClosed()))
               NodeFs.fstat(descriptor.fd, (error, stat) => {
                 if (error) return resume(failOn(descriptor, error))
                 state.offset = Math.max(0, stat.size + offset)
@@ -154,17 +152,18 @@ export const open = (
               })
             })
           )
-          : Effect.sync(() => {
+          : Effect.suspend(() => {
+            if (!open) return Effect.fail(new cover_.CoverClosed())
             state.offset = Math.max(0, (whence === "current" ? state.offset : 0) + offset)
-            return state.offset
+            return Effect.succeed(state.offset)
           })
 
       return {
         fd: Effect.map(cover.get, (r) => r.fd),
         offset: Effect.sync(() => state.offset),
-        read: (length) => guard(read(length)),
-        write: (data) => guard(write(data)),
-        seek: (offset, whence) => guard(seek(offset, whence)),
+        read,
+        write,
+        seek,
         dup: Effect.suspend(() => {
           if (!open) return Effect.fail(new cover_.CoverClosed())
           state.handles++
