@@ -65,14 +65,14 @@ const program = Effect.gen(function*() {
 
   // the client: its session state is the offset; the recovery function replays it
   let offset = 0
-  const files = yield* Cover.connect({
-    port,
-    replay: (connection) =>
+  const files = yield* Cover.connect(
+    { port },
+    (connection) =>
       Effect.tap(
         connection.request(`SEEK ${offset}`),
         (reply) => Console.log(`recovery: connected again, replayed the offset (${reply})`)
       )
-  })
+  )
   const read = (n: number) =>
     Effect.map(files.request(`READ ${n}`), (reply) => {
       const data = reply.slice("DATA ".length)

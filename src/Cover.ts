@@ -150,20 +150,23 @@ export type CoverConnection = net.CoverConnection
 /**
  * A TCP connection (line protocol) that recovers when its server dies or restarts: a broken
  * connection (reset, closed, refused while the server restarts) is replaced by a new one, on
- * which `replay` runs first (a handshake, the session's state: the client keeps what it needs),
+ * which the recovery function (`recover`, or `options.replay`) runs first (a handshake, the session's state: the client keeps what it needs),
  * and the failed request is sent again. The default schedule retries the connection for about
  * ten seconds.
  *
  * ```ts
  * let offset = 0
- * const files = yield* Cover.connect({ port, replay: (c) => c.request(`SEEK ${offset}`) })
+ * const files = yield* Cover.connect({ port }, (c) => c.request(`SEEK ${offset}`))
  * const data = yield* files.request("READ 15")
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const connect: (options: ConnectOptions) => Effect.Effect<CoverConnection, Error, Scope.Scope> = net.connect
+export const connect: (
+  options: ConnectOptions,
+  recover?: (connection: LineConnection) => Effect.Effect<unknown, unknown>
+) => Effect.Effect<CoverConnection, Error, Scope.Scope> = net.connect
 
 /**
  * A covered file handle: reads and writes at its own offset; see `open`.

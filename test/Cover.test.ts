@@ -318,6 +318,11 @@ describe("Cover.make", () => {
           expect(decode(yield* file.read(15))).toBe(" fox jumps over")
           expect(states).toEqual([{ fd: first, path, flags: "r", offset: 15 }])
           expect(yield* file.stats).toMatchObject({ recoveries: 1, generation: 1 })
+          // another recovery function from now on (the handle keeps its offset)
+          yield* file.setRecover((state) => Effect.sync(() => openSync(state.path, "r")))
+          closeSync(yield* file.fd)
+          expect(decode(yield* file.read(5))).toBe(" the ")
+          expect(states).toHaveLength(1)
           yield* Cover.close(file)
         }).pipe(Effect.scoped)))
 

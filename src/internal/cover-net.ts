@@ -115,11 +115,12 @@ export const connectLines = (host: string, port: number): Effect.Effect<LineConn
 
 /** @internal */
 export const connect = (
-  options: ConnectOptions
+  options: ConnectOptions,
+  recover?: (connection: LineConnection) => Effect.Effect<unknown, unknown>
 ): Effect.Effect<CoverConnection, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
-    const replay = options.replay
+    const replay = recover ?? options.replay
     const cover = yield* cover_.make({
       acquire: connectLines(host, options.port),
       recover: () =>
