@@ -129,7 +129,7 @@ export const recovery = Effect.gen(function*() {
           server = await startServer(port)
           readyAt = performance.now()
         })
-        const [] = yield* Effect.all([revive, conn.request("PING")], { concurrency: 2 })
+        yield* Effect.all([revive, conn.request("PING")], { concurrency: 2 })
         gaps[label].push(performance.now() - readyAt)
       }
     }).pipe(Effect.scoped)
