@@ -408,7 +408,15 @@ export const openStore = (
     const lockPath = `${path}-lock`
     const exists = NodeFs.existsSync(path)
     if (exists) {
-      const reason = checkFile(path)
+      // a file that another HAM is writing may be seen between the growth of its data and of
+      // its meta page: a file that looks cut short is looked at again for a moment before it is
+      // called damaged (a damaged file stays damaged)
+      const cutShort = (reason: string | undefined) => reason?.startsWith("cut short") === true
+      const look = Effect.suspend(() => {
+        const reason = checkFile(path)
+        return cutShort(reason) ? Effect.as(Effect.sleep("10 millis"), reason) : Effect.succeed(reason)
+      })
+      const reason = yield* Effect.repeat(look, { times: 30, while: cutShort })
       if (reason !== undefined) return yield* Effect.fail(corrupt(path, reason))
     }
     yield* Effect.try({
