@@ -247,6 +247,7 @@ describe("Cover.make", () => {
               while (pending.includes("\n")) {
                 const line = pending.slice(0, pending.indexOf("\n"))
                 pending = pending.slice(pending.indexOf("\n") + 1)
+                if (line.startsWith("NOTE")) continue
                 socket.write(line === "HELLO" ? "WELCOME\n" : `PONG ${++n}\n`)
               }
             })
@@ -271,14 +272,25 @@ describe("Cover.make", () => {
           replay: (c) => Effect.tap(c.request("HELLO"), (reply) => Effect.sync(() => replays.push(reply)))
         })
         expect(yield* conn.request("PING")).toBe("PONG 1")
+        // send expects no answer: the next request gets its own
+        yield* conn.send("NOTE one")
         expect(yield* conn.request("PING")).toBe("PONG 2")
         kill(first)
         // the server comes back a little later: connecting is refused until then
         const revived = yield* Effect.fork(Effect.zipRight(Effect.sleep("150 millis"), lineServer(port)))
         expect(yield* conn.request("PING")).toBe("PONG 1")
-        yield* Fiber.join(revived)
+        const second = yield* Fiber.join(revived)
         expect(replays).toEqual(["WELCOME"])
         expect(yield* conn.stats).toMatchObject({ recoveries: 1, retries: 1 })
+        // a send on a connection whose server went away is sent again on a new one
+        kill(second)
+        yield* Effect.sleep("20 millis")
+        const third = yield* Effect.fork(Effect.zipRight(Effect.sleep("100 millis"), lineServer(port)))
+        yield* conn.send("NOTE two")
+        yield* Fiber.join(third)
+        expect(yield* conn.request("PING")).toBe("PONG 1")
+        expect(replays).toEqual(["WELCOME", "WELCOME"])
+        expect((yield* conn.stats).recoveries).toBe(2)
       }).pipe(Effect.scoped))
 
     it.live("no server at all: the first connection fails with ECONNREFUSED", () =>
