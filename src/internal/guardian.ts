@@ -156,29 +156,28 @@ const superviseGuardian = (
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: GuardianOptions) =>
-  store_.openStore(options.path, {
+const openForHost = (options: GuardianOptions) => {
+  const openOnce = store_.openStore(options.path, {
     fsync: options.fsync,
     role: options.role,
     process: options.process,
     hostName: options.hostName
-  }).pipe(
-    Effect.catchTag("StoreBusy", (busy) => {
-      if (busy.role !== "guardian" || options.role === "guardian") return Effect.fail(busy)
-      const deadline = handoverMillis / 20
-      const retry = (n: number): Effect.Effect<store_.StateStoreService, StoreBusy | StoreCorrupt, Scope.Scope> =>
-        store_.openStore(options.path, {
-          fsync: options.fsync,
-          role: options.role,
-          process: options.process,
-          hostName: options.hostName
-        }).pipe(
-          Effect.catchTag("StoreBusy", (again) =>
-            n >= deadline ? Effect.fail(again) : Effect.zipRight(Effect.sleep("20 millis"), retry(n + 1)))
-        )
-      return Effect.zipRight(store_.requestHandover(options.path), retry(0))
-    })
+  })
+  const attempts = handoverMillis / 20
+  const retry = (n: number): Effect.Effect<store_.StateStoreService, StoreBusy | StoreCorrupt, Scope.Scope> =>
+    openOnce.pipe(
+      Effect.catchTag(
+        "StoreBusy",
+        (busy) => n >= attempts ? Effect.fail(busy) : Effect.zipRight(Effect.sleep("20 millis"), retry(n + 1))
+      )
+    )
+  return openOnce.pipe(
+    Effect.catchTag("StoreBusy", (busy) =>
+      busy.role !== "guardian" || options.role === "guardian"
+        ? Effect.fail(busy)
+        : Effect.zipRight(store_.requestHandover(options.path), retry(0)))
   )
+}
 
 /** @internal */
 export const layer = (
