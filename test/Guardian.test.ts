@@ -29,11 +29,14 @@ const setup = Effect.gen(function*() {
 
 const modeOf = (path: string) => statSync(path).mode & 0o777
 
+/** runs `f` with the path of a store in a fresh temporary directory (removed afterwards) */
+const inStoreDir = <A, E, R>(f: (path: string) => Effect.Effect<A, E, R>) =>
+  inTempDir("ham-guardian-", (dir) => f(join(dir, "state.ham")))
+
 describe("Guardian: the state store", () => {
   it.live("a HAM started again with the same store gets back its conditions, actions, statistics and states", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -64,12 +67,12 @@ describe("Guardian: the state store", () => {
             expect((yield* conditionNode("worker", "seven")).fired).toBe(1)
           })
         )
-      })))
+      })
+    ))
 
   it.live("deaths and restarts counted by the HAM itself are kept", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -92,12 +95,12 @@ describe("Guardian: the state store", () => {
             expect((yield* actionNode("flaky", "death", "restart")).runs).toBe(2)
           })
         )
-      })))
+      })
+    ))
 
   it.live("a declaration that differs from the stored one wins; a stored Action.effect waits for its code", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -129,12 +132,12 @@ describe("Guardian: the state store", () => {
             expect((yield* conditionNode("app", "two")).actions).toEqual([])
           })
         )
-      })))
+      })
+    ))
 
   it.live("a detached entity is gone from the store", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -150,12 +153,12 @@ describe("Guardian: the state store", () => {
             expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
           })
         )
-      })))
+      })
+    ))
 
   it.live("a process entity is restored whole: started again, and taken up by the next attach", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         const line = `sleep 31.${process.pid}`
         const attachSleeper = Effect.gen(function*() {
           const e = yield* Ham.attach(Entity.process("sleeper", Command.make("sleep", `31.${process.pid}`)))
@@ -178,16 +181,17 @@ describe("Guardian: the state store", () => {
         )
         yield* Effect.sync(() => waitUntil("no sleeper left", () => liveWithCmdline(line).length === 0))
         expect(liveWithCmdline(line)).toEqual([])
-      })))
+      })
+    ))
 
   it.live("the file and its lock file are owner-only", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(path, setup)
         expect(modeOf(path)).toBe(0o600)
         expect(modeOf(`${path}-lock`)).toBe(0o600)
-      })))
+      })
+    ))
 })
 
 describe("Guardian: files it must not use", () => {
@@ -218,14 +222,14 @@ describe("Guardian: files it must not use", () => {
       })))
 
   it.live("a store cut short", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(path, setup)
         const whole = readFileSync(path)
         writeFileSync(path, whole.subarray(0, whole.length - 4096))
         expect(yield* refused(path)).toContain("cut short")
-      })))
+      })
+    ))
 
   it.live("a store of another format version, and an LMDB file of another program", () =>
     inTempDir("ham-guardian-", (dir) =>
@@ -244,15 +248,15 @@ describe("Guardian: files it must not use", () => {
       })))
 
   it.live("a damaged entity record", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(path, setup)
         const db = open({ path, noSubdir: true })
         db.putSync("e/worker", { name: "worker", kind: "spaceship" })
         yield* Effect.promise(() => db.close())
         expect(yield* refused(path)).toContain("e/worker is damaged")
-      })))
+      })
+    ))
 
   it.live("a store that cannot be opened leaves the HAM unbuilt and the program told why", () =>
     inTempDir("ham-guardian-", (dir) =>
@@ -267,9 +271,8 @@ describe("Guardian: files it must not use", () => {
 
 describe("Guardian: registry calls return once committed", () => {
   it.live("a state published and acknowledged is in the file, read by another reader at once", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -286,14 +289,14 @@ describe("Guardian: registry calls return once committed", () => {
             yield* Queue.shutdown(events)
           })
         )
-      })))
+      })
+    ))
 })
 
 describe("Guardian: one active HAM per store", () => {
   it.live("a second HAM on a store in use gets StoreBusy; once the first is closed it gets the store", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(
           path,
           Effect.gen(function*() {
@@ -307,12 +310,12 @@ describe("Guardian: one active HAM per store", () => {
         )
         const tree = yield* withStore(path, Ham.snapshot)
         expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
-      })))
+      })
+    ))
 
   it.live("the lease of a holder that died is taken over", () =>
-    inTempDir("ham-guardian-", (dir) =>
+    inStoreDir((path) =>
       Effect.gen(function*() {
-        const path = join(dir, "state.ham")
         yield* withStore(path, setup)
         // a lease left by a process that is gone (a pid that cannot be alive)
         const db = open({ path, noSubdir: true })
@@ -320,7 +323,8 @@ describe("Guardian: one active HAM per store", () => {
         yield* Effect.promise(() => db.close())
         const tree = yield* withStore(path, Ham.snapshot)
         expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
-      })))
+      })
+    ))
 
   it.live(
     "six processes race for one store: exactly one wins, the others are told who holds it",
