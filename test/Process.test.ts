@@ -242,6 +242,63 @@ describe("process restart and output", () => {
     }, 20_000)
   }
 
+  it.live("stdin is /dev/null: a child that reads it gets end-of-file at once (it never waits on a pipe)", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.process("reader", sh("if read line; then exit 7; fi; exit 3"), quiet))
+      const death = deathOf(lastOf(yield* awaitEvents(events, is("CondDeath", "reader"))))
+      expect(death.exitCode).toBe(3)
+    }).pipe(withHam()))
+
+  it.live("a line longer than the bound reaches the log cut, never whole", () => {
+    const logged: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      logged.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+    return Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      yield* Ham.attach(Entity.process("long", sh("printf '%05000d' 0; echo; echo short; exit 0")))
+      yield* awaitEvents(events, is("CondDeath", "long"))
+      yield* waitUntil("the short line logged", () => logged.includes("short"))
+      const long = logged.filter((line) => line.startsWith("0000"))
+      expect(long.length).toBeGreaterThan(0)
+      for (const line of long) expect(line.length).toBeLessThanOrEqual(1001)
+      expect(long.join("").replace(/…/g, "").length).toBeLessThan(5000)
+    }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.live("a pipeline (Command.pipeTo) runs through the platform's executor: its output, exit code and stderr tail", () => {
+    const logged: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      logged.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+    return Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const command = sh("echo hello; exit 0").pipe(Command.pipeTo(sh("tr a-z A-Z; echo last words >&2; exit 4")))
+      yield* Ham.attach(Entity.process("piped", command))
+      const seen = yield* awaitEvents(events, is("CondDeath", "piped"))
+      expect(tagsOf(seen, "piped")).toEqual(["CondAttach", "CondAbnormalDeath", "CondDeath"])
+      const death = deathOf(lastOf(seen))
+      expect(death.exitCode).toBe(4)
+      expect(death.stderr).toEqual(["last words"])
+      yield* waitUntil("the pipeline's output logged", () => logged.includes("HELLO"))
+    }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.live("a working directory that does not exist is SpawnFailed; the registry is unchanged", () =>
+    Effect.gen(function*() {
+      const before = yield* registry
+      const error = yield* failureOf(
+        Ham.attach(
+          Entity.process("lost", Command.make("sleep", "31.74").pipe(Command.workingDirectory("/nonexistent/ham-dir")))
+        )
+      )
+      expect(error._tag).toBe("SpawnFailed")
+      if (error._tag === "SpawnFailed") expect(error.reason).toContain("/nonexistent/ham-dir")
+      expect(yield* registry).toEqual(before)
+      expect(sleeping("31.74")).toEqual([])
+    }).pipe(withHam()))
+
   it.live("SpawnFailed for a program that does not exist; the registry is unchanged", () =>
     Effect.gen(function*() {
       const ghost = yield* Ham.entity("ghost")

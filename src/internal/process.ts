@@ -1,7 +1,12 @@
 /**
- * One life of a process entity: spawned through the platform's `CommandExecutor`, its output
- * drained (so a pipe never fills and blocks the child), the last lines of its stderr kept, its
- * exit observed, and its whole process group stopped on request.
+ * One life of a process entity: spawned, its output drained (so a pipe never fills and blocks
+ * the child), the last lines of its stderr kept, its exit observed, and its whole process group
+ * stopped on request.
+ *
+ * A single command is spawned here, on `node:child_process`, with a supervisor's own wiring:
+ * stdin is /dev/null, stdout is not even a pipe when the output is ignored, and the exit is
+ * taken from the child's own `exit` event. A pipeline (`Command.pipeTo`) is started through the
+ * platform's `CommandExecutor`, which joins its commands.
  *
  * @internal
  */
@@ -10,10 +15,15 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
+import { StringDecoder } from "node:string_decoder"
 import type { CommandLine } from "./action.js"
 
 /** @internal how a process ended */
@@ -109,20 +119,8 @@ export const killGroup = (pgid: number, signal: string): boolean => {
   }
 }
 
-const lines = (stream: Stream.Stream<Uint8Array, unknown>) =>
-  stream.pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
-    Stream.map(clip)
-  )
-
-/**
- * Spawns one life of a process entity in a scope of its own. `onLine` receives every line of
- * output (when the output goes to the log).
- *
- * @internal
- */
-export const spawn = (options: {
+/** @internal what `spawn` needs */
+export interface SpawnOptions {
   readonly command: Command.Command
   readonly executor: CommandExecutor.CommandExecutor
   readonly output: OutputOption
@@ -131,7 +129,15 @@ export const spawn = (options: {
   readonly onExit: (life: Life, info: ExitInfo) => void
   /** the child writes its output to this file itself: its last lines are read from there */
   readonly tailFile?: string | undefined
-}): Effect.Effect<Life, string> =>
+}
+
+/**
+ * Spawns one life of a process entity in a scope of its own. `onLine` receives every line of
+ * output (when the output goes to the log).
+ *
+ * @internal
+ */
+export const spawn = (options: SpawnOptions): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
     // the output file is opened first: a file that cannot be opened is a spawn failure
     const output = options.output
@@ -141,137 +147,271 @@ export const spawn = (options: {
         catch: (e) => `cannot open the output file ${output.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
       })
       : undefined
+    const closeFd = Effect.sync(() => {
+      if (fd !== undefined) NodeFs.closeSync(fd)
+    })
+    const runtime = yield* Effect.runtime<never>()
     const scope = yield* Scope.make()
+    const life = yield* (options.command._tag === "StandardCommand"
+      ? spawnChild(options.command, options, runtime, scope, fd)
+      : spawnPipeline(options, scope, fd)).pipe(
+        Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
+      )
+    return life
+  })
+
+/**
+ * The parts of a life that do not depend on how it was spawned: its output (the file, the log,
+ * the stderr tail), its exit, and how it is stopped.
+ */
+const makeLife = (
+  pid: number,
+  options: SpawnOptions,
+  runtime: Runtime.Runtime<never>,
+  scope: Scope.CloseableScope,
+  fd: number | undefined
+) => {
+  const tail: Array<string> = []
+  const rawTail: Array<Uint8Array> = []
+  let rawTailBytes = 0
+  const exit = Deferred.unsafeMake<ExitInfo>(FiberId.none)
+  let done = false
+  let exitInfo: ExitInfo | undefined
+  let stderrEnded = false
+  let pending: ExitInfo | undefined
+
+  // the output file (a write error, disk full..., must not crash the host: the output is lost,
+  // the child runs on)
+  const file = fd === undefined ? undefined : NodeFs.createWriteStream("", { fd })
+  file?.on("error", () => {})
+  if (file !== undefined) {
+    Effect.runSync(Scope.addFinalizer(
+      scope,
+      Effect.async<void>((resume) => {
+        file.end(() => resume(Effect.void))
+      })
+    ))
+  }
+  const logLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
+    if (options.output !== "log" || lines.length === 0) return
+    Runtime.runFork(runtime, Effect.forEach(lines, (line) => options.onLine(name, line), { discard: true }), {
+      immediate: true
+    })
+  }
+  /** complete lines of output */
+  const onLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
+    if (name === "stderr") {
+      for (const line of lines) tail.push(line)
+      if (tail.length > stderrTailLines) tail.splice(0, tail.length - stderrTailLines)
+    }
+    if (file !== undefined) {
+      const prefix = name === "stderr" ? "[stderr] " : ""
+      file.write(lines.map((line) => `${prefix}${line}\n`).join(""))
+    } else {
+      logLines(name, lines)
+    }
+  }
+  /** raw stderr of a child whose output goes nowhere: its last bytes, cut into lines when asked */
+  const onRawStderr = (chunk: Uint8Array) => {
+    rawTail.push(chunk)
+    rawTailBytes += chunk.length
+    while (rawTail.length > 1 && rawTailBytes - rawTail[0].length >= maxTailBytes) {
+      rawTailBytes -= rawTail.shift()!.length
+    }
+  }
+
+  const finish = (info: ExitInfo) => {
+    if (exitInfo !== undefined) return
+    exitInfo = info
+    options.onExit(life, info)
+    Deferred.unsafeDone(exit, Exit.succeed(info))
+  }
+  /** the process has exited: reported once its last stderr lines are in, or after a moment */
+  const onExited = (info: ExitInfo) => {
+    if (done) return
+    done = true
+    if (stderrEnded) return finish(info)
+    pending = info
+    // a grandchild may hold stderr open: the exit is not held back for long
+    Runtime.runFork(runtime, Effect.zipRight(Effect.sleep(stderrGraceMillis), Effect.sync(() => finish(info))))
+  }
+  const onStderrEnd = () => {
+    stderrEnded = true
+    if (pending !== undefined) finish(pending)
+  }
+
+  const stop = (signal: string, graceMillis: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (!done && !killGroup(pid, signal)) tryKill(pid, signal)
+      const waited = done ? Effect.void : Effect.asVoid(Effect.timeoutOption(Deferred.await(exit), graceMillis))
+      return waited.pipe(
+        Effect.zipRight(Effect.suspend(() => {
+          if (!done && !killGroup(pid, "SIGKILL")) tryKill(pid, "SIGKILL")
+          return done ? Effect.void : Deferred.await(exit)
+        })),
+        Effect.zipRight(Effect.sync(() => killGroup(pid, "SIGKILL"))),
+        Effect.zipRight(Scope.close(scope, Exit.void)),
+        Effect.interruptible
+      )
+    })
+
+  const life: Life = {
+    pid,
+    exit: Deferred.await(exit),
+    exited: () => done,
+    exitInfo: () => exitInfo,
+    stderrTail: () =>
+      options.tailFile !== undefined
+        ? fileTail(options.tailFile)
+        : rawTail.length === 0
+        ? [...tail]
+        : tailLines(rawTail),
+    stop
+  }
+  return { life, onLines, onRawStderr, onExited, onStderrEnd }
+}
+
+/** how long an exit waits for the last stderr lines of the process */
+const stderrGraceMillis = 20
+
+/** cuts a byte stream into lines (bounded: a line too long is cut, never kept whole in memory) */
+const lineSplitter = (emit: (lines: ReadonlyArray<string>) => void) => {
+  const decoder = new StringDecoder("utf8")
+  let partial = ""
+  return {
+    push: (chunk: Buffer) => {
+      const parts = (partial + decoder.write(chunk)).split("\n")
+      partial = parts.pop()!
+      if (partial.length > maxLineLength) {
+        parts.push(partial)
+        partial = ""
+      }
+      if (parts.length > 0) emit(parts.map((line) => clip(line.endsWith("\r") ? line.slice(0, -1) : line)))
+    },
+    end: () => {
+      const rest = partial + decoder.end()
+      partial = ""
+      if (rest !== "") emit([clip(rest)])
+    }
+  }
+}
+
+/** a single command, spawned directly: its own process group, stdin /dev/null */
+const spawnChild = (
+  command: Command.StandardCommand,
+  options: SpawnOptions,
+  runtime: Runtime.Runtime<never>,
+  scope: Scope.CloseableScope,
+  fd: number | undefined
+): Effect.Effect<Life, string> =>
+  Effect.gen(function*() {
+    const cwd = Option.getOrUndefined(command.cwd)
+    if (cwd !== undefined) {
+      yield* Effect.try({
+        try: () => NodeFs.accessSync(cwd),
+        catch: (e) => `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+      })
+    }
+    const env: Record<string, string | undefined> = command.extendEnv ? { ...process.env } : {}
+    for (const [key, value] of command.env) env[key] = value
+    const ignored = options.output === "ignore"
+    const child = yield* Effect.async<NodeChildProcess.ChildProcess, string>((resume) => {
+      let child: NodeChildProcess.ChildProcess
+      try {
+        child = NodeChildProcess.spawn(command.command, command.args, {
+          stdio: ["ignore", ignored ? "ignore" : "pipe", "pipe"],
+          cwd,
+          env,
+          shell: command.shell,
+          detached: true
+        })
+      } catch (e) {
+        resume(Effect.fail(`cannot start ${command.command}: ${(e as Error).message}`))
+        return
+      }
+      const onError = (e: NodeJS.ErrnoException) => {
+        child.off("spawn", onSpawn)
+        resume(Effect.fail(`cannot start ${command.command}: ${e.code ?? e.message}`))
+      }
+      const onSpawn = () => {
+        child.off("error", onError)
+        resume(Effect.succeed(child))
+      }
+      child.once("error", onError)
+      child.once("spawn", onSpawn)
+      // interrupted before it is up: it goes at once
+      return Effect.sync(() => {
+        child.off("error", onError)
+        child.off("spawn", onSpawn)
+        child.on("error", () => {})
+        if (child.pid !== undefined && !killGroup(child.pid, "SIGKILL")) child.kill("SIGKILL")
+      })
+    })
+    const pid = child.pid!
+    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(pid, options, runtime, scope, fd)
+    // a live child is never left behind by its scope
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        if (!life.exited() && !killGroup(pid, "SIGKILL")) child.kill("SIGKILL")
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+      })
+    )
+    child.on("error", () => {})
+    const stderr = child.stderr!
+    if (ignored) {
+      stderr.on("data", onRawStderr)
+    } else {
+      const out = lineSplitter((lines) => onLines("stdout", lines))
+      child.stdout!.on("data", out.push)
+      child.stdout!.once("end", out.end)
+      const err = lineSplitter((lines) => onLines("stderr", lines))
+      stderr.on("data", err.push)
+      stderr.once("end", err.end)
+    }
+    stderr.once("close", onStderrEnd)
+    child.once("exit", (code, signal) => {
+      onExited(code !== null ? { exitCode: code } : { signal: signal ?? "unknown" })
+    })
+    return life
+  })
+
+/** a pipeline, started through the platform's executor (it joins the commands' pipes) */
+const spawnPipeline = (
+  options: SpawnOptions,
+  scope: Scope.CloseableScope,
+  fd: number | undefined
+): Effect.Effect<Life, string> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
     const started = yield* options.executor.start(options.command).pipe(
       Scope.extend(scope),
-      Effect.mapError((e) => e.message),
-      Effect.onError(() =>
-        Effect.zipRight(
-          Scope.close(scope, Exit.void),
-          Effect.sync(() => {
-            if (fd !== undefined) NodeFs.closeSync(fd)
-          })
-        )
-      )
+      Effect.mapError((e) => e.message)
     )
-    const pid = started.pid
-    const tail: Array<string> = []
-    const rawTail: Array<Uint8Array> = []
-    let rawTailBytes = 0
-    const exit = yield* Deferred.make<ExitInfo>()
-    const stderrDone = yield* Deferred.make<void>()
-    let done = false
-    let stderrEnded = false
-    let exitInfo: ExitInfo | undefined
-
-    // the output: always drained; stderr's last lines kept
-    const file = fd === undefined ? undefined : NodeFs.createWriteStream("", { fd })
-    // a write error (disk full, ...) must not crash the host: the output is lost, the child runs on
-    file?.on("error", () => {})
-    if (file !== undefined) {
-      yield* Scope.addFinalizer(
-        scope,
-        Effect.async<void>((resume) => {
-          file.end(() => resume(Effect.void))
-        })
-      )
-    }
-    const sink = (name: "stdout" | "stderr") => (line: string) =>
-      Effect.suspend(() => {
-        if (name === "stderr") {
-          tail.push(line)
-          if (tail.length > stderrTailLines) tail.shift()
-        }
-        if (file !== undefined) {
-          file.write(`${name === "stderr" ? "[stderr] " : ""}${line}\n`)
-          return Effect.void
-        }
-        return options.output === "log" ? options.onLine(name, line) : Effect.void
-      })
-    // output that goes nowhere is drained as raw chunks (no text decoding, no line splitting);
-    // the stderr of such a child is kept as its last bytes and cut into lines when asked for
+    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(started.pid, options, runtime, scope, fd)
     const ignored = options.output === "ignore"
-    const drainStderr = ignored
-      ? Stream.runForEach(started.stderr, (chunk) =>
-        Effect.sync(() => {
-          rawTail.push(chunk)
-          rawTailBytes += chunk.length
-          while (rawTail.length > 1 && rawTailBytes - rawTail[0].length >= maxTailBytes) {
-            rawTailBytes -= rawTail.shift()!.length
-          }
-        }))
-      : Stream.runForEach(lines(started.stderr), sink("stderr"))
-    yield* Effect.forkIn(
-      (ignored ? Stream.runDrain(started.stdout) : Stream.runForEach(lines(started.stdout), sink("stdout"))).pipe(
-        Effect.ignore
-      ),
-      scope
-    )
-    yield* Effect.forkIn(
-      drainStderr.pipe(
-        Effect.ignore,
-        Effect.ensuring(Effect.suspend(() => {
-          stderrEnded = true
-          return Deferred.succeed(stderrDone, undefined)
-        }))
-      ),
-      scope
-    )
-
-    const stop = (signal: string, graceMillis: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (!done && !killGroup(pid, signal)) tryKill(pid, signal)
-        const waited = done ? Effect.void : Effect.asVoid(Effect.timeoutOption(Deferred.await(exit), graceMillis))
-        return waited.pipe(
-          Effect.zipRight(Effect.suspend(() => {
-            if (!done && !killGroup(pid, "SIGKILL")) tryKill(pid, "SIGKILL")
-            return done ? Effect.void : Deferred.await(exit)
-          })),
-          Effect.zipRight(Effect.sync(() => killGroup(pid, "SIGKILL"))),
-          Effect.zipRight(Scope.close(scope, Exit.void)),
-          Effect.interruptible
+    const drain = (name: "stdout" | "stderr", stream: Stream.Stream<Uint8Array, unknown>) =>
+      ignored
+        ? Stream.runForEach(stream, (chunk) => Effect.sync(() => name === "stderr" && onRawStderr(chunk)))
+        : Stream.runForEach(
+          stream.pipe(Stream.decodeText(), Stream.splitLines, Stream.map(clip)),
+          (line) => Effect.sync(() => onLines(name, [line]))
         )
-      })
-
-    const life: Life = {
-      pid,
-      exit: Deferred.await(exit),
-      exited: () => done,
-      exitInfo: () => exitInfo,
-      stderrTail: () =>
-        options.tailFile !== undefined
-          ? fileTail(options.tailFile)
-          : rawTail.length === 0
-          ? [...tail]
-          : tailLines(rawTail),
-      stop
-    }
-
+    yield* Effect.forkIn(Effect.ignore(drain("stdout", started.stdout)), scope)
+    yield* Effect.forkIn(
+      drain("stderr", started.stderr).pipe(Effect.ignore, Effect.ensuring(Effect.sync(onStderrEnd))),
+      scope
+    )
     // the exit: a code, or death by a signal (the platform reports it as a failure)
     yield* started.exitCode.pipe(
       Effect.match({
         onSuccess: (code): ExitInfo => ({ exitCode: code }),
-        onFailure: (e): ExitInfo => {
-          const signal = signalOf(e.message)
-          return signal === undefined ? { signal: "unknown" } : { signal }
-        }
+        onFailure: (e): ExitInfo => ({ signal: signalOf(e.message) ?? "unknown" })
       }),
-      Effect.tap((info) =>
-        Effect.sync(() => {
-          done = true
-        }).pipe(
-          // the last stderr lines may still be in the pipe: give them a moment to arrive
-          Effect.zipRight(stderrEnded ? Effect.void : Effect.timeoutOption(Deferred.await(stderrDone), 20)),
-          Effect.zipRight(Effect.sync(() => {
-            exitInfo = info
-            options.onExit(life, info)
-          })),
-          Effect.zipRight(Deferred.succeed(exit, info))
-        )
-      ),
+      Effect.flatMap((info) => Effect.sync(() => onExited(info))),
       Effect.forkIn(scope)
     )
-
     return life
   })
 
