@@ -1,6 +1,5 @@
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
@@ -51,6 +50,7 @@ import * as intensity_ from "./intensity.js"
 import * as notify_ from "./notify.js"
 import * as process_ from "./process.js"
 import * as procfs from "./procfs.js"
+import * as spawner_ from "./spawner.js"
 import * as store_ from "./store.js"
 import type * as tree_ from "./tree.js"
 
@@ -87,6 +87,7 @@ export interface AttachOptions extends RestartPolicyOptions {
 export interface HamOptions extends RestartPolicyOptions {
   readonly verbosity?: number | undefined
   readonly eventBuffer?: number | undefined
+  readonly spawner?: "process" | "inline" | undefined
 }
 
 /** @internal */
@@ -571,6 +572,9 @@ export const make = (
     })
     let verbosity = yield* validateVerbosity(options?.verbosity ?? 1)
     const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
+    if (options?.spawner !== undefined && options.spawner !== "process" && options.spawner !== "inline") {
+      return yield* Effect.fail(invalid("spawner", `must be "process" or "inline"`))
+    }
     if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
       return yield* Effect.fail(invalid("eventBuffer", "must be a positive integer"))
     }
@@ -616,6 +620,11 @@ export const make = (
     // exactly as in memory. The statistics that detectors change (deaths, restarts, runs of
     // actions) are committed by a flusher fiber in one transaction per scheduler turn.
     const store = Option.getOrUndefined(yield* Effect.serviceOption(store_.StateStore))
+    // single commands are forked by the spawner process, unless the children must outlive the
+    // HAM (a guardian's process mode adopts them) or the application asked for inline spawns
+    const spawner = options?.spawner === "inline" || store?.mode.process === true
+      ? undefined
+      : yield* spawner_.make(notifyDirectory)
     const dirty = new Set<EntityRec>()
     const deletedNames = new Set<string>()
     let flushWake: Deferred.Deferred<void> | undefined
@@ -990,7 +999,9 @@ export const make = (
           env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
         }
         return process_.spawn({
-          command: Command.env(action_.commandFrom(line), env),
+          line,
+          env,
+          spawner,
           executor,
           output: outputFile === undefined ? proc.output : "ignore",
           tailFile: outputFile,
@@ -1092,9 +1103,11 @@ export const make = (
       })
 
     const onProcessExit = (rec: EntityRec, generation: number, life: process_.Life, info: process_.ExitInfo) => {
-      // whatever is left of the process group goes, and the life's resources with it
-      FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
-      if (rec.generation !== generation || rec.status !== "running") return
+      // whatever is left of the process group goes, and the life's resources with it (after the
+      // death is announced: the fibers woken by the death run first)
+      const release = () =>
+        FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
+      if (rec.generation !== generation || rec.status !== "running") return release()
       rec.status = "dead"
       rec.proc!.life = undefined
       leaveClock(rec)
@@ -1109,6 +1122,7 @@ export const make = (
       }
       if (abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), ...fields })
       enqueue(rec, { _tag: "CondDeath", ...common(rec), ...fields })
+      release()
     }
 
     /** waits for the entity's current process to exit; false when it is still alive after `millis` */

@@ -10,13 +10,12 @@
  *
  * @internal
  */
-import type * as Command from "@effect/platform/Command"
+import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -24,7 +23,8 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
 import { StringDecoder } from "node:string_decoder"
-import type { CommandLine } from "./action.js"
+import { commandFrom, type CommandLine } from "./action.js"
+import type * as spawner_ from "./spawner.js"
 
 /** @internal how a process ended */
 export interface ExitInfo {
@@ -121,7 +121,10 @@ export const killGroup = (pgid: number, signal: string): boolean => {
 
 /** @internal what `spawn` needs */
 export interface SpawnOptions {
-  readonly command: Command.Command
+  /** what to run: a command, or a pipeline of them */
+  readonly line: CommandLine
+  /** added to the command line's environment */
+  readonly env: { readonly [key: string]: string }
   readonly executor: CommandExecutor.CommandExecutor
   readonly output: OutputOption
   readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
@@ -129,6 +132,8 @@ export interface SpawnOptions {
   readonly onExit: (life: Life, info: ExitInfo) => void
   /** the child writes its output to this file itself: its last lines are read from there */
   readonly tailFile?: string | undefined
+  /** forks single commands (else they are spawned by this process) */
+  readonly spawner?: spawner_.Spawner | undefined
 }
 
 /**
@@ -152,8 +157,8 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Life, string> =>
     })
     const runtime = yield* Effect.runtime<never>()
     const scope = yield* Scope.make()
-    const life = yield* (options.command._tag === "StandardCommand"
-      ? spawnChild(options.command, options, runtime, scope, fd)
+    const life = yield* (options.line.pipeTo === undefined
+      ? spawnChild(options.line, options, runtime, scope, fd)
       : spawnPipeline(options, scope, fd)).pipe(
         Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
       )
@@ -296,83 +301,124 @@ const lineSplitter = (emit: (lines: ReadonlyArray<string>) => void) => {
   }
 }
 
-/** a single command, spawned directly: its own process group, stdin /dev/null */
+/**
+ * Holds what a child reports until its life is wired up: a child may write, and even exit,
+ * before the fiber that spawned it runs again.
+ */
+const relay = () => {
+  let target: spawner_.Listener | undefined
+  const early: Array<(listener: spawner_.Listener) => void> = []
+  const deliver = (f: (listener: spawner_.Listener) => void) => target === undefined ? early.push(f) : f(target)
+  const listener: spawner_.Listener = {
+    onData: (fd, chunk) => deliver((l) => l.onData(fd, chunk)),
+    onStderrClosed: () => deliver((l) => l.onStderrClosed()),
+    onExit: (info) => deliver((l) => l.onExit(info))
+  }
+  const connect = (to: spawner_.Listener) => {
+    target = to
+    for (const f of early.splice(0)) f(to)
+  }
+  return { listener, connect }
+}
+
+/** spawns a single command in this process: its own process group, stdin /dev/null */
+const spawnHere = (request: spawner_.Request, listener: spawner_.Listener) =>
+  Effect.async<NodeChildProcess.ChildProcess, string>((resume) => {
+    let child: NodeChildProcess.ChildProcess
+    try {
+      child = NodeChildProcess.spawn(request.command, request.args, {
+        stdio: ["ignore", request.stdout ? "pipe" : "ignore", "pipe"],
+        cwd: request.cwd,
+        env: request.env,
+        shell: request.shell,
+        detached: true
+      })
+    } catch (e) {
+      resume(Effect.fail((e as Error).message))
+      return
+    }
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) resume(Effect.fail(e.code ?? e.message))
+    })
+    child.once("spawn", () => resume(Effect.succeed(child)))
+    child.stdout?.on("data", (chunk: Buffer) => listener.onData(1, chunk))
+    child.stderr!.on("data", (chunk: Buffer) => listener.onData(2, chunk))
+    // the end of stderr (or its close, when it is destroyed without an end)
+    let stderrClosed = false
+    const onStderrClosed = () => {
+      if (!stderrClosed) listener.onStderrClosed()
+      stderrClosed = true
+    }
+    child.stderr!.once("end", onStderrClosed)
+    child.stderr!.once("close", onStderrClosed)
+    child.once("exit", (code, signal) => {
+      listener.onExit(code !== null ? { exitCode: code } : { signal: signal ?? "unknown" })
+    })
+    // interrupted before it is up: it goes at once
+    return Effect.sync(() => {
+      if (child.pid !== undefined && !killGroup(child.pid, "SIGKILL")) child.kill("SIGKILL")
+    })
+  })
+
+/** a single command: its own process group, stdin /dev/null; forked by the spawner when there is one */
 const spawnChild = (
-  command: Command.StandardCommand,
+  line: CommandLine,
   options: SpawnOptions,
   runtime: Runtime.Runtime<never>,
   scope: Scope.CloseableScope,
   fd: number | undefined
 ): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
-    const cwd = Option.getOrUndefined(command.cwd)
+    const cwd = line.cwd
     if (cwd !== undefined) {
       yield* Effect.try({
         try: () => NodeFs.accessSync(cwd),
         catch: (e) => `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
       })
     }
-    const env: Record<string, string | undefined> = command.extendEnv ? { ...process.env } : {}
-    for (const [key, value] of command.env) env[key] = value
     const ignored = options.output === "ignore"
-    const child = yield* Effect.async<NodeChildProcess.ChildProcess, string>((resume) => {
-      let child: NodeChildProcess.ChildProcess
-      try {
-        child = NodeChildProcess.spawn(command.command, command.args, {
-          stdio: ["ignore", ignored ? "ignore" : "pipe", "pipe"],
-          cwd,
-          env,
-          shell: command.shell,
-          detached: true
-        })
-      } catch (e) {
-        resume(Effect.fail(`cannot start ${command.command}: ${(e as Error).message}`))
-        return
-      }
-      const onError = (e: NodeJS.ErrnoException) => {
-        child.off("spawn", onSpawn)
-        resume(Effect.fail(`cannot start ${command.command}: ${e.code ?? e.message}`))
-      }
-      const onSpawn = () => {
-        child.off("error", onError)
-        resume(Effect.succeed(child))
-      }
-      child.once("error", onError)
-      child.once("spawn", onSpawn)
-      // interrupted before it is up: it goes at once
-      return Effect.sync(() => {
-        child.off("error", onError)
-        child.off("spawn", onSpawn)
-        child.on("error", () => {})
-        if (child.pid !== undefined && !killGroup(child.pid, "SIGKILL")) child.kill("SIGKILL")
-      })
-    })
-    const pid = child.pid!
+    const request: spawner_.Request = {
+      command: line.command,
+      args: line.args,
+      env: line.extendEnv ? { ...process.env, ...line.env, ...options.env } : { ...line.env, ...options.env },
+      cwd,
+      shell: line.shell,
+      stdout: !ignored
+    }
+    const reports = relay()
+    const spawned: Effect.Effect<{ pid: number; child: NodeChildProcess.ChildProcess | undefined }, string> =
+      options.spawner !== undefined
+        ? Effect.map(options.spawner.spawn(request, reports.listener), (pid) => ({ pid, child: undefined }))
+        : Effect.map(spawnHere(request, reports.listener), (child) => ({ pid: child.pid!, child }))
+    const { child, pid } = yield* Effect.mapError(spawned, (reason) => `cannot start ${line.command}: ${reason}`)
     const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(pid, options, runtime, scope, fd)
     // a live child is never left behind by its scope
     yield* Scope.addFinalizer(
       scope,
       Effect.sync(() => {
-        if (!life.exited() && !killGroup(pid, "SIGKILL")) child.kill("SIGKILL")
-        child.stdout?.destroy()
-        child.stderr?.destroy()
+        if (!life.exited() && !killGroup(pid, "SIGKILL")) tryKill(pid, "SIGKILL")
+        child?.stdout?.destroy()
+        child?.stderr?.destroy()
       })
     )
-    child.on("error", () => {})
-    const stderr = child.stderr!
-    if (ignored) {
-      stderr.on("data", onRawStderr)
-    } else {
-      const out = lineSplitter((lines) => onLines("stdout", lines))
-      child.stdout!.on("data", out.push)
-      child.stdout!.once("end", out.end)
-      const err = lineSplitter((lines) => onLines("stderr", lines))
-      stderr.on("data", err.push)
-      stderr.once("end", err.end)
-    }
-    stderr.once("close", onStderrEnd)
-    child.once("exit", (code, signal) => {
-      onExited(code !== null ? { exitCode: code } : { signal: signal ?? "unknown" })
+    const out = lineSplitter((lines) => onLines("stdout", lines))
+    const err = lineSplitter((lines) => onLines("stderr", lines))
+    reports.connect({
+      onData: (fd, chunk) => {
+        if (ignored) {
+          if (fd === 2) onRawStderr(chunk)
+        } else {
+          ;(fd === 1 ? out : err).push(chunk)
+        }
+      },
+      onStderrClosed: () => {
+        if (!ignored) err.end()
+        onStderrEnd()
+      },
+      onExit: (info) => {
+        if (!ignored) out.end()
+        onExited(info)
+      }
     })
     return life
   })
@@ -385,7 +431,8 @@ const spawnPipeline = (
 ): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
-    const started = yield* options.executor.start(options.command).pipe(
+    const command = Command.env(commandFrom(options.line), options.env)
+    const started = yield* options.executor.start(command).pipe(
       Scope.extend(scope),
       Effect.mapError((e) => e.message)
     )

@@ -1,0 +1,287 @@
+/**
+ * The spawner: a small helper process that forks the HAM's child processes.
+ *
+ * `fork()` copies the page tables of the process that calls it, so spawning a child costs in
+ * proportion to the memory of the spawning process: from an application with a large heap a
+ * spawn takes milliseconds (and can fail with ENOMEM). The HAM hands its spawns to a plain Node
+ * script (no Effect, no application code: a few tens of MiB) that forks them, reaps them and
+ * reports back over a pipe, one JSON object a line. Erlang/OTP does the same with its
+ * `erl_child_setup`.
+ *
+ * The HAM signals its children itself (they keep their own process groups); the spawner only
+ * starts them and reports what they write and how they end. When the HAM goes away (its end of
+ * the pipe closes, even after a SIGKILL of the HAM), the spawner kills every child it started and
+ * exits: no orphan is left. When the spawner dies, the HAM kills the children it had started and
+ * reports their deaths; the next spawn starts a new spawner.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as NodeChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
+import type { ExitInfo } from "./process.js"
+
+/** @internal what the spawner starts */
+export interface Request {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: { readonly [key: string]: string | undefined }
+  readonly cwd?: string | undefined
+  readonly shell: boolean | string
+  /** a pipe for stdout (else /dev/null) */
+  readonly stdout: boolean
+}
+
+/** @internal what the spawner reports about one child */
+export interface Listener {
+  readonly onData: (fd: 1 | 2, chunk: Buffer) => void
+  readonly onStderrClosed: () => void
+  readonly onExit: (info: ExitInfo) => void
+}
+
+/** @internal */
+export interface Spawner {
+  /** starts a child; succeeds with its pid once it runs (its command was exec'ed) */
+  readonly spawn: (request: Request, listener: Listener) => Effect.Effect<number, string>
+  /** the spawner's own pid, when one runs */
+  readonly pid: () => number | undefined
+}
+
+/**
+ * The spawner's script. It reads requests on stdin and writes reports on stdout; it ignores the
+ * signals a terminal sends to the foreground group (the HAM decides when it ends).
+ */
+const source = `"use strict"
+const cp = require("node:child_process")
+const children = new Map()
+const send = (message) => process.stdout.write(JSON.stringify(message) + "\\n")
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]) process.on(signal, () => {})
+const shutdown = () => {
+  for (const child of children.values()) {
+    try { process.kill(-child.pid, "SIGKILL") } catch { try { child.kill("SIGKILL") } catch {} }
+  }
+  process.exit(0)
+}
+const start = (m) => {
+  const id = m.id
+  let child
+  try {
+    child = cp.spawn(m.command, m.args, {
+      stdio: ["ignore", m.stdout ? "pipe" : "ignore", "pipe"],
+      cwd: m.cwd, env: m.env, shell: m.shell, detached: true
+    })
+  } catch (e) {
+    send({ op: "failed", id, reason: String(e && e.message) })
+    return
+  }
+  child.on("error", (e) => {
+    if (child.pid === undefined) send({ op: "failed", id, reason: e.code || e.message })
+  })
+  child.once("spawn", () => {
+    children.set(id, child)
+    send({ op: "spawned", id, pid: child.pid })
+  })
+  if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
+  child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
+  let closed = false
+  const onClosed = () => {
+    if (!closed) send({ op: "closed", id })
+    closed = true
+  }
+  child.stderr.once("end", onClosed)
+  child.stderr.once("close", onClosed)
+  child.once("exit", (code, signal) => {
+    children.delete(id)
+    send({ op: "exit", id, code, signal })
+  })
+}
+let buffered = ""
+process.stdin.setEncoding("utf8")
+process.stdin.on("data", (text) => {
+  const lines = (buffered + text).split("\\n")
+  buffered = lines.pop()
+  for (const line of lines) if (line !== "") start(JSON.parse(line))
+})
+process.stdin.on("end", shutdown)
+process.stdin.on("error", shutdown)
+process.stdout.on("error", shutdown)
+`
+
+type Report =
+  | { readonly op: "spawned"; readonly id: number; readonly pid: number }
+  | { readonly op: "failed"; readonly id: number; readonly reason: string }
+  | { readonly op: "data"; readonly id: number; readonly fd: 1 | 2; readonly data: string }
+  | { readonly op: "closed"; readonly id: number }
+  | { readonly op: "exit"; readonly id: number; readonly code: number | null; readonly signal: string | null }
+
+interface Entry {
+  readonly listener: Listener
+  resume: ((result: Effect.Effect<number, string>) => void) | undefined
+  pid: number | undefined
+  stderrClosed: boolean
+  /** the spawn was interrupted: the child is killed as soon as it is up */
+  abandoned: boolean
+}
+
+interface Helper {
+  readonly child: NodeChildProcess.ChildProcess
+  readonly entries: Map<number, Entry>
+}
+
+const killGroup = (pid: number): boolean => {
+  try {
+    process.kill(-pid, "SIGKILL")
+    return true
+  } catch {
+    try {
+      process.kill(pid, "SIGKILL")
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/**
+ * A spawner for the scope: started on the first spawn, ended with the scope (its children are
+ * stopped by then; any left are killed by it).
+ *
+ * @internal
+ */
+export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    let helper: Helper | undefined
+    let ids = 0
+    let scriptPath: string | undefined
+
+    const script = (): string => {
+      if (scriptPath === undefined) {
+        const path = `${directory}/spawner.cjs`
+        NodeFs.writeFileSync(path, source, { mode: 0o600 })
+        scriptPath = path
+      }
+      return scriptPath
+    }
+
+    /** the spawner went away: its children go too, and are reported dead */
+    const lost = (current: Helper, reason: string) => {
+      if (helper === current) helper = undefined
+      for (const [id, entry] of current.entries) {
+        current.entries.delete(id)
+        if (entry.resume !== undefined) {
+          entry.resume(Effect.fail(reason))
+          continue
+        }
+        if (entry.abandoned) {
+          if (entry.pid !== undefined) killGroup(entry.pid)
+          continue
+        }
+        const killed = entry.pid !== undefined && killGroup(entry.pid)
+        if (!entry.stderrClosed) entry.listener.onStderrClosed()
+        entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" })
+      }
+    }
+
+    const onReport = (current: Helper, report: Report) => {
+      const entry = current.entries.get(report.id)
+      if (entry === undefined) return
+      switch (report.op) {
+        case "spawned": {
+          entry.pid = report.pid
+          const resume = entry.resume
+          entry.resume = undefined
+          if (entry.abandoned) killGroup(report.pid)
+          else resume?.(Effect.succeed(report.pid))
+          return
+        }
+        case "failed": {
+          current.entries.delete(report.id)
+          entry.resume?.(Effect.fail(report.reason))
+          return
+        }
+        case "data":
+          if (entry.abandoned) return
+          return entry.listener.onData(report.fd, Buffer.from(report.data, "base64"))
+        case "closed": {
+          entry.stderrClosed = true
+          if (entry.abandoned) return
+          return entry.listener.onStderrClosed()
+        }
+        case "exit": {
+          current.entries.delete(report.id)
+          if (entry.abandoned) return
+          return entry.listener.onExit(
+            report.code !== null ? { exitCode: report.code } : { signal: report.signal ?? "unknown" }
+          )
+        }
+      }
+    }
+
+    const start = (): Helper => {
+      const env: Record<string, string | undefined> = { ...process.env }
+      // the application's preloads (a TypeScript loader, say) have no business in the spawner
+      delete env.NODE_OPTIONS
+      const child = NodeChildProcess.spawn(process.execPath, [script()], {
+        stdio: ["pipe", "pipe", "inherit"],
+        env
+      })
+      const current: Helper = { child, entries: new Map() }
+      let buffered = ""
+      child.stdout!.setEncoding("utf8")
+      child.stdout!.on("data", (text: string) => {
+        const lines = (buffered + text).split("\n")
+        buffered = lines.pop()!
+        for (const line of lines) {
+          if (line !== "") onReport(current, JSON.parse(line) as Report)
+        }
+      })
+      child.stdin!.on("error", () => {})
+      child.on("error", (e) => lost(current, `the spawner could not run: ${e.message}`))
+      child.once("exit", (code, signal) =>
+        lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`))
+      // the spawner must not keep the HAM's event loop alive on its own
+      child.unref()
+      ;(child.stdout as unknown as { unref?: () => void }).unref?.()
+      ;(child.stdin as unknown as { unref?: () => void }).unref?.()
+      return current
+    }
+
+    const spawn = (request: Request, listener: Listener): Effect.Effect<number, string> =>
+      Effect.async<number, string>((resume) => {
+        const current = helper ?? (helper = start())
+        const id = ++ids
+        const entry: Entry = { listener, resume, pid: undefined, stderrClosed: false, abandoned: false }
+        current.entries.set(id, entry)
+        current.child.stdin!.write(JSON.stringify({ ...request, id }) + "\n")
+        // interrupted before it is up: it goes as soon as it is
+        return Effect.sync(() => {
+          entry.resume = undefined
+          entry.abandoned = true
+        })
+      })
+
+    // closing: the children are stopped by now; the spawner kills any left, and exits
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const current = helper
+        if (current === undefined) {
+          return Effect.void
+        }
+        helper = undefined
+        return Effect.async<void>((resume) => {
+          if (current.child.exitCode !== null || current.child.signalCode !== null) {
+            return resume(Effect.void)
+          }
+          current.child.once("exit", () =>
+            resume(Effect.void))
+          current.child.stdin!.end()
+        }).pipe(
+          Effect.timeoutOption(2000),
+          Effect.tap((done) => Effect.sync(() => done._tag === "None" && current.child.kill("SIGKILL")))
+        )
+      })
+    )
+
+    return { spawn, pid: () => helper?.child.pid }
+  })
