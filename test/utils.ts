@@ -137,7 +137,7 @@ export const record = (log: Log, label: string) => Action.effect(Ref.update(log,
 // ---------------------------------------------------------------------------------------------
 
 /** the tree without its time stamp: what must not change after a refused call */
-export const registry = Effect.map(Ham.snapshot, ({ time: _time, ...rest }) => rest)
+export const registry = Effect.map(Ham.snapshot, ({ spawnerPid: _spawner, time: _time, ...rest }) => rest)
 
 /** the tree node of an entity; dies when there is none */
 export const entityNode = (name: string) =>

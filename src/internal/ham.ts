@@ -2601,6 +2601,7 @@ export const make = (
         guardianFailures: guardianFailures + (store?.guardian?.failures() ?? 0),
         ...(store === undefined ? {} : { store: store.path, role: store.mode.role }),
         ...(store?.guardian?.pid() === undefined ? {} : { guardianPid: store.guardian.pid() }),
+        ...(spawner?.pid() === undefined ? {} : { spawnerPid: spawner.pid() }),
         global: { conditions: conditionNodes(globalRec) },
         entities: nodes
       }

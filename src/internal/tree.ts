@@ -106,6 +106,8 @@ export const Tree = Schema.Struct({
   role: Schema.optional(Schema.Literal("host", "guardian")),
   /** the guardian process watching this HAM (process mode) */
   guardianPid: Schema.optional(Schema.Number),
+  /** the spawner process that forks this HAM's children, while one runs */
+  spawnerPid: Schema.optional(Schema.Number),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
   entities: Schema.Array(EntityNode)
 })
@@ -164,7 +166,8 @@ export const render = (tree: Tree): string => {
       : "") +
     (tree.store === undefined ? "" : `  store ${tree.store}`) +
     (tree.role === "guardian" ? "  (a guardian that took over)" : "") +
-    (tree.guardianPid === undefined ? "" : `  guardian pid ${tree.guardianPid}`)
+    (tree.guardianPid === undefined ? "" : `  guardian pid ${tree.guardianPid}`) +
+    (tree.spawnerPid === undefined ? "" : `  spawner pid ${tree.spawnerPid}`)
   ]
   if (tree.global.conditions.length > 0) {
     out.push(`* (global)`)

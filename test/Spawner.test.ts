@@ -1,0 +1,112 @@
+/**
+ * The spawner process, with real processes: children are forked by it (or by the HAM itself with
+ * `spawner: "inline"`), a SIGKILLed spawner takes its children with it and a new one takes over
+ * the restarts, and a SIGKILLed HAM leaves no child behind. Every wait is bounded; the checks
+ * read /proc.
+ */
+import { Command } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import { Entity, Ham, Tree } from "effect-ham"
+import { CondDeath } from "effect-ham/Condition"
+import * as ChildProcess from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { awaitEvents, cmdlineOf, isLive, lastOf, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
+import { is, tagsOf, withHam } from "./utils.js"
+
+const root = join(import.meta.dirname, "..")
+
+/** the parent pid of a process, from /proc/<pid>/stat */
+const parentOf = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+}
+
+const spawnerPid = Effect.map(Ham.snapshot, (tree) => tree.spawnerPid)
+
+describe("the spawner process", () => {
+  it.live("a child is forked by the spawner, not by the HAM's process; the tree shows the spawner's pid", () =>
+    Effect.gen(function*() {
+      expect(yield* spawnerPid).toBeUndefined()
+      yield* Ham.attach(Entity.process("svc", Command.make("sleep", "31.81")))
+      const pid = yield* pidOf("svc")
+      const spawner = yield* spawnerPid
+      expect(spawner).toBeDefined()
+      expect(spawner).not.toBe(process.pid)
+      expect(parentOf(pid)).toBe(spawner)
+      expect(parentOf(spawner!)).toBe(process.pid)
+      expect(cmdlineOf(spawner!)).toContain("spawner.cjs")
+      expect(yield* Effect.map(Ham.snapshot, Tree.render)).toContain(`spawner pid ${spawner}`)
+    }).pipe(withHam()))
+
+  it.live("spawner \"inline\": the HAM's own process forks the child; no spawner runs", () =>
+    Effect.gen(function*() {
+      yield* Ham.attach(Entity.process("svc", Command.make("sleep", "31.82")))
+      const pid = yield* pidOf("svc")
+      expect(parentOf(pid)).toBe(process.pid)
+      expect(yield* spawnerPid).toBeUndefined()
+    }).pipe(withHam({ spawner: "inline" })))
+
+  it.live("an unknown spawner option is InvalidArgument", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Layer.build(Ham.layer({ spawner: "fork-server" as "inline" })).pipe(Effect.scoped)
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("InvalidArgument")
+    }))
+
+  it.live("the spawner SIGKILLed: its children die with it and are reported; a new spawner starts the restart", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const svc = yield* Ham.attach(Entity.process("svc", Command.make("sleep", "31.83")), { backoff: false })
+      yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+      const first = yield* pidOf("svc")
+      const spawner = (yield* spawnerPid)!
+      process.kill(spawner, "SIGKILL")
+      const seen = yield* awaitEvents(events, is("CondRestart", "svc"))
+      expect(tagsOf(seen, "svc")).toEqual(["CondAttach", "CondAbnormalDeath", "CondDeath", "CondRestart"])
+      const death = seen.find(is("CondDeath", "svc"))!
+      expect(death).toMatchObject({ pid: first, signal: "SIGKILL" })
+      const restart = lastOf(seen)
+      const second = restart._tag === "CondRestart" ? restart.pid! : -1
+      yield* waitUntil("the first child gone", () => !isLive(first))
+      const newSpawner = (yield* spawnerPid)!
+      expect(newSpawner).not.toBe(spawner)
+      expect(parentOf(second)).toBe(newSpawner)
+      expect(liveWithCmdline("sleep 31.83")).toEqual([second])
+    }).pipe(withHam()))
+
+  /** starts the host fixture; resolves with the line it prints once it is up */
+  const startHost = (marker: string, spawner: "process" | "inline") =>
+    Effect.async<{ host: number; svc: number; spawner?: number }, string>((resume) => {
+      const child = ChildProcess.spawn(
+        process.execPath,
+        ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", marker, spawner],
+        { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
+      )
+      let out = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8")
+        if (out.includes("\n")) resume(Effect.succeed(JSON.parse(out.split("\n")[0])))
+      })
+      child.on("exit", (code) => resume(Effect.fail(`the host exited (${code}) before it was up`)))
+    }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the host did not come up" }), Effect.orDie)
+
+  it.live(
+    "the HAM's process SIGKILLed: the spawner kills its children and exits; no orphan is left",
+    () =>
+      Effect.gen(function*() {
+        const marker = String(process.pid)
+        const up = yield* startHost(marker, "process")
+        expect(up.spawner).toBeDefined()
+        expect(isLive(up.svc)).toBe(true)
+        expect(parentOf(up.svc)).toBe(up.spawner)
+        process.kill(up.host, "SIGKILL")
+        yield* waitUntil("the child and the spawner gone", () => !isLive(up.svc) && !isLive(up.spawner!), 5000)
+        expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
+      }),
+    40_000
+  )
+})
