@@ -6,7 +6,7 @@
  * supervisor's cost); `sleep` stands in when no C compiler is found.
  */
 import { Command } from "@effect/platform"
-import { Effect, Queue } from "effect"
+import { Effect, Layer, Queue } from "effect"
 import { Entity, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import type { ConditionEvent } from "effect-ham/Condition"
@@ -55,15 +55,44 @@ const compile = (name: string, source: string): string | undefined => {
   return result.status === 0 ? out : undefined
 }
 
+/** the CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat; 0 when unknown */
+const cpuMillisOf = (pid: number | undefined): number => {
+  if (pid === undefined) return 0
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second on Linux)
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return 0
+  }
+}
+
+/** the resident memory of a process, in MiB, from /proc/<pid>/status; 0 when unknown */
+const rssMiBOf = (pid: number | undefined): number => {
+  if (pid === undefined) return 0
+  try {
+    const kib = /VmRSS:\s+(\d+)/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+    return kib === undefined ? 0 : Number(kib) / 1024
+  } catch {
+    return 0
+  }
+}
+
 const quantile = (xs: ReadonlyArray<number>, q: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(s.length * q))]
 }
 
-const rounds = 300
+/** measured rounds per loop, in blocks that alternate between the loops (drift hits all alike) */
+const blocks = 6
+const roundsPerBlock = 50
 
-/** SIGKILL → the new child is up ('spawn'), in a bare loop that respawns on 'exit' */
-const bareRespawn = (program: ReadonlyArray<string>, stdio: "ignore" | "pipe") =>
+/**
+ * SIGKILL → the new child is up ('spawn'), in a bare loop that respawns on 'exit'. `rounds`
+ * kills, after one spawn that is not measured.
+ */
+const bareRespawn = (program: ReadonlyArray<string>, stdio: "ignore" | "pipe", rounds: number) =>
   Effect.promise(() =>
     new Promise<Array<number>>((resolve) => {
       const latencies: Array<number> = []
@@ -94,8 +123,11 @@ const bareRespawn = (program: ReadonlyArray<string>, stdio: "ignore" | "pipe") =
     })
   )
 
-/** SIGKILL → CondDeath, and SIGKILL → CondRestart (the new child is up), through the HAM */
-const hamRespawn = (program: ReadonlyArray<string>) =>
+/**
+ * A HAM supervising the child (restart on death); the effect it returns measures `rounds` kills:
+ * SIGKILL → CondDeath, and SIGKILL → CondRestart (the new child is up).
+ */
+const hamRespawner = (program: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const events = yield* Ham.subscribe
     const e = yield* Ham.attach(
@@ -105,33 +137,88 @@ const hamRespawn = (program: ReadonlyArray<string>) =>
     const next = (tag: ConditionEvent["_tag"]): Effect.Effect<ConditionEvent> =>
       Effect.flatMap(Queue.take(events), (event) => (event._tag === tag ? Effect.succeed(event) : next(tag)))
     let pid = ((yield* next("CondAttach")) as { pid?: number }).pid!
-    const restart: Array<number> = []
-    const death: Array<number> = []
-    for (let i = 0; i < rounds; i++) {
-      yield* Effect.sleep("2 millis")
-      const killedAt = performance.now()
-      process.kill(pid, "SIGKILL")
-      yield* next("CondDeath")
-      death.push(performance.now() - killedAt)
-      const restarted = yield* next("CondRestart")
-      restart.push(performance.now() - killedAt)
-      pid = (restarted as { pid?: number }).pid!
+    return (rounds: number) =>
+      Effect.gen(function*() {
+        const restart: Array<number> = []
+        const death: Array<number> = []
+        for (let i = 0; i < rounds; i++) {
+          yield* Effect.sleep("2 millis")
+          const killedAt = performance.now()
+          process.kill(pid, "SIGKILL")
+          yield* next("CondDeath")
+          death.push(performance.now() - killedAt)
+          const restarted = yield* next("CondRestart")
+          restart.push(performance.now() - killedAt)
+          pid = (restarted as { pid?: number }).pid!
+        }
+        return { death, restart }
+      })
+  })
+
+/**
+ * The bare loop again, in a fresh Node process of its own (a few tens of MiB): what a respawn
+ * costs when the process that forks is small, as the HAM's spawner is.
+ */
+const bareRespawnSmall = (program: ReadonlyArray<string>, rounds: number) =>
+  Effect.promise(() =>
+    new Promise<number>((resolve, reject) => {
+      const script = `
+const cp = require("node:child_process")
+const program = ${JSON.stringify(program)}
+const latencies = []
+let killedAt = 0
+const start = () => {
+  const child = cp.spawn(program[0], program.slice(1), { stdio: "ignore" })
+  child.once("spawn", () => {
+    if (killedAt > 0) latencies.push(performance.now() - killedAt)
+    if (latencies.length >= ${rounds + 20}) {
+      child.kill("SIGKILL")
+      const measured = latencies.slice(20).sort((a, b) => a - b)
+      process.stdout.write(String(measured[Math.floor(measured.length / 2)]))
+      return
     }
-    return { death, restart }
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(Ham.layer({ backoff: false, restartIntensity: { maxRestarts: Infinity }, verbosity: 0 }))
+    setTimeout(() => { killedAt = performance.now(); child.kill("SIGKILL") }, 2)
+  })
+  child.once("exit", () => { if (latencies.length < ${rounds + 20}) start() })
+}
+start()
+`
+      ChildProcess.execFile(process.execPath, ["-e", script], (error, stdout) => {
+        if (error !== null) reject(error)
+        else resolve(Number(stdout))
+      })
+    })
   )
 
 export const childRestart = Effect.gen(function*() {
   const idle = compile("idle", idleSource)
   const program = idle === undefined ? ["sleep", "1000"] : [idle]
   console.log(`# child: ${idle === undefined ? "sleep (no C compiler)" : "a C program that pauses"}`)
-  // warm up both, then measure
-  yield* bareRespawn(program, "ignore")
-  const bare = yield* bareRespawn(program, "ignore")
-  const piped = yield* bareRespawn(program, "pipe")
-  const ours = yield* hamRespawn(program)
+  const options = { backoff: false, restartIntensity: { maxRestarts: Infinity }, verbosity: 0 } as const
+  const spawnerHam = yield* Layer.build(Ham.layer({ ...options, spawner: "process" }))
+  const inlineHam = yield* Layer.build(Ham.layer({ ...options, spawner: "inline" }))
+  const viaSpawner = yield* Effect.provide(hamRespawner(program), spawnerHam)
+  const inline = yield* Effect.provide(hamRespawner(program), inlineHam)
+  // warm up every loop, then measure in alternating blocks
+  yield* bareRespawn(program, "ignore", 50)
+  yield* bareRespawn(program, "pipe", 20)
+  yield* viaSpawner(50)
+  yield* inline(50)
+  const bare: Array<number> = []
+  const piped: Array<number> = []
+  const ours = { death: [] as Array<number>, restart: [] as Array<number> }
+  const oursInline = { death: [] as Array<number>, restart: [] as Array<number> }
+  for (let block = 0; block < blocks; block++) {
+    bare.push(...(yield* bareRespawn(program, "ignore", roundsPerBlock)))
+    const a = yield* viaSpawner(roundsPerBlock)
+    ours.death.push(...a.death)
+    ours.restart.push(...a.restart)
+    piped.push(...(yield* bareRespawn(program, "pipe", roundsPerBlock)))
+    const b = yield* inline(roundsPerBlock)
+    oursInline.death.push(...b.death)
+    oursInline.restart.push(...b.restart)
+  }
+  const small = yield* bareRespawnSmall(program, blocks * roundsPerBlock)
   const oMedian = quantile(ours.restart, 0.5)
   const bMedian = quantile(bare, 0.5)
   report("child_restart_latency_median", oMedian, "ms")
@@ -139,12 +226,21 @@ export const childRestart = Effect.gen(function*() {
   report("bare_node_respawn_latency_median", bMedian, "ms")
   report("bare_node_respawn_latency_p95", quantile(bare, 0.95), "ms")
   report("child_restart_ratio", oMedian / bMedian, "x (target <= 1.15)")
+  report("death_detection_latency_median", quantile(ours.death, 0.5), "ms (target <= 1)", 3)
   // the same loop with stdin/stdout/stderr piped and drained, as a supervisor that keeps the
-  // output must do (the HAM does): the part of the gap that is the cost of the pipes
+  // output must do (the HAM keeps stderr)
   report("bare_node_respawn_piped_latency_median", quantile(piped, 0.5), "ms")
   report("child_restart_ratio_vs_piped", oMedian / quantile(piped, 0.5), "x")
-  report("death_detection_latency_median", quantile(ours.death, 0.5), "ms (target <= 1)", 3)
-})
+  // the bare loop in a small process of its own: most of the HAM's lead over the bare loop in
+  // this (large) process is that its spawner forks from a small process
+  report("bare_node_respawn_small_process_latency_median", small, "ms")
+  report("child_restart_ratio_vs_small_process", oMedian / small, "x")
+  // spawner "inline": the HAM forks from its own process, as the bare loop does
+  const iMedian = quantile(oursInline.restart, 0.5)
+  report("child_restart_inline_latency_median", iMedian, "ms")
+  report("child_restart_inline_ratio", iMedian / bMedian, "x")
+  report("death_detection_inline_latency_median", quantile(oursInline.death, 0.5), "ms", 3)
+}).pipe(Effect.scoped)
 
 export const idleChildren = Effect.gen(function*() {
   const beater = compile("beater", beaterSource)
@@ -165,10 +261,13 @@ export const idleChildren = Effect.gen(function*() {
     }
     // let them all start and connect, then measure the HAM's own CPU over a quiet period
     yield* Effect.sleep("1500 millis")
+    const spawner = (yield* Ham.snapshot).spawnerPid
     const cpu0 = process.cpuUsage()
+    const spawner0 = cpuMillisOf(spawner)
     const t0 = performance.now()
     yield* Effect.sleep(measureMillis)
     const cpu = process.cpuUsage(cpu0)
+    const spawnerMillis = cpuMillisOf(spawner) - spawner0
     const wall = performance.now() - t0
     gc?.()
     const after = process.memoryUsage()
@@ -177,7 +276,12 @@ export const idleChildren = Effect.gen(function*() {
     const running = tree.entities.filter((e) => e.status === "running").length
     report("idle_children_running", running, `of ${n}`, 0)
     report("idle_children_missed_low_episodes", missed, "(expect 0)", 0)
-    report("idle_children_ham_cpu", ((cpu.user + cpu.system) / 1000 / wall) * 100, "% of one core (target < 5)")
+    const hamShare = (cpu.user + cpu.system) / 1000 / wall
+    report("idle_children_ham_cpu", hamShare * 100, "% of one core (target < 5)")
+    // the spawner's part (it holds the children's stderr pipes) and the two together
+    report("idle_children_spawner_cpu", (spawnerMillis / wall) * 100, "% of one core")
+    report("idle_children_ham_and_spawner_cpu", (hamShare + spawnerMillis / wall) * 100, "% of one core")
+    report("spawner_rss", rssMiBOf(spawner), "MiB")
     report("idle_children_ham_heap_per_child", (after.heapUsed - before.heapUsed) / n, "bytes", 0)
     report("idle_children_ham_rss", after.rss / 1024 / 1024, "MiB (the whole bench process)")
     return (cpu.user + cpu.system) / 1000 / wall

@@ -123,6 +123,18 @@ const expected: Record<string, Expectation> = {
     ],
     timeoutMillis: 60_000
   },
+  "spawner.ts": {
+    contains: [
+      /this process: (\d+); svc: pid \d+, its parent (\d+), the spawner \2\n/,
+      /spawner \d+ SIGKILLed/,
+      /svc died with it: pid \d+, killed by SIGKILL/,
+      /svc restarted: pid \d+, its parent (\d+), the new spawner \1\n/,
+      // a new spawner, not the old one
+      /the spawner (\d+)\n[\s\S]*the new spawner (?!\1\n)\d+\n/,
+      // inline: the parent is the example's own process
+      /this process: (\d+);[\s\S]*spawner "inline": svc pid \d+, its parent \1 \(this process\)/
+    ]
+  },
   "recovery.ts": {
     contains: [
       `first 15 bytes: "The quick brown"`,
