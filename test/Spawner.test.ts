@@ -109,4 +109,23 @@ describe("the spawner process", () => {
       }),
     40_000
   )
+
+  it.live(
+    "a program that only waits for its child's death gets it: the process does not end before (either spawner)",
+    () =>
+      Effect.gen(function*() {
+        for (const spawner of ["process", "inline"] as const) {
+          const output = yield* Effect.async<string>((resume) => {
+            ChildProcess.execFile(
+              process.execPath,
+              ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", "-", spawner, "await-death"],
+              { cwd: root, timeout: 30_000 },
+              (error, stdout) => resume(Effect.succeed(`${error === null ? "" : `error: ${error.message}\n`}${stdout}`))
+            )
+          })
+          expect(output).toBe("death: exit 3\n")
+        }
+      }),
+    70_000
+  )
 })

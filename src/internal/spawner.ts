@@ -129,6 +129,21 @@ interface Helper {
   readonly entries: Map<number, Entry>
 }
 
+/**
+ * The spawner keeps the HAM's event loop alive while it has children (as a child process of the
+ * HAM's own would), and not when it has none: an idle spawner never holds the application up.
+ */
+const hold = (current: Helper) => {
+  const stdout = current.child.stdout as unknown as { ref(): void; unref(): void }
+  if (current.entries.size > 0) {
+    current.child.ref()
+    stdout.ref()
+  } else {
+    current.child.unref()
+    stdout.unref()
+  }
+}
+
 const killGroup = (pid: number): boolean => {
   try {
     process.kill(-pid, "SIGKILL")
@@ -233,17 +248,21 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
         const lines = (buffered + text).split("\n")
         buffered = lines.pop()!
         for (const line of lines) {
-          if (line !== "") onReport(current, JSON.parse(line) as Report)
+          if (line === "") continue
+          let report: Report
+          try {
+            report = JSON.parse(line) as Report
+          } catch {
+            continue
+          }
+          onReport(current, report)
         }
+        hold(current)
       })
       child.stdin!.on("error", () => {})
       child.on("error", (e) => lost(current, `the spawner could not run: ${e.message}`))
       child.once("exit", (code, signal) =>
         lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`))
-      // the spawner must not keep the HAM's event loop alive on its own
-      child.unref()
-      ;(child.stdout as unknown as { unref?: () => void }).unref?.()
-      ;(child.stdin as unknown as { unref?: () => void }).unref?.()
       return current
     }
 
@@ -253,6 +272,7 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
         const id = ++ids
         const entry: Entry = { listener, resume, pid: undefined, stderrClosed: false, abandoned: false }
         current.entries.set(id, entry)
+        hold(current)
         current.child.stdin!.write(JSON.stringify({ ...request, id }) + "\n")
         // interrupted before it is up: it goes as soon as it is
         return Effect.sync(() => {
