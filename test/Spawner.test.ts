@@ -48,6 +48,16 @@ describe("the spawner process", () => {
       expect(yield* spawnerPid).toBeUndefined()
     }).pipe(withHam({ spawner: "inline" })))
 
+  it.live("closing the HAM ends its spawner (and the children it forked)", () =>
+    Effect.gen(function*() {
+      const { child, spawner } = yield* Effect.gen(function*() {
+        yield* Ham.attach(Entity.process("svc", Command.make("sleep", "31.84")))
+        return { child: yield* pidOf("svc"), spawner: (yield* spawnerPid)! }
+      }).pipe(withHam())
+      yield* waitUntil("the spawner and its child gone", () => !isLive(spawner) && !isLive(child))
+      expect(liveWithCmdline("sleep 31.84")).toEqual([])
+    }))
+
   it.live("an unknown spawner option is InvalidArgument", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(
