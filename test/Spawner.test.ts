@@ -23,6 +23,8 @@ const parentOf = (pid: number): number => {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
 }
 
+const sh = (script: string) => Command.make("sh", "-c", script)
+
 const spawnerPid = Effect.map(Ham.snapshot, (tree) => tree.spawnerPid)
 
 describe("the spawner process", () => {
@@ -138,4 +140,29 @@ describe("the spawner process", () => {
       }),
     70_000
   )
+
+  for (const mode of ["process", "inline", "executor"] as const) {
+    it.live(`spawner "${mode}": exit code, signal name, stderr tail, restart of the same command line, nothing left`, () =>
+      Effect.gen(function*() {
+        yield* Effect.gen(function*() {
+          const events = yield* Ham.subscribe
+          yield* Ham.attach(Entity.process("talker", sh("echo out; echo e1 >&2; echo e2 >&2; exit 2")))
+          const talked = yield* awaitEvents(events, is("CondDeath", "talker"))
+          expect(lastOf(talked)).toMatchObject({ exitCode: 2, abnormal: true, stderr: ["e1", "e2"] })
+
+          const victim = yield* Ham.attach(Entity.process("victim", Command.make("sleep", "31.85")), { backoff: false })
+          yield* Ham.condition(victim, CondDeath).pipe(Ham.restart)
+          const first = yield* pidOf("victim")
+          expect(parentOf(first)).toBe(mode === "process" ? (yield* spawnerPid) : process.pid)
+          process.kill(first, "SIGTERM")
+          const seen = yield* awaitEvents(events, is("CondRestart", "victim"))
+          expect(seen.find(is("CondDeath", "victim"))).toMatchObject({ pid: first, signal: "SIGTERM" })
+          const restart = lastOf(seen)
+          const second = restart._tag === "CondRestart" ? restart.pid! : -1
+          expect(second).not.toBe(first)
+          expect(cmdlineOf(second)).toBe("sleep 31.85")
+        }).pipe(withHam({ spawner: mode }))
+        yield* waitUntil("no sleeper left", () => liveWithCmdline("sleep 31.85").length === 0)
+      }))
+  }
 })

@@ -87,7 +87,7 @@ export interface AttachOptions extends RestartPolicyOptions {
 export interface HamOptions extends RestartPolicyOptions {
   readonly verbosity?: number | undefined
   readonly eventBuffer?: number | undefined
-  readonly spawner?: "process" | "inline" | undefined
+  readonly spawner?: "process" | "inline" | "executor" | undefined
 }
 
 /** @internal */
@@ -572,8 +572,9 @@ export const make = (
     })
     let verbosity = yield* validateVerbosity(options?.verbosity ?? 1)
     const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
-    if (options?.spawner !== undefined && options.spawner !== "process" && options.spawner !== "inline") {
-      return yield* Effect.fail(invalid("spawner", `must be "process" or "inline"`))
+    const spawnerOption = options?.spawner ?? "process"
+    if (spawnerOption !== "process" && spawnerOption !== "inline" && spawnerOption !== "executor") {
+      return yield* Effect.fail(invalid("spawner", `must be "process", "inline" or "executor"`))
     }
     if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
       return yield* Effect.fail(invalid("eventBuffer", "must be a positive integer"))
@@ -622,9 +623,11 @@ export const make = (
     const store = Option.getOrUndefined(yield* Effect.serviceOption(store_.StateStore))
     // single commands are forked by the spawner process, unless the children must outlive the
     // HAM (a guardian's process mode adopts them) or the application asked for inline spawns
-    const spawner = options?.spawner === "inline" || store?.mode.process === true
+    // (by the HAM's process, or by the platform's command executor)
+    const spawner = spawnerOption !== "process" || store?.mode.process === true
       ? undefined
       : yield* spawner_.make(notifyDirectory)
+    const executorOnly = spawnerOption === "executor"
     const dirty = new Set<EntityRec>()
     const deletedNames = new Set<string>()
     let flushWake: Deferred.Deferred<void> | undefined
@@ -1002,6 +1005,7 @@ export const make = (
           line,
           env,
           spawner,
+          executorOnly,
           executor,
           output: outputFile === undefined ? proc.output : "ignore",
           tailFile: outputFile,

@@ -134,6 +134,8 @@ export interface SpawnOptions {
   readonly tailFile?: string | undefined
   /** forks single commands (else they are spawned by this process) */
   readonly spawner?: spawner_.Spawner | undefined
+  /** every command goes through the platform's executor */
+  readonly executorOnly?: boolean | undefined
 }
 
 /**
@@ -157,9 +159,9 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Life, string> =>
     })
     const runtime = yield* Effect.runtime<never>()
     const scope = yield* Scope.make()
-    const life = yield* (options.line.pipeTo === undefined
+    const life = yield* (options.line.pipeTo === undefined && options.executorOnly !== true
       ? spawnChild(options.line, options, runtime, scope, fd)
-      : spawnPipeline(options, scope, fd)).pipe(
+      : spawnWithExecutor(options, scope, fd)).pipe(
         Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
       )
     return life
@@ -423,8 +425,12 @@ const spawnChild = (
     return life
   })
 
-/** a pipeline, started through the platform's executor (it joins the commands' pipes) */
-const spawnPipeline = (
+/**
+ * A pipeline, started through the platform's executor (it joins the commands' pipes); a single
+ * command too with `executorOnly`. The executor's wiring: stdin is a pipe nothing writes to,
+ * stdout and stderr are pipes read as Effect streams.
+ */
+const spawnWithExecutor = (
   options: SpawnOptions,
   scope: Scope.CloseableScope,
   fd: number | undefined
