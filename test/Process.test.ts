@@ -59,6 +59,18 @@ const sh = (script: string, ...args: Array<string>) => Command.make("sh", "-c", 
 
 const quiet = { output: "ignore" } as const
 
+/** a logger layer that keeps the text of every message, and the messages it kept */
+const logLines = () => {
+  const logged: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      logged.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+  )
+  return { logged, logger }
+}
+
 // ---------------------------------------------------------------------------------------------
 // deaths
 // ---------------------------------------------------------------------------------------------
@@ -251,10 +263,7 @@ describe("process restart and output", () => {
     }).pipe(withHam()))
 
   it.live("a line longer than the bound reaches the log cut, never whole", () => {
-    const logged: Array<string> = []
-    const logger = Logger.make(({ message }) => {
-      logged.push(Array.isArray(message) ? message.join(" ") : String(message))
-    })
+    const { logged, logger } = logLines()
     return Effect.gen(function*() {
       const events = yield* Ham.subscribe
       yield* Ham.attach(Entity.process("long", sh("printf '%05000d' 0; echo; echo short; exit 0")))
@@ -264,14 +273,11 @@ describe("process restart and output", () => {
       expect(long.length).toBeGreaterThan(0)
       for (const line of long) expect(line.length).toBeLessThanOrEqual(1001)
       expect(long.join("").replace(/…/g, "").length).toBeLessThan(5000)
-    }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }).pipe(withHam(), Effect.provide(logger))
   })
 
   it.live("a pipeline (Command.pipeTo) runs through the platform's executor: its output, exit code and stderr tail", () => {
-    const logged: Array<string> = []
-    const logger = Logger.make(({ message }) => {
-      logged.push(Array.isArray(message) ? message.join(" ") : String(message))
-    })
+    const { logged, logger } = logLines()
     return Effect.gen(function*() {
       const events = yield* Ham.subscribe
       const command = sh("echo hello; exit 0").pipe(Command.pipeTo(sh("tr a-z A-Z; echo last words >&2; exit 4")))
@@ -282,7 +288,7 @@ describe("process restart and output", () => {
       expect(death.exitCode).toBe(4)
       expect(death.stderr).toEqual(["last words"])
       yield* waitUntil("the pipeline's output logged", () => logged.includes("HELLO"))
-    }).pipe(withHam(), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }).pipe(withHam(), Effect.provide(logger))
   })
 
   it.live("a working directory that does not exist is SpawnFailed; the registry is unchanged", () =>

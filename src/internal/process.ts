@@ -159,25 +159,30 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Life, string> =>
     })
     const runtime = yield* Effect.runtime<never>()
     const scope = yield* Scope.make()
+    const setting: Setting = { options, runtime, scope, fd }
     const life = yield* (options.line.pipeTo === undefined && options.executorOnly !== true
-      ? spawnChild(options.line, options, runtime, scope, fd)
-      : spawnWithExecutor(options, scope, fd)).pipe(
+      ? spawnChild(options.line, setting)
+      : spawnWithExecutor(setting)).pipe(
         Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
       )
     return life
   })
 
+/** what every way of spawning a life is given */
+interface Setting {
+  readonly options: SpawnOptions
+  readonly runtime: Runtime.Runtime<never>
+  /** the life's own scope */
+  readonly scope: Scope.CloseableScope
+  /** the output file, when the output goes to one */
+  readonly fd: number | undefined
+}
+
 /**
  * The parts of a life that do not depend on how it was spawned: its output (the file, the log,
  * the stderr tail), its exit, and how it is stopped.
  */
-const makeLife = (
-  pid: number,
-  options: SpawnOptions,
-  runtime: Runtime.Runtime<never>,
-  scope: Scope.CloseableScope,
-  fd: number | undefined
-) => {
+const makeLife = (pid: number, { fd, options, runtime, scope }: Setting) => {
   const tail: Array<string> = []
   const rawTail: Array<Uint8Array> = []
   let rawTailBytes = 0
@@ -363,14 +368,9 @@ const spawnHere = (request: spawner_.Request, listener: spawner_.Listener) =>
   })
 
 /** a single command: its own process group, stdin /dev/null; forked by the spawner when there is one */
-const spawnChild = (
-  line: CommandLine,
-  options: SpawnOptions,
-  runtime: Runtime.Runtime<never>,
-  scope: Scope.CloseableScope,
-  fd: number | undefined
-): Effect.Effect<Life, string> =>
+const spawnChild = (line: CommandLine, setting: Setting): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
+    const { options, scope } = setting
     const cwd = line.cwd
     if (cwd !== undefined) {
       yield* Effect.try({
@@ -393,7 +393,7 @@ const spawnChild = (
         ? Effect.map(options.spawner.spawn(request, reports.listener), (pid) => ({ pid, child: undefined }))
         : Effect.map(spawnHere(request, reports.listener), (child) => ({ pid: child.pid!, child }))
     const { child, pid } = yield* Effect.mapError(spawned, (reason) => `cannot start ${line.command}: ${reason}`)
-    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(pid, options, runtime, scope, fd)
+    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(pid, setting)
     // a live child is never left behind by its scope
     yield* Scope.addFinalizer(
       scope,
@@ -430,19 +430,15 @@ const spawnChild = (
  * command too with `executorOnly`. The executor's wiring: stdin is a pipe nothing writes to,
  * stdout and stderr are pipes read as Effect streams.
  */
-const spawnWithExecutor = (
-  options: SpawnOptions,
-  scope: Scope.CloseableScope,
-  fd: number | undefined
-): Effect.Effect<Life, string> =>
+const spawnWithExecutor = (setting: Setting): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
+    const { options, scope } = setting
     const command = Command.env(commandFrom(options.line), options.env)
     const started = yield* options.executor.start(command).pipe(
       Scope.extend(scope),
       Effect.mapError((e) => e.message)
     )
-    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(started.pid, options, runtime, scope, fd)
+    const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(started.pid, setting)
     const ignored = options.output === "ignore"
     const drain = (name: "stdout" | "stderr", stream: Stream.Stream<Uint8Array, unknown>) =>
       ignored

@@ -21,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import type { ExitInfo } from "./process.js"
+import * as process_ from "./process.js"
 
 /** @internal what the spawner starts */
 export interface Request {
@@ -144,19 +145,8 @@ const hold = (current: Helper) => {
   }
 }
 
-const killGroup = (pid: number): boolean => {
-  try {
-    process.kill(-pid, "SIGKILL")
-    return true
-  } catch {
-    try {
-      process.kill(pid, "SIGKILL")
-      return true
-    } catch {
-      return false
-    }
-  }
-}
+/** SIGKILL to the child's process group, or to the child alone; false when neither is there */
+const kill = (pid: number): boolean => process_.killGroup(pid, "SIGKILL") || process_.signalProcess(pid, "SIGKILL")
 
 /**
  * A spawner for the scope: started on the first spawn, ended with the scope (its children are
@@ -189,10 +179,10 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
           continue
         }
         if (entry.abandoned) {
-          if (entry.pid !== undefined) killGroup(entry.pid)
+          if (entry.pid !== undefined) kill(entry.pid)
           continue
         }
-        const killed = entry.pid !== undefined && killGroup(entry.pid)
+        const killed = entry.pid !== undefined && kill(entry.pid)
         if (!entry.stderrClosed) entry.listener.onStderrClosed()
         entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" })
       }
@@ -206,7 +196,7 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
           entry.pid = report.pid
           const resume = entry.resume
           entry.resume = undefined
-          if (entry.abandoned) killGroup(report.pid)
+          if (entry.abandoned) kill(report.pid)
           else resume?.(Effect.succeed(report.pid))
           return
         }
