@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, HashMap, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
+import * as ChildProcess from "node:child_process"
 import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
@@ -16,6 +17,7 @@ import {
   cmdlineOf,
   freePort,
   inTempDir,
+  isLive,
   lastOf,
   liveProcesses,
   liveWithCmdline,
@@ -402,6 +404,31 @@ describe("process crash loops and signals", () => {
       expect(term.lastFailure).toContain("SIGTERM")
       // what was left of the group (the sleep) goes too
       yield* waitUntil("no sleep left", () => liveProcesses("sleep 31.74").length === 0, 2000)
+    }).pipe(withHam()))
+
+  it.live("signal with a pid: the signal goes to that process, not to the entity's; a pid that is gone fails", () =>
+    Effect.gen(function*() {
+      const other = ChildProcess.spawn("sleep", ["31.76"], { stdio: "ignore" })
+      const ended = new Promise<string | null>((resolve) => other.once("exit", (_code, signal) => resolve(signal)))
+      const e = yield* Ham.attach(Entity.process("bystander", Command.make("sleep", "31.77"), quiet))
+      yield* Ham.condition(e, CondRaise, { name: "send" }).pipe(
+        Ham.action(Action.named(Action.signal("SIGTERM", { pid: other.pid! }), "to-other")),
+        Ham.action(
+          Action.signal("SIGTERM", { pid: 2 ** 22 + 7 }).pipe(
+            Action.orElse(Action.log("gone")),
+            Action.named("to-nobody")
+          )
+        )
+      )
+      const pid = yield* pidOf("bystander")
+      yield* Ham.raise(e, one)
+      expect(yield* Effect.promise(() => ended)).toBe("SIGTERM")
+      yield* barrier
+      expect(isLive(pid)).toBe(true)
+      expect((yield* entityNode("bystander")).status).toBe("running")
+      const nobody = yield* actionNode("bystander", "send", "to-nobody")
+      expect([nobody.runs, nobody.failures]).toEqual([1, 1])
+      expect(nobody.lastFailure).toContain(String(2 ** 22 + 7))
     }).pipe(withHam()))
 
   it.live("SIGTERM with awaitExit succeeds when the process dies in time: the alternate does not run", () =>
