@@ -6,12 +6,14 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Deferred, Effect, Exit, Layer } from "effect"
 import { Entity, Ham, Tree } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as spawner_ from "../src/internal/spawner.js"
 import { awaitEvents, cmdlineOf, isLive, lastOf, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
 import { is, tagsOf, withHam } from "./utils.js"
 
@@ -165,4 +167,43 @@ describe("the spawner process", () => {
         yield* waitUntil("no sleeper left", () => liveWithCmdline("sleep 31.85").length === 0)
       }))
   }
+
+  it.live(
+    "each child gets its own environment, also past the environments the spawner keeps",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-spawner-"))),
+          (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+        )
+        const spawner = yield* spawner_.make(dir)
+        /** spawns `sh -c 'echo $X >&2'` with X = value; resolves with what it wrote */
+        const run = (env: Record<string, string>) =>
+          Effect.gen(function*() {
+            let text = ""
+            const done = yield* Deferred.make<string>()
+            yield* spawner.spawn(
+              { command: "sh", args: ["-c", "echo $X >&2"], env, shell: false, stdout: false },
+              {
+                onData: (_fd, chunk) => {
+                  text += chunk.toString("utf8")
+                },
+                onStderrClosed: () => {},
+                onExit: () => Deferred.unsafeDone(done, Effect.succeed(text))
+              }
+            )
+            return (yield* Deferred.await(done)).trim()
+          })
+        const envs = Array.from(
+          { length: 300 },
+          (_, i) => ({ PATH: process.env.PATH ?? "/bin:/usr/bin", X: `value-${i}` })
+        )
+        for (const env of envs) expect(yield* run(env)).toBe(env.X)
+        // the first ones were let go by now: they are sent again
+        expect(yield* run(envs[0])).toBe("value-0")
+        expect(yield* run(envs[299])).toBe("value-299")
+        expect(yield* run(envs[1])).toBe("value-1")
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

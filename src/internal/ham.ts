@@ -312,6 +312,10 @@ interface ProcRec {
   startTime: number | undefined
   /** a Node child gets the process.send bridge (Entity.process option nodeIpc) */
   readonly nodeIpc: boolean
+  /** what its lives are started with, made once for the notify socket it is given */
+  launch:
+    | { readonly path: string; readonly line: action_.CommandLine; readonly env: Record<string, string> }
+    | undefined
 }
 
 interface BeatRec {
@@ -992,15 +996,24 @@ export const make = (
     const outputFileOf = (name: string) =>
       store?.mode.process === true ? `${store.mode.outputDir}/${encodeURIComponent(name)}.log` : undefined
 
+    /** the command line and the environment of an entity's lives (the same for every life) */
+    const launchOf = (name: string, proc: ProcRec, path: string) => {
+      if (proc.launch?.path === path) return proc.launch
+      const outputFile = outputFileOf(name)
+      const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
+      const env: Record<string, string> = { [notify_.EnvEntity]: name, [notify_.EnvSocket]: path }
+      if (proc.nodeIpc) {
+        const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? process.env.NODE_OPTIONS : undefined)
+        env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
+      }
+      proc.launch = { path, line, env }
+      return proc.launch
+    }
+
     const spawnLife = (name: string, proc: ProcRec): Effect.Effect<process_.Life, string> =>
       Effect.flatMap(openNotify(name, proc), (path) => {
         const outputFile = outputFileOf(name)
-        const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
-        const env: Record<string, string> = { [notify_.EnvEntity]: name, [notify_.EnvSocket]: path }
-        if (proc.nodeIpc) {
-          const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? process.env.NODE_OPTIONS : undefined)
-          env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
-        }
+        const { env, line } = launchOf(name, proc, path)
         return process_.spawn({
           line,
           env,
@@ -1949,6 +1962,7 @@ export const make = (
       external,
       watcher: undefined,
       notify: undefined,
+      launch: undefined,
       startTime: undefined
     })
 

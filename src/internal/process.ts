@@ -367,6 +367,23 @@ const spawnHere = (request: spawner_.Request, listener: spawner_.Listener) =>
     })
   })
 
+/**
+ * The whole environment of a command line and the variables added to it, made once for a given
+ * pair (with `extendEnv`, from the HAM's environment as it is then): every life of an entity
+ * starts with the same environment, and copying `process.env` is not cheap.
+ */
+const environments = new WeakMap<
+  object,
+  { readonly line: CommandLine; readonly env: Record<string, string | undefined> }
+>()
+const environmentOf = (line: CommandLine, extra: { readonly [key: string]: string }) => {
+  const known = environments.get(extra)
+  if (known !== undefined && known.line === line) return known.env
+  const env = line.extendEnv ? { ...process.env, ...line.env, ...extra } : { ...line.env, ...extra }
+  environments.set(extra, { line, env })
+  return env
+}
+
 /** a single command: its own process group, stdin /dev/null; forked by the spawner when there is one */
 const spawnChild = (line: CommandLine, setting: Setting): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
@@ -382,7 +399,7 @@ const spawnChild = (line: CommandLine, setting: Setting): Effect.Effect<Life, st
     const request: spawner_.Request = {
       command: line.command,
       args: line.args,
-      env: line.extendEnv ? { ...process.env, ...line.env, ...options.env } : { ...line.env, ...options.env },
+      env: environmentOf(line, options.env),
       cwd,
       shell: line.shell,
       stdout: !ignored

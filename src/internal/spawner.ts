@@ -49,6 +49,9 @@ export interface Spawner {
   readonly pid: () => number | undefined
 }
 
+/** how many environments the spawner keeps (an entity's lives reuse theirs) */
+const keptEnvironments = 256
+
 /**
  * The spawner's script. It reads requests on stdin and writes reports on stdout; it ignores the
  * signals a terminal sends to the foreground group (the HAM decides when it ends).
@@ -64,13 +67,19 @@ const shutdown = () => {
   }
   process.exit(0)
 }
+// the environments sent so far, by id: the oldest goes past ${keptEnvironments} (the HAM does the same)
+const envs = new Map()
 const start = (m) => {
   const id = m.id
+  if (m.env !== undefined) {
+    envs.set(m.envId, m.env)
+    if (envs.size > ${keptEnvironments}) envs.delete(envs.keys().next().value)
+  }
   let child
   try {
     child = cp.spawn(m.command, m.args, {
       stdio: ["ignore", m.stdout ? "pipe" : "ignore", "pipe"],
-      cwd: m.cwd, env: m.env, shell: m.shell, detached: true
+      cwd: m.cwd, env: envs.get(m.envId), shell: m.shell, detached: true
     })
   } catch (e) {
     send({ op: "failed", id, reason: String(e && e.message) })
@@ -128,6 +137,8 @@ interface Entry {
 interface Helper {
   readonly child: NodeChildProcess.ChildProcess
   readonly entries: Map<number, Entry>
+  /** the environments this spawner holds, and their ids (as it keeps them: the last ones) */
+  readonly envs: Map<object, number>
 }
 
 /**
@@ -158,6 +169,7 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
   Effect.gen(function*() {
     let helper: Helper | undefined
     let ids = 0
+    let envIds = 0
     let scriptPath: string | undefined
 
     const script = (): string => {
@@ -231,7 +243,7 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
         stdio: ["pipe", "pipe", "inherit"],
         env
       })
-      const current: Helper = { child, entries: new Map() }
+      const current: Helper = { child, entries: new Map(), envs: new Map() }
       let buffered = ""
       child.stdout!.setEncoding("utf8")
       child.stdout!.on("data", (text: string) => {
@@ -263,7 +275,21 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
         const entry: Entry = { listener, resume, pid: undefined, stderrClosed: false, abandoned: false }
         current.entries.set(id, entry)
         hold(current)
-        current.child.stdin!.write(JSON.stringify({ ...request, id }) + "\n")
+        // an environment crosses the pipe once (an entity's lives share theirs)
+        const { env, ...rest } = request
+        const known = current.envs.get(env)
+        let message: string
+        if (known !== undefined) {
+          message = JSON.stringify({ ...rest, id, envId: known })
+        } else {
+          const envId = ++envIds
+          current.envs.set(env, envId)
+          if (current.envs.size > keptEnvironments) {
+            current.envs.delete(current.envs.keys().next().value!)
+          }
+          message = JSON.stringify({ ...rest, id, envId, env })
+        }
+        current.child.stdin!.write(message + "\n")
         // interrupted before it is up: it goes as soon as it is
         return Effect.sync(() => {
           entry.resume = undefined
