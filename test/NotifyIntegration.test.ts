@@ -146,8 +146,8 @@ describe("notify channel: STATE and RAISE", () => {
     Effect.gen(function*() {
       const fired = yield* Queue.unbounded<ConditionEvent>()
       const events = yield* Ham.subscribe
-      const e = yield* Ham.attach(Entity.process("stateful", notifier("sleep 0.05", "STATE=3"), quiet))
-      yield* Ham.conditionState(e, { from: 0, to: 3 }).pipe(Ham.notify(fired))
+      yield* Ham.conditionState(yield* Ham.entity("stateful"), { from: 0, to: 3 }).pipe(Ham.notify(fired))
+      yield* Ham.attach(Entity.process("stateful", notifier("sleep 0.05", "STATE=3"), quiet))
       const event = lastOf(yield* awaitEvents(events, is("CondState", "stateful"), 3000))
       expect(event).toMatchObject({ _tag: "CondState", entity: "stateful", from: 0, to: 3 })
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
@@ -159,8 +159,8 @@ describe("notify channel: STATE and RAISE", () => {
     Effect.gen(function*() {
       const fired = yield* Queue.unbounded<ConditionEvent>()
       const events = yield* Ham.subscribe
-      const e = yield* Ham.attach(Entity.process("raiser", notifier("sleep 0.05", "RAISE=1,2,3,disk full"), quiet))
-      yield* Ham.conditionRaise(e, { type: 1, class: 2, severity: 3 }).pipe(Ham.notify(fired))
+      yield* Ham.conditionRaise(yield* Ham.entity("raiser"), { type: 1, class: 2, severity: 3 }).pipe(Ham.notify(fired))
+      yield* Ham.attach(Entity.process("raiser", notifier("sleep 0.05", "RAISE=1,2,3,disk full"), quiet))
       const event = lastOf(yield* awaitEvents(events, is("CondRaise", "raiser"), 3000))
       expect(event).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)

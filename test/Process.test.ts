@@ -172,8 +172,9 @@ describe("process restart and output", () => {
           Command.workingDirectory(dir)
         )
         const events = yield* Ham.subscribe
-        const e = yield* Ham.attach(Entity.process("again", command, { output: { file: out } }))
-        yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+        // the condition first: the first life ends within milliseconds of its start
+        yield* Ham.condition(yield* Ham.entity("again"), CondDeath).pipe(Ham.restart)
+        yield* Ham.attach(Entity.process("again", command, { output: { file: out } }))
         const seen = yield* awaitEvents(events, is("CondRestart", "again"))
         const first = seen.find(is("CondDeath", "again"))!
         const restart = lastOf(seen)
@@ -347,11 +348,13 @@ describe("process crash loops and signals", () => {
     Effect.gen(function*() {
       const events = yield* Ham.subscribe
       const started = yield* Clock.currentTimeMillis
-      const e = yield* Ham.attach(Entity.process("looper", sh("exit 1"), quiet), {
+      // the condition first: the process dies within a millisecond or two of its start
+      const e = yield* Ham.entity("looper")
+      yield* Ham.condition(e, CondDeath, { name: "recover" }).pipe(Ham.action(Action.named(Action.restart, "restart")))
+      yield* Ham.attach(Entity.process("looper", sh("exit 1"), quiet), {
         restartIntensity: { maxRestarts: 3, within: "10 seconds" },
         backoff: Schedule.spaced("20 millis")
       })
-      yield* Ham.condition(e, CondDeath, { name: "recover" }).pipe(Ham.action(Action.named(Action.restart, "restart")))
       const gaveUp = (event: ConditionEvent) =>
         event._tag === "CondRaise" && event.entity === "looper" && event.type === RaiseTypeHam &&
         event.class === RaiseClassRestartGaveUp
