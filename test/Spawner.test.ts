@@ -4,7 +4,8 @@
  * the restarts, and a SIGKILLed HAM leaves no child behind. Every wait is bounded; the checks
  * read /proc.
  */
-import { Command } from "@effect/platform"
+import { Command, CommandExecutor } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer } from "effect"
 import { Entity, Ham, Tree } from "effect-ham"
@@ -13,6 +14,7 @@ import * as ChildProcess from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as process_ from "../src/internal/process.js"
 import * as spawner_ from "../src/internal/spawner.js"
 import { awaitEvents, cmdlineOf, isLive, lastOf, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
 import { is, tagsOf, withHam } from "./utils.js"
@@ -206,4 +208,33 @@ describe("the spawner process", () => {
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live("a spawner that cannot start: the spawn is made by this process instead, and later ones too", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-spawner-"))),
+        (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+      )
+      const broken = yield* spawner_.make(dir, { execPath: "/nonexistent/ham-node" })
+      expect(broken.available()).toBe(true)
+      const executor = yield* CommandExecutor.CommandExecutor
+      const start = () =>
+        process_.spawn({
+          line: { command: "sleep", args: ["31.87"], env: {}, extendEnv: true, shell: false },
+          env: {},
+          spawner: broken,
+          executor,
+          output: "ignore",
+          onLine: () => Effect.void,
+          onExit: () => {}
+        })
+      const first = yield* start()
+      expect(broken.available()).toBe(false)
+      expect(parentOf(first.pid)).toBe(process.pid)
+      const second = yield* start()
+      expect(parentOf(second.pid)).toBe(process.pid)
+      yield* first.stop("SIGTERM", 1000)
+      yield* second.stop("SIGTERM", 1000)
+      expect(liveWithCmdline("sleep 31.87")).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 })

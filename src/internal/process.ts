@@ -405,10 +405,16 @@ const spawnChild = (line: CommandLine, setting: Setting): Effect.Effect<Life, st
       stdout: !ignored
     }
     const reports = relay()
+    const here = Effect.map(spawnHere(request, reports.listener), (child) => ({ pid: child.pid!, child }))
+    const spawner = options.spawner
+    // through the spawner while it can run; when it cannot, from this process
     const spawned: Effect.Effect<{ pid: number; child: NodeChildProcess.ChildProcess | undefined }, string> =
-      options.spawner !== undefined
-        ? Effect.map(options.spawner.spawn(request, reports.listener), (pid) => ({ pid, child: undefined }))
-        : Effect.map(spawnHere(request, reports.listener), (child) => ({ pid: child.pid!, child }))
+      spawner !== undefined && spawner.available()
+        ? spawner.spawn(request, reports.listener).pipe(
+          Effect.map((pid) => ({ pid, child: undefined })),
+          Effect.catchAll((reason) => spawner.available() ? Effect.fail(reason) : here)
+        )
+        : here
     const { child, pid } = yield* Effect.mapError(spawned, (reason) => `cannot start ${line.command}: ${reason}`)
     const { life, onExited, onLines, onRawStderr, onStderrEnd } = makeLife(pid, setting)
     // a live child is never left behind by its scope

@@ -17,6 +17,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -47,6 +48,8 @@ export interface Spawner {
   readonly spawn: (request: Request, listener: Listener) => Effect.Effect<number, string>
   /** the spawner's own pid, when one runs */
   readonly pid: () => number | undefined
+  /** false once a spawner could not start: the spawns are then made by the HAM's process */
+  readonly available: () => boolean
 }
 
 /** how many environments the spawner keeps (an entity's lives reuse theirs) */
@@ -139,6 +142,8 @@ interface Helper {
   readonly entries: Map<number, Entry>
   /** the environments this spawner holds, and their ids (as it keeps them: the last ones) */
   readonly envs: Map<object, number>
+  /** it has reported something */
+  heard: boolean
 }
 
 /**
@@ -165,9 +170,17 @@ const kill = (pid: number): boolean => process_.killGroup(pid, "SIGKILL") || pro
  *
  * @internal
  */
-export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Scope> =>
+export const make = (
+  directory: string,
+  options?: {
+    /** the program that runs the spawner's script (default: this process's own, `process.execPath`) */
+    readonly execPath?: string | undefined
+  }
+): Effect.Effect<Spawner, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
     let helper: Helper | undefined
+    let available = true
     let ids = 0
     let envIds = 0
     let scriptPath: string | undefined
@@ -184,6 +197,13 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
     /** the spawner went away: its children go too, and are reported dead */
     const lost = (current: Helper, reason: string) => {
       if (helper === current) helper = undefined
+      if (!current.heard && available) {
+        // it never said a word: it cannot run here
+        available = false
+        Runtime.runFork(runtime)(
+          Effect.logWarning(`${reason}: the HAM's own process spawns its children from now on`)
+        )
+      }
       for (const [id, entry] of current.entries) {
         current.entries.delete(id)
         if (entry.resume !== undefined) {
@@ -201,6 +221,7 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
     }
 
     const onReport = (current: Helper, report: Report) => {
+      current.heard = true
       const entry = current.entries.get(report.id)
       if (entry === undefined) return
       switch (report.op) {
@@ -239,11 +260,13 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
       const env: Record<string, string | undefined> = { ...process.env }
       // the application's preloads (a TypeScript loader, say) have no business in the spawner
       delete env.NODE_OPTIONS
-      const child = NodeChildProcess.spawn(process.execPath, [script()], {
+      // an Electron application's executable runs the script as Node would
+      env.ELECTRON_RUN_AS_NODE = "1"
+      const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [script()], {
         stdio: ["pipe", "pipe", "inherit"],
         env
       })
-      const current: Helper = { child, entries: new Map(), envs: new Map() }
+      const current: Helper = { child, entries: new Map(), envs: new Map(), heard: false }
       let buffered = ""
       child.stdout!.setEncoding("utf8")
       child.stdout!.on("data", (text: string) => {
@@ -319,5 +342,5 @@ export const make = (directory: string): Effect.Effect<Spawner, never, Scope.Sco
       })
     )
 
-    return { spawn, pid: () => helper?.child.pid }
+    return { spawn, pid: () => helper?.child.pid, available: () => available }
   })
