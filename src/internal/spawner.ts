@@ -181,6 +181,7 @@ export const make = (
     const runtime = yield* Effect.runtime<never>()
     let helper: Helper | undefined
     let available = true
+    let closing = false
     let ids = 0
     let envIds = 0
     let scriptPath: string | undefined
@@ -197,7 +198,7 @@ export const make = (
     /** the spawner went away: its children go too, and are reported dead */
     const lost = (current: Helper, reason: string) => {
       if (helper === current) helper = undefined
-      if (!current.heard && available) {
+      if (!current.heard && available && !closing) {
         // it never said a word: it cannot run here
         available = false
         Runtime.runFork(runtime)(
@@ -323,6 +324,7 @@ export const make = (
     // closing: the children are stopped by now; the spawner kills any left, and exits
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
+        closing = true
         const current = helper
         if (current === undefined) {
           return Effect.void
