@@ -313,9 +313,17 @@ interface ProcRec {
   /** a Node child gets the process.send bridge (Entity.process option nodeIpc) */
   readonly nodeIpc: boolean
   /** what its lives are started with, made once for the notify socket it is given */
-  launch:
-    | { readonly path: string; readonly line: action_.CommandLine; readonly env: Record<string, string> }
-    | undefined
+  launch: Launch | undefined
+}
+
+/** how the lives of a process entity are started */
+interface Launch {
+  /** the notify socket they are given */
+  readonly path: string
+  readonly line: action_.CommandLine
+  readonly env: Record<string, string>
+  /** process mode: the file the child writes its own output to */
+  readonly outputFile: string | undefined
 }
 
 interface BeatRec {
@@ -997,7 +1005,7 @@ export const make = (
       store?.mode.process === true ? `${store.mode.outputDir}/${encodeURIComponent(name)}.log` : undefined
 
     /** the command line and the environment of an entity's lives (the same for every life) */
-    const launchOf = (name: string, proc: ProcRec, path: string) => {
+    const launchOf = (name: string, proc: ProcRec, path: string): Launch => {
       if (proc.launch?.path === path) return proc.launch
       const outputFile = outputFileOf(name)
       const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
@@ -1006,14 +1014,13 @@ export const make = (
         const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? process.env.NODE_OPTIONS : undefined)
         env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
       }
-      proc.launch = { path, line, env }
+      proc.launch = { path, line, env, outputFile }
       return proc.launch
     }
 
     const spawnLife = (name: string, proc: ProcRec): Effect.Effect<process_.Life, string> =>
       Effect.flatMap(openNotify(name, proc), (path) => {
-        const outputFile = outputFileOf(name)
-        const { env, line } = launchOf(name, proc, path)
+        const { env, line, outputFile } = launchOf(name, proc, path)
         return process_.spawn({
           line,
           env,
@@ -1026,7 +1033,7 @@ export const make = (
           onExit: (life, info) => {
             const rec = entities.get(name)
             if (rec !== undefined && rec.proc?.life === life) onProcessExit(rec, rec.generation, life, info)
-            else FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
+            else releaseLife(life)
           }
         })
       })
@@ -1119,12 +1126,14 @@ export const make = (
         return rec.beat === undefined ? Effect.void : startTicker(rec)
       })
 
+    /** whatever is left of an ended life's process group goes, and the life's resources with it */
+    const releaseLife = (life: process_.Life) => {
+      FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
+    }
+
     const onProcessExit = (rec: EntityRec, generation: number, life: process_.Life, info: process_.ExitInfo) => {
-      // whatever is left of the process group goes, and the life's resources with it (after the
-      // death is announced: the fibers woken by the death run first)
-      const release = () =>
-        FiberSet.unsafeAdd(fibers, Runtime.runFork(hamRuntime, life.stop("SIGKILL", 0), { immediate: false }))
-      if (rec.generation !== generation || rec.status !== "running") return release()
+      // the life is released after its death is announced: the fibers woken by the death run first
+      if (rec.generation !== generation || rec.status !== "running") return releaseLife(life)
       rec.status = "dead"
       rec.proc!.life = undefined
       leaveClock(rec)
@@ -1139,7 +1148,7 @@ export const make = (
       }
       if (abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(rec), ...fields })
       enqueue(rec, { _tag: "CondDeath", ...common(rec), ...fields })
-      release()
+      releaseLife(life)
     }
 
     /** waits for the entity's current process to exit; false when it is still alive after `millis` */

@@ -32,6 +32,10 @@ export interface ExitInfo {
   readonly signal?: string | undefined
 }
 
+/** @internal how a process ended, from what Node's `exit` event gives (a code, or else a signal) */
+export const exitInfoOf = (code: number | null, signal: string | null): ExitInfo =>
+  code !== null ? { exitCode: code } : { signal: signal ?? "unknown" }
+
 /** @internal where the output of a process entity goes */
 export type OutputOption = "log" | "ignore" | { readonly file: string }
 
@@ -359,7 +363,7 @@ const spawnHere = (request: spawner_.Request, listener: spawner_.Listener) =>
     child.stderr!.once("end", onStderrClosed)
     child.stderr!.once("close", onStderrClosed)
     child.once("exit", (code, signal) => {
-      listener.onExit(code !== null ? { exitCode: code } : { signal: signal ?? "unknown" })
+      listener.onExit(exitInfoOf(code, signal))
     })
     // interrupted before it is up: it goes at once
     return Effect.sync(() => {

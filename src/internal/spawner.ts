@@ -250,9 +250,7 @@ export const make = (
         case "exit": {
           current.entries.delete(report.id)
           if (entry.abandoned) return
-          return entry.listener.onExit(
-            report.code !== null ? { exitCode: report.code } : { signal: report.signal ?? "unknown" }
-          )
+          return entry.listener.onExit(process_.exitInfoOf(report.code, report.signal))
         }
       }
     }
