@@ -38,8 +38,10 @@
  */
 import type * as Layer from "effect/Layer"
 import type { StoreBusy, StoreCorrupt } from "./HamError.js"
-import * as guardian from "./internal/guardian.js"
-import * as internal from "./internal/store.js"
+import * as guardian from "./internal/guardian/layer.js"
+import type { HamExtension } from "./internal/ham/extension.js"
+import * as internal from "./internal/store/lmdb.js"
+import type { StateStore } from "./internal/store/service.js"
 
 /**
  * @since 0.1.0
@@ -79,7 +81,7 @@ export interface GuardianOptions {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: GuardianOptions): Layer.Layer<internal.StateStore, StoreCorrupt | StoreBusy> =>
+export const layer = (options: GuardianOptions): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy> =>
   guardian.layer({ ...options, role: "host" })
 
 /**

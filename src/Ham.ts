@@ -38,7 +38,7 @@ import * as Action from "./Action.js"
 import type * as Condition from "./Condition.js"
 import type * as Entity from "./Entity.js"
 import type { HamError, InvalidArgument } from "./HamError.js"
-import * as internal from "./internal/ham.js"
+import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
 
 export {
@@ -124,7 +124,51 @@ export type Ham = internal.Ham
  * @since 0.1.0
  * @category models
  */
-export type HamService = internal.HamService
+export interface HamService {
+  readonly attach: <S extends Entity.EntitySpec<any>>(
+    spec: S,
+    options?: AttachOptions
+  ) => Effect.Effect<Entity.EntityHandle, HamError, Entity.Requirements<S>>
+  readonly attachSelf: (
+    name: string,
+    options?: AttachOptions
+  ) => Effect.Effect<Entity.EntityHandle, HamError, Scope.Scope>
+  readonly entity: (name: string) => Effect.Effect<Entity.EntityHandle, HamError>
+  readonly entityHandle: (name: string) => Effect.Effect<Entity.EntityHandle, HamError>
+  readonly detach: (entity: Entity.EntityRef) => Effect.Effect<void, HamError>
+  readonly condition: (
+    entity: Entity.EntityRef,
+    type: Condition.ConditionType,
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionState: (
+    entity: Entity.EntityRef,
+    filter: { readonly from?: Condition.StateMatch | undefined; readonly to?: Condition.StateMatch | undefined },
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionRaise: (
+    entity: Entity.EntityRef,
+    filter: {
+      readonly type?: number | undefined
+      readonly class?: number | undefined
+      readonly severity?: number | undefined
+    },
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, HamError>
+  readonly conditionHandle: (entity: Entity.EntityRef, name: string) => Effect.Effect<ConditionHandle, HamError>
+  readonly addAction: (condition: ConditionHandle, action: Action.Action) => Effect.Effect<ActionHandle, HamError>
+  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, HamError>
+  readonly publishState: (entity: Entity.EntityRef, state: number) => Effect.Effect<void, HamError>
+  readonly raise: (entity: Entity.EntityRef, raise: RaiseInput) => Effect.Effect<void, HamError>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, never, Scope.Scope>
+  readonly events: (entity?: Entity.EntityRef) => Stream.Stream<Condition.ConditionEvent>
+  readonly control: (handle: Handle, op: ControlOp, options?: ControlOptions) => Effect.Effect<ControlResult, HamError>
+  readonly remove: (handle: Handle) => Effect.Effect<void, HamError>
+  readonly snapshot: Effect.Effect<Tree.Tree>
+  readonly verbose: (level: number) => Effect.Effect<number, HamError>
+  readonly verbosity: Effect.Effect<number>
+  readonly stop: Effect.Effect<void>
+}
 
 /**
  * Options of `Ham.layer`: the default restart policy of every entity, the verbosity, the
@@ -133,7 +177,11 @@ export type HamService = internal.HamService
  * @since 0.1.0
  * @category models
  */
-export type HamOptions = internal.HamOptions
+export interface HamOptions extends RestartPolicyOptions {
+  readonly verbosity?: number | undefined
+  readonly eventBuffer?: number | undefined
+  readonly spawner?: "process" | "inline" | "executor" | undefined
+}
 
 /**
  * Options of `Ham.attach`: heartbeat and the entity's own restart policy.
@@ -141,7 +189,9 @@ export type HamOptions = internal.HamOptions
  * @since 0.1.0
  * @category models
  */
-export type AttachOptions = internal.AttachOptions
+export interface AttachOptions extends RestartPolicyOptions {
+  readonly heartbeat?: HeartbeatOptions | undefined
+}
 
 /**
  * `{ interval, missedLow, missedHigh }`: the entity must heartbeat at least once per
@@ -151,7 +201,11 @@ export type AttachOptions = internal.AttachOptions
  * @since 0.1.0
  * @category models
  */
-export type HeartbeatOptions = internal.HeartbeatOptions
+export interface HeartbeatOptions {
+  readonly interval: Duration.DurationInput
+  readonly missedLow: number
+  readonly missedHigh: number
+}
 
 /**
  * Restart intensity: at most `maxRestarts` restarts within `within`.
@@ -159,7 +213,32 @@ export type HeartbeatOptions = internal.HeartbeatOptions
  * @since 0.1.0
  * @category models
  */
-export type RestartIntensityOptions = internal.RestartIntensityOptions
+export interface RestartIntensityOptions {
+  readonly maxRestarts?: number | undefined
+  readonly within?: Duration.DurationInput | undefined
+}
+
+/**
+ * The restart options of the layer and of an attach.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RestartPolicyOptions {
+  readonly restartIntensity?: RestartIntensityOptions | undefined
+  readonly backoff?: Schedule.Schedule<unknown> | false | undefined
+  readonly backoffResetAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `Ham.control`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ControlOptions {
+  readonly recurse?: boolean | undefined
+}
 
 /**
  * Options of a condition: its name (unique within the entity) and flags `independent`,
@@ -169,7 +248,12 @@ export type RestartIntensityOptions = internal.RestartIntensityOptions
  * @since 0.1.0
  * @category models
  */
-export type ConditionOptions = internal.ConditionOptions
+export interface ConditionOptions {
+  readonly name?: string | undefined
+  readonly independent?: boolean | undefined
+  readonly noWait?: boolean | undefined
+  readonly oneShot?: boolean | undefined
+}
 
 /**
  * A client-side handle on a condition (entity name + condition name).
@@ -177,7 +261,12 @@ export type ConditionOptions = internal.ConditionOptions
  * @since 0.1.0
  * @category models
  */
-export type ConditionHandle = internal.ConditionHandle
+export interface ConditionHandle {
+  readonly _tag: "ConditionHandle"
+  readonly entity: string
+  readonly isGlobal: boolean
+  readonly name: string
+}
 
 /**
  * A client-side handle on an action (entity, condition and action names).
@@ -185,7 +274,13 @@ export type ConditionHandle = internal.ConditionHandle
  * @since 0.1.0
  * @category models
  */
-export type ActionHandle = internal.ActionHandle
+export interface ActionHandle {
+  readonly _tag: "ActionHandle"
+  readonly entity: string
+  readonly isGlobal: boolean
+  readonly condition: string
+  readonly name: string
+}
 
 /**
  * Any handle `Ham.control` and `Ham.remove` accept.
@@ -193,7 +288,7 @@ export type ActionHandle = internal.ActionHandle
  * @since 0.1.0
  * @category models
  */
-export type Handle = internal.Handle
+export type Handle = Entity.EntityHandle | ConditionHandle | ActionHandle
 
 /**
  * `"enable"`, `"disable"`, `"getFlags"` or `{ setFlags: { flag: boolean } }`.
@@ -201,7 +296,11 @@ export type Handle = internal.Handle
  * @since 0.1.0
  * @category models
  */
-export type ControlOp = internal.ControlOp
+export type ControlOp =
+  | "enable"
+  | "disable"
+  | "getFlags"
+  | { readonly setFlags: { readonly [flag: string]: boolean } }
 
 /**
  * What `Ham.control` returns: whether the object is enabled, and its flags.
@@ -209,7 +308,10 @@ export type ControlOp = internal.ControlOp
  * @since 0.1.0
  * @category models
  */
-export type ControlResult = internal.ControlResult
+export interface ControlResult {
+  readonly enabled: boolean
+  readonly flags: { readonly [flag: string]: boolean }
+}
 
 /**
  * What `Ham.raise` publishes: non-negative integers `type`, `class`, `severity` and free text.
@@ -217,7 +319,12 @@ export type ControlResult = internal.ControlResult
  * @since 0.1.0
  * @category models
  */
-export type RaiseInput = internal.RaiseInput
+export interface RaiseInput {
+  readonly type: number
+  readonly class: number
+  readonly severity: number
+  readonly detail?: string | undefined
+}
 
 /**
  * The default restart back-off: exponential from 100 ms, doubling, capped at 10 seconds.

@@ -1,14 +1,19 @@
 /**
- * The guardian fiber and the HAM's own fibers watch each other: fault injection kills the
- * dispatcher, the noWait dispatcher or the guardian with a defect, and every condition event that
+ * The watchdog fiber and the HAM's own fibers watch each other: fault injection kills the
+ * dispatcher, the noWait dispatcher or the watchdog with a defect, and every condition event that
  * was published still runs its actions exactly once, in order.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Action, Ham } from "effect-ham"
 import { CondState } from "effect-ham/Condition"
-import { injectFault } from "../src/internal/ham.js"
-import { settle, withHam } from "./utils.js"
+import * as Faults from "./faults.js"
+import { settle, withHam as withPlainHam } from "./utils.js"
+
+/** a HAM whose own fibers can be made to die (`Faults.inject`) */
+const withHam = <A, E, R>(self: Effect.Effect<A, E, R>) => withPlainHam(self).pipe(Effect.provide(Faults.layer))
+
+const injectFault = Faults.inject
 
 /** a condition on "app" whose action records the state of every event it runs on */
 const recorder = (
@@ -17,6 +22,7 @@ const recorder = (
   Effect.gen(function*() {
     const seen: Array<number> = []
     const ham = yield* Ham.Ham
+    const injectNow = yield* Faults.injector
     const app = yield* Ham.entity("app")
     yield* Ham.condition(app, CondState, { noWait: options?.noWait === true }).pipe(
       Ham.action(Action.effect((event) =>
@@ -24,7 +30,7 @@ const recorder = (
           const to = event._tag === CondState ? event.to : -1
           seen.push(to)
           // a defect in the HAM's own fiber right after this run
-          if (to === options?.faultAt) yield* injectFault(options.target ?? "dispatcher")
+          if (to === options?.faultAt) yield* injectNow(options.target ?? "dispatcher")
         }).pipe(Effect.provideService(Ham.Ham, ham))
       ))
     )
@@ -38,7 +44,7 @@ const publish = (from: number, to: number) =>
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
-describe("the guardian fiber", () => {
+describe("the watchdog fiber", () => {
   it.effect("the dispatcher killed in the middle of a batch: the rest of the batch runs once, in order", () =>
     withHam(Effect.gen(function*() {
       const seen = yield* recorder({ faultAt: 50 })
@@ -46,7 +52,7 @@ describe("the guardian fiber", () => {
       yield* settle
       expect(seen).toEqual(range(1, 100))
       const tree = yield* Ham.snapshot
-      expect(tree).toMatchObject({ hamFailures: 1, guardianFailures: 0 })
+      expect(tree).toMatchObject({ hamFailures: 1, watchdogFailures: 0 })
       // and it goes on working
       yield* publish(101, 110)
       yield* settle
@@ -74,26 +80,26 @@ describe("the guardian fiber", () => {
       expect((yield* Ham.snapshot).hamFailures).toBe(1)
     })))
 
-  it.effect("the guardian killed: the HAM starts a new one, which then replaces a dead dispatcher", () =>
+  it.effect("the watchdog killed: the HAM starts a new one, which then replaces a dead dispatcher", () =>
     withHam(Effect.gen(function*() {
       const seen = yield* recorder({ faultAt: 5 })
       yield* settle
-      yield* injectFault("guardian")
+      yield* injectFault("watchdog")
       yield* settle
-      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 0, guardianFailures: 1 })
+      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 0, watchdogFailures: 1 })
       yield* publish(1, 10)
       yield* settle
       expect(seen).toEqual(range(1, 10))
-      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 1, guardianFailures: 1 })
+      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 1, watchdogFailures: 1 })
       // twice over
-      yield* injectFault("guardian")
+      yield* injectFault("watchdog")
       yield* settle
       yield* injectFault("dispatcher")
       yield* settle
       yield* publish(11, 12)
       yield* settle
       expect(seen).toEqual(range(1, 12))
-      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 2, guardianFailures: 2 })
+      expect(yield* Ham.snapshot).toMatchObject({ hamFailures: 2, watchdogFailures: 2 })
     })))
 
   it.effect("Ham.stop after failures leaves nothing behind and counts no failure of its own", () =>

@@ -75,7 +75,7 @@ describe("Guardian: the guardian process", () => {
           const marker = String(process.pid)
           const first = yield* startHost(path, marker)
           expect(isLive(first.svc)).toBe(true)
-          expect(cmdlineOf(first.guardian)).toContain("guardian-main")
+          expect(cmdlineOf(first.guardian)).toContain("guardian/main")
           expect(leaseOf(path)).toMatchObject({ pid: first.host, role: "host" })
 
           sigkill(first.host)
@@ -166,7 +166,7 @@ describe("Guardian: the guardian process", () => {
           const guardians = yield* Effect.gen(function*() {
             const before = yield* Ham.snapshot
             const first = before.guardianPid!
-            expect(cmdlineOf(first)).toContain("guardian-main")
+            expect(cmdlineOf(first)).toContain("guardian/main")
             sigkill(first)
             yield* wait("a new guardian", () => liveProcesses(path).some((p) => p !== first), 30_000)
             yield* Effect.sleep("100 millis")

@@ -4,6 +4,7 @@ import type * as Effect from "effect/Effect"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type * as Entity from "../Entity.js"
 import { type CommandLine, commandLineFrom } from "./action.js"
 
@@ -68,8 +69,11 @@ export interface PidSpec extends Pipeable {
 /** @internal */
 export type EntitySpec<R> = FiberSpec<R> | ProcessSpec | PidSpec
 
-/** @internal what attaching a spec needs from the context (a fiber's requirements) */
-export type Requirements<S> = S extends FiberSpec<infer R> ? R : never
+/**
+ * @internal what attaching a spec needs from the context: a fiber's requirements, but its
+ * `Scope` (each life gets a scope of its own)
+ */
+export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope> : never
 
 const SpecProto = {
   [TypeId]: TypeId,

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import { conditionTypes } from "./condition.js"
 
 /** @internal */
 export const AlternateNode: Schema.Schema<AlternateNode> = Schema.Struct({
@@ -14,18 +15,28 @@ export interface AlternateNode {
   readonly alternates: ReadonlyArray<AlternateNode>
 }
 
+/**
+ * The fields an action, a condition and an entity have both in the tree and in the store's
+ * records (`ham/doc.ts`): one definition serves both.
+ *
+ * @internal
+ */
+export const actionFields = {
+  name: Schema.String,
+  enabled: Schema.Boolean,
+  runs: Schema.Number,
+  failures: Schema.Number
+}
+
 /** @internal */
 export const ActionNode = Schema.Struct({
-  name: Schema.String,
+  ...actionFields,
   path: Schema.String,
   type: Schema.String,
   summary: Schema.String,
-  enabled: Schema.Boolean,
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
   oneShot: Schema.Boolean,
-  runs: Schema.Number,
-  failures: Schema.Number,
   lastFailure: Schema.optional(Schema.String),
   alternates: Schema.Array(AlternateNode)
 })
@@ -33,17 +44,22 @@ export const ActionNode = Schema.Struct({
 /** @internal */
 export type ActionNode = typeof ActionNode.Type
 
-/** @internal */
-export const ConditionNode = Schema.Struct({
+/** @internal see `actionFields` */
+export const conditionFields = {
   name: Schema.String,
-  path: Schema.String,
-  type: Schema.String,
+  type: Schema.Literal(...conditionTypes),
   enabled: Schema.Boolean,
   independent: Schema.Boolean,
   noWait: Schema.Boolean,
   oneShot: Schema.Boolean,
+  fired: Schema.Number
+}
+
+/** @internal */
+export const ConditionNode = Schema.Struct({
+  ...conditionFields,
+  path: Schema.String,
   filter: Schema.optional(Schema.String),
-  fired: Schema.Number,
   actions: Schema.Array(ActionNode)
 })
 
@@ -66,23 +82,39 @@ export const EntityStats = Schema.Struct({
 /** @internal */
 export type EntityStats = typeof EntityStats.Type
 
+/** @internal the kinds of entity */
+export const EntityKind = Schema.Literal("placeholder", "fiber", "self", "process", "pid")
+
+/** @internal */
+export const EntityStatus = Schema.Literal("placeholder", "running", "restarting", "dead", "gaveUp", "stopped")
+
+/** @internal see `actionFields` */
+export const entityFields = {
+  name: Schema.String,
+  kind: EntityKind,
+  status: EntityStatus,
+  enabled: Schema.Boolean,
+  state: Schema.Number,
+  stats: EntityStats
+}
+
+/** @internal */
+export const HeartbeatConfig = Schema.Struct({
+  intervalMillis: Schema.Number,
+  missedLow: Schema.Number,
+  missedHigh: Schema.Number
+})
+
 /** @internal */
 export const EntityNode = Schema.Struct({
-  name: Schema.String,
+  ...entityFields,
   path: Schema.String,
-  kind: Schema.Literal("placeholder", "fiber", "self", "process", "pid"),
-  status: Schema.Literal("placeholder", "running", "restarting", "dead", "gaveUp", "stopped"),
-  enabled: Schema.Boolean,
   pid: Schema.optional(Schema.Number),
-  state: Schema.Number,
   heartbeat: Schema.optional(Schema.Struct({
-    intervalMillis: Schema.Number,
-    missedLow: Schema.Number,
-    missedHigh: Schema.Number,
+    ...HeartbeatConfig.fields,
     missed: Schema.Number,
     unhealthy: Schema.Boolean
   })),
-  stats: EntityStats,
   conditions: Schema.Array(ConditionNode)
 })
 
@@ -96,9 +128,11 @@ export const Tree = Schema.Struct({
   numEntities: Schema.Number,
   numConditions: Schema.Number,
   numActions: Schema.Number,
-  /** how often one of the HAM's own fibers died and was replaced by the guardian fiber */
+  /** how often one of the HAM's dispatcher fibers died and was replaced by its watchdog fiber */
   hamFailures: Schema.Number,
-  /** how often the guardian fiber died and was replaced by the HAM */
+  /** how often the watchdog fiber itself died and was replaced */
+  watchdogFailures: Schema.Number,
+  /** how often the guardian process died and was started again (Guardian process mode) */
   guardianFailures: Schema.Number,
   /** the Guardian's state file, when the HAM has one */
   store: Schema.optional(Schema.String),
@@ -161,8 +195,9 @@ export const render = (tree: Tree): string => {
   const out: Array<string> = [
     `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}` +
     `  verbosity ${tree.verbosity}` +
-    (tree.hamFailures + tree.guardianFailures > 0
-      ? `  ham failures ${tree.hamFailures}  guardian failures ${tree.guardianFailures}`
+    (tree.hamFailures + tree.watchdogFailures + tree.guardianFailures > 0
+      ? `  ham failures ${tree.hamFailures}  watchdog failures ${tree.watchdogFailures}` +
+        `  guardian failures ${tree.guardianFailures}`
       : "") +
     (tree.store === undefined ? "" : `  store ${tree.store}`) +
     (tree.role === "guardian" ? "  (a guardian that took over)" : "") +

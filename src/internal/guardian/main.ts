@@ -20,16 +20,16 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
-import * as action_ from "./action.js"
-import * as entity_ from "./entity.js"
-import * as guardian_ from "./guardian.js"
-import * as ham_ from "./ham.js"
-import * as store_ from "./store.js"
-import * as tree_ from "./tree.js"
+import * as action_ from "../action.js"
+import * as entity_ from "../entity.js"
+import * as ham_ from "../ham/make.js"
+import { startTimeOf } from "../procStart.js"
+import * as tree_ from "../tree.js"
+import * as guardian_ from "./layer.js"
 
 const [path, hostPidText, hostName] = process.argv.slice(2)
 const hostPid = Number(hostPidText)
-const hostStart = store_.startTimeOf(hostPid)
+const hostStart = startTimeOf(hostPid)
 
 let stopping = false
 let active = false
@@ -38,7 +38,7 @@ const stopped = Deferred.unsafeMake<void>(FiberId.none)
 const log = (message: string) => process.stderr.write(`guardian ${process.pid}: ${message}\n`)
 
 /** the host is gone: not alive, or another process under its pid */
-const hostGone = Effect.sync(() => store_.startTimeOf(hostPid) !== hostStart)
+const hostGone = Effect.sync(() => startTimeOf(hostPid) !== hostStart)
 
 const takeover = Effect.gen(function*() {
   // the pipe ends as the host's process is torn down: wait for it to be gone (bounded)
@@ -51,7 +51,7 @@ const takeover = Effect.gen(function*() {
   active = true
   yield* Effect.gen(function*() {
     const ham = yield* ham_.Ham
-    const store = yield* store_.StateStore
+    const { guardian, store } = yield* guardian_.GuardianControl
     const tree = yield* ham.snapshot
     log(`took over; the registry now:\n${tree_.render(tree)}`)
     // hand the store back to a host that asks for it, or stop on SIGTERM
@@ -62,14 +62,16 @@ const takeover = Effect.gen(function*() {
     const asked = yield* Effect.raceFirst(handover, Effect.as(Deferred.await(stopped), undefined))
     if (asked === undefined) return
     log(`host ${asked} asked for the store: handing it over`)
-    if (store.guardian !== undefined) yield* store.guardian.dismiss
+    if (guardian !== undefined) yield* guardian.dismiss
     store.release()
     // the processes stay: the host adopts them (no scope is closed, nothing is stopped)
     process.exit(0)
   }).pipe(
     Effect.scoped,
     Effect.provide(
-      ham_.layer().pipe(Layer.provideMerge(guardian_.layer({ path, process: true, role: "guardian", hostName })))
+      ham_.layer().pipe(
+        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, role: "guardian", hostName }))
+      )
     )
   )
 })

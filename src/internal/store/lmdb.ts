@@ -1,6 +1,7 @@
 /**
- * The Guardian's state store: the HAM's registry, statistics and published states in one
- * memory-mapped LMDB file (the `lmdb` package), one record per entity.
+ * The `StateStore` in a file: the HAM's registry, statistics and published states in one
+ * memory-mapped LMDB file (the `lmdb` package), one record per entity (`ham/doc.ts`), what
+ * `Guardian.layer` provides. The file holds a lease too: one active HAM per store.
  *
  * The file is checked before LMDB maps it: LMDB trusts its file, and a file that is not an LMDB
  * environment (or is cut short) can crash the process when mapped. A file that fails a check
@@ -8,20 +9,20 @@
  *
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { open, type RootDatabase } from "lmdb"
 import * as NodeFs from "node:fs"
-import { StoreBusy, StoreCorrupt } from "../HamError.js"
-import * as action_ from "./action.js"
-import * as cond from "./condition.js"
+import { StoreBusy, StoreCorrupt } from "../../HamError.js"
+import { checkDoc, type EntityDoc } from "../ham/doc.js"
+import { startTimeOf } from "../procStart.js"
+import { migrate } from "./format1.js"
+import type { StateStoreService } from "./service.js"
 
 /** @internal the format of the records this version writes and reads */
-export const formatVersion = 1
+export const formatVersion = 2
 
 const metaKey = "meta"
 const leaseKey = "lease"
@@ -37,6 +38,8 @@ const Meta = Schema.Struct({
   app: Schema.Literal("effect-ham"),
   format: Schema.Number
 })
+
+const decodeMeta = Schema.decodeUnknownEither(Meta)
 
 /** @internal who holds the store: one active HAM per store */
 export interface Lease {
@@ -55,192 +58,8 @@ const LeaseSchema = Schema.Struct({
   role: Schema.Literal("host", "guardian")
 })
 
-/** @internal the start time of a live process (not a zombie); undefined when there is none */
-export const startTimeOf = (pid: number): number | undefined => {
-  try {
-    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const state = fields[0]
-    if (state === "Z" || state === "X" || state === "x") return undefined
-    return Number(fields[19])
-  } catch {
-    return undefined
-  }
-}
-
 /** @internal true when the lease's holder is still alive (the same process, not a reused pid) */
 export const holderAlive = (lease: Lease): boolean => startTimeOf(lease.pid) === lease.startTime
-
-/** @internal an action as stored: data, or a marker for local code that cannot be stored */
-export type StoredAction = Record<string, unknown>
-
-const ActionDoc = Schema.Struct({
-  name: Schema.String,
-  enabled: Schema.Boolean,
-  runs: Schema.Number,
-  failures: Schema.Number,
-  action: Schema.Record({ key: Schema.String, value: Schema.Unknown })
-})
-
-const ConditionDoc = Schema.Struct({
-  name: Schema.String,
-  type: Schema.Literal(...cond.conditionTypes),
-  enabled: Schema.Boolean,
-  independent: Schema.Boolean,
-  noWait: Schema.Boolean,
-  oneShot: Schema.Boolean,
-  stateFilter: Schema.optional(Schema.typeSchema(cond.StateFilter)),
-  raiseFilter: Schema.optional(Schema.typeSchema(cond.RaiseFilter)),
-  fired: Schema.Number,
-  actions: Schema.Array(ActionDoc)
-})
-
-const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))
-
-const ProcessDoc = Schema.Struct({
-  line: action_.CommandLine,
-  output: Output,
-  stopSignal: Schema.String,
-  stopGraceMillis: Schema.Number,
-  nodeIpc: Schema.optional(Schema.Boolean),
-  /** the pid of the life that was running when this record was written */
-  pid: Schema.optional(Schema.Number),
-  /** its start time (from /proc), so that a reused pid is not taken for it */
-  startTime: Schema.optional(Schema.Number),
-  external: Schema.optional(Schema.Struct({
-    pid: Schema.Number,
-    startTime: Schema.Number,
-    pollMillis: Schema.Number
-  }))
-})
-
-const HistoryDoc = Schema.Struct({
-  deaths: Schema.Number,
-  abnormalDeaths: Schema.Number,
-  restarts: Schema.Number,
-  missedLow: Schema.Number,
-  missedHigh: Schema.Number,
-  lastDeath: Schema.optional(Schema.String),
-  restartTimes: Schema.Array(Schema.Number)
-})
-
-/** @internal one entity as stored */
-export const EntityDoc = Schema.Struct({
-  name: Schema.String,
-  isGlobal: Schema.Boolean,
-  kind: Schema.Literal("fiber", "process", "pid", "self", "placeholder"),
-  status: Schema.String,
-  enabled: Schema.Boolean,
-  state: Schema.Number,
-  process: Schema.optional(ProcessDoc),
-  heartbeat: Schema.optional(Schema.Struct({
-    intervalMillis: Schema.Number,
-    missedLow: Schema.Number,
-    missedHigh: Schema.Number,
-    count: Schema.Number
-  })),
-  policy: Schema.Struct({
-    maxRestarts: Schema.Number,
-    withinMillis: Schema.Number,
-    backoff: Schema.Boolean,
-    backoffResetMillis: Schema.Number
-  }),
-  created: Schema.Number,
-  /** when its current life started (on the HAM's clock) */
-  lastStart: Schema.optional(Schema.Number),
-  lastEvent: Schema.optional(Schema.Number),
-  history: HistoryDoc,
-  conditions: Schema.Array(ConditionDoc)
-})
-
-/** @internal */
-export type EntityDoc = typeof EntityDoc.Type
-
-/** @internal */
-export type ConditionDoc = typeof ConditionDoc.Type
-
-const decodeEntity = Schema.decodeUnknownEither(EntityDoc)
-const decodeMeta = Schema.decodeUnknownEither(Meta)
-
-// ---------------------------------------------------------------------------------------------
-// actions as data
-// ---------------------------------------------------------------------------------------------
-
-/** the tag of the marker stored for an action whose behaviour is local code */
-const missingTag = "LocalCode"
-
-/**
- * An action as stored: restart, execute, signal, waitfor, heartbeatHealthy and log are data and
- * stored whole; a notify (a local queue) or an `Action.effect` (code) is stored as a marker with
- * its label and flags, and comes back as an action that fails until the application declares it
- * again.
- *
- * @internal
- */
-export const storeAction = (action: action_.ActionData): StoredAction => {
-  const flags = {
-    ...(action.name === undefined ? {} : { name: action.name }),
-    breakOnFail: action.breakOnFail,
-    removeOnFail: action.removeOnFail,
-    oneShot: action.oneShot,
-    alternates: action.alternates.map(storeAction)
-  }
-  switch (action._tag) {
-    case "Notify":
-    case "Local":
-      return { _tag: missingTag, label: action_.defaultName(action), summary: action_.summary(action), ...flags }
-    default: {
-      const { _tag, alternates: _, breakOnFail: __, name: ___, oneShot: ____, removeOnFail: _____, ...rest } = action
-      return { _tag, ...stripUndefined(rest), ...flags }
-    }
-  }
-}
-
-const stripUndefined = (o: Record<string, unknown>): Record<string, unknown> => {
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
-  return out
-}
-
-const decodeAction = Schema.decodeUnknownEither(action_.ActionData)
-
-/** @internal what a restored action of local code does until it is declared again */
-export const missingCode = (label: string) =>
-  Effect.fail(
-    `the local code of this action ("${label}") was not declared again since the store was reopened`
-  )
-
-/** @internal the action back from its stored form; a description of the damage otherwise */
-export const restoreAction = (stored: unknown): Either.Either<action_.Action, string> => {
-  if (typeof stored !== "object" || stored === null) return Either.left("an action is not a record")
-  const record = stored as Record<string, unknown>
-  const alternates: Array<action_.Action> = []
-  if (Array.isArray(record.alternates)) {
-    for (const alternate of record.alternates) {
-      const restored = restoreAction(alternate)
-      if (Either.isLeft(restored)) return restored
-      alternates.push(restored.right)
-    }
-  }
-  if (record._tag === missingTag) {
-    const label = typeof record.label === "string" ? record.label : "effect"
-    return Either.right(action_.make<action_.LocalData>({
-      _tag: "Local",
-      label,
-      run: () => missingCode(label),
-      name: typeof record.name === "string" ? record.name : undefined,
-      breakOnFail: record.breakOnFail === true,
-      removeOnFail: record.removeOnFail === true,
-      oneShot: record.oneShot === true,
-      alternates
-    }))
-  }
-  if (record._tag === "Notify" || record._tag === "Local") return Either.left(`a ${record._tag} action stored as data`)
-  return decodeAction({ ...record, alternates: [] }).pipe(
-    Either.mapLeft((e) => ParseResult.TreeFormatter.formatErrorSync(e)),
-    Either.map((data) => action_.make({ ...data, alternates }))
-  )
-}
 
 // ---------------------------------------------------------------------------------------------
 // the file
@@ -327,15 +146,9 @@ const ownerOnly = (path: string, create: boolean): void => {
 // the service
 // ---------------------------------------------------------------------------------------------
 
-/** @internal */
-export interface StateStoreService {
+/** @internal the store in a file, with its lease */
+export interface LmdbStore extends StateStoreService {
   readonly path: string
-  /** the entities found in the file when it was opened */
-  readonly entities: ReadonlyArray<EntityDoc>
-  /** writes (and deletes) entity records in one transaction, committed before it returns */
-  readonly writeSync: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => void
-  /** the number of records written since the store was opened */
-  readonly written: () => number
   /** the lease this HAM holds */
   readonly lease: Lease
   /** the lease as it is in the file now */
@@ -344,29 +157,6 @@ export interface StateStoreService {
   readonly release: () => void
   /** the pid of a host that asked for the store (see `requestHandover`), if any */
   readonly handoverRequest: () => number | undefined
-  /** how the HAM runs: with a guardian process (process entities outlive the HAM), and as what */
-  readonly mode: StoreMode
-  /** the guardian process watching this one (process mode) */
-  readonly guardian?: GuardianProcess | undefined
-}
-
-/** @internal the guardian process watching this one */
-export interface GuardianProcess {
-  readonly pid: () => number | undefined
-  /** how often a guardian process died and was started again */
-  readonly failures: () => number
-  /** tells the guardian to end (no takeover), and completes once it has been told */
-  readonly dismiss: Effect.Effect<void>
-}
-
-/** @internal */
-export interface StoreMode {
-  readonly process: boolean
-  readonly role: Lease["role"]
-  /** the entity that stands for the host process (process mode) */
-  readonly hostName: string
-  /** where process entities write their output (process mode) */
-  readonly outputDir: string
 }
 
 /**
@@ -385,9 +175,6 @@ export const requestHandover = (path: string): Effect.Effect<void> =>
     }
   })
 
-/** @internal the store a HAM built in its context persists to (none: the HAM is in memory) */
-export class StateStore extends Context.Tag("effect-ham/StateStore")<StateStore, StateStoreService>() {}
-
 const corrupt = (path: string, reason: string) => new StoreCorrupt({ path, reason })
 
 /**
@@ -400,10 +187,8 @@ export const openStore = (
   options?: {
     readonly fsync?: boolean | undefined
     readonly role?: Lease["role"] | undefined
-    readonly process?: boolean | undefined
-    readonly hostName?: string | undefined
   }
-): Effect.Effect<StateStoreService, StoreCorrupt | StoreBusy, Scope.Scope> =>
+): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy, Scope.Scope> =>
   Effect.gen(function*() {
     const lockPath = `${path}-lock`
     const exists = NodeFs.existsSync(path)
@@ -446,7 +231,7 @@ export const openStore = (
     } else {
       const decoded = decodeMeta(meta)
       if (Either.isLeft(decoded)) return yield* Effect.fail(corrupt(path, "an LMDB file of another program"))
-      if (decoded.right.format !== formatVersion) {
+      if (decoded.right.format !== formatVersion && decoded.right.format !== 1) {
         return yield* Effect.fail(
           corrupt(
             path,
@@ -455,23 +240,13 @@ export const openStore = (
         )
       }
     }
+    // a store of format 1 is read as such; its records are written in this format from now on
+    const format1 = meta !== undefined && (meta as { readonly format?: unknown }).format === 1
     const entities: Array<EntityDoc> = []
     for (const { key, value } of db.getRange({ start: entityPrefix, end: entityEnd })) {
-      const decoded = decodeEntity(value)
+      const decoded = checkDoc(format1 ? migrate(value) : value)
       if (Either.isLeft(decoded)) {
-        const detail = ParseResult.TreeFormatter.formatErrorSync(decoded.left)
-        return yield* Effect.fail(corrupt(path, `the record ${String(key)} is damaged: ${detail}`))
-      }
-      for (const condition of decoded.right.conditions) {
-        for (const action of condition.actions) {
-          const restored = restoreAction(action.action)
-          if (Either.isLeft(restored)) {
-            return yield* Effect.fail(corrupt(
-              path,
-              `the action ${decoded.right.name}/${condition.name}/${action.name} is damaged: ${restored.left}`
-            ))
-          }
-        }
+        return yield* Effect.fail(corrupt(path, `the record ${String(key)} is damaged: ${decoded.left}`))
       }
       entities.push(decoded.right)
     }
@@ -509,10 +284,12 @@ export const openStore = (
       for (const doc of puts) db.put(entityPrefix + doc.name, doc)
       written += puts.length + deletes.length
     }
-    const service: StateStoreService = {
+    const service: LmdbStore = {
       path,
+      keeps: true,
       entities,
-      writeSync: (puts, deletes) => db.transactionSync(apply(puts, deletes)),
+      commit: (puts, deletes) => db.transactionSync(apply(puts, deletes)),
+      info: () => ({ store: path, role: lease.role }),
       written: () => written,
       lease,
       currentLease: () => {
@@ -527,19 +304,14 @@ export const openStore = (
         db.resetReadTxn()
         const request = db.get(handoverKey) as { readonly pid?: unknown } | undefined
         return typeof request?.pid === "number" && startTimeOf(request.pid) !== undefined ? request.pid : undefined
-      },
-      mode: {
-        process: options?.process === true,
-        role: lease.role,
-        hostName: options?.hostName ?? "host",
-        outputDir: `${path}.d`
       }
     }
     if (lease.role === "host") db.removeSync(handoverKey)
-    if (options?.process === true) {
-      yield* Effect.try({
-        try: () => NodeFs.mkdirSync(`${path}.d`, { recursive: true, mode: 0o700 }),
-        catch: (e) => corrupt(path, `cannot create ${path}.d (${(e as NodeJS.ErrnoException).code ?? String(e)})`)
+    if (format1) {
+      // written in this format at once, in one transaction: the file is never half of each
+      db.transactionSync(() => {
+        db.put(metaKey, { app: "effect-ham", format: formatVersion })
+        apply(entities, [])()
       })
     }
     return service

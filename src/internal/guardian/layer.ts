@@ -1,0 +1,137 @@
+/**
+ * The Guardian, built on the HAM: the store in a file (`store/lmdb.ts`), and with `process: true`
+ * a guardian process (`process.ts`) that takes the HAM over when this process dies.
+ *
+ * It is provided around the HAM's layer, and gives the HAM:
+ * - its `StateStore`;
+ * - in process mode, a `HamExtension`: a launcher whose children outlive this process (so that a
+ *   guardian that takes over adopts them), and the host's own entity (a pid entity for this
+ *   process, whose death conditions the guardian runs when it takes over).
+ *
+ * @internal
+ */
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as NodeFs from "node:fs"
+import type * as Api from "../../Guardian.js"
+import { StoreBusy, StoreCorrupt } from "../../HamError.js"
+import * as entity_ from "../entity.js"
+import { HamExtension, type HamExtensionService } from "../ham/extension.js"
+import * as legacy from "../launch/legacy.js"
+import * as lmdb from "../store/lmdb.js"
+import { StateStore } from "../store/service.js"
+import * as guardianProcess from "./process.js"
+
+/** @internal the Guardian's options, and the role of the HAM it serves */
+export interface Options extends Api.GuardianOptions {
+  /** the HAM is built by a guardian that took over */
+  readonly role?: lmdb.Lease["role"] | undefined
+}
+
+/** @internal what a guardian process that took over needs of its Guardian: the store and its own guardian */
+export class GuardianControl extends Context.Tag("effect-ham/internal/GuardianControl")<GuardianControl, {
+  readonly store: lmdb.LmdbStore
+  readonly guardian: guardianProcess.GuardianProcess | undefined
+}>() {}
+
+/** how long a host waits for a guardian that took over to hand the store back */
+const handoverMillis = 10_000
+
+/**
+ * Opens the store; a host whose store is held by a guardian that took over asks it for the store
+ * and waits until it is handed over.
+ */
+const openForHost = (options: Options) => {
+  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role: options.role })
+  const attempts = handoverMillis / 20
+  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt, Scope.Scope> =>
+    openOnce.pipe(
+      Effect.catchTag(
+        "StoreBusy",
+        (busy) => n >= attempts ? Effect.fail(busy) : Effect.zipRight(Effect.sleep("20 millis"), retry(n + 1))
+      )
+    )
+  return openOnce.pipe(
+    Effect.catchTag("StoreBusy", (busy) =>
+      busy.role !== "guardian" || options.role === "guardian"
+        ? Effect.fail(busy)
+        : Effect.zipRight(lmdb.requestHandover(options.path), retry(0)))
+  )
+}
+
+/** the host's own entity, in process mode: a pid entity for this process */
+const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["role"]) =>
+  Effect.map(
+    Effect.flatMap(CommandExecutor.CommandExecutor, (executor) => legacy.make({ outputDir }, outputDir, executor)).pipe(
+      Effect.provide(NodeCommandExecutor.layer),
+      Effect.provide(NodeFileSystem.layer)
+    ),
+    (launcher): HamExtensionService => ({
+      launcher,
+      // the host restored by itself: its record is of its previous life (a pid entity, or a process
+      // entity once a guardian restarted it), which is not a death to act on (it is this process,
+      // started again); it attaches itself again below
+      prepare: (docs) =>
+        role === "host"
+          ? docs.map((doc) => {
+            if (doc.name !== hostName) return doc
+            const { external: _, life: __, ...rest } = doc
+            return { ...rest, kind: "pid" as const, status: "dead" as const }
+          })
+          : docs,
+      start: (ham) =>
+        role === "host"
+          ? Effect.orDie(
+            Effect.asVoid(
+              ham.attach(entity_.pid(hostName, process.pid, { pollInterval: "1 minute", stopSignal: "SIGTERM" }))
+            )
+          )
+          : Effect.void
+    })
+  )
+
+/** @internal the Guardian's services, and its control for a guardian process that took over */
+export const layerWithControl = (
+  options: Options
+): Layer.Layer<StateStore | HamExtension | GuardianControl, StoreCorrupt | StoreBusy> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const store = yield* openForHost(options)
+      const role = store.lease.role
+      if (options.process !== true) {
+        return Context.make(StateStore, store).pipe(
+          Context.add(HamExtension, {}),
+          Context.add(GuardianControl, { store, guardian: undefined })
+        )
+      }
+      const hostName = options.hostName ?? "host"
+      const outputDir = `${options.path}.d`
+      yield* Effect.try({
+        try: () => NodeFs.mkdirSync(outputDir, { recursive: true, mode: 0o700 }),
+        catch: (e) =>
+          new StoreCorrupt({
+            path: options.path,
+            reason: `cannot create ${outputDir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`
+          })
+      })
+      const guardian = yield* guardianProcess.supervise(options.path, hostName, outputDir, role === "host")
+      const extension = yield* hostExtension(hostName, outputDir, role)
+      const withGuardian: lmdb.LmdbStore = {
+        ...store,
+        info: () => ({ ...store.info(), guardianPid: guardian.pid(), guardianFailures: guardian.failures() })
+      }
+      return Context.make(StateStore, withGuardian).pipe(
+        Context.add(HamExtension, extension),
+        Context.add(GuardianControl, { store: withGuardian, guardian })
+      )
+    })
+  )
+
+/** @internal */
+export const layer = (options: Options): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy> =>
+  layerWithControl(options)

@@ -1,0 +1,145 @@
+/**
+ * The guardian process: a Node program of this package (`main.ts`) that watches this process and
+ * takes the HAM over when it dies. It holds the read end of a pipe whose write end only this
+ * process holds: when this process dies, the pipe ends (at once, whatever killed it) and the
+ * guardian takes over. A `stop` line on the same pipe ends it without a takeover (the HAM stopped
+ * on purpose). When the guardian dies, a new one is started.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
+import * as NodeChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** @internal the guardian process watching this one */
+export interface GuardianProcess {
+  readonly pid: () => number | undefined
+  /** how often a guardian process died and was started again */
+  readonly failures: () => number
+  /** tells the guardian to end (no takeover), and completes once it has been told */
+  readonly dismiss: Effect.Effect<void>
+}
+
+/** how long a guardian process may take to start */
+const guardianBootMillis = 30_000
+
+/** the guardian program next to this module (the .ts source under tsx, the .js build otherwise) */
+const guardianMain = (): string => {
+  const here = fileURLToPath(import.meta.url)
+  return NodePath.join(NodePath.dirname(here), `main${NodePath.extname(here)}`)
+}
+
+/** the flags this Node was started with that a guardian needs too (loaders, conditions) */
+const inheritedFlags = (main: string): Array<string> => {
+  const out: Array<string> = []
+  // the TypeScript source (tests, examples) runs under tsx
+  if (main.endsWith(".ts") && !process.execArgv.some((arg) => arg.includes("tsx"))) out.push("--import", "tsx")
+  const args = process.execArgv
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]
+    if (arg === "--import" || arg === "--require" || arg === "-r" || arg === "--loader" || arg === "--conditions") {
+      out.push(arg, args[++i])
+    } else if (arg.startsWith("--conditions=") || arg.startsWith("--import=") || arg.startsWith("--experimental")) {
+      out.push(arg)
+    }
+  }
+  return out
+}
+
+/**
+ * Starts and keeps a guardian process watching this process, until the scope closes (then it is
+ * told to stop, and waited for). A host waits for its guardian to be up; a guardian that took
+ * over (`awaitReady` false) starts its own a moment later: spawning Node costs the main thread
+ * milliseconds that the takeover needs first.
+ *
+ * @internal
+ */
+export const supervise = (
+  path: string,
+  hostName: string,
+  outputDir: string,
+  awaitReady: boolean
+): Effect.Effect<GuardianProcess, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    let current: NodeChildProcess.ChildProcess | undefined
+    let failures = 0
+    let closing = false
+    const logFile = NodePath.join(outputDir, "guardian.log")
+    // the restarts of a guardian that died are fibers of this scope
+    const restarts = yield* FiberSet.make<void>()
+    const runRestart = yield* FiberSet.runtime(restarts)<never>()
+
+    const start = (): Effect.Effect<void> =>
+      Effect.async<void>((resume) => {
+        const log = NodeFs.openSync(logFile, "a", 0o600)
+        const child = NodeChildProcess.spawn(
+          process.execPath,
+          [...inheritedFlags(guardianMain()), guardianMain(), path, String(process.pid), hostName],
+          { stdio: ["pipe", log, log, "pipe"], detached: true }
+        )
+        NodeFs.closeSync(log)
+        current = child
+        let ready = false
+        const readyPipe = child.stdio[3] as NodeJS.ReadableStream
+        readyPipe.on("data", () => {
+          if (!ready) {
+            ready = true
+            resume(Effect.void)
+          }
+        })
+        readyPipe.on("error", () => {})
+        child.stdin!.on("error", () => {})
+        child.once("exit", () => {
+          if (!ready) {
+            ready = true
+            resume(Effect.void)
+          }
+          if (closing || current !== child) return
+          current = undefined
+          failures++
+          // a new guardian, unless this process is going away
+          runRestart(Effect.zipRight(Effect.sleep("100 millis"), Effect.suspend(() => closing ? Effect.void : start())))
+        })
+      }).pipe(Effect.timeout(guardianBootMillis), Effect.ignore)
+
+    const later = Effect.zipRight(Effect.sleep("200 millis"), Effect.suspend(() => (closing ? Effect.void : start())))
+    yield* Effect.acquireRelease(
+      awaitReady ? start() : Effect.asVoid(FiberSet.run(restarts, later)),
+      () =>
+        Effect.async<void>((resume) => {
+          closing = true
+          const child = current
+          if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+            resume(Effect.void)
+            return
+          }
+          const exited = Deferred.unsafeMake<void>(FiberId.none)
+          child.once("exit", () => Deferred.unsafeDone(exited, Exit.void))
+          child.stdin!.end("stop\n")
+          resume(
+            Deferred.await(exited).pipe(
+              Effect.timeout("3 seconds"),
+              Effect.catchAll(() => Effect.sync(() => child.kill("SIGKILL"))),
+              Effect.asVoid
+            )
+          )
+        })
+    )
+    const dismiss = Effect.async<void>((resume) => {
+      closing = true
+      const child = current
+      if (child === undefined || child.stdin === null || child.stdin.destroyed) {
+        resume(Effect.void)
+        return
+      }
+      child.stdin.end("stop\n", () => resume(Effect.void))
+    })
+    return { pid: () => current?.pid, failures: () => failures, dismiss }
+  })

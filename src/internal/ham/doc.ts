@@ -1,0 +1,290 @@
+/**
+ * An entity's stored state: the record a `StateStore` writes (one per entity) and reads back.
+ *
+ * The fields an entity, a condition and an action show in the tree are defined once, in
+ * `tree.ts`, and this record extends them with what a later HAM needs to carry on (command line,
+ * restart window, filters, actions as data). `toDoc` and `snapshot.ts` build both from the same
+ * `coreOf`; `fromDoc` is the way back.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as action_ from "../action.js"
+import * as cond from "../condition.js"
+import * as tree_ from "../tree.js"
+import type { ActionRec, ConditionRec, EntityRec, Policy } from "./state.js"
+import { makeRec } from "./state.js"
+import { formatParseError } from "./validate.js"
+
+// ---------------------------------------------------------------------------------------------
+// actions as stored
+// ---------------------------------------------------------------------------------------------
+
+/** @internal an action as stored: data, or a marker for local code that cannot be stored */
+export type StoredAction = { readonly [key: string]: unknown }
+
+/** the tag of the marker stored for an action whose behaviour is local code */
+const missingTag = "LocalCode"
+
+const stripUndefined = (o: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
+  return out
+}
+
+/**
+ * An action as stored: restart, execute, signal, waitfor, heartbeatHealthy and log are data and
+ * stored whole; a notify (a local queue) or an `Action.effect` (code) is stored as a marker with
+ * its label and flags, and comes back as an action that fails until the application declares it
+ * again.
+ *
+ * @internal
+ */
+export const storeAction = (action: action_.ActionData): StoredAction => {
+  const flags = {
+    ...(action.name === undefined ? {} : { name: action.name }),
+    breakOnFail: action.breakOnFail,
+    removeOnFail: action.removeOnFail,
+    oneShot: action.oneShot,
+    alternates: action.alternates.map(storeAction)
+  }
+  switch (action._tag) {
+    case "Notify":
+    case "Local":
+      return { _tag: missingTag, label: action_.defaultName(action), summary: action_.summary(action), ...flags }
+    default: {
+      const { _tag, alternates: _, breakOnFail: __, name: ___, oneShot: ____, removeOnFail: _____, ...rest } = action
+      return { _tag, ...stripUndefined(rest), ...flags }
+    }
+  }
+}
+
+const decodeAction = Schema.decodeUnknownEither(action_.ActionData)
+
+/** @internal what a restored action of local code does until it is declared again */
+export const missingCode = (label: string) =>
+  `the local code of this action ("${label}") was not declared again since the store was reopened`
+
+/** @internal the action back from its stored form; a description of the damage otherwise */
+export const restoreAction = (stored: unknown): Either.Either<action_.Action, string> => {
+  if (typeof stored !== "object" || stored === null) return Either.left("an action is not a record")
+  const record = stored as Record<string, unknown>
+  const alternates: Array<action_.Action> = []
+  if (Array.isArray(record.alternates)) {
+    for (const alternate of record.alternates) {
+      const restored = restoreAction(alternate)
+      if (Either.isLeft(restored)) return restored
+      alternates.push(restored.right)
+    }
+  }
+  if (record._tag === missingTag) {
+    const label = typeof record.label === "string" ? record.label : "effect"
+    return Either.right(action_.make<action_.LocalData>({
+      _tag: "Local",
+      label,
+      run: () => Effect.fail(missingCode(label)),
+      name: typeof record.name === "string" ? record.name : undefined,
+      breakOnFail: record.breakOnFail === true,
+      removeOnFail: record.removeOnFail === true,
+      oneShot: record.oneShot === true,
+      alternates
+    }))
+  }
+  if (record._tag === "Notify" || record._tag === "Local") return Either.left(`a ${record._tag} action stored as data`)
+  return decodeAction({ ...record, alternates: [] }).pipe(
+    Either.mapLeft(formatParseError),
+    Either.map((data) => action_.make({ ...data, alternates }))
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// the record
+// ---------------------------------------------------------------------------------------------
+
+const ActionDoc = Schema.Struct({
+  ...tree_.actionFields,
+  action: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+
+const ConditionDoc = Schema.Struct({
+  ...tree_.conditionFields,
+  stateFilter: Schema.optional(Schema.typeSchema(cond.StateFilter)),
+  raiseFilter: Schema.optional(Schema.typeSchema(cond.RaiseFilter)),
+  actions: Schema.Array(ActionDoc)
+})
+
+const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))
+
+const ExternalDoc = Schema.Struct({ pid: Schema.Number, startTime: Schema.Number, pollMillis: Schema.Number })
+
+/** @internal one entity as stored */
+export const EntityDoc = Schema.Struct({
+  ...tree_.entityFields,
+  isGlobal: Schema.Boolean,
+  process: Schema.optional(Schema.Struct({
+    line: action_.CommandLine,
+    output: Output,
+    stopSignal: Schema.String,
+    stopGraceMillis: Schema.Number,
+    nodeIpc: Schema.Boolean
+  })),
+  /** the process of the life that was running when this record was written */
+  life: Schema.optional(Schema.Struct({
+    pid: Schema.Number,
+    /** its start time (from /proc) when it outlives the HAM: a later HAM adopts it */
+    startTime: Schema.optional(Schema.Number)
+  })),
+  /** a pid entity: the process it watches */
+  external: Schema.optional(ExternalDoc),
+  heartbeat: Schema.optional(tree_.HeartbeatConfig),
+  policy: Schema.Struct({
+    maxRestarts: Schema.Number,
+    withinMillis: Schema.Number,
+    backoff: Schema.Boolean,
+    backoffResetMillis: Schema.Number
+  }),
+  lastStart: Schema.Number,
+  restartTimes: Schema.Array(Schema.Number),
+  conditions: Schema.Array(ConditionDoc)
+})
+
+/** @internal */
+export type EntityDoc = typeof EntityDoc.Type
+
+/** @internal the fields the tree and the store share (`tree_.entityFields`) */
+export const coreOf = (rec: EntityRec) => {
+  const h = rec.history
+  return {
+    name: rec.name,
+    kind: rec.kind,
+    status: rec.status,
+    enabled: rec.enabled,
+    state: rec.state,
+    stats: {
+      created: rec.created,
+      deaths: h.deaths,
+      abnormalDeaths: h.abnormalDeaths,
+      restarts: h.restarts,
+      heartbeats: rec.beat?.count ?? 0,
+      missedLow: h.missedLow,
+      missedHigh: h.missedHigh,
+      ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
+      ...(h.lastDeath === undefined ? {} : { lastDeath: h.lastDeath })
+    }
+  }
+}
+
+/** @internal the fields the tree and the store share (`tree_.conditionFields`) */
+export const conditionCoreOf = (c: ConditionRec) => ({
+  name: c.name,
+  type: c.type,
+  enabled: c.enabled,
+  independent: c.independent,
+  noWait: c.noWait,
+  oneShot: c.oneShot,
+  fired: c.fired
+})
+
+/** @internal the fields the tree and the store share (`tree_.actionFields`) */
+export const actionCoreOf = (a: ActionRec) => ({ name: a.name, enabled: a.enabled, runs: a.runs, failures: a.failures })
+
+/** @internal the record of an entity as stored */
+export const toDoc = (rec: EntityRec): EntityDoc => {
+  const life = rec.life?._tag === "Process" ? rec.life.process : undefined
+  return {
+    ...coreOf(rec),
+    isGlobal: rec.isGlobal,
+    ...(rec.process === undefined ? {} : { process: rec.process }),
+    ...(life === undefined
+      ? {}
+      : { life: life.startTime === undefined ? { pid: life.pid } : { pid: life.pid, startTime: life.startTime } }),
+    ...(rec.external === undefined ? {} : { external: rec.external }),
+    ...(rec.beat === undefined ? {} : { heartbeat: rec.beat.config }),
+    policy: {
+      maxRestarts: rec.policy.intensity.maxRestarts,
+      withinMillis: rec.policy.intensity.withinMillis,
+      backoff: rec.policy.backoff !== undefined,
+      backoffResetMillis: rec.policy.backoffResetMillis
+    },
+    lastStart: rec.lastStart,
+    restartTimes: rec.history.restartTimes,
+    conditions: rec.conditions.map((c) => ({
+      ...conditionCoreOf(c),
+      ...(c.stateFilter === undefined ? {} : { stateFilter: c.stateFilter }),
+      ...(c.raiseFilter === undefined ? {} : { raiseFilter: c.raiseFilter }),
+      actions: c.actions.map((a) => ({ ...actionCoreOf(a), action: storeAction(a.action) }))
+    }))
+  }
+}
+
+/** @internal the damage in a stored record, if any (its actions included) */
+export const checkDoc = (value: unknown): Either.Either<EntityDoc, string> =>
+  Either.flatMap(Either.mapLeft(decodeDoc(value), formatParseError), (doc) => {
+    for (const condition of doc.conditions) {
+      for (const action of condition.actions) {
+        const restored = restoreAction(action.action)
+        if (Either.isLeft(restored)) {
+          return Either.left(`the action ${doc.name}/${condition.name}/${action.name} is damaged: ${restored.left}`)
+        }
+      }
+    }
+    return Either.right(doc)
+  })
+
+const decodeDoc = Schema.decodeUnknownEither(EntityDoc)
+
+/**
+ * An entity back from its record: its conditions, actions, statistics and state, as a
+ * placeholder with no life (`restore.ts` decides what is started again, adopted or reported
+ * dead). The record was checked when the store was opened.
+ *
+ * @internal
+ */
+export const fromDoc = (doc: EntityDoc, into: EntityRec | undefined, policyOf: (doc: EntityDoc) => Policy) => {
+  const rec = into ?? makeRec(doc.name, false, doc.stats.created, policyOf(doc))
+  const s = doc.stats
+  rec.enabled = doc.enabled
+  rec.state = doc.state
+  rec.lastEvent = s.lastEvent
+  rec.lastStart = doc.lastStart
+  rec.restored = !doc.isGlobal
+  rec.process = doc.process
+  rec.external = doc.external
+  if (s.deaths + s.abnormalDeaths + s.restarts + s.missedLow + s.missedHigh > 0 || s.lastDeath !== undefined) {
+    rec.history = {
+      deaths: s.deaths,
+      abnormalDeaths: s.abnormalDeaths,
+      restarts: s.restarts,
+      missedLow: s.missedLow,
+      missedHigh: s.missedHigh,
+      lastDeath: s.lastDeath,
+      restartTimes: [...doc.restartTimes],
+      backoffState: undefined
+    }
+  }
+  rec.conditions = doc.conditions.map(({ actions, raiseFilter, stateFilter, ...c }): ConditionRec => ({
+    ...c,
+    stateFilter,
+    raiseFilter,
+    restored: true,
+    actions: actions.map(({ action, ...a }): ActionRec => ({
+      ...a,
+      action: Either.getOrThrow(restoreAction(action)),
+      lastFailure: undefined,
+      restored: true
+    }))
+  }))
+  if (doc.heartbeat !== undefined) {
+    rec.beat = {
+      config: doc.heartbeat,
+      count: s.heartbeats,
+      state: { missed: 0, lowFired: false, highFired: false },
+      seen: false,
+      clock: undefined,
+      firstDue: 0
+    }
+  }
+  return rec
+}

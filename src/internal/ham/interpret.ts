@@ -1,0 +1,237 @@
+/**
+ * The action interpreter: runs a condition's action list, in order, for one event. Each action
+ * is data (`action.ts`) and is interpreted here: restart (through the entity's driver), execute
+ * (a command, or local code), notify, signal, waitfor, heartbeatHealthy, log. A failed action
+ * runs its alternates in order until one succeeds; `breakOnFail` stops the list, `removeOnFail`
+ * removes the action.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
+import { ActionFailed } from "../../HamError.js"
+import * as action_ from "../action.js"
+import type * as cond from "../condition.js"
+import * as heartbeat_ from "../heartbeat.js"
+import * as life_ from "../launch/life.js"
+import { describeCause } from "./describe.js"
+import { type Engine, lifeDriverOf } from "./engine.js"
+import * as restart_ from "./restart.js"
+import type { ConditionRec, EntityRec } from "./state.js"
+
+/** @internal one run of a condition's action list */
+export interface RunContext {
+  /** the entity the event happened to */
+  readonly rec: EntityRec
+  readonly event: cond.ConditionEvent
+  readonly condition: ConditionRec
+  /** the entity that holds the condition (the global entity, or `rec`) */
+  readonly owner: EntityRec
+  /** true when the list runs on a fiber that other conditions share (the dispatcher, the noWait fiber) */
+  readonly shared: boolean
+}
+
+const pollEvery = 10
+
+const poll = (check: Effect.Effect<boolean>): Effect.Effect<void> =>
+  Effect.flatMap(check, (ok) => (ok ? Effect.void : Effect.zipRight(Effect.sleep(pollEvery), poll(check))))
+
+const signalPid = (pid: number, signal: string): Effect.Effect<void, string> =>
+  Effect.try({
+    try: () => {
+      process.kill(pid, signal as NodeJS.Signals)
+    },
+    catch: (e) => `cannot send ${signal} to pid ${pid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+  })
+
+/** @internal */
+export const make = (engine: Engine) => {
+  // waitfor-entity actions wait on `started`, completed (and replaced) whenever an entity starts
+  // or becomes ready while someone waits
+  let waiters = 0
+  let started = Deferred.unsafeMake<void>(FiberId.none)
+  const wake = () => {
+    if (waiters === 0) return
+    const previous = started
+    started = Deferred.unsafeMake<void>(FiberId.none)
+    Deferred.unsafeDone(previous, Exit.void)
+  }
+
+  /** waits until `check` holds, looking again whenever an entity starts or becomes ready */
+  const waitUntil = (check: () => boolean): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (check()) return Effect.void
+      waiters++
+      return Effect.zipRight(
+        Effect.ensuring(
+          Deferred.await(started),
+          Effect.sync(() => {
+            waiters--
+          })
+        ),
+        waitUntil(check)
+      )
+    })
+
+  const isRunning = (name: string) => engine.state.entities.get(name)?.status === "running"
+  const isReady = (name: string) => {
+    const rec = engine.state.entities.get(name)
+    return rec !== undefined && rec.status === "running" && rec.life?._tag === "Process" && rec.life.ready
+  }
+
+  const runWaitFor = (action: action_.WaitForData): Effect.Effect<void, string> => {
+    const within = (wait: Effect.Effect<void>, what: string) =>
+      Effect.timeoutFail(wait, { duration: action.millis, onTimeout: () => `${what} within ${action.millis} ms` })
+    if (action.entity !== undefined) {
+      const name = action.entity
+      return within(waitUntil(() => isRunning(name)), `entity "${name}" did not appear`)
+    }
+    if (action.ready !== undefined) {
+      const name = action.ready
+      return within(waitUntil(() => isReady(name)), `entity "${name}" was not ready`)
+    }
+    if (action.path !== undefined) {
+      const path = action.path
+      return within(poll(Effect.sync(() => NodeFs.existsSync(path))), `path ${path} did not appear`)
+    }
+    if (action.port !== undefined) {
+      const host = action.host ?? "127.0.0.1"
+      const port = action.port
+      return within(poll(life_.accepts(host, port)), `nothing accepted connections on ${host}:${port}`)
+    }
+    return Effect.sleep(action.millis)
+  }
+
+  const runCommand = (line: action_.CommandLine, timeoutMillis: number | undefined): Effect.Effect<void, string> => {
+    const rendered = action_.renderCommandLine(line)
+    const run = engine.executor.exitCode(action_.commandFrom(line)).pipe(
+      Effect.mapError((e) => `${rendered}: ${e.message}`),
+      Effect.flatMap((code) => code === 0 ? Effect.void : Effect.fail(`${rendered} exited with code ${code}`))
+    )
+    return timeoutMillis === undefined
+      ? run
+      : Effect.timeoutFail(run, {
+        duration: timeoutMillis,
+        onTimeout: () => `${rendered} timed out after ${timeoutMillis} ms`
+      })
+  }
+
+  const signalEntity = (rec: EntityRec, signal: string, awaitExitMillis: number | undefined) =>
+    rec.life === undefined
+      ? Effect.fail(`entity "${rec.name}" is not running`)
+      : lifeDriverOf(engine, rec.life).signal(rec, signal, awaitExitMillis)
+
+  /** runs one action; any failure (a reason string, or the error of local code) is the action's failure */
+  const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<unknown, unknown> => {
+    switch (action._tag) {
+      case "Restart":
+        return engine.restart(ctx.rec)
+      case "Execute":
+        return runCommand(action.command, action.timeoutMillis)
+      case "Notify": {
+        const value = Option.getOrElse(action.value, () => ctx.event)
+        const delivered = action.target._tag === "Queue" ? action.target.offer(value) : action.target.complete(value)
+        return Effect.flatMap(
+          Effect.exit(delivered),
+          (exit) =>
+            Exit.isSuccess(exit) && (exit.value || action.target._tag === "Deferred")
+              ? Effect.void
+              : Effect.fail("the notify target did not accept the value (full or shut down)")
+        )
+      }
+      case "Signal":
+        return action.pid === undefined
+          ? signalEntity(ctx.rec, action.signal, action.awaitExitMillis)
+          : signalPid(action.pid, action.signal)
+      case "WaitFor":
+        return runWaitFor(action)
+      case "HeartbeatHealthy":
+        return Effect.sync(() => {
+          if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.heal(ctx.rec.beat.state)
+        })
+      case "Log": {
+        if (engine.state.verbosity < action.verbosity) return Effect.void
+        const path = `${ctx.owner.name}/${ctx.condition.name}/${name}`
+        const text = action.attachPrefix ? `${path}: ${action.message}` : action.message
+        return Effect.logInfo(text).pipe(
+          Effect.annotateLogs({ entity: ctx.rec.name, condition: ctx.condition.name, event: ctx.event._tag })
+        )
+      }
+      case "Local":
+        // suspended: code that throws instead of returning an effect is a failure, not a crash
+        return Effect.suspend(() => action.run(ctx.event))
+    }
+  }
+
+  const succeeded = Effect.succeed(undefined)
+
+  /** runs an action, then its alternates in order until one succeeds; reports the primary's failure */
+  const runWithAlternates = (
+    ctx: RunContext,
+    action: action_.ActionData,
+    name: string
+  ): Effect.Effect<ActionFailed | undefined> =>
+    Effect.matchCauseEffect(runOne(ctx, action, name), {
+      onSuccess: () => succeeded,
+      onFailure: (cause) => {
+        // an interruption while the HAM stops is the executor's own: pass it on; any other
+        // interruption (the action's code interrupted itself) is a failure of the action
+        if (engine.state.stopped && Cause.isInterruptedOnly(cause)) {
+          return Effect.failCause(cause as Cause.Cause<never>)
+        }
+        const failure = new ActionFailed({
+          entity: ctx.rec.name,
+          condition: `${ctx.owner.name}/${ctx.condition.name}`,
+          action: name,
+          reason: describeCause(cause)
+        })
+        const logFailure = engine.state.verbosity >= 1
+          ? Effect.logWarning(failure.message).pipe(Effect.annotateLogs({ entity: ctx.rec.name, action: name }))
+          : Effect.void
+        const tryAlternates = (i: number): Effect.Effect<void> => {
+          if (i >= action.alternates.length) return Effect.void
+          return Effect.flatMap(
+            runWithAlternates(ctx, action.alternates[i], `${name}~${i + 1}`),
+            (r) => (r === undefined ? Effect.void : tryAlternates(i + 1))
+          )
+        }
+        return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), failure)
+      }
+    })
+
+  const runList = (ctx: RunContext, from: number): Effect.Effect<void> => {
+    const actions = ctx.condition.actions
+    const loop = (i: number): Effect.Effect<void> => {
+      if (i >= actions.length) return Effect.void
+      const rec = actions[i]
+      if (!rec.enabled) return loop(i + 1)
+      if (ctx.shared && rec.action._tag === "Restart" && restart_.wouldWait(ctx.rec, engine.now())) {
+        // A back-off wait must not stall the conditions of other entities: the rest of this list
+        // (the restart and what follows it) goes on in a fiber of its own, in the same order.
+        return Effect.asVoid(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i)))
+      }
+      rec.runs++
+      engine.changes.touch(ctx.owner)
+      return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
+        if (failure === undefined) return loop(i + 1)
+        rec.failures++
+        engine.changes.touch(ctx.owner)
+        rec.lastFailure = failure.reason
+        if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+        return rec.action.breakOnFail ? Effect.void : loop(i + 1)
+      })
+    }
+    return loop(from)
+  }
+
+  /** the action list of a condition for one event, from action `from` on */
+  const runCondition = (ctx: RunContext, from = 0): Effect.Effect<void> => Effect.suspend(() => runList(ctx, from))
+
+  return { runCondition, wake }
+}

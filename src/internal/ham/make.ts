@@ -1,0 +1,272 @@
+/**
+ * The HAM: builds the engine from its parts and serves the registry as the `Ham` service.
+ *
+ * The path of an event, from a detector to a recovery: a driver (`lives/*.ts`) sees a life end
+ * and calls `engine.reportDeath`; `dispatch.ts` publishes the event and routes each matching
+ * condition to its executor; `interpret.ts` runs the action list; a restart action goes through
+ * `restart.ts` (decide) back to the driver (start the next life).
+ *
+ * @internal
+ */
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Types from "effect/Types"
+import type * as Api from "../../Ham.js"
+import type { InvalidArgument } from "../../HamError.js"
+import type * as cond from "../condition.js"
+import type * as entity_ from "../entity.js"
+import type * as intensity_ from "../intensity.js"
+import * as launch from "../launch/launcher.js"
+import * as legacy from "../launch/legacy.js"
+import * as fiberLives from "../lives/fiber.js"
+import * as pidLives from "../lives/pid.js"
+import * as processLives from "../lives/process.js"
+import * as selfLives from "../lives/self.js"
+import * as notify_ from "../notify.js"
+import * as store_ from "../store/service.js"
+import * as beats from "./beats.js"
+import * as conditions from "./conditions.js"
+import * as dispatch from "./dispatch.js"
+import type { EntityDoc } from "./doc.js"
+import { type Engine, quiesce } from "./engine.js"
+import { HamExtension } from "./extension.js"
+import * as interpret from "./interpret.js"
+import * as persist from "./persist.js"
+import * as registry from "./registry.js"
+import * as restart from "./restart.js"
+import { restore } from "./restore.js"
+import * as snapshot_ from "./snapshot.js"
+import { makeState, type Policy } from "./state.js"
+import * as validate from "./validate.js"
+
+/** @internal */
+export class Ham extends Context.Tag("effect-ham/Ham")<Ham, Api.HamService>() {}
+
+/** @internal */
+export const defaultIntensity: intensity_.Intensity = { maxRestarts: 10, withinMillis: 60_000 }
+
+/** @internal */
+export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.union(
+  Schedule.exponential("100 millis", 2),
+  Schedule.spaced("10 seconds")
+)
+
+/** @internal */
+export const defaultBackoffResetMillis = 10_000
+
+/** @internal */
+export const defaultEventBuffer = 4096
+
+/** @internal a heartbeat of the entity of this handle (nothing when it is not running) */
+export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const rec = registry.recordOf(handle)
+    if (rec !== undefined && rec.attached) beats.mark(rec)
+  })
+
+/** the launcher the HAM's children are started by: the extension's, the context's, or the option's */
+const launcherFor = (
+  spawner: "process" | "inline",
+  extension: Option.Option<{ readonly launcher?: launch.ProcessLauncherService | undefined }>,
+  directory: string,
+  executor: CommandExecutor.CommandExecutor
+) =>
+  Effect.gen(function*() {
+    const fromExtension = Option.flatMapNullable(extension, (e) => e.launcher)
+    if (Option.isSome(fromExtension)) return fromExtension.value
+    const fromContext = yield* Effect.serviceOption(launch.ProcessLauncher)
+    if (Option.isSome(fromContext)) return fromContext.value
+    return yield* legacy.make(spawner, directory, executor)
+  })
+
+/** @internal */
+export const make = (
+  options?: Api.HamOptions
+): Effect.Effect<Api.HamService, InvalidArgument, Scope.Scope | CommandExecutor.CommandExecutor> =>
+  Effect.gen(function*() {
+    const basePolicy = yield* validate.validatePolicy(options, {
+      intensity: defaultIntensity,
+      backoff: defaultBackoff,
+      backoffResetMillis: defaultBackoffResetMillis
+    })
+    const verbosity = yield* validate.validateVerbosity(options?.verbosity ?? 1)
+    const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
+    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
+      return yield* Effect.fail(validate.invalid("eventBuffer", "must be a positive integer"))
+    }
+    const spawner = options?.spawner ?? "process"
+    if (spawner !== "process" && spawner !== "inline") {
+      return yield* Effect.fail(validate.invalid("spawner", `must be "process" or "inline"`))
+    }
+
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const runtime = yield* Effect.runtime<never>()
+    const executor = yield* CommandExecutor.CommandExecutor
+    const store = yield* store_.current
+    const extension = yield* Effect.serviceOption(HamExtension)
+    const faults = yield* Effect.serviceOption(dispatch.Faults)
+    // the private (0700) directory of the notify sockets of process entities
+    const notifyDirectory = yield* Effect.orDie(notify_.makeSocketDirectory())
+    const launcher = yield* launcherFor(spawner, extension, notifyDirectory, executor)
+
+    const state = makeState("*", now(), basePolicy, verbosity)
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
+    const changes = persist.make(state, store)
+
+    // the engine is assembled here: each part is made from it and bound into it
+    const engine: Types.Mutable<Engine> = {
+      state,
+      now,
+      runtime,
+      fibers,
+      launcher,
+      executor,
+      notifyDirectory,
+      changes,
+      basePolicy,
+      enqueue: undefined as never,
+      reportDeath: undefined as never,
+      announceRestart: undefined as never,
+      restart: undefined as never,
+      wake: undefined as never,
+      beats: undefined as never,
+      drivers: undefined as never
+    }
+    engine.beats = beats.make(engine)
+    const interpreter = interpret.make(engine)
+    engine.wake = interpreter.wake
+    const restarts = restart.make(engine)
+    engine.restart = restarts.restart
+    engine.announceRestart = restarts.announceRestart
+    const drivers = {
+      fiber: fiberLives.make(engine),
+      process: processLives.make(engine),
+      pid: pidLives.make(engine),
+      self: selfLives.make(engine)
+    }
+    engine.drivers = drivers
+    const dispatcher = yield* dispatch.make(
+      engine,
+      pubsub,
+      interpreter.runCondition,
+      Option.getOrUndefined(faults)
+    )
+    engine.enqueue = dispatcher.enqueue
+    engine.reportDeath = dispatcher.reportDeath
+
+    const entities = registry.make(engine, drivers)
+    const conds = conditions.make(engine, entities)
+
+    // ---- stopping: entities in reverse attach order, one after another (OTP's order)
+    const shutdown = Effect.suspend(() => {
+      const all = [...state.entities.values()]
+      for (const rec of all) {
+        rec.attached = false
+        if (rec.status !== "placeholder") rec.status = "stopped"
+      }
+      all.sort((a, b) => b.order - a.order)
+      return Effect.forEach(all, (rec) => quiesce(engine, rec, true), { discard: true }).pipe(
+        Effect.zipRight(FiberSet.clear(fibers)),
+        Effect.zipRight(dispatcher.shutdown),
+        Effect.zipRight(PubSub.shutdown(pubsub)),
+        // the last statistics (beats counted, final states) go to the store
+        Effect.zipRight(Effect.sync(() => {
+          for (const rec of all) changes.touch(rec)
+          changes.touch(state.global)
+          changes.flush()
+        }))
+      )
+    })
+    let stopping: Fiber.RuntimeFiber<void> | undefined
+    // `Ham.stop` may be called by an entity's own fiber or by an action on the dispatcher, both of
+    // which the shutdown interrupts: the shutdown is detached on purpose (a daemon fiber), so that
+    // it completes even when its caller is interrupted by it. Every `stop`, and the layer's
+    // finalizer, awaits it.
+    const stop = Effect.suspend(() => {
+      if (stopping !== undefined) return Effect.asVoid(Fiber.await(stopping))
+      state.stopped = true
+      return Effect.flatMap(Effect.forkDaemon(shutdown), (fiber) => {
+        stopping = fiber
+        return Effect.asVoid(Fiber.await(fiber))
+      })
+    })
+    yield* Effect.addFinalizer(() => stop)
+
+    const filterFor = (ref: entity_.EntityRef | undefined) => {
+      if (ref === undefined || (typeof ref !== "string" && ref.isGlobal)) return undefined
+      const name = typeof ref === "string" ? ref : ref.name
+      return (event: cond.ConditionEvent) => event.entity === name
+    }
+
+    const durable = changes.durable
+    const service: Api.HamService = {
+      attach: (spec, options) => durable(entities.attach(spec, options)) as never,
+      attachSelf: (name, options) => durable(entities.attachSelf(name, options)),
+      entity: (name) => durable(entities.entity(name)),
+      entityHandle: entities.entityHandle,
+      detach: (ref) => durable(entities.detach(ref)),
+      condition: (ref, type, options) => durable(conds.condition(ref, type, options)),
+      conditionState: (ref, filter, options) => durable(conds.conditionState(ref, filter, options)),
+      conditionRaise: (ref, filter, options) => durable(conds.conditionRaise(ref, filter, options)),
+      conditionHandle: conds.conditionHandle,
+      addAction: (handle, action) => durable(conds.addAction(handle, action)),
+      actionHandle: conds.actionHandle,
+      publishState: (ref, value) => durable(entities.publishState(ref, value)),
+      raise: (ref, input) => durable(entities.raise(ref, input)),
+      subscribe: PubSub.subscribe(pubsub),
+      events: (ref) => {
+        const keep = filterFor(ref)
+        const all = Stream.fromPubSub(pubsub)
+        return keep === undefined ? all : Stream.filter(all, keep)
+      },
+      control: (handle, op, options) => durable(conds.control(handle, op, options)),
+      remove: (handle) => durable(handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)),
+      snapshot: Effect.sync(() => snapshot_.snapshot(state, now(), store.info(), launcher.helperPid())),
+      verbose: (level) =>
+        Effect.gen(function*() {
+          yield* entities.guard
+          const valid = yield* validate.validateVerbosity(level)
+          const previous = state.verbosity
+          state.verbosity = valid
+          return previous
+        }),
+      verbosity: Effect.sync(() => state.verbosity),
+      stop
+    }
+
+    yield* Effect.forkScoped(changes.flusher)
+    const policyOf = (doc: EntityDoc): Policy => ({
+      intensity: { maxRestarts: doc.policy.maxRestarts, withinMillis: doc.policy.withinMillis },
+      backoff: doc.policy.backoff ? basePolicy.backoff ?? defaultBackoff : undefined,
+      backoffResetMillis: doc.policy.backoffResetMillis
+    })
+    const docs = extension._tag === "Some" && extension.value.prepare !== undefined
+      ? extension.value.prepare(store.entities)
+      : store.entities
+    yield* restore(engine, docs, drivers, policyOf, registry.defaultPollMillis)
+    if (extension._tag === "Some" && extension.value.start !== undefined) yield* extension.value.start(service)
+    return service
+  })
+
+/** @internal */
+export const layer = (options?: Api.HamOptions): Layer.Layer<Ham, InvalidArgument> =>
+  Layer.scoped(Ham, make(options)).pipe(
+    Layer.provide(NodeCommandExecutor.layer),
+    Layer.provide(NodeFileSystem.layer)
+  )
+
+/** @internal */
+export const HamLive: Layer.Layer<Ham> = Layer.orDie(layer())

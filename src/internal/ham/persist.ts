@@ -1,0 +1,92 @@
+/**
+ * What the HAM commits to its `StateStore`, and when.
+ *
+ * Every change marks its entity. Registry calls (attach, condition, action, publishState,
+ * control, remove, detach, ...) commit their change synchronously before they return
+ * (`durable`): no other fiber runs between the change and its commit, so a registry call behaves
+ * exactly as in memory. The statistics that detectors change (deaths, restarts, runs of actions)
+ * are committed by the flusher fiber in one transaction per scheduler turn.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import type * as store from "../store/service.js"
+import { type EntityDoc, toDoc } from "./doc.js"
+import type { EntityRec, HamState } from "./state.js"
+
+/** @internal */
+export interface Changes {
+  /** the entity changed */
+  readonly touch: (rec: EntityRec) => void
+  /** the entity is gone */
+  readonly forget: (rec: EntityRec) => void
+  /** commits every pending change now, in one synchronous transaction */
+  readonly flush: () => void
+  /** a registry call that returns once its change is committed */
+  readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** commits what detectors change, one transaction per scheduler turn; never ends */
+  readonly flusher: Effect.Effect<void>
+}
+
+const nothing: Changes = {
+  touch: () => {},
+  forget: () => {},
+  flush: () => {},
+  durable: (self) => self,
+  flusher: Effect.void
+}
+
+/** @internal the changes of `state` for `store` (nothing to do for a store that keeps nothing) */
+export const make = (state: HamState, target: store.StateStoreService): Changes => {
+  if (!target.keeps) return nothing
+  const dirty = new Set<EntityRec>()
+  const deleted = new Set<string>()
+  let wake: Deferred.Deferred<void> | undefined
+
+  const wakeFlusher = () => {
+    const w = wake
+    if (w !== undefined) {
+      wake = undefined
+      Deferred.unsafeDone(w, Exit.void)
+    }
+  }
+  const flush = (): void => {
+    if (dirty.size === 0 && deleted.size === 0) return
+    const puts: Array<EntityDoc> = []
+    for (const rec of dirty) {
+      if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec))
+    }
+    dirty.clear()
+    const deletes = [...deleted]
+    deleted.clear()
+    target.commit(puts, deletes)
+  }
+  // every write is synchronous: a write prepared earlier can never land after a later one
+  const flushNow = Effect.sync(flush)
+  const flusher: Effect.Effect<never> = Effect.forever(Effect.suspend(() => {
+    if (dirty.size === 0 && deleted.size === 0) {
+      wake = Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(wake)
+    }
+    // one turn of the scheduler gathers the changes made around this one into one commit
+    return Effect.zipRight(Effect.yieldNow(), flushNow)
+  }))
+  return {
+    touch: (rec) => {
+      dirty.add(rec)
+      deleted.delete(rec.name)
+      wakeFlusher()
+    },
+    forget: (rec) => {
+      dirty.delete(rec)
+      deleted.add(rec.name)
+      wakeFlusher()
+    },
+    flush,
+    durable: (self) => Effect.zipLeft(self, flushNow),
+    flusher
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The registry's entity operations: lookups, attach (of each kind), attachSelf, placeholders,
+ * detach, and the published states and raises. Each call validates its input first (a bad one
+ * changes nothing), then changes the state record in one synchronous section and publishes its
+ * events; the lives are started through the drivers. Conditions and actions are in
+ * `conditions.ts`.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as FiberRefs from "effect/FiberRefs"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import {
+  DuplicateName,
+  EntityNotFound,
+  HamStopped,
+  InvalidArgument,
+  ProcessNotFound,
+  ProcessNotSignallable,
+  SpawnFailed
+} from "../../HamError.js"
+import * as action_ from "../action.js"
+import * as entity_ from "../entity.js"
+import type * as launch from "../launch/launcher.js"
+import type { FiberDriver } from "../lives/fiber.js"
+import type { PidDriver } from "../lives/pid.js"
+import type { ProcessDriver } from "../lives/process.js"
+import { scopedLife } from "../lives/scope.js"
+import type { SelfDriver } from "../lives/self.js"
+import * as procfs from "../procfs.js"
+import * as beats from "./beats.js"
+import * as dispatch from "./dispatch.js"
+import { common, type Engine, quiesce } from "./engine.js"
+import type { BeatConfig, EntityRec, Policy, ProcessData } from "./state.js"
+import { isUp, makeRec, none } from "./state.js"
+import * as validate from "./validate.js"
+
+/** @internal the drivers the registry starts lives with */
+export interface Drivers {
+  readonly fiber: FiberDriver
+  readonly process: ProcessDriver
+  readonly pid: PidDriver
+  readonly self: SelfDriver
+}
+
+/** the hidden link from a handle to its record, for a heartbeat without a lookup */
+const RecordKey = Symbol.for("effect-ham/Entity/Record")
+
+/** @internal the handle of an entity */
+export const handleOf = (rec: EntityRec): entity_.EntityHandle =>
+  rec.isGlobal ? entity_.global : entity_.makeHandle(rec.name, false, { [RecordKey]: rec })
+
+/** @internal the record a handle was made for (when it was made by this HAM) */
+export const recordOf = (handle: entity_.EntityHandle): EntityRec | undefined =>
+  (handle as unknown as { readonly [RecordKey]?: EntityRec })[RecordKey]
+
+/** @internal how often the death of an external process is looked for */
+export const defaultPollMillis = 20
+
+/** @internal how long a stopping process may take before SIGKILL */
+export const defaultStopGraceMillis = 5_000
+
+const refName = (ref: entity_.EntityRef): string => (typeof ref === "string" ? ref : ref.name)
+const isGlobalRef = (ref: entity_.EntityRef) => typeof ref !== "string" && ref.isGlobal
+
+/** @internal */
+export interface AttachInput extends validate.PolicyInput {
+  readonly heartbeat?: validate.HeartbeatInput | undefined
+}
+
+/** @internal the lookups and entity operations of the registry */
+export const make = (engine: Engine, drivers: Drivers) => {
+  const state = engine.state
+  const entities = state.entities
+
+  const guard = Effect.suspend(() => (state.stopped ? Effect.fail(new HamStopped()) : Effect.void))
+
+  const findEntity = (ref: entity_.EntityRef): Effect.Effect<EntityRec, EntityNotFound> =>
+    Effect.suspend(() => {
+      if (isGlobalRef(ref)) return Effect.succeed(state.global)
+      const rec = entities.get(refName(ref))
+      return rec === undefined ? Effect.fail(new EntityNotFound({ entity: refName(ref) })) : Effect.succeed(rec)
+    })
+
+  const findRealEntity = (ref: entity_.EntityRef, what: string) =>
+    Effect.flatMap(findEntity(ref), (rec) =>
+      rec.isGlobal
+        ? Effect.fail(validate.invalid("entity", `${what} needs a real entity, not the global one`))
+        : Effect.succeed(rec))
+
+  /** the entity a new attach may take (a placeholder, or a dead entity with its history), if any */
+  const claimable = (name: string): Effect.Effect<EntityRec | undefined, DuplicateName | InvalidArgument> =>
+    Effect.suspend((): Effect.Effect<EntityRec | undefined, DuplicateName | InvalidArgument> => {
+      if (name === entity_.globalName) {
+        return Effect.fail(validate.invalid("entity name", `"*" is reserved for the global entity`))
+      }
+      const existing = entities.get(name)
+      return existing !== undefined && isUp(existing)
+        ? Effect.fail(new DuplicateName({ kind: "entity", name }))
+        : Effect.succeed(existing)
+    })
+
+  /** the record an attach fills in: a new one, or the claimable one taking up its history */
+  const take = (name: string, existing: EntityRec | undefined, policy: Policy, beat: BeatConfig | undefined) => {
+    const rec = existing ?? makeRec(name, false, engine.now(), policy)
+    if (existing !== undefined) {
+      rec.policy = policy
+      rec.restored = false
+      if (rec.history.restartTimes.length > 0 || rec.history.backoffState !== undefined) {
+        rec.history.backoffState = undefined
+        rec.history.restartTimes = none
+      }
+    }
+    rec.beat = beats.beatRecFor(rec, beat)
+    rec.code = undefined
+    rec.process = undefined
+    rec.external = undefined
+    rec.attached = true
+    rec.order = ++state.attachments
+    entities.set(name, rec)
+    return rec
+  }
+
+  // Entities attached from the same fiber in a row share one runtime object: an idle entity
+  // should cost little more than its fiber. Two runtimes are alike when they hold the same
+  // context, flags, and fiber ref values.
+  let lastRuntime: Runtime.Runtime<any> | undefined
+  const sameRefs = (a: FiberRefs.FiberRefs, b: FiberRefs.FiberRefs): boolean => {
+    if (a === b) return true
+    if (a.locals.size !== b.locals.size) return false
+    for (const [ref, stack] of a.locals) {
+      const other = b.locals.get(ref)
+      if (other === undefined) return false
+      if (other !== stack && other[0][1] !== stack[0][1]) return false
+    }
+    return true
+  }
+  const shareRuntime = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
+    if (
+      lastRuntime !== undefined && lastRuntime.context === runtime.context &&
+      lastRuntime.runtimeFlags === runtime.runtimeFlags && sameRefs(lastRuntime.fiberRefs, runtime.fiberRefs)
+    ) return lastRuntime
+    lastRuntime = runtime
+    return runtime
+  }
+
+  /**
+   * A process or pid entity restored from the store and running again (adopted, or started
+   * again) is taken up by the application's first attach of its name: the process is not started
+   * twice, and the attach's options apply from then on.
+   */
+  const adoptRestored = (name: string, kind: "process" | "pid", beat: BeatConfig | undefined, policy: Policy) => {
+    const rec = entities.get(name)
+    if (rec === undefined || !rec.restored || rec.kind !== kind || !isUp(rec)) return undefined
+    rec.restored = false
+    rec.policy = policy
+    if (beat !== undefined && rec.beat === undefined) {
+      rec.beat = beats.beatRecFor(rec, beat)
+      if (rec.status === "running") engine.beats.start(rec)
+    }
+    engine.changes.touch(rec)
+    return rec
+  }
+
+  const validateOutput = (output: unknown): Effect.Effect<launch.OutputOption, InvalidArgument> =>
+    output === undefined || output === "log" || output === "ignore"
+      ? Effect.succeed(output ?? "log")
+      : Predicate.isRecord(output) && typeof output.file === "string" && output.file.length > 0
+      ? Effect.succeed({ file: output.file })
+      : Effect.fail(validate.invalid("output", `must be "log", "ignore" or { file }`))
+
+  /** the options every process entity takes, checked */
+  const processOptions = (options: entity_.ProcessOptions) =>
+    Effect.gen(function*() {
+      const stopSignal = options.stopSignal ?? "SIGTERM"
+      if (!validate.validSignals.has(stopSignal)) {
+        return yield* Effect.fail(validate.invalid("stopSignal", `unknown signal ${stopSignal}`))
+      }
+      const stopGraceMillis = options.stopGrace === undefined
+        ? defaultStopGraceMillis
+        : yield* validate.millisOf(options.stopGrace, "stopGrace", 0)
+      const output = yield* validateOutput(options.output)
+      if (options.nodeIpc !== undefined && typeof options.nodeIpc !== "boolean") {
+        return yield* Effect.fail(validate.invalid("nodeIpc", "must be a boolean"))
+      }
+      return { stopSignal, stopGraceMillis, output, nodeIpc: options.nodeIpc === true }
+    })
+
+  const attachFiber = (name: string, spec: entity_.FiberSpec<any>, beat: BeatConfig | undefined, policy: Policy) =>
+    Effect.gen(function*() {
+      const runtime = shareRuntime(yield* Effect.runtime<any>())
+      const rec = take(name, yield* claimable(name), policy, beat)
+      rec.kind = "fiber"
+      rec.code = { effect: scopedLife(spec.effect), runtime }
+      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
+      drivers.fiber.start(rec, false)
+      return handleOf(rec)
+    })
+
+  const attachProcess = (name: string, spec: entity_.ProcessSpec, beat: BeatConfig | undefined, policy: Policy) =>
+    Effect.gen(function*() {
+      const options = yield* processOptions(spec.options)
+      const process: ProcessData = { line: spec.command, ...options }
+      const adopted = adoptRestored(name, "process", beat, policy)
+      if (adopted !== undefined) {
+        adopted.process = process
+        return handleOf(adopted)
+      }
+      const existing = yield* claimable(name)
+      // started before anything changes: the process and its notify socket go to a new record,
+      // which takes the place of the claimable one once the process runs
+      const staged = makeRec(name, false, engine.now(), policy)
+      staged.process = process
+      const life = yield* drivers.process.spawn(staged).pipe(
+        Effect.tapError(() => drivers.process.release(staged)),
+        Effect.mapError((reason) =>
+          new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
+        )
+      )
+      if (existing !== undefined) yield* drivers.process.release(existing)
+      const rec = take(name, existing, policy, beat)
+      rec.kind = "process"
+      rec.process = process
+      rec.channel = staged.channel
+      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: life.pid })
+      drivers.process.begin(rec, life)
+      return handleOf(rec)
+    })
+
+  /** the command line of an existing process, read from /proc: what a restart starts */
+  const commandLineOf = (pid: number) =>
+    Effect.gen(function*() {
+      const notFound = () => new ProcessNotFound({ pid })
+      const stat = yield* procfs.readStat(pid).pipe(Effect.mapError(notFound))
+      if (!procfs.isLiveState(stat.state)) return yield* Effect.fail(notFound())
+      if (!(yield* procfs.canSignal(pid))) {
+        return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "not permitted to signal it" }))
+      }
+      const argv = yield* procfs.readCmdline(pid).pipe(Effect.mapError(notFound))
+      if (argv.length === 0) {
+        return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "it has no command line (kernel thread?)" }))
+      }
+      const cwd = yield* procfs.readCwd(pid).pipe(Effect.mapError(notFound))
+      const environ = yield* procfs.readEnviron(pid).pipe(Effect.mapError(notFound))
+      const line: action_.CommandLine = {
+        command: argv[0],
+        args: argv.slice(1),
+        env: Option.getOrElse(environ, () => ({})),
+        extendEnv: Option.isNone(environ),
+        cwd: Option.getOrUndefined(cwd),
+        shell: false
+      }
+      return { line, startTime: stat.startTime }
+    })
+
+  const attachPid = (name: string, spec: entity_.PidSpec, beat: BeatConfig | undefined, policy: Policy) =>
+    Effect.gen(function*() {
+      const pid = spec.pid
+      if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(validate.invalid("pid", `not a pid: ${pid}`))
+      const adopted = adoptRestored(name, "pid", beat, policy)
+      if (adopted !== undefined) return handleOf(adopted)
+      const pollMillis = spec.options.pollInterval === undefined
+        ? defaultPollMillis
+        : yield* validate.millisOf(spec.options.pollInterval, "pollInterval", 1)
+      const options = yield* processOptions(spec.options)
+      const existing = yield* claimable(name)
+      const { line, startTime } = yield* commandLineOf(pid)
+      const rec = take(name, existing, policy, beat)
+      rec.kind = "pid"
+      rec.process = { line, ...options }
+      rec.external = { pid, startTime, pollMillis }
+      rec.lastStart = engine.now()
+      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid })
+      drivers.pid.watch(rec, rec.external, false)
+      return handleOf(rec)
+    })
+
+  const attach = (spec: entity_.EntitySpec<any>, options?: AttachInput) =>
+    Effect.gen(function*() {
+      yield* guard
+      const name = yield* validate.validateEntityName(spec.name)
+      const beat = yield* validate.validateHeartbeat(options?.heartbeat)
+      const policy = yield* validate.validatePolicy(options, engine.basePolicy)
+      switch (spec._tag) {
+        case "Fiber":
+          return yield* attachFiber(name, spec, beat, policy)
+        case "Process":
+          return yield* attachProcess(name, spec, beat, policy)
+        case "Pid":
+          return yield* attachPid(name, spec, beat, policy)
+      }
+    })
+
+  /** a restart action declared on the entity (one read from the store counts once it is declared again) */
+  const hasRestart = (rec: EntityRec) =>
+    rec.conditions.some((c) => c.actions.some((a) => !a.restored && action_.restarts(a.action)))
+
+  const attachSelf = (name: string, options?: AttachInput): Effect.Effect<entity_.EntityHandle, any, Scope.Scope> =>
+    Effect.gen(function*() {
+      yield* guard
+      const valid = yield* validate.validateEntityName(name)
+      const beat = yield* validate.validateHeartbeat(options?.heartbeat)
+      const policy = yield* validate.validatePolicy(options, engine.basePolicy)
+      const existing = yield* claimable(valid)
+      if (existing !== undefined && hasRestart(existing)) {
+        return yield* Effect.fail(
+          validate.invalid("entity", `"${valid}" holds a restart action: a self-attached entity cannot be restarted`)
+        )
+      }
+      const rec = take(valid, existing, policy, beat)
+      rec.kind = "self"
+      yield* drivers.self.begin(rec)
+      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
+      return handleOf(rec)
+    })
+
+  const entity = (name: string) =>
+    Effect.gen(function*() {
+      yield* guard
+      const valid = yield* validate.validateEntityName(name)
+      if (valid === entity_.globalName) return entity_.global
+      const existing = entities.get(valid)
+      if (existing !== undefined) return handleOf(existing)
+      const rec = makeRec(valid, false, engine.now(), engine.basePolicy)
+      entities.set(valid, rec)
+      engine.changes.touch(rec)
+      return handleOf(rec)
+    })
+
+  const entityHandle = (name: string) =>
+    Effect.zipRight(guard, Effect.map(findEntity(name === entity_.globalName ? entity_.global : name), handleOf))
+
+  const detach = (ref: entity_.EntityRef) =>
+    Effect.gen(function*() {
+      yield* guard
+      const rec = yield* findRealEntity(ref, "detach")
+      entities.delete(rec.name)
+      engine.changes.forget(rec)
+      rec.attached = false
+      rec.status = "dead"
+      yield* quiesce(engine, rec, true)
+      engine.enqueue(rec, { _tag: "CondDetach", ...common(engine, rec) })
+    })
+
+  /** the entity for a publish: hot path, checked without Schema (which only words the error) */
+  const publisher = (ref: entity_.EntityRef, what: string): EntityRec | Effect.Effect<never, any> => {
+    if (state.stopped) return Effect.fail(new HamStopped())
+    if (isGlobalRef(ref)) {
+      return Effect.fail(validate.invalid("entity", `${what} needs a real entity, not the global one`))
+    }
+    const rec = entities.get(refName(ref))
+    return rec === undefined ? Effect.fail(new EntityNotFound({ entity: refName(ref) })) : rec
+  }
+
+  const publishState = (ref: entity_.EntityRef, value: number) =>
+    Effect.suspend(() => {
+      if (!validate.isCount(value)) return Effect.asVoid(validate.validateState(value))
+      const rec = publisher(ref, "publishState")
+      if (Effect.isEffect(rec)) return rec
+      dispatch.setState(engine, rec, value)
+      return Effect.void
+    })
+
+  const raise = (
+    ref: entity_.EntityRef,
+    input: {
+      readonly type: number
+      readonly class: number
+      readonly severity: number
+      readonly detail?: string | undefined
+    }
+  ) =>
+    Effect.suspend(() => {
+      if (
+        !Predicate.isRecord(input) || !validate.isCount(input.type) || !validate.isCount(input.class) ||
+        !validate.isCount(input.severity) || (input.detail !== undefined && typeof input.detail !== "string")
+      ) return Effect.asVoid(validate.validateRaise(input))
+      const rec = publisher(ref, "raise")
+      if (Effect.isEffect(rec)) return rec
+      dispatch.raise(engine, rec, input)
+      return Effect.void
+    })
+
+  return {
+    guard,
+    findEntity,
+    findRealEntity,
+    hasRestart,
+    attach,
+    attachSelf,
+    entity,
+    entityHandle,
+    detach,
+    publishState,
+    raise
+  }
+}

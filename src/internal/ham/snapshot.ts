@@ -1,0 +1,107 @@
+/**
+ * The tree (`/proc/ham` as data): the entities, their conditions and actions, with statistics.
+ * An entity's fields are built by `doc.ts`'s `coreOf`, the same function its stored record is
+ * built from.
+ *
+ * @internal
+ */
+import * as action_ from "../action.js"
+import * as cond from "../condition.js"
+import * as heartbeat_ from "../heartbeat.js"
+import type * as store from "../store/service.js"
+import type * as tree_ from "../tree.js"
+import { actionCoreOf, conditionCoreOf, coreOf } from "./doc.js"
+import type { ConditionRec, EntityRec, HamState } from "./state.js"
+import { pidOf } from "./state.js"
+
+const stateText = (m: cond.StateMatch) =>
+  typeof m === "number"
+    ? (m === cond.StateAny ? "any" : String(m))
+    : "in" in m
+    ? `{${m.in.join(",")}}`
+    : `not {${m.notIn.join(",")}}`
+
+const filterText = (c: ConditionRec): string | undefined => {
+  if (c.stateFilter !== undefined) return `${stateText(c.stateFilter.from)} -> ${stateText(c.stateFilter.to)}`
+  if (c.raiseFilter !== undefined) {
+    const f = (n: number) => (n === cond.RaiseAny ? "any" : String(n))
+    return `type ${f(c.raiseFilter.type)} class ${f(c.raiseFilter.class)} severity ${f(c.raiseFilter.severity)}`
+  }
+  return undefined
+}
+
+const alternateNodes = (action: action_.ActionData): Array<tree_.AlternateNode> =>
+  action.alternates.map((alt) => ({ type: alt._tag, summary: action_.summary(alt), alternates: alternateNodes(alt) }))
+
+const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
+  rec.conditions.map((c) => {
+    const path = `${rec.name}/${c.name}`
+    const filter = filterText(c)
+    return {
+      ...conditionCoreOf(c),
+      path,
+      ...(filter === undefined ? {} : { filter }),
+      actions: c.actions.map((a) => ({
+        ...actionCoreOf(a),
+        path: `${path}/${a.name}`,
+        type: a.action._tag,
+        summary: action_.summary(a.action),
+        breakOnFail: a.action.breakOnFail,
+        removeOnFail: a.action.removeOnFail,
+        oneShot: a.action.oneShot,
+        ...(a.lastFailure === undefined ? {} : { lastFailure: a.lastFailure }),
+        alternates: alternateNodes(a.action)
+      }))
+    }
+  })
+
+const entityNode = (rec: EntityRec): tree_.EntityNode => {
+  const pid = pidOf(rec)
+  return {
+    ...coreOf(rec),
+    path: rec.name,
+    ...(pid === undefined ? {} : { pid }),
+    ...(rec.beat === undefined ? {} : {
+      heartbeat: {
+        ...rec.beat.config,
+        missed: rec.beat.state.missed,
+        unhealthy: heartbeat_.isUnhealthy(rec.beat.state)
+      }
+    }),
+    conditions: conditionNodes(rec)
+  }
+}
+
+/** @internal the tree of the HAM's state now */
+export const snapshot = (
+  state: HamState,
+  now: number,
+  info: store.StoreInfo,
+  spawnerPid: number | undefined
+): tree_.Tree => {
+  let numConditions = state.global.conditions.length
+  let numActions = 0
+  for (const c of state.global.conditions) numActions += c.actions.length
+  const nodes: Array<tree_.EntityNode> = []
+  for (const rec of state.entities.values()) {
+    numConditions += rec.conditions.length
+    for (const c of rec.conditions) numActions += c.actions.length
+    nodes.push(entityNode(rec))
+  }
+  return {
+    time: now,
+    verbosity: state.verbosity,
+    numEntities: nodes.length,
+    numConditions,
+    numActions,
+    hamFailures: state.hamFailures,
+    watchdogFailures: state.watchdogFailures,
+    guardianFailures: info.guardianFailures ?? 0,
+    ...(info.store === undefined ? {} : { store: info.store }),
+    ...(info.role === undefined ? {} : { role: info.role }),
+    ...(info.guardianPid === undefined ? {} : { guardianPid: info.guardianPid }),
+    ...(spawnerPid === undefined ? {} : { spawnerPid }),
+    global: { conditions: conditionNodes(state.global) },
+    entities: nodes
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The HAM's state: one `HamState` record holding the registry (entities → conditions → actions)
+ * and the counters of the HAM itself.
+ *
+ * Records are mutable and only touched in synchronous sections (no other fiber runs between a
+ * change and the event it publishes). Each entity record keeps its stored data (what the
+ * `StateStore` writes and the tree shows: see `doc.ts`) apart from its live handles (the current
+ * life, the code of a fiber entity, the notify channel of a process entity): live handles are
+ * never stored.
+ *
+ * @internal
+ */
+import type * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import type * as Runtime from "effect/Runtime"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as action_ from "../action.js"
+import type * as cond from "../condition.js"
+import type * as entity_ from "../entity.js"
+import type * as heartbeat_ from "../heartbeat.js"
+import type * as intensity_ from "../intensity.js"
+import type * as launch from "../launch/launcher.js"
+
+/** @internal where an entity is in its life cycle */
+export type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp" | "stopped"
+
+/** @internal the restart policy of an entity (shared by every entity with the same options) */
+export interface Policy {
+  readonly intensity: intensity_.Intensity
+  readonly backoff: Schedule.Schedule<unknown> | undefined
+  readonly backoffResetMillis: number
+}
+
+/** @internal what happened to an entity: its statistics and its restart window */
+export interface History {
+  deaths: number
+  abnormalDeaths: number
+  restarts: number
+  missedLow: number
+  missedHigh: number
+  lastDeath: string | undefined
+  restartTimes: ReadonlyArray<number>
+  /** the back-off schedule's state (live: a custom schedule cannot be stored) */
+  backoffState: unknown
+}
+
+/** @internal one shared empty history: an idle entity costs nothing until something happens to it */
+export const emptyHistory: History = Object.freeze({
+  deaths: 0,
+  abnormalDeaths: 0,
+  restarts: 0,
+  missedLow: 0,
+  missedHigh: 0,
+  lastDeath: undefined,
+  restartTimes: [],
+  backoffState: undefined
+})
+
+/** @internal the entity's own history, made on first write */
+export const history = (rec: EntityRec): History =>
+  rec.history === emptyHistory ? (rec.history = { ...emptyHistory }) : rec.history
+
+/** @internal one shared empty array: lists are replaced, never mutated, so idle entities share it */
+export const none: ReadonlyArray<never> = []
+
+/** @internal */
+export interface ActionRec {
+  readonly name: string
+  action: action_.Action
+  enabled: boolean
+  runs: number
+  failures: number
+  lastFailure: string | undefined
+  /** read from the store and not declared again by the application since */
+  restored: boolean
+}
+
+/** @internal */
+export interface ConditionRec {
+  readonly name: string
+  readonly type: cond.ConditionType
+  enabled: boolean
+  independent: boolean
+  noWait: boolean
+  oneShot: boolean
+  readonly stateFilter: cond.StateFilter | undefined
+  readonly raiseFilter: cond.RaiseFilter | undefined
+  actions: ReadonlyArray<ActionRec>
+  fired: number
+  /** read from the store and not declared again by the application since */
+  restored: boolean
+}
+
+/** @internal the heartbeat rule of an entity: stored config and count, live beat state */
+export interface BeatRec {
+  readonly config: BeatConfig
+  count: number
+  state: heartbeat_.BeatState
+  seen: boolean
+  /** the shared clock this entity's periods are counted by, while it runs */
+  clock: BeatClock | undefined
+  /** the end of its first period: the first grid line at least one interval after its start */
+  firstDue: number
+}
+
+/** @internal */
+export interface BeatConfig {
+  readonly intervalMillis: number
+  readonly missedLow: number
+  readonly missedHigh: number
+}
+
+/** @internal every entity beating at one interval shares one clock fiber (see beats.ts) */
+export interface BeatClock {
+  readonly intervalMillis: number
+  readonly members: Set<EntityRec>
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+/** @internal an existing process watched by pid */
+export interface ExternalPid {
+  readonly pid: number
+  /** its start time (clock ticks after boot, from /proc): a reused pid is not this process */
+  readonly startTime: number
+  readonly pollMillis: number
+}
+
+/** @internal what a process or pid entity is started (and restarted) with: stored */
+export interface ProcessData {
+  readonly line: action_.CommandLine
+  readonly output: launch.OutputOption
+  readonly stopSignal: string
+  readonly stopGraceMillis: number
+  readonly nodeIpc: boolean
+}
+
+/** @internal the code of a fiber entity: what each of its lives runs (live: code cannot be stored) */
+export interface FiberCode {
+  readonly effect: Effect.Effect<unknown, unknown, any>
+  readonly runtime: Runtime.Runtime<any>
+}
+
+/** @internal the notify channel of a process entity: the same socket and environment for every life */
+export interface Channel {
+  readonly path: string
+  readonly scope: Scope.CloseableScope
+  /** the variables its lives are started with (one object: launchers cache environments by it) */
+  env: { readonly [key: string]: string } | undefined
+}
+
+/** @internal the current life of an entity, as its driver keeps it */
+export type Life = FiberLife | ProcessLife | PidLife | SelfLife
+
+/** @internal a life of a fiber entity */
+export interface FiberLife {
+  readonly _tag: "Fiber"
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
+  /** the signal an action sent it, when it was interrupted that way */
+  killedBy: string | undefined
+}
+
+/** @internal a life of a process entity: a child process the HAM started */
+export interface ProcessLife {
+  readonly _tag: "Process"
+  readonly process: launch.Life
+  /** it announced READY=1 */
+  ready: boolean
+}
+
+/** @internal a life of a pid entity: an existing process, watched by polling /proc */
+export interface PidLife {
+  readonly _tag: "Pid"
+  readonly external: ExternalPid
+  readonly watcher: Fiber.RuntimeFiber<unknown, unknown>
+  /** started by an earlier HAM of the store: the HAM stops its group as its own child's */
+  readonly adopted: boolean
+}
+
+/** @internal the life of a self-attached entity: the caller's scope */
+export interface SelfLife {
+  readonly _tag: "Self"
+}
+
+/** @internal */
+export interface EntityRec {
+  // ---- stored (see doc.ts)
+  readonly name: string
+  readonly isGlobal: boolean
+  kind: entity_.EntityKind
+  status: Status
+  enabled: boolean
+  /** the published state */
+  state: number
+  policy: Policy
+  created: number
+  /** when its current life started, on the HAM's clock */
+  lastStart: number
+  lastEvent: number | undefined
+  history: History
+  conditions: ReadonlyArray<ConditionRec>
+  /** process and pid entities: what they are started with */
+  process: ProcessData | undefined
+  /** pid entities: the process watched (also kept while it is dead, for the record) */
+  external: ExternalPid | undefined
+  beat: BeatRec | undefined
+  // ---- live, never stored
+  life: Life | undefined
+  /** bumped at every start and stop: an event of an older life is ignored */
+  generation: number
+  /** the order of attachment: shutdown stops entities from the last attached to the first */
+  order: number
+  attached: boolean
+  /** read from the store and not attached again by the application since */
+  restored: boolean
+  code: FiberCode | undefined
+  channel: Channel | undefined
+}
+
+/** @internal the HAM: its registry and its own counters */
+export interface HamState {
+  readonly entities: Map<string, EntityRec>
+  readonly global: EntityRec
+  seq: number
+  attachments: number
+  stopped: boolean
+  verbosity: number
+  /** how often one of the HAM's dispatchers died and was replaced by the watchdog fiber */
+  hamFailures: number
+  /** how often the watchdog fiber died and was replaced */
+  watchdogFailures: number
+}
+
+/** @internal a fresh entity record (a placeholder) */
+export const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): EntityRec => ({
+  name,
+  isGlobal,
+  kind: "placeholder",
+  status: "placeholder",
+  enabled: true,
+  state: 0,
+  policy,
+  created: now,
+  lastStart: now,
+  lastEvent: undefined,
+  history: emptyHistory,
+  conditions: none,
+  process: undefined,
+  external: undefined,
+  beat: undefined,
+  life: undefined,
+  generation: 0,
+  order: 0,
+  attached: true,
+  restored: false,
+  code: undefined,
+  channel: undefined
+})
+
+/** @internal */
+export const makeState = (globalName: string, now: number, policy: Policy, verbosity: number): HamState => ({
+  entities: new Map(),
+  global: makeRec(globalName, true, now, policy),
+  seq: 0,
+  attachments: 0,
+  stopped: false,
+  verbosity,
+  hamFailures: 0,
+  watchdogFailures: 0
+})
+
+/** @internal true while the entity has a life or is waiting for its next one */
+export const isUp = (rec: EntityRec): boolean => rec.status === "running" || rec.status === "restarting"
+
+/** @internal the pid of the entity's current process, if it has one */
+export const pidOf = (rec: EntityRec): number | undefined => {
+  const life = rec.life
+  if (life === undefined) return rec.external?.pid
+  return life._tag === "Process" ? life.process.pid : life._tag === "Pid" ? life.external.pid : undefined
+}

@@ -1,0 +1,90 @@
+/**
+ * The driver of fiber entities: each life is a fiber running the entity's effect, forked from
+ * the runtime captured when the entity was attached (its context, fiber refs and clock), with a
+ * scope of its own (`scope.ts`).
+ *
+ * A life is a root fiber on purpose: it belongs to the HAM's registry (its entity record holds
+ * it), not to the fiber that happened to start it, and the HAM's shutdown interrupts every one.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Runtime from "effect/Runtime"
+import { describeCause } from "../ham/describe.js"
+import type { Driver, Engine } from "../ham/engine.js"
+import type { EntityRec } from "../ham/state.js"
+
+/** signals that end a fiber (by interrupting it) */
+const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT"])
+
+/** @internal */
+export interface FiberDriver extends Driver {
+  /**
+   * Starts a life. A restart starts it at once on the current thread (`immediate`): no scheduler
+   * hop between the decision to restart and the new life. The first life starts on the next
+   * scheduler turn instead, so that the caller of `Ham.attach` can add its conditions first.
+   */
+  readonly start: (rec: EntityRec, immediate: boolean) => void
+}
+
+/** @internal */
+export const make = (engine: Engine): FiberDriver => {
+  const onExit = (rec: EntityRec, generation: number) => (exit: Exit.Exit<unknown, unknown>) => {
+    if (rec.generation !== generation || rec.status !== "running") return
+    const life = rec.life
+    const signal = life?._tag === "Fiber" ? life.killedBy : undefined
+    if (Exit.isSuccess(exit)) {
+      engine.reportDeath(rec, generation, { abnormal: false, reason: "completed" })
+    } else {
+      const reason = signal !== undefined ? `killed by ${signal}` : describeCause(exit.cause)
+      engine.reportDeath(rec, generation, { abnormal: true, reason, signal })
+    }
+  }
+
+  const start = (rec: EntityRec, immediate: boolean): void => {
+    const code = rec.code!
+    const generation = ++rec.generation
+    rec.status = "running"
+    rec.lastStart = engine.now()
+    const fiber = Runtime.runFork(code.runtime, code.effect, immediate ? undefined : { immediate: false })
+    FiberSet.unsafeAdd(engine.fibers, fiber)
+    if (rec.generation === generation && rec.status === "running") {
+      rec.life = { _tag: "Fiber", fiber, killedBy: undefined }
+    }
+    fiber.addObserver(onExit(rec, generation))
+    engine.wake()
+    engine.beats.start(rec)
+  }
+
+  return {
+    start,
+    restart: (rec) =>
+      Effect.sync(() => {
+        // announced before the new life starts (it starts at once and may end at once): its
+        // CondRestart comes before its death
+        engine.announceRestart(rec)
+        start(rec, true)
+      }),
+    release: () => Effect.void,
+    stop: (_, life) => life._tag === "Fiber" ? Effect.asVoid(Fiber.interrupt(life.fiber)) : Effect.void,
+    signal: (rec, signal) =>
+      Effect.suspend(() => {
+        const life = rec.life
+        if (rec.status !== "running" || life?._tag !== "Fiber") {
+          return Effect.fail(`entity "${rec.name}" is not running`)
+        }
+        if (!terminatingSignals.has(signal)) {
+          return Effect.fail(`a fiber entity only takes terminating signals, not ${signal}`)
+        }
+        life.killedBy = signal
+        // an interruption the HAM was asked for by the action: a death, reported by the observer
+        return Effect.asVoid(
+          Effect.zipRight(Effect.sync(() => life.fiber.unsafeInterruptAsFork(FiberId.none)), life.fiber.await)
+        )
+      })
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The driver of process entities: each life is a child process started by the `ProcessLauncher`
+ * with the entity's command line. The entity keeps one notify socket for all its lives
+ * (`HAM_NOTIFY_SOCKET`), opened on its first start and closed when it is stopped.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import * as NodeFs from "node:fs"
+import * as beats from "../ham/beats.js"
+import * as dispatch from "../ham/dispatch.js"
+import type { Driver, Engine } from "../ham/engine.js"
+import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
+import type * as launch from "../launch/launcher.js"
+import * as life_ from "../launch/life.js"
+import * as notify_ from "../notify.js"
+
+/** @internal */
+export interface ProcessDriver extends Driver {
+  /** starts a life of the entity with its command line (its first, or one after a restore) */
+  readonly spawn: (rec: EntityRec) => Effect.Effect<launch.Life, string>
+  /** the new life is the entity's: it runs from now on */
+  readonly begin: (rec: EntityRec, life: launch.Life) => void
+}
+
+/** @internal */
+export const make = (engine: Engine): ProcessDriver => {
+  /** the process.send bridge of Node children (option nodeIpc), written once in the private directory */
+  let bridgePath: string | undefined
+  const ipcBridge = (): string => {
+    if (bridgePath === undefined) {
+      const file = `${engine.notifyDirectory}/ipc-bridge.cjs`
+      NodeFs.writeFileSync(file, notify_.ipcBridgeSource, { mode: 0o600 })
+      bridgePath = file
+    }
+    return bridgePath
+  }
+  let sockets = 0
+
+  /** what a child says on its notify socket (see docs/notify-protocol.md): one handler */
+  const onNotify = (name: string) => (message: notify_.NotifyMessage): Effect.Effect<void> | undefined => {
+    const rec = engine.state.entities.get(name)
+    if (rec === undefined || rec.status !== "running" || rec.life?._tag !== "Process") return undefined
+    switch (message._tag) {
+      case "Ready": {
+        rec.life.ready = true
+        engine.wake()
+        return undefined
+      }
+      case "Watchdog":
+        beats.mark(rec)
+        return undefined
+      case "State":
+        return Effect.sync(() => dispatch.setState(engine, rec, message.state))
+      case "Raise":
+        return Effect.sync(() => dispatch.raise(engine, rec, message))
+      case "Status":
+        return Effect.logInfo(`status: ${message.text}`).pipe(Effect.annotateLogs({ entity: rec.name }))
+      case "Unknown":
+        return undefined
+    }
+  }
+
+  /** the entity's notify socket, opened on its first start and kept for its later lives */
+  const openChannel = (rec: EntityRec): Effect.Effect<Channel, string> => {
+    if (rec.channel !== undefined) return Effect.succeed(rec.channel)
+    return Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const path = `${engine.notifyDirectory}/${++sockets}.sock`
+      const handler = onNotify(rec.name)
+      yield* notify_.serve(path, (message) => handler(message) ?? Effect.void, {
+        onMessageSync: (message) => {
+          if (message._tag !== "Watchdog" && message._tag !== "Ready") return false
+          handler(message)
+          return true
+        }
+      }).pipe(
+        Scope.extend(scope),
+        Effect.mapError((e) => e.message),
+        Effect.tapError(() => Scope.close(scope, Exit.void))
+      )
+      rec.channel = { path, scope, env: undefined }
+      return rec.channel
+    })
+  }
+
+  const closeChannel = (rec: EntityRec): Effect.Effect<void> => {
+    const channel = rec.channel
+    if (channel === undefined) return Effect.void
+    rec.channel = undefined
+    return Scope.close(channel.scope, Exit.void)
+  }
+
+  /** the variables every life of the entity is given: made once (launchers cache environments by it) */
+  const envOf = (rec: EntityRec, channel: Channel, process: ProcessData) => {
+    if (channel.env !== undefined) return channel.env
+    const env: Record<string, string> = { [notify_.EnvEntity]: rec.name, [notify_.EnvSocket]: channel.path }
+    if (process.nodeIpc) {
+      const line = process.line
+      const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? globalThis.process.env.NODE_OPTIONS : undefined)
+      env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
+    }
+    channel.env = env
+    return env
+  }
+
+  /** whatever is left of an ended life's process group goes, and the life's resources with it */
+  const release = (life: launch.Life) => {
+    FiberSet.unsafeAdd(
+      engine.fibers,
+      Runtime.runFork(engine.runtime, life.stop("SIGKILL", 0), { immediate: false })
+    )
+  }
+
+  const onExit = (name: string) => (life: launch.Life, info: launch.ExitInfo) => {
+    const rec = engine.state.entities.get(name)
+    if (rec === undefined || rec.life?._tag !== "Process" || rec.life.process !== life) return release(life)
+    const abnormal = info.signal !== undefined || info.exitCode !== 0
+    engine.reportDeath(rec, rec.generation, {
+      abnormal,
+      reason: info.signal !== undefined ? `killed by ${info.signal}` : `exited with code ${info.exitCode}`,
+      pid: life.pid,
+      exitCode: info.exitCode,
+      signal: info.signal,
+      stderr: life.stderrTail()
+    })
+    // released after its death is announced: the fibers woken by the death run first
+    release(life)
+  }
+
+  const spawn = (rec: EntityRec): Effect.Effect<launch.Life, string> =>
+    Effect.flatMap(openChannel(rec), (channel) => {
+      const process = rec.process!
+      return engine.launcher.launch({
+        entity: rec.name,
+        line: process.line,
+        env: envOf(rec, channel, process),
+        output: process.output,
+        onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
+        onExit: onExit(rec.name)
+      })
+    })
+
+  const begin = (rec: EntityRec, life: launch.Life): void => {
+    rec.generation++
+    rec.status = "running"
+    rec.lastStart = engine.now()
+    rec.life = { _tag: "Process", process: life, ready: false }
+    engine.wake()
+  }
+
+  /** a life that ended before it was taken up: its exit went unseen, it is handled now */
+  const settle = (rec: EntityRec, life: launch.Life): void => {
+    const ended = life.exitInfo()
+    if (ended !== undefined) onExit(rec.name)(life, ended)
+    else engine.beats.start(rec)
+  }
+
+  return {
+    spawn,
+    begin: (rec, life) => {
+      begin(rec, life)
+      settle(rec, life)
+    },
+    restart: (rec, current) =>
+      Effect.flatMap(
+        Effect.tapError(spawn(rec), () =>
+          Effect.sync(() => {
+            if (current()) rec.status = "dead"
+          })),
+        (life) => {
+          if (!current()) {
+            return Effect.zipRight(
+              life.stop("SIGKILL", 0),
+              Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
+            )
+          }
+          // a pid entity restarted by the HAM is from then on its own child
+          rec.kind = "process"
+          rec.external = undefined
+          begin(rec, life)
+          engine.announceRestart(rec, life.pid)
+          settle(rec, life)
+          return Effect.void
+        }
+      ),
+    stop: (rec, life) =>
+      life._tag === "Process" ? life.process.stop(rec.process!.stopSignal, rec.process!.stopGraceMillis) : Effect.void,
+    release: closeChannel,
+    signal: (rec, signal, awaitExitMillis) =>
+      Effect.suspend(() => {
+        const life = rec.life
+        if (rec.status !== "running" || life?._tag !== "Process") {
+          return Effect.fail(`entity "${rec.name}" is not running`)
+        }
+        const pid = life.process.pid
+        if (!life_.signalProcess(pid, signal)) return Effect.fail(`cannot send ${signal} to pid ${pid}`)
+        if (awaitExitMillis === undefined) return Effect.void
+        return Effect.flatMap(
+          Effect.map(Effect.timeoutOption(life.process.exit, awaitExitMillis), Option.isSome),
+          (exited) =>
+            exited ? Effect.void : Effect.fail(`pid ${pid} is still alive ${awaitExitMillis} ms after ${signal}`)
+        )
+      })
+  }
+}

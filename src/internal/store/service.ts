@@ -1,0 +1,84 @@
+/**
+ * Persistence as a service: the `StateStore` a HAM commits its registry and statistics to, one
+ * record per entity (`ham/doc.ts`).
+ *
+ * - `layerMemory`: records kept in this process (a HAM built again on the same layer gets them
+ *   back); `none`, the HAM's own default when no store is provided, keeps nothing at all.
+ * - `layerLmdb` (`lmdb.ts`): a memory-mapped LMDB file, what `Guardian.layer` provides.
+ *
+ * @internal
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { EntityDoc } from "../ham/doc.js"
+
+/** @internal what a store adds to the tree */
+export interface StoreInfo {
+  /** the store's file */
+  readonly store?: string | undefined
+  /** "host", or "guardian" for a guardian process that took over */
+  readonly role?: "host" | "guardian" | undefined
+  /** the guardian process watching this HAM */
+  readonly guardianPid?: number | undefined
+  /** how often the guardian process died and was started again */
+  readonly guardianFailures?: number | undefined
+}
+
+/** @internal */
+export interface StateStoreService {
+  /** false for a store that keeps nothing: the HAM then builds no records at all */
+  readonly keeps: boolean
+  /** the records found in the store when it was opened */
+  readonly entities: ReadonlyArray<EntityDoc>
+  /** writes and deletes records in one transaction, committed before it returns */
+  readonly commit: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => void
+  /** the number of records written since the store was opened */
+  readonly written: () => number
+  readonly info: () => StoreInfo
+}
+
+/** @internal the store a HAM built in its context commits to */
+export class StateStore extends Context.Tag("effect-ham/StateStore")<StateStore, StateStoreService>() {}
+
+/** @internal a store that keeps nothing: the default of a HAM in memory */
+export const none: StateStoreService = {
+  keeps: false,
+  entities: [],
+  commit: () => {},
+  written: () => 0,
+  info: () => ({})
+}
+
+/**
+ * A store in this process's memory: what a HAM commits is kept in the layer, and a HAM built
+ * again on the same layer (within its lifetime) gets it back.
+ *
+ * @internal
+ */
+export const makeMemory = (): StateStoreService => {
+  const records = new Map<string, EntityDoc>()
+  let written = 0
+  return {
+    keeps: true,
+    get entities() {
+      return [...records.values()]
+    },
+    commit: (puts, deletes) => {
+      for (const name of deletes) records.delete(name)
+      for (const doc of puts) records.set(doc.name, doc)
+      written += puts.length + deletes.length
+    },
+    written: () => written,
+    info: () => ({})
+  }
+}
+
+/** @internal */
+export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore, makeMemory)
+
+/** @internal the store in the context, or `none` */
+export const current: Effect.Effect<StateStoreService> = Effect.map(
+  Effect.serviceOption(StateStore),
+  (store) => store._tag === "Some" ? store.value : none
+)
