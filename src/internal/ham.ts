@@ -47,7 +47,8 @@ import * as cond from "./condition.js"
 import * as entity_ from "./entity.js"
 import * as heartbeat_ from "./heartbeat.js"
 import * as intensity_ from "./intensity.js"
-import * as notify_ from "./notify.js"
+import * as notifyProtocol from "./notify/protocol.js"
+import * as notifyServer from "./notify/server.js"
 import * as process_ from "./process.js"
 import * as procfs from "./procfs.js"
 import * as spawner_ from "./spawner.js"
@@ -594,7 +595,7 @@ export const make = (
 
     const clock: Clock.Clock = yield* Effect.clock
     // the private (0700) directory of the notify sockets of process entities
-    const notifyDirectory = yield* Effect.orDie(notify_.makeSocketDirectory())
+    const notifyDirectory = yield* Effect.orDie(notifyServer.makeSocketDirectory())
     let notifyCounter = 0
     const hamRuntime = yield* Effect.runtime<never>()
     const executor = yield* CommandExecutor.CommandExecutor
@@ -994,7 +995,7 @@ export const make = (
     const ipcBridge = (): string => {
       if (bridgePath === undefined) {
         const file = `${notifyDirectory}/ipc-bridge.cjs`
-        NodeFs.writeFileSync(file, notify_.ipcBridgeSource, { mode: 0o600 })
+        NodeFs.writeFileSync(file, notifyProtocol.ipcBridgeSource, { mode: 0o600 })
         bridgePath = file
       }
       return bridgePath
@@ -1009,7 +1010,7 @@ export const make = (
       if (proc.launch?.path === path) return proc.launch
       const outputFile = outputFileOf(name)
       const line = outputFile === undefined ? proc.line : process_.writingTo(proc.line, outputFile)
-      const env: Record<string, string> = { [notify_.EnvEntity]: name, [notify_.EnvSocket]: path }
+      const env: Record<string, string> = { [notifyProtocol.EnvEntity]: name, [notifyProtocol.EnvSocket]: path }
       if (proc.nodeIpc) {
         const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? process.env.NODE_OPTIONS : undefined)
         env.NODE_OPTIONS = `${inherited === undefined ? "" : `${inherited} `}--require=${ipcBridge()}`
@@ -1044,7 +1045,7 @@ export const make = (
       return Effect.gen(function*() {
         const scope = yield* Scope.make()
         const path = `${notifyDirectory}/${++notifyCounter}.sock`
-        yield* notify_.serve(path, onNotify(name), { onMessageSync: onNotifySync(name) }).pipe(
+        yield* notifyServer.serve(path, onNotify(name)).pipe(
           Scope.extend(scope),
           Effect.mapError((e) => e.message),
           Effect.tapError(() => Scope.close(scope, Exit.void))
@@ -1061,50 +1062,38 @@ export const make = (
       return Scope.close(open.scope, Exit.void)
     }
 
-    /** the heartbeat and readiness messages, handled in the socket's callback (no fiber wakes) */
-    const onNotifySync = (name: string) => (message: notify_.NotifyMessage): boolean => {
-      if (message._tag !== "Watchdog" && message._tag !== "Ready") return false
+    /**
+     * What a child says on its notify socket (see docs/notify-protocol.md). Readiness and heartbeats
+     * are handled at once, in the socket's callback (no fiber wakes); the rest returns an effect,
+     * which the server runs in order for the connection.
+     */
+    const onNotify = (name: string) => (message: notifyProtocol.NotifyMessage): Effect.Effect<void> | undefined => {
       const rec = entities.get(name)
-      if (rec === undefined || rec.proc === undefined || rec.status !== "running") return true
-      if (message._tag === "Ready") {
-        rec.proc.ready = true
-        if (entityWaiters > 0) signalAttach()
-      } else if (rec.beat !== undefined) {
-        rec.beat.seen = true
-        rec.beat.count++
-      }
-      return true
-    }
-
-    /** what a child says on its notify socket (see docs/notify-protocol.md) */
-    const onNotify = (name: string) => (message: notify_.NotifyMessage): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const rec = entities.get(name)
-        if (rec === undefined || rec.proc === undefined || rec.status !== "running") return Effect.void
-        switch (message._tag) {
-          case "Ready": {
-            rec.proc.ready = true
-            if (entityWaiters > 0) signalAttach()
-            return Effect.void
-          }
-          case "Watchdog": {
-            const beat = rec.beat
-            if (beat !== undefined) {
-              beat.seen = true
-              beat.count++
-            }
-            return Effect.void
-          }
-          case "State":
-            return Effect.ignore(publishState(rec.name, message.state))
-          case "Raise":
-            return Effect.ignore(raise(rec.name, message))
-          case "Status":
-            return Effect.logInfo(`status: ${message.text}`).pipe(Effect.annotateLogs({ entity: rec.name }))
-          case "Unknown":
-            return Effect.void
+      if (rec === undefined || rec.proc === undefined || rec.status !== "running") return undefined
+      switch (message._tag) {
+        case "Ready": {
+          rec.proc.ready = true
+          if (entityWaiters > 0) signalAttach()
+          return undefined
         }
-      })
+        case "Watchdog": {
+          const beat = rec.beat
+          if (beat !== undefined) {
+            beat.seen = true
+            beat.count++
+          }
+          return undefined
+        }
+        case "State":
+          return Effect.ignore(publishState(rec.name, message.state))
+        case "Raise":
+          return Effect.ignore(raise(rec.name, message))
+        case "Status":
+          return Effect.logInfo(`status: ${message.text}`).pipe(Effect.annotateLogs({ entity: rec.name }))
+        case "Unknown":
+          return undefined
+      }
+    }
 
     /** a new life of a process entity is up: watch its exit, start its heartbeat clock */
     const startProcess = (rec: EntityRec, life: process_.Life): Effect.Effect<void> =>
