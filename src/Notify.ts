@@ -36,8 +36,9 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/notify.js"
-import type { NotifyError } from "./internal/notify.js"
+import * as internal from "./internal/notify/client.js"
+import * as protocol from "./internal/notify/protocol.js"
+import type { NotifyError } from "./internal/notify/protocol.js"
 
 export {
   /**
@@ -48,7 +49,7 @@ export {
    * @category errors
    */
   NotifyError
-} from "./internal/notify.js"
+} from "./internal/notify/protocol.js"
 
 /**
  * The environment variable that holds the notify socket path: `HAM_NOTIFY_SOCKET`.
@@ -56,7 +57,7 @@ export {
  * @since 0.1.0
  * @category models
  */
-export const EnvSocket: "HAM_NOTIFY_SOCKET" = internal.EnvSocket
+export const EnvSocket: "HAM_NOTIFY_SOCKET" = protocol.EnvSocket
 
 /**
  * The environment variable that holds the entity name: `HAM_ENTITY`.
@@ -64,7 +65,7 @@ export const EnvSocket: "HAM_NOTIFY_SOCKET" = internal.EnvSocket
  * @since 0.1.0
  * @category models
  */
-export const EnvEntity: "HAM_ENTITY" = internal.EnvEntity
+export const EnvEntity: "HAM_ENTITY" = protocol.EnvEntity
 
 /**
  * The longest protocol line, in bytes (4096). Longer free text is cut by this client.
@@ -72,7 +73,7 @@ export const EnvEntity: "HAM_ENTITY" = internal.EnvEntity
  * @since 0.1.0
  * @category models
  */
-export const MaxLineBytes: number = internal.MaxLineBytes
+export const MaxLineBytes: number = protocol.MaxLineBytes
 
 /**
  * A message of the protocol: `Ready`, `Watchdog`, `State { state }`,
@@ -82,7 +83,7 @@ export const MaxLineBytes: number = internal.MaxLineBytes
  * @since 0.1.0
  * @category models
  */
-export type NotifyMessage = internal.NotifyMessage
+export type NotifyMessage = protocol.NotifyMessage
 
 /**
  * What `Notify.raise` takes: non-negative integers `type`, `class`, `severity`, and free text
@@ -91,7 +92,7 @@ export type NotifyMessage = internal.NotifyMessage
  * @since 0.1.0
  * @category models
  */
-export type RaiseInput = internal.RaiseInput
+export type RaiseInput = protocol.RaiseInput
 
 /**
  * How a client reaches the HAM: `"socket"`, `"ipc"` or `"none"` (unsupervised: messages are

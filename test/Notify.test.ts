@@ -1,77 +1,24 @@
+/**
+ * The `Notify` client against a notify server in this process, and children that notify: python3
+ * over the socket, Node children using `effect-ham/Notify` over the socket, over IPC, and
+ * unsupervised. The last test asks the OS that no child is left.
+ */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option, Queue, Schedule } from "effect"
+import { Effect, Option, Queue } from "effect"
 import type { Scope } from "effect"
 import * as Notify from "effect-ham/Notify"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
-import * as notify from "../src/internal/notify.js"
+import * as protocol from "../src/internal/notify/protocol.js"
+import * as notify from "../src/internal/notify/server.js"
 import * as procfs from "../src/internal/procfs.js"
+import { collecting, freshSocketPath, raise, ready, state, status, takeN, watchdog } from "./notify.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 
 /** every child the tests spawn, checked at the end */
 const spawned: Array<number> = []
-
-// ---------------------------------------------------------------------------------------------
-// helpers
-// ---------------------------------------------------------------------------------------------
-
-const ready = notify.Ready.make({})
-const watchdog = notify.Watchdog.make({})
-const state = (n: number) => notify.State.make({ state: n })
-const raise = (type: number, klass: number, severity: number, detail: string) =>
-  notify.Raise.make({ type, class: klass, severity, detail })
-const status = (text: string) => notify.Status.make({ text })
-const unknown = (key: string, value: string) => notify.Unknown.make({ key, value })
-
-const parsed = (line: string) => Either.getOrThrowWith(notify.parseLine(line), (e) => new Error(e.message))
-const reason = (line: string) =>
-  Either.match(notify.parseLine(line), { onLeft: (e) => e.reason, onRight: (m) => `parsed as ${m._tag}` })
-
-/** a server on a fresh private directory, collecting messages and parse errors in queues */
-const collecting = Effect.gen(function*() {
-  const dir = yield* notify.makeSocketDirectory("ham-test-")
-  const socketPath = path.join(dir, "n.sock")
-  const messages = yield* Queue.unbounded<notify.NotifyMessage>()
-  const errors = yield* Queue.unbounded<notify.NotifyParseError>()
-  const server = yield* notify.serve(socketPath, (m) => Queue.offer(messages, m), {
-    onParseError: (e) => Queue.offer(errors, e)
-  })
-  return { dir, errors, messages, path: socketPath, server }
-})
-
-/** takes n items, failing the test after 10 seconds */
-const takeN = <A>(queue: Queue.Dequeue<A>, n: number) =>
-  Effect.gen(function*() {
-    const out: Array<A> = []
-    while (out.length < n) out.push(yield* Queue.take(queue))
-    return out
-  }).pipe(
-    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`fewer than ${n} items in 10 s`) }),
-    Effect.orDie
-  )
-
-/** a raw client connection that writes each piece separately, waiting between them */
-const writePieces = (socketPath: string, pieces: ReadonlyArray<string | Buffer>) =>
-  Effect.gen(function*() {
-    const socket = yield* Effect.async<net.Socket, Error>((resume) => {
-      const s = net.createConnection({ path: socketPath })
-      s.once("connect", () => resume(Effect.succeed(s)))
-      s.once("error", (e) => resume(Effect.fail(e)))
-    })
-    for (const piece of pieces) {
-      yield* Effect.async<void, Error>((resume) => {
-        socket.write(piece, (e) => resume(e ? Effect.fail(e) : Effect.void))
-      })
-      // let the server read this piece on its own
-      yield* Effect.sleep("15 millis")
-    }
-    yield* Effect.async<void>((resume) => {
-      socket.end(() => resume(Effect.void))
-    })
-  }).pipe(Effect.orDie)
 
 interface ChildResult {
   readonly code: number | null
@@ -122,140 +69,10 @@ const pythonEnv = (socketPath: string) => ({
 })
 
 // ---------------------------------------------------------------------------------------------
-// the line parser
+// the client, against a server in this process
 // ---------------------------------------------------------------------------------------------
 
-describe("notify parseLine", () => {
-  it("parses every key", () => {
-    expect(parsed("READY=1")).toEqual(ready)
-    expect(parsed("WATCHDOG=1")).toEqual(watchdog)
-    expect(parsed("STATE=0")).toEqual(state(0))
-    expect(parsed("STATE=42")).toEqual(state(42))
-    expect(parsed("STATE=007")).toEqual(state(7))
-    expect(parsed("RAISE=1,2,3")).toEqual(raise(1, 2, 3, ""))
-    expect(parsed("RAISE=1,2,3,disk full")).toEqual(raise(1, 2, 3, "disk full"))
-    expect(parsed("RAISE=10, 20 ,30,a, b,c")).toEqual(raise(10, 20, 30, "a, b,c"))
-    expect(parsed("STATUS=serving 3 clients")).toEqual(status("serving 3 clients"))
-    expect(parsed("STATUS=")).toEqual(status(""))
-    expect(parsed("STATUS=a=b")).toEqual(status("a=b"))
-  })
-
-  it("ignores one trailing carriage return", () => {
-    expect(parsed("READY=1\r")).toEqual(ready)
-    expect(parsed("STATE=5\r")).toEqual(state(5))
-  })
-
-  it("gives unknown keys as Unknown", () => {
-    expect(parsed("MAINPID=1234")).toEqual(unknown("MAINPID", "1234"))
-    expect(parsed("ready=1")).toEqual(unknown("ready", "1"))
-    expect(parsed("X_1=")).toEqual(unknown("X_1", ""))
-  })
-
-  it("reports malformed lines and values", () => {
-    expect(reason("")).toBe("empty line")
-    expect(reason("READY")).toBe("expected KEY=VALUE")
-    expect(reason("=1")).toBe("invalid key")
-    expect(reason("BAD KEY=1")).toBe("invalid key")
-    expect(reason("READY=0")).toBe("READY takes the value 1")
-    expect(reason("READY=")).toBe("READY takes the value 1")
-    expect(reason("WATCHDOG=trigger")).toBe("WATCHDOG takes the value 1")
-    for (const value of ["", "-1", "1.5", "abc", "1e3", "99999999999999999999"]) {
-      expect(reason(`STATE=${value}`)).toBe("STATE takes a non-negative integer")
-    }
-    for (const value of ["", "1", "1,2", "1,2,x", "-1,2,3", "1,,3,detail"]) {
-      expect(reason(`RAISE=${value}`)).toBe(
-        "RAISE takes <type>,<class>,<severity>[,<detail>] with non-negative integers"
-      )
-    }
-    const error = notify.parseLine("STATE=x")
-    expect(Either.isLeft(error) && error.left).toMatchObject({ _tag: "NotifyParseError", line: "STATE=x" })
-  })
-
-  it("accepts lines of 4096 bytes and rejects longer ones", () => {
-    const text = "x".repeat(4096 - "STATUS=".length)
-    expect(parsed(`STATUS=${text}`)).toEqual(status(text))
-    expect(reason(`STATUS=${text}y`)).toBe("line longer than 4096 bytes")
-    // bytes, not characters: "é" is two bytes
-    const accents = "é".repeat(2045)
-    expect(Buffer.byteLength(`STATUS=${accents}`)).toBe(4097)
-    expect(reason(`STATUS=${accents}`)).toBe("line longer than 4096 bytes")
-    const error = notify.parseLine(`STATUS=${text}y`)
-    expect(Either.isLeft(error) && error.left.line.length).toBe(200)
-  })
-
-  it("formats messages as lines that parse back", () => {
-    const messages = [
-      ready,
-      watchdog,
-      state(0),
-      state(123456),
-      raise(1, 2, 3, ""),
-      raise(4, 5, 6, "with, commas"),
-      status("hello"),
-      unknown("FOO", "bar")
-    ]
-    for (const m of messages) expect(parsed(notify.formatMessage(m))).toEqual(m)
-    expect(notify.formatMessage(raise(1, 2, 3, "a"))).toBe("RAISE=1,2,3,a")
-    expect(notify.formatMessage(status("two\nlines\r\nhere"))).toBe("STATUS=two lines here")
-    // cut to 4096 bytes on a character boundary
-    const long = notify.formatMessage(status("é".repeat(3000)))
-    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(4096)
-    expect(long).toBe(`STATUS=${"é".repeat(2044)}`)
-  })
-
-  it("reads IPC messages", () => {
-    expect(notify.parseIpcMessage({ ham: "WATCHDOG=1" })).toEqual(Option.some(watchdog))
-    expect(notify.parseIpcMessage({ ham: "RAISE=1,2,3,x" })).toEqual(Option.some(raise(1, 2, 3, "x")))
-    expect(notify.parseIpcMessage({ ham: "STATE=-1" })).toEqual(Option.none())
-    expect(notify.parseIpcMessage({ ham: 1 })).toEqual(Option.none())
-    expect(notify.parseIpcMessage("WATCHDOG=1")).toEqual(Option.none())
-    expect(notify.parseIpcMessage(null)).toEqual(Option.none())
-    expect(notify.parseIpcMessage({ cmd: "NODE_CLUSTER" })).toEqual(Option.none())
-  })
-})
-
-describe("notify line splitter", () => {
-  const split = (maxBytes: number, chunks: ReadonlyArray<string | Buffer>, end = true) => {
-    const out: Array<string> = []
-    const splitter = notify.makeSplitter(
-      maxBytes,
-      (item) =>
-        out.push(item._tag === "Line" ? item.bytes.toString("utf8") : `TOO LONG:${item.prefix.toString("utf8")}`)
-    )
-    for (const chunk of chunks) splitter.data(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
-    if (end) splitter.end()
-    return out
-  }
-
-  it("splits lines across chunk boundaries", () => {
-    expect(split(100, ["REA", "DY=1\nWATCH", "DOG=1\n", "\nSTATE=3\nSTA", "TUS=x"])).toEqual([
-      "READY=1",
-      "WATCHDOG=1",
-      "",
-      "STATE=3",
-      "STATUS=x"
-    ])
-    expect(split(100, ["A=1\nB=2"], false)).toEqual(["A=1"])
-  })
-
-  it("keeps a UTF-8 character split between chunks whole", () => {
-    const bytes = Buffer.from("STATUS=é€\n")
-    expect(split(100, [bytes.subarray(0, 8), bytes.subarray(8, 11), bytes.subarray(11)])).toEqual(["STATUS=é€"])
-  })
-
-  it("drops an over-long line once (reporting its first bytes), then goes on with the next", () => {
-    expect(split(8, ["0123456789\nA=1\n"])).toEqual(["TOO LONG:01234567", "A=1"])
-    expect(split(8, ["0123", "4567", "89ab", "cdef\nA=1\n"])).toEqual(["TOO LONG:01234567", "A=1"])
-    expect(split(8, ["01234567\n", "012345678"])).toEqual(["01234567", "TOO LONG:01234567"])
-    expect(split(8, ["0123456", "78", "9\n", "0123456", "7\n"])).toEqual(["TOO LONG:01234567", "01234567"])
-  })
-})
-
-// ---------------------------------------------------------------------------------------------
-// the server, with clients in this process
-// ---------------------------------------------------------------------------------------------
-
-describe("notify server", () => {
+describe("Notify client", () => {
   it.live("receives the messages of the Notify client in order", () =>
     Effect.gen(function*() {
       const { messages, path: socketPath, server } = yield* collecting
@@ -300,75 +117,16 @@ describe("notify server", () => {
       expect(yield* Queue.size(messages)).toBe(0)
     }).pipe(Effect.scoped))
 
-  it.live("splits lines across chunks; reports malformed, unknown and over-long lines and goes on", () =>
-    Effect.gen(function*() {
-      const { errors, messages, path: socketPath, server } = yield* collecting
-      const accent = Buffer.from("STATUS=é\n")
-      yield* writePieces(socketPath, [
-        "REA",
-        "DY=1\nWATCH",
-        "DOG=1\nSTATE=",
-        "12\r\nSTATE=oops\nFUTURE=1\n\n",
-        accent.subarray(0, 8),
-        accent.subarray(8),
-        "x".repeat(3000),
-        "y".repeat(3000) + "\nRAISE=1,2,3,after the long line\n",
-        "STATUS=no newline at the end"
-      ])
-      const got = yield* takeN(messages, 7)
-      expect(got).toEqual([
-        ready,
-        watchdog,
-        state(12),
-        unknown("FUTURE", "1"),
-        status("é"),
-        raise(1, 2, 3, "after the long line"),
-        status("no newline at the end")
-      ])
-      const errs = yield* takeN(errors, 2)
-      expect(errs[0]).toMatchObject({ line: "STATE=oops", reason: "STATE takes a non-negative integer" })
-      expect(errs[1].reason).toBe("line longer than 4096 bytes (dropped)")
-      expect(errs[1].line).toBe("x".repeat(200))
-      const stats = yield* server.stats
-      expect(stats).toEqual({ connections: 1, open: 0, messages: 7, unknown: 1, parseErrors: 2, tooLong: 1 })
-    }).pipe(Effect.scoped))
-
-  it.live("onMessageSync takes the messages it accepts at once; the order of a connection is kept", () =>
-    Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      const socketPath = path.join(dir, "n.sock")
-      const order: Array<string> = []
-      const slow = yield* Queue.unbounded<void>()
-      yield* notify.serve(socketPath, (m) =>
-        Effect.zipRight(
-          Effect.sleep("20 millis"),
-          Effect.sync(() => order.push(`queued ${notify.formatMessage(m)}`)).pipe(
-            Effect.zipRight(Queue.offer(slow, undefined))
-          )
-        ), {
-        onMessageSync: (m) => {
-          if (m._tag !== "Watchdog") return false
-          order.push(`sync ${notify.formatMessage(m)}`)
-          return true
-        }
-      })
-      // one piece: a watchdog alone goes the fast way; behind a queued state it waits its turn
-      yield* writePieces(socketPath, ["WATCHDOG=1\n", "STATE=1\nWATCHDOG=1\nSTATE=2\n"])
-      yield* takeN(slow, 3)
-      expect(order).toEqual(["sync WATCHDOG=1", "queued STATE=1", "queued WATCHDOG=1", "queued STATE=2"])
-    }).pipe(Effect.scoped))
-
   it.live("the client re-opens its connection when the server went away and came back", () =>
     Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      const socketPath = path.join(dir, "n.sock")
+      const socketPath = yield* freshSocketPath
       const client = yield* Notify.make({ path: socketPath })
       // no server yet: unavailable
       const down = yield* Effect.flip(client.send(ready))
       expect(down).toMatchObject({ _tag: "NotifyError", reason: "Unavailable" })
       for (const n of [1, 2, 3]) {
         yield* Effect.gen(function*() {
-          const messages = yield* Queue.unbounded<notify.NotifyMessage>()
+          const messages = yield* Queue.unbounded<protocol.NotifyMessage>()
           yield* notify.serve(socketPath, (m) => Queue.offer(messages, m))
           yield* client.send(state(n))
           yield* client.send(watchdog)
@@ -386,111 +144,6 @@ describe("notify server", () => {
       const hasEnv = process.env.HAM_NOTIFY_SOCKET !== undefined
       const processWide = yield* Notify.client
       expect(processWide.transport).toBe(hasEnv ? "socket" : "none")
-    }).pipe(Effect.scoped))
-
-  it.live("socket file: mode 0600 while serving, removed on scope close; stale files replaced", () =>
-    Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
-      const socketPath = path.join(dir, "n.sock")
-
-      // a stale socket: bound by a process that exited without unlinking it
-      cp.execFileSync("python3", [
-        "-c",
-        "import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)",
-        socketPath
-      ])
-      expect(fs.lstatSync(socketPath).isSocket()).toBe(true)
-
-      yield* Effect.gen(function*() {
-        const messages = yield* Queue.unbounded<notify.NotifyMessage>()
-        yield* notify.serve(socketPath, (m) => Queue.offer(messages, m))
-        expect(fs.lstatSync(socketPath).isSocket()).toBe(true)
-        expect(fs.statSync(socketPath).mode & 0o777).toBe(0o600)
-        // a second server on a live socket is refused, and leaves the first one working
-        const busy = yield* Effect.flip(Effect.scoped(notify.serve(socketPath, () => Effect.void)))
-        expect(busy).toMatchObject({ _tag: "NotifySocketError", reason: "a live server is listening on it" })
-        yield* writePieces(socketPath, ["READY=1\n"])
-        expect(yield* takeN(messages, 1)).toEqual([ready])
-      }).pipe(Effect.scoped)
-      expect(fs.existsSync(socketPath)).toBe(false)
-
-      // a regular file is never removed
-      fs.writeFileSync(socketPath, "data")
-      const notSocket = yield* Effect.flip(Effect.scoped(notify.serve(socketPath, () => Effect.void)))
-      expect(notSocket).toMatchObject({ _tag: "NotifySocketError", reason: "the path exists and is not a socket" })
-      expect(fs.readFileSync(socketPath, "utf8")).toBe("data")
-
-      // a path too long for a Unix socket
-      const tooLong = yield* Effect.flip(
-        Effect.scoped(notify.serve(path.join(dir, "s".repeat(120)), () => Effect.void))
-      )
-      expect(tooLong).toMatchObject({ _tag: "NotifySocketError" })
-    }).pipe(Effect.scoped))
-
-  it.live("scope close destroys open connections", () =>
-    Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      const socketPath = path.join(dir, "n.sock")
-      const messages = yield* Queue.unbounded<notify.NotifyMessage>()
-      const closed = yield* Effect.gen(function*() {
-        const server = yield* notify.serve(socketPath, (m) => Queue.offer(messages, m))
-        const socket = net.createConnection({ path: socketPath })
-        const closed = yield* Effect.async<Effect.Effect<void>>((resume) => {
-          socket.once("connect", () => {
-            socket.write("WATCHDOG=1\n")
-            const done = Effect.async<void>((k) => {
-              if (socket.closed) k(Effect.void)
-              else socket.once("close", () => k(Effect.void))
-            })
-            resume(Effect.succeed(done))
-          })
-        })
-        socket.on("error", () => {})
-        expect(yield* takeN(messages, 1)).toEqual([watchdog])
-        expect((yield* server.stats).open).toBe(1)
-        return closed
-      }).pipe(Effect.scoped)
-      // the server closed the client's connection, and removed its file
-      yield* closed.pipe(
-        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("not closed") }),
-        Effect.orDie
-      )
-      expect(fs.existsSync(socketPath)).toBe(false)
-    }).pipe(Effect.scoped))
-
-  it.live("a burst larger than the read buffer arrives whole and in order (reading pauses and resumes)", () =>
-    Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      const socketPath = path.join(dir, "n.sock")
-      const seen: Array<number> = []
-      const server = yield* notify.serve(socketPath, (m) =>
-        m._tag === "State"
-          ? Effect.sync(() => seen.push(m.state)).pipe(Effect.zipRight(Effect.yieldNow()))
-          : Effect.void)
-      const n = 20_000
-      const burst = Array.from({ length: n }, (_, i) => `STATE=${i}\n`).join("")
-      yield* writePieces(socketPath, [burst])
-      yield* Effect.suspend(() => Effect.succeed(seen.length)).pipe(
-        Effect.repeat({ until: (count) => count >= n, schedule: Schedule.spaced("10 millis") }),
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`only ${seen.length} of ${n}`) }),
-        Effect.orDie
-      )
-      expect(seen).toEqual(Array.from({ length: n }, (_, i) => i))
-      expect(yield* server.stats).toMatchObject({ connections: 1, messages: n })
-    }).pipe(Effect.scoped))
-
-  it.live("a defect in onMessage is logged and the connection goes on", () =>
-    Effect.gen(function*() {
-      const dir = yield* notify.makeSocketDirectory("ham-test-")
-      const socketPath = path.join(dir, "n.sock")
-      const messages = yield* Queue.unbounded<notify.NotifyMessage>()
-      yield* notify.serve(
-        socketPath,
-        (m) => m._tag === "State" && m.state === 1 ? Effect.die("boom") : Queue.offer(messages, m)
-      )
-      yield* writePieces(socketPath, ["STATE=1\nSTATE=2\n"])
-      expect(yield* takeN(messages, 1)).toEqual([state(2)])
     }).pipe(Effect.scoped))
 })
 
@@ -575,7 +228,7 @@ if (process.send) process.disconnect()
         { ham: "RAISE=9,8,7,from node" },
         { ham: "WATCHDOG=1" }
       ])
-      expect(result.ipc.map(notify.parseIpcMessage)).toEqual(
+      expect(result.ipc.map(protocol.parseIpcMessage)).toEqual(
         [ready, state(7), raise(9, 8, 7, "from node"), watchdog].map(Option.some)
       )
     }).pipe(Effect.scoped))

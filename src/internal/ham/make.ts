@@ -33,7 +33,7 @@ import * as fiberLives from "../lives/fiber.js"
 import * as pidLives from "../lives/pid.js"
 import * as processLives from "../lives/process.js"
 import * as selfLives from "../lives/self.js"
-import * as notify_ from "../notify.js"
+import * as notifyServer from "../notify/server.js"
 import * as store_ from "../store/service.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
@@ -118,7 +118,7 @@ export const make = (
     const extension = yield* Effect.serviceOption(HamExtension)
     const faults = yield* Effect.serviceOption(dispatch.Faults)
     // the private (0700) directory of the notify sockets of process entities
-    const notifyDirectory = yield* Effect.orDie(notify_.makeSocketDirectory())
+    const notifyDirectory = yield* Effect.orDie(notifyServer.makeSocketDirectory())
     const launcher = yield* launcherFor(spawner, extension, notifyDirectory, executor)
 
     const state = makeState("*", now(), basePolicy, verbosity)

@@ -18,7 +18,8 @@ import type { Driver, Engine } from "../ham/engine.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import type * as launch from "../launch/launcher.js"
 import * as life_ from "../launch/life.js"
-import * as notify_ from "../notify.js"
+import * as notifyProtocol from "../notify/protocol.js"
+import * as notifyServer from "../notify/server.js"
 
 /** @internal */
 export interface ProcessDriver extends Driver {
@@ -35,15 +36,19 @@ export const make = (engine: Engine): ProcessDriver => {
   const ipcBridge = (): string => {
     if (bridgePath === undefined) {
       const file = `${engine.notifyDirectory}/ipc-bridge.cjs`
-      NodeFs.writeFileSync(file, notify_.ipcBridgeSource, { mode: 0o600 })
+      NodeFs.writeFileSync(file, notifyProtocol.ipcBridgeSource, { mode: 0o600 })
       bridgePath = file
     }
     return bridgePath
   }
   let sockets = 0
 
-  /** what a child says on its notify socket (see docs/notify-protocol.md): one handler */
-  const onNotify = (name: string) => (message: notify_.NotifyMessage): Effect.Effect<void> | undefined => {
+  /**
+   * What a child says on its notify socket (see docs/notify-protocol.md): one handler. Readiness
+   * and heartbeats are handled at once, in the socket's callback (no fiber wakes); the rest is an
+   * effect, which the server runs in order for the connection.
+   */
+  const onNotify = (name: string) => (message: notifyProtocol.NotifyMessage): Effect.Effect<void> | undefined => {
     const rec = engine.state.entities.get(name)
     if (rec === undefined || rec.status !== "running" || rec.life?._tag !== "Process") return undefined
     switch (message._tag) {
@@ -72,14 +77,7 @@ export const make = (engine: Engine): ProcessDriver => {
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const path = `${engine.notifyDirectory}/${++sockets}.sock`
-      const handler = onNotify(rec.name)
-      yield* notify_.serve(path, (message) => handler(message) ?? Effect.void, {
-        onMessageSync: (message) => {
-          if (message._tag !== "Watchdog" && message._tag !== "Ready") return false
-          handler(message)
-          return true
-        }
-      }).pipe(
+      yield* notifyServer.serve(path, onNotify(rec.name)).pipe(
         Scope.extend(scope),
         Effect.mapError((e) => e.message),
         Effect.tapError(() => Scope.close(scope, Exit.void))
@@ -99,7 +97,10 @@ export const make = (engine: Engine): ProcessDriver => {
   /** the variables every life of the entity is given: made once (launchers cache environments by it) */
   const envOf = (rec: EntityRec, channel: Channel, process: ProcessData) => {
     if (channel.env !== undefined) return channel.env
-    const env: Record<string, string> = { [notify_.EnvEntity]: rec.name, [notify_.EnvSocket]: channel.path }
+    const env: Record<string, string> = {
+      [notifyProtocol.EnvEntity]: rec.name,
+      [notifyProtocol.EnvSocket]: channel.path
+    }
     if (process.nodeIpc) {
       const line = process.line
       const inherited = line.env.NODE_OPTIONS ?? (line.extendEnv ? globalThis.process.env.NODE_OPTIONS : undefined)
