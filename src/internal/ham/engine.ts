@@ -7,8 +7,9 @@
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Effect from "effect/Effect"
-import type * as FiberSet from "effect/FiberSet"
-import type * as Runtime from "effect/Runtime"
+import type * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Runtime from "effect/Runtime"
 import type * as cond from "../condition.js"
 import type * as launch from "../launch/launcher.js"
 import type { Changes } from "./persist.js"
@@ -125,3 +126,24 @@ export const quiesce = (engine: Engine, rec: EntityRec, release: boolean): Effec
     const driver = driverOf(engine, rec)
     return release && driver !== undefined ? Effect.zipRight(stopping, driver.release(rec)) : stopping
   })
+
+/**
+ * Forks `effect` as a fiber of the HAM's fiber set, its owner: the set is cleared when the HAM
+ * stops, and closed with the HAM's scope. `runtime` defaults to the HAM's own; `immediate` starts
+ * it at once on the current thread, else on the next scheduler turn.
+ *
+ * @internal
+ */
+export const forkOwned = <A, E>(
+  engine: Engine,
+  effect: Effect.Effect<A, E, any>,
+  options?: { readonly runtime?: Runtime.Runtime<any> | undefined; readonly immediate?: boolean | undefined }
+): Fiber.RuntimeFiber<A, E> => {
+  const fiber = Runtime.runFork(
+    options?.runtime ?? engine.runtime,
+    effect as Effect.Effect<A, E>,
+    options?.immediate === true ? undefined : { immediate: false }
+  )
+  FiberSet.unsafeAdd(engine.fibers, fiber)
+  return fiber
+}

@@ -28,7 +28,7 @@ import type * as launch from "../launch/launcher.js"
 import type { FiberDriver } from "../lives/fiber.js"
 import type { PidDriver } from "../lives/pid.js"
 import type { ProcessDriver } from "../lives/process.js"
-import { scopedLife } from "../lives/scope.js"
+import * as lifeCode from "../lives/scope.js"
 import type { SelfDriver } from "../lives/self.js"
 import * as procfs from "../procfs.js"
 import * as beats from "./beats.js"
@@ -124,9 +124,10 @@ export const make = (engine: Engine, drivers: Drivers) => {
     return rec
   }
 
-  // Entities attached from the same fiber in a row share one runtime object: an idle entity
-  // should cost little more than its fiber. Two runtimes are alike when they hold the same
-  // context, flags, and fiber ref values.
+  // Entities attached from the same fiber in a row share the fiber refs and the context of one
+  // runtime: an idle entity should cost little more than its fiber. Two runtimes are alike when
+  // they hold the same context, flags, and fiber ref values (a fiber's refs are a new copy at every
+  // `Effect.runtime`).
   let lastRuntime: Runtime.Runtime<any> | undefined
   const sameRefs = (a: FiberRefs.FiberRefs, b: FiberRefs.FiberRefs): boolean => {
     if (a === b) return true
@@ -194,7 +195,7 @@ export const make = (engine: Engine, drivers: Drivers) => {
       const runtime = shareRuntime(yield* Effect.runtime<any>())
       const rec = take(name, yield* claimable(name), policy, beat)
       rec.kind = "fiber"
-      rec.code = { effect: scopedLife(spec.effect), runtime }
+      rec.code = lifeCode.make(rec, spec.effect, runtime)
       engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
       drivers.fiber.start(rec, false)
       return handleOf(rec)

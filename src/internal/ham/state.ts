@@ -10,9 +10,7 @@
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import type * as Runtime from "effect/Runtime"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as action_ from "../action.js"
@@ -21,6 +19,7 @@ import type * as entity_ from "../entity.js"
 import type * as heartbeat_ from "../heartbeat.js"
 import type * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
+import type { Code } from "../lives/scope.js"
 
 /** @internal where an entity is in its life cycle */
 export type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp" | "stopped"
@@ -135,12 +134,6 @@ export interface ProcessData {
   readonly nodeIpc: boolean
 }
 
-/** @internal the code of a fiber entity: what each of its lives runs (live: code cannot be stored) */
-export interface FiberCode {
-  readonly effect: Effect.Effect<unknown, unknown, any>
-  readonly runtime: Runtime.Runtime<any>
-}
-
 /** @internal the notify channel of a process entity: the same socket and environment for every life */
 export interface Channel {
   readonly path: string
@@ -156,8 +149,6 @@ export type Life = FiberLife | ProcessLife | PidLife | SelfLife
 export interface FiberLife {
   readonly _tag: "Fiber"
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
-  /** the signal an action sent it, when it was interrupted that way */
-  killedBy: string | undefined
 }
 
 /** @internal a life of a process entity: a child process the HAM started */
@@ -213,7 +204,8 @@ export interface EntityRec {
   attached: boolean
   /** read from the store and not attached again by the application since */
   restored: boolean
-  code: FiberCode | undefined
+  /** a fiber entity's code: what each of its lives runs (code cannot be stored) */
+  code: Code | undefined
   channel: Channel | undefined
 }
 

@@ -12,11 +12,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as FiberSet from "effect/FiberSet"
 import * as Runtime from "effect/Runtime"
 import { describeCause } from "../ham/describe.js"
-import type { Driver, Engine } from "../ham/engine.js"
+import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
+import * as lifeScope from "./scope.js"
 
 /** signals that end a fiber (by interrupting it) */
 const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT"])
@@ -33,10 +33,12 @@ export interface FiberDriver extends Driver {
 
 /** @internal */
 export const make = (engine: Engine): FiberDriver => {
-  const onExit = (rec: EntityRec, generation: number) => (exit: Exit.Exit<unknown, unknown>) => {
-    if (rec.generation !== generation || rec.status !== "running") return
-    const life = rec.life
-    const signal = life?._tag === "Fiber" ? life.killedBy : undefined
+  const report = (
+    rec: EntityRec,
+    generation: number,
+    exit: Exit.Exit<unknown, unknown>,
+    signal: string | undefined
+  ) => {
     if (Exit.isSuccess(exit)) {
       engine.reportDeath(rec, generation, { abnormal: false, reason: "completed" })
     } else {
@@ -45,17 +47,32 @@ export const make = (engine: Engine): FiberDriver => {
     }
   }
 
+  /**
+   * The life ended by itself: its scope closes, then its death is reported. (A life the HAM
+   * stopped is no longer the entity's: `stop` closes its scope.)
+   */
+  const onExit = (rec: EntityRec, generation: number, code: lifeScope.Code) => (exit: Exit.Exit<unknown, unknown>) => {
+    if (rec.generation !== generation || rec.status !== "running") return
+    const closing = lifeScope.close(code, exit)
+    const signal = code.killedBy
+    if (closing === undefined) return report(rec, generation, exit, signal)
+    forkOwned(
+      engine,
+      Effect.zipRight(Effect.uninterruptible(closing), Effect.sync(() => report(rec, generation, exit, signal)))
+    )
+  }
+
   const start = (rec: EntityRec, immediate: boolean): void => {
     const code = rec.code!
+    lifeScope.renew(code)
     const generation = ++rec.generation
     rec.status = "running"
     rec.lastStart = engine.now()
-    const fiber = Runtime.runFork(code.runtime, code.effect, immediate ? undefined : { immediate: false })
-    FiberSet.unsafeAdd(engine.fibers, fiber)
-    if (rec.generation === generation && rec.status === "running") {
-      rec.life = { _tag: "Fiber", fiber, killedBy: undefined }
-    }
-    fiber.addObserver(onExit(rec, generation))
+    // owned by the entity's record: its `life` holds the fiber until it ends, and the HAM's
+    // shutdown stops every entity's life (a fiber set would cost an idle entity 130 bytes more)
+    const fiber = Runtime.runFork(code, code.effect, immediate ? undefined : { immediate: false })
+    if (rec.generation === generation && rec.status === "running") rec.life = { _tag: "Fiber", fiber }
+    fiber.addObserver(onExit(rec, generation, code))
     engine.wake()
     engine.beats.start(rec)
   }
@@ -70,7 +87,11 @@ export const make = (engine: Engine): FiberDriver => {
         start(rec, true)
       }),
     release: () => Effect.void,
-    stop: (_, life) => life._tag === "Fiber" ? Effect.asVoid(Fiber.interrupt(life.fiber)) : Effect.void,
+    stop: (rec, life) =>
+      life._tag !== "Fiber" ? Effect.void : Effect.flatMap(Fiber.interrupt(life.fiber), (exit) => {
+        const code = rec.code
+        return (code === undefined ? undefined : lifeScope.close(code, exit)) ?? Effect.void
+      }),
     signal: (rec, signal) =>
       Effect.suspend(() => {
         const life = rec.life
@@ -80,7 +101,7 @@ export const make = (engine: Engine): FiberDriver => {
         if (!terminatingSignals.has(signal)) {
           return Effect.fail(`a fiber entity only takes terminating signals, not ${signal}`)
         }
-        life.killedBy = signal
+        rec.code!.killedBy = signal
         // an interruption the HAM was asked for by the action: a death, reported by the observer
         return Effect.asVoid(
           Effect.zipRight(Effect.sync(() => life.fiber.unsafeInterruptAsFork(FiberId.none)), life.fiber.await)
