@@ -21,7 +21,6 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
-import * as NodeNet from "node:net"
 import { StringDecoder } from "node:string_decoder"
 import { commandFrom, type CommandLine } from "./action.js"
 import type * as spawner_ from "./spawner.js"
@@ -493,23 +492,6 @@ const spawnWithExecutor = (setting: Setting): Effect.Effect<Life, string> =>
 
 /** @internal sends a signal to one process; false when it cannot */
 export const signalProcess = (pid: number, signal: string): boolean => tryKill(pid, signal)
-
-/** @internal true when a TCP connection to host:port is accepted (and closed at once) */
-export const accepts = (host: string, port: number): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    const socket = NodeNet.connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.removeAllListeners()
-      socket.destroy()
-      resume(Effect.succeed(ok))
-    }
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-    return Effect.sync(() => {
-      socket.removeAllListeners()
-      socket.destroy()
-    })
-  })
 
 const tryKill = (pid: number, signal: string): boolean => {
   try {

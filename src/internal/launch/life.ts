@@ -1,2 +1,2 @@
 /** TEMPORARY shim until the launcher branch lands. @internal */
-export { accepts, exitInfoOf, killGroup, signalProcess } from "../process.js"
+export { exitInfoOf, killGroup, signalProcess } from "../process.js"
