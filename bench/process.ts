@@ -197,21 +197,17 @@ export const childRestart = Effect.gen(function*() {
   const options = { backoff: false, restartIntensity: { maxRestarts: Infinity }, verbosity: 0 } as const
   const spawnerHam = yield* Layer.build(Ham.layer({ ...options, spawner: "process" }))
   const inlineHam = yield* Layer.build(Ham.layer({ ...options, spawner: "inline" }))
-  const executorHam = yield* Layer.build(Ham.layer({ ...options, spawner: "executor" }))
   const viaSpawner = yield* Effect.provide(hamRespawner(program), spawnerHam)
   const inline = yield* Effect.provide(hamRespawner(program), inlineHam)
-  const viaExecutor = yield* Effect.provide(hamRespawner(program), executorHam)
   // warm up every loop, then measure in alternating blocks
   yield* bareRespawn(program, "ignore", 50)
   yield* bareRespawn(program, "pipe", 20)
   yield* viaSpawner(50)
   yield* inline(50)
-  yield* viaExecutor(50)
   const bare: Array<number> = []
   const piped: Array<number> = []
   const ours = { death: [] as Array<number>, restart: [] as Array<number> }
   const oursInline = { death: [] as Array<number>, restart: [] as Array<number> }
-  const oursExecutor = { death: [] as Array<number>, restart: [] as Array<number> }
   for (let block = 0; block < blocks; block++) {
     bare.push(...(yield* bareRespawn(program, "ignore", roundsPerBlock)))
     const a = yield* viaSpawner(roundsPerBlock)
@@ -221,9 +217,6 @@ export const childRestart = Effect.gen(function*() {
     const b = yield* inline(roundsPerBlock)
     oursInline.death.push(...b.death)
     oursInline.restart.push(...b.restart)
-    const c = yield* viaExecutor(roundsPerBlock)
-    oursExecutor.death.push(...c.death)
-    oursExecutor.restart.push(...c.restart)
   }
   const small = yield* bareRespawnSmall(program, blocks * roundsPerBlock)
   const oMedian = quantile(ours.restart, 0.5)
@@ -247,12 +240,6 @@ export const childRestart = Effect.gen(function*() {
   report("child_restart_inline_latency_median", iMedian, "ms")
   report("child_restart_inline_ratio", iMedian / bMedian, "x")
   report("death_detection_inline_latency_median", quantile(oursInline.death, 0.5), "ms", 3)
-  // spawner "executor": every life through @effect/platform's command executor (stdin a pipe,
-  // stdout and stderr Effect streams, a signal death a PlatformError)
-  const eMedian = quantile(oursExecutor.restart, 0.5)
-  report("child_restart_executor_latency_median", eMedian, "ms")
-  report("child_restart_executor_ratio", eMedian / bMedian, "x")
-  report("death_detection_executor_latency_median", quantile(oursExecutor.death, 0.5), "ms", 3)
 }).pipe(Effect.scoped)
 
 export const idleChildren = Effect.gen(function*() {

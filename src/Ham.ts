@@ -180,7 +180,12 @@ export interface HamService {
 export interface HamOptions extends RestartPolicyOptions {
   readonly verbosity?: number | undefined
   readonly eventBuffer?: number | undefined
-  readonly spawner?: "process" | "inline" | "executor" | undefined
+  /**
+   * Who forks the children of process entities: a small helper process of the HAM's (`"process"`,
+   * the default) or the HAM's own process (`"inline"`). A process launcher provided in the HAM's
+   * context takes precedence; the Guardian's process mode uses its own.
+   */
+  readonly spawner?: "process" | "inline" | undefined
 }
 
 /**

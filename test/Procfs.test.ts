@@ -4,6 +4,7 @@ import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as procfs from "../src/internal/procfs.js"
+import * as procStart from "../src/internal/procStart.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers: real children, bounded waits, nothing left behind
@@ -104,6 +105,7 @@ describe("procfs readers", () => {
       expect(stat.ppid).toBe(process.ppid)
       expect(stat.state).not.toBe("Z")
       expect(stat.startTime).toBeGreaterThan(0)
+      expect(procStart.startTimeOf(process.pid)).toBe(stat.startTime)
       expect(yield* procfs.isAlive(process.pid)).toBe(true)
       expect(yield* procfs.canSignal(process.pid)).toBe(true)
     }))
@@ -115,6 +117,7 @@ describe("procfs readers", () => {
         expect(exit).toEqual(Exit.fail(new procfs.NoSuchProcess({ pid })))
         expect(yield* procfs.isAlive(pid)).toBe(false)
         expect(yield* procfs.canSignal(pid)).toBe(false)
+        expect(procStart.startTimeOf(pid)).toBeUndefined()
       }
       const cmdline = yield* Effect.flip(procfs.readCmdline(pidMax + 1))
       expect(cmdline._tag).toBe("NoSuchProcess")
@@ -174,12 +177,20 @@ describe("procfs readers", () => {
         return {
           state,
           alive: Effect.runSync(procfs.isAlive(pid)),
+          startTime: procStart.startTimeOf(pid),
           canSignal: Effect.runSync(procfs.canSignal(pid)),
           cmdline: Effect.runSync(procfs.readCmdline(pid)),
           cwd: Effect.runSync(procfs.readCwd(pid))
         }
       })
-      expect(seen).toEqual({ state: "Z", alive: false, canSignal: true, cmdline: [], cwd: Option.none() })
+      expect(seen).toEqual({
+        state: "Z",
+        alive: false,
+        startTime: undefined,
+        canSignal: true,
+        cmdline: [],
+        cwd: Option.none()
+      })
       // once Node reaps it, the pid is gone altogether
       yield* waitUntil(Effect.map(Effect.exit(procfs.readStat(pid)), Exit.isFailure))
       expect(yield* Effect.flip(procfs.readStat(pid))).toEqual(new procfs.NoSuchProcess({ pid }))

@@ -4,28 +4,31 @@
  * the restarts, and a SIGKILLed HAM leaves no child behind. Every wait is bounded; the checks
  * read /proc.
  */
-import { Command, CommandExecutor } from "@effect/platform"
+import { Command } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer } from "effect"
+import { Deferred, Effect, Exit, Layer, Logger } from "effect"
 import { Entity, Ham, Tree } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import * as process_ from "../src/internal/process.js"
-import * as spawner_ from "../src/internal/spawner.js"
-import { awaitEvents, cmdlineOf, isLive, lastOf, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
+import { existsSync, readFileSync, statSync } from "node:fs"
+import { dirname, join } from "node:path"
+import * as helper_ from "../src/internal/launch/helper.js"
+import * as spawner_ from "../src/internal/launch/spawner.js"
+import {
+  awaitEvents,
+  cmdlineOf,
+  isLive,
+  lastOf,
+  launchRequest,
+  liveWithCmdline,
+  parentOf,
+  pidOf,
+  waitUntil
+} from "./processes.js"
 import { is, tagsOf, withHam } from "./utils.js"
 
 const root = join(import.meta.dirname, "..")
-
-/** the parent pid of a process, from /proc/<pid>/stat */
-const parentOf = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-}
 
 const sh = (script: string) => Command.make("sh", "-c", script)
 
@@ -64,13 +67,15 @@ describe("the spawner process", () => {
       expect(liveWithCmdline("sleep 31.84")).toEqual([])
     }))
 
-  it.live("an unknown spawner option is InvalidArgument", () =>
+  it.live("an unknown spawner option is InvalidArgument (\"executor\" is no longer one)", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(
-        Layer.build(Ham.layer({ spawner: "fork-server" as "inline" })).pipe(Effect.scoped)
-      )
-      expect(Exit.isFailure(exit)).toBe(true)
-      if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("InvalidArgument")
+      for (const spawner of ["fork-server", "executor"]) {
+        const exit = yield* Effect.exit(
+          Layer.build(Ham.layer({ spawner: spawner as "inline" })).pipe(Effect.scoped)
+        )
+        expect(Exit.isFailure(exit)).toBe(true)
+        if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("InvalidArgument")
+      }
     }))
 
   it.live("the spawner SIGKILLed: its children die with it and are reported; a new spawner starts the restart", () =>
@@ -145,40 +150,69 @@ describe("the spawner process", () => {
     70_000
   )
 
-  for (const mode of ["process", "inline", "executor"] as const) {
-    it.live(`spawner "${mode}": exit code, signal name, stderr tail, restart of the same command line, nothing left`, () =>
-      Effect.gen(function*() {
-        yield* Effect.gen(function*() {
-          const events = yield* Ham.subscribe
-          yield* Ham.attach(Entity.process("talker", sh("echo out; echo e1 >&2; echo e2 >&2; exit 2")))
-          const talked = yield* awaitEvents(events, is("CondDeath", "talker"))
-          expect(lastOf(talked)).toMatchObject({ exitCode: 2, abnormal: true, stderr: ["e1", "e2"] })
+  /**
+   * A talker (exits 2 after writing to stderr) and a victim (`sleep <seconds>`, killed by
+   * SIGTERM and restarted): their deaths, the restart of the same command line, nothing left.
+   * `forker`: who must have forked the victim.
+   */
+  const livesOf = (
+    mode: "process" | "inline",
+    lines: { readonly talker: Command.Command; readonly victim: Command.Command; readonly seconds: string },
+    forker: Effect.Effect<number | undefined, never, Ham.Ham>
+  ) =>
+    Effect.gen(function*() {
+      const sleeper = `sleep ${lines.seconds}`
+      yield* Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        yield* Ham.attach(Entity.process("talker", lines.talker))
+        const talked = yield* awaitEvents(events, is("CondDeath", "talker"))
+        expect(lastOf(talked)).toMatchObject({ exitCode: 2, abnormal: true, stderr: ["e1", "e2"] })
 
-          const victim = yield* Ham.attach(Entity.process("victim", Command.make("sleep", "31.85")), { backoff: false })
-          yield* Ham.condition(victim, CondDeath).pipe(Ham.restart)
-          const first = yield* pidOf("victim")
-          expect(parentOf(first)).toBe(mode === "process" ? (yield* spawnerPid) : process.pid)
-          process.kill(first, "SIGTERM")
-          const seen = yield* awaitEvents(events, is("CondRestart", "victim"))
-          expect(seen.find(is("CondDeath", "victim"))).toMatchObject({ pid: first, signal: "SIGTERM" })
-          const restart = lastOf(seen)
-          const second = restart._tag === "CondRestart" ? restart.pid! : -1
-          expect(second).not.toBe(first)
-          expect(cmdlineOf(second)).toBe("sleep 31.85")
-        }).pipe(withHam({ spawner: mode }))
-        yield* waitUntil("no sleeper left", () => liveWithCmdline("sleep 31.85").length === 0)
-      }))
+        const victim = yield* Ham.attach(Entity.process("victim", lines.victim), { backoff: false })
+        yield* Ham.condition(victim, CondDeath).pipe(Ham.restart)
+        const first = yield* pidOf("victim")
+        expect(parentOf(first)).toBe(yield* forker)
+        expect(cmdlineOf(first)).toBe(sleeper)
+        process.kill(first, "SIGTERM")
+        const seen = yield* awaitEvents(events, is("CondRestart", "victim"))
+        expect(seen.find(is("CondDeath", "victim"))).toMatchObject({ pid: first, signal: "SIGTERM" })
+        const restart = lastOf(seen)
+        const second = restart._tag === "CondRestart" ? restart.pid! : -1
+        expect(second).not.toBe(first)
+        expect(cmdlineOf(second)).toBe(sleeper)
+      }).pipe(withHam({ spawner: mode }))
+      yield* waitUntil("no sleeper left", () => liveWithCmdline(sleeper).length === 0)
+    })
+
+  for (const mode of ["process", "inline"] as const) {
+    it.live(`spawner "${mode}": exit code, signal name, stderr tail, restart of the same command line, nothing left`, () =>
+      livesOf(
+        mode,
+        {
+          talker: sh("echo out; echo e1 >&2; echo e2 >&2; exit 2"),
+          victim: Command.make("sleep", "31.85"),
+          seconds: "31.85"
+        },
+        mode === "process" ? spawnerPid : Effect.succeed(process.pid)
+      ))
+
+    it.live(`spawner "${mode}": a pipeline goes through the platform's executor (forked here), with the same results`, () =>
+      livesOf(
+        mode,
+        {
+          talker: sh("echo out").pipe(Command.pipeTo(sh("cat; echo e1 >&2; echo e2 >&2; exit 2"))),
+          victim: sh("echo in").pipe(Command.pipeTo(Command.make("sleep", "31.86"))),
+          seconds: "31.86"
+        },
+        Effect.succeed(process.pid)
+      ))
   }
 
   it.live(
     "each child gets its own environment, also past the environments the spawner keeps",
     () =>
       Effect.gen(function*() {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-spawner-"))),
-          (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
-        )
-        const spawner = yield* spawner_.make(dir)
+        const spawner = yield* helper_.make()
         /** spawns `sh -c 'echo $X >&2'` with X = value; resolves with what it wrote */
         const run = (env: Record<string, string>) =>
           Effect.gen(function*() {
@@ -211,30 +245,51 @@ describe("the spawner process", () => {
 
   it.live("a spawner that cannot start: the spawn is made by this process instead, and later ones too", () =>
     Effect.gen(function*() {
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => mkdtempSync(join(tmpdir(), "ham-spawner-"))),
-        (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
-      )
-      const broken = yield* spawner_.make(dir, { execPath: "/nonexistent/ham-node" })
+      const broken = yield* helper_.make({ execPath: "/nonexistent/ham-node" })
       expect(broken.available()).toBe(true)
-      const executor = yield* CommandExecutor.CommandExecutor
-      const start = () =>
-        process_.spawn({
-          line: { command: "sleep", args: ["31.87"], env: {}, extendEnv: true, shell: false },
-          env: {},
-          spawner: broken,
-          executor,
-          output: "ignore",
-          onLine: () => Effect.void,
-          onExit: () => {}
-        })
-      const first = yield* start()
+      expect(
+        yield* Effect.flip(broken.spawn(
+          { command: "sleep", args: ["31.87"], env: {}, shell: false, stdout: false },
+          { onData: () => {}, onStderrClosed: () => {}, onExit: () => {} }
+        ))
+      ).toContain("the spawner could not run")
       expect(broken.available()).toBe(false)
+      expect(liveWithCmdline("sleep 31.87")).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.live("the spawner launcher whose helper cannot start: this process spawns, with a warning, now and later", () => {
+    const logged: Array<string> = []
+    const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logged.push(String(message))))
+    return Effect.gen(function*() {
+      const launcher = yield* spawner_.make({ execPath: "/nonexistent/ham-node" })
+      const start = () => launcher.launch({ ...launchRequest("svc", "sleep", ["31.87"]).request, output: "ignore" })
+      const first = yield* start()
       expect(parentOf(first.pid)).toBe(process.pid)
+      expect(logged.filter((line) => line.includes("the HAM's own process spawns its children"))).toHaveLength(1)
       const second = yield* start()
       expect(parentOf(second.pid)).toBe(process.pid)
+      expect(launcher.helperPid()).toBeUndefined()
       yield* first.stop("SIGTERM", 1000)
       yield* second.stop("SIGTERM", 1000)
       expect(liveWithCmdline("sleep 31.87")).toEqual([])
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.provide(logger))
+  })
+
+  it.live("the helper's script lives in a private directory (0700), removed with the launcher", () =>
+    Effect.gen(function*() {
+      const { dir, helper } = yield* Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const life = yield* launcher.launch({ ...launchRequest("svc", "sleep", ["31.88"]).request, output: "ignore" })
+        const helper = launcher.helperPid()!
+        expect(parentOf(life.pid)).toBe(helper)
+        const script = readFileSync(`/proc/${helper}/cmdline`, "utf8").split("\0")[1]
+        expect(script).toMatch(/spawner\.cjs$/)
+        const dir = dirname(script)
+        expect(statSync(dir).mode & 0o777).toBe(0o700)
+        yield* life.stop("SIGTERM", 1000)
+        return { dir, helper }
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+      expect(existsSync(dir)).toBe(false)
+      yield* waitUntil("the helper gone", () => !isLive(helper))
+    }))
 })

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import * as NodeNet from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { ExitInfo, LaunchRequest } from "../src/internal/launch/launcher.js"
 import { entityNode, takeUntil } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -35,6 +36,12 @@ export const cmdlineOf = (pid: number): string | undefined => {
   }
 }
 
+/** the parent pid of a process, from /proc/<pid>/stat */
+export const parentOf = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+}
+
 /** true when the process exists and is not a zombie */
 export const isLive = (pid: number): boolean => {
   const state = stateOf(pid)
@@ -51,6 +58,22 @@ export const liveProcesses = (fragment: string): Array<number> =>
 /** the live processes whose command line (arguments joined by spaces) is exactly `line` */
 export const liveWithCmdline = (line: string): Array<number> =>
   liveProcesses(line).filter((pid) => cmdlineOf(pid) === line)
+
+/** a launcher's request for a command line (output to the log, extending the environment) that records its exits */
+export const launchRequest = (entity: string, command: string, args: ReadonlyArray<string>, shell = false) => {
+  const exits: Array<ExitInfo> = []
+  const request: LaunchRequest = {
+    entity,
+    line: { command, args, env: {}, extendEnv: true, shell },
+    env: {},
+    output: "log",
+    onLine: () => Effect.void,
+    onExit: (_life, info) => {
+      exits.push(info)
+    }
+  }
+  return { exits, request }
+}
 
 // ---------------------------------------------------------------------------------------------
 // bounded waits (real time)

@@ -12,7 +12,6 @@
  */
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -22,7 +21,8 @@ import type * as Api from "../../Guardian.js"
 import { StoreBusy, StoreCorrupt } from "../../HamError.js"
 import * as entity_ from "../entity.js"
 import { HamExtension, type HamExtensionService } from "../ham/extension.js"
-import * as legacy from "../launch/legacy.js"
+import * as detached from "../launch/detached.js"
+import * as launchMake from "../launch/make.js"
 import * as lmdb from "../store/lmdb.js"
 import { StateStore } from "../store/service.js"
 import * as guardianProcess from "./process.js"
@@ -67,9 +67,11 @@ const openForHost = (options: Options) => {
 /** the host's own entity, in process mode: a pid entity for this process */
 const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["role"]) =>
   Effect.map(
-    Effect.flatMap(CommandExecutor.CommandExecutor, (executor) => legacy.make({ outputDir }, outputDir, executor)).pipe(
-      Effect.provide(NodeCommandExecutor.layer),
-      Effect.provide(NodeFileSystem.layer)
+    launchMake.build(
+      detached.layerDetached(outputDir).pipe(
+        Layer.provide(NodeCommandExecutor.layer),
+        Layer.provide(NodeFileSystem.layer)
+      )
     ),
     (launcher): HamExtensionService => ({
       launcher,

@@ -19,7 +19,7 @@ import { ActionFailed } from "../../HamError.js"
 import * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import * as heartbeat_ from "../heartbeat.js"
-import * as life_ from "../launch/life.js"
+import * as probe_ from "../probe.js"
 import { describeCause } from "./describe.js"
 import { type Engine, lifeDriverOf } from "./engine.js"
 import * as restart_ from "./restart.js"
@@ -103,7 +103,7 @@ export const make = (engine: Engine) => {
     if (action.port !== undefined) {
       const host = action.host ?? "127.0.0.1"
       const port = action.port
-      return within(poll(life_.accepts(host, port)), `nothing accepted connections on ${host}:${port}`)
+      return within(poll(probe_.accepts({ host, port })), `nothing accepted connections on ${host}:${port}`)
     }
     return Effect.sleep(action.millis)
   }

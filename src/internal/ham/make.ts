@@ -27,8 +27,10 @@ import type { InvalidArgument } from "../../HamError.js"
 import type * as cond from "../condition.js"
 import type * as entity_ from "../entity.js"
 import type * as intensity_ from "../intensity.js"
+import * as inlineLauncher from "../launch/inline.js"
 import * as launch from "../launch/launcher.js"
-import * as legacy from "../launch/legacy.js"
+import * as launchMake from "../launch/make.js"
+import * as spawnerLauncher from "../launch/spawner.js"
 import * as fiberLives from "../lives/fiber.js"
 import * as pidLives from "../lives/pid.js"
 import * as processLives from "../lives/process.js"
@@ -78,16 +80,14 @@ export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
 /** the launcher the HAM's children are started by: the extension's, the context's, or the option's */
 const launcherFor = (
   spawner: "process" | "inline",
-  extension: Option.Option<{ readonly launcher?: launch.ProcessLauncherService | undefined }>,
-  directory: string,
-  executor: CommandExecutor.CommandExecutor
+  extension: Option.Option<{ readonly launcher?: launch.ProcessLauncherService | undefined }>
 ) =>
   Effect.gen(function*() {
     const fromExtension = Option.flatMapNullable(extension, (e) => e.launcher)
     if (Option.isSome(fromExtension)) return fromExtension.value
     const fromContext = yield* Effect.serviceOption(launch.ProcessLauncher)
     if (Option.isSome(fromContext)) return fromContext.value
-    return yield* legacy.make(spawner, directory, executor)
+    return yield* launchMake.build(spawner === "inline" ? inlineLauncher.layerInline : spawnerLauncher.layerSpawner)
   })
 
 /** @internal */
@@ -119,7 +119,7 @@ export const make = (
     const faults = yield* Effect.serviceOption(dispatch.Faults)
     // the private (0700) directory of the notify sockets of process entities
     const notifyDirectory = yield* Effect.orDie(notifyServer.makeSocketDirectory())
-    const launcher = yield* launcherFor(spawner, extension, notifyDirectory, executor)
+    const launcher = yield* launcherFor(spawner, extension)
 
     const state = makeState("*", now(), basePolicy, verbosity)
     const fibers = yield* FiberSet.make<unknown, unknown>()

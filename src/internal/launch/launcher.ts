@@ -1,6 +1,20 @@
 /**
- * Launching child processes as a service (TEMPORARY copy of the interface: replaced by the
- * launcher branch).
+ * The `ProcessLauncher` service: how the HAM starts the lives of its process entities. The
+ * launcher is chosen by Layer, as @effect/platform's `CommandExecutor` is:
+ *
+ * - `layerSpawner` (spawner.ts, the default): single commands are forked by a small helper
+ *   process, so a spawn does not copy the page tables of a large application;
+ * - `layerInline` (inline.ts): single commands are spawned by this process;
+ * - `layerDetached` (detached.ts): the Guardian's process mode: lives outlive this process and
+ *   a later HAM adopts them by pid and start time.
+ *
+ * Every launcher starts pipelines (`Command.pipeTo`) through the platform's `CommandExecutor`,
+ * which joins their pipes.
+ *
+ * The HAM uses the launcher it finds in its context (`Ham.layer(options).pipe(Layer.provide(layerInline))`,
+ * or `Effect.provide(layerInline)` around the effect that builds the HAM's layer); without one, it
+ * builds the one its `spawner` option names, in its own scope. The Guardian's process mode gives
+ * the HAM a `layerDetached` launcher through its `HamExtension`, which comes before both.
  *
  * @internal
  */
@@ -17,30 +31,51 @@ export interface ExitInfo {
 /** @internal where the output of a process entity goes */
 export type OutputOption = "log" | "ignore" | { readonly file: string }
 
-/** @internal */
+/** @internal one life of a process entity */
 export interface Life {
   readonly pid: number
+  /** completes when the process has exited (never fails) */
   readonly exit: Effect.Effect<ExitInfo>
   readonly exited: () => boolean
+  /** how it ended, once known (the last stderr lines are in) */
   readonly exitInfo: () => ExitInfo | undefined
+  /** the last lines the process wrote to stderr (bounded) */
   readonly stderrTail: () => ReadonlyArray<string>
+  /**
+   * Stops the whole process group: `signal`, then SIGKILL after `graceMillis` if the process is
+   * still there; finally SIGKILL to what is left of the group. Closes the life's scope.
+   */
   readonly stop: (signal: string, graceMillis: number) => Effect.Effect<void>
+  /**
+   * the process's start time from /proc (clock ticks after boot), set by launchers whose lives
+   * outlive the HAM: a later HAM adopts the process by pid and start time
+   */
   readonly startTime?: number | undefined
 }
 
-/** @internal */
+/** @internal what to launch, and where its output and its exit go */
 export interface LaunchRequest {
+  /** the entity's name */
   readonly entity: string
+  /** a single command or a pipeline (pipeTo) */
   readonly line: CommandLine
+  /**
+   * variables added; the SAME object for every life of an entity (environments are cached by its
+   * identity)
+   */
   readonly env: { readonly [key: string]: string }
   readonly output: OutputOption
+  /** every line of output, when the output goes to the log */
   readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
+  /** called once, as soon as the exit is known */
   readonly onExit: (life: Life, info: ExitInfo) => void
 }
 
 /** @internal */
 export interface ProcessLauncherService {
+  /** starts one life; fails with the reason when it cannot */
   readonly launch: (request: LaunchRequest) => Effect.Effect<Life, string>
+  /** the pid of the helper process that forks the children, while one runs (the tree's spawnerPid) */
   readonly helperPid: () => number | undefined
 }
 

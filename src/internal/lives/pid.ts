@@ -41,13 +41,13 @@ const pollEvery = Schedule.spaced("5 millis")
 const stopGroup = (external: ExternalPid, signal: string, graceMillis: number) =>
   Effect.gen(function*() {
     if (!(yield* aliveNow(external))) return
-    if (!life_.killGroup(external.pid, signal)) life_.signalProcess(external.pid, signal)
+    life_.signalGroupOrProcess(external.pid, signal)
     yield* aliveNow(external).pipe(
       Effect.repeat({ schedule: pollEvery, while: (up) => up }),
       Effect.timeout(graceMillis),
       Effect.ignore
     )
-    if (!life_.killGroup(external.pid, "SIGKILL")) life_.signalProcess(external.pid, "SIGKILL")
+    life_.signalGroupOrProcess(external.pid, "SIGKILL")
   })
 
 /** @internal */

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
+import * as probe_ from "../probe.js"
 import {
   errorText,
   formatMessage,
@@ -84,21 +85,6 @@ const lstatOption = (path: string): Option.Option<fs.Stats> => {
   }
 }
 
-/** whether a live server accepts connections on the socket path */
-const probe = (path: string): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    const socket = net.createConnection({ path })
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(true))
-    })
-    socket.once("error", () => {
-      socket.destroy()
-      resume(Effect.succeed(false))
-    })
-    return Effect.sync(() => socket.destroy())
-  })
-
 const unlinkQuietly = (path: string): void => {
   try {
     fs.unlinkSync(path)
@@ -115,7 +101,7 @@ const removeStale = (path: string): Effect.Effect<void, NotifySocketError> =>
     if (!stat.value.isSocket()) {
       return yield* new NotifySocketError({ path, reason: "the path exists and is not a socket" })
     }
-    if (yield* probe(path)) {
+    if (yield* probe_.accepts({ path })) {
       return yield* new NotifySocketError({ path, reason: "a live server is listening on it" })
     }
     unlinkQuietly(path)

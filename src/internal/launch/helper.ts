@@ -1,5 +1,5 @@
 /**
- * The spawner: a small helper process that forks the HAM's child processes.
+ * The spawner's helper: a small Node process that forks the HAM's child processes.
  *
  * `fork()` copies the page tables of the process that calls it, so spawning a child costs in
  * proportion to the memory of the spawning process: from an application with a large heap a
@@ -8,11 +8,14 @@
  * reports back over a pipe, one JSON object a line. Erlang/OTP does the same with its
  * `erl_child_setup`.
  *
- * The HAM signals its children itself (they keep their own process groups); the spawner only
+ * The HAM signals its children itself (they keep their own process groups); the helper only
  * starts them and reports what they write and how they end. When the HAM goes away (its end of
- * the pipe closes, even after a SIGKILL of the HAM), the spawner kills every child it started and
- * exits: no orphan is left. When the spawner dies, the HAM kills the children it had started and
- * reports their deaths; the next spawn starts a new spawner.
+ * the pipe closes, even after a SIGKILL of the HAM), the helper kills every child it started and
+ * exits: no orphan is left. When the helper dies, the HAM kills the children it had started and
+ * reports their deaths; the next spawn starts a new helper.
+ *
+ * The helper's script is written to a private directory (0700) made on the first start and
+ * removed with the scope.
  *
  * @internal
  */
@@ -21,34 +24,18 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
-import type { ExitInfo } from "./process.js"
-import * as process_ from "./process.js"
-
-/** @internal what the spawner starts */
-export interface Request {
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly env: { readonly [key: string]: string | undefined }
-  readonly cwd?: string | undefined
-  readonly shell: boolean | string
-  /** a pipe for stdout (else /dev/null) */
-  readonly stdout: boolean
-}
-
-/** @internal what the spawner reports about one child */
-export interface Listener {
-  readonly onData: (fd: 1 | 2, chunk: Buffer) => void
-  readonly onStderrClosed: () => void
-  readonly onExit: (info: ExitInfo) => void
-}
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import type { Listener, Request } from "./child.js"
+import * as life_ from "./life.js"
 
 /** @internal */
-export interface Spawner {
+export interface Helper {
   /** starts a child; succeeds with its pid once it runs (its command was exec'ed) */
   readonly spawn: (request: Request, listener: Listener) => Effect.Effect<number, string>
-  /** the spawner's own pid, when one runs */
+  /** the helper's own pid, when one runs */
   readonly pid: () => number | undefined
-  /** false once a spawner could not start: the spawns are then made by the HAM's process */
+  /** false once a helper could not start: the spawns are then made by the HAM's process */
   readonly available: () => boolean
 }
 
@@ -137,20 +124,21 @@ interface Entry {
   abandoned: boolean
 }
 
-interface Helper {
+/** a helper process that runs */
+interface Running {
   readonly child: NodeChildProcess.ChildProcess
   readonly entries: Map<number, Entry>
-  /** the environments this spawner holds, and their ids (as it keeps them: the last ones) */
+  /** the environments this helper holds, and their ids (as it keeps them: the last ones) */
   readonly envs: Map<object, number>
   /** it has reported something */
   heard: boolean
 }
 
 /**
- * The spawner keeps the HAM's event loop alive while it has children (as a child process of the
- * HAM's own would), and not when it has none: an idle spawner never holds the application up.
+ * The helper keeps the HAM's event loop alive while it has children (as a child process of the
+ * HAM's own would), and not when it has none: an idle helper never holds the application up.
  */
-const hold = (current: Helper) => {
+const hold = (current: Running) => {
   const stdout = current.child.stdout as unknown as { ref(): void; unref(): void }
   if (current.entries.size > 0) {
     current.child.ref()
@@ -162,49 +150,55 @@ const hold = (current: Helper) => {
 }
 
 /** SIGKILL to the child's process group, or to the child alone; false when neither is there */
-const kill = (pid: number): boolean => process_.killGroup(pid, "SIGKILL") || process_.signalProcess(pid, "SIGKILL")
+const kill = (pid: number): boolean => life_.signalGroupOrProcess(pid, "SIGKILL")
+
+/** @internal */
+export interface HelperOptions {
+  /** the program that runs the helper's script (default: this process's own, `process.execPath`) */
+  readonly execPath?: string | undefined
+}
 
 /**
- * A spawner for the scope: started on the first spawn, ended with the scope (its children are
- * stopped by then; any left are killed by it).
+ * A helper for the scope: started on the first spawn, ended with the scope (its children are
+ * stopped by then; any left are killed by it), its private directory removed.
  *
  * @internal
  */
-export const make = (
-  directory: string,
-  options?: {
-    /** the program that runs the spawner's script (default: this process's own, `process.execPath`) */
-    readonly execPath?: string | undefined
-  }
-): Effect.Effect<Spawner, never, Scope.Scope> =>
+export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
-    let helper: Helper | undefined
+    let running: Running | undefined
     let available = true
     let closing = false
     let ids = 0
     let envIds = 0
+    let directory: string | undefined
     let scriptPath: string | undefined
 
+    /** the script, written on the first start in a private directory (mkdtemp makes it 0700) */
     const script = (): string => {
       if (scriptPath === undefined) {
-        const path = `${directory}/spawner.cjs`
+        directory ??= NodeFs.mkdtempSync(NodePath.join(NodeFs.realpathSync(NodeOs.tmpdir()), "ham-spawner-"))
+        const path = NodePath.join(directory, "spawner.cjs")
         NodeFs.writeFileSync(path, source, { mode: 0o600 })
         scriptPath = path
       }
       return scriptPath
     }
 
-    /** the spawner went away: its children go too, and are reported dead */
-    const lost = (current: Helper, reason: string) => {
-      if (helper === current) helper = undefined
-      if (!current.heard && available && !closing) {
-        // it never said a word: it cannot run here
-        available = false
-        Runtime.runFork(runtime)(
-          Effect.logWarning(`${reason}: the HAM's own process spawns its children from now on`)
-        )
-      }
+    /** no helper can run here: the HAM's own process spawns from now on */
+    const giveUp = (reason: string) => {
+      available = false
+      Runtime.runFork(runtime)(
+        Effect.logWarning(`${reason}: the HAM's own process spawns its children from now on`)
+      )
+    }
+
+    /** the helper went away: its children go too, and are reported dead */
+    const lost = (current: Running, reason: string) => {
+      if (running === current) running = undefined
+      // it never said a word: it cannot run here
+      if (!current.heard && available && !closing) giveUp(reason)
       for (const [id, entry] of current.entries) {
         current.entries.delete(id)
         if (entry.resume !== undefined) {
@@ -221,7 +215,7 @@ export const make = (
       }
     }
 
-    const onReport = (current: Helper, report: Report) => {
+    const onReport = (current: Running, report: Report) => {
       current.heard = true
       const entry = current.entries.get(report.id)
       if (entry === undefined) return
@@ -250,22 +244,22 @@ export const make = (
         case "exit": {
           current.entries.delete(report.id)
           if (entry.abandoned) return
-          return entry.listener.onExit(process_.exitInfoOf(report.code, report.signal))
+          return entry.listener.onExit(life_.exitInfoOf(report.code, report.signal))
         }
       }
     }
 
-    const start = (): Helper => {
+    const start = (path: string): Running => {
       const env: Record<string, string | undefined> = { ...process.env }
-      // the application's preloads (a TypeScript loader, say) have no business in the spawner
+      // the application's preloads (a TypeScript loader, say) have no business in the helper
       delete env.NODE_OPTIONS
       // an Electron application's executable runs the script as Node would
       env.ELECTRON_RUN_AS_NODE = "1"
-      const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [script()], {
+      const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [path], {
         stdio: ["pipe", "pipe", "inherit"],
         env
       })
-      const current: Helper = { child, entries: new Map(), envs: new Map(), heard: false }
+      const current: Running = { child, entries: new Map(), envs: new Map(), heard: false }
       let buffered = ""
       child.stdout!.setEncoding("utf8")
       child.stdout!.on("data", (text: string) => {
@@ -292,7 +286,18 @@ export const make = (
 
     const spawn = (request: Request, listener: Listener): Effect.Effect<number, string> =>
       Effect.async<number, string>((resume) => {
-        const current = helper ?? (helper = start())
+        if (running === undefined) {
+          let path: string
+          try {
+            path = script()
+          } catch (e) {
+            const reason = `the spawner's script cannot be written: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+            giveUp(reason)
+            return resume(Effect.fail(reason))
+          }
+          running = start(path)
+        }
+        const current = running
         const id = ++ids
         const entry: Entry = { listener, resume, pid: undefined, stderrClosed: false, abandoned: false }
         current.entries.set(id, entry)
@@ -319,28 +324,34 @@ export const make = (
         })
       })
 
-    // closing: the children are stopped by now; the spawner kills any left, and exits
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        closing = true
-        const current = helper
-        if (current === undefined) {
-          return Effect.void
+    /** the helper ends: the children are stopped by now; it kills any left, and exits */
+    const close = Effect.suspend(() => {
+      closing = true
+      const current = running
+      if (current === undefined) {
+        return Effect.void
+      }
+      running = undefined
+      return Effect.async<void>((resume) => {
+        if (current.child.exitCode !== null || current.child.signalCode !== null) {
+          return resume(Effect.void)
         }
-        helper = undefined
-        return Effect.async<void>((resume) => {
-          if (current.child.exitCode !== null || current.child.signalCode !== null) {
-            return resume(Effect.void)
-          }
-          current.child.once("exit", () =>
-            resume(Effect.void))
-          current.child.stdin!.end()
-        }).pipe(
-          Effect.timeoutOption(2000),
-          Effect.tap((done) => Effect.sync(() => done._tag === "None" && current.child.kill("SIGKILL")))
-        )
-      })
+        current.child.once("exit", () =>
+          resume(Effect.void))
+        current.child.stdin!.end()
+      }).pipe(
+        Effect.timeoutOption(2000),
+        Effect.tap((done) => Effect.sync(() => done._tag === "None" && current.child.kill("SIGKILL")))
+      )
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        close,
+        Effect.sync(() => {
+          if (directory !== undefined) NodeFs.rmSync(directory, { recursive: true, force: true })
+        })
+      )
     )
 
-    return { spawn, pid: () => helper?.child.pid, available: () => available }
+    return { spawn, pid: () => running?.child.pid, available: () => available }
   })
