@@ -26,8 +26,6 @@ export interface RestartHistory {
   readonly restartTimes: ReadonlyArray<number>
   /** the back-off schedule's state */
   readonly backoffState: unknown
-  /** when its current (or last) life started */
-  readonly lastStart: number
 }
 
 /** @internal */
@@ -46,29 +44,29 @@ export type Decision =
   }
 
 /**
- * The decision for a restart at `now`. Its only effect is the back-off schedule's step (a
- * `Schedule` steps as an Effect); it reads no clock and changes nothing.
+ * The decision for a restart at `now` of an entity whose last life started at `lastStart`. It
+ * reads no clock and changes nothing. When a back-off schedule must step (a `Schedule` steps as an
+ * Effect), the decision comes as the effect of that step; otherwise at once (a restart's hot path
+ * pays for no effect).
  *
  * @internal
  */
-export const decide = (past: RestartHistory, policy: Policy, now: number): Effect.Effect<Decision> => {
+export const decide = (
+  past: RestartHistory,
+  lastStart: number,
+  policy: Policy,
+  now: number
+): Decision | Effect.Effect<Decision> => {
   const window = intensity_.addRestart(past.restartTimes, now, policy.intensity)
   if (window._tag === "GiveUp") {
-    return Effect.succeed({
-      _tag: "GiveUp",
-      reason: "intensity",
-      restartTimes: window.restarts,
-      backoffState: past.backoffState
-    })
+    return { _tag: "GiveUp", reason: "intensity", restartTimes: window.restarts, backoffState: past.backoffState }
   }
   const restartTimes = window.restarts
   const schedule = policy.backoff
-  if (schedule === undefined) {
-    return Effect.succeed({ _tag: "Restart", delayMillis: 0, restartTimes, backoffState: past.backoffState })
-  }
+  if (schedule === undefined) return { _tag: "Restart", delayMillis: 0, restartTimes, backoffState: past.backoffState }
   // the entity stayed up long enough: restart at once, and the back-off starts afresh
-  if (now - past.lastStart >= policy.backoffResetMillis) {
-    return Effect.succeed({ _tag: "Restart", delayMillis: 0, restartTimes, backoffState: undefined })
+  if (now - lastStart >= policy.backoffResetMillis) {
+    return { _tag: "Restart", delayMillis: 0, restartTimes, backoffState: undefined }
   }
   return Effect.map(
     (schedule as Schedule.Schedule<unknown, unknown>).step(now, undefined, past.backoffState ?? schedule.initial),
@@ -130,9 +128,8 @@ export const make = (engine: Engine) => {
       if (driver === undefined) return Effect.fail(`entity "${rec.name}" is a placeholder: it cannot be restarted`)
       if (rec.status === "running" || rec.status === "restarting" || engine.state.stopped) return Effect.void
       if (!rec.attached) return Effect.fail(`entity "${rec.name}" was detached`)
-      const now = engine.now()
       const past = rec.history
-      return Effect.flatMap(decide({ ...past, lastStart: rec.lastStart }, rec.policy, now), (decision) => {
+      const apply = (decision: Decision): Effect.Effect<void, string> => {
         // a restart refused by the intensity is not recorded in the window
         const refused = decision._tag === "GiveUp" && decision.reason === "intensity"
         if (!refused && decision.restartTimes !== past.restartTimes) history(rec).restartTimes = decision.restartTimes
@@ -144,7 +141,9 @@ export const make = (engine: Engine) => {
           decision.reason,
           decision.reason === "intensity" ? decision.restartTimes.length - 1 : rec.history.restarts
         )
-      })
+      }
+      const decision = decide(past, rec.lastStart, rec.policy, engine.now())
+      return Effect.isEffect(decision) ? Effect.flatMap(decision, apply) : apply(decision)
     })
 
   /** one-shot conditions and actions go once the entity restarted (they saw its CondRestart) */
