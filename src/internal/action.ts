@@ -9,6 +9,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
 import type { ConditionEvent } from "./condition.js"
+import * as json from "./json.js"
 
 /** @internal */
 export const TypeId: typeof PublicAction.TypeId = Symbol.for("effect-ham/Action") as never
@@ -28,15 +29,30 @@ export interface CommandLine {
   readonly pipeTo?: CommandLine | undefined
 }
 
-/** @internal */
-export const CommandLine: Schema.Schema<CommandLine> = Schema.Struct({
+/** @internal a command line as written in JSON: only `command` is required */
+export interface CommandLineJson {
+  readonly command: string
+  readonly args?: ReadonlyArray<string>
+  readonly env?: { readonly [key: string]: string }
+  readonly extendEnv?: boolean
+  readonly cwd?: string | undefined
+  readonly shell?: boolean | string
+  readonly pipeTo?: CommandLineJson | undefined
+}
+
+/** @internal the fields left out of the JSON take the defaults of `Command.make` */
+export const CommandLine: Schema.Schema<CommandLine, CommandLineJson> = Schema.Struct({
   command: Schema.String,
-  args: Schema.Array(Schema.String),
-  env: Schema.Record({ key: Schema.String, value: Schema.String }),
-  extendEnv: Schema.Boolean,
+  args: json.list(Schema.String),
+  env: json.withDefault(
+    Schema.Record({ key: Schema.String, value: Schema.String }),
+    () => ({}),
+    (env) => Object.keys(env).length === 0
+  ),
+  extendEnv: json.withDefault(Schema.Boolean, () => true, (extend) => extend),
   cwd: Schema.optional(Schema.String),
-  shell: Schema.Union(Schema.Boolean, Schema.String),
-  pipeTo: Schema.optional(Schema.suspend((): Schema.Schema<CommandLine> => CommandLine))
+  shell: json.withDefault(Schema.Union(Schema.Boolean, Schema.String), () => false, (shell) => shell === false),
+  pipeTo: Schema.optional(Schema.suspend((): Schema.Schema<CommandLine, CommandLineJson> => CommandLine))
 })
 
 /** @internal */
@@ -172,44 +188,60 @@ export type ActionData =
   | LogData
   | LocalData
 
-const common = {
+/** @internal the name and flags of every action */
+export const flags = {
   name: Schema.optional(Schema.String),
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
-  oneShot: Schema.Boolean,
-  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData))
+  oneShot: Schema.Boolean
 }
 
-/** @internal */
-export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
-  Schema.TaggedStruct("Restart", common),
-  Schema.TaggedStruct("Execute", { ...common, command: CommandLine, timeoutMillis: Schema.optional(Schema.Number) }),
-  Schema.TaggedStruct("Notify", {
-    ...common,
-    target: NotifyTargetSchema,
-    value: Schema.OptionFromSelf(Schema.Unknown)
-  }),
-  Schema.TaggedStruct("Signal", {
-    ...common,
+/** @internal the fields of each action that is data, besides its name, flags and alternates */
+export const dataFields = {
+  Execute: { command: CommandLine, timeoutMillis: Schema.optional(json.Millis) },
+  Signal: {
     signal: Schema.String,
     pid: Schema.optional(Schema.Int),
-    awaitExitMillis: Schema.optional(Schema.Number)
-  }),
-  Schema.TaggedStruct("WaitFor", {
-    ...common,
-    millis: Schema.Number,
+    awaitExitMillis: Schema.optional(json.Millis)
+  },
+  WaitFor: {
+    millis: json.Millis,
     entity: Schema.optional(Schema.String),
     path: Schema.optional(Schema.String),
     port: Schema.optional(Schema.Int),
     host: Schema.optional(Schema.String),
     ready: Schema.optional(Schema.String)
-  }),
-  Schema.TaggedStruct("HeartbeatHealthy", common),
-  Schema.TaggedStruct("Log", {
-    ...common,
+  },
+  Log: {
     message: Schema.String,
-    verbosity: Schema.NonNegativeInt,
-    attachPrefix: Schema.Boolean
+    verbosity: json.withDefault(Schema.NonNegativeInt, () => 1, (verbosity) => verbosity === 1),
+    attachPrefix: json.withDefault(Schema.Boolean, () => true, (prefix) => prefix)
+  }
+}
+
+/** @internal the actions that are data, each with the name, flags and alternates of `common` */
+export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common) =>
+  [
+    Schema.TaggedStruct("Restart", common),
+    Schema.TaggedStruct("Execute", { ...common, ...dataFields.Execute }),
+    Schema.TaggedStruct("Signal", { ...common, ...dataFields.Signal }),
+    Schema.TaggedStruct("WaitFor", { ...common, ...dataFields.WaitFor }),
+    Schema.TaggedStruct("HeartbeatHealthy", common),
+    Schema.TaggedStruct("Log", { ...common, ...dataFields.Log })
+  ] as const
+
+const common = {
+  ...flags,
+  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData))
+}
+
+/** @internal */
+export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
+  ...dataVariants(common),
+  Schema.TaggedStruct("Notify", {
+    ...common,
+    target: NotifyTargetSchema,
+    value: Schema.OptionFromSelf(Schema.Unknown)
   }),
   Schema.TaggedStruct("Local", { ...common, label: Schema.String, run: LocalRunSchema })
 )

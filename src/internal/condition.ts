@@ -136,6 +136,14 @@ export const RaiseFilter = Schema.Struct({
 /** @internal */
 export type RaiseFilter = typeof RaiseFilter.Type
 
+/** @internal what `Ham.raise` publishes: the event's fields besides the entity, time and sequence */
+export const RaiseInput = Schema.Struct({
+  type: Schema.NonNegativeInt,
+  class: Schema.NonNegativeInt,
+  severity: Schema.NonNegativeInt,
+  detail: Schema.optional(Schema.String)
+})
+
 /** @internal */
 export const matchState = (match: StateMatch, state: number): boolean => {
   if (typeof match === "number") return match === StateAny || match === state

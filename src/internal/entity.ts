@@ -25,10 +25,13 @@ export interface FiberSpec<R> extends Pipeable {
   readonly effect: Effect.Effect<unknown, unknown, R>
 }
 
+/** @internal where the output of a process entity goes */
+export const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))
+
 /** @internal options of a process entity */
 export interface ProcessOptions {
   /** where stdout/stderr go: the Effect logger (default), nowhere, or appended to a file */
-  readonly output?: "log" | "ignore" | { readonly file: string } | undefined
+  readonly output?: typeof Output.Type | undefined
   /** the signal that asks the process to stop (default SIGTERM) */
   readonly stopSignal?: string | undefined
   /** how long a stopping process may take before SIGKILL (default 5 seconds) */
@@ -95,11 +98,15 @@ export const fiber = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Fi
 }
 
 /** @internal */
-export const process = (name: string, command: Command.Command, options?: ProcessOptions): ProcessSpec => {
+export const process = (name: string, command: Command.Command, options?: ProcessOptions): ProcessSpec =>
+  processFromLine(name, commandLineFrom(command), options)
+
+/** @internal a process spec from a command line kept as data */
+export const processFromLine = (name: string, command: CommandLine, options?: ProcessOptions): ProcessSpec => {
   const self = Object.create(SpecProto)
   self._tag = "Process"
   self.name = name
-  self.command = commandLineFrom(command)
+  self.command = command
   self.options = options ?? {}
   return self
 }

@@ -8,11 +8,12 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import * as actionJson from "../action-json.js"
 import * as action_ from "../action.js"
 import * as cond from "../condition.js"
+import * as entity_ from "../entity.js"
 import * as tree_ from "../tree.js"
 import type { ActionRec, ConditionRec, EntityRec, Policy } from "./state.js"
 import { makeRec } from "./state.js"
@@ -25,79 +26,23 @@ import { formatParseError } from "./validate.js"
 /** @internal an action as stored: data, or a marker for local code that cannot be stored */
 export type StoredAction = { readonly [key: string]: unknown }
 
-/** the tag of the marker stored for an action whose behaviour is local code */
-const missingTag = "LocalCode"
-
-const stripUndefined = (o: Record<string, unknown>): Record<string, unknown> => {
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
-  return out
-}
+const encodeAction = Schema.encodeSync(actionJson.ActionFromJson)
+const decodeAction = Schema.decodeUnknownEither(actionJson.ActionFromJson)
 
 /**
- * An action as stored: restart, execute, signal, waitfor, heartbeatHealthy and log are data and
- * stored whole; a notify (a local queue) or an `Action.effect` (code) is stored as a marker with
- * its label and flags, and comes back as an action that fails until the application declares it
+ * An action as stored: its JSON (`ActionFromJson` of action-json.ts, the shape the protocol
+ * sends too). Restart, execute, signal, waitfor, heartbeatHealthy and log are data and stored
+ * whole; a notify (a local queue) or an `Action.effect` (code) is stored as a marker with its
+ * label and flags, and comes back as an action that fails until the application declares it
  * again.
  *
  * @internal
  */
-export const storeAction = (action: action_.ActionData): StoredAction => {
-  const flags = {
-    ...(action.name === undefined ? {} : { name: action.name }),
-    breakOnFail: action.breakOnFail,
-    removeOnFail: action.removeOnFail,
-    oneShot: action.oneShot,
-    alternates: action.alternates.map(storeAction)
-  }
-  switch (action._tag) {
-    case "Notify":
-    case "Local":
-      return { _tag: missingTag, label: action_.defaultName(action), summary: action_.summary(action), ...flags }
-    default: {
-      const { _tag, alternates: _, breakOnFail: __, name: ___, oneShot: ____, removeOnFail: _____, ...rest } = action
-      return { _tag, ...stripUndefined(rest), ...flags }
-    }
-  }
-}
-
-const decodeAction = Schema.decodeUnknownEither(action_.ActionData)
-
-/** @internal what a restored action of local code does until it is declared again */
-export const missingCode = (label: string) =>
-  `the local code of this action ("${label}") was not declared again since the store was reopened`
+export const storeAction = (action: action_.Action): StoredAction => encodeAction(action)
 
 /** @internal the action back from its stored form; a description of the damage otherwise */
-export const restoreAction = (stored: unknown): Either.Either<action_.Action, string> => {
-  if (typeof stored !== "object" || stored === null) return Either.left("an action is not a record")
-  const record = stored as Record<string, unknown>
-  const alternates: Array<action_.Action> = []
-  if (Array.isArray(record.alternates)) {
-    for (const alternate of record.alternates) {
-      const restored = restoreAction(alternate)
-      if (Either.isLeft(restored)) return restored
-      alternates.push(restored.right)
-    }
-  }
-  if (record._tag === missingTag) {
-    const label = typeof record.label === "string" ? record.label : "effect"
-    return Either.right(action_.make<action_.LocalData>({
-      _tag: "Local",
-      label,
-      run: () => Effect.fail(missingCode(label)),
-      name: typeof record.name === "string" ? record.name : undefined,
-      breakOnFail: record.breakOnFail === true,
-      removeOnFail: record.removeOnFail === true,
-      oneShot: record.oneShot === true,
-      alternates
-    }))
-  }
-  if (record._tag === "Notify" || record._tag === "Local") return Either.left(`a ${record._tag} action stored as data`)
-  return decodeAction({ ...record, alternates: [] }).pipe(
-    Either.mapLeft(formatParseError),
-    Either.map((data) => action_.make({ ...data, alternates }))
-  )
-}
+export const restoreAction = (stored: unknown): Either.Either<action_.Action, string> =>
+  Either.mapLeft(decodeAction(stored), formatParseError)
 
 // ---------------------------------------------------------------------------------------------
 // the record
@@ -115,8 +60,6 @@ const ConditionDoc = Schema.Struct({
   actions: Schema.Array(ActionDoc)
 })
 
-const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))
-
 const ExternalDoc = Schema.Struct({ pid: Schema.Number, startTime: Schema.Number, pollMillis: Schema.Number })
 
 /** @internal one entity as stored */
@@ -125,7 +68,7 @@ export const EntityDoc = Schema.Struct({
   isGlobal: Schema.Boolean,
   process: Schema.optional(Schema.Struct({
     line: action_.CommandLine,
-    output: Output,
+    output: entity_.Output,
     stopSignal: Schema.String,
     stopGraceMillis: Schema.Number,
     nodeIpc: Schema.Boolean
