@@ -14,9 +14,9 @@ import { layerDetached } from "../src/internal/launch/detached.js"
 import { layerInline } from "../src/internal/launch/inline.js"
 import { ProcessLauncher } from "../src/internal/launch/launcher.js"
 import { layerSpawner } from "../src/internal/launch/spawner.js"
-import * as procfs from "../src/internal/procfs.js"
 import * as procStart from "../src/internal/procStart.js"
 import { cmdlineOf, isLive, launchRequest, liveWithCmdline, parentOf, pidOf, tempDir, waitUntil } from "./processes.js"
+import * as procfs from "./procfs.js"
 
 const spawnerPid = Effect.map(Ham.snapshot, (tree) => tree.spawnerPid)
 

@@ -12,8 +12,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as protocol from "../src/internal/notify/protocol.js"
 import * as notify from "../src/internal/notify/server.js"
-import * as procfs from "../src/internal/procfs.js"
 import { collecting, freshSocketPath, raise, ready, state, status, takeN, watchdog } from "./notify.js"
+import * as procfs from "./procfs.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 

@@ -3,8 +3,8 @@ import { Effect, Exit, Option, Schedule } from "effect"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import * as procfs from "../src/internal/procfs.js"
 import * as procStart from "../src/internal/procStart.js"
+import * as procfs from "./procfs.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers: real children, bounded waits, nothing left behind

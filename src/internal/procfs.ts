@@ -1,7 +1,6 @@
 /**
- * Linux `/proc` readers for process entities: the status line of a pid, its liveness, command
- * line, working directory and environment, and scans of the process table (process groups,
- * descendants). Every reader is a plain function returning an `Effect`; they read with the
+ * Linux `/proc` readers for pid entities: the status line of a pid, whether it may be signalled,
+ * its command line, working directory and environment (what a restart of it runs). Every reader is a plain function returning an `Effect`; they read with the
  * synchronous `node:fs` calls (a `/proc` read costs microseconds and never blocks on a disk), so
  * a poll loop makes no thread-pool hop.
  *
@@ -211,22 +210,6 @@ export const canSignal = (pid: number): Effect.Effect<boolean> =>
   })
 
 /**
- * Whether the pid is a live process: `/proc/<pid>/stat` exists and its state is not `Z` or `X`.
- * If `stat` exists but cannot be read or parsed (an unusual `/proc` mount), falls back to
- * `canSignal`.
- *
- * @internal
- */
-export const isAlive = (pid: number): Effect.Effect<boolean> =>
-  readStat(pid).pipe(
-    Effect.map((stat) => isLiveState(stat.state)),
-    Effect.catchTags({
-      NoSuchProcess: () => Effect.succeed(false),
-      ProcfsError: () => canSignal(pid)
-    })
-  )
-
-/**
  * The command line of the pid, from `/proc/<pid>/cmdline` (NUL-separated). Empty for kernel
  * threads and zombies. A process that rewrote its argv (`process.title`) may show one entry.
  *
@@ -235,7 +218,8 @@ export const isAlive = (pid: number): Effect.Effect<boolean> =>
 export const readCmdline = (pid: number): Effect.Effect<ReadonlyArray<string>, NoSuchProcess | ProcfsError> =>
   Effect.map(readProcFile(pid, "cmdline"), splitNul)
 
-const readLink = (pid: number, link: string): Effect.Effect<Option.Option<string>, NoSuchProcess> => {
+/** @internal the target of a link in `/proc/<pid>`; `None` when it cannot be read */
+export const readLink = (pid: number, link: string): Effect.Effect<Option.Option<string>, NoSuchProcess> => {
   if (!validPid(pid)) return Effect.fail(new NoSuchProcess({ pid }))
   return Effect.suspend(() => {
     try {
@@ -258,13 +242,6 @@ const readLink = (pid: number, link: string): Effect.Effect<Option.Option<string
 export const readCwd = (pid: number): Effect.Effect<Option.Option<string>, NoSuchProcess> => readLink(pid, "cwd")
 
 /**
- * The executable of the pid (`readlink /proc/<pid>/exe`); `None` when it cannot be read.
- *
- * @internal
- */
-export const readExe = (pid: number): Effect.Effect<Option.Option<string>, NoSuchProcess> => readLink(pid, "exe")
-
-/**
  * The environment the pid was started with (`/proc/<pid>/environ`); `None` when it cannot be
  * read (another user's process).
  *
@@ -275,81 +252,3 @@ export const readEnviron = (pid: number): Effect.Effect<Option.Option<Record<str
     Effect.map((text) => Option.some(parseEnviron(text))),
     Effect.catchTag("ProcfsError", () => Effect.succeed(Option.none()))
   )
-
-/**
- * The pids listed in `/proc` (thread-group leaders: processes, not threads).
- *
- * @internal
- */
-export const listPids: Effect.Effect<ReadonlyArray<number>, ProcfsError> = Effect.try({
-  try: () => {
-    const pids: Array<number> = []
-    for (const name of fs.readdirSync("/proc")) {
-      if (/^\d+$/.test(name)) pids.push(Number(name))
-    }
-    return pids
-  },
-  catch: (u) => new ProcfsError({ path: "/proc", reason: describe(u) })
-})
-
-/**
- * The `stat` of every process in `/proc` (processes that vanish during the scan are skipped).
- *
- * @internal
- */
-export const listProcesses: Effect.Effect<ReadonlyArray<ProcStat>, ProcfsError> = Effect.map(
-  listPids,
-  (pids) => {
-    const stats: Array<ProcStat> = []
-    for (const pid of pids) {
-      let text: string
-      try {
-        text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-      } catch {
-        continue
-      }
-      const stat = parseStat(text)
-      if (Option.isSome(stat)) stats.push(stat.value)
-    }
-    return stats
-  }
-)
-
-/**
- * The live (non-zombie) processes whose process group is `pgid`, sorted by pid.
- *
- * @internal
- */
-export const processGroupMembers = (pgid: number): Effect.Effect<ReadonlyArray<number>, ProcfsError> =>
-  Effect.map(
-    listProcesses,
-    (stats) => stats.filter((s) => s.pgrp === pgid && isLiveState(s.state)).map((s) => s.pid).sort((a, b) => a - b)
-  )
-
-/**
- * The live (non-zombie) processes whose parent chain leads to `pid` (children, grandchildren,
- * ...), sorted by pid. `pid` itself is not included.
- *
- * @internal
- */
-export const descendants = (pid: number): Effect.Effect<ReadonlyArray<number>, ProcfsError> =>
-  Effect.map(listProcesses, (stats) => {
-    const children = new Map<number, Array<ProcStat>>()
-    for (const s of stats) {
-      const list = children.get(s.ppid)
-      if (list === undefined) children.set(s.ppid, [s])
-      else list.push(s)
-    }
-    const found: Array<number> = []
-    const seen = new Set<number>([pid])
-    const todo = [pid]
-    while (todo.length > 0) {
-      for (const child of children.get(todo.pop()!) ?? []) {
-        if (seen.has(child.pid)) continue
-        seen.add(child.pid)
-        todo.push(child.pid)
-        if (isLiveState(child.state)) found.push(child.pid)
-      }
-    }
-    return found.sort((a, b) => a - b)
-  })
