@@ -195,7 +195,7 @@ export const make = (engine: Engine, drivers: Drivers) => {
       const runtime = shareRuntime(yield* Effect.runtime<any>())
       const rec = take(name, yield* claimable(name), policy, beat)
       rec.kind = "fiber"
-      rec.code = lifeCode.make(rec, spec.effect, runtime)
+      rec.code = lifeCode.make(spec.effect, runtime)
       engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
       drivers.fiber.start(rec, false)
       return handleOf(rec)

@@ -21,7 +21,6 @@ import type * as Exit from "effect/Exit"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import type { EntityRec } from "../ham/state.js"
 import * as layered from "./context.js"
 
 /**
@@ -33,7 +32,6 @@ import * as layered from "./context.js"
  */
 export interface Code extends Scope.CloseableScope, Runtime.Runtime<any> {
   readonly effect: Effect.Effect<unknown, unknown, any>
-  readonly rec: EntityRec
   /** the current life's real scope, made when the life first uses it */
   scope: Scope.CloseableScope | undefined
   /** how the current life ended, once it did (its scope is closed with it) */
@@ -42,19 +40,18 @@ export interface Code extends Scope.CloseableScope, Runtime.Runtime<any> {
   killedBy: string | undefined
 }
 
-const noLife = "the scope of a fiber entity's life used while the entity has no life"
-
-/** the real scope of the current life, made on first use (closed at once when the life already ended) */
-const realOf = (self: Code): Effect.Effect<Scope.CloseableScope> =>
-  Effect.suspend(() => {
-    if (self.rec.life?._tag !== "Fiber") return Effect.dieMessage(noLife)
-    if (self.scope !== undefined) return Effect.succeed(self.scope)
-    return Effect.flatMap(Scope.make(), (real) => {
-      if (self.scope !== undefined) return Effect.as(Scope.close(real, self.closed!), self.scope)
-      self.scope = real
-      return self.closed === undefined ? Effect.succeed(real) : Effect.as(Scope.close(real, self.closed), real)
-    })
-  })
+/**
+ * The real scope of the current life, made on first use (and closed at once when the life already
+ * ended). Made synchronously: Effect's `forkIn` reads a scope's `state` as it finds it.
+ */
+const realOf = (self: Code): Scope.CloseableScope => {
+  if (self.scope === undefined) {
+    const real = Effect.runSync(Scope.make())
+    self.scope = real
+    if (self.closed !== undefined) Effect.runSync(Scope.close(real, self.closed))
+  }
+  return self.scope
+}
 
 const CodeProto = {
   [Scope.ScopeTypeId]: Scope.ScopeTypeId,
@@ -63,11 +60,15 @@ const CodeProto = {
   pipe() {
     return pipeArguments(this, arguments)
   },
+  /** what Effect's `forkIn` reads of a scope (it takes every scope for its own implementation) */
+  get state(): unknown {
+    return (realOf(this as unknown as Code) as unknown as { readonly state: unknown }).state
+  },
   fork(this: Code, strategy: ExecutionStrategy.ExecutionStrategy) {
-    return Effect.flatMap(realOf(this), (real) => Scope.fork(real, strategy))
+    return Effect.suspend(() => Scope.fork(realOf(this), strategy))
   },
   addFinalizer(this: Code, finalizer: Scope.Scope.Finalizer) {
-    return Effect.flatMap(realOf(this), (real) => Scope.addFinalizerExit(real, finalizer))
+    return Effect.suspend(() => Scope.addFinalizerExit(realOf(this), finalizer))
   },
   close(this: Code, exit: Exit.Exit<unknown, unknown>) {
     return Effect.suspend(() => close(this, exit) ?? Effect.void)
@@ -76,13 +77,11 @@ const CodeProto = {
 
 /** @internal the code of a fiber entity: what its lives run, from the attaching fiber's runtime */
 export const make = (
-  rec: EntityRec,
   effect: Effect.Effect<unknown, unknown, any>,
   from: Runtime.Runtime<any>
 ): Code => {
   const code = Object.create(CodeProto)
   code.effect = effect
-  code.rec = rec
   code.context = layered.add(from.context, Scope.Scope, code)
   code.fiberRefs = from.fiberRefs
   code.runtimeFlags = from.runtimeFlags
