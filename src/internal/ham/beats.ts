@@ -11,10 +11,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
-import * as Runtime from "effect/Runtime"
 import * as heartbeat_ from "../heartbeat.js"
-import { type Beats, common, type Engine } from "./engine.js"
+import { type Beats, common, type Engine, forkOwned } from "./engine.js"
 import type { BeatClock, BeatRec, EntityRec } from "./state.js"
 
 /** @internal a heartbeat of the entity (the application's `Ham.heartbeat`, a child's `WATCHDOG=1`) */
@@ -100,8 +98,7 @@ export const make = (engine: Engine): Beats => {
     clock.members.add(rec)
     beat.clock = clock
     if (clock.fiber === undefined) {
-      clock.fiber = Runtime.runFork(engine.runtime, run(clock), { immediate: false })
-      FiberSet.unsafeAdd(engine.fibers, clock.fiber)
+      clock.fiber = forkOwned(engine, run(clock))
     }
   }
 

@@ -23,12 +23,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as FiberSet from "effect/FiberSet"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Runtime from "effect/Runtime"
 import * as cond from "../condition.js"
-import { common, type DeathRecord, type Engine } from "./engine.js"
+import { common, type DeathRecord, type Engine, forkOwned } from "./engine.js"
 import type { RunContext } from "./interpret.js"
 import { type ConditionRec, type EntityRec, history } from "./state.js"
 
@@ -140,12 +138,7 @@ export const make = (
         if (condition.noWait) {
           sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true }))
         } else if (condition.independent) {
-          const fiber = Runtime.runFork(
-            engine.runtime,
-            runCondition({ rec, event, condition, owner, shared: false }),
-            { immediate: false }
-          )
-          FiberSet.unsafeAdd(engine.fibers, fiber)
+          forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false }))
         } else {
           toDispatcher(runCondition({ rec, event, condition, owner, shared: true }))
         }
@@ -261,13 +254,11 @@ export const make = (
     // The three fibers are owned by the HAM's fiber set: the observers below replace one that
     // dies, and the shutdown interrupts all three.
     const startDispatcher = () => {
-      dispatcher = Runtime.runFork(engine.runtime, dispatchLoop)
-      FiberSet.unsafeAdd(engine.fibers, dispatcher)
+      dispatcher = forkOwned(engine, dispatchLoop, { immediate: true })
       dispatcher.addObserver(onDispatcherExit("dispatcher"))
     }
     const startSideDispatcher = () => {
-      sideDispatcher = Runtime.runFork(engine.runtime, Effect.forever(nextSide))
-      FiberSet.unsafeAdd(engine.fibers, sideDispatcher)
+      sideDispatcher = forkOwned(engine, Effect.forever(nextSide), { immediate: true })
       sideDispatcher.addObserver(onDispatcherExit("sideDispatcher"))
     }
     const watchdogStep: Effect.Effect<void> = Effect.suspend(() => {
@@ -286,8 +277,7 @@ export const make = (
     })
     const startWatchdog = () => {
       watchdogWake = undefined
-      watchdog = Runtime.runFork(engine.runtime, Effect.forever(watchdogStep))
-      FiberSet.unsafeAdd(engine.fibers, watchdog)
+      watchdog = forkOwned(engine, Effect.forever(watchdogStep), { immediate: true })
       watchdog.addObserver(() => {
         if (state.stopped) return
         state.watchdogFailures++

@@ -189,7 +189,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
     /** no helper can run here: the HAM's own process spawns from now on */
     const giveUp = (reason: string) => {
       available = false
-      Runtime.runFork(runtime)(
+      Runtime.runSync(runtime)(
         Effect.logWarning(`${reason}: the HAM's own process spawns its children from now on`)
       )
     }

@@ -154,8 +154,10 @@ export const makeLife = (pid: number, { fd, outlives, request, runtime, scope, t
   }
   const logLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
     if (request.output !== "log" || lines.length === 0) return
+    // a fiber of the life's scope: it goes with the life
     Runtime.runFork(runtime, Effect.forEach(lines, (line) => request.onLine(name, line), { discard: true }), {
-      immediate: true
+      immediate: true,
+      scope
     })
   }
   const onLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
@@ -191,8 +193,13 @@ export const makeLife = (pid: number, { fd, outlives, request, runtime, scope, t
     done = true
     if (stderrEnded) return finish(info)
     pending = info
-    // a grandchild may hold stderr open: the exit is not held back for long
-    Runtime.runFork(runtime, Effect.zipRight(Effect.sleep(stderrGraceMillis), Effect.sync(() => finish(info))))
+    // a grandchild may hold stderr open: the exit is not held back for long (a fiber of the life's
+    // scope; the exit is reported at the latest when the scope closes)
+    Runtime.runFork(
+      runtime,
+      Effect.ensuring(Effect.sleep(stderrGraceMillis), Effect.sync(() => finish(info))),
+      { scope }
+    )
   }
   const onStderrEnd = () => {
     stderrEnded = true

@@ -11,10 +11,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
-import * as FiberSet from "effect/FiberSet"
-import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
-import type { Driver, Engine } from "../ham/engine.js"
+import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
 import * as life_ from "../launch/life.js"
 import * as procfs from "../procfs.js"
@@ -70,8 +68,7 @@ export const make = (engine: Engine): PidDriver => {
             )
         )
     )
-    const watcher = Runtime.runFork(engine.runtime, loop)
-    FiberSet.unsafeAdd(engine.fibers, watcher)
+    const watcher = forkOwned(engine, loop, { immediate: true })
     rec.life = { _tag: "Pid", external, watcher, adopted }
     engine.wake()
     engine.beats.start(rec)

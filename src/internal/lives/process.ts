@@ -7,14 +7,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import * as beats from "../ham/beats.js"
 import * as dispatch from "../ham/dispatch.js"
-import type { Driver, Engine } from "../ham/engine.js"
+import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import type * as launch from "../launch/launcher.js"
 import * as life_ from "../launch/life.js"
@@ -112,10 +110,7 @@ export const make = (engine: Engine): ProcessDriver => {
 
   /** whatever is left of an ended life's process group goes, and the life's resources with it */
   const release = (life: launch.Life) => {
-    FiberSet.unsafeAdd(
-      engine.fibers,
-      Runtime.runFork(engine.runtime, life.stop("SIGKILL", 0), { immediate: false })
-    )
+    forkOwned(engine, life.stop("SIGKILL", 0))
   }
 
   const onExit = (name: string) => (life: launch.Life, info: launch.ExitInfo) => {
