@@ -36,6 +36,7 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as Ham from "./Ham.js"
 import * as internal from "./internal/notify.js"
 import type { NotifyError } from "./internal/notify.js"
 
@@ -86,12 +87,12 @@ export type NotifyMessage = internal.NotifyMessage
 
 /**
  * What `Notify.raise` takes: non-negative integers `type`, `class`, `severity`, and free text
- * `detail` (default empty; newlines become spaces).
+ * `detail` (default empty; newlines become spaces). The same as `Ham.raise` takes.
  *
  * @since 0.1.0
  * @category models
  */
-export type RaiseInput = internal.RaiseInput
+export type RaiseInput = Ham.RaiseInput
 
 /**
  * How a client reaches the HAM: `"socket"`, `"ipc"` or `"none"` (unsupervised: messages are
@@ -100,7 +101,7 @@ export type RaiseInput = internal.RaiseInput
  * @since 0.1.0
  * @category models
  */
-export type Transport = internal.Transport
+export type Transport = "socket" | "ipc" | "none"
 
 /**
  * A notify client: its transport and `send`.
@@ -108,7 +109,12 @@ export type Transport = internal.Transport
  * @since 0.1.0
  * @category models
  */
-export type NotifyClient = internal.NotifyClient
+export interface NotifyClient {
+  /** `socket` when a socket path is known, else `ipc` when supervised over Node IPC, else `none` */
+  readonly transport: Transport
+  /** sends one message; a no-op with transport `none` */
+  readonly send: (message: NotifyMessage) => Effect.Effect<void, NotifyError>
+}
 
 /**
  * Options of a client: `path` (default `process.env.HAM_NOTIFY_SOCKET`) and `ipc` (use Node IPC
@@ -117,7 +123,15 @@ export type NotifyClient = internal.NotifyClient
  * @since 0.1.0
  * @category models
  */
-export type NotifyClientOptions = internal.NotifyClientOptions
+export interface NotifyClientOptions {
+  /** the socket path; default: `process.env.HAM_NOTIFY_SOCKET` */
+  readonly path?: string | undefined
+  /**
+   * when no socket path is known, send `{ ham: line }` with `process.send` if the process has an
+   * IPC channel and `HAM_ENTITY` is set; default `true`
+   */
+  readonly ipc?: boolean | undefined
+}
 
 /**
  * The notify client service tag. Optional: without it the functions of this module use a

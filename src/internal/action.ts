@@ -4,7 +4,7 @@ import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import { pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
@@ -17,16 +17,8 @@ export const TypeId: typeof PublicAction.TypeId = Symbol.for("effect-ham/Action"
 // data
 // ---------------------------------------------------------------------------------------------
 
-/** @internal a command line kept as data: what `execute` and (later) `restart` run */
-export interface CommandLine {
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly env: { readonly [key: string]: string }
-  readonly extendEnv: boolean
-  readonly cwd?: string | undefined
-  readonly shell: boolean | string
-  readonly pipeTo?: CommandLine | undefined
-}
+/** @internal */
+export type CommandLine = PublicAction.CommandLine
 
 /** @internal */
 export const CommandLine: Schema.Schema<CommandLine> = Schema.Struct({
@@ -72,10 +64,8 @@ export const renderCommandLine = (line: CommandLine): string => {
   return line.pipeTo === undefined ? own : `${own} | ${renderCommandLine(line.pipeTo)}`
 }
 
-/** @internal where a notify action delivers: the subscriber's own queue, pubsub or deferred */
-export type NotifyTarget =
-  | { readonly _tag: "Queue"; readonly offer: (value: unknown) => Effect.Effect<boolean> }
-  | { readonly _tag: "Deferred"; readonly complete: (value: unknown) => Effect.Effect<boolean> }
+/** @internal */
+export type NotifyTarget = PublicAction.NotifyTarget
 
 const NotifyTargetSchema = Schema.declare(
   (u: unknown): u is NotifyTarget => Predicate.hasProperty(u, "_tag"),
@@ -83,94 +73,31 @@ const NotifyTargetSchema = Schema.declare(
 )
 
 /** @internal */
-export type LocalRun = (event: ConditionEvent) => Effect.Effect<unknown, unknown>
+export type LocalRun = PublicAction.LocalRun
 
 const LocalRunSchema = Schema.declare(
   (u: unknown): u is LocalRun => typeof u === "function",
   { identifier: "LocalRun", description: "local code: cannot be persisted or sent to a remote HAM" }
 )
 
-interface Common {
-  readonly name?: string | undefined
-  readonly breakOnFail: boolean
-  readonly removeOnFail: boolean
-  readonly oneShot: boolean
-  readonly alternates: ReadonlyArray<ActionData>
-}
-
 /** @internal */
-export interface RestartData extends Common {
-  readonly _tag: "Restart"
-}
-
+export type RestartData = PublicAction.RestartData
 /** @internal */
-export interface ExecuteData extends Common {
-  readonly _tag: "Execute"
-  readonly command: CommandLine
-  readonly timeoutMillis?: number | undefined
-}
-
+export type ExecuteData = PublicAction.ExecuteData
 /** @internal */
-export interface NotifyData extends Common {
-  readonly _tag: "Notify"
-  readonly target: NotifyTarget
-  readonly value: Option.Option<unknown>
-}
-
+export type NotifyData = PublicAction.NotifyData
 /** @internal */
-export interface SignalData extends Common {
-  readonly _tag: "Signal"
-  readonly signal: string
-  readonly pid?: number | undefined
-  /** when set, the action waits up to this long for the entity's process to exit, and fails if it does not */
-  readonly awaitExitMillis?: number | undefined
-}
-
+export type SignalData = PublicAction.SignalData
 /** @internal */
-export interface WaitForData extends Common {
-  readonly _tag: "WaitFor"
-  readonly millis: number
-  /** wait until an entity of this name is running */
-  readonly entity?: string | undefined
-  /** wait until this path exists */
-  readonly path?: string | undefined
-  /** wait until this TCP port accepts connections (on `host`, default 127.0.0.1) */
-  readonly port?: number | undefined
-  readonly host?: string | undefined
-  /** wait until this process entity announced READY=1 in its current life */
-  readonly ready?: string | undefined
-}
-
+export type WaitForData = PublicAction.WaitForData
 /** @internal */
-export interface HeartbeatHealthyData extends Common {
-  readonly _tag: "HeartbeatHealthy"
-}
-
+export type HeartbeatHealthyData = PublicAction.HeartbeatHealthyData
 /** @internal */
-export interface LogData extends Common {
-  readonly _tag: "Log"
-  readonly message: string
-  readonly verbosity: number
-  readonly attachPrefix: boolean
-}
-
+export type LogData = PublicAction.LogData
 /** @internal */
-export interface LocalData extends Common {
-  readonly _tag: "Local"
-  readonly label: string
-  readonly run: LocalRun
-}
-
+export type LocalData = PublicAction.LocalData
 /** @internal */
-export type ActionData =
-  | RestartData
-  | ExecuteData
-  | NotifyData
-  | SignalData
-  | WaitForData
-  | HeartbeatHealthyData
-  | LogData
-  | LocalData
+export type ActionData = PublicAction.ActionData
 
 const common = {
   name: Schema.optional(Schema.String),
@@ -215,9 +142,7 @@ export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
 )
 
 /** @internal */
-export type Action = ActionData & Pipeable & {
-  readonly [TypeId]: typeof TypeId
-}
+export type Action = PublicAction.Action
 
 const ActionProto = {
   [TypeId]: TypeId,
@@ -259,7 +184,7 @@ export const restart: Action = make<RestartData>({ _tag: "Restart" })
 /** @internal */
 export const execute = (
   target: Command.Command | Effect.Effect<unknown, unknown>,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: PublicAction.ExecuteOptions
 ): Action =>
   Command.isCommand(target)
     ? make<ExecuteData>({
@@ -287,7 +212,7 @@ export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Act
 /** @internal */
 export const signal = (
   sig: string,
-  options?: { readonly pid?: number | undefined; readonly awaitExit?: Duration.DurationInput | undefined }
+  options?: PublicAction.SignalOptions
 ): Action =>
   make<SignalData>({
     _tag: "Signal",
@@ -297,12 +222,7 @@ export const signal = (
   })
 
 /** @internal what a waitfor waits for */
-export type WaitForTarget =
-  | Duration.DurationInput
-  | { readonly entity: string; readonly timeout: Duration.DurationInput }
-  | { readonly path: string; readonly timeout: Duration.DurationInput }
-  | { readonly port: number; readonly host?: string | undefined; readonly timeout: Duration.DurationInput }
-  | { readonly ready: string; readonly timeout: Duration.DurationInput }
+export type WaitForTarget = PublicAction.WaitForTarget
 
 /** @internal */
 export const waitfor = (what: WaitForTarget): Action => {
@@ -322,7 +242,7 @@ export const heartbeatHealthy: Action = make<HeartbeatHealthyData>({ _tag: "Hear
 /** @internal */
 export const log = (
   message: string,
-  options?: { readonly verbosity?: number | undefined; readonly attachPrefix?: boolean | undefined }
+  options?: PublicAction.LogOptions
 ): Action =>
   make<LogData>({
     _tag: "Log",
@@ -342,12 +262,7 @@ export const orElse = dual<
 >(2, (self, alternate) => make({ ...self, alternates: [...self.alternates, alternate] }))
 
 /** @internal */
-export interface ActionOptions {
-  readonly name?: string | undefined
-  readonly breakOnFail?: boolean | undefined
-  readonly removeOnFail?: boolean | undefined
-  readonly oneShot?: boolean | undefined
-}
+export type ActionOptions = PublicAction.ActionOptions
 
 /** @internal */
 export const withOptions = dual<

@@ -7,35 +7,19 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as NodeNet from "node:net"
+import type * as Api from "../Cover.js"
 import * as cover_ from "./cover.js"
 
-/** @internal one connection */
-export interface LineConnection {
-  /** sends a line, and waits for the line that answers it */
-  readonly request: (line: string) => Effect.Effect<string, Error>
-  /** sends a line (no answer expected) */
-  readonly send: (line: string) => Effect.Effect<void, Error>
-}
+/** @internal */
+export type LineConnection = Api.LineConnection
 
 /** @internal */
-export interface ConnectOptions {
-  readonly host?: string | undefined
-  readonly port: number
-  /** run on every new connection after a recovery (replay a handshake or the session's state) */
-  readonly replay?: ((connection: LineConnection) => Effect.Effect<unknown, unknown>) | undefined
-  readonly schedule?: Schedule.Schedule<unknown> | undefined
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
-  readonly retries?: number | undefined
-}
+export type ConnectOptions = Api.ConnectOptions
 
 /** @internal a covered line connection */
-export interface CoverConnection extends cover_.Cover<LineConnection> {
-  readonly request: (line: string) => Effect.Effect<string, Error | cover_.RecoveryFailed | cover_.CoverClosed>
-  readonly send: (line: string) => Effect.Effect<void, Error | cover_.RecoveryFailed | cover_.CoverClosed>
-}
+export type CoverConnection = Api.CoverConnection
 
 const closedError = () => cover_.errnoError("ECONNRESET", "the connection was closed")
 

@@ -24,6 +24,8 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
+import type * as Ham from "../Ham.js"
+import type * as Api from "../Notify.js"
 
 // ---------------------------------------------------------------------------------------------
 // constants
@@ -75,12 +77,7 @@ export const NotifyMessage = Schema.Union(Ready, Watchdog, State, Raise, Status,
 export type NotifyMessage = typeof NotifyMessage.Type
 
 /** @internal what `raise` takes: `detail` defaults to the empty string */
-export interface RaiseInput {
-  readonly type: number
-  readonly class: number
-  readonly severity: number
-  readonly detail?: string | undefined
-}
+export type RaiseInput = Ham.RaiseInput
 
 // ---------------------------------------------------------------------------------------------
 // errors
@@ -592,26 +589,13 @@ export const makeSocketDirectory = (
 // ---------------------------------------------------------------------------------------------
 
 /** @internal how a client reaches the HAM */
-export type Transport = "socket" | "ipc" | "none"
+export type Transport = Api.Transport
 
 /** @internal */
-export interface NotifyClient {
-  /** `socket` when a socket path is known, else `ipc` when supervised over Node IPC, else `none` */
-  readonly transport: Transport
-  /** sends one message; a no-op with transport `none` */
-  readonly send: (message: NotifyMessage) => Effect.Effect<void, NotifyError>
-}
+export type NotifyClient = Api.NotifyClient
 
 /** @internal */
-export interface NotifyClientOptions {
-  /** the socket path; default: `process.env.HAM_NOTIFY_SOCKET` */
-  readonly path?: string | undefined
-  /**
-   * when no socket path is known, send `{ ham: line }` with `process.send` if the process has an
-   * IPC channel and `HAM_ENTITY` is set; default `true`
-   */
-  readonly ipc?: boolean | undefined
-}
+export type NotifyClientOptions = Api.NotifyClientOptions
 
 /** @internal */
 export class Notifier extends Context.Tag("effect-ham/Notify/Notifier")<Notifier, NotifyClient>() {}

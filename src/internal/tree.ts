@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import type * as Api from "../Tree.js"
 
 /** @internal */
 export const AlternateNode: Schema.Schema<AlternateNode> = Schema.Struct({
@@ -31,7 +32,7 @@ export const ActionNode = Schema.Struct({
 })
 
 /** @internal */
-export type ActionNode = typeof ActionNode.Type
+export type ActionNode = Api.ActionNode
 
 /** @internal */
 export const ConditionNode = Schema.Struct({
@@ -48,7 +49,7 @@ export const ConditionNode = Schema.Struct({
 })
 
 /** @internal */
-export type ConditionNode = typeof ConditionNode.Type
+export type ConditionNode = Api.ConditionNode
 
 /** @internal */
 export const EntityStats = Schema.Struct({
@@ -64,7 +65,7 @@ export const EntityStats = Schema.Struct({
 })
 
 /** @internal */
-export type EntityStats = typeof EntityStats.Type
+export type EntityStats = Api.EntityStats
 
 /** @internal */
 export const EntityNode = Schema.Struct({
@@ -87,7 +88,7 @@ export const EntityNode = Schema.Struct({
 })
 
 /** @internal */
-export type EntityNode = typeof EntityNode.Type
+export type EntityNode = Api.EntityNode
 
 /** @internal */
 export const Tree = Schema.Struct({
@@ -113,7 +114,7 @@ export const Tree = Schema.Struct({
 })
 
 /** @internal */
-export type Tree = typeof Tree.Type
+export type Tree = Api.Tree
 
 const flag = (on: boolean, name: string) => (on ? [name] : [])
 
