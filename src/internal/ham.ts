@@ -28,17 +28,19 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
 import { constants as osConstants } from "node:os"
+import type * as Api from "../Ham.js"
 import {
   ActionFailed,
   ActionNotFound,
+  type AttachError,
   ConditionNotFound,
   DuplicateName,
   EntityNotFound,
-  type HamError,
   HamStopped,
   InvalidArgument,
   ProcessNotFound,
   ProcessNotSignallable,
+  type PublishError,
   RestartIntensityExceeded,
   SpawnFailed
 } from "../HamError.js"
@@ -55,141 +57,21 @@ import * as store_ from "./store.js"
 import type * as tree_ from "./tree.js"
 
 // =============================================================================================
-// public-facing models (re-exported by the public modules)
+// public-facing models (declared by the public module)
 // =============================================================================================
 
-/** @internal */
-export interface HeartbeatOptions {
-  readonly interval: Duration.DurationInput
-  readonly missedLow: number
-  readonly missedHigh: number
-}
-
-/** @internal */
-export interface RestartIntensityOptions {
-  readonly maxRestarts?: number | undefined
-  readonly within?: Duration.DurationInput | undefined
-}
-
-/** @internal */
-export interface RestartPolicyOptions {
-  readonly restartIntensity?: RestartIntensityOptions | undefined
-  readonly backoff?: Schedule.Schedule<unknown> | false | undefined
-  readonly backoffResetAfter?: Duration.DurationInput | undefined
-}
-
-/** @internal */
-export interface AttachOptions extends RestartPolicyOptions {
-  readonly heartbeat?: HeartbeatOptions | undefined
-}
-
-/** @internal */
-export interface HamOptions extends RestartPolicyOptions {
-  readonly verbosity?: number | undefined
-  readonly eventBuffer?: number | undefined
-  readonly spawner?: "process" | "inline" | "executor" | undefined
-}
-
-/** @internal */
-export interface ConditionOptions {
-  readonly name?: string | undefined
-  readonly independent?: boolean | undefined
-  readonly noWait?: boolean | undefined
-  readonly oneShot?: boolean | undefined
-}
-
-/** @internal */
-export interface ConditionHandle {
-  readonly _tag: "ConditionHandle"
-  readonly entity: string
-  readonly isGlobal: boolean
-  readonly name: string
-}
-
-/** @internal */
-export interface ActionHandle {
-  readonly _tag: "ActionHandle"
-  readonly entity: string
-  readonly isGlobal: boolean
-  readonly condition: string
-  readonly name: string
-}
-
-/** @internal */
-export type Handle = entity_.EntityHandle | ConditionHandle | ActionHandle
-
-/** @internal */
-export type ControlOp =
-  | "enable"
-  | "disable"
-  | "getFlags"
-  | { readonly setFlags: { readonly [flag: string]: boolean } }
-
-/** @internal */
-export interface ControlOptions {
-  readonly recurse?: boolean | undefined
-}
-
-/** @internal */
-export interface ControlResult {
-  readonly enabled: boolean
-  readonly flags: { readonly [flag: string]: boolean }
-}
-
-/** @internal */
-export interface RaiseInput {
-  readonly type: number
-  readonly class: number
-  readonly severity: number
-  readonly detail?: string | undefined
-}
-
-/** @internal */
-export interface HamService {
-  readonly attach: <S extends entity_.EntitySpec<any>>(
-    spec: S,
-    options?: AttachOptions
-  ) => Effect.Effect<entity_.EntityHandle, HamError, entity_.Requirements<S>>
-  readonly attachSelf: (
-    name: string,
-    options?: AttachOptions
-  ) => Effect.Effect<entity_.EntityHandle, HamError, Scope.Scope>
-  readonly entity: (name: string) => Effect.Effect<entity_.EntityHandle, HamError>
-  readonly entityHandle: (name: string) => Effect.Effect<entity_.EntityHandle, HamError>
-  readonly detach: (entity: entity_.EntityRef) => Effect.Effect<void, HamError>
-  readonly condition: (
-    entity: entity_.EntityRef,
-    type: cond.ConditionType,
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionState: (
-    entity: entity_.EntityRef,
-    filter: { readonly from?: cond.StateMatch | undefined; readonly to?: cond.StateMatch | undefined },
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionRaise: (
-    entity: entity_.EntityRef,
-    filter: {
-      readonly type?: number | undefined
-      readonly class?: number | undefined
-      readonly severity?: number | undefined
-    },
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionHandle: (entity: entity_.EntityRef, name: string) => Effect.Effect<ConditionHandle, HamError>
-  readonly addAction: (condition: ConditionHandle, action: action_.Action) => Effect.Effect<ActionHandle, HamError>
-  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, HamError>
-  readonly publishState: (entity: entity_.EntityRef, state: number) => Effect.Effect<void, HamError>
-  readonly raise: (entity: entity_.EntityRef, raise: RaiseInput) => Effect.Effect<void, HamError>
-  readonly subscribe: Effect.Effect<Queue.Dequeue<cond.ConditionEvent>, never, Scope.Scope>
-  readonly events: (entity?: entity_.EntityRef) => Stream.Stream<cond.ConditionEvent>
-  readonly control: (handle: Handle, op: ControlOp, options?: ControlOptions) => Effect.Effect<ControlResult, HamError>
-  readonly remove: (handle: Handle) => Effect.Effect<void, HamError>
-  readonly snapshot: Effect.Effect<tree_.Tree>
-  readonly verbose: (level: number) => Effect.Effect<number, HamError>
-  readonly verbosity: Effect.Effect<number>
-  readonly stop: Effect.Effect<void>
-}
+type HeartbeatOptions = Api.HeartbeatOptions
+type RestartPolicyOptions = Api.RestartPolicyOptions
+type AttachOptions = Api.AttachOptions
+type HamOptions = Api.HamOptions
+type ConditionOptions = Api.ConditionOptions
+type ConditionHandle = Api.ConditionHandle
+type ActionHandle = Api.ActionHandle
+type Handle = Api.Handle
+type ControlOp = Api.ControlOp
+type ControlOptions = Api.ControlOptions
+type RaiseInput = Api.RaiseInput
+type HamService = Api.HamService
 
 /** @internal */
 export class Ham extends Context.Tag("effect-ham/Ham")<Ham, HamService>() {}
@@ -1897,7 +1779,7 @@ export const make = (
     const attach = <S extends entity_.EntitySpec<any>>(
       spec: S,
       options?: AttachOptions
-    ): Effect.Effect<entity_.EntityHandle, HamError, entity_.Requirements<S>> =>
+    ): Effect.Effect<entity_.EntityHandle, AttachError, entity_.Requirements<S>> =>
       Effect.gen(function*() {
         yield* guard
         const name = yield* validateEntityName(spec.name)
@@ -2380,14 +2262,20 @@ export const make = (
     const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
 
     /** the entity for a publish: hot path, checked without Schema (which only words the error) */
-    const publisher = (ref: entity_.EntityRef, what: string): EntityRec | Effect.Effect<never, HamError> => {
+    const publisher = (
+      ref: entity_.EntityRef,
+      what: string
+    ): EntityRec | Effect.Effect<never, PublishError> => {
       if (stopped) return Effect.fail(new HamStopped())
       if (isGlobalRef(ref)) return Effect.fail(invalid("entity", `${what} needs a real entity, not the global one`))
       const rec = entities.get(refName(ref))
       return rec === undefined ? Effect.fail(new EntityNotFound({ entity: refName(ref) })) : rec
     }
 
-    const publishState = (ref: entity_.EntityRef, state: number): Effect.Effect<void, HamError> =>
+    const publishState = (
+      ref: entity_.EntityRef,
+      state: number
+    ): Effect.Effect<void, PublishError> =>
       Effect.suspend(() => {
         if (!isCount(state)) return Effect.asVoid(validateState(state))
         const rec = publisher(ref, "publishState")
@@ -2398,7 +2286,10 @@ export const make = (
         return Effect.void
       })
 
-    const raise = (ref: entity_.EntityRef, input: RaiseInput): Effect.Effect<void, HamError> =>
+    const raise = (
+      ref: entity_.EntityRef,
+      input: RaiseInput
+    ): Effect.Effect<void, PublishError> =>
       Effect.suspend(() => {
         if (
           !Predicate.isRecord(input) || !isCount(input.type) || !isCount(input.class) || !isCount(input.severity) ||
