@@ -9,6 +9,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
 import type { ConditionEvent } from "./condition.js"
+import * as options_ from "./options.js"
 
 /** @internal */
 export const TypeId: typeof PublicAction.TypeId = Symbol.for("effect-ham/Action") as never
@@ -171,6 +172,30 @@ export const make = <A extends ActionData>(fields: Fields<A> & Partial<ActionDat
   return self
 }
 
+const ProblemKey = Symbol.for("effect-ham/Action/problem")
+
+/**
+ * What the constructor of an action found wrong in its arguments (an unknown option, a bad
+ * duration): constructors are pure, so `Ham.addAction` refuses the action with it.
+ *
+ * @internal
+ */
+export const problemOf = (action: ActionData): options_.Problem | undefined =>
+  (action as { readonly [ProblemKey]?: options_.Problem })[ProblemKey]
+
+/** notes the first problem on the action (copies made by the combinators keep it) */
+const withProblem = (action: Action, problem: options_.Problem | undefined): Action => {
+  if (problem !== undefined && problemOf(action) === undefined) {
+    ;(action as { [ProblemKey]?: options_.Problem })[ProblemKey] = problem
+  }
+  return action
+}
+
+const durationProblem = (input: unknown, argument: string): options_.Problem | undefined =>
+  Option.isNone(Duration.decodeUnknown(input))
+    ? { argument, reason: `must be a duration such as "5 seconds" (got ${options_.show(input)})` }
+    : undefined
+
 /** @internal gives plain data (decoded from a store or the wire) its prototype back */
 export const fromData = (data: ActionData): Action => isAction(data) ? data : make(data)
 
@@ -186,24 +211,31 @@ export const execute = (
   target: Command.Command | Effect.Effect<unknown, unknown>,
   options?: PublicAction.ExecuteOptions
 ): Action =>
-  Command.isCommand(target)
-    ? make<ExecuteData>({
-      _tag: "Execute",
-      command: commandLineFrom(target),
-      timeoutMillis: options?.timeout === undefined ? undefined : Duration.toMillis(options.timeout)
-    })
-    : make<LocalData>({ _tag: "Local", label: "execute", run: () => target })
+  withProblem(
+    Command.isCommand(target)
+      ? make<ExecuteData>({
+        _tag: "Execute",
+        command: commandLineFrom(target),
+        timeoutMillis: options?.timeout === undefined ? undefined : toMillisOrNaN(options.timeout)
+      })
+      : make<LocalData>({ _tag: "Local", label: "execute", run: () => target }),
+    options_.optionsProblem(options, ["timeout"], "execute options") ??
+      (options?.timeout === undefined ? undefined : durationProblem(options.timeout, "execute timeout"))
+  )
 
 /** @internal */
 export const effect = (
   run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
   options?: { readonly label?: string | undefined }
 ): Action =>
-  make<LocalData>({
-    _tag: "Local",
-    label: options?.label ?? "effect",
-    run: typeof run === "function" ? run : () => run
-  })
+  withProblem(
+    make<LocalData>({
+      _tag: "Local",
+      label: options?.label ?? "effect",
+      run: typeof run === "function" ? run : () => run
+    }),
+    options_.optionsProblem(options, ["label"], "effect options")
+  )
 
 /** @internal */
 export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Action =>
@@ -214,26 +246,55 @@ export const signal = (
   sig: string,
   options?: PublicAction.SignalOptions
 ): Action =>
-  make<SignalData>({
-    _tag: "Signal",
-    signal: sig,
-    pid: options?.pid,
-    awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
-  })
+  withProblem(
+    make<SignalData>({
+      _tag: "Signal",
+      signal: sig,
+      pid: options?.pid,
+      awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
+    }),
+    options_.optionsProblem(options, ["pid", "awaitExit"], "signal options") ??
+      (options?.awaitExit === undefined ? undefined : durationProblem(options.awaitExit, "signal awaitExit"))
+  )
 
 /** @internal what a waitfor waits for */
 export type WaitForTarget = PublicAction.WaitForTarget
 
 /** @internal */
 export const waitfor = (what: WaitForTarget): Action => {
-  if (!(Predicate.isRecord(what) && "timeout" in what)) {
-    return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what as Duration.DurationInput) })
+  if (!Predicate.isRecord(what) || Duration.isDuration(what)) {
+    return withProblem(
+      make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what) }),
+      durationProblem(what, "waitfor")
+    )
   }
-  const { timeout, ...target } = what as { readonly timeout: Duration.DurationInput }
-  return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(timeout), ...target })
+  const { timeout, ...target } = what as Record<string, unknown>
+  return withProblem(
+    make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(timeout), ...target }),
+    waitTargetProblem(what, target) ?? durationProblem(timeout, "waitfor timeout")
+  )
 }
 
-const toMillisOrNaN = (input: Duration.DurationInput): number =>
+const waitKinds = ["entity", "path", "port", "ready"] as const
+
+/** a waitfor target names one thing to wait for (a port, with its host), and a timeout */
+const waitTargetProblem = (what: object, target: Record<string, unknown>): options_.Problem | undefined => {
+  const known = options_.optionsProblem(what, [...waitKinds, "host", "timeout"], "waitfor target")
+  if (known !== undefined) return known
+  const kinds = waitKinds.filter((kind) => target[kind] !== undefined)
+  if (kinds.length !== 1) {
+    return {
+      argument: "waitfor target",
+      reason: `must name one of entity, path, port or ready (got ${kinds.length === 0 ? "none" : kinds.join(" and ")})`
+    }
+  }
+  if (target.host !== undefined && kinds[0] !== "port") {
+    return { argument: "waitfor target", reason: `host goes with port, not with ${kinds[0]}` }
+  }
+  return "timeout" in what ? undefined : { argument: "waitfor target", reason: "needs a timeout" }
+}
+
+const toMillisOrNaN = (input: unknown): number =>
   Option.match(Duration.decodeUnknown(input), { onNone: () => NaN, onSome: Duration.toMillis })
 
 /** @internal */
@@ -244,12 +305,15 @@ export const log = (
   message: string,
   options?: PublicAction.LogOptions
 ): Action =>
-  make<LogData>({
-    _tag: "Log",
-    message,
-    verbosity: options?.verbosity ?? 1,
-    attachPrefix: options?.attachPrefix ?? true
-  })
+  withProblem(
+    make<LogData>({
+      _tag: "Log",
+      message,
+      verbosity: options?.verbosity ?? 1,
+      attachPrefix: options?.attachPrefix ?? true
+    }),
+    options_.optionsProblem(options, ["verbosity", "attachPrefix"], "log options")
+  )
 
 // ---------------------------------------------------------------------------------------------
 // combinators
@@ -270,9 +334,14 @@ export const withOptions = dual<
   (self: Action, options: ActionOptions) => Action
 >(2, (self, options) => {
   const fields: Record<string, unknown> = { ...self }
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) fields[key] = value
-  return make(fields as never)
+  const problem = options_.optionsProblem(options, actionOptionKeys, "action options")
+  if (problem === undefined) {
+    for (const [key, value] of Object.entries(options)) if (value !== undefined) fields[key] = value
+  }
+  return withProblem(make(fields as never), problem)
 })
+
+const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = ["name", "breakOnFail", "removeOnFail", "oneShot"]
 
 /** @internal */
 export const named = dual<(name: string) => (self: Action) => Action, (self: Action, name: string) => Action>(

@@ -108,11 +108,16 @@ export const StateAny = 0
 /** @internal */
 export const RaiseAny = 0
 
+/** @internal a state or a raise field: a non-negative integer (one rule, one message) */
+export const Count = Schema.NonNegativeInt.annotations({
+  message: () => ({ message: "must be a non-negative integer", override: true })
+})
+
 /** @internal */
 export const StateMatch: Schema.Schema<Api.StateMatch> = Schema.Union(
-  Schema.NonNegativeInt,
-  Schema.Struct({ in: Schema.Array(Schema.NonNegativeInt) }),
-  Schema.Struct({ notIn: Schema.Array(Schema.NonNegativeInt) })
+  Count,
+  Schema.Struct({ in: Schema.Array(Count) }),
+  Schema.Struct({ notIn: Schema.Array(Count) })
 )
 
 /** @internal */
@@ -129,9 +134,9 @@ export type StateFilter = typeof StateFilter.Type
 
 /** @internal */
 export const RaiseFilter = Schema.Struct({
-  type: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
-  class: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
-  severity: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny })
+  type: Schema.optionalWith(Count, { default: () => RaiseAny }),
+  class: Schema.optionalWith(Count, { default: () => RaiseAny }),
+  severity: Schema.optionalWith(Count, { default: () => RaiseAny })
 })
 
 /** @internal */

@@ -124,8 +124,8 @@ export type EntityRef = Entity.EntityRef
 const forbidden = /[/\u0000-\u001f\u007f]/
 
 /** @internal the rules for every name: entity, condition, action (QNX: no `/`, fits a path) */
-export const Name = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "a name must not be empty" }),
-  Schema.maxLength(255, { message: () => "a name must be at most 255 characters" }),
-  Schema.filter((s) => !forbidden.test(s) || "a name must not contain '/' or control characters")
+export const Name = Schema.String.annotations({ message: () => "must be a string" }).pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(255, { message: () => "must be at most 255 characters" }),
+  Schema.filter((s) => !forbidden.test(s) || "must not contain '/' or control characters")
 )

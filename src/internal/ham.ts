@@ -5,7 +5,6 @@ import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -15,7 +14,6 @@ import type * as FiberRefs from "effect/FiberRefs"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
@@ -23,11 +21,9 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
-import { constants as osConstants } from "node:os"
 import type * as Api from "../Ham.js"
 import {
   ActionFailed,
@@ -47,6 +43,27 @@ import {
 import * as action_ from "./action.js"
 import * as cond from "./condition.js"
 import * as entity_ from "./entity.js"
+import {
+  invalid,
+  millisOf,
+  validateActionData,
+  validateActionName,
+  validateAttachOptions,
+  validateConditionName,
+  validateConditionOptions,
+  validateConditionType,
+  validateControl,
+  validateEntityName,
+  validateEntitySpec,
+  validateHamOptions,
+  validateProcessOptions,
+  validateRaise,
+  validateRaiseFilter,
+  validateState,
+  validateStateFilter,
+  validateVerbosity
+} from "./ham/validate.js"
+import type * as validate from "./ham/validate.js"
 import * as heartbeat_ from "./heartbeat.js"
 import * as intensity_ from "./intensity.js"
 import * as notify_ from "./notify.js"
@@ -60,8 +77,6 @@ import type * as tree_ from "./tree.js"
 // public-facing models (declared by the public module)
 // =============================================================================================
 
-type HeartbeatOptions = Api.HeartbeatOptions
-type RestartPolicyOptions = Api.RestartPolicyOptions
 type AttachOptions = Api.AttachOptions
 type HamOptions = Api.HamOptions
 type ConditionOptions = Api.ConditionOptions
@@ -106,14 +121,8 @@ export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.union(
 /** @internal */
 export const defaultBackoffResetMillis = 10_000
 
-/** @internal */
-export const defaultEventBuffer = 4096
-
 /** @internal how often the death of an external process is looked for */
 export const defaultPollMillis = 20
-
-/** @internal how long a stopping process may take before SIGKILL */
-export const defaultStopGraceMillis = 5_000
 
 // =============================================================================================
 // registry records (mutable; only touched in synchronous sections)
@@ -287,11 +296,7 @@ const makeRec = (name: string, isGlobal: boolean, now: number, policy: Policy): 
   restored: false
 })
 
-interface Policy {
-  readonly intensity: intensity_.Intensity
-  readonly backoff: Schedule.Schedule<unknown> | undefined
-  readonly backoffResetMillis: number
-}
+type Policy = validate.Policy
 
 /** the hidden link from a handle to its record, for a heartbeat without a lookup */
 const RecordKey = Symbol.for("effect-ham/Entity/Record")
@@ -313,97 +318,8 @@ export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
   })
 
 // =============================================================================================
-// validation at the boundary
+// helpers (the validation at the boundary is in ./ham/validate.ts)
 // =============================================================================================
-
-const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
-
-const decodeWith = <A, I>(schema: Schema.Schema<A, I>, argument: string) => {
-  const decode = Schema.decodeUnknownEither(schema)
-  return (input: unknown): Effect.Effect<A, InvalidArgument> => {
-    const result = decode(input)
-    return result._tag === "Right"
-      ? Effect.succeed(result.right)
-      : Effect.fail(invalid(argument, ParseResult.TreeFormatter.formatErrorSync(result.left)))
-  }
-}
-
-const validateName = (kind: string) => decodeWith(entity_.Name, `${kind} name`)
-const validateEntityName = validateName("entity")
-const validateConditionName = validateName("condition")
-const validateActionName = validateName("action")
-const validateState = decodeWith(Schema.NonNegativeInt, "state")
-const validateRaise = decodeWith(
-  Schema.Struct({
-    type: Schema.NonNegativeInt,
-    class: Schema.NonNegativeInt,
-    severity: Schema.NonNegativeInt,
-    detail: Schema.optionalWith(Schema.String, { default: () => "" })
-  }),
-  "raise"
-)
-const validateStateFilter = decodeWith(cond.StateFilter, "state filter")
-const validateRaiseFilter = decodeWith(cond.RaiseFilter, "raise filter")
-const validateVerbosity = decodeWith(Schema.NonNegativeInt, "verbosity")
-const validateConditionType = decodeWith(cond.ConditionTypeSchema, "condition type")
-
-const millisOf = (input: unknown, argument: string, min: number): Effect.Effect<number, InvalidArgument> =>
-  Option.match(Duration.decodeUnknown(input), {
-    onNone: () => Effect.fail(invalid(argument, `not a duration: ${String(input)}`)),
-    onSome: (d) => {
-      const ms = Duration.toMillis(d)
-      return ms >= min && Number.isFinite(ms)
-        ? Effect.succeed(ms)
-        : Effect.fail(invalid(argument, `must be a finite duration of at least ${min} ms`))
-    }
-  })
-
-const validateHeartbeat = (
-  options: HeartbeatOptions | undefined
-): Effect.Effect<BeatRec["config"] | undefined, InvalidArgument> => {
-  if (options === undefined) return Effect.succeed(undefined)
-  return Effect.gen(function*() {
-    const intervalMillis = yield* millisOf(options.interval, "heartbeat interval", 1)
-    const counts = yield* decodeWith(
-      Schema.Struct({ missedLow: Schema.NonNegativeInt, missedHigh: Schema.NonNegativeInt }),
-      "heartbeat"
-    )(options)
-    if (counts.missedLow > 0 && counts.missedHigh > 0 && counts.missedLow > counts.missedHigh) {
-      return yield* Effect.fail(invalid("heartbeat", "missedLow must not exceed missedHigh"))
-    }
-    return { intervalMillis, missedLow: counts.missedLow, missedHigh: counts.missedHigh }
-  })
-}
-
-const validatePolicy = (
-  options: RestartPolicyOptions | undefined,
-  base: Policy
-): Effect.Effect<Policy, InvalidArgument> =>
-  Effect.gen(function*() {
-    if (options === undefined) return base
-    let intensity = base.intensity
-    if (options.restartIntensity !== undefined) {
-      const max = options.restartIntensity.maxRestarts ?? intensity.maxRestarts
-      if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) {
-        return yield* Effect.fail(invalid("restartIntensity.maxRestarts", "must be a non-negative integer or Infinity"))
-      }
-      const within = options.restartIntensity.within === undefined
-        ? intensity.withinMillis
-        : yield* millisOf(options.restartIntensity.within, "restartIntensity.within", 1)
-      intensity = { maxRestarts: max, withinMillis: within }
-    }
-    const backoff = options.backoff === undefined
-      ? base.backoff
-      : options.backoff === false
-      ? undefined
-      : options.backoff
-    const backoffResetMillis = options.backoffResetAfter === undefined
-      ? base.backoffResetMillis
-      : yield* millisOf(options.backoffResetAfter, "backoffResetAfter", 0)
-    return { intensity, backoff, backoffResetMillis }
-  })
-
-const validSignals = new Set(Object.keys(osConstants.signals))
 
 /** signals that end an in-process fiber entity (by interrupting it) */
 const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT"])
@@ -459,20 +375,13 @@ export const make = (
   options?: HamOptions
 ): Effect.Effect<HamService, InvalidArgument, Scope.Scope | CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
-    const basePolicy = yield* validatePolicy(options, {
+    const checked = yield* validateHamOptions(options, {
       intensity: defaultIntensity,
       backoff: defaultBackoff,
       backoffResetMillis: defaultBackoffResetMillis
     })
-    let verbosity = yield* validateVerbosity(options?.verbosity ?? 1)
-    const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
-    const spawnerOption = options?.spawner ?? "process"
-    if (spawnerOption !== "process" && spawnerOption !== "inline" && spawnerOption !== "executor") {
-      return yield* Effect.fail(invalid("spawner", `must be "process", "inline" or "executor"`))
-    }
-    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
-      return yield* Effect.fail(invalid("eventBuffer", "must be a positive integer"))
-    }
+    const { eventBuffer, policy: basePolicy, spawner: spawnerOption } = checked
+    let verbosity = checked.verbosity
 
     const clock: Clock.Clock = yield* Effect.clock
     // the private (0700) directory of the notify sockets of process entities
@@ -1783,8 +1692,8 @@ export const make = (
       Effect.gen(function*() {
         yield* guard
         const name = yield* validateEntityName(spec.name)
-        const heartbeat = yield* validateHeartbeat(options?.heartbeat)
-        const policy = yield* validatePolicy(options, basePolicy)
+        yield* validateEntitySpec(spec)
+        const { heartbeat, policy } = yield* validateAttachOptions(options, basePolicy)
         if (spec._tag === "Process") return yield* attachProcess(name, spec, heartbeat, policy)
         if (spec._tag === "Pid") return yield* attachPid(name, spec, heartbeat, policy)
         const runtime = shareRuntime(yield* Effect.runtime<entity_.Requirements<S>>())
@@ -1801,30 +1710,10 @@ export const make = (
         return handleOf(rec)
       })
 
-    const validateOutput = (
-      output: entity_.ProcessOptions["output"]
-    ): Effect.Effect<process_.OutputOption, InvalidArgument> =>
-      output === undefined || output === "log" || output === "ignore"
-        ? Effect.succeed(output ?? "log")
-        : Predicate.isRecord(output) && typeof output.file === "string" && output.file.length > 0
-        ? Effect.succeed({ file: output.file })
-        : Effect.fail(invalid("output", `must be "log", "ignore" or { file }`))
-
     /** the options every process entity takes, checked; and a refusal of a taken name */
     const processOptions = (name: string, options: entity_.ProcessOptions, adopting?: EntityRec) =>
       Effect.gen(function*() {
-        const stopSignal = options.stopSignal ?? "SIGTERM"
-        if (!validSignals.has(stopSignal)) {
-          return yield* Effect.fail(invalid("stopSignal", `unknown signal ${stopSignal}`))
-        }
-        const stopGraceMillis = options.stopGrace === undefined
-          ? defaultStopGraceMillis
-          : yield* millisOf(options.stopGrace, "stopGrace", 0)
-        const output = yield* validateOutput(options.output)
-        if (options.nodeIpc !== undefined && typeof options.nodeIpc !== "boolean") {
-          return yield* Effect.fail(invalid("nodeIpc", "must be a boolean"))
-        }
-        const nodeIpc = options.nodeIpc === true
+        const checked = yield* validateProcessOptions(options)
         const existing = entities.get(name)
         if (
           existing !== undefined && existing !== adopting &&
@@ -1832,7 +1721,7 @@ export const make = (
         ) {
           return yield* Effect.fail(new DuplicateName({ kind: "entity", name }))
         }
-        return { stopSignal, stopGraceMillis, output, nodeIpc }
+        return checked
       })
 
     const newProcRec = (
@@ -1899,7 +1788,6 @@ export const make = (
     ) =>
       Effect.gen(function*() {
         const pid = spec.pid
-        if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(invalid("pid", `not a pid: ${pid}`))
         const adopted = adoptRestored(name, "pid", heartbeat, policy)
         if (adopted !== undefined) return handleOf(adopted)
         const pollMillis = spec.options.pollInterval === undefined
@@ -1985,8 +1873,7 @@ export const make = (
       Effect.gen(function*() {
         yield* guard
         const valid = yield* validateEntityName(name)
-        const heartbeat = yield* validateHeartbeat(options?.heartbeat)
-        const policy = yield* validatePolicy(options, basePolicy)
+        const { heartbeat, policy } = yield* validateAttachOptions(options, basePolicy)
         const existing = entities.get(valid)
         if (existing !== undefined && hasRestart(existing)) {
           return yield* Effect.fail(
@@ -2073,6 +1960,7 @@ export const make = (
     ) =>
       Effect.gen(function*() {
         yield* guard
+        yield* validateConditionOptions(options)
         const rec = yield* findEntity(ref)
         // a condition read from the store is taken up by the first declaration of its name
         const taken = (n: string) => rec.conditions.some((c) => c.name === n && !c.restored)
@@ -2169,33 +2057,10 @@ export const make = (
             if (condition.noWait) {
               return yield* Effect.fail(invalid("action", "a noWait condition cannot hold a waitfor"))
             }
-            if (!(action.millis > 0 && Number.isFinite(action.millis))) {
-              return yield* Effect.fail(invalid("waitfor", "the delay must be a finite duration above 0"))
-            }
-            if (action.entity !== undefined) yield* validateEntityName(action.entity)
-            break
-          }
-          case "Execute": {
-            if (action.timeoutMillis !== undefined && !(action.timeoutMillis > 0)) {
-              return yield* Effect.fail(invalid("execute", "the timeout must be above 0"))
-            }
-            break
-          }
-          case "Signal": {
-            if (!validSignals.has(action.signal)) {
-              return yield* Effect.fail(invalid("signal", `unknown signal ${action.signal}`))
-            }
-            if (action.pid !== undefined && !(Number.isInteger(action.pid) && action.pid > 0)) {
-              return yield* Effect.fail(invalid("signal", `bad pid ${action.pid}`))
-            }
-            break
-          }
-          case "Log": {
-            yield* decodeWith(Schema.NonNegativeInt, "log verbosity")(action.verbosity)
             break
           }
         }
-        if (action.name !== undefined && !primary) yield* validateActionName(action.name)
+        yield* validateActionData(action, primary)
         for (const alternate of action.alternates) yield* validateAction(rec, condition, alternate, false)
       })
 
@@ -2339,6 +2204,7 @@ export const make = (
     const control = (handle: Handle, op: ControlOp, options?: ControlOptions) =>
       Effect.gen(function*() {
         yield* guard
+        yield* validateControl(op, options)
         const enabled = setEnabled(op)
         const recurse = options?.recurse === true
         const setFlags = typeof op === "object" ? op.setFlags : undefined
