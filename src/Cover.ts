@@ -31,6 +31,7 @@ import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type { InvalidArgument } from "./HamError.js"
 import * as file from "./internal/cover-file.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
@@ -151,14 +152,15 @@ export const CoverClosed: typeof internal.CoverClosed = internal.CoverClosed
 export type CoverClosed = internal.CoverClosed
 
 /**
- * Covers a resource: acquires it now (in the caller's scope, which also ends the cover).
+ * Covers a resource: acquires it now (in the caller's scope, which also ends the cover). Fails
+ * with `InvalidArgument` for an option it does not know or a bad value, before acquiring.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: <A, E, R>(
   options: CoverOptions<A, E, R>
-) => Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
+) => Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
 
 /**
  * The default test of recoverable failures (see the module's description).

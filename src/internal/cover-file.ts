@@ -69,6 +69,7 @@ export const open = (
   options?: OpenOptions
 ): Effect.Effect<CoverFile, Error, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* cover_.validateOptions(options, ["schedule", "isRecoverable", "retries"], "Cover.open options")
     const state = { path, flags, offset: 0, handles: 1 }
     let userRecover: FileRecoverFn = recover ?? ((s) => openFd(s.path, reopenFlags(s.flags)))
     const cover = yield* cover_.make({

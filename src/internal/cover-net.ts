@@ -10,7 +10,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as NodeNet from "node:net"
 import type * as Api from "../Cover.js"
+import { InvalidArgument } from "../HamError.js"
 import * as cover_ from "./cover.js"
+import * as options_ from "./options.js"
 
 /** @internal */
 export type LineConnection = Api.LineConnection
@@ -97,12 +99,30 @@ export const connectLines = (host: string, port: number): Effect.Effect<LineConn
     return connection
   }))
 
+const connectKeys: ReadonlyArray<keyof ConnectOptions> = [
+  "host",
+  "port",
+  "replay",
+  "schedule",
+  "isRecoverable",
+  "retries"
+]
+
 /** @internal */
 export const connect = (
   options: ConnectOptions,
   recover?: (connection: LineConnection) => Effect.Effect<unknown, unknown>
 ): Effect.Effect<CoverConnection, Error, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* cover_.validateOptions(options, connectKeys, "Cover.connect options")
+    if (!(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
+      return yield* Effect.fail(
+        new InvalidArgument({
+          argument: "Cover.connect port",
+          reason: `must be an integer from 1 to 65535 (got ${options_.show(options.port)})`
+        })
+      )
+    }
     const host = options.host ?? "127.0.0.1"
     const replay = recover ?? options.replay
     const cover = yield* cover_.make({

@@ -19,6 +19,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../Cover.js"
+import { InvalidArgument } from "../HamError.js"
+import * as options_ from "./options.js"
 
 // ---------------------------------------------------------------------------------------------
 // errors and events
@@ -114,11 +116,49 @@ interface Current<A> {
   readonly scope: Scope.CloseableScope
 }
 
+const optionKeys: ReadonlyArray<keyof CoverOptions<unknown, unknown, unknown>> = [
+  "acquire",
+  "recover",
+  "isRecoverable",
+  "schedule",
+  "retries"
+]
+
+/**
+ * The options a cover takes (`what` names them in the message): only known keys; `retries` a
+ * non-negative integer.
+ *
+ * @internal
+ */
+export const validateOptions = (
+  options: { readonly retries?: number | undefined } | undefined,
+  known: ReadonlyArray<string>,
+  what: string
+): Effect.Effect<void, InvalidArgument> => {
+  const problem = options_.optionsProblem(options, known, what) ??
+    (options?.retries === undefined || (Number.isInteger(options.retries) && options.retries >= 0)
+      ? undefined
+      : {
+        argument: `${what} retries`,
+        reason: `must be a non-negative integer (got ${options_.show(options.retries)})`
+      })
+  return problem === undefined ? Effect.void : Effect.fail(options_.fromProblem(problem))
+}
+
 /** @internal */
 export const make = <A, E, R>(
   options: CoverOptions<A, E, R>
-): Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> =>
+): Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* validateOptions(options, optionKeys, "Cover options")
+    if (!Effect.isEffect(options.acquire)) {
+      return yield* Effect.fail(
+        new InvalidArgument({
+          argument: "Cover acquire",
+          reason: `must be an Effect (got ${options_.show(options.acquire)})`
+        })
+      )
+    }
     const outer = yield* Effect.scope
     const context = yield* Effect.context<Exclude<R, Scope.Scope>>()
     const isRecoverable = options.isRecoverable ?? isRecoverableDefault

@@ -69,7 +69,7 @@ const takeover = Effect.gen(function*() {
   }).pipe(
     Effect.scoped,
     Effect.provide(
-      ham_.layer().pipe(Layer.provideMerge(guardian_.layer({ path, process: true, role: "guardian", hostName })))
+      ham_.layer().pipe(Layer.provideMerge(guardian_.layer({ path, process: true, hostName }, "guardian")))
     )
   )
 })

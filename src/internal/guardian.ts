@@ -20,19 +20,30 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { StoreBusy, type StoreCorrupt } from "../HamError.js"
+import type * as Api from "../Guardian.js"
+import { type InvalidArgument, StoreBusy, type StoreCorrupt } from "../HamError.js"
+import * as options_ from "./options.js"
 import * as store_ from "./store.js"
 
-/** @internal */
-export interface GuardianOptions {
-  readonly path: string
-  readonly fsync?: boolean | undefined
-  /** run a guardian process that takes over when this process dies */
-  readonly process?: boolean | undefined
-  /** the entity that stands for the host process, in process mode (default "host") */
-  readonly hostName?: string | undefined
-  /** @internal the HAM is built by a guardian that took over */
-  readonly role?: store_.Lease["role"] | undefined
+const optionKeys: ReadonlyArray<keyof Api.GuardianOptions> = ["path", "fsync", "process", "hostName"]
+
+/** the options of `Guardian.layer`, checked: an unknown key or a bad value is an InvalidArgument */
+const validateOptions = (options: Api.GuardianOptions): Effect.Effect<void, InvalidArgument> => {
+  const problem = options_.optionsProblem(options, optionKeys, "Guardian options") ??
+    (typeof options.path === "string" && options.path.length > 0
+      ? undefined
+      : {
+        argument: "Guardian path",
+        reason: `must be a non-empty string (got ${options_.show(options.path)})`
+      }) ??
+    options_.flagsProblem({ fsync: options.fsync, process: options.process }, "Guardian ") ??
+    (options.hostName === undefined || (typeof options.hostName === "string" && options.hostName.length > 0)
+      ? undefined
+      : {
+        argument: "Guardian hostName",
+        reason: `must be a non-empty string (got ${options_.show(options.hostName)})`
+      })
+  return problem === undefined ? Effect.void : Effect.fail(options_.fromProblem(problem))
 }
 
 /** how long a host waits for a guardian that took over to hand the store back */
@@ -156,10 +167,10 @@ const superviseGuardian = (
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: GuardianOptions) => {
+const openForHost = (options: Api.GuardianOptions, role: store_.Lease["role"]) => {
   const openOnce = store_.openStore(options.path, {
     fsync: options.fsync,
-    role: options.role,
+    role,
     process: options.process,
     hostName: options.hostName
   })
@@ -173,20 +184,26 @@ const openForHost = (options: GuardianOptions) => {
     )
   return openOnce.pipe(
     Effect.catchTag("StoreBusy", (busy) =>
-      busy.role !== "guardian" || options.role === "guardian"
+      busy.role !== "guardian" || role === "guardian"
         ? Effect.fail(busy)
         : Effect.zipRight(store_.requestHandover(options.path), retry(0)))
   )
 }
 
-/** @internal */
+/**
+ * The store layer; `role` is "guardian" for the HAM a guardian process builds when it takes over.
+ *
+ * @internal
+ */
 export const layer = (
-  options: GuardianOptions
-): Layer.Layer<store_.StateStore, StoreCorrupt | StoreBusy> =>
+  options: Api.GuardianOptions,
+  role: store_.Lease["role"] = "host"
+): Layer.Layer<store_.StateStore, StoreCorrupt | StoreBusy | InvalidArgument> =>
   Layer.scoped(
     store_.StateStore,
     Effect.gen(function*() {
-      const store = yield* openForHost(options)
+      yield* validateOptions(options)
+      const store = yield* openForHost(options, role)
       if (store.mode.process) {
         const guardian = yield* superviseGuardian(
           options.path,
