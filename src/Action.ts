@@ -234,6 +234,16 @@ export interface ExecuteOptions {
 }
 
 /**
+ * Options of `Action.effect`: the `label` that names it in the tree (default `"effect"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EffectOptions {
+  readonly label?: string | undefined
+}
+
+/**
  * Options of `Action.signal`: another `pid` to signal, and `awaitExit`.
  *
  * @since 0.1.0
@@ -291,7 +301,7 @@ export const execute: (target: Command.Command | Effect.Effect<unknown, unknown>
  */
 export const effect: (
   run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
-  options?: { readonly label?: string | undefined }
+  options?: EffectOptions
 ) => Action = internal.effect
 
 /**

@@ -226,7 +226,7 @@ export const execute = (
 /** @internal */
 export const effect = (
   run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
-  options?: { readonly label?: string | undefined }
+  options?: PublicAction.EffectOptions
 ): Action =>
   withProblem(
     make<LocalData>({
