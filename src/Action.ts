@@ -20,6 +20,7 @@ import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { Pipeable } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
@@ -45,15 +46,144 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
-export type Action = internal.Action
+export type Action = ActionData & Pipeable & { readonly [TypeId]: TypeId }
 
 /**
- * The data of an action, without its prototype.
+ * The data of an action, without its prototype: one member per kind.
  *
  * @since 0.1.0
  * @category models
  */
-export type ActionData = internal.ActionData
+export type ActionData =
+  | RestartData
+  | ExecuteData
+  | NotifyData
+  | SignalData
+  | WaitForData
+  | HeartbeatHealthyData
+  | LogData
+  | LocalData
+
+/**
+ * What every action holds besides its kind: its name, flags and alternates.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ActionCommon {
+  /** unique within its condition (default: taken from its kind) */
+  readonly name?: string | undefined
+  readonly breakOnFail: boolean
+  readonly removeOnFail: boolean
+  readonly oneShot: boolean
+  /** tried in order when the action fails, until one succeeds */
+  readonly alternates: ReadonlyArray<ActionData>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RestartData extends ActionCommon {
+  readonly _tag: "Restart"
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteData extends ActionCommon {
+  readonly _tag: "Execute"
+  readonly command: CommandLine
+  readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface NotifyData extends ActionCommon {
+  readonly _tag: "Notify"
+  readonly target: NotifyTarget
+  readonly value: Option.Option<unknown>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignalData extends ActionCommon {
+  readonly _tag: "Signal"
+  readonly signal: string
+  readonly pid?: number | undefined
+  /** when set, the action waits up to this long for the entity's process to exit, and fails if it does not */
+  readonly awaitExitMillis?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WaitForData extends ActionCommon {
+  readonly _tag: "WaitFor"
+  readonly millis: number
+  /** wait until an entity of this name is running */
+  readonly entity?: string | undefined
+  /** wait until this path exists */
+  readonly path?: string | undefined
+  /** wait until this TCP port accepts connections (on `host`, default 127.0.0.1) */
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+  /** wait until this process entity announced READY=1 in its current life */
+  readonly ready?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatHealthyData extends ActionCommon {
+  readonly _tag: "HeartbeatHealthy"
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogData extends ActionCommon {
+  readonly _tag: "Log"
+  readonly message: string
+  readonly verbosity: number
+  readonly attachPrefix: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocalData extends ActionCommon {
+  readonly _tag: "Local"
+  readonly label: string
+  readonly run: LocalRun
+}
+
+/**
+ * Where a notify action delivers: the subscriber's own queue, pubsub or deferred.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotifyTarget =
+  | { readonly _tag: "Queue"; readonly offer: (value: unknown) => Effect.Effect<boolean> }
+  | { readonly _tag: "Deferred"; readonly complete: (value: unknown) => Effect.Effect<boolean> }
+
+/**
+ * The local code of an `Action.effect`, given the event that fired the condition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LocalRun = (event: ConditionEvent) => Effect.Effect<unknown, unknown>
 
 /**
  * The schema of action data (notify targets and local code are declared, not encodable).
@@ -64,20 +194,76 @@ export type ActionData = internal.ActionData
 export const ActionData: Schema.Schema<ActionData, any> = internal.ActionData
 
 /**
- * A command line kept as data (what an execute action runs).
+ * A command line kept as data (what an execute action runs, and a process entity is started
+ * with).
  *
  * @since 0.1.0
  * @category models
  */
-export type CommandLine = internal.CommandLine
+export interface CommandLine {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: { readonly [key: string]: string }
+  readonly extendEnv: boolean
+  readonly cwd?: string | undefined
+  readonly shell: boolean | string
+  readonly pipeTo?: CommandLine | undefined
+}
 
 /**
- * The options every action takes.
+ * The options every action takes (`Action.withOptions`).
  *
  * @since 0.1.0
  * @category models
  */
-export type ActionOptions = internal.ActionOptions
+export interface ActionOptions {
+  readonly name?: string | undefined
+  readonly breakOnFail?: boolean | undefined
+  readonly removeOnFail?: boolean | undefined
+  readonly oneShot?: boolean | undefined
+}
+
+/**
+ * Options of `Action.execute`: a `timeout` after which the command is a failure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExecuteOptions {
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `Action.effect`: the `label` that names it in the tree (default `"effect"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EffectOptions {
+  readonly label?: string | undefined
+}
+
+/**
+ * Options of `Action.signal`: another `pid` to signal, and `awaitExit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignalOptions {
+  readonly pid?: number | undefined
+  readonly awaitExit?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `Action.log`: the least verbosity it writes at, and whether the path prefixes it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogOptions {
+  readonly verbosity?: number | undefined
+  readonly attachPrefix?: boolean | undefined
+}
 
 /**
  * @since 0.1.0
@@ -103,10 +289,8 @@ export const restart: Action = internal.restart
  * @since 0.1.0
  * @category constructors
  */
-export const execute: (
-  target: Command.Command | Effect.Effect<unknown, unknown>,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
-) => Action = internal.execute
+export const execute: (target: Command.Command | Effect.Effect<unknown, unknown>, options?: ExecuteOptions) => Action =
+  internal.execute
 
 /**
  * Runs local code with the event that fired the condition. Its failure or defect is the
@@ -117,7 +301,7 @@ export const execute: (
  */
 export const effect: (
   run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
-  options?: { readonly label?: string | undefined }
+  options?: EffectOptions
 ) => Action = internal.effect
 
 /**
@@ -152,10 +336,7 @@ export const notify = <A, E = never>(
  * @since 0.1.0
  * @category constructors
  */
-export const signal: (
-  signal: string,
-  options?: { readonly pid?: number | undefined; readonly awaitExit?: Duration.DurationInput | undefined }
-) => Action = internal.signal
+export const signal: (signal: string, options?: SignalOptions) => Action = internal.signal
 
 /**
  * Waits, failing when what it waits for has not happened within `timeout`:
@@ -180,7 +361,12 @@ export const waitfor: (what: WaitForTarget) => Action = internal.waitfor
  * @since 0.1.0
  * @category models
  */
-export type WaitForTarget = internal.WaitForTarget
+export type WaitForTarget =
+  | Duration.DurationInput
+  | { readonly entity: string; readonly timeout: Duration.DurationInput }
+  | { readonly path: string; readonly timeout: Duration.DurationInput }
+  | { readonly port: number; readonly host?: string | undefined; readonly timeout: Duration.DurationInput }
+  | { readonly ready: string; readonly timeout: Duration.DurationInput }
 
 /**
  * Resets the entity's missed-heartbeat state: after a missed-heartbeat condition fired, the
@@ -199,10 +385,7 @@ export const heartbeatHealthy: Action = internal.heartbeatHealthy
  * @since 0.1.0
  * @category constructors
  */
-export const log: (
-  message: string,
-  options?: { readonly verbosity?: number | undefined; readonly attachPrefix?: boolean | undefined }
-) => Action = internal.log
+export const log: (message: string, options?: LogOptions) => Action = internal.log
 
 /**
  * Adds an alternate: when `self` fails, its alternates are tried in order until one succeeds.

@@ -19,7 +19,17 @@ import * as internal from "./internal/condition.js"
  * @since 0.1.0
  * @category models
  */
-export type ConditionType = internal.ConditionType
+export type ConditionType =
+  | typeof CondAny
+  | typeof CondDeath
+  | typeof CondDetach
+  | typeof CondRestart
+  | typeof CondBeatMissedLow
+  | typeof CondBeatMissedHigh
+  | typeof CondAbnormalDeath
+  | typeof CondAttach
+  | typeof CondState
+  | typeof CondRaise
 
 /**
  * Every condition type, in QNX code order (`CondAny` = 0 … `CondRaise` = 9).
@@ -171,7 +181,30 @@ export const RaiseSeverityCritical: number = internal.RaiseSeverityCritical
  * @since 0.1.0
  * @category models
  */
-export type StateMatch = internal.StateMatch
+export type StateMatch = number | { readonly in: ReadonlyArray<number> } | { readonly notIn: ReadonlyArray<number> }
+
+/**
+ * The filter of `Ham.conditionState`: the transitions it fires on (each side absent: any state).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateFilterInput {
+  readonly from?: StateMatch | undefined
+  readonly to?: StateMatch | undefined
+}
+
+/**
+ * The filter of `Ham.conditionRaise`: each field exact, or `RaiseAny` / absent for any.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RaiseFilterInput {
+  readonly type?: number | undefined
+  readonly class?: number | undefined
+  readonly severity?: number | undefined
+}
 
 /**
  * The occurrence of a condition: a Schema tagged union, one member per type (all but
@@ -187,25 +220,81 @@ export const ConditionEvent = internal.ConditionEvent
  * @since 0.1.0
  * @category models
  */
-export type ConditionEvent = internal.ConditionEvent
+export type ConditionEvent =
+  | DeathEvent
+  | AbnormalDeathEvent
+  | DetachEvent
+  | AttachEvent
+  | RestartEvent
+  | BeatMissedLowEvent
+  | BeatMissedHighEvent
+  | StateEvent
+  | RaiseEvent
+
+/**
+ * A death: `abnormal`, the `reason`, and for processes the pid, exit code or signal and the last
+ * lines of stderr.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeathEvent extends Schema.Schema.Type<typeof internal.DeathEvent> {}
+
+/**
+ * An abnormal death (the same death then fires `CondDeath`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AbnormalDeathEvent extends Schema.Schema.Type<typeof internal.AbnormalDeathEvent> {}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type DeathEvent = internal.DeathEvent
+export interface DetachEvent extends Schema.Schema.Type<typeof internal.DetachEvent> {}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type StateEvent = internal.StateEvent
+export interface AttachEvent extends Schema.Schema.Type<typeof internal.AttachEvent> {}
+
+/**
+ * A restart, with the number of restarts so far (and the new pid of a process).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RestartEvent extends Schema.Schema.Type<typeof internal.RestartEvent> {}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type RaiseEvent = internal.RaiseEvent
+export interface BeatMissedLowEvent extends Schema.Schema.Type<typeof internal.BeatMissedLowEvent> {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BeatMissedHighEvent extends Schema.Schema.Type<typeof internal.BeatMissedHighEvent> {}
+
+/**
+ * A published state: `from` and `to`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateEvent extends Schema.Schema.Type<typeof internal.StateEvent> {}
+
+/**
+ * A raise: `type`, `class`, `severity` and `detail`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RaiseEvent extends Schema.Schema.Type<typeof internal.RaiseEvent> {}
 
 /**
  * The schema of a condition type name.

@@ -30,6 +30,8 @@
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type { InvalidArgument } from "./HamError.js"
 import * as file from "./internal/cover-file.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
@@ -40,7 +42,24 @@ import * as internal from "./internal/cover.js"
  * @since 0.1.0
  * @category models
  */
-export type Cover<A> = internal.Cover<A>
+export interface Cover<A> {
+  /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
+  readonly use: <B, E, R>(
+    f: (resource: A) => Effect.Effect<B, E, R>
+  ) => Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
+  /** the current resource */
+  readonly get: Effect.Effect<A, CoverClosed>
+  /** replaces the recovery function from now on */
+  readonly setRecover: (recover: RecoverFn<A>) => Effect.Effect<void>
+  /** recovers now, as if an operation had failed with `reason` (a reopen) */
+  readonly recoverNow: (reason: unknown) => Effect.Effect<void, RecoveryFailed | CoverClosed>
+  /** recoveries, failed recoveries, retries, generation */
+  readonly stats: Effect.Effect<CoverStats>
+  /** the recoveries, as they happen */
+  readonly recoveries: Stream.Stream<RecoveryEvent>
+  /** releases the current resource; later operations fail with CoverClosed */
+  readonly close: Effect.Effect<void>
+}
 
 /**
  * A recovery function: the broken resource and the failure that broke it → a new resource,
@@ -49,25 +68,59 @@ export type Cover<A> = internal.Cover<A>
  * @since 0.1.0
  * @category models
  */
-export type RecoverFn<A> = internal.RecoverFn<A>
+export type RecoverFn<A> = (old: A, failure: unknown) => Effect.Effect<A, unknown, Scope.Scope>
 
 /**
+ * Options of `Cover.make`.
+ *
  * @since 0.1.0
  * @category models
  */
-export type CoverOptions<A, E, R> = internal.CoverOptions<A, E, R>
+export interface CoverOptions<A, E, R> {
+  /** acquires the first resource; its finalizers run when it is replaced or the cover closes */
+  readonly acquire: Effect.Effect<A, E, R>
+  /** makes a new resource from the broken one (default: `acquire` again) */
+  readonly recover?: RecoverFn<A> | undefined
+  /** which failures of an operation are recovered (default: `Cover.isRecoverable`) */
+  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  /** how the recovery function is retried (default: `defaultSchedule`) */
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  /** how many times one operation is run again after recoveries (default 3) */
+  readonly retries?: number | undefined
+}
 
 /**
+ * What a cover reports of its recoveries: a new resource (its generation, 1 for the first
+ * replacement), or a recovery that gave up.
+ *
  * @since 0.1.0
  * @category models
  */
-export type RecoveryEvent = internal.RecoveryEvent
+export type RecoveryEvent =
+  | { readonly _tag: "Recovered"; readonly generation: number; readonly attempts: number; readonly failure: string }
+  | {
+    readonly _tag: "RecoveryFailed"
+    readonly generation: number
+    readonly attempts: number
+    readonly failure: string
+  }
 
 /**
+ * The counters of a cover.
+ *
  * @since 0.1.0
  * @category models
  */
-export type CoverStats = internal.CoverStats
+export interface CoverStats {
+  /** recoveries that gave a new resource */
+  readonly recoveries: number
+  /** recoveries that gave up */
+  readonly failedRecoveries: number
+  /** operations run again after a recovery */
+  readonly retries: number
+  /** the generation of the current resource (0: the first one) */
+  readonly generation: number
+}
 
 /**
  * The recovery gave up: the operation fails with the failure that broke the resource and the
@@ -99,14 +152,15 @@ export const CoverClosed: typeof internal.CoverClosed = internal.CoverClosed
 export type CoverClosed = internal.CoverClosed
 
 /**
- * Covers a resource: acquires it now (in the caller's scope, which also ends the cover).
+ * Covers a resource: acquires it now (in the caller's scope, which also ends the cover). Fails
+ * with `InvalidArgument` for an option it does not know or a bad value, before acquiring.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: <A, E, R>(
   options: CoverOptions<A, E, R>
-) => Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
+) => Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
 
 /**
  * The default test of recoverable failures (see the module's description).
@@ -130,13 +184,29 @@ export const defaultSchedule: Schedule.Schedule<unknown> = internal.defaultSched
  * @since 0.1.0
  * @category models
  */
-export type LineConnection = net.LineConnection
+export interface LineConnection {
+  /** sends a line, and waits for the line that answers it */
+  readonly request: (line: string) => Effect.Effect<string, Error>
+  /** sends a line (no answer expected) */
+  readonly send: (line: string) => Effect.Effect<void, Error>
+}
 
 /**
+ * Options of `Cover.connect`: where to connect (`host` default 127.0.0.1), what to `replay` on
+ * every new connection, and the cover's `schedule`, `isRecoverable` and `retries`.
+ *
  * @since 0.1.0
  * @category models
  */
-export type ConnectOptions = net.ConnectOptions
+export interface ConnectOptions {
+  readonly host?: string | undefined
+  readonly port: number
+  /** run on every new connection after a recovery (replay a handshake or the session's state) */
+  readonly replay?: ((connection: LineConnection) => Effect.Effect<unknown, unknown>) | undefined
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  readonly retries?: number | undefined
+}
 
 /**
  * A covered TCP connection: `request(line)` and `send(line)` run on the current connection, and
@@ -145,7 +215,10 @@ export type ConnectOptions = net.ConnectOptions
  * @since 0.1.0
  * @category models
  */
-export type CoverConnection = net.CoverConnection
+export interface CoverConnection extends Cover<LineConnection> {
+  readonly request: (line: string) => Effect.Effect<string, Error | RecoveryFailed | CoverClosed>
+  readonly send: (line: string) => Effect.Effect<void, Error | RecoveryFailed | CoverClosed>
+}
 
 /**
  * A TCP connection (line protocol) that recovers when its server dies or restarts: a broken
@@ -174,7 +247,29 @@ export const connect: (
  * @since 0.1.0
  * @category models
  */
-export type CoverFile = file.CoverFile
+export interface CoverFile {
+  /** the current descriptor */
+  readonly fd: Effect.Effect<number, CoverClosed>
+  readonly offset: Effect.Effect<number>
+  /** reads up to `length` bytes at the offset, and moves it on */
+  readonly read: (length: number) => Effect.Effect<Uint8Array, Error | RecoveryFailed | CoverClosed>
+  /** writes at the offset, and moves it on; the number of bytes written */
+  readonly write: (data: Uint8Array | string) => Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+  /** moves the offset; the new offset */
+  readonly seek: (
+    offset: number,
+    whence?: "start" | "current" | "end"
+  ) => Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+  /** a second handle on the same open file: the same offset and the same recovery */
+  readonly dup: Effect.Effect<CoverFile, CoverClosed>
+  /** opens the file again now (at `path`, by default the same one), keeping the offset */
+  readonly reopen: (path?: string) => Effect.Effect<void, RecoveryFailed | CoverClosed>
+  /** closes this handle; the descriptor is closed with the last handle */
+  readonly close: Effect.Effect<void>
+  readonly setRecover: (recover: FileRecoverFn) => Effect.Effect<void>
+  readonly stats: Effect.Effect<CoverStats>
+  readonly recoveries: Stream.Stream<RecoveryEvent>
+}
 
 /**
  * What a file's recovery function is given: the descriptor that failed, the path, the flags and
@@ -183,7 +278,14 @@ export type CoverFile = file.CoverFile
  * @since 0.1.0
  * @category models
  */
-export type FileState = file.FileState
+export interface FileState {
+  /** the descriptor that failed */
+  readonly fd: number
+  readonly path: string
+  readonly flags: string
+  /** the handle's offset: where the next read or write goes */
+  readonly offset: number
+}
 
 /**
  * A file's recovery function: the state → a new descriptor (closed by the cover when replaced).
@@ -191,7 +293,19 @@ export type FileState = file.FileState
  * @since 0.1.0
  * @category models
  */
-export type FileRecoverFn = file.FileRecoverFn
+export type FileRecoverFn = (state: FileState) => Effect.Effect<number, unknown>
+
+/**
+ * Options of `Cover.open`: the cover's `schedule`, `isRecoverable` and `retries`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenOptions {
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  readonly retries?: number | undefined
+}
 
 /**
  * Opens a file as a covered handle (`ha_open`). When its descriptor goes bad or stale (EBADF,
@@ -207,7 +321,7 @@ export const open: (
   path: string,
   flags?: string,
   recover?: FileRecoverFn,
-  options?: file.OpenOptions
+  options?: OpenOptions
 ) => Effect.Effect<CoverFile, Error, Scope.Scope> = file.open
 
 /**

@@ -7,8 +7,12 @@
  * @since 0.1.0
  */
 import type * as Command from "@effect/platform/Command"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Action from "./Action.js"
 import * as internal from "./internal/entity.js"
 
 /**
@@ -42,15 +46,16 @@ export type HandleTypeId = typeof HandleTypeId
  * @since 0.1.0
  * @category models
  */
-export type EntitySpec<R = never> = internal.EntitySpec<R>
+export type EntitySpec<R = never> = FiberSpec<R> | ProcessSpec | PidSpec
 
 /**
- * What attaching a spec needs from the context: a fiber's requirements, nothing for processes.
+ * What attaching a spec needs from the context: a fiber's requirements but `Scope` (each life of
+ * a fiber entity runs in a scope of its own, closed when that life ends), nothing for processes.
  *
  * @since 0.1.0
  * @category models
  */
-export type Requirements<S> = internal.Requirements<S>
+export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope> : never
 
 /**
  * The spec of a supervised fiber.
@@ -58,7 +63,12 @@ export type Requirements<S> = internal.Requirements<S>
  * @since 0.1.0
  * @category models
  */
-export type FiberSpec<R = never> = internal.FiberSpec<R>
+export interface FiberSpec<R = never> extends Pipeable {
+  readonly [TypeId]: TypeId
+  readonly _tag: "Fiber"
+  readonly name: string
+  readonly effect: Effect.Effect<unknown, unknown, R>
+}
 
 /**
  * The kind of an entity, as shown in the tree.
@@ -66,7 +76,7 @@ export type FiberSpec<R = never> = internal.FiberSpec<R>
  * @since 0.1.0
  * @category models
  */
-export type EntityKind = internal.EntityKind
+export type EntityKind = "placeholder" | "fiber" | "self" | "process" | "pid"
 
 /**
  * A client-side handle on an entity: its name. Freeing it removes nothing; using it after the
@@ -75,7 +85,12 @@ export type EntityKind = internal.EntityKind
  * @since 0.1.0
  * @category models
  */
-export type EntityHandle = internal.EntityHandle
+export interface EntityHandle extends Pipeable {
+  readonly [HandleTypeId]: HandleTypeId
+  readonly _tag: "EntityHandle"
+  readonly name: string
+  readonly isGlobal: boolean
+}
 
 /**
  * An entity as the API accepts it: a handle or a name.
@@ -83,7 +98,7 @@ export type EntityHandle = internal.EntityHandle
  * @since 0.1.0
  * @category models
  */
-export type EntityRef = internal.EntityRef
+export type EntityRef = EntityHandle | string
 
 /**
  * A supervised fiber. Every run of `effect` is one life of the entity:
@@ -134,15 +149,35 @@ export const process: (name: string, command: Command.Command, options?: Process
  * @since 0.1.0
  * @category models
  */
-export type ProcessSpec = internal.ProcessSpec
+export interface ProcessSpec extends Pipeable {
+  readonly [TypeId]: TypeId
+  readonly _tag: "Process"
+  readonly name: string
+  readonly command: Action.CommandLine
+  readonly options: ProcessOptions
+}
 
 /**
- * Options of a process entity: `output`, `stopSignal`, `stopGrace`.
+ * Options of a process entity: `output`, `stopSignal`, `stopGrace`, `nodeIpc`.
  *
  * @since 0.1.0
  * @category models
  */
-export type ProcessOptions = internal.ProcessOptions
+export interface ProcessOptions {
+  /** where stdout/stderr go: the Effect logger (default), nowhere, or appended to a file */
+  readonly output?: "log" | "ignore" | { readonly file: string } | undefined
+  /** the signal that asks the process to stop (default SIGTERM) */
+  readonly stopSignal?: string | undefined
+  /** how long a stopping process may take before SIGKILL (default 5 seconds) */
+  readonly stopGrace?: Duration.DurationInput | undefined
+  /**
+   * A Node child may send its notify lines with `process.send({ ham: "WATCHDOG=1" })`, as over
+   * Node IPC: the HAM preloads a small bridge into it (through `NODE_OPTIONS`) that carries these
+   * messages over its notify socket (the platform's command executor opens no IPC channel).
+   * Opt-in: with it, `process.send` exists in the child (default false).
+   */
+  readonly nodeIpc?: boolean | undefined
+}
 
 /**
  * An existing process the HAM did not start. Its death is detected by polling `/proc` every
@@ -168,7 +203,13 @@ export const pid: (name: string, pid: number, options?: PidOptions) => PidSpec =
  * @since 0.1.0
  * @category models
  */
-export type PidSpec = internal.PidSpec
+export interface PidSpec extends Pipeable {
+  readonly [TypeId]: TypeId
+  readonly _tag: "Pid"
+  readonly name: string
+  readonly pid: number
+  readonly options: PidOptions
+}
 
 /**
  * Options of an external process entity: `pollInterval`, and the process options that apply
@@ -177,7 +218,10 @@ export type PidSpec = internal.PidSpec
  * @since 0.1.0
  * @category models
  */
-export type PidOptions = internal.PidOptions
+export interface PidOptions extends ProcessOptions {
+  /** how often the HAM looks whether the process is still alive (default 20 ms) */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
 
 /**
  * The global entity: a wildcard that is never attached or detached. Conditions on it fire for

@@ -37,7 +37,7 @@
  * @since 0.1.0
  */
 import type * as Layer from "effect/Layer"
-import type { StoreBusy, StoreCorrupt } from "./HamError.js"
+import type { InvalidArgument, StoreBusy, StoreCorrupt } from "./HamError.js"
 import * as guardian from "./internal/guardian/layer.js"
 import type { HamExtension } from "./internal/ham/extension.js"
 import * as internal from "./internal/store/lmdb.js"
@@ -76,13 +76,15 @@ export interface GuardianOptions {
  * be used (the file is then left as it was), and with `StoreBusy` when another live HAM holds
  * the store: exactly one HAM is active per store (a lease in the file, taken in one LMDB write
  * transaction, so that of two HAMs opening it at once exactly one gets it; given back when the
- * layer's scope closes; a lease whose holder died is taken over).
+ * layer's scope closes; a lease whose holder died is taken over). Fails with `InvalidArgument`
+ * for options it does not know or a bad value, before the file is touched.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: GuardianOptions): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy> =>
-  guardian.layer({ ...options, role: "host" })
+export const layer = (
+  options: GuardianOptions
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> => guardian.layer(options)
 
 /**
  * The format version of the records this version of effect-ham writes and reads.

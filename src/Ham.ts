@@ -15,14 +15,6 @@
  * further behind, its oldest undelivered events are dropped for it alone. The HAM and the other
  * subscribers are never blocked.
  *
- * Restart policy (beyond QNX, after Erlang/OTP): each entity may restart at most `maxRestarts`
- * times (default 10) within `within` (default 60 seconds). Consecutive restarts wait for the
- * `backoff` schedule (default exponential from 100 ms, doubling, capped at 10 seconds); an entity
- * that stayed up `backoffResetAfter` (default 10 seconds) restarts at once and its back-off
- * starts afresh. When the intensity is exceeded or the back-off schedule ends, the entity
- * stays down (status `gaveUp`), the restart action fails (so its alternates run) and the HAM
- * raises `CondRaise` with `type: RaiseTypeHam, class: RaiseClassRestartGaveUp`.
- *
  * @since 0.1.0
  */
 import type * as Deferred from "effect/Deferred"
@@ -37,72 +29,32 @@ import * as Stream from "effect/Stream"
 import * as Action from "./Action.js"
 import type * as Condition from "./Condition.js"
 import type * as Entity from "./Entity.js"
-import type { HamError, InvalidArgument } from "./HamError.js"
+import type {
+  ActionHandleError,
+  AddActionError,
+  AttachError,
+  AttachSelfError,
+  ConditionError,
+  ConditionHandleError,
+  ControlError,
+  DetachError,
+  EntityError,
+  EntityHandleError,
+  InvalidArgument,
+  PublishError,
+  RemoveError,
+  VerboseError
+} from "./HamError.js"
 import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
 
-export {
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  ActionFailed,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  ActionNotFound,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  ConditionNotFound,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  DuplicateName,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  EntityNotFound,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  type HamError,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  HamStopped,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  InvalidArgument,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  ProcessNotFound,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  ProcessNotSignallable,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  RestartIntensityExceeded,
-  /**
-   * @since 0.1.0
-   * @category errors
-   */
-  SpawnFailed
-} from "./HamError.js"
+/**
+ * The errors of the HAM (`EntityNotFound`, `InvalidArgument`, ...; see the `HamError` module).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export * from "./HamError.js"
 
 /**
  * The HAM service tag.
@@ -117,86 +69,6 @@ export const Ham: typeof internal.Ham = internal.Ham
  * @category tags
  */
 export type Ham = internal.Ham
-
-/**
- * The operations of the HAM service.
- *
- * @since 0.1.0
- * @category models
- */
-export interface HamService {
-  readonly attach: <S extends Entity.EntitySpec<any>>(
-    spec: S,
-    options?: AttachOptions
-  ) => Effect.Effect<Entity.EntityHandle, HamError, Entity.Requirements<S>>
-  readonly attachSelf: (
-    name: string,
-    options?: AttachOptions
-  ) => Effect.Effect<Entity.EntityHandle, HamError, Scope.Scope>
-  readonly entity: (name: string) => Effect.Effect<Entity.EntityHandle, HamError>
-  readonly entityHandle: (name: string) => Effect.Effect<Entity.EntityHandle, HamError>
-  readonly detach: (entity: Entity.EntityRef) => Effect.Effect<void, HamError>
-  readonly condition: (
-    entity: Entity.EntityRef,
-    type: Condition.ConditionType,
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionState: (
-    entity: Entity.EntityRef,
-    filter: { readonly from?: Condition.StateMatch | undefined; readonly to?: Condition.StateMatch | undefined },
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionRaise: (
-    entity: Entity.EntityRef,
-    filter: {
-      readonly type?: number | undefined
-      readonly class?: number | undefined
-      readonly severity?: number | undefined
-    },
-    options?: ConditionOptions
-  ) => Effect.Effect<ConditionHandle, HamError>
-  readonly conditionHandle: (entity: Entity.EntityRef, name: string) => Effect.Effect<ConditionHandle, HamError>
-  readonly addAction: (condition: ConditionHandle, action: Action.Action) => Effect.Effect<ActionHandle, HamError>
-  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, HamError>
-  readonly publishState: (entity: Entity.EntityRef, state: number) => Effect.Effect<void, HamError>
-  readonly raise: (entity: Entity.EntityRef, raise: RaiseInput) => Effect.Effect<void, HamError>
-  readonly subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, never, Scope.Scope>
-  readonly events: (entity?: Entity.EntityRef) => Stream.Stream<Condition.ConditionEvent>
-  readonly control: (handle: Handle, op: ControlOp, options?: ControlOptions) => Effect.Effect<ControlResult, HamError>
-  readonly remove: (handle: Handle) => Effect.Effect<void, HamError>
-  readonly snapshot: Effect.Effect<Tree.Tree>
-  readonly verbose: (level: number) => Effect.Effect<number, HamError>
-  readonly verbosity: Effect.Effect<number>
-  readonly stop: Effect.Effect<void>
-}
-
-/**
- * Options of `Ham.layer`: the default restart policy of every entity, the verbosity, the
- * per-subscriber event buffer.
- *
- * @since 0.1.0
- * @category models
- */
-export interface HamOptions extends RestartPolicyOptions {
-  readonly verbosity?: number | undefined
-  readonly eventBuffer?: number | undefined
-  /**
-   * Who forks the children of process entities: a small helper process of the HAM's (`"process"`,
-   * the default) or the HAM's own process (`"inline"`). A process launcher provided in the HAM's
-   * context takes precedence; the Guardian's process mode uses its own.
-   */
-  readonly spawner?: "process" | "inline" | undefined
-}
-
-/**
- * Options of `Ham.attach`: heartbeat and the entity's own restart policy.
- *
- * @since 0.1.0
- * @category models
- */
-export interface AttachOptions extends RestartPolicyOptions {
-  readonly heartbeat?: HeartbeatOptions | undefined
-}
 
 /**
  * `{ interval, missedLow, missedHigh }`: the entity must heartbeat at least once per
@@ -219,30 +91,58 @@ export interface HeartbeatOptions {
  * @category models
  */
 export interface RestartIntensityOptions {
+  /** a non-negative integer or `Infinity` */
   readonly maxRestarts?: number | undefined
   readonly within?: Duration.DurationInput | undefined
 }
 
 /**
- * The restart options of the layer and of an attach.
+ * The restart policy of an entity (or, in `Ham.layer`, of every entity); beyond QNX, after
+ * Erlang/OTP. Each entity may restart at most `maxRestarts` times (default 10) within `within`
+ * (default 60 seconds). Consecutive restarts wait for the `backoff` schedule (default
+ * `defaultBackoff`); an entity that stayed up `backoffResetAfter` (default 10 seconds) restarts at
+ * once and its back-off starts afresh. When the intensity is exceeded or the back-off schedule
+ * ends, the entity stays down (status `gaveUp`), the restart action fails (so its alternates run)
+ * and the HAM raises `CondRaise` with `type: RaiseTypeHam, class: RaiseClassRestartGaveUp`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface RestartPolicyOptions {
   readonly restartIntensity?: RestartIntensityOptions | undefined
+  /** `false`: no back-off */
   readonly backoff?: Schedule.Schedule<unknown> | false | undefined
   readonly backoffResetAfter?: Duration.DurationInput | undefined
 }
 
 /**
- * Options of `Ham.control`.
+ * Options of `Ham.attach`: heartbeat and the entity's own restart policy.
  *
  * @since 0.1.0
  * @category models
  */
-export interface ControlOptions {
-  readonly recurse?: boolean | undefined
+export interface AttachOptions extends RestartPolicyOptions {
+  readonly heartbeat?: HeartbeatOptions | undefined
+}
+
+/**
+ * Options of `Ham.layer`: the default restart policy of every entity, the verbosity, the
+ * per-subscriber event buffer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HamOptions extends RestartPolicyOptions {
+  /** the initial verbosity (default 1; see `Ham.verbose`) */
+  readonly verbosity?: number | undefined
+  /** how many undelivered events each subscriber keeps (default 4096) */
+  readonly eventBuffer?: number | undefined
+  /**
+   * Who forks the children of process entities: a small helper process of the HAM's (`"process"`,
+   * the default) or the HAM's own process (`"inline"`). A process launcher provided in the HAM's
+   * context takes precedence; the Guardian's process mode uses its own.
+   */
+  readonly spawner?: "process" | "inline" | undefined
 }
 
 /**
@@ -254,6 +154,7 @@ export interface ControlOptions {
  * @category models
  */
 export interface ConditionOptions {
+  /** default: taken from the type (`death`, `state`, ...), made unique */
   readonly name?: string | undefined
   readonly independent?: boolean | undefined
   readonly noWait?: boolean | undefined
@@ -308,6 +209,16 @@ export type ControlOp =
   | { readonly setFlags: { readonly [flag: string]: boolean } }
 
 /**
+ * Options of `Ham.control`: `recurse` applies enable/disable to the conditions and actions below.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ControlOptions {
+  readonly recurse?: boolean | undefined
+}
+
+/**
  * What `Ham.control` returns: whether the object is enabled, and its flags.
  *
  * @since 0.1.0
@@ -319,7 +230,8 @@ export interface ControlResult {
 }
 
 /**
- * What `Ham.raise` publishes: non-negative integers `type`, `class`, `severity` and free text.
+ * What `Ham.raise` (and `Notify.raise`) publishes: non-negative integers `type`, `class`,
+ * `severity`, and free text `detail` (default empty).
  *
  * @since 0.1.0
  * @category models
@@ -329,6 +241,83 @@ export interface RaiseInput {
   readonly class: number
   readonly severity: number
   readonly detail?: string | undefined
+}
+
+/**
+ * The operations of the HAM service; the functions of this module call them on the `Ham` in the
+ * context. Each names exactly what it can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HamService {
+  /** Starts supervising an entity (see `Ham.attach`). */
+  readonly attach: <S extends Entity.EntitySpec<any>>(
+    spec: S,
+    options?: AttachOptions
+  ) => Effect.Effect<Entity.EntityHandle, AttachError, Entity.Requirements<S>>
+  /** Attaches the caller, whose scope is its connection (see `Ham.attachSelf`). */
+  readonly attachSelf: (
+    name: string,
+    options?: AttachOptions
+  ) => Effect.Effect<Entity.EntityHandle, AttachSelfError, Scope.Scope>
+  /** The entity of that name, or a new placeholder (see `Ham.entity`). */
+  readonly entity: (name: string) => Effect.Effect<Entity.EntityHandle, EntityError>
+  /** The handle of an existing entity (see `Ham.entityHandle`). */
+  readonly entityHandle: (name: string) => Effect.Effect<Entity.EntityHandle, EntityHandleError>
+  /** Ends monitoring of an entity (see `Ham.detach`). */
+  readonly detach: (entity: Entity.EntityRef) => Effect.Effect<void, DetachError>
+  /** Adds a condition (see `Ham.condition`). */
+  readonly condition: (
+    entity: Entity.EntityRef,
+    type: Condition.ConditionType,
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, ConditionError>
+  /** Adds a `CondState` condition with a from/to filter (see `Ham.conditionState`). */
+  readonly conditionState: (
+    entity: Entity.EntityRef,
+    filter: Condition.StateFilterInput,
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, ConditionError>
+  /** Adds a `CondRaise` condition with a type/class/severity filter (see `Ham.conditionRaise`). */
+  readonly conditionRaise: (
+    entity: Entity.EntityRef,
+    filter: Condition.RaiseFilterInput,
+    options?: ConditionOptions
+  ) => Effect.Effect<ConditionHandle, ConditionError>
+  /** The handle of an existing condition (see `Ham.conditionHandle`). */
+  readonly conditionHandle: (
+    entity: Entity.EntityRef,
+    name: string
+  ) => Effect.Effect<ConditionHandle, ConditionHandleError>
+  /** Adds an action at the end of a condition's list (see `Ham.addAction`). */
+  readonly addAction: (condition: ConditionHandle, action: Action.Action) => Effect.Effect<ActionHandle, AddActionError>
+  /** The handle of an existing action (see `Ham.actionHandle`). */
+  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, ActionHandleError>
+  /** Publishes the entity's new state (see `Ham.publishState`). */
+  readonly publishState: (entity: Entity.EntityRef, state: number) => Effect.Effect<void, PublishError>
+  /** Raises a condition on the entity (see `Ham.raise`). */
+  readonly raise: (entity: Entity.EntityRef, raise: RaiseInput) => Effect.Effect<void, PublishError>
+  /** Subscribes now to every event (see `Ham.subscribe`). */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, never, Scope.Scope>
+  /** Every event, of one entity when given (see `Ham.events`). */
+  readonly events: (entity?: Entity.EntityRef) => Stream.Stream<Condition.ConditionEvent>
+  /** Enables, disables, reads or sets the flags of an entity, condition or action (see `Ham.control`). */
+  readonly control: (
+    handle: Handle,
+    op: ControlOp,
+    options?: ControlOptions
+  ) => Effect.Effect<ControlResult, ControlError>
+  /** Removes a condition or an action, or detaches an entity (see `Ham.remove`). */
+  readonly remove: (handle: Handle) => Effect.Effect<void, RemoveError>
+  /** The `/proc/ham` tree as data (see `Ham.snapshot`). */
+  readonly snapshot: Effect.Effect<Tree.Tree>
+  /** Sets the verbosity and returns the previous one (see `Ham.verbose`). */
+  readonly verbose: (level: number) => Effect.Effect<number, VerboseError>
+  /** The current verbosity (see `Ham.verbosity`). */
+  readonly verbosity: Effect.Effect<number>
+  /** Stops the HAM and everything it supervises (see `Ham.stop`). */
+  readonly stop: Effect.Effect<void>
 }
 
 /**
@@ -374,7 +363,7 @@ const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effec
 export const attach = <S extends Entity.EntitySpec<any>>(
   spec: S,
   options?: AttachOptions
-): Effect.Effect<Entity.EntityHandle, HamError, Ham | Entity.Requirements<S>> =>
+): Effect.Effect<Entity.EntityHandle, AttachError, Ham | Entity.Requirements<S>> =>
   withHam((ham) => ham.attach(spec, options))
 
 /**
@@ -388,7 +377,8 @@ export const attach = <S extends Entity.EntitySpec<any>>(
 export const attachSelf = (
   name: string,
   options?: AttachOptions
-): Effect.Effect<Entity.EntityHandle, HamError, Ham | Scope.Scope> => withHam((ham) => ham.attachSelf(name, options))
+): Effect.Effect<Entity.EntityHandle, AttachSelfError, Ham | Scope.Scope> =>
+  withHam((ham) => ham.attachSelf(name, options))
 
 /**
  * Sends a heartbeat for the entity of this handle (QNX `ham_heartbeat`). Always succeeds; does
@@ -406,7 +396,7 @@ export const heartbeat: (handle: Entity.EntityHandle) => Effect.Effect<void> = i
  * @since 0.1.0
  * @category constructors
  */
-export const entity = (name: string): Effect.Effect<Entity.EntityHandle, HamError, Ham> =>
+export const entity = (name: string): Effect.Effect<Entity.EntityHandle, EntityError, Ham> =>
   withHam((ham) => ham.entity(name))
 
 /**
@@ -415,7 +405,7 @@ export const entity = (name: string): Effect.Effect<Entity.EntityHandle, HamErro
  * @since 0.1.0
  * @category getters
  */
-export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, HamError, Ham> =>
+export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, EntityHandleError, Ham> =>
   withHam((ham) => ham.entityHandle(name))
 
 /**
@@ -425,7 +415,7 @@ export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, H
  * @since 0.1.0
  * @category combinators
  */
-export const detach = (entity: Entity.EntityRef): Effect.Effect<void, HamError, Ham> =>
+export const detach = (entity: Entity.EntityRef): Effect.Effect<void, DetachError, Ham> =>
   withHam((ham) => ham.detach(entity))
 
 /**
@@ -439,7 +429,7 @@ export const condition = (
   entity: Entity.EntityRef,
   type: Condition.ConditionType,
   options?: ConditionOptions
-): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.condition(entity, type, options))
+): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.condition(entity, type, options))
 
 /**
  * Adds a `CondState` condition that fires on transitions matching `from` / `to` (each an exact
@@ -450,9 +440,9 @@ export const condition = (
  */
 export const conditionState = (
   entity: Entity.EntityRef,
-  filter: { readonly from?: Condition.StateMatch | undefined; readonly to?: Condition.StateMatch | undefined },
+  filter: Condition.StateFilterInput,
   options?: ConditionOptions
-): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionState(entity, filter, options))
+): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.conditionState(entity, filter, options))
 
 /**
  * Adds a `CondRaise` condition that fires on raises matching `type`, `class` and `severity`
@@ -463,13 +453,9 @@ export const conditionState = (
  */
 export const conditionRaise = (
   entity: Entity.EntityRef,
-  filter: {
-    readonly type?: number | undefined
-    readonly class?: number | undefined
-    readonly severity?: number | undefined
-  },
+  filter: Condition.RaiseFilterInput,
   options?: ConditionOptions
-): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionRaise(entity, filter, options))
+): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.conditionRaise(entity, filter, options))
 
 /**
  * The handle of an existing condition (QNX `ham_condition_handle`).
@@ -480,7 +466,7 @@ export const conditionRaise = (
 export const conditionHandle = (
   entity: Entity.EntityRef,
   name: string
-): Effect.Effect<ConditionHandle, HamError, Ham> => withHam((ham) => ham.conditionHandle(entity, name))
+): Effect.Effect<ConditionHandle, ConditionHandleError, Ham> => withHam((ham) => ham.conditionHandle(entity, name))
 
 /**
  * Adds an action at the end of a condition's list and returns its handle.
@@ -491,7 +477,7 @@ export const conditionHandle = (
 export const addAction = (
   condition: ConditionHandle,
   action: Action.Action
-): Effect.Effect<ActionHandle, HamError, Ham> => withHam((ham) => ham.addAction(condition, action))
+): Effect.Effect<ActionHandle, AddActionError, Ham> => withHam((ham) => ham.addAction(condition, action))
 
 /**
  * The handle of an existing action (QNX `ham_action_handle`).
@@ -502,7 +488,7 @@ export const addAction = (
 export const actionHandle = (
   condition: ConditionHandle,
   name: string
-): Effect.Effect<ActionHandle, HamError, Ham> => withHam((ham) => ham.actionHandle(condition, name))
+): Effect.Effect<ActionHandle, ActionHandleError, Ham> => withHam((ham) => ham.actionHandle(condition, name))
 
 /**
  * A condition handle, or an effect that makes one: what the pipeable action adders take.
@@ -521,7 +507,7 @@ export type ConditionInput<E, R> = ConditionHandle | Effect.Effect<ConditionHand
  */
 export const action =
   (action: Action.Action) =>
-  <E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | HamError, R | Ham> =>
+  <E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> =>
     Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
 
 /**
@@ -532,7 +518,7 @@ export const action =
  */
 export const restart: <E = never, R = never>(
   self: ConditionInput<E, R>
-) => Effect.Effect<ConditionHandle, E | HamError, R | Ham> = action(Action.restart)
+) => Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> = action(Action.restart)
 
 /**
  * Adds `Action.execute` (QNX `ham_action_execute`).
@@ -577,7 +563,7 @@ export const waitfor = (...args: Parameters<typeof Action.waitfor>) => action(Ac
  */
 export const heartbeatHealthy: <E = never, R = never>(
   self: ConditionInput<E, R>
-) => Effect.Effect<ConditionHandle, E | HamError, R | Ham> = action(Action.heartbeatHealthy)
+) => Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> = action(Action.heartbeatHealthy)
 
 /**
  * Adds `Action.log` (QNX `ham_action_log`).
@@ -594,8 +580,10 @@ export const log = (...args: Parameters<typeof Action.log>) => action(Action.log
  * @since 0.1.0
  * @category combinators
  */
-export const publishState = (entity: Entity.EntityRef, state: number): Effect.Effect<void, HamError, Ham> =>
-  withHam((ham) => ham.publishState(entity, state))
+export const publishState = (
+  entity: Entity.EntityRef,
+  state: number
+): Effect.Effect<void, PublishError, Ham> => withHam((ham) => ham.publishState(entity, state))
 
 /**
  * Raises a condition on the entity (QNX `ham_entity_condition_raise`).
@@ -603,7 +591,7 @@ export const publishState = (entity: Entity.EntityRef, state: number): Effect.Ef
  * @since 0.1.0
  * @category combinators
  */
-export const raise = (entity: Entity.EntityRef, raise: RaiseInput): Effect.Effect<void, HamError, Ham> =>
+export const raise = (entity: Entity.EntityRef, raise: RaiseInput): Effect.Effect<void, PublishError, Ham> =>
   withHam((ham) => ham.raise(entity, raise))
 
 /**
@@ -639,8 +627,8 @@ export const subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, n
 export const control = (
   handle: Handle,
   op: ControlOp,
-  options?: { readonly recurse?: boolean | undefined }
-): Effect.Effect<ControlResult, HamError, Ham> => withHam((ham) => ham.control(handle, op, options))
+  options?: ControlOptions
+): Effect.Effect<ControlResult, ControlError, Ham> => withHam((ham) => ham.control(handle, op, options))
 
 /**
  * Removes a condition (with its actions) or an action; on an entity handle, detaches it.
@@ -648,7 +636,7 @@ export const control = (
  * @since 0.1.0
  * @category combinators
  */
-export const remove = (handle: Handle): Effect.Effect<void, HamError, Ham> => withHam((ham) => ham.remove(handle))
+export const remove = (handle: Handle): Effect.Effect<void, RemoveError, Ham> => withHam((ham) => ham.remove(handle))
 
 /**
  * The `/proc/ham` tree as data.
@@ -666,7 +654,7 @@ export const snapshot: Effect.Effect<Tree.Tree, never, Ham> = withHam((ham) => h
  * @since 0.1.0
  * @category combinators
  */
-export const verbose = (level: number): Effect.Effect<number, HamError, Ham> => withHam((ham) => ham.verbose(level))
+export const verbose = (level: number): Effect.Effect<number, VerboseError, Ham> => withHam((ham) => ham.verbose(level))
 
 /**
  * The HAM's current verbosity.

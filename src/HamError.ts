@@ -277,3 +277,113 @@ export type HamError =
   | ProcessNotFound
   | ProcessNotSignallable
   | HamStopped
+
+/**
+ * What `Ham.attach` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AttachError =
+  | HamStopped
+  | InvalidArgument
+  | DuplicateName
+  | SpawnFailed
+  | ProcessNotFound
+  | ProcessNotSignallable
+
+/**
+ * What `Ham.attachSelf` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AttachSelfError = HamStopped | InvalidArgument | DuplicateName
+
+/**
+ * What `Ham.entity` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type EntityError = HamStopped | InvalidArgument
+
+/**
+ * What `Ham.entityHandle` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type EntityHandleError = HamStopped | EntityNotFound
+
+/**
+ * What `Ham.detach` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DetachError = HamStopped | EntityNotFound | InvalidArgument
+
+/**
+ * What `Ham.condition`, `Ham.conditionState` and `Ham.conditionRaise` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConditionError = HamStopped | InvalidArgument | EntityNotFound | DuplicateName
+
+/**
+ * What `Ham.conditionHandle` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConditionHandleError = HamStopped | EntityNotFound | ConditionNotFound
+
+/**
+ * What `Ham.addAction` and the action adders (`Ham.restart`, `Ham.log`, ...) can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AddActionError = HamStopped | InvalidArgument | EntityNotFound | ConditionNotFound | DuplicateName
+
+/**
+ * What `Ham.actionHandle` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ActionHandleError = HamStopped | EntityNotFound | ConditionNotFound | ActionNotFound
+
+/**
+ * What `Ham.publishState` and `Ham.raise` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type PublishError = HamStopped | InvalidArgument | EntityNotFound
+
+/**
+ * What `Ham.control` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ControlError = HamStopped | InvalidArgument | EntityNotFound | ConditionNotFound | ActionNotFound
+
+/**
+ * What `Ham.remove` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RemoveError = HamStopped | InvalidArgument | EntityNotFound | ConditionNotFound | ActionNotFound
+
+/**
+ * What `Ham.verbose` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type VerboseError = HamStopped | InvalidArgument

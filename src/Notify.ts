@@ -36,6 +36,7 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as Ham from "./Ham.js"
 import * as internal from "./internal/notify/client.js"
 import * as protocol from "./internal/notify/protocol.js"
 import type { NotifyError } from "./internal/notify/protocol.js"
@@ -87,12 +88,12 @@ export type NotifyMessage = protocol.NotifyMessage
 
 /**
  * What `Notify.raise` takes: non-negative integers `type`, `class`, `severity`, and free text
- * `detail` (default empty; newlines become spaces).
+ * `detail` (default empty; newlines become spaces). The same as `Ham.raise` takes.
  *
  * @since 0.1.0
  * @category models
  */
-export type RaiseInput = protocol.RaiseInput
+export type RaiseInput = Ham.RaiseInput
 
 /**
  * How a client reaches the HAM: `"socket"`, `"ipc"` or `"none"` (unsupervised: messages are
@@ -101,7 +102,7 @@ export type RaiseInput = protocol.RaiseInput
  * @since 0.1.0
  * @category models
  */
-export type Transport = internal.Transport
+export type Transport = "socket" | "ipc" | "none"
 
 /**
  * A notify client: its transport and `send`.
@@ -109,7 +110,12 @@ export type Transport = internal.Transport
  * @since 0.1.0
  * @category models
  */
-export type NotifyClient = internal.NotifyClient
+export interface NotifyClient {
+  /** `socket` when a socket path is known, else `ipc` when supervised over Node IPC, else `none` */
+  readonly transport: Transport
+  /** sends one message; a no-op with transport `none` */
+  readonly send: (message: NotifyMessage) => Effect.Effect<void, NotifyError>
+}
 
 /**
  * Options of a client: `path` (default `process.env.HAM_NOTIFY_SOCKET`) and `ipc` (use Node IPC
@@ -118,7 +124,15 @@ export type NotifyClient = internal.NotifyClient
  * @since 0.1.0
  * @category models
  */
-export type NotifyClientOptions = internal.NotifyClientOptions
+export interface NotifyClientOptions {
+  /** the socket path; default: `process.env.HAM_NOTIFY_SOCKET` */
+  readonly path?: string | undefined
+  /**
+   * when no socket path is known, send `{ ham: line }` with `process.send` if the process has an
+   * IPC channel and `HAM_ENTITY` is set; default `true`
+   */
+  readonly ipc?: boolean | undefined
+}
 
 /**
  * The notify client service tag. Optional: without it the functions of this module use a

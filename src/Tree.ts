@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Schema from "effect/Schema"
 import * as internal from "./internal/tree.js"
 
 /**
@@ -18,7 +19,7 @@ export const Tree = internal.Tree
  * @since 0.1.0
  * @category models
  */
-export type Tree = internal.Tree
+export interface Tree extends Schema.Schema.Type<typeof internal.Tree> {}
 
 /**
  * An entity in the tree with its statistics and conditions.
@@ -32,7 +33,7 @@ export const EntityNode = internal.EntityNode
  * @since 0.1.0
  * @category models
  */
-export type EntityNode = internal.EntityNode
+export interface EntityNode extends Schema.Schema.Type<typeof internal.EntityNode> {}
 
 /**
  * The statistics of an entity: deaths, abnormal deaths, restarts, heartbeats received, missed
@@ -41,7 +42,7 @@ export type EntityNode = internal.EntityNode
  * @since 0.1.0
  * @category models
  */
-export type EntityStats = internal.EntityStats
+export interface EntityStats extends Schema.Schema.Type<typeof internal.EntityStats> {}
 
 /**
  * A condition in the tree with its flags and actions.
@@ -49,7 +50,7 @@ export type EntityStats = internal.EntityStats
  * @since 0.1.0
  * @category models
  */
-export type ConditionNode = internal.ConditionNode
+export interface ConditionNode extends Schema.Schema.Type<typeof internal.ConditionNode> {}
 
 /**
  * An action in the tree with its flags, alternates and counters.
@@ -57,7 +58,7 @@ export type ConditionNode = internal.ConditionNode
  * @since 0.1.0
  * @category models
  */
-export type ActionNode = internal.ActionNode
+export interface ActionNode extends Schema.Schema.Type<typeof internal.ActionNode> {}
 
 /**
  * Renders a tree as indented text, one entity per block.

@@ -250,56 +250,52 @@ const process_ = { _tag: "Process", name: "web", command: { command: "sleep", ar
 const refused: ReadonlyArray<readonly [unknown, string]> = [
   [
     { _tag: "Entity", name: "db", color: "red" },
-    `invalid field "color" of Entity: is not a field here (the fields are "_tag" | "name")`
+    `invalid Entity: color is not allowed (got "red"; the fields are "_tag", "name")`
   ],
   [
     { _tag: "Attach", spec: { ...process_, restart: true } },
-    `invalid field "spec.restart" of Attach: is not a field here (the fields are "_tag" | "name" | "command" | "options")`
+    `invalid Attach: spec.restart is not allowed (got true; the fields are "_tag", "name", "command", "options")`
   ],
   [
     { _tag: "Attach", spec: process_, options: { heartbeat: { interval: "soon", missedLow: 1, missedHigh: 2 } } },
-    `invalid field "options.heartbeat.interval" of Attach: expected a number of milliseconds or a duration such as "5 seconds", got "soon"`
+    `invalid Attach: options.heartbeat.interval must be a number of milliseconds or a duration such as "5 seconds" (got "soon")`
   ],
   [
     { _tag: "Attach", spec: process_, options: { heartbeat: { interval: 100, missedLow: -1, missedHigh: 2 } } },
-    `invalid field "options.heartbeat.missedLow" of Attach: expected a non-negative number, got -1`
+    `invalid Attach: options.heartbeat.missedLow must be a non-negative number (got -1)`
   ],
   [
     { _tag: "Attach", spec: { _tag: "Fiber", name: "worker" } },
-    `invalid field "spec._tag" of Attach: expected "Process" | "Pid", got "Fiber"`
+    `invalid Attach: spec._tag must be one of "Process", "Pid" (got "Fiber")`
   ],
   [
     { _tag: "Attach", spec: process_, options: { backoff: true } },
-    `invalid field "options.backoff" of Attach: expected false or a back-off schedule, got true`
+    `invalid Attach: options.backoff must be false or a back-off schedule (got true)`
   ],
   [
     { _tag: "PublishState", entity: "db", state: "up" },
-    `invalid field "state" of PublishState: expected number, got "up"`
+    `invalid PublishState: state must be a number (got "up")`
   ],
-  [{ _tag: "PublishState", entity: "db" }, `invalid field "state" of PublishState: is required`],
+  [{ _tag: "PublishState", entity: "db" }, `invalid PublishState: state is missing`],
   [
     { _tag: "PublishState", entity: 7, state: 1 },
-    `invalid field "entity" of PublishState: expected an entity handle or string, got 7`
+    `invalid PublishState: entity must be an entity handle or a string (got 7)`
   ],
   [
     { _tag: "Condition", entity: "web", type: "CondExplode" },
-    `invalid field "type" of Condition: expected "CondAny" or "CondDeath" or "CondDetach" or "CondRestart" or ` +
-    `"CondBeatMissedLow" or "CondBeatMissedHigh" or "CondAbnormalDeath" or "CondAttach" or "CondState" or ` +
-    `"CondRaise", got "CondExplode"`
+    `invalid Condition: type must be one of "CondAny", "CondDeath", "CondDetach", "CondRestart", "CondBeatMissedLow", "CondBeatMissedHigh", "CondAbnormalDeath", "CondAttach", "CondState", "CondRaise" (got "CondExplode")`
   ],
   [
     { _tag: "ConditionState", entity: "db", filter: { to: { in: [2, -3] } } },
-    `invalid field "filter.to.in.1" of ConditionState: expected a non-negative number, got -3`
+    `invalid ConditionState: filter.to.in.1 must be a non-negative integer (got -3)`
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Reboot" } },
-    `invalid field "action._tag" of AddAction: expected "Restart" | "Execute" | "Signal" | "WaitFor" | ` +
-    `"HeartbeatHealthy" | "Log" | "LocalCode", got "Reboot"`
+    `invalid AddAction: action._tag must be one of "Restart", "Execute", "Signal", "WaitFor", "HeartbeatHealthy", "Log", "LocalCode" (got "Reboot")`
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Log", message: "x", colour: "red" } },
-    `invalid field "action.colour" of AddAction: is not a field here (the fields are "_tag" | "name" | ` +
-    `"breakOnFail" | "removeOnFail" | "oneShot" | "alternates" | "message" | "verbosity" | "attachPrefix")`
+    `invalid AddAction: action.colour is not allowed (got "red"; the fields are "_tag", "name", "breakOnFail", "removeOnFail", "oneShot", "alternates", "message", "verbosity", "attachPrefix")`
   ],
   [
     {
@@ -307,18 +303,16 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
       condition: deathJson,
       action: { _tag: "Log", message: "x", alternates: [{ _tag: "LocalCode", label: "hook" }] }
     },
-    `invalid field "action" of AddAction: the action "hook" is local code, which cannot be sent or written as data`
+    `invalid AddAction: action: the action "hook" is local code, which cannot be sent or written as data`
   ],
   [
     { _tag: "Control", handle: port, op: { setFlags: { oneShot: "yes" } } },
-    `invalid field "op.setFlags.oneShot" of Control: expected boolean, got "yes"`
+    `invalid Control: op.setFlags.oneShot must be a boolean (got "yes")`
   ],
-  [{ _tag: "Snapshot", depth: 2 }, `invalid field "depth" of Snapshot: is not a field here (the fields are "_tag")`],
+  [{ _tag: "Snapshot", depth: 2 }, `invalid Snapshot: depth is not allowed (got 2; the fields are "_tag")`],
   [
     { _tag: "Reboot" },
-    `invalid field "_tag" of Reboot: expected "Attach" | "Entity" | "LookupEntity" | "Detach" | "Condition" | ` +
-    `"ConditionState" | "ConditionRaise" | "LookupCondition" | "AddAction" | "LookupAction" | "Control" | ` +
-    `"Remove" | "PublishState" | "Raise" | "Verbose" | "Snapshot" | "Stop" | "Events", got "Reboot"`
+    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "PublishState", "Raise", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
   ]
 ]
 
@@ -332,8 +326,7 @@ describe("refused payloads", () => {
       }
       const notARequest = yield* failureOf(protocol.decodeRequest(42))
       expect(notARequest._tag).toBe("InvalidArgument")
-      expect(notARequest.message.startsWith("invalid a request: expected ")).toBe(true)
-      expect(notARequest.message.endsWith(", got 42")).toBe(true)
+      expect(notARequest.message).toBe("invalid request: must be an object whose _tag names an operation (got 42)")
       expect(notARequest.message).not.toContain("\n")
     }))
 })
@@ -349,22 +342,22 @@ describe("local values", () => {
       const local: ReadonlyArray<readonly [protocol.Request, string]> = [
         [
           new protocol.Attach({ spec: Entity.fiber("worker", Effect.never) }),
-          `invalid field "spec" of Attach: a fiber entity is local to its process and cannot be sent or written as data`
+          `invalid Attach: spec: a fiber entity is local to its process and cannot be sent or written as data`
         ],
         [
           new protocol.AddAction({ condition: death, action: Action.effect(Effect.void, { label: "hook" }) }),
-          `invalid field "action" of AddAction: the action "hook" is local code, which cannot be sent or written as data`
+          `invalid AddAction: action: the action "hook" is local code, which cannot be sent or written as data`
         ],
         [
           new protocol.AddAction({
             condition: death,
             action: Action.log("down").pipe(Action.orElse(Action.notify(queue, "down")))
           }),
-          `invalid field "action" of AddAction: the action "notify" is local code, which cannot be sent or written as data`
+          `invalid AddAction: action: the action "notify" is local code, which cannot be sent or written as data`
         ],
         [
           new protocol.Attach({ spec: Entity.pid("ext", 4242), options: { backoff: Schedule.spaced("1 second") } }),
-          `invalid field "options.backoff" of Attach: a back-off schedule is local to its process and cannot be sent or written as data`
+          `invalid Attach: options.backoff: a back-off schedule is local to its process and cannot be sent or written as data`
         ]
       ]
       for (const [request, message] of local) {

@@ -4,12 +4,13 @@ import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import { pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
 import type { ConditionEvent } from "./condition.js"
 import * as json from "./json.js"
+import * as options_ from "./options.js"
 
 /** @internal */
 export const TypeId: typeof PublicAction.TypeId = Symbol.for("effect-ham/Action") as never
@@ -18,16 +19,8 @@ export const TypeId: typeof PublicAction.TypeId = Symbol.for("effect-ham/Action"
 // data
 // ---------------------------------------------------------------------------------------------
 
-/** @internal a command line kept as data: what `execute` and (later) `restart` run */
-export interface CommandLine {
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly env: { readonly [key: string]: string }
-  readonly extendEnv: boolean
-  readonly cwd?: string | undefined
-  readonly shell: boolean | string
-  readonly pipeTo?: CommandLine | undefined
-}
+/** @internal */
+export type CommandLine = PublicAction.CommandLine
 
 /** @internal a command line as written in JSON: only `command` is required */
 export interface CommandLineJson {
@@ -88,10 +81,8 @@ export const renderCommandLine = (line: CommandLine): string => {
   return line.pipeTo === undefined ? own : `${own} | ${renderCommandLine(line.pipeTo)}`
 }
 
-/** @internal where a notify action delivers: the subscriber's own queue, pubsub or deferred */
-export type NotifyTarget =
-  | { readonly _tag: "Queue"; readonly offer: (value: unknown) => Effect.Effect<boolean> }
-  | { readonly _tag: "Deferred"; readonly complete: (value: unknown) => Effect.Effect<boolean> }
+/** @internal */
+export type NotifyTarget = PublicAction.NotifyTarget
 
 const NotifyTargetSchema = Schema.declare(
   (u: unknown): u is NotifyTarget => Predicate.hasProperty(u, "_tag"),
@@ -99,94 +90,31 @@ const NotifyTargetSchema = Schema.declare(
 )
 
 /** @internal */
-export type LocalRun = (event: ConditionEvent) => Effect.Effect<unknown, unknown>
+export type LocalRun = PublicAction.LocalRun
 
 const LocalRunSchema = Schema.declare(
   (u: unknown): u is LocalRun => typeof u === "function",
   { identifier: "LocalRun", description: "local code: cannot be persisted or sent to a remote HAM" }
 )
 
-interface Common {
-  readonly name?: string | undefined
-  readonly breakOnFail: boolean
-  readonly removeOnFail: boolean
-  readonly oneShot: boolean
-  readonly alternates: ReadonlyArray<ActionData>
-}
-
 /** @internal */
-export interface RestartData extends Common {
-  readonly _tag: "Restart"
-}
-
+export type RestartData = PublicAction.RestartData
 /** @internal */
-export interface ExecuteData extends Common {
-  readonly _tag: "Execute"
-  readonly command: CommandLine
-  readonly timeoutMillis?: number | undefined
-}
-
+export type ExecuteData = PublicAction.ExecuteData
 /** @internal */
-export interface NotifyData extends Common {
-  readonly _tag: "Notify"
-  readonly target: NotifyTarget
-  readonly value: Option.Option<unknown>
-}
-
+export type NotifyData = PublicAction.NotifyData
 /** @internal */
-export interface SignalData extends Common {
-  readonly _tag: "Signal"
-  readonly signal: string
-  readonly pid?: number | undefined
-  /** when set, the action waits up to this long for the entity's process to exit, and fails if it does not */
-  readonly awaitExitMillis?: number | undefined
-}
-
+export type SignalData = PublicAction.SignalData
 /** @internal */
-export interface WaitForData extends Common {
-  readonly _tag: "WaitFor"
-  readonly millis: number
-  /** wait until an entity of this name is running */
-  readonly entity?: string | undefined
-  /** wait until this path exists */
-  readonly path?: string | undefined
-  /** wait until this TCP port accepts connections (on `host`, default 127.0.0.1) */
-  readonly port?: number | undefined
-  readonly host?: string | undefined
-  /** wait until this process entity announced READY=1 in its current life */
-  readonly ready?: string | undefined
-}
-
+export type WaitForData = PublicAction.WaitForData
 /** @internal */
-export interface HeartbeatHealthyData extends Common {
-  readonly _tag: "HeartbeatHealthy"
-}
-
+export type HeartbeatHealthyData = PublicAction.HeartbeatHealthyData
 /** @internal */
-export interface LogData extends Common {
-  readonly _tag: "Log"
-  readonly message: string
-  readonly verbosity: number
-  readonly attachPrefix: boolean
-}
-
+export type LogData = PublicAction.LogData
 /** @internal */
-export interface LocalData extends Common {
-  readonly _tag: "Local"
-  readonly label: string
-  readonly run: LocalRun
-}
-
+export type LocalData = PublicAction.LocalData
 /** @internal */
-export type ActionData =
-  | RestartData
-  | ExecuteData
-  | NotifyData
-  | SignalData
-  | WaitForData
-  | HeartbeatHealthyData
-  | LogData
-  | LocalData
+export type ActionData = PublicAction.ActionData
 
 /** @internal the name and flags of every action */
 export const flags = {
@@ -247,9 +175,7 @@ export const ActionData: Schema.Schema<ActionData, any> = Schema.Union(
 )
 
 /** @internal */
-export type Action = ActionData & Pipeable & {
-  readonly [TypeId]: typeof TypeId
-}
+export type Action = PublicAction.Action
 
 const ActionProto = {
   [TypeId]: TypeId,
@@ -278,6 +204,30 @@ export const make = <A extends ActionData>(fields: Fields<A> & Partial<ActionDat
   return self
 }
 
+const ProblemKey = Symbol.for("effect-ham/Action/problem")
+
+/**
+ * What the constructor of an action found wrong in its arguments (an unknown option, a bad
+ * duration): constructors are pure, so `Ham.addAction` refuses the action with it.
+ *
+ * @internal
+ */
+export const problemOf = (action: ActionData): options_.Problem | undefined =>
+  (action as { readonly [ProblemKey]?: options_.Problem })[ProblemKey]
+
+/** notes the first problem on the action (copies made by the combinators keep it) */
+const withProblem = (action: Action, problem: options_.Problem | undefined): Action => {
+  if (problem !== undefined && problemOf(action) === undefined) {
+    ;(action as { [ProblemKey]?: options_.Problem })[ProblemKey] = problem
+  }
+  return action
+}
+
+const durationProblem = (input: unknown, argument: string): options_.Problem | undefined =>
+  Option.isNone(Duration.decodeUnknown(input))
+    ? { argument, reason: `must be a duration such as "5 seconds" (got ${options_.show(input)})` }
+    : undefined
+
 /** @internal gives plain data (decoded from a store or the wire) its prototype back */
 export const fromData = (data: ActionData): Action => isAction(data) ? data : make(data)
 
@@ -291,26 +241,33 @@ export const restart: Action = make<RestartData>({ _tag: "Restart" })
 /** @internal */
 export const execute = (
   target: Command.Command | Effect.Effect<unknown, unknown>,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: PublicAction.ExecuteOptions
 ): Action =>
-  Command.isCommand(target)
-    ? make<ExecuteData>({
-      _tag: "Execute",
-      command: commandLineFrom(target),
-      timeoutMillis: options?.timeout === undefined ? undefined : Duration.toMillis(options.timeout)
-    })
-    : make<LocalData>({ _tag: "Local", label: "execute", run: () => target })
+  withProblem(
+    Command.isCommand(target)
+      ? make<ExecuteData>({
+        _tag: "Execute",
+        command: commandLineFrom(target),
+        timeoutMillis: options?.timeout === undefined ? undefined : toMillisOrNaN(options.timeout)
+      })
+      : make<LocalData>({ _tag: "Local", label: "execute", run: () => target }),
+    options_.optionsProblem(options, ["timeout"], "execute options") ??
+      (options?.timeout === undefined ? undefined : durationProblem(options.timeout, "execute timeout"))
+  )
 
 /** @internal */
 export const effect = (
   run: Effect.Effect<unknown, unknown> | ((event: ConditionEvent) => Effect.Effect<unknown, unknown>),
-  options?: { readonly label?: string | undefined }
+  options?: PublicAction.EffectOptions
 ): Action =>
-  make<LocalData>({
-    _tag: "Local",
-    label: options?.label ?? "effect",
-    run: typeof run === "function" ? run : () => run
-  })
+  withProblem(
+    make<LocalData>({
+      _tag: "Local",
+      label: options?.label ?? "effect",
+      run: typeof run === "function" ? run : () => run
+    }),
+    options_.optionsProblem(options, ["label"], "effect options")
+  )
 
 /** @internal */
 export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Action =>
@@ -319,33 +276,57 @@ export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Act
 /** @internal */
 export const signal = (
   sig: string,
-  options?: { readonly pid?: number | undefined; readonly awaitExit?: Duration.DurationInput | undefined }
+  options?: PublicAction.SignalOptions
 ): Action =>
-  make<SignalData>({
-    _tag: "Signal",
-    signal: sig,
-    pid: options?.pid,
-    awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
-  })
+  withProblem(
+    make<SignalData>({
+      _tag: "Signal",
+      signal: sig,
+      pid: options?.pid,
+      awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
+    }),
+    options_.optionsProblem(options, ["pid", "awaitExit"], "signal options") ??
+      (options?.awaitExit === undefined ? undefined : durationProblem(options.awaitExit, "signal awaitExit"))
+  )
 
 /** @internal what a waitfor waits for */
-export type WaitForTarget =
-  | Duration.DurationInput
-  | { readonly entity: string; readonly timeout: Duration.DurationInput }
-  | { readonly path: string; readonly timeout: Duration.DurationInput }
-  | { readonly port: number; readonly host?: string | undefined; readonly timeout: Duration.DurationInput }
-  | { readonly ready: string; readonly timeout: Duration.DurationInput }
+export type WaitForTarget = PublicAction.WaitForTarget
 
 /** @internal */
 export const waitfor = (what: WaitForTarget): Action => {
-  if (!(Predicate.isRecord(what) && "timeout" in what)) {
-    return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what as Duration.DurationInput) })
+  if (!Predicate.isRecord(what) || Duration.isDuration(what)) {
+    return withProblem(
+      make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(what) }),
+      durationProblem(what, "waitfor")
+    )
   }
-  const { timeout, ...target } = what as { readonly timeout: Duration.DurationInput }
-  return make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(timeout), ...target })
+  const { timeout, ...target } = what as Record<string, unknown>
+  return withProblem(
+    make<WaitForData>({ _tag: "WaitFor", millis: toMillisOrNaN(timeout), ...target }),
+    waitTargetProblem(what, target) ?? durationProblem(timeout, "waitfor timeout")
+  )
 }
 
-const toMillisOrNaN = (input: Duration.DurationInput): number =>
+const waitKinds = ["entity", "path", "port", "ready"] as const
+
+/** a waitfor target names one thing to wait for (a port, with its host), and a timeout */
+const waitTargetProblem = (what: object, target: Record<string, unknown>): options_.Problem | undefined => {
+  const known = options_.optionsProblem(what, [...waitKinds, "host", "timeout"], "waitfor target")
+  if (known !== undefined) return known
+  const kinds = waitKinds.filter((kind) => target[kind] !== undefined)
+  if (kinds.length !== 1) {
+    return {
+      argument: "waitfor target",
+      reason: `must name one of entity, path, port or ready (got ${kinds.length === 0 ? "none" : kinds.join(" and ")})`
+    }
+  }
+  if (target.host !== undefined && kinds[0] !== "port") {
+    return { argument: "waitfor target", reason: `host goes with port, not with ${kinds[0]}` }
+  }
+  return "timeout" in what ? undefined : { argument: "waitfor target", reason: "needs a timeout" }
+}
+
+const toMillisOrNaN = (input: unknown): number =>
   Option.match(Duration.decodeUnknown(input), { onNone: () => NaN, onSome: Duration.toMillis })
 
 /** @internal */
@@ -354,14 +335,17 @@ export const heartbeatHealthy: Action = make<HeartbeatHealthyData>({ _tag: "Hear
 /** @internal */
 export const log = (
   message: string,
-  options?: { readonly verbosity?: number | undefined; readonly attachPrefix?: boolean | undefined }
+  options?: PublicAction.LogOptions
 ): Action =>
-  make<LogData>({
-    _tag: "Log",
-    message,
-    verbosity: options?.verbosity ?? 1,
-    attachPrefix: options?.attachPrefix ?? true
-  })
+  withProblem(
+    make<LogData>({
+      _tag: "Log",
+      message,
+      verbosity: options?.verbosity ?? 1,
+      attachPrefix: options?.attachPrefix ?? true
+    }),
+    options_.optionsProblem(options, ["verbosity", "attachPrefix"], "log options")
+  )
 
 // ---------------------------------------------------------------------------------------------
 // combinators
@@ -374,12 +358,7 @@ export const orElse = dual<
 >(2, (self, alternate) => make({ ...self, alternates: [...self.alternates, alternate] }))
 
 /** @internal */
-export interface ActionOptions {
-  readonly name?: string | undefined
-  readonly breakOnFail?: boolean | undefined
-  readonly removeOnFail?: boolean | undefined
-  readonly oneShot?: boolean | undefined
-}
+export type ActionOptions = PublicAction.ActionOptions
 
 /** @internal */
 export const withOptions = dual<
@@ -387,9 +366,14 @@ export const withOptions = dual<
   (self: Action, options: ActionOptions) => Action
 >(2, (self, options) => {
   const fields: Record<string, unknown> = { ...self }
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) fields[key] = value
-  return make(fields as never)
+  const problem = options_.optionsProblem(options, actionOptionKeys, "action options")
+  if (problem === undefined) {
+    for (const [key, value] of Object.entries(options)) if (value !== undefined) fields[key] = value
+  }
+  return withProblem(make(fields as never), problem)
 })
+
+const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = ["name", "breakOnFail", "removeOnFail", "oneShot"]
 
 /** @internal */
 export const named = dual<(name: string) => (self: Action) => Action, (self: Action, name: string) => Action>(

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import type * as Api from "../Condition.js"
 
 /** @internal */
 export const conditionTypes = [
@@ -12,13 +13,13 @@ export const conditionTypes = [
   "CondAttach",
   "CondState",
   "CondRaise"
-] as const
+] as const satisfies ReadonlyArray<Api.ConditionType>
 
 /** @internal */
-export type ConditionType = typeof conditionTypes[number]
+export type ConditionType = Api.ConditionType
 
-/** @internal */
-export const ConditionTypeSchema = Schema.Literal(...conditionTypes)
+/** @internal (typed: the list holds every condition type) */
+export const ConditionTypeSchema: Schema.Schema<ConditionType> = Schema.Literal(...conditionTypes)
 
 /** @internal the QNX type code of each condition (`CONDDEATH` = 1, ...) */
 export const code = (type: ConditionType): number => conditionTypes.indexOf(type)
@@ -86,16 +87,16 @@ export const ConditionEvent = Schema.Union(
 )
 
 /** @internal */
-export type ConditionEvent = typeof ConditionEvent.Type
+export type ConditionEvent = Api.ConditionEvent
 
 /** @internal */
-export type DeathEvent = typeof DeathEvent.Type
+export type DeathEvent = Api.DeathEvent
 
 /** @internal */
-export type RaiseEvent = typeof RaiseEvent.Type
+export type RaiseEvent = Api.RaiseEvent
 
 /** @internal */
-export type StateEvent = typeof StateEvent.Type
+export type StateEvent = Api.StateEvent
 
 // ---------------------------------------------------------------------------------------------
 // filters
@@ -107,15 +108,20 @@ export const StateAny = 0
 /** @internal */
 export const RaiseAny = 0
 
+/** @internal a state or a raise field: a non-negative integer (one rule, one message) */
+export const Count = Schema.NonNegativeInt.annotations({
+  message: () => ({ message: "must be a non-negative integer", override: true })
+})
+
 /** @internal */
-export const StateMatch = Schema.Union(
-  Schema.NonNegativeInt,
-  Schema.Struct({ in: Schema.Array(Schema.NonNegativeInt) }),
-  Schema.Struct({ notIn: Schema.Array(Schema.NonNegativeInt) })
+export const StateMatch: Schema.Schema<Api.StateMatch> = Schema.Union(
+  Count,
+  Schema.Struct({ in: Schema.Array(Count) }),
+  Schema.Struct({ notIn: Schema.Array(Count) })
 )
 
 /** @internal */
-export type StateMatch = typeof StateMatch.Type
+export type StateMatch = Api.StateMatch
 
 /** @internal */
 export const StateFilter = Schema.Struct({
@@ -128,9 +134,9 @@ export type StateFilter = typeof StateFilter.Type
 
 /** @internal */
 export const RaiseFilter = Schema.Struct({
-  type: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
-  class: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny }),
-  severity: Schema.optionalWith(Schema.NonNegativeInt, { default: () => RaiseAny })
+  type: Schema.optionalWith(Count, { default: () => RaiseAny }),
+  class: Schema.optionalWith(Count, { default: () => RaiseAny }),
+  severity: Schema.optionalWith(Count, { default: () => RaiseAny })
 })
 
 /** @internal */

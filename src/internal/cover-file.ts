@@ -7,54 +7,22 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
+import type * as Api from "../Cover.js"
 import * as cover_ from "./cover.js"
 
-/** @internal what a file's recovery function is given */
-export interface FileState {
-  /** the descriptor that failed */
-  readonly fd: number
-  readonly path: string
-  readonly flags: string
-  /** the handle's offset: where the next read or write goes */
-  readonly offset: number
-}
-
-/** @internal a file recovery function: the state → a new descriptor (the cover closes it when replaced) */
-export type FileRecoverFn = (state: FileState) => Effect.Effect<number, unknown>
+/** @internal */
+export type FileState = Api.FileState
 
 /** @internal */
-export interface OpenOptions {
-  readonly schedule?: Schedule.Schedule<unknown> | undefined
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
-  readonly retries?: number | undefined
-}
-
-type FileError = Error | cover_.RecoveryFailed | cover_.CoverClosed
+export type FileRecoverFn = Api.FileRecoverFn
 
 /** @internal */
-export interface CoverFile {
-  /** the current descriptor */
-  readonly fd: Effect.Effect<number, cover_.CoverClosed>
-  readonly offset: Effect.Effect<number>
-  /** reads up to `length` bytes at the offset, and moves it on */
-  readonly read: (length: number) => Effect.Effect<Uint8Array, FileError>
-  /** writes at the offset, and moves it on; the number of bytes written */
-  readonly write: (data: Uint8Array | string) => Effect.Effect<number, FileError>
-  /** moves the offset; the new offset */
-  readonly seek: (offset: number, whence?: "start" | "current" | "end") => Effect.Effect<number, FileError>
-  /** a second handle on the same open file: the same offset and the same recovery */
-  readonly dup: Effect.Effect<CoverFile, cover_.CoverClosed>
-  /** opens the file again now (at `path`, by default the same one), keeping the offset */
-  readonly reopen: (path?: string) => Effect.Effect<void, cover_.RecoveryFailed | cover_.CoverClosed>
-  /** closes this handle; the descriptor is closed with the last handle */
-  readonly close: Effect.Effect<void>
-  readonly setRecover: (recover: FileRecoverFn) => Effect.Effect<void>
-  readonly stats: Effect.Effect<cover_.CoverStats>
-  readonly recoveries: cover_.Cover<unknown>["recoveries"]
-}
+export type OpenOptions = Api.OpenOptions
+
+/** @internal */
+export type CoverFile = Api.CoverFile
 
 const errnoOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)))
 
@@ -101,6 +69,7 @@ export const open = (
   options?: OpenOptions
 ): Effect.Effect<CoverFile, Error, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* cover_.validateOptions(options, ["schedule", "isRecoverable", "retries"], "Cover.open options")
     const state = { path, flags, offset: 0, handles: 1 }
     let userRecover: FileRecoverFn = recover ?? ((s) => openFd(s.path, reopenFlags(s.flags)))
     const cover = yield* cover_.make({

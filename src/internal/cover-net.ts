@@ -7,35 +7,21 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as NodeNet from "node:net"
+import type * as Api from "../Cover.js"
+import { InvalidArgument } from "../HamError.js"
 import * as cover_ from "./cover.js"
-
-/** @internal one connection */
-export interface LineConnection {
-  /** sends a line, and waits for the line that answers it */
-  readonly request: (line: string) => Effect.Effect<string, Error>
-  /** sends a line (no answer expected) */
-  readonly send: (line: string) => Effect.Effect<void, Error>
-}
+import * as options_ from "./options.js"
 
 /** @internal */
-export interface ConnectOptions {
-  readonly host?: string | undefined
-  readonly port: number
-  /** run on every new connection after a recovery (replay a handshake or the session's state) */
-  readonly replay?: ((connection: LineConnection) => Effect.Effect<unknown, unknown>) | undefined
-  readonly schedule?: Schedule.Schedule<unknown> | undefined
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
-  readonly retries?: number | undefined
-}
+export type LineConnection = Api.LineConnection
+
+/** @internal */
+export type ConnectOptions = Api.ConnectOptions
 
 /** @internal a covered line connection */
-export interface CoverConnection extends cover_.Cover<LineConnection> {
-  readonly request: (line: string) => Effect.Effect<string, Error | cover_.RecoveryFailed | cover_.CoverClosed>
-  readonly send: (line: string) => Effect.Effect<void, Error | cover_.RecoveryFailed | cover_.CoverClosed>
-}
+export type CoverConnection = Api.CoverConnection
 
 const closedError = () => cover_.errnoError("ECONNRESET", "the connection was closed")
 
@@ -113,12 +99,30 @@ export const connectLines = (host: string, port: number): Effect.Effect<LineConn
     return connection
   }))
 
+const connectKeys: ReadonlyArray<keyof ConnectOptions> = [
+  "host",
+  "port",
+  "replay",
+  "schedule",
+  "isRecoverable",
+  "retries"
+]
+
 /** @internal */
 export const connect = (
   options: ConnectOptions,
   recover?: (connection: LineConnection) => Effect.Effect<unknown, unknown>
 ): Effect.Effect<CoverConnection, Error, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* cover_.validateOptions(options, connectKeys, "Cover.connect options")
+    if (!(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
+      return yield* Effect.fail(
+        new InvalidArgument({
+          argument: "Cover.connect port",
+          reason: `must be an integer from 1 to 65535 (got ${options_.show(options.port)})`
+        })
+      )
+    }
     const host = options.host ?? "127.0.0.1"
     const replay = recover ?? options.replay
     const cover = yield* cover_.make({

@@ -18,6 +18,9 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Api from "../Cover.js"
+import { InvalidArgument } from "../HamError.js"
+import * as options_ from "./options.js"
 
 // ---------------------------------------------------------------------------------------------
 // errors and events
@@ -44,33 +47,11 @@ export class CoverClosed extends Schema.TaggedError<CoverClosed>()("CoverClosed"
   }
 }
 
-/** @internal what the cover reports of its recoveries */
-export type RecoveryEvent =
-  | {
-    readonly _tag: "Recovered"
-    /** the generation of the new resource (1 for the first replacement) */
-    readonly generation: number
-    readonly attempts: number
-    readonly failure: string
-  }
-  | {
-    readonly _tag: "RecoveryFailed"
-    readonly generation: number
-    readonly attempts: number
-    readonly failure: string
-  }
+/** @internal */
+export type RecoveryEvent = Api.RecoveryEvent
 
 /** @internal */
-export interface CoverStats {
-  /** recoveries that gave a new resource */
-  readonly recoveries: number
-  /** recoveries that gave up */
-  readonly failedRecoveries: number
-  /** operations run again after a recovery */
-  readonly retries: number
-  /** the generation of the current resource (0: the first one) */
-  readonly generation: number
-}
+export type CoverStats = Api.CoverStats
 
 const describe = (u: unknown): string =>
   u instanceof Error
@@ -121,40 +102,13 @@ export const defaultSchedule: Schedule.Schedule<unknown> = Schedule.exponential(
 // ---------------------------------------------------------------------------------------------
 
 /** @internal */
-export interface Cover<A> {
-  /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
-  readonly use: <B, E, R>(
-    f: (resource: A) => Effect.Effect<B, E, R>
-  ) => Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
-  /** the current resource */
-  readonly get: Effect.Effect<A, CoverClosed>
-  /** replaces the recovery function from now on */
-  readonly setRecover: (recover: RecoverFn<A>) => Effect.Effect<void>
-  /** recovers now, as if an operation had failed with `reason` (a reopen) */
-  readonly recoverNow: (reason: unknown) => Effect.Effect<void, RecoveryFailed | CoverClosed>
-  readonly stats: Effect.Effect<CoverStats>
-  /** the recoveries, as they happen */
-  readonly recoveries: Stream.Stream<RecoveryEvent>
-  /** releases the current resource; later operations fail with CoverClosed */
-  readonly close: Effect.Effect<void>
-}
-
-/** @internal a recovery function: the broken resource and its failure → a new resource (in the scope it gets) */
-export type RecoverFn<A> = (old: A, failure: unknown) => Effect.Effect<A, unknown, Scope.Scope>
+export type Cover<A> = Api.Cover<A>
 
 /** @internal */
-export interface CoverOptions<A, E, R> {
-  /** acquires the first resource; its finalizers run when it is replaced or the cover closes */
-  readonly acquire: Effect.Effect<A, E, R>
-  /** makes a new resource from the broken one (default: `acquire` again) */
-  readonly recover?: RecoverFn<A> | undefined
-  /** which failures of an operation are recovered (default: `isRecoverableDefault`) */
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
-  /** how the recovery function is retried (default: `defaultSchedule`) */
-  readonly schedule?: Schedule.Schedule<unknown> | undefined
-  /** how many times one operation is run again after recoveries (default 3) */
-  readonly retries?: number | undefined
-}
+export type RecoverFn<A> = Api.RecoverFn<A>
+
+/** @internal */
+export type CoverOptions<A, E, R> = Api.CoverOptions<A, E, R>
 
 interface Current<A> {
   readonly resource: A
@@ -162,11 +116,49 @@ interface Current<A> {
   readonly scope: Scope.CloseableScope
 }
 
+const optionKeys: ReadonlyArray<keyof CoverOptions<unknown, unknown, unknown>> = [
+  "acquire",
+  "recover",
+  "isRecoverable",
+  "schedule",
+  "retries"
+]
+
+/**
+ * The options a cover takes (`what` names them in the message): only known keys; `retries` a
+ * non-negative integer.
+ *
+ * @internal
+ */
+export const validateOptions = (
+  options: { readonly retries?: number | undefined } | undefined,
+  known: ReadonlyArray<string>,
+  what: string
+): Effect.Effect<void, InvalidArgument> => {
+  const problem = options_.optionsProblem(options, known, what) ??
+    (options?.retries === undefined || (Number.isInteger(options.retries) && options.retries >= 0)
+      ? undefined
+      : {
+        argument: `${what} retries`,
+        reason: `must be a non-negative integer (got ${options_.show(options.retries)})`
+      })
+  return problem === undefined ? Effect.void : Effect.fail(options_.fromProblem(problem))
+}
+
 /** @internal */
 export const make = <A, E, R>(
   options: CoverOptions<A, E, R>
-): Effect.Effect<Cover<A>, E, Exclude<R, Scope.Scope> | Scope.Scope> =>
+): Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* validateOptions(options, optionKeys, "Cover options")
+    if (!Effect.isEffect(options.acquire)) {
+      return yield* Effect.fail(
+        new InvalidArgument({
+          argument: "Cover acquire",
+          reason: `must be an Effect (got ${options_.show(options.acquire)})`
+        })
+      )
+    }
     const outer = yield* Effect.scope
     const context = yield* Effect.context<Exclude<R, Scope.Scope>>()
     const isRecoverable = options.isRecoverable ?? isRecoverableDefault

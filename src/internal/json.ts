@@ -31,7 +31,7 @@ export const Millis: Schema.Schema<number, number | string> = Schema.transformOr
     decode: (input, _, ast) => {
       const millis = parseMillis(input)
       return millis === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, input, `expected ${durationRule}, got ${JSON.stringify(input)}`))
+        ? ParseResult.fail(new ParseResult.Type(ast, input, `must be ${durationRule}`))
         : ParseResult.succeed(millis)
     },
     encode: ParseResult.succeed
@@ -55,7 +55,7 @@ export const DurationInput: Schema.Schema<Duration.DurationInput, number | strin
     strict: true,
     decode: (input, _, ast) =>
       parseMillis(input) === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, input, `expected ${durationRule}, got ${JSON.stringify(input)}`))
+        ? ParseResult.fail(new ParseResult.Type(ast, input, `must be ${durationRule}`))
         : ParseResult.succeed(input as Duration.DurationInput),
     encode: (input, _, ast) => {
       if (typeof input === "string" || (typeof input === "number" && Number.isFinite(input))) {

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import type * as Api from "../Tree.js"
 import { conditionTypes } from "./condition.js"
 
 /** @internal */
@@ -42,7 +43,7 @@ export const ActionNode = Schema.Struct({
 })
 
 /** @internal */
-export type ActionNode = typeof ActionNode.Type
+export type ActionNode = Api.ActionNode
 
 /** @internal see `actionFields` */
 export const conditionFields = {
@@ -64,7 +65,7 @@ export const ConditionNode = Schema.Struct({
 })
 
 /** @internal */
-export type ConditionNode = typeof ConditionNode.Type
+export type ConditionNode = Api.ConditionNode
 
 /** @internal */
 export const EntityStats = Schema.Struct({
@@ -80,7 +81,7 @@ export const EntityStats = Schema.Struct({
 })
 
 /** @internal */
-export type EntityStats = typeof EntityStats.Type
+export type EntityStats = Api.EntityStats
 
 /** @internal the kinds of entity */
 export const EntityKind = Schema.Literal("placeholder", "fiber", "self", "process", "pid")
@@ -119,7 +120,7 @@ export const EntityNode = Schema.Struct({
 })
 
 /** @internal */
-export type EntityNode = typeof EntityNode.Type
+export type EntityNode = Api.EntityNode
 
 /** @internal */
 export const Tree = Schema.Struct({
@@ -147,7 +148,7 @@ export const Tree = Schema.Struct({
 })
 
 /** @internal */
-export type Tree = typeof Tree.Type
+export type Tree = Api.Tree
 
 const flag = (on: boolean, name: string) => (on ? [name] : [])
 

@@ -18,19 +18,32 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import type * as Api from "../../Guardian.js"
-import { StoreBusy, StoreCorrupt } from "../../HamError.js"
+import { type InvalidArgument, StoreBusy, StoreCorrupt } from "../../HamError.js"
 import * as entity_ from "../entity.js"
 import { HamExtension, type HamExtensionService } from "../ham/extension.js"
 import * as detached from "../launch/detached.js"
 import * as launchMake from "../launch/make.js"
+import * as options_ from "../options.js"
 import * as lmdb from "../store/lmdb.js"
 import { StateStore } from "../store/service.js"
 import * as guardianProcess from "./process.js"
 
-/** @internal the Guardian's options, and the role of the HAM it serves */
-export interface Options extends Api.GuardianOptions {
-  /** the HAM is built by a guardian that took over */
-  readonly role?: lmdb.Lease["role"] | undefined
+const optionKeys: ReadonlyArray<keyof Api.GuardianOptions> = ["path", "fsync", "process", "hostName"]
+
+/** the options of `Guardian.layer`, checked: an unknown key or a bad value is an InvalidArgument */
+const validateOptions = (options: Api.GuardianOptions): Effect.Effect<void, InvalidArgument> => {
+  const problem = options_.optionsProblem(options, optionKeys, "Guardian options") ??
+    (typeof options.path === "string" && options.path.length > 0
+      ? undefined
+      : { argument: "Guardian path", reason: `must be a non-empty string (got ${options_.show(options.path)})` }) ??
+    options_.flagsProblem({ fsync: options.fsync, process: options.process }, "Guardian ") ??
+    (options.hostName === undefined || (typeof options.hostName === "string" && options.hostName.length > 0)
+      ? undefined
+      : {
+        argument: "Guardian hostName",
+        reason: `must be a non-empty string (got ${options_.show(options.hostName)})`
+      })
+  return problem === undefined ? Effect.void : Effect.fail(options_.fromProblem(problem))
 }
 
 /** @internal what a guardian process that took over needs of its Guardian: the store and its own guardian */
@@ -46,8 +59,8 @@ const handoverMillis = 10_000
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: Options) => {
-  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role: options.role })
+const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"]) => {
+  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role })
   const attempts = handoverMillis / 20
   const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt, Scope.Scope> =>
     openOnce.pipe(
@@ -58,7 +71,7 @@ const openForHost = (options: Options) => {
     )
   return openOnce.pipe(
     Effect.catchTag("StoreBusy", (busy) =>
-      busy.role !== "guardian" || options.role === "guardian"
+      busy.role !== "guardian" || role === "guardian"
         ? Effect.fail(busy)
         : Effect.zipRight(lmdb.requestHandover(options.path), retry(0)))
   )
@@ -97,14 +110,20 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
     })
   )
 
-/** @internal the Guardian's services, and its control for a guardian process that took over */
+/**
+ * The Guardian's services, and its control for a guardian process that took over; `role` is
+ * "guardian" for the HAM a guardian process builds when it takes over.
+ *
+ * @internal
+ */
 export const layerWithControl = (
-  options: Options
-): Layer.Layer<StateStore | HamExtension | GuardianControl, StoreCorrupt | StoreBusy> =>
+  options: Api.GuardianOptions,
+  role: lmdb.Lease["role"] = "host"
+): Layer.Layer<StateStore | HamExtension | GuardianControl, StoreCorrupt | StoreBusy | InvalidArgument> =>
   Layer.scopedContext(
     Effect.gen(function*() {
-      const store = yield* openForHost(options)
-      const role = store.lease.role
+      yield* validateOptions(options)
+      const store = yield* openForHost(options, role)
       if (options.process !== true) {
         return Context.make(StateStore, store).pipe(
           Context.add(HamExtension, {}),
@@ -135,5 +154,6 @@ export const layerWithControl = (
   )
 
 /** @internal */
-export const layer = (options: Options): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy> =>
-  layerWithControl(options)
+export const layer = (
+  options: Api.GuardianOptions
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> => layerWithControl(options)

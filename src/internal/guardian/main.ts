@@ -70,7 +70,7 @@ const takeover = Effect.gen(function*() {
     Effect.scoped,
     Effect.provide(
       ham_.layer().pipe(
-        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, role: "guardian", hostName }))
+        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, hostName }, "guardian"))
       )
     )
   )

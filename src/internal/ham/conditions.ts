@@ -7,7 +7,6 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Api from "../../Ham.js"
 import { ActionNotFound, ConditionNotFound, DuplicateName, type InvalidArgument } from "../../HamError.js"
 import * as action_ from "../action.js"
@@ -112,6 +111,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
   ) =>
     Effect.gen(function*() {
       yield* guard
+      yield* validate.validateConditionOptions(options)
       const rec = yield* findEntity(ref)
       // a condition read from the store is taken up by the first declaration of its name
       const taken = (n: string) => rec.conditions.some((c) => c.name === n && !c.restored)
@@ -193,50 +193,22 @@ export const make = (engine: Engine, lookups: Lookups) => {
   ): Effect.Effect<void, InvalidArgument> =>
     Effect.gen(function*() {
       const invalid = (argument: string, reason: string) => Effect.fail(validate.invalid(argument, reason))
-      switch (action._tag) {
-        case "Restart": {
-          if (!primary) return yield* invalid("action", "a restart cannot be an alternate")
-          if (rec.isGlobal) return yield* invalid("action", "the global entity cannot hold a restart")
-          if (condition.type !== "CondDeath" && condition.type !== "CondAbnormalDeath") {
-            return yield* invalid("action", `a restart belongs to a death condition, not ${condition.type}`)
-          }
-          if (rec.kind === "self") {
-            return yield* invalid("action", `"${rec.name}" is self-attached: it cannot be restarted`)
-          }
-          if (hasRestart(rec)) {
-            return yield* invalid("action", `entity "${rec.name}" already has a restart action`)
-          }
-          break
+      yield* validate.validateActionData(action, primary)
+      // what only the registry can tell
+      if (action._tag === "Restart") {
+        if (!primary) return yield* invalid("action", "a restart cannot be an alternate")
+        if (rec.isGlobal) return yield* invalid("action", "the global entity cannot hold a restart")
+        if (condition.type !== "CondDeath" && condition.type !== "CondAbnormalDeath") {
+          return yield* invalid("action", `a restart belongs to a death condition, not ${condition.type}`)
         }
-        case "WaitFor": {
-          if (condition.noWait) return yield* invalid("action", "a noWait condition cannot hold a waitfor")
-          if (!(action.millis > 0 && Number.isFinite(action.millis))) {
-            return yield* invalid("waitfor", "the delay must be a finite duration above 0")
-          }
-          if (action.entity !== undefined) yield* validate.validateEntityName(action.entity)
-          break
+        if (rec.kind === "self") {
+          return yield* invalid("action", `"${rec.name}" is self-attached: it cannot be restarted`)
         }
-        case "Execute": {
-          if (action.timeoutMillis !== undefined && !(action.timeoutMillis > 0)) {
-            return yield* invalid("execute", "the timeout must be above 0")
-          }
-          break
-        }
-        case "Signal": {
-          if (!validate.validSignals.has(action.signal)) {
-            return yield* invalid("signal", `unknown signal ${action.signal}`)
-          }
-          if (action.pid !== undefined && !(Number.isInteger(action.pid) && action.pid > 0)) {
-            return yield* invalid("signal", `bad pid ${action.pid}`)
-          }
-          break
-        }
-        case "Log": {
-          yield* validate.decodeWith(Schema.NonNegativeInt, "log verbosity")(action.verbosity)
-          break
-        }
+        if (hasRestart(rec)) return yield* invalid("action", `entity "${rec.name}" already has a restart action`)
       }
-      if (action.name !== undefined && !primary) yield* validate.validateActionName(action.name)
+      if (action._tag === "WaitFor" && condition.noWait) {
+        return yield* invalid("action", "a noWait condition cannot hold a waitfor")
+      }
       for (const alternate of action.alternates) yield* validateAction(rec, condition, alternate, false)
     })
 
@@ -285,6 +257,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
   const control = (handle: Api.Handle, op: Api.ControlOp, options?: Api.ControlOptions) =>
     Effect.gen(function*() {
       yield* guard
+      yield* validate.validateControl(op, options)
       const enabled = enabledBy(op)
       const recurse = options?.recurse === true
       const setFlags = typeof op === "object" ? op.setFlags : undefined

@@ -67,9 +67,6 @@ export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.union(
 /** @internal */
 export const defaultBackoffResetMillis = 10_000
 
-/** @internal */
-export const defaultEventBuffer = 4096
-
 /** @internal a heartbeat of the entity of this handle (nothing when it is not running) */
 export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
   Effect.sync(() => {
@@ -95,20 +92,11 @@ export const make = (
   options?: Api.HamOptions
 ): Effect.Effect<Api.HamService, InvalidArgument, Scope.Scope | CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
-    const basePolicy = yield* validate.validatePolicy(options, {
+    const { eventBuffer, policy: basePolicy, spawner, verbosity } = yield* validate.validateHamOptions(options, {
       intensity: defaultIntensity,
       backoff: defaultBackoff,
       backoffResetMillis: defaultBackoffResetMillis
     })
-    const verbosity = yield* validate.validateVerbosity(options?.verbosity ?? 1)
-    const eventBuffer = options?.eventBuffer ?? defaultEventBuffer
-    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
-      return yield* Effect.fail(validate.invalid("eventBuffer", "must be a positive integer"))
-    }
-    const spawner = options?.spawner ?? "process"
-    if (spawner !== "process" && spawner !== "inline") {
-      return yield* Effect.fail(validate.invalid("spawner", `must be "process" or "inline"`))
-    }
 
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()

@@ -13,18 +13,20 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import type * as Api from "../../Ham.js"
 import {
+  type AttachSelfError,
   DuplicateName,
   EntityNotFound,
   HamStopped,
   InvalidArgument,
   ProcessNotFound,
   ProcessNotSignallable,
+  type PublishError,
   SpawnFailed
 } from "../../HamError.js"
 import * as action_ from "../action.js"
 import * as entity_ from "../entity.js"
-import type * as launch from "../launch/launcher.js"
 import type { FiberDriver } from "../lives/fiber.js"
 import type { PidDriver } from "../lives/pid.js"
 import type { ProcessDriver } from "../lives/process.js"
@@ -60,16 +62,8 @@ export const recordOf = (handle: entity_.EntityHandle): EntityRec | undefined =>
 /** @internal how often the death of an external process is looked for */
 export const defaultPollMillis = 20
 
-/** @internal how long a stopping process may take before SIGKILL */
-export const defaultStopGraceMillis = 5_000
-
 const refName = (ref: entity_.EntityRef): string => (typeof ref === "string" ? ref : ref.name)
 const isGlobalRef = (ref: entity_.EntityRef) => typeof ref !== "string" && ref.isGlobal
-
-/** @internal */
-export interface AttachInput extends validate.PolicyInput {
-  readonly heartbeat?: validate.HeartbeatInput | undefined
-}
 
 /** @internal the lookups and entity operations of the registry */
 export const make = (engine: Engine, drivers: Drivers) => {
@@ -166,30 +160,6 @@ export const make = (engine: Engine, drivers: Drivers) => {
     return rec
   }
 
-  const validateOutput = (output: unknown): Effect.Effect<launch.OutputOption, InvalidArgument> =>
-    output === undefined || output === "log" || output === "ignore"
-      ? Effect.succeed(output ?? "log")
-      : Predicate.isRecord(output) && typeof output.file === "string" && output.file.length > 0
-      ? Effect.succeed({ file: output.file })
-      : Effect.fail(validate.invalid("output", `must be "log", "ignore" or { file }`))
-
-  /** the options every process entity takes, checked */
-  const processOptions = (options: entity_.ProcessOptions) =>
-    Effect.gen(function*() {
-      const stopSignal = options.stopSignal ?? "SIGTERM"
-      if (!validate.validSignals.has(stopSignal)) {
-        return yield* Effect.fail(validate.invalid("stopSignal", `unknown signal ${stopSignal}`))
-      }
-      const stopGraceMillis = options.stopGrace === undefined
-        ? defaultStopGraceMillis
-        : yield* validate.millisOf(options.stopGrace, "stopGrace", 0)
-      const output = yield* validateOutput(options.output)
-      if (options.nodeIpc !== undefined && typeof options.nodeIpc !== "boolean") {
-        return yield* Effect.fail(validate.invalid("nodeIpc", "must be a boolean"))
-      }
-      return { stopSignal, stopGraceMillis, output, nodeIpc: options.nodeIpc === true }
-    })
-
   const attachFiber = (name: string, spec: entity_.FiberSpec<any>, beat: BeatConfig | undefined, policy: Policy) =>
     Effect.gen(function*() {
       const runtime = shareRuntime(yield* Effect.runtime<any>())
@@ -203,7 +173,7 @@ export const make = (engine: Engine, drivers: Drivers) => {
 
   const attachProcess = (name: string, spec: entity_.ProcessSpec, beat: BeatConfig | undefined, policy: Policy) =>
     Effect.gen(function*() {
-      const options = yield* processOptions(spec.options)
+      const options = yield* validate.validateProcessOptions(spec.options)
       const process: ProcessData = { line: spec.command, ...options }
       const adopted = adoptRestored(name, "process", beat, policy)
       if (adopted !== undefined) {
@@ -260,13 +230,12 @@ export const make = (engine: Engine, drivers: Drivers) => {
   const attachPid = (name: string, spec: entity_.PidSpec, beat: BeatConfig | undefined, policy: Policy) =>
     Effect.gen(function*() {
       const pid = spec.pid
-      if (!(Number.isInteger(pid) && pid > 0)) return yield* Effect.fail(validate.invalid("pid", `not a pid: ${pid}`))
       const adopted = adoptRestored(name, "pid", beat, policy)
       if (adopted !== undefined) return handleOf(adopted)
       const pollMillis = spec.options.pollInterval === undefined
         ? defaultPollMillis
         : yield* validate.millisOf(spec.options.pollInterval, "pollInterval", 1)
-      const options = yield* processOptions(spec.options)
+      const options = yield* validate.validateProcessOptions(spec.options)
       const existing = yield* claimable(name)
       const { line, startTime } = yield* commandLineOf(pid)
       const rec = take(name, existing, policy, beat)
@@ -279,12 +248,12 @@ export const make = (engine: Engine, drivers: Drivers) => {
       return handleOf(rec)
     })
 
-  const attach = (spec: entity_.EntitySpec<any>, options?: AttachInput) =>
+  const attach = (spec: entity_.EntitySpec<any>, options?: Api.AttachOptions) =>
     Effect.gen(function*() {
       yield* guard
       const name = yield* validate.validateEntityName(spec.name)
-      const beat = yield* validate.validateHeartbeat(options?.heartbeat)
-      const policy = yield* validate.validatePolicy(options, engine.basePolicy)
+      yield* validate.validateEntitySpec(spec)
+      const { heartbeat: beat, policy } = yield* validate.validateAttachOptions(options, engine.basePolicy)
       switch (spec._tag) {
         case "Fiber":
           return yield* attachFiber(name, spec, beat, policy)
@@ -299,12 +268,14 @@ export const make = (engine: Engine, drivers: Drivers) => {
   const hasRestart = (rec: EntityRec) =>
     rec.conditions.some((c) => c.actions.some((a) => !a.restored && action_.restarts(a.action)))
 
-  const attachSelf = (name: string, options?: AttachInput): Effect.Effect<entity_.EntityHandle, any, Scope.Scope> =>
+  const attachSelf = (
+    name: string,
+    options?: Api.AttachOptions
+  ): Effect.Effect<entity_.EntityHandle, AttachSelfError, Scope.Scope> =>
     Effect.gen(function*() {
       yield* guard
       const valid = yield* validate.validateEntityName(name)
-      const beat = yield* validate.validateHeartbeat(options?.heartbeat)
-      const policy = yield* validate.validatePolicy(options, engine.basePolicy)
+      const { heartbeat: beat, policy } = yield* validate.validateAttachOptions(options, engine.basePolicy)
       const existing = yield* claimable(valid)
       if (existing !== undefined && hasRestart(existing)) {
         return yield* Effect.fail(
@@ -347,7 +318,7 @@ export const make = (engine: Engine, drivers: Drivers) => {
     })
 
   /** the entity for a publish: hot path, checked without Schema (which only words the error) */
-  const publisher = (ref: entity_.EntityRef, what: string): EntityRec | Effect.Effect<never, any> => {
+  const publisher = (ref: entity_.EntityRef, what: string): EntityRec | Effect.Effect<never, PublishError> => {
     if (state.stopped) return Effect.fail(new HamStopped())
     if (isGlobalRef(ref)) {
       return Effect.fail(validate.invalid("entity", `${what} needs a real entity, not the global one`))

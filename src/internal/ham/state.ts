@@ -11,25 +11,20 @@
  * @internal
  */
 import type * as Fiber from "effect/Fiber"
-import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import type * as entity_ from "../entity.js"
 import type * as heartbeat_ from "../heartbeat.js"
-import type * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
 import type { Code } from "../lives/scope.js"
+import type * as validate from "./validate.js"
 
 /** @internal where an entity is in its life cycle */
 export type Status = "placeholder" | "running" | "restarting" | "dead" | "gaveUp" | "stopped"
 
 /** @internal the restart policy of an entity (shared by every entity with the same options) */
-export interface Policy {
-  readonly intensity: intensity_.Intensity
-  readonly backoff: Schedule.Schedule<unknown> | undefined
-  readonly backoffResetMillis: number
-}
+export type Policy = validate.Policy
 
 /** @internal what happened to an entity: its statistics and its restart window */
 export interface History {
@@ -104,11 +99,7 @@ export interface BeatRec {
 }
 
 /** @internal */
-export interface BeatConfig {
-  readonly intervalMillis: number
-  readonly missedLow: number
-  readonly missedHigh: number
-}
+export type BeatConfig = validate.HeartbeatConfig
 
 /** @internal every entity beating at one interval shares one clock fiber (see beats.ts) */
 export interface BeatClock {

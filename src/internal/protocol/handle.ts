@@ -13,50 +13,22 @@ import type * as Stream from "effect/Stream"
 import type { HamService } from "../../Ham.js"
 import { type HamError, InvalidArgument } from "../../HamError.js"
 import type * as cond from "../condition.js"
+import { formatParseError } from "../ham/validate.js"
 import * as requests from "./requests.js"
 
-// ---------------------------------------------------------------------------------------------
-// decode errors in one sentence
-// ---------------------------------------------------------------------------------------------
-
-const typeMessage = /^Expected (.+), actual (.+)$/s
-
-/** the rule that the issues found at one field state together (one per member of a union) */
-const ruleOf = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): string => {
-  const unexpected = issues.find((issue) => issue._tag === "Unexpected")
-  if (unexpected !== undefined) {
-    return `is not a field here (${unexpected.message.replace(/^is unexpected, expected: /, "the fields are ")})`
-  }
-  // something local to this process: only the member that holds it tells why
-  const forbidden = issues.find((issue) => issue._tag === "Forbidden")
-  if (forbidden !== undefined) return forbidden.message
-  if (issues.some((issue) => issue._tag === "Missing")) return "is required"
-  const parts = issues.map((issue) => typeMessage.exec(issue.message))
-  if (parts.every((match) => match !== null)) {
-    const expected = [...new Set(parts.map((match) => match[1]))]
-    return `expected ${expected.join(" or ")}, got ${parts[0][2]}`
-  }
-  return issues.map((issue) => issue.message.charAt(0).toLowerCase() + issue.message.slice(1)).join("; ")
-}
-
 /**
- * The decode (or encode) error of a request as an `InvalidArgument` on one line: the deepest
- * field that failed and its rule (where the members of a union fail there, their rules joined).
+ * The decode (or encode) error of a request as an `InvalidArgument` on one line: the request's tag,
+ * then the field that failed and its rule.
  *
  * @internal
  */
-export const invalidArgument = (error: ParseResult.ParseError, input: unknown): InvalidArgument => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const deepest = issues.reduce((a, b) => (b.path.length > a.path.length ? b : a))
-  const path = deepest.path.join(".")
-  const here = issues.filter((issue) => issue.path.join(".") === path)
-  // an optional field tried as `undefined` says nothing about what the field should be
-  const telling = here.filter((issue) => !issue.message.startsWith("Expected undefined,"))
-  const tag = Predicate.hasProperty(input, "_tag") && typeof input._tag === "string" ? input._tag : "a request"
-  const field = path === "" ? tag : `field "${path}" of ${tag}`
-  const reason = ruleOf(telling.length > 0 ? telling : here).replace(/\s*\n\s*/g, " ")
-  return new InvalidArgument({ argument: field, reason })
-}
+export const invalidArgument = (error: ParseResult.ParseError, input: unknown): InvalidArgument =>
+  Predicate.hasProperty(input, "_tag") && typeof input._tag === "string"
+    ? new InvalidArgument({ argument: input._tag, reason: formatParseError(error) })
+    : new InvalidArgument({
+      argument: "request",
+      reason: `must be an object whose _tag names an operation (got ${JSON.stringify(input) ?? String(input)})`
+    })
 
 const decode = Schema.decodeUnknown(requests.Request)
 const encode = Schema.encode(requests.Request)
