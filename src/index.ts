@@ -40,6 +40,13 @@ export * as Ham from "./Ham.js"
 export * as HamError from "./HamError.js"
 
 /**
+ * The HAM service's interface and the types its operations take (also exported by `Ham`).
+ *
+ * @since 0.1.0
+ */
+export * as HamService from "./HamService.js"
+
+/**
  * @since 0.1.0
  */
 export * as Notify from "./Notify.js"

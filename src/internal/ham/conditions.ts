@@ -7,8 +7,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Api from "../../Ham.js"
 import { ActionNotFound, ConditionNotFound, DuplicateName, type InvalidArgument } from "../../HamError.js"
+import type * as Api from "../../HamService.js"
 import * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import * as entity_ from "../entity.js"

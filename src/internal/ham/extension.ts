@@ -7,7 +7,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Api from "../../Ham.js"
+import type * as Api from "../../HamService.js"
 import type * as launch from "../launch/launcher.js"
 import type { EntityDoc } from "./doc.js"
 

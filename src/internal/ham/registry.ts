@@ -13,7 +13,6 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import type * as Api from "../../Ham.js"
 import {
   type AttachSelfError,
   DuplicateName,
@@ -25,6 +24,7 @@ import {
   type PublishError,
   SpawnFailed
 } from "../../HamError.js"
+import type * as Api from "../../HamService.js"
 import * as action_ from "../action.js"
 import * as entity_ from "../entity.js"
 import type { FiberDriver } from "../lives/fiber.js"

@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
+import type * as Api from "../../Notify.js"
 import {
   EnvEntity,
   EnvSocket,
@@ -27,26 +28,13 @@ import {
 } from "./protocol.js"
 
 /** @internal how a client reaches the HAM */
-export type Transport = "socket" | "ipc" | "none"
+export type Transport = Api.Transport
 
 /** @internal */
-export interface NotifyClient {
-  /** `socket` when a socket path is known, else `ipc` when supervised over Node IPC, else `none` */
-  readonly transport: Transport
-  /** sends one message; a no-op with transport `none` */
-  readonly send: (message: NotifyMessage) => Effect.Effect<void, NotifyError>
-}
+export type NotifyClient = Api.NotifyClient
 
 /** @internal */
-export interface NotifyClientOptions {
-  /** the socket path; default: `process.env.HAM_NOTIFY_SOCKET` */
-  readonly path?: string | undefined
-  /**
-   * when no socket path is known, send `{ ham: line }` with `process.send` if the process has an
-   * IPC channel and `HAM_ENTITY` is set; default `true`
-   */
-  readonly ipc?: boolean | undefined
-}
+export type NotifyClientOptions = Api.NotifyClientOptions
 
 /** @internal */
 export class Notifier extends Context.Tag("effect-ham/Notify/Notifier")<Notifier, NotifyClient>() {}
