@@ -135,7 +135,7 @@ const takeoverOnce = (round: number) =>
     const active = performance.now() - t0
     process.kill(info.svc, "SIGKILL")
     for (;;) {
-      const pid = store.get("e/svc")?.process?.pid
+      const pid = store.get("e/svc")?.life?.pid
       if (pid !== undefined && pid !== info.svc) break
       await new Promise((r) => setImmediate(r))
     }

@@ -10,13 +10,14 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import type * as Types from "effect/Types"
 import * as actionJson from "../action-json.js"
 import * as action_ from "../action.js"
 import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import * as tree_ from "../tree.js"
 import type { ActionRec, ConditionRec, EntityRec, Policy } from "./state.js"
-import { makeRec } from "./state.js"
+import { makeRec, none } from "./state.js"
 import { formatParseError } from "./validate.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -38,7 +39,17 @@ const decodeAction = Schema.decodeUnknownEither(actionJson.ActionFromJson)
  *
  * @internal
  */
-export const storeAction = (action: action_.Action): StoredAction => encodeAction(action)
+export const storeAction = (action: action_.Action): StoredAction => {
+  // an action is immutable (a change makes a new one): its stored form is made once
+  let stored = storedActions.get(action)
+  if (stored === undefined) {
+    stored = encodeAction(action)
+    storedActions.set(action, stored)
+  }
+  return stored
+}
+
+const storedActions = new WeakMap<action_.Action, StoredAction>()
 
 /** @internal the action back from its stored form; a description of the damage otherwise */
 export const restoreAction = (stored: unknown): Either.Either<action_.Action, string> =>
@@ -96,27 +107,26 @@ export const EntityDoc = Schema.Struct({
 /** @internal */
 export type EntityDoc = typeof EntityDoc.Type
 
-/** @internal the fields the tree and the store share (`tree_.entityFields`) */
+/**
+ * The fields the tree and the store share (`tree_.entityFields`). Built field by field, not with
+ * spreads: a registry call with a store builds one at every commit.
+ *
+ * @internal
+ */
 export const coreOf = (rec: EntityRec) => {
   const h = rec.history
-  return {
-    name: rec.name,
-    kind: rec.kind,
-    status: rec.status,
-    enabled: rec.enabled,
-    state: rec.state,
-    stats: {
-      created: rec.created,
-      deaths: h.deaths,
-      abnormalDeaths: h.abnormalDeaths,
-      restarts: h.restarts,
-      heartbeats: rec.beat?.count ?? 0,
-      missedLow: h.missedLow,
-      missedHigh: h.missedHigh,
-      ...(rec.lastEvent === undefined ? {} : { lastEvent: rec.lastEvent }),
-      ...(h.lastDeath === undefined ? {} : { lastDeath: h.lastDeath })
-    }
+  const stats: Types.Mutable<typeof tree_.EntityStats.Type> = {
+    created: rec.created,
+    deaths: h.deaths,
+    abnormalDeaths: h.abnormalDeaths,
+    restarts: h.restarts,
+    heartbeats: rec.beat?.count ?? 0,
+    missedLow: h.missedLow,
+    missedHigh: h.missedHigh
   }
+  if (rec.lastEvent !== undefined) stats.lastEvent = rec.lastEvent
+  if (h.lastDeath !== undefined) stats.lastDeath = h.lastDeath
+  return { name: rec.name, kind: rec.kind, status: rec.status, enabled: rec.enabled, state: rec.state, stats }
 }
 
 /** @internal the fields the tree and the store share (`tree_.conditionFields`) */
@@ -133,33 +143,38 @@ export const conditionCoreOf = (c: ConditionRec) => ({
 /** @internal the fields the tree and the store share (`tree_.actionFields`) */
 export const actionCoreOf = (a: ActionRec) => ({ name: a.name, enabled: a.enabled, runs: a.runs, failures: a.failures })
 
-/** @internal the record of an entity as stored */
-export const toDoc = (rec: EntityRec): EntityDoc => {
-  const life = rec.life?._tag === "Process" ? rec.life.process : undefined
-  return {
-    ...coreOf(rec),
-    isGlobal: rec.isGlobal,
-    ...(rec.process === undefined ? {} : { process: rec.process }),
-    ...(life === undefined
-      ? {}
-      : { life: life.startTime === undefined ? { pid: life.pid } : { pid: life.pid, startTime: life.startTime } }),
-    ...(rec.external === undefined ? {} : { external: rec.external }),
-    ...(rec.beat === undefined ? {} : { heartbeat: rec.beat.config }),
-    policy: {
-      maxRestarts: rec.policy.intensity.maxRestarts,
-      withinMillis: rec.policy.intensity.withinMillis,
-      backoff: rec.policy.backoff !== undefined,
-      backoffResetMillis: rec.policy.backoffResetMillis
-    },
-    lastStart: rec.lastStart,
-    restartTimes: rec.history.restartTimes,
-    conditions: rec.conditions.map((c) => ({
+const storedConditions = (rec: EntityRec): EntityDoc["conditions"] =>
+  rec.conditions.map((c) => {
+    const doc: Types.Mutable<EntityDoc["conditions"][number]> = {
       ...conditionCoreOf(c),
-      ...(c.stateFilter === undefined ? {} : { stateFilter: c.stateFilter }),
-      ...(c.raiseFilter === undefined ? {} : { raiseFilter: c.raiseFilter }),
       actions: c.actions.map((a) => ({ ...actionCoreOf(a), action: storeAction(a.action) }))
-    }))
+    }
+    if (c.stateFilter !== undefined) doc.stateFilter = c.stateFilter
+    if (c.raiseFilter !== undefined) doc.raiseFilter = c.raiseFilter
+    return doc
+  })
+
+/** @internal the record of an entity as stored (built field by field: see `coreOf`) */
+export const toDoc = (rec: EntityRec): EntityDoc => {
+  const doc: Types.Mutable<EntityDoc> = coreOf(rec) as Types.Mutable<EntityDoc>
+  doc.isGlobal = rec.isGlobal
+  if (rec.process !== undefined) doc.process = rec.process
+  const life = rec.life?._tag === "Process" ? rec.life.process : undefined
+  if (life !== undefined) {
+    doc.life = life.startTime === undefined ? { pid: life.pid } : { pid: life.pid, startTime: life.startTime }
   }
+  if (rec.external !== undefined) doc.external = rec.external
+  if (rec.beat !== undefined) doc.heartbeat = rec.beat.config
+  doc.policy = {
+    maxRestarts: rec.policy.intensity.maxRestarts,
+    withinMillis: rec.policy.intensity.withinMillis,
+    backoff: rec.policy.backoff !== undefined,
+    backoffResetMillis: rec.policy.backoffResetMillis
+  }
+  doc.lastStart = rec.lastStart
+  doc.restartTimes = rec.history.restartTimes
+  doc.conditions = rec.conditions.length === 0 ? none : storedConditions(rec)
+  return doc
 }
 
 /** @internal the damage in a stored record, if any (its actions included) */
