@@ -20,6 +20,8 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
 import * as action_ from "../action.js"
 import * as entity_ from "../entity.js"
 import * as ham_ from "../ham/make.js"
@@ -99,11 +101,12 @@ process.stdin.on("end", () => {
 })
 
 /**
- * A hot standby: the HAM's code paths are run once before the guardian says it is up (a HAM in
- * memory, an entity, a condition and its action, an event, a snapshot), so that a takeover runs
- * warm code instead of paying for the first run of each path.
+ * A hot standby: the HAM's code paths are run once before the guardian says it is up (a HAM on a
+ * store of its own, an entity, a condition and its action, an event, a snapshot, and the store
+ * opened again: its records read back), so that a takeover runs warm code instead of paying for
+ * the first run of each path (the first decoding of a record builds its parser).
  */
-const warmUp = Effect.gen(function*() {
+const warmUpOnce = Effect.gen(function*() {
   const ham = yield* ham_.Ham
   const handle = yield* ham.attach(entity_.fiber("warm-up", Effect.never))
   const condition = yield* ham.condition(handle, "CondState")
@@ -119,7 +122,17 @@ const warmUp = Effect.gen(function*() {
     Effect.timeout("2 seconds")
   )
   yield* ham.snapshot
-}).pipe(Effect.scoped, Effect.provide(ham_.layer({ verbosity: 0 })), Effect.ignore)
+})
+
+const warmUp = Effect.acquireUseRelease(
+  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "ham-guardian-warm-"))),
+  (dir) => {
+    const store = guardian_.layer({ path: NodePath.join(dir, "warm.ham") })
+    const once = warmUpOnce.pipe(Effect.scoped, Effect.provide(ham_.layer({ verbosity: 0 }).pipe(Layer.provide(store))))
+    return Effect.zipRight(once, once)
+  },
+  (dir) => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true }))
+).pipe(Effect.ignore)
 
 await Effect.runPromise(warmUp)
 

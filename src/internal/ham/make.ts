@@ -199,29 +199,32 @@ export const make = (
       return (event: cond.ConditionEvent) => event.entity === name
     }
 
-    const durable = changes.durable
+    // the calls that change the registry return once their change is committed
+    const commit = changes.committing
     const service: Api.HamService = {
-      attach: (spec, options) => durable(entities.attach(spec, options)) as never,
-      attachSelf: (name, options) => durable(entities.attachSelf(name, options)),
-      entity: (name) => durable(entities.entity(name)),
+      attach: commit(entities.attach) as Api.HamService["attach"],
+      attachSelf: commit(entities.attachSelf),
+      entity: commit(entities.entity),
       entityHandle: entities.entityHandle,
-      detach: (ref) => durable(entities.detach(ref)),
-      condition: (ref, type, options) => durable(conds.condition(ref, type, options)),
-      conditionState: (ref, filter, options) => durable(conds.conditionState(ref, filter, options)),
-      conditionRaise: (ref, filter, options) => durable(conds.conditionRaise(ref, filter, options)),
+      detach: commit(entities.detach),
+      condition: commit(conds.condition),
+      conditionState: commit(conds.conditionState),
+      conditionRaise: commit(conds.conditionRaise),
       conditionHandle: conds.conditionHandle,
-      addAction: (handle, action) => durable(conds.addAction(handle, action)),
+      addAction: commit(conds.addAction),
       actionHandle: conds.actionHandle,
-      publishState: (ref, value) => durable(entities.publishState(ref, value)),
-      raise: (ref, input) => durable(entities.raise(ref, input)),
+      publishState: commit(entities.publishState),
+      raise: commit(entities.raise),
       subscribe: PubSub.subscribe(pubsub),
       events: (ref) => {
         const keep = filterFor(ref)
         const all = Stream.fromPubSub(pubsub)
         return keep === undefined ? all : Stream.filter(all, keep)
       },
-      control: (handle, op, options) => durable(conds.control(handle, op, options)),
-      remove: (handle) => durable(handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)),
+      control: commit(conds.control),
+      remove: commit((handle: Api.Handle) =>
+        handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
+      ),
       snapshot: Effect.sync(() => snapshot_.snapshot(state, now(), store.info(), launcher.helperPid())),
       verbose: (level) =>
         Effect.gen(function*() {

@@ -27,6 +27,10 @@ export interface Changes {
   readonly flush: () => void
   /** a registry call that returns once its change is committed */
   readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** `f`, whose calls return once their change is committed (`f` itself when nothing is kept) */
+  readonly committing: <Args extends ReadonlyArray<any>, A, E, R>(
+    f: (...args: Args) => Effect.Effect<A, E, R>
+  ) => (...args: Args) => Effect.Effect<A, E, R>
   /** commits what detectors change, one transaction per scheduler turn; never ends */
   readonly flusher: Effect.Effect<void>
 }
@@ -36,6 +40,7 @@ const nothing: Changes = {
   forget: () => {},
   flush: () => {},
   durable: (self) => self,
+  committing: (f) => f,
   flusher: Effect.void
 }
 
@@ -87,6 +92,7 @@ export const make = (state: HamState, target: store.StateStoreService): Changes 
     },
     flush,
     durable: (self) => Effect.zipLeft(self, flushNow),
+    committing: (f) => (...args) => Effect.zipLeft(f(...args), flushNow),
     flusher
   }
 }
