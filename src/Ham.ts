@@ -29,40 +29,13 @@ import * as Stream from "effect/Stream"
 import * as Action from "./Action.js"
 import type * as Condition from "./Condition.js"
 import type * as Entity from "./Entity.js"
-import type {
-  ActionHandleError,
-  AddActionError,
-  AttachError,
-  AttachSelfError,
-  ConditionError,
-  ConditionHandleError,
-  ControlError,
-  DetachError,
-  EntityError,
-  EntityHandleError,
-  InvalidArgument,
-  PublishError,
-  RemoveError,
-  VerboseError
-} from "./HamError.js"
-import type {
-  ActionHandle,
-  AttachOptions,
-  ConditionHandle,
-  ConditionOptions,
-  ControlOp,
-  ControlOptions,
-  ControlResult,
-  HamOptions,
-  HamService,
-  Handle,
-  RaiseInput
-} from "./HamService.js"
+import type * as HamError from "./HamError.js"
+import type * as Api from "./HamService.js"
 import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
 
 /**
- * The errors of the HAM (`EntityNotFound`, `InvalidArgument`, ...; see the `HamError` module).
+ * The errors of the HAM (`EntityNotFound`, `HamError.InvalidArgument`, ...; see the `HamError` module).
  *
  * @since 0.1.0
  * @category errors
@@ -170,7 +143,7 @@ export const defaultBackoff: Schedule.Schedule<unknown> = internal.defaultBackof
  * @since 0.1.0
  * @category layers
  */
-export const layer: (options?: HamOptions) => Layer.Layer<Ham, InvalidArgument> = internal.layer
+export const layer: (options?: Api.HamOptions) => Layer.Layer<Ham, HamError.InvalidArgument> = internal.layer
 
 /**
  * The default HAM, in memory.
@@ -180,13 +153,13 @@ export const layer: (options?: HamOptions) => Layer.Layer<Ham, InvalidArgument> 
  */
 export const HamLive: Layer.Layer<Ham> = internal.HamLive
 
-const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Ham> =>
+const withHam = <A, E, R>(f: (ham: Api.HamService) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Ham> =>
   Effect.flatMap(internal.Ham, f)
 
 /**
  * Starts supervising an entity (QNX `ham_attach`). If a placeholder or a dead entity of that
  * name exists, the new entity takes it over with its conditions and statistics; `CondAttach`
- * fires. Fails with `DuplicateName` if an entity of that name is alive, `InvalidArgument` for
+ * fires. Fails with `DuplicateName` if an entity of that name is alive, `HamError.InvalidArgument` for
  * a bad name or options.
  *
  * A fiber entity's first life starts on the next scheduler turn, so conditions the caller adds
@@ -198,8 +171,8 @@ const withHam = <A, E, R>(f: (ham: HamService) => Effect.Effect<A, E, R>): Effec
  */
 export const attach = <S extends Entity.EntitySpec<any>>(
   spec: S,
-  options?: AttachOptions
-): Effect.Effect<Entity.EntityHandle, AttachError, Ham | Entity.Requirements<S>> =>
+  options?: Api.AttachOptions
+): Effect.Effect<Entity.EntityHandle, HamError.AttachError, Ham | Entity.Requirements<S>> =>
   withHam((ham) => ham.attach(spec, options))
 
 /**
@@ -212,8 +185,8 @@ export const attach = <S extends Entity.EntitySpec<any>>(
  */
 export const attachSelf = (
   name: string,
-  options?: AttachOptions
-): Effect.Effect<Entity.EntityHandle, AttachSelfError, Ham | Scope.Scope> =>
+  options?: Api.AttachOptions
+): Effect.Effect<Entity.EntityHandle, HamError.AttachSelfError, Ham | Scope.Scope> =>
   withHam((ham) => ham.attachSelf(name, options))
 
 /**
@@ -232,7 +205,7 @@ export const heartbeat: (handle: Entity.EntityHandle) => Effect.Effect<void> = i
  * @since 0.1.0
  * @category constructors
  */
-export const entity = (name: string): Effect.Effect<Entity.EntityHandle, EntityError, Ham> =>
+export const entity = (name: string): Effect.Effect<Entity.EntityHandle, HamError.EntityError, Ham> =>
   withHam((ham) => ham.entity(name))
 
 /**
@@ -241,7 +214,7 @@ export const entity = (name: string): Effect.Effect<Entity.EntityHandle, EntityE
  * @since 0.1.0
  * @category getters
  */
-export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, EntityHandleError, Ham> =>
+export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, HamError.EntityHandleError, Ham> =>
   withHam((ham) => ham.entityHandle(name))
 
 /**
@@ -251,7 +224,7 @@ export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, E
  * @since 0.1.0
  * @category combinators
  */
-export const detach = (entity: Entity.EntityRef): Effect.Effect<void, DetachError, Ham> =>
+export const detach = (entity: Entity.EntityRef): Effect.Effect<void, HamError.DetachError, Ham> =>
   withHam((ham) => ham.detach(entity))
 
 /**
@@ -264,8 +237,9 @@ export const detach = (entity: Entity.EntityRef): Effect.Effect<void, DetachErro
 export const condition = (
   entity: Entity.EntityRef,
   type: Condition.ConditionType,
-  options?: ConditionOptions
-): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.condition(entity, type, options))
+  options?: Api.ConditionOptions
+): Effect.Effect<Api.ConditionHandle, HamError.ConditionError, Ham> =>
+  withHam((ham) => ham.condition(entity, type, options))
 
 /**
  * Adds a `CondState` condition that fires on transitions matching `from` / `to` (each an exact
@@ -277,8 +251,9 @@ export const condition = (
 export const conditionState = (
   entity: Entity.EntityRef,
   filter: Condition.StateFilterInput,
-  options?: ConditionOptions
-): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.conditionState(entity, filter, options))
+  options?: Api.ConditionOptions
+): Effect.Effect<Api.ConditionHandle, HamError.ConditionError, Ham> =>
+  withHam((ham) => ham.conditionState(entity, filter, options))
 
 /**
  * Adds a `CondRaise` condition that fires on raises matching `type`, `class` and `severity`
@@ -290,8 +265,9 @@ export const conditionState = (
 export const conditionRaise = (
   entity: Entity.EntityRef,
   filter: Condition.RaiseFilterInput,
-  options?: ConditionOptions
-): Effect.Effect<ConditionHandle, ConditionError, Ham> => withHam((ham) => ham.conditionRaise(entity, filter, options))
+  options?: Api.ConditionOptions
+): Effect.Effect<Api.ConditionHandle, HamError.ConditionError, Ham> =>
+  withHam((ham) => ham.conditionRaise(entity, filter, options))
 
 /**
  * The handle of an existing condition (QNX `ham_condition_handle`).
@@ -302,7 +278,8 @@ export const conditionRaise = (
 export const conditionHandle = (
   entity: Entity.EntityRef,
   name: string
-): Effect.Effect<ConditionHandle, ConditionHandleError, Ham> => withHam((ham) => ham.conditionHandle(entity, name))
+): Effect.Effect<Api.ConditionHandle, HamError.ConditionHandleError, Ham> =>
+  withHam((ham) => ham.conditionHandle(entity, name))
 
 /**
  * Adds an action at the end of a condition's list and returns its handle.
@@ -311,9 +288,9 @@ export const conditionHandle = (
  * @category constructors
  */
 export const addAction = (
-  condition: ConditionHandle,
+  condition: Api.ConditionHandle,
   action: Action.Action
-): Effect.Effect<ActionHandle, AddActionError, Ham> => withHam((ham) => ham.addAction(condition, action))
+): Effect.Effect<Api.ActionHandle, HamError.AddActionError, Ham> => withHam((ham) => ham.addAction(condition, action))
 
 /**
  * The handle of an existing action (QNX `ham_action_handle`).
@@ -322,9 +299,10 @@ export const addAction = (
  * @category getters
  */
 export const actionHandle = (
-  condition: ConditionHandle,
+  condition: Api.ConditionHandle,
   name: string
-): Effect.Effect<ActionHandle, ActionHandleError, Ham> => withHam((ham) => ham.actionHandle(condition, name))
+): Effect.Effect<Api.ActionHandle, HamError.ActionHandleError, Ham> =>
+  withHam((ham) => ham.actionHandle(condition, name))
 
 /**
  * A condition handle, or an effect that makes one: what the pipeable action adders take.
@@ -332,7 +310,7 @@ export const actionHandle = (
  * @since 0.1.0
  * @category models
  */
-export type ConditionInput<E, R> = ConditionHandle | Effect.Effect<ConditionHandle, E, R>
+export type ConditionInput<E, R> = Api.ConditionHandle | Effect.Effect<Api.ConditionHandle, E, R>
 
 /**
  * Adds an action to the condition and passes the condition on, so that adders chain:
@@ -341,10 +319,11 @@ export type ConditionInput<E, R> = ConditionHandle | Effect.Effect<ConditionHand
  * @since 0.1.0
  * @category actions
  */
-export const action =
-  (action: Action.Action) =>
-  <E = never, R = never>(self: ConditionInput<E, R>): Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> =>
-    Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
+export const action = (action: Action.Action) =>
+<E = never, R = never>(
+  self: ConditionInput<E, R>
+): Effect.Effect<Api.ConditionHandle, E | HamError.AddActionError, R | Ham> =>
+  Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
 
 /**
  * Adds `Action.restart` (QNX `ham_action_restart`).
@@ -354,7 +333,7 @@ export const action =
  */
 export const restart: <E = never, R = never>(
   self: ConditionInput<E, R>
-) => Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> = action(Action.restart)
+) => Effect.Effect<Api.ConditionHandle, E | HamError.AddActionError, R | Ham> = action(Action.restart)
 
 /**
  * Adds `Action.execute` (QNX `ham_action_execute`).
@@ -399,7 +378,7 @@ export const waitfor = (...args: Parameters<typeof Action.waitfor>) => action(Ac
  */
 export const heartbeatHealthy: <E = never, R = never>(
   self: ConditionInput<E, R>
-) => Effect.Effect<ConditionHandle, E | AddActionError, R | Ham> = action(Action.heartbeatHealthy)
+) => Effect.Effect<Api.ConditionHandle, E | HamError.AddActionError, R | Ham> = action(Action.heartbeatHealthy)
 
 /**
  * Adds `Action.log` (QNX `ham_action_log`).
@@ -419,7 +398,7 @@ export const log = (...args: Parameters<typeof Action.log>) => action(Action.log
 export const publishState = (
   entity: Entity.EntityRef,
   state: number
-): Effect.Effect<void, PublishError, Ham> => withHam((ham) => ham.publishState(entity, state))
+): Effect.Effect<void, HamError.PublishError, Ham> => withHam((ham) => ham.publishState(entity, state))
 
 /**
  * Raises a condition on the entity (QNX `ham_entity_condition_raise`).
@@ -427,8 +406,10 @@ export const publishState = (
  * @since 0.1.0
  * @category combinators
  */
-export const raise = (entity: Entity.EntityRef, raise: RaiseInput): Effect.Effect<void, PublishError, Ham> =>
-  withHam((ham) => ham.raise(entity, raise))
+export const raise = (
+  entity: Entity.EntityRef,
+  raise: Api.RaiseInput
+): Effect.Effect<void, HamError.PublishError, Ham> => withHam((ham) => ham.raise(entity, raise))
 
 /**
  * Every event (of one entity, when given) from the moment the stream starts. A subscriber
@@ -461,10 +442,10 @@ export const subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, n
  * @category combinators
  */
 export const control = (
-  handle: Handle,
-  op: ControlOp,
-  options?: ControlOptions
-): Effect.Effect<ControlResult, ControlError, Ham> => withHam((ham) => ham.control(handle, op, options))
+  handle: Api.Handle,
+  op: Api.ControlOp,
+  options?: Api.ControlOptions
+): Effect.Effect<Api.ControlResult, HamError.ControlError, Ham> => withHam((ham) => ham.control(handle, op, options))
 
 /**
  * Removes a condition (with its actions) or an action; on an entity handle, detaches it.
@@ -472,7 +453,8 @@ export const control = (
  * @since 0.1.0
  * @category combinators
  */
-export const remove = (handle: Handle): Effect.Effect<void, RemoveError, Ham> => withHam((ham) => ham.remove(handle))
+export const remove = (handle: Api.Handle): Effect.Effect<void, HamError.RemoveError, Ham> =>
+  withHam((ham) => ham.remove(handle))
 
 /**
  * The `/proc/ham` tree as data.
@@ -490,7 +472,8 @@ export const snapshot: Effect.Effect<Tree.Tree, never, Ham> = withHam((ham) => h
  * @since 0.1.0
  * @category combinators
  */
-export const verbose = (level: number): Effect.Effect<number, VerboseError, Ham> => withHam((ham) => ham.verbose(level))
+export const verbose = (level: number): Effect.Effect<number, HamError.VerboseError, Ham> =>
+  withHam((ham) => ham.verbose(level))
 
 /**
  * The HAM's current verbosity.
