@@ -12,7 +12,7 @@ import type * as Api from "../../HamService.js"
 import * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
-import type { Engine } from "./engine.js"
+import { driverOf, type Engine } from "./engine.js"
 import type { ActionRec, ConditionRec, EntityRec } from "./state.js"
 import * as validate from "./validate.js"
 
@@ -201,8 +201,8 @@ export const make = (engine: Engine, lookups: Lookups) => {
         if (condition.type !== "CondDeath" && condition.type !== "CondAbnormalDeath") {
           return yield* invalid("action", `a restart belongs to a death condition, not ${condition.type}`)
         }
-        if (rec.kind === "self") {
-          return yield* invalid("action", `"${rec.name}" is self-attached: it cannot be restarted`)
+        if (driverOf(engine, rec)?.restartable === false) {
+          return yield* invalid("action", `entity "${rec.name}" (${rec.kind}) cannot be restarted by the HAM`)
         }
         if (hasRestart(rec)) return yield* invalid("action", `entity "${rec.name}" already has a restart action`)
       }

@@ -16,7 +16,7 @@ import * as action_ from "../action.js"
 import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import * as tree_ from "../tree.js"
-import type { ActionRec, ConditionRec, EntityRec, Policy } from "./state.js"
+import type { ActionRec, ConditionRec, EntityRec, LifeRecord, Policy } from "./state.js"
 import { makeRec, none } from "./state.js"
 import { formatParseError } from "./validate.js"
 
@@ -155,14 +155,11 @@ const storedConditions = (rec: EntityRec): EntityDoc["conditions"] =>
   })
 
 /** @internal the record of an entity as stored (built field by field: see `coreOf`) */
-export const toDoc = (rec: EntityRec): EntityDoc => {
+export const toDoc = (rec: EntityRec, life: LifeRecord | undefined): EntityDoc => {
   const doc: Types.Mutable<EntityDoc> = coreOf(rec) as Types.Mutable<EntityDoc>
   doc.isGlobal = rec.isGlobal
   if (rec.process !== undefined) doc.process = rec.process
-  const life = rec.life?._tag === "Process" ? rec.life.process : undefined
-  if (life !== undefined) {
-    doc.life = life.startTime === undefined ? { pid: life.pid } : { pid: life.pid, startTime: life.startTime }
-  }
+  if (life !== undefined) doc.life = life
   if (rec.external !== undefined) doc.external = rec.external
   if (rec.beat !== undefined) doc.heartbeat = rec.beat.config
   doc.policy = {

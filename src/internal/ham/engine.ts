@@ -10,10 +10,12 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Runtime from "effect/Runtime"
+import type { DuplicateName, InvalidArgument } from "../../HamError.js"
 import type * as cond from "../condition.js"
 import type * as launch from "../launch/launcher.js"
+import type { EntityDoc } from "./doc.js"
 import type { Changes } from "./persist.js"
-import type { EntityRec, HamState, Life, Policy } from "./state.js"
+import type { BeatConfig, EntityRec, HamState, Life, LifeRecord, Policy } from "./state.js"
 
 /** @internal how a life ended: what `reportDeath` publishes */
 export interface DeathRecord {
@@ -32,6 +34,13 @@ export interface DeathRecord {
  * @internal
  */
 export interface Driver {
+  /** false for a kind the HAM cannot restart (self-attached): a restart action is refused */
+  readonly restartable: boolean
+  /**
+   * An entity of this kind back from the store (`restore.ts` made it a placeholder with its
+   * record's conditions and statistics): what now (started again, adopted, or its death).
+   */
+  readonly restore: (rec: EntityRec, doc: EntityDoc) => Effect.Effect<void>
   /**
    * Starts the entity's next life after a death (a restart): on success the entity runs, its
    * `CondRestart` is announced (`engine.announceRestart`) and its heartbeat clock started.
@@ -47,6 +56,34 @@ export interface Driver {
   readonly release: (rec: EntityRec) => Effect.Effect<void>
   /** sends a signal to the current life; with `awaitExitMillis`, fails unless it ends that soon */
   readonly signal: (rec: EntityRec, signal: string, awaitExitMillis: number | undefined) => Effect.Effect<void, string>
+  /** the process of a life, if it has one */
+  readonly pidOf: (life: Life) => number | undefined
+  /** what a stored record keeps of a life: its process, and its start time when it outlives the HAM */
+  readonly recordOf: (life: Life) => LifeRecord | undefined
+  /** the life said it is ready (`READY=1` on its notify socket) */
+  readonly isReady: (life: Life) => boolean
+}
+
+/**
+ * What a driver's attach is given by the registry: the name, checked; the entity's heartbeat rule
+ * and restart policy, checked; and the registry's claims on the name.
+ *
+ * @internal
+ */
+export interface AttachContext {
+  readonly name: string
+  readonly beat: BeatConfig | undefined
+  readonly policy: Policy
+  /** the entity a new attach may take (a placeholder, a dead entity with its history), if any */
+  readonly claimable: Effect.Effect<EntityRec | undefined, DuplicateName | InvalidArgument>
+  /** the record the attach fills in (the claimable one, or a new one), registered in attach order */
+  readonly take: (existing: EntityRec | undefined) => EntityRec
+  /**
+   * A process or pid entity restored from the store and up again (adopted, or started again) is
+   * taken up by the application's first attach of its name, which it returns: it is not started
+   * twice, and the attach's options apply from then on.
+   */
+  readonly adoptRestored: (kind: "process" | "pid") => EntityRec | undefined
 }
 
 /** @internal the heartbeat clocks (beats.ts) */
@@ -109,6 +146,19 @@ const driverByLife = { Fiber: "fiber", Process: "process", Pid: "pid", Self: "se
 
 /** @internal the driver that holds a life */
 export const lifeDriverOf = (engine: Engine, life: Life): Driver => engine.drivers[driverByLife[life._tag]]
+
+/** @internal the pid of the entity's process: its life's, or (pid entities) the one it watched */
+export const pidOf = (engine: Engine, rec: EntityRec): number | undefined =>
+  rec.life === undefined ? rec.external?.pid : lifeDriverOf(engine, rec.life).pidOf(rec.life)
+
+/** @internal what the entity's stored record keeps of its life */
+export const recordOf = (engine: Engine, rec: EntityRec): LifeRecord | undefined =>
+  rec.life === undefined ? undefined : lifeDriverOf(engine, rec.life).recordOf(rec.life)
+
+/** @internal the entity runs, and its life said it is ready */
+export const isReady = (engine: Engine, rec: EntityRec | undefined): boolean =>
+  rec !== undefined && rec.status === "running" && rec.life !== undefined &&
+  lifeDriverOf(engine, rec.life).isReady(rec.life)
 
 /**
  * Ends the entity's life because the HAM was asked to (a detach, a stop): this is not a death.

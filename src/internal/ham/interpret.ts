@@ -21,6 +21,7 @@ import type * as cond from "../condition.js"
 import * as heartbeat_ from "../heartbeat.js"
 import * as probe_ from "../probe.js"
 import { describeCause } from "./describe.js"
+import * as engine_ from "./engine.js"
 import { type Engine, lifeDriverOf } from "./engine.js"
 import * as restart_ from "./restart.js"
 import type { ConditionRec, EntityRec } from "./state.js"
@@ -80,10 +81,7 @@ export const make = (engine: Engine) => {
     })
 
   const isRunning = (name: string) => engine.state.entities.get(name)?.status === "running"
-  const isReady = (name: string) => {
-    const rec = engine.state.entities.get(name)
-    return rec !== undefined && rec.status === "running" && rec.life?._tag === "Process" && rec.life.ready
-  }
+  const isReady = (name: string) => engine_.isReady(engine, engine.state.entities.get(name))
 
   const runWaitFor = (action: action_.WaitForData): Effect.Effect<void, string> => {
     const within = (wait: Effect.Effect<void>, what: string) =>

@@ -41,7 +41,7 @@ import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
 import type { EntityDoc } from "./doc.js"
-import { type Engine, quiesce } from "./engine.js"
+import { type Engine, pidOf, quiesce, recordOf } from "./engine.js"
 import { HamExtension } from "./extension.js"
 import * as interpret from "./interpret.js"
 import * as persist from "./persist.js"
@@ -112,7 +112,7 @@ export const make = (
     const state = makeState("*", now(), basePolicy, verbosity)
     const fibers = yield* FiberSet.make<unknown, unknown>()
     const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
-    const changes = persist.make(state, store)
+    const changes = persist.make(state, store, (rec) => recordOf(engine, rec))
 
     // the engine is assembled here: each part is made from it and bound into it
     const engine: Types.Mutable<Engine> = {
@@ -139,10 +139,11 @@ export const make = (
     const restarts = restart.make(engine)
     engine.restart = restarts.restart
     engine.announceRestart = restarts.announceRestart
+    const pid = pidLives.make(engine)
     const drivers = {
       fiber: fiberLives.make(engine),
-      process: processLives.make(engine),
-      pid: pidLives.make(engine),
+      process: processLives.make(engine, pid.resume),
+      pid,
       self: selfLives.make(engine)
     }
     engine.drivers = drivers
@@ -225,7 +226,9 @@ export const make = (
       remove: commit((handle: Api.Handle) =>
         handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
       ),
-      snapshot: Effect.sync(() => snapshot_.snapshot(state, now(), store.info(), launcher.helperPid())),
+      snapshot: Effect.sync(() =>
+        snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
+      ),
       verbose: (level) =>
         Effect.gen(function*() {
           yield* entities.guard
@@ -247,7 +250,7 @@ export const make = (
     const docs = extension._tag === "Some" && extension.value.prepare !== undefined
       ? extension.value.prepare(store.entities)
       : store.entities
-    yield* restore(engine, docs, drivers, policyOf, registry.defaultPollMillis)
+    yield* restore(engine, docs, policyOf)
     if (extension._tag === "Some" && extension.value.start !== undefined) yield* extension.value.start(service)
     return service
   })

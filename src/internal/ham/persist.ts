@@ -15,7 +15,7 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as store from "../store/service.js"
 import { type EntityDoc, toDoc } from "./doc.js"
-import type { EntityRec, HamState } from "./state.js"
+import type { EntityRec, HamState, LifeRecord } from "./state.js"
 
 /** @internal */
 export interface Changes {
@@ -45,7 +45,11 @@ const nothing: Changes = {
 }
 
 /** @internal the changes of `state` for `store` (nothing to do for a store that keeps nothing) */
-export const make = (state: HamState, target: store.StateStoreService): Changes => {
+export const make = (
+  state: HamState,
+  target: store.StateStoreService,
+  lifeOf: (rec: EntityRec) => LifeRecord | undefined
+): Changes => {
   if (!target.keeps) return nothing
   const dirty = new Set<EntityRec>()
   const deleted = new Set<string>()
@@ -62,7 +66,7 @@ export const make = (state: HamState, target: store.StateStoreService): Changes 
     if (dirty.size === 0 && deleted.size === 0) return
     const puts: Array<EntityDoc> = []
     for (const rec of dirty) {
-      if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec))
+      if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec, lifeOf(rec)))
     }
     dirty.clear()
     const deletes = [...deleted]

@@ -8,21 +8,16 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as FiberRefs from "effect/FiberRefs"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import {
+  type AttachError,
   type AttachSelfError,
   DuplicateName,
   EntityNotFound,
   HamStopped,
   InvalidArgument,
-  ProcessNotFound,
-  ProcessNotSignallable,
-  type PublishError,
-  SpawnFailed
+  type PublishError
 } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
 import * as action_ from "../action.js"
@@ -30,13 +25,11 @@ import * as entity_ from "../entity.js"
 import type { FiberDriver } from "../lives/fiber.js"
 import type { PidDriver } from "../lives/pid.js"
 import type { ProcessDriver } from "../lives/process.js"
-import * as lifeCode from "../lives/scope.js"
 import type { SelfDriver } from "../lives/self.js"
-import * as procfs from "../procfs.js"
 import * as beats from "./beats.js"
 import * as dispatch from "./dispatch.js"
-import { common, type Engine, quiesce } from "./engine.js"
-import type { BeatConfig, EntityRec, Policy, ProcessData } from "./state.js"
+import { type AttachContext, common, type Engine, quiesce } from "./engine.js"
+import type { BeatConfig, EntityRec, Policy } from "./state.js"
 import { isUp, makeRec, none } from "./state.js"
 import * as validate from "./validate.js"
 
@@ -58,9 +51,6 @@ export const handleOf = (rec: EntityRec): entity_.EntityHandle =>
 /** @internal the record a handle was made for (when it was made by this HAM) */
 export const recordOf = (handle: entity_.EntityHandle): EntityRec | undefined =>
   (handle as unknown as { readonly [RecordKey]?: EntityRec })[RecordKey]
-
-/** @internal how often the death of an external process is looked for */
-export const defaultPollMillis = 20
 
 const refName = (ref: entity_.EntityRef): string => (typeof ref === "string" ? ref : ref.name)
 const isGlobalRef = (ref: entity_.EntityRef) => typeof ref !== "string" && ref.isGlobal
@@ -118,34 +108,9 @@ export const make = (engine: Engine, drivers: Drivers) => {
     return rec
   }
 
-  // Entities attached from the same fiber in a row share the fiber refs and the context of one
-  // runtime: an idle entity should cost little more than its fiber. Two runtimes are alike when
-  // they hold the same context, flags, and fiber ref values (a fiber's refs are a new copy at every
-  // `Effect.runtime`).
-  let lastRuntime: Runtime.Runtime<any> | undefined
-  const sameRefs = (a: FiberRefs.FiberRefs, b: FiberRefs.FiberRefs): boolean => {
-    if (a === b) return true
-    if (a.locals.size !== b.locals.size) return false
-    for (const [ref, stack] of a.locals) {
-      const other = b.locals.get(ref)
-      if (other === undefined) return false
-      if (other !== stack && other[0][1] !== stack[0][1]) return false
-    }
-    return true
-  }
-  const shareRuntime = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
-    if (
-      lastRuntime !== undefined && lastRuntime.context === runtime.context &&
-      lastRuntime.runtimeFlags === runtime.runtimeFlags && sameRefs(lastRuntime.fiberRefs, runtime.fiberRefs)
-    ) return lastRuntime
-    lastRuntime = runtime
-    return runtime
-  }
-
   /**
-   * A process or pid entity restored from the store and running again (adopted, or started
-   * again) is taken up by the application's first attach of its name: the process is not started
-   * twice, and the attach's options apply from then on.
+   * A process or pid entity restored from the store and up again (adopted, or started again) is
+   * taken up by the application's first attach of its name.
    */
   const adoptRestored = (name: string, kind: "process" | "pid", beat: BeatConfig | undefined, policy: Policy) => {
     const rec = entities.get(name)
@@ -160,93 +125,22 @@ export const make = (engine: Engine, drivers: Drivers) => {
     return rec
   }
 
-  const attachFiber = (name: string, spec: entity_.FiberSpec<any>, beat: BeatConfig | undefined, policy: Policy) =>
-    Effect.gen(function*() {
-      const runtime = shareRuntime(yield* Effect.runtime<any>())
-      const rec = take(name, yield* claimable(name), policy, beat)
-      rec.kind = "fiber"
-      rec.code = lifeCode.make(spec.effect, runtime)
-      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
-      drivers.fiber.start(rec, false)
-      return handleOf(rec)
-    })
+  /** what a driver's attach is given (engine.ts, `AttachContext`) */
+  const contextOf = (name: string, beat: BeatConfig | undefined, policy: Policy): AttachContext => ({
+    name,
+    beat,
+    policy,
+    claimable: claimable(name),
+    take: (existing) => take(name, existing, policy, beat),
+    adoptRestored: (kind) => adoptRestored(name, kind, beat, policy)
+  })
 
-  const attachProcess = (name: string, spec: entity_.ProcessSpec, beat: BeatConfig | undefined, policy: Policy) =>
-    Effect.gen(function*() {
-      const options = yield* validate.validateProcessOptions(spec.options)
-      const process: ProcessData = { line: spec.command, ...options }
-      const adopted = adoptRestored(name, "process", beat, policy)
-      if (adopted !== undefined) {
-        adopted.process = process
-        return handleOf(adopted)
-      }
-      const existing = yield* claimable(name)
-      // started before anything changes: the process and its notify socket go to a new record,
-      // which takes the place of the claimable one once the process runs
-      const staged = makeRec(name, false, engine.now(), policy)
-      staged.process = process
-      const life = yield* drivers.process.spawn(staged).pipe(
-        Effect.tapError(() => drivers.process.release(staged)),
-        Effect.mapError((reason) =>
-          new SpawnFailed({ entity: name, command: action_.renderCommandLine(spec.command), reason })
-        )
-      )
-      if (existing !== undefined) yield* drivers.process.release(existing)
-      const rec = take(name, existing, policy, beat)
-      rec.kind = "process"
-      rec.process = process
-      rec.channel = staged.channel
-      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: life.pid })
-      drivers.process.begin(rec, life)
-      return handleOf(rec)
-    })
-
-  /** the command line of an existing process, read from /proc: what a restart starts */
-  const commandLineOf = (pid: number) =>
-    Effect.gen(function*() {
-      const notFound = () => new ProcessNotFound({ pid })
-      const stat = yield* procfs.readStat(pid).pipe(Effect.mapError(notFound))
-      if (!procfs.isLiveState(stat.state)) return yield* Effect.fail(notFound())
-      if (!(yield* procfs.canSignal(pid))) {
-        return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "not permitted to signal it" }))
-      }
-      const argv = yield* procfs.readCmdline(pid).pipe(Effect.mapError(notFound))
-      if (argv.length === 0) {
-        return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "it has no command line (kernel thread?)" }))
-      }
-      const cwd = yield* procfs.readCwd(pid).pipe(Effect.mapError(notFound))
-      const environ = yield* procfs.readEnviron(pid).pipe(Effect.mapError(notFound))
-      const line: action_.CommandLine = {
-        command: argv[0],
-        args: argv.slice(1),
-        env: Option.getOrElse(environ, () => ({})),
-        extendEnv: Option.isNone(environ),
-        cwd: Option.getOrUndefined(cwd),
-        shell: false
-      }
-      return { line, startTime: stat.startTime }
-    })
-
-  const attachPid = (name: string, spec: entity_.PidSpec, beat: BeatConfig | undefined, policy: Policy) =>
-    Effect.gen(function*() {
-      const pid = spec.pid
-      const adopted = adoptRestored(name, "pid", beat, policy)
-      if (adopted !== undefined) return handleOf(adopted)
-      const pollMillis = spec.options.pollInterval === undefined
-        ? defaultPollMillis
-        : yield* validate.millisOf(spec.options.pollInterval, "pollInterval", 1)
-      const options = yield* validate.validateProcessOptions(spec.options)
-      const existing = yield* claimable(name)
-      const { line, startTime } = yield* commandLineOf(pid)
-      const rec = take(name, existing, policy, beat)
-      rec.kind = "pid"
-      rec.process = { line, ...options }
-      rec.external = { pid, startTime, pollMillis }
-      rec.lastStart = engine.now()
-      engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid })
-      drivers.pid.watch(rec, rec.external, false)
-      return handleOf(rec)
-    })
+  /** the driver that attaches each kind of spec */
+  const attachers = {
+    Fiber: drivers.fiber.attach,
+    Process: drivers.process.attach,
+    Pid: drivers.pid.attach
+  } as const
 
   const attach = (spec: entity_.EntitySpec<any>, options?: Api.AttachOptions) =>
     Effect.gen(function*() {
@@ -254,14 +148,11 @@ export const make = (engine: Engine, drivers: Drivers) => {
       const name = yield* validate.validateEntityName(spec.name)
       yield* validate.validateEntitySpec(spec)
       const { heartbeat: beat, policy } = yield* validate.validateAttachOptions(options, engine.basePolicy)
-      switch (spec._tag) {
-        case "Fiber":
-          return yield* attachFiber(name, spec, beat, policy)
-        case "Process":
-          return yield* attachProcess(name, spec, beat, policy)
-        case "Pid":
-          return yield* attachPid(name, spec, beat, policy)
-      }
+      const attacher = attachers[spec._tag] as (
+        spec: entity_.EntitySpec<any>,
+        context: AttachContext
+      ) => Effect.Effect<EntityRec, AttachError, any>
+      return handleOf(yield* attacher(spec, contextOf(name, beat, policy)))
     })
 
   /** a restart action declared on the entity (one read from the store counts once it is declared again) */

@@ -12,7 +12,6 @@ import type * as store from "../store/service.js"
 import type * as tree_ from "../tree.js"
 import { actionCoreOf, conditionCoreOf, coreOf } from "./doc.js"
 import type { ConditionRec, EntityRec, HamState } from "./state.js"
-import { pidOf } from "./state.js"
 
 const stateText = (m: cond.StateMatch) =>
   typeof m === "number"
@@ -55,7 +54,7 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
     }
   })
 
-const entityNode = (rec: EntityRec): tree_.EntityNode => {
+const entityNode = (rec: EntityRec, pidOf: (rec: EntityRec) => number | undefined): tree_.EntityNode => {
   const pid = pidOf(rec)
   return {
     ...coreOf(rec),
@@ -77,7 +76,8 @@ export const snapshot = (
   state: HamState,
   now: number,
   info: store.StoreInfo,
-  spawnerPid: number | undefined
+  spawnerPid: number | undefined,
+  pidOf: (rec: EntityRec) => number | undefined
 ): tree_.Tree => {
   let numConditions = state.global.conditions.length
   let numActions = 0
@@ -86,7 +86,7 @@ export const snapshot = (
   for (const rec of state.entities.values()) {
     numConditions += rec.conditions.length
     for (const c of rec.conditions) numActions += c.actions.length
-    nodes.push(entityNode(rec))
+    nodes.push(entityNode(rec, pidOf))
   }
   return {
     time: now,

@@ -159,6 +159,13 @@ export interface PidLife {
   readonly adopted: boolean
 }
 
+/** @internal what a stored record keeps of a running life (`doc.ts`) */
+export interface LifeRecord {
+  readonly pid: number
+  /** its start time, when the process outlives its HAM: a later HAM adopts it by pid and start time */
+  readonly startTime?: number | undefined
+}
+
 /** @internal the life of a self-attached entity: the caller's scope */
 export interface SelfLife {
   readonly _tag: "Self"
@@ -254,10 +261,3 @@ export const makeState = (globalName: string, now: number, policy: Policy, verbo
 
 /** @internal true while the entity has a life or is waiting for its next one */
 export const isUp = (rec: EntityRec): boolean => rec.status === "running" || rec.status === "restarting"
-
-/** @internal the pid of the entity's current process, if it has one */
-export const pidOf = (rec: EntityRec): number | undefined => {
-  const life = rec.life
-  if (life === undefined) return rec.external?.pid
-  return life._tag === "Process" ? life.process.pid : life._tag === "Pid" ? life.external.pid : undefined
-}

@@ -12,9 +12,12 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import type * as FiberRefs from "effect/FiberRefs"
 import * as Runtime from "effect/Runtime"
+import type { AttachError } from "../../HamError.js"
+import type * as entity_ from "../entity.js"
 import { describeCause } from "../ham/describe.js"
-import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
 import * as lifeScope from "./scope.js"
 
@@ -24,15 +27,39 @@ const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "S
 /** @internal */
 export interface FiberDriver extends Driver {
   /**
-   * Starts a life. A restart starts it at once on the current thread (`immediate`): no scheduler
-   * hop between the decision to restart and the new life. The first life starts on the next
-   * scheduler turn instead, so that the caller of `Ham.attach` can add its conditions first.
+   * Attaches a fiber entity: its first life starts on the next scheduler turn, so that the
+   * caller of `Ham.attach` can add its conditions first (a restart starts a life at once on the
+   * current thread: no scheduler hop between the decision to restart and the new life).
    */
-  readonly start: (rec: EntityRec, immediate: boolean) => void
+  readonly attach: (spec: entity_.FiberSpec<any>, context: AttachContext) => Effect.Effect<EntityRec, AttachError, any>
 }
 
 /** @internal */
 export const make = (engine: Engine): FiberDriver => {
+  // Entities attached from the same fiber in a row share the fiber refs and the context of one
+  // runtime: an idle entity should cost little more than its fiber. Two runtimes are alike when
+  // they hold the same context, flags, and fiber ref values (a fiber's refs are a new copy at
+  // every `Effect.runtime`).
+  let lastRuntime: Runtime.Runtime<any> | undefined
+  const sameRefs = (a: FiberRefs.FiberRefs, b: FiberRefs.FiberRefs): boolean => {
+    if (a === b) return true
+    if (a.locals.size !== b.locals.size) return false
+    for (const [ref, stack] of a.locals) {
+      const other = b.locals.get(ref)
+      if (other === undefined) return false
+      if (other !== stack && other[0][1] !== stack[0][1]) return false
+    }
+    return true
+  }
+  const shareRuntime = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
+    if (
+      lastRuntime !== undefined && lastRuntime.context === runtime.context &&
+      lastRuntime.runtimeFlags === runtime.runtimeFlags && sameRefs(lastRuntime.fiberRefs, runtime.fiberRefs)
+    ) return lastRuntime
+    lastRuntime = runtime
+    return runtime
+  }
+
   const report = (
     rec: EntityRec,
     generation: number,
@@ -78,7 +105,22 @@ export const make = (engine: Engine): FiberDriver => {
   }
 
   return {
-    start,
+    restartable: true,
+    attach: (spec, context) =>
+      Effect.gen(function*() {
+        const runtime = shareRuntime(yield* Effect.runtime<any>())
+        const rec = context.take(yield* context.claimable)
+        rec.kind = "fiber"
+        rec.code = lifeScope.make(spec.effect, runtime)
+        engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
+        start(rec, false)
+        return rec
+      }),
+    // code cannot be stored: the entity waits as a placeholder for the application's next attach
+    restore: () => Effect.void,
+    pidOf: () => undefined,
+    recordOf: () => undefined,
+    isReady: () => false,
     restart: (rec) =>
       Effect.sync(() => {
         // announced before the new life starts (it starts at once and may end at once): its

@@ -11,20 +11,76 @@
  */
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { type AttachError, ProcessNotFound, ProcessNotSignallable } from "../../HamError.js"
+import type * as action_ from "../action.js"
+import type * as entity_ from "../entity.js"
+import type { EntityDoc } from "../ham/doc.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
+import * as validate from "../ham/validate.js"
 import * as life_ from "../launch/life.js"
 import * as procfs from "../procfs.js"
+import * as procStart from "../procStart.js"
 
 /** @internal */
 export interface PidDriver extends Driver {
+  /** attaches an existing process: its command line is read from /proc (what a restart starts) */
+  readonly attach: (spec: entity_.PidSpec, context: AttachContext) => Effect.Effect<EntityRec, AttachError>
   /**
-   * Watches the process from now on. `adopted`: a child of an earlier HAM of the store, which
-   * this HAM stops as its own (its group gets the stop signal, then SIGKILL).
+   * A process recorded in the store: watched from now on when it is still the same one (pid and
+   * start time), else its death, found now (it died while no HAM watched it: its conditions run).
+   * `adopted`: a child of an earlier HAM of the store, which this HAM stops as its own (its group
+   * gets the stop signal, then SIGKILL).
    */
-  readonly watch: (rec: EntityRec, external: ExternalPid, adopted: boolean) => void
+  readonly resume: (rec: EntityRec, recorded: ExternalPid, adopted: boolean) => void
 }
+
+/** @internal how often the death of an external process is looked for */
+export const defaultPollMillis = 20
+
+/** the command line of an existing process, read from /proc: what a restart starts */
+const commandLineOf = (pid: number) =>
+  Effect.gen(function*() {
+    const notFound = () => new ProcessNotFound({ pid })
+    const stat = yield* procfs.readStat(pid).pipe(Effect.mapError(notFound))
+    if (!procfs.isLiveState(stat.state)) return yield* Effect.fail(notFound())
+    if (!(yield* procfs.canSignal(pid))) {
+      return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "not permitted to signal it" }))
+    }
+    const argv = yield* procfs.readCmdline(pid).pipe(Effect.mapError(notFound))
+    if (argv.length === 0) {
+      return yield* Effect.fail(new ProcessNotSignallable({ pid, reason: "it has no command line (kernel thread?)" }))
+    }
+    const cwd = yield* procfs.readCwd(pid).pipe(Effect.mapError(notFound))
+    const environ = yield* procfs.readEnviron(pid).pipe(Effect.mapError(notFound))
+    const line: action_.CommandLine = {
+      command: argv[0],
+      args: argv.slice(1),
+      env: Option.getOrElse(environ, () => ({})),
+      extendEnv: Option.isNone(environ),
+      cwd: Option.getOrUndefined(cwd),
+      shell: false
+    }
+    return { line, startTime: stat.startTime }
+  })
+
+/**
+ * @internal a process or pid entity back from the store takes up its kind, and is dead until
+ * its driver says otherwise; false when its record has no command line (nothing to take up)
+ */
+export const takeUp = (engine: Engine, rec: EntityRec, doc: EntityDoc): boolean => {
+  if (doc.process === undefined || (doc.kind !== "process" && doc.kind !== "pid")) return false
+  rec.kind = doc.kind
+  rec.status = "dead"
+  rec.order = ++engine.state.attachments
+  return true
+}
+
+/** @internal its record says the entity was up (a stop of the HAM is not a death of it) */
+export const wasUp = (doc: EntityDoc): boolean =>
+  doc.status === "running" || doc.status === "restarting" || doc.status === "stopped"
 
 /** true while it is the same live process (not a zombie, not a reused pid) */
 const aliveNow = (external: ExternalPid): Effect.Effect<boolean> =>
@@ -74,8 +130,46 @@ export const make = (engine: Engine): PidDriver => {
     engine.beats.start(rec)
   }
 
+  const resume = (rec: EntityRec, recorded: ExternalPid, adopted: boolean): void => {
+    if (procStart.startTimeOf(recorded.pid) === recorded.startTime) return watch(rec, recorded, adopted)
+    rec.status = "running"
+    engine.reportDeath(rec, rec.generation, {
+      abnormal: false,
+      reason: `pid ${recorded.pid} died while no HAM was watching it (no exit status)`,
+      pid: recorded.pid
+    })
+  }
+
   return {
-    watch,
+    restartable: true,
+    attach: (spec, context) =>
+      Effect.gen(function*() {
+        const adopted = context.adoptRestored("pid")
+        if (adopted !== undefined) return adopted
+        const pollMillis = spec.options.pollInterval === undefined
+          ? defaultPollMillis
+          : yield* validate.millisOf(spec.options.pollInterval, "pollInterval", 1)
+        const options = yield* validate.validateProcessOptions(spec.options)
+        const existing = yield* context.claimable
+        const { line, startTime } = yield* commandLineOf(spec.pid)
+        const rec = context.take(existing)
+        rec.kind = "pid"
+        rec.process = { line, ...options }
+        rec.external = { pid: spec.pid, startTime, pollMillis }
+        rec.lastStart = engine.now()
+        engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: spec.pid })
+        watch(rec, rec.external, false)
+        return rec
+      }),
+    resume,
+    // an existing process that was up: watched again, or its death
+    restore: (rec, doc) =>
+      Effect.sync(() => {
+        if (takeUp(engine, rec, doc) && doc.external !== undefined && wasUp(doc)) resume(rec, doc.external, false)
+      }),
+    pidOf: (life) => life._tag === "Pid" ? life.external.pid : undefined,
+    recordOf: () => undefined,
+    isReady: () => false,
     restart: (rec, current) => engine.drivers.process.restart(rec, current),
     release: () => Effect.void,
     stop: (rec, life) =>

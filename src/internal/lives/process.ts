@@ -10,25 +10,35 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
+import { type AttachError, SpawnFailed } from "../../HamError.js"
+import * as action_ from "../action.js"
+import type * as entity_ from "../entity.js"
 import * as beats from "../ham/beats.js"
 import * as dispatch from "../ham/dispatch.js"
-import { type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { history, makeRec } from "../ham/state.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
+import * as validate from "../ham/validate.js"
 import type * as launch from "../launch/launcher.js"
 import * as life_ from "../launch/life.js"
 import * as notifyProtocol from "../notify/protocol.js"
 import * as notifyServer from "../notify/server.js"
+import { defaultPollMillis, type PidDriver, takeUp, wasUp } from "./pid.js"
 
 /** @internal */
 export interface ProcessDriver extends Driver {
-  /** starts a life of the entity with its command line (its first, or one after a restore) */
-  readonly spawn: (rec: EntityRec) => Effect.Effect<launch.Life, string>
-  /** the new life is the entity's: it runs from now on */
-  readonly begin: (rec: EntityRec, life: launch.Life) => void
+  /**
+   * Attaches a child process: it is started before anything changes (a spawn that fails changes
+   * nothing), with a notify socket of its own kept for all its lives.
+   */
+  readonly attach: (spec: entity_.ProcessSpec, context: AttachContext) => Effect.Effect<EntityRec, AttachError>
 }
 
-/** @internal */
-export const make = (engine: Engine): ProcessDriver => {
+/**
+ * @internal `resume` is the pid driver's: a child recorded as outliving its HAM is adopted
+ * through it
+ */
+export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver => {
   /** the process.send bridge of Node children (option nodeIpc), written once in the private directory */
   let bridgePath: string | undefined
   const ipcBridge = (): string => {
@@ -157,12 +167,66 @@ export const make = (engine: Engine): ProcessDriver => {
     else engine.beats.start(rec)
   }
 
+  /** a life started for an entity that was not running: it runs from now on */
+  const starting = (rec: EntityRec, life: launch.Life) => {
+    engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: life.pid })
+    begin(rec, life)
+    settle(rec, life)
+  }
+
   return {
-    spawn,
-    begin: (rec, life) => {
-      begin(rec, life)
-      settle(rec, life)
+    restartable: true,
+    attach: (spec, context) =>
+      Effect.gen(function*() {
+        const options = yield* validate.validateProcessOptions(spec.options)
+        const process: ProcessData = { line: spec.command, ...options }
+        const adopted = context.adoptRestored("process")
+        if (adopted !== undefined) {
+          adopted.process = process
+          return adopted
+        }
+        const existing = yield* context.claimable
+        // started before anything changes: the process and its notify socket go to a new record,
+        // which takes the place of the claimable one once the process runs
+        const staged = makeRec(context.name, false, engine.now(), context.policy)
+        staged.process = process
+        const life = yield* spawn(staged).pipe(
+          Effect.tapError(() => closeChannel(staged)),
+          Effect.mapError((reason) =>
+            new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
+          )
+        )
+        if (existing !== undefined) yield* closeChannel(existing)
+        const rec = context.take(existing)
+        rec.kind = "process"
+        rec.process = process
+        rec.channel = staged.channel
+        starting(rec, life)
+        return rec
+      }),
+    // a child that was up: adopted when it outlived its HAM and still runs, its death when it
+    // outlived its HAM and is gone, else (it died with its HAM) started again
+    restore: (rec, doc) => {
+      if (!takeUp(engine, rec, doc) || !wasUp(doc)) return Effect.void
+      const recorded = doc.life
+      if (recorded?.startTime !== undefined) {
+        resume(rec, { pid: recorded.pid, startTime: recorded.startTime, pollMillis: defaultPollMillis }, true)
+        return Effect.void
+      }
+      return Effect.flatMap(Effect.either(spawn(rec)), (life) => {
+        if (life._tag === "Right") return Effect.sync(() => starting(rec, life.right))
+        history(rec).lastDeath = `could not be started again from the store: ${life.left}`
+        return closeChannel(rec)
+      })
     },
+    pidOf: (life) => life._tag === "Process" ? life.process.pid : undefined,
+    recordOf: (life) =>
+      life._tag !== "Process"
+        ? undefined
+        : life.process.startTime === undefined
+        ? { pid: life.process.pid }
+        : { pid: life.process.pid, startTime: life.process.startTime },
+    isReady: (life) => life._tag === "Process" && life.ready,
     restart: (rec, current) =>
       Effect.flatMap(
         Effect.tapError(spawn(rec), () =>

@@ -40,6 +40,12 @@ export const make = (engine: Engine): SelfDriver => ({
         })
       )
     }),
+  restartable: false,
+  // the caller attaches itself again: until then the entity is a placeholder
+  restore: () => Effect.void,
+  pidOf: () => undefined,
+  recordOf: () => undefined,
+  isReady: () => false,
   restart: (rec) => Effect.fail(`entity "${rec.name}" is self-attached: it cannot be restarted`),
   release: () => Effect.void,
   stop: () => Effect.void,
