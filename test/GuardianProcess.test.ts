@@ -7,63 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Guardian, Ham } from "effect-ham"
-import { open } from "lmdb"
-import * as ChildProcess from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline, waitUntil } from "./processes.js"
-
-const root = join(import.meta.dirname, "..")
-
-interface HostInfo {
-  readonly host: number
-  readonly svc: number
-  readonly guardian: number
-}
-
-/** starts the host fixture; resolves with the line it prints once it is up */
-const startHost = (path: string, marker: string, mode?: string) =>
-  Effect.async<HostInfo, string>((resume) => {
-    const child = ChildProcess.spawn(
-      process.execPath,
-      [
-        "--conditions=source",
-        "--import",
-        "tsx",
-        "test/fixtures/guardian-host.ts",
-        path,
-        marker,
-        ...(mode ? [mode] : [])
-      ],
-      { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
-    )
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8")
-      if (out.includes("\n")) resume(Effect.succeed(JSON.parse(out.split("\n")[0]) as HostInfo))
-    })
-    child.on("exit", (code) => resume(Effect.fail(`the host exited (${code}) before it was up`)))
-  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the host did not come up" }), Effect.orDie)
-
-/** the store's lease, read as another process would */
-const leaseOf = (path: string): { readonly pid: number; readonly role: string } | undefined => {
-  const db = open({ path, noSubdir: true })
-  try {
-    return db.get("lease") as { readonly pid: number; readonly role: string } | undefined
-  } finally {
-    void db.close()
-  }
-}
-
-/** every process of this test: hosts, guardians and sleepers of its store and marker */
-const leftovers = (path: string, marker: string) => [
-  ...liveProcesses(path),
-  ...liveWithCmdline(`sleep 3600.${marker}`)
-]
-
-const sigkill = (pid: number) => process.kill(pid, "SIGKILL")
-
-const wait = (what: string, check: () => boolean, millis = 15_000) => waitUntil(what, check, millis)
+import { leaseOf, leftovers, sigkill, startHost, wait } from "./guardianProcesses.js"
+import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline } from "./processes.js"
 
 describe("Guardian: the guardian process", () => {
   it.live(

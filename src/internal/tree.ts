@@ -139,6 +139,8 @@ export const Tree = Schema.Struct({
   store: Schema.optional(Schema.String),
   /** "host", or "guardian" for a guardian process that took over */
   role: Schema.optional(Schema.Literal("host", "guardian")),
+  /** the epoch of this HAM's lease on its store: one more than every HAM's that held it before */
+  epoch: Schema.optional(Schema.Number),
   /** the guardian process watching this HAM (process mode) */
   guardianPid: Schema.optional(Schema.Number),
   /** the spawner process that forks this HAM's children, while one runs */
@@ -201,6 +203,7 @@ export const render = (tree: Tree): string => {
         `  guardian failures ${tree.guardianFailures}`
       : "") +
     (tree.store === undefined ? "" : `  store ${tree.store}`) +
+    (tree.epoch === undefined ? "" : ` (epoch ${tree.epoch})`) +
     (tree.role === "guardian" ? "  (a guardian that took over)" : "") +
     (tree.guardianPid === undefined ? "" : `  guardian pid ${tree.guardianPid}`) +
     (tree.spawnerPid === undefined ? "" : `  spawner pid ${tree.spawnerPid}`)

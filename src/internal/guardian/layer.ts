@@ -59,10 +59,10 @@ const handoverMillis = 10_000
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"]) => {
-  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role })
+const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"], takeoverOf: number | undefined) => {
+  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf })
   const attempts = handoverMillis / 20
-  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt, Scope.Scope> =>
+  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt | lmdb.StoreMoved, Scope.Scope> =>
     openOnce.pipe(
       Effect.catchTag(
         "StoreBusy",
@@ -112,18 +112,23 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
 
 /**
  * The Guardian's services, and its control for a guardian process that took over; `role` is
- * "guardian" for the HAM a guardian process builds when it takes over.
+ * "guardian" for the HAM a guardian process builds when it takes over, `takeoverOf` the epoch of
+ * the HAM it takes over from (it takes nothing over when the store moved on since).
  *
  * @internal
  */
 export const layerWithControl = (
   options: Api.GuardianOptions,
-  role: lmdb.Lease["role"] = "host"
-): Layer.Layer<StateStore | HamExtension | GuardianControl, StoreCorrupt | StoreBusy | InvalidArgument> =>
+  role: lmdb.Lease["role"] = "host",
+  takeoverOf?: number
+): Layer.Layer<
+  StateStore | HamExtension | GuardianControl,
+  StoreCorrupt | StoreBusy | lmdb.StoreMoved | InvalidArgument
+> =>
   Layer.scopedContext(
     Effect.gen(function*() {
       yield* validateOptions(options)
-      const store = yield* openForHost(options, role)
+      const store = yield* openForHost(options, role, takeoverOf)
       if (options.process !== true) {
         return Context.make(StateStore, store).pipe(
           Context.add(HamExtension, {}),
@@ -140,7 +145,13 @@ export const layerWithControl = (
             reason: `cannot create ${outputDir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`
           })
       })
-      const guardian = yield* guardianProcess.supervise(options.path, hostName, outputDir, role === "host")
+      const guardian = yield* guardianProcess.supervise(
+        options.path,
+        hostName,
+        outputDir,
+        role === "host",
+        store.lease.epoch
+      )
       const extension = yield* hostExtension(hostName, outputDir, role)
       const withGuardian: lmdb.LmdbStore = {
         ...store,
@@ -156,4 +167,8 @@ export const layerWithControl = (
 /** @internal */
 export const layer = (
   options: Api.GuardianOptions
-): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> => layerWithControl(options)
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> =>
+  // a host never takes over: it cannot find the store moved on
+  layerWithControl(options).pipe(
+    Layer.catchAll((e) => e._tag === "StoreMoved" ? Layer.die(e) : Layer.fail(e))
+  )

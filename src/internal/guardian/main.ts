@@ -29,8 +29,10 @@ import { startTimeOf } from "../procStart.js"
 import * as tree_ from "../tree.js"
 import * as guardian_ from "./layer.js"
 
-const [path, hostPidText, hostName] = process.argv.slice(2)
+const [path, hostPidText, hostName, hostEpochText] = process.argv.slice(2)
 const hostPid = Number(hostPidText)
+/** the epoch of the host's lease on the store: it is taken over only while the store is still its */
+const hostEpoch = hostEpochText === undefined ? undefined : Number(hostEpochText)
 const hostStart = startTimeOf(hostPid)
 
 let stopping = false
@@ -61,7 +63,14 @@ const takeover = Effect.gen(function*() {
       Effect.zipLeft(Effect.sleep("20 millis")),
       Effect.repeat({ until: (pid): pid is number => pid !== undefined })
     )
-    const asked = yield* Effect.raceFirst(handover, Effect.as(Deferred.await(stopped), undefined))
+    // or it finds the store held by another HAM: it acts no more, and leaves the processes to it
+    const lost = Effect.as(store.lost, "lost" as const)
+    const asked = yield* Effect.raceAll([handover, Effect.as(Deferred.await(stopped), undefined), lost])
+    if (asked === "lost") {
+      log(`the store is held by another HAM now (${JSON.stringify(store.currentLease())}): exiting`)
+      if (guardian !== undefined) yield* guardian.dismiss
+      process.exit(0)
+    }
     if (asked === undefined) return
     log(`host ${asked} asked for the store: handing it over`)
     if (guardian !== undefined) yield* guardian.dismiss
@@ -72,7 +81,7 @@ const takeover = Effect.gen(function*() {
     Effect.scoped,
     Effect.provide(
       ham_.layer().pipe(
-        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, hostName }, "guardian"))
+        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, hostName }, "guardian", hostEpoch))
       )
     )
   )
@@ -91,7 +100,18 @@ process.stdin.on("data", (data: Buffer) => {
 process.stdin.on("error", () => {})
 process.stdin.on("end", () => {
   if (stopping) return
-  Effect.runPromise(takeover).then(
+  Effect.runPromise(
+    takeover.pipe(Effect.catchTag("StoreMoved", (moved) =>
+      Effect.sync(() =>
+        log(
+          `the store moved on since host ${hostPid} (epoch ${hostEpoch}) held it ` +
+            `(${
+              moved.holder === undefined ? "nobody holds it" : `epoch ${moved.holder.epoch}, pid ${moved.holder.pid}`
+            }): ` +
+            "nothing to take over"
+        )
+      )))
+  ).then(
     () => process.exit(0),
     (e) => {
       log(`takeover failed: ${String(e)}`)

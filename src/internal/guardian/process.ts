@@ -65,7 +65,9 @@ export const supervise = (
   path: string,
   hostName: string,
   outputDir: string,
-  awaitReady: boolean
+  awaitReady: boolean,
+  /** the epoch of this HAM's lease on the store: the guardian takes over only from it */
+  epoch: number
 ): Effect.Effect<GuardianProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
     let current: NodeChildProcess.ChildProcess | undefined
@@ -81,7 +83,7 @@ export const supervise = (
         const log = NodeFs.openSync(logFile, "a", 0o600)
         const child = NodeChildProcess.spawn(
           process.execPath,
-          [...inheritedFlags(guardianMain()), guardianMain(), path, String(process.pid), hostName],
+          [...inheritedFlags(guardianMain()), guardianMain(), path, String(process.pid), hostName, String(epoch)],
           { stdio: ["pipe", log, log, "pipe"], detached: true }
         )
         NodeFs.closeSync(log)

@@ -37,6 +37,11 @@ export interface Driver {
   /** false for a kind the HAM cannot restart (self-attached): a restart action is refused */
   readonly restartable: boolean
   /**
+   * True for lives inside this process (fibers, the caller): a HAM that lost its store to another
+   * stops them; the others (processes) belong to the HAM that holds the store now.
+   */
+  readonly inProcess: boolean
+  /**
    * An entity of this kind back from the store (`restore.ts` made it a placeholder with its
    * record's conditions and statistics): what now (started again, adopted, or its death).
    */
@@ -121,6 +126,11 @@ export interface Engine {
   restart: (rec: EntityRec) => Effect.Effect<void, string>
   /** an entity started or became ready: the waits for it look again */
   wake: () => void
+  /**
+   * True while the HAM may act on the world (spawn, signal): it holds its store. Asked before
+   * each such act; a HAM that finds its store held by another stops acting at once.
+   */
+  mayAct: () => boolean
   readonly beats: Beats
   /** the driver of each kind of entity that has lives */
   readonly drivers: {
@@ -130,6 +140,9 @@ export interface Engine {
     readonly self: Driver
   }
 }
+
+/** @internal the reason an act of a HAM that lost its store fails with */
+export const notActing = "this HAM no longer holds its store: another HAM acts for it"
 
 /** @internal the fields every event has */
 export const common = (engine: Engine, rec: EntityRec) => ({
@@ -172,7 +185,11 @@ export const quiesce = (engine: Engine, rec: EntityRec, release: boolean): Effec
     const life = rec.life
     rec.life = undefined
     engine.beats.leave(rec)
-    const stopping = life === undefined ? Effect.void : lifeDriverOf(engine, life).stop(rec, life)
+    const lifeDriver = life === undefined ? undefined : lifeDriverOf(engine, life)
+    // a HAM that lost its store leaves the processes to the HAM that holds it now
+    const stopping = lifeDriver === undefined || (engine.state.fenced && !lifeDriver.inProcess)
+      ? Effect.void
+      : lifeDriver.stop(rec, life!)
     const driver = driverOf(engine, rec)
     return release && driver !== undefined ? Effect.zipRight(stopping, driver.release(rec)) : stopping
   })

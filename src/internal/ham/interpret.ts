@@ -146,7 +146,9 @@ export const make = (engine: Engine) => {
       case "Signal":
         return action.pid === undefined
           ? signalEntity(ctx.rec, action.signal, action.awaitExitMillis)
-          : signalPid(action.pid, action.signal)
+          : engine.mayAct()
+          ? signalPid(action.pid, action.signal)
+          : Effect.fail(engine_.notActing)
       case "WaitFor":
         return runWaitFor(action)
       case "HeartbeatHealthy":
@@ -206,7 +208,8 @@ export const make = (engine: Engine) => {
   const runList = (ctx: RunContext, from: number): Effect.Effect<void> => {
     const actions = ctx.condition.actions
     const loop = (i: number): Effect.Effect<void> => {
-      if (i >= actions.length) return Effect.void
+      // a HAM that lost its store acts no more, not even the rest of a list it had begun
+      if (i >= actions.length || engine.state.fenced) return Effect.void
       const rec = actions[i]
       if (!rec.enabled) return loop(i + 1)
       if (ctx.shared && rec.action._tag === "Restart" && restart_.wouldWait(ctx.rec, engine.now())) {

@@ -18,6 +18,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -112,7 +113,17 @@ export const make = (
     const state = makeState("*", now(), basePolicy, verbosity)
     const fibers = yield* FiberSet.make<unknown, unknown>()
     const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
-    const changes = persist.make(state, store, (rec) => recordOf(engine, rec))
+    // the store held by another HAM now: this one stops acting at once (no restart, no signal, no
+    // spawn), and leaves its processes to that HAM
+    const fence = () => {
+      if (state.fenced) return
+      state.fenced = true
+      state.stopped = true
+      Runtime.runSync(runtime)(Effect.logError(
+        "effect-ham: the store is held by another HAM now: this HAM stops acting (its processes are the other's)"
+      ))
+    }
+    const changes = persist.make(state, store, (rec) => recordOf(engine, rec), fence)
 
     // the engine is assembled here: each part is made from it and bound into it
     const engine: Types.Mutable<Engine> = {
@@ -130,6 +141,12 @@ export const make = (
       announceRestart: undefined as never,
       restart: undefined as never,
       wake: undefined as never,
+      mayAct: () => {
+        if (state.fenced) return false
+        if (store.holds()) return true
+        fence()
+        return false
+      },
       beats: undefined as never,
       drivers: undefined as never
     }
@@ -242,6 +259,7 @@ export const make = (
     }
 
     yield* Effect.forkScoped(changes.flusher)
+    yield* Effect.forkScoped(Effect.zipRight(store.lost, Effect.sync(fence)))
     const policyOf = (doc: EntityDoc): Policy => ({
       intensity: { maxRestarts: doc.policy.maxRestarts, withinMillis: doc.policy.withinMillis },
       backoff: doc.policy.backoff ? basePolicy.backoff ?? defaultBackoff : undefined,

@@ -13,6 +13,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import { HamStopped } from "../../HamError.js"
 import type * as store from "../store/service.js"
 import { type EntityDoc, toDoc } from "./doc.js"
 import type { EntityRec, HamState, LifeRecord } from "./state.js"
@@ -23,14 +24,14 @@ export interface Changes {
   readonly touch: (rec: EntityRec) => void
   /** the entity is gone */
   readonly forget: (rec: EntityRec) => void
-  /** commits every pending change now, in one synchronous transaction */
-  readonly flush: () => void
+  /** commits every pending change now, in one synchronous transaction; false when the store was lost */
+  readonly flush: () => boolean
   /** a registry call that returns once its change is committed */
-  readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | HamStopped, R>
   /** `f`, whose calls return once their change is committed (`f` itself when nothing is kept) */
   readonly committing: <Args extends ReadonlyArray<any>, A, E, R>(
     f: (...args: Args) => Effect.Effect<A, E, R>
-  ) => (...args: Args) => Effect.Effect<A, E, R>
+  ) => (...args: Args) => Effect.Effect<A, E | HamStopped, R>
   /** commits what detectors change, one transaction per scheduler turn; never ends */
   readonly flusher: Effect.Effect<void>
 }
@@ -38,7 +39,7 @@ export interface Changes {
 const nothing: Changes = {
   touch: () => {},
   forget: () => {},
-  flush: () => {},
+  flush: () => true,
   durable: (self) => self,
   committing: (f) => f,
   flusher: Effect.void
@@ -48,7 +49,9 @@ const nothing: Changes = {
 export const make = (
   state: HamState,
   target: store.StateStoreService,
-  lifeOf: (rec: EntityRec) => LifeRecord | undefined
+  lifeOf: (rec: EntityRec) => LifeRecord | undefined,
+  /** the store is held by another HAM: this one must stop acting at once */
+  lost: () => void
 ): Changes => {
   if (!target.keeps) return nothing
   const dirty = new Set<EntityRec>()
@@ -62,8 +65,10 @@ export const make = (
       Deferred.unsafeDone(w, Exit.void)
     }
   }
-  const flush = (): void => {
-    if (dirty.size === 0 && deleted.size === 0) return
+  /** commits what changed; false when the store is no longer this HAM's (nothing was written) */
+  const flush = (): boolean => {
+    if (state.fenced) return false
+    if (dirty.size === 0 && deleted.size === 0) return true
     const puts: Array<EntityDoc> = []
     for (const rec of dirty) {
       if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec, lifeOf(rec)))
@@ -71,18 +76,22 @@ export const make = (
     dirty.clear()
     const deletes = [...deleted]
     deleted.clear()
-    target.commit(puts, deletes)
+    if (target.commit(puts, deletes)) return true
+    lost()
+    return false
   }
-  // every write is synchronous: a write prepared earlier can never land after a later one
-  const flushNow = Effect.sync(flush)
-  const flusher: Effect.Effect<never> = Effect.forever(Effect.suspend(() => {
+  // every write is synchronous: a write prepared earlier can never land after a later one; a
+  // registry call whose change could not be committed fails (it is not acknowledged)
+  const flushNow = Effect.suspend(() => (flush() ? Effect.void : Effect.fail(new HamStopped())))
+  const flusher: Effect.Effect<void> = Effect.suspend(() => {
+    if (state.fenced) return Effect.void
     if (dirty.size === 0 && deleted.size === 0) {
       wake = Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.await(wake)
+      return Effect.zipRight(Deferred.await(wake), flusher)
     }
     // one turn of the scheduler gathers the changes made around this one into one commit
-    return Effect.zipRight(Effect.yieldNow(), flushNow)
-  }))
+    return Effect.zipRight(Effect.yieldNow(), Effect.suspend(() => (flush() ? flusher : Effect.void)))
+  })
   return {
     touch: (rec) => {
       dirty.add(rec)

@@ -99,6 +99,7 @@ export const snapshot = (
     guardianFailures: info.guardianFailures ?? 0,
     ...(info.store === undefined ? {} : { store: info.store }),
     ...(info.role === undefined ? {} : { role: info.role }),
+    ...(info.epoch === undefined ? {} : { epoch: info.epoch }),
     ...(info.guardianPid === undefined ? {} : { guardianPid: info.guardianPid }),
     ...(spawnerPid === undefined ? {} : { spawnerPid }),
     global: { conditions: conditionNodes(state.global) },

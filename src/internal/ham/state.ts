@@ -214,6 +214,8 @@ export interface HamState {
   seq: number
   attachments: number
   stopped: boolean
+  /** the store is held by another HAM now: this one acts no more (see persist.ts) */
+  fenced: boolean
   verbosity: number
   /** how often one of the HAM's dispatchers died and was replaced by the watchdog fiber */
   hamFailures: number
@@ -254,6 +256,7 @@ export const makeState = (globalName: string, now: number, policy: Policy, verbo
   seq: 0,
   attachments: 0,
   stopped: false,
+  fenced: false,
   verbosity,
   hamFailures: 0,
   watchdogFailures: 0

@@ -106,6 +106,7 @@ export const make = (engine: Engine): FiberDriver => {
 
   return {
     restartable: true,
+    inProcess: true,
     attach: (spec, context) =>
       Effect.gen(function*() {
         const runtime = shareRuntime(yield* Effect.runtime<any>())

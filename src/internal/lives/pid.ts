@@ -17,7 +17,7 @@ import { type AttachError, ProcessNotFound, ProcessNotSignallable } from "../../
 import type * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import type { EntityDoc } from "../ham/doc.js"
-import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
 import * as validate from "../ham/validate.js"
 import * as life_ from "../launch/life.js"
@@ -142,6 +142,7 @@ export const make = (engine: Engine): PidDriver => {
 
   return {
     restartable: true,
+    inProcess: false,
     attach: (spec, context) =>
       Effect.gen(function*() {
         const adopted = context.adoptRestored("pid")
@@ -185,6 +186,7 @@ export const make = (engine: Engine): PidDriver => {
         const life = rec.life
         if (rec.status !== "running" || life?._tag !== "Pid") return Effect.fail(`entity "${rec.name}" is not running`)
         const pid = life.external.pid
+        if (!engine.mayAct()) return Effect.fail(notActing)
         if (!life_.signalProcess(pid, signal)) return Effect.fail(`cannot send ${signal} to pid ${pid}`)
         if (awaitExitMillis === undefined) return Effect.void
         const gone = Effect.map(aliveNow(life.external), (alive) => !alive)

@@ -15,7 +15,7 @@ import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import * as beats from "../ham/beats.js"
 import * as dispatch from "../ham/dispatch.js"
-import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
 import { history, makeRec } from "../ham/state.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import * as validate from "../ham/validate.js"
@@ -140,7 +140,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
   }
 
   const spawn = (rec: EntityRec): Effect.Effect<launch.Life, string> =>
-    Effect.flatMap(openChannel(rec), (channel) => {
+    !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(openChannel(rec), (channel) => {
       const process = rec.process!
       return engine.launcher.launch({
         entity: rec.name,
@@ -176,6 +176,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
 
   return {
     restartable: true,
+    inProcess: false,
     attach: (spec, context) =>
       Effect.gen(function*() {
         const options = yield* validate.validateProcessOptions(spec.options)
@@ -259,6 +260,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           return Effect.fail(`entity "${rec.name}" is not running`)
         }
         const pid = life.process.pid
+        if (!engine.mayAct()) return Effect.fail(notActing)
         if (!life_.signalProcess(pid, signal)) return Effect.fail(`cannot send ${signal} to pid ${pid}`)
         if (awaitExitMillis === undefined) return Effect.void
         return Effect.flatMap(

@@ -41,6 +41,7 @@ export const make = (engine: Engine): SelfDriver => ({
       )
     }),
   restartable: false,
+  inProcess: true,
   // the caller attaches itself again: until then the entity is a placeholder
   restore: () => Effect.void,
   pidOf: () => undefined,

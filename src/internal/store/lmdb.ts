@@ -9,8 +9,12 @@
  *
  * @internal
  */
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { open, type RootDatabase } from "lmdb"
@@ -19,13 +23,13 @@ import { StoreBusy, StoreCorrupt } from "../../HamError.js"
 import { checkDoc, type EntityDoc } from "../ham/doc.js"
 import { startTimeOf } from "../procStart.js"
 import { migrate } from "./format1.js"
+import * as lease_ from "./lease.js"
 import type { StateStoreService } from "./service.js"
 
 /** @internal the format of the records this version writes and reads */
 export const formatVersion = 2
 
 const metaKey = "meta"
-const leaseKey = "lease"
 const handoverKey = "handover"
 const entityPrefix = "e/"
 const entityEnd = "e0" // the first key after every "e/..."
@@ -41,25 +45,20 @@ const Meta = Schema.Struct({
 
 const decodeMeta = Schema.decodeUnknownEither(Meta)
 
-/** @internal who holds the store: one active HAM per store */
-export interface Lease {
-  readonly pid: number
-  /** the holder's start time (clock ticks after boot, from /proc): a reused pid is not the holder */
-  readonly startTime: number
-  /** tells two HAMs of one process apart */
-  readonly instance: string
-  readonly role: "host" | "guardian"
-}
+/** @internal who holds the store: one active HAM per store (`lease.ts`) */
+export type Lease = lease_.Lease
 
-const LeaseSchema = Schema.Struct({
-  pid: Schema.Number,
-  startTime: Schema.Number,
-  instance: Schema.String,
-  role: Schema.Literal("host", "guardian")
-})
-
-/** @internal true when the lease's holder is still alive (the same process, not a reused pid) */
-export const holderAlive = (lease: Lease): boolean => startTimeOf(lease.pid) === lease.startTime
+/**
+ * A takeover found the store moved on: its lease is no longer the one of the HAM it was to take
+ * over from (another HAM holds it, or it was given back on purpose). Only a guardian process sees
+ * it; it then ends.
+ *
+ * @internal
+ */
+export class StoreMoved extends Data.TaggedError("StoreMoved")<{
+  readonly path: string
+  readonly holder: Lease | undefined
+}> {}
 
 // ---------------------------------------------------------------------------------------------
 // the file
@@ -155,6 +154,8 @@ export interface LmdbStore extends StateStoreService {
   readonly currentLease: () => Lease | undefined
   /** gives the lease back at once (a guardian handing the store over to its host) */
   readonly release: () => void
+  /** the store's record of epochs (who held it, and the range of its commits), oldest first */
+  readonly epochs: () => ReadonlyArray<lease_.EpochRecord>
   /** the pid of a host that asked for the store (see `requestHandover`), if any */
   readonly handoverRequest: () => number | undefined
 }
@@ -187,8 +188,10 @@ export const openStore = (
   options?: {
     readonly fsync?: boolean | undefined
     readonly role?: Lease["role"] | undefined
+    /** a takeover from the HAM of this epoch: only while its lease is still the store's */
+    readonly takeoverOf?: number | undefined
   }
-): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy, Scope.Scope> =>
+): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreMoved, Scope.Scope> =>
   Effect.gen(function*() {
     const lockPath = `${path}-lock`
     const exists = NodeFs.existsSync(path)
@@ -251,33 +254,22 @@ export const openStore = (
       entities.push(decoded.right)
     }
     // the lease: taken in one write transaction (LMDB serialises writers across processes), so
-    // of two HAMs opening the store at once exactly one gets it; given back when the scope closes
-    const lease: Lease = {
-      pid: process.pid,
-      startTime: startTimeOf(process.pid) ?? 0,
-      instance: `${process.pid}-${Math.random().toString(36).slice(2)}`,
-      role: options?.role ?? "host"
+    // of two HAMs opening the store at once exactly one gets it, with the next epoch; given back
+    // when the scope closes
+    const taken = lease_.take(db, options?.role ?? "host", options?.takeoverOf)
+    if (taken._tag === "Busy") {
+      return yield* Effect.fail(new StoreBusy({ path, pid: taken.holder.pid, role: taken.holder.role }))
     }
-    const readLease = (): Lease | undefined => {
-      const decoded = Schema.decodeUnknownOption(LeaseSchema)(db.get(leaseKey))
-      return decoded._tag === "Some" ? decoded.value : undefined
+    if (taken._tag === "Moved") return yield* Effect.fail(new StoreMoved({ path, holder: taken.holder }))
+    const lease = taken.lease
+    yield* Effect.addFinalizer(() => Effect.sync(() => lease_.release(db, lease)))
+    // the lease gone: seen by a fenced commit, or by a look before acting
+    const lost = Deferred.unsafeMake<void>(FiberId.none)
+    const stillHeld = (held: boolean) => {
+      if (!held) Deferred.unsafeDone(lost, Exit.void)
+      return held
     }
-    const holder = db.transactionSync(() => {
-      const current = readLease()
-      if (current !== undefined && current.instance !== lease.instance && holderAlive(current)) return current
-      db.put(leaseKey, lease)
-      return undefined
-    })
-    if (holder !== undefined) {
-      return yield* Effect.fail(new StoreBusy({ path, pid: holder.pid, role: holder.role }))
-    }
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() =>
-        db.transactionSync(() => {
-          if (readLease()?.instance === lease.instance) db.remove(leaseKey)
-        })
-      )
-    )
+    const write = lease_.fenced(db, lease)
     let written = 0
     const apply = (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => () => {
       for (const name of deletes) db.remove(entityPrefix + name)
@@ -288,18 +280,18 @@ export const openStore = (
       path,
       keeps: true,
       entities,
-      commit: (puts, deletes) => db.transactionSync(apply(puts, deletes)),
-      info: () => ({ store: path, role: lease.role }),
+      commit: (puts, deletes) => stillHeld(write(apply(puts, deletes))),
+      holds: () => stillHeld(lease_.holds(db, lease)),
+      lost: Deferred.await(lost),
+      info: () => ({ store: path, role: lease.role, epoch: lease.epoch }),
       written: () => written,
       lease,
       currentLease: () => {
         db.resetReadTxn()
-        return readLease()
+        return lease_.read(db)
       },
-      release: () =>
-        db.transactionSync(() => {
-          if (readLease()?.instance === lease.instance) db.remove(leaseKey)
-        }),
+      epochs: () => lease_.epochs(db),
+      release: () => lease_.release(db, lease),
       handoverRequest: () => {
         db.resetReadTxn()
         const request = db.get(handoverKey) as { readonly pid?: unknown } | undefined
@@ -309,7 +301,7 @@ export const openStore = (
     if (lease.role === "host") db.removeSync(handoverKey)
     if (format1) {
       // written in this format at once, in one transaction: the file is never half of each
-      db.transactionSync(() => {
+      write(() => {
         db.put(metaKey, { app: "effect-ham", format: formatVersion })
         apply(entities, [])()
       })

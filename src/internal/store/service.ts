@@ -23,6 +23,8 @@ export interface StoreInfo {
   readonly guardianPid?: number | undefined
   /** how often the guardian process died and was started again */
   readonly guardianFailures?: number | undefined
+  /** the epoch of this HAM's lease on the store (its fencing token) */
+  readonly epoch?: number | undefined
 }
 
 /** @internal */
@@ -31,8 +33,15 @@ export interface StateStoreService {
   readonly keeps: boolean
   /** the records found in the store when it was opened */
   readonly entities: ReadonlyArray<EntityDoc>
-  /** writes and deletes records in one transaction, committed before it returns */
-  readonly commit: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => void
+  /**
+   * Writes and deletes records in one transaction, committed before it returns; false (nothing
+   * written) when this HAM no longer holds the store: it must stop acting at once.
+   */
+  readonly commit: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => boolean
+  /** true while this HAM holds the store (asked before it acts on the world: a spawn, a signal) */
+  readonly holds: () => boolean
+  /** completes when this HAM is found to no longer hold the store */
+  readonly lost: Effect.Effect<void>
   /** the number of records written since the store was opened */
   readonly written: () => number
   readonly info: () => StoreInfo
@@ -45,7 +54,9 @@ export class StateStore extends Context.Tag("effect-ham/StateStore")<StateStore,
 export const none: StateStoreService = {
   keeps: false,
   entities: [],
-  commit: () => {},
+  commit: () => true,
+  holds: () => true,
+  lost: Effect.never,
   written: () => 0,
   info: () => ({})
 }
@@ -68,7 +79,10 @@ export const makeMemory = (): StateStoreService => {
       for (const name of deletes) records.delete(name)
       for (const doc of puts) records.set(doc.name, doc)
       written += puts.length + deletes.length
+      return true
     },
+    holds: () => true,
+    lost: Effect.never,
     written: () => written,
     info: () => ({})
   }

@@ -1,0 +1,61 @@
+/**
+ * Helpers of the tests that run a host under its guardian process (test/fixtures/guardian-host.ts):
+ * start one, read the store's lease as another process would, list what is left.
+ */
+import { Effect } from "effect"
+import { open } from "lmdb"
+import * as ChildProcess from "node:child_process"
+import { join } from "node:path"
+import { liveProcesses, liveWithCmdline, waitUntil } from "./processes.js"
+
+const root = join(import.meta.dirname, "..")
+
+export interface HostInfo {
+  readonly host: number
+  readonly svc: number
+  readonly guardian: number
+}
+
+/** starts the host fixture; resolves with the line it prints once it is up */
+export const startHost = (path: string, marker: string, mode?: string) =>
+  Effect.async<HostInfo, string>((resume) => {
+    const child = ChildProcess.spawn(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        "test/fixtures/guardian-host.ts",
+        path,
+        marker,
+        ...(mode ? [mode] : [])
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
+    )
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8")
+      if (out.includes("\n")) resume(Effect.succeed(JSON.parse(out.split("\n")[0]) as HostInfo))
+    })
+    child.on("exit", (code) => resume(Effect.fail(`the host exited (${code}) before it was up`)))
+  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the host did not come up" }), Effect.orDie)
+
+/** the store's lease, read as another process would */
+export const leaseOf = (path: string): { readonly pid: number; readonly role: string } | undefined => {
+  const db = open({ path, noSubdir: true })
+  try {
+    return db.get("lease") as { readonly pid: number; readonly role: string } | undefined
+  } finally {
+    void db.close()
+  }
+}
+
+/** every process of this test: hosts, guardians and sleepers of its store and marker */
+export const leftovers = (path: string, marker: string) => [
+  ...liveProcesses(path),
+  ...liveWithCmdline(`sleep 3600.${marker}`)
+]
+
+export const sigkill = (pid: number) => process.kill(pid, "SIGKILL")
+
+export const wait = (what: string, check: () => boolean, millis = 15_000) => waitUntil(what, check, millis)
