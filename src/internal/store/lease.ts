@@ -8,9 +8,11 @@
  * stops acting: see `ham/persist.ts`). A HAM asks the same before it acts on the world (a spawn,
  * a signal: `holds`).
  *
- * The store keeps its own record of commits: a counter of every fenced commit, and for each
- * epoch the range of commits it made. Two epochs whose ranges overlap would mean two HAMs wrote
- * at once; the chaos suite and the tests check that they never do.
+ * The store keeps its own record of commits: a counter of every fenced commit with the epoch that
+ * made it, and a record at every change of epoch (a run of commits by one epoch begins). Each
+ * epoch's range of commits follows; two epochs whose ranges overlap would mean two HAMs wrote at
+ * once. The chaos suite and the tests check that they never do. A commit costs one small write
+ * more; a change of epoch, two.
  *
  * @internal
  */
@@ -24,6 +26,11 @@ const commitsKey = "commits"
 const epochPrefix = "epochs/"
 /** the first key after every "epochs/..." */
 const epochEnd = "epochs0"
+const runPrefix = "runs/"
+const runEnd = "runs0"
+
+/** keys that sort as their numbers do */
+const numbered = (prefix: string, n: number) => prefix + String(n).padStart(12, "0")
 
 /** @internal who holds the store */
 export interface Lease {
@@ -121,36 +128,21 @@ export const holds = (db: RootDatabase, lease: Lease): boolean => {
 
 /**
  * The writes of a HAM holding `lease`, made by `write` in one transaction, fenced: when the lease
- * is no longer this HAM's, nothing is written and the result is false. Each commit is counted, in
- * the epoch's record too.
+ * is no longer this HAM's, nothing is written and the result is false. Each commit is counted,
+ * with its epoch; the first commit after another epoch's begins a run.
  *
  * @internal
  */
-export const fenced = (db: RootDatabase, lease: Lease) => {
-  const key = epochPrefix + String(lease.epoch).padStart(12, "0")
-  let first: number | undefined
-  return (write: () => void): boolean =>
-    db.transactionSync(() => {
-      if ((db.get(leaseKey) as { readonly instance?: unknown } | undefined)?.instance !== lease.instance) return false
-      const counted = db.get(commitsKey) as { readonly seq?: unknown } | undefined
-      const seq = (typeof counted?.seq === "number" ? counted.seq : 0) + 1
-      first ??= seq
-      db.put(commitsKey, { seq, epoch: lease.epoch })
-      db.put(
-        key,
-        {
-          epoch: lease.epoch,
-          pid: lease.pid,
-          role: lease.role,
-          instance: lease.instance,
-          first,
-          last: seq
-        } satisfies EpochRecord
-      )
-      write()
-      return true
-    })
-}
+export const fenced = (db: RootDatabase, lease: Lease) => (write: () => void): boolean =>
+  db.transactionSync(() => {
+    if ((db.get(leaseKey) as { readonly instance?: unknown } | undefined)?.instance !== lease.instance) return false
+    const last = db.get(commitsKey) as { readonly seq?: unknown; readonly epoch?: unknown } | undefined
+    const seq = (typeof last?.seq === "number" ? last.seq : 0) + 1
+    if (last?.epoch !== lease.epoch) db.put(numbered(runPrefix, seq), { epoch: lease.epoch, first: seq })
+    db.put(commitsKey, { seq, epoch: lease.epoch })
+    write()
+    return true
+  })
 
 /** @internal gives the lease back at once, if it is still `lease` */
 export const release = (db: RootDatabase, lease: Lease): void =>
@@ -158,10 +150,31 @@ export const release = (db: RootDatabase, lease: Lease): void =>
     if (read(db)?.instance === lease.instance) db.remove(leaseKey)
   })
 
-/** @internal the store's record of epochs, oldest first */
+/**
+ * The store's record of epochs, oldest first: who held each, and the range of the commits it
+ * made (from its first to its last commit, over all its runs).
+ *
+ * @internal
+ */
 export const epochs = (db: RootDatabase): ReadonlyArray<EpochRecord> => {
   db.resetReadTxn()
-  return [...db.getRange({ start: epochPrefix, end: epochEnd })].map(({ value }) => value as EpochRecord)
+  const holders = new Map<number, EpochRecord>()
+  for (const { value } of db.getRange({ start: epochPrefix, end: epochEnd })) {
+    const record = value as EpochRecord
+    holders.set(record.epoch, record)
+  }
+  const runs = [...db.getRange({ start: runPrefix, end: runEnd })].map(({ value }) =>
+    value as { readonly epoch: number; readonly first: number }
+  )
+  const total = (db.get(commitsKey) as { readonly seq?: number } | undefined)?.seq ?? 0
+  const ranges = new Map<number, { first: number; last: number }>()
+  runs.forEach((run, i) => {
+    const last = i + 1 < runs.length ? runs[i + 1].first - 1 : total
+    const range = ranges.get(run.epoch)
+    if (range === undefined) ranges.set(run.epoch, { first: run.first, last })
+    else ranges.set(run.epoch, { first: Math.min(range.first, run.first), last: Math.max(range.last, last) })
+  })
+  return [...holders.values()].map((holder) => ({ ...holder, ...ranges.get(holder.epoch) }))
 }
 
 /**
