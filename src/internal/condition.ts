@@ -108,9 +108,12 @@ export const StateAny = 0
 /** @internal */
 export const RaiseAny = 0
 
-/** @internal a state or a raise field: a non-negative integer (one rule, one message) */
-export const Count = Schema.NonNegativeInt.annotations({
-  message: () => ({ message: "must be a non-negative integer", override: true })
+/**
+ * @internal a state or a raise field: a non-negative safe integer (one rule, one message; above
+ * 2 ** 53 - 1 two numbers can compare equal, so a filter could match a state that was not set)
+ */
+export const Count = Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)).annotations({
+  message: () => ({ message: "must be a non-negative integer of at most 2 ** 53 - 1", override: true })
 })
 
 /** @internal */

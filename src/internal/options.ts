@@ -24,6 +24,21 @@ export const show = (value: unknown): string => {
   }
 }
 
+/**
+ * A duration that Effect's `Duration` would quietly take as 0: a negative or NaN number of
+ * milliseconds, a negative bigint of nanoseconds, a negative string (`"-1 seconds"`) or a
+ * `[seconds, nanos]` pair with a negative or NaN part. A caller who wrote one made a mistake.
+ *
+ * @internal
+ */
+export const isNegativeDuration = (input: unknown): boolean => {
+  if (typeof input === "number") return !(input >= 0)
+  if (typeof input === "bigint") return input < BigInt(0)
+  if (typeof input === "string") return input.trimStart().startsWith("-")
+  if (Array.isArray(input)) return input.some((part) => typeof part === "number" && !(part >= 0))
+  return false
+}
+
 /** @internal what is wrong with an argument: the field and the rule it breaks */
 export interface Problem {
   readonly argument: string

@@ -152,6 +152,29 @@ export const parseEnviron = (text: string): Record<string, string> => {
 
 const validPid = (pid: number): boolean => Number.isSafeInteger(pid) && pid > 0
 
+/** Linux's largest pid_max (`PID_MAX_LIMIT` on 64-bit): the bound when /proc cannot tell */
+const pidMaxLimit = 4_194_304
+
+let knownPidMax: number | undefined
+
+/**
+ * The largest pid this system gives (`/proc/sys/kernel/pid_max`, read once; `PID_MAX_LIMIT` when
+ * it cannot be read): pids run from 1 to it.
+ *
+ * @internal
+ */
+export const pidMax = (): number => {
+  if (knownPidMax === undefined) {
+    try {
+      const max = Number(fs.readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+      knownPidMax = Number.isSafeInteger(max) && max > 0 ? max : pidMaxLimit
+    } catch {
+      knownPidMax = pidMaxLimit
+    }
+  }
+  return knownPidMax
+}
+
 const errnoOf = (u: unknown): string | undefined =>
   typeof u === "object" && u !== null && "code" in u && typeof u.code === "string" ? u.code : undefined
 
