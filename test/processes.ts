@@ -48,6 +48,15 @@ export const isLive = (pid: number): boolean => {
   return state !== undefined && state !== "Z"
 }
 
+/** a pid no process has (between the current pids, so that it is valid: at most pid_max) */
+export const unusedPid = (): number => {
+  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+  for (let pid = max - 1; pid > 1; pid--) {
+    if (stateOf(pid) === undefined) return pid
+  }
+  throw new Error("no free pid")
+}
+
 /** the pids of the live processes (not zombies, not this one) whose command line contains `fragment` */
 export const liveProcesses = (fragment: string): Array<number> =>
   readdirSync("/proc")

@@ -113,7 +113,12 @@ export const RaiseAny = 0
  * 2 ** 53 - 1 two numbers can compare equal, so a filter could match a state that was not set)
  */
 export const Count = Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)).annotations({
-  message: () => ({ message: "must be a non-negative integer of at most 2 ** 53 - 1", override: true })
+  message: (issue) => ({
+    message: Number.isInteger(issue.actual) && (issue.actual as number) > 0
+      ? "must be a non-negative integer of at most 2 ** 53 - 1"
+      : "must be a non-negative integer",
+    override: true
+  })
 })
 
 /** @internal */
