@@ -37,7 +37,9 @@ const death = {
   pid: Schema.optional(Schema.Number),
   exitCode: Schema.optional(Schema.Number),
   signal: Schema.optional(Schema.String),
-  stderr: Schema.optional(Schema.Array(Schema.String))
+  stderr: Schema.optional(Schema.Array(Schema.String)),
+  /** present when how the process ended cannot be known (it was not the HAM's child, and is gone) */
+  exitStatus: Schema.optional(Schema.Literal("unknown"))
 }
 
 /** @internal */
