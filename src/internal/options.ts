@@ -9,8 +9,17 @@ import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import { InvalidArgument } from "../HamError.js"
 
+/** control characters (`String` leaves them in a symbol's text) and the Unicode line separators (JSON too) */
+const breaking = /[\p{Cc}\u2028\u2029]/gu
+
+/** text with its control characters and line separators escaped (`\n`, `\u2028`) */
+const oneLine = (text: string): string =>
+  text.replace(breaking, (c) => c === "\n" ? "\\n" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 /** @internal a value as an error message shows it: short, on one line */
-export const show = (value: unknown): string => {
+export const show = (value: unknown): string => oneLine(shown(value))
+
+const shown = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value)
   if (typeof value === "function") return "a function"
   if (typeof value === "symbol" || typeof value === "bigint") return String(value)

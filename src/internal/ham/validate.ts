@@ -51,7 +51,7 @@ const literals = /^(".*"|-?\d+(\.\d+)?|true|false|null)( \| (".*"|-?\d+(\.\d+)?|
 const mustBe = (expected: string): string => {
   if (literals.test(expected)) return `must be one of ${expected.split(" | ").join(", ")}`
   if (expected.startsWith("a ") || expected.startsWith("an ") || literal.test(expected)) return `must be ${expected}`
-  if (expected.startsWith("{")) return "must be an object"
+  if (expected.startsWith("{") || expected.startsWith("Struct")) return "must be an object"
   if (expected.startsWith("ReadonlyArray<") || expected.endsWith("[]")) return "must be an array"
   if (primitives.has(expected)) return `must be ${expected === "object" ? "an" : "a"} ${expected}`
   return `must be ${expected}`
@@ -59,6 +59,10 @@ const mustBe = (expected: string): string => {
 
 const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>((value, key) => (Predicate.isObject(value) ? (value as any)[key] : undefined), input)
+
+/** a key of a path as a message shows it: as it is when it is a plain name or an index, else quoted and escaped */
+const segment = (key: PropertyKey): string =>
+  typeof key === "number" || (typeof key === "string" && /^[\w$-]+$/.test(key)) ? String(key) : options_.show(key)
 
 /**
  * The first problem of a failed decoding as one sentence: the path of the field (empty for the
@@ -76,7 +80,7 @@ export const formatParseError = (error: ParseResult.ParseError): string => {
   const telling = deepest.filter((issue) => !issue.message.startsWith("Expected undefined,"))
   // something local to this process that cannot be written tells why, whatever else a union says
   const first = telling.find((issue) => issue._tag === "Forbidden") ?? (telling.length > 0 ? telling : deepest)[0]
-  const at = first.path.length === 0 ? "" : `${first.path.map(String).join(".")} `
+  const at = first.path.length === 0 ? "" : `${first.path.map(segment).join(".")} `
   if (first._tag === "Missing") return `${at}is missing`
   if (first._tag === "Forbidden") return `${at === "" ? "" : `${at.trimEnd()}: `}${first.message}`
   const value = got(valueAt(error.issue.actual, first.path))
