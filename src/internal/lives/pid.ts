@@ -88,29 +88,30 @@ export const wasUp = (doc: EntityDoc): boolean =>
 
 /**
  * What one look at /proc says of a watched process: alive, gone (no such process, or another one
- * under its pid), or ended and not yet reaped, with its wait status when it can be trusted.
+ * under its pid), or ended and not yet reaped (a zombie), with its wait status when it may be read.
  */
 type Look = "alive" | "gone" | { readonly status: number | undefined }
 
 const lookAt = (external: ExternalPid): Look => {
   const text = procfs.statTextOf(external.pid)
   const stat = text === undefined ? undefined : Option.getOrUndefined(procfs.parseStat(text))
-  if (stat === undefined || stat.startTime !== external.startTime) return "gone"
-  return procfs.isLiveState(stat.state) ? "alive" : { status: procfs.exitStatusOf(text!, external.pid) }
+  if (text === undefined || stat === undefined || stat.startTime !== external.startTime) return "gone"
+  return procfs.isLiveState(stat.state) ? "alive" : { status: procfs.exitStatusOf(text, external.pid) }
 }
 
 /** true while it is the same live process (not a zombie, not a reused pid) */
 const aliveNow = (external: ExternalPid): Effect.Effect<boolean> => Effect.sync(() => lookAt(external) === "alive")
 
 /**
- * @internal the death of a watched process: from its wait status when it was seen (as a process
- * entity's: exit code 0 is normal, another code or a signal abnormal), else of unknown status
- * (normal, `exitStatus: "unknown"`, and `unknown` says why)
+ * The death of a watched process that a look found ended: from its wait status when there is one
+ * (as a process entity's: exit code 0 is normal, another code or a signal abnormal), else of
+ * unknown status (normal, `exitStatus: "unknown"`; `gone` says why when the process is gone).
  */
-export const deathOf = (pid: number, status: number | undefined, unknown: string): DeathRecord => {
-  const ended = status === undefined ? undefined : procfs.decodeWaitStatus(status)
+const deathOf = (pid: number, seen: Exclude<Look, "alive">, gone: string): DeathRecord => {
+  const ended = seen === "gone" || seen.status === undefined ? undefined : procfs.decodeWaitStatus(seen.status)
   if (ended === undefined) {
-    return { abnormal: false, reason: `pid ${pid} ${unknown}: its exit status is unknown`, pid, exitStatus: "unknown" }
+    const why = seen === "gone" ? gone : "exited, and this HAM may not read its status"
+    return { abnormal: false, reason: `pid ${pid} ${why}: its exit status is unknown`, pid, exitStatus: "unknown" }
   }
   return ended._tag === "Exited"
     ? { abnormal: ended.exitCode !== 0, reason: `exited with code ${ended.exitCode}`, pid, exitCode: ended.exitCode }
@@ -145,8 +146,7 @@ export const make = (engine: Engine): PidDriver => {
     const look = Effect.sync(() => {
       const seen = lookAt(external)
       if (seen === "alive") return true
-      const status = seen === "gone" ? undefined : seen.status
-      engine.reportDeath(rec, generation, deathOf(external.pid, status, "is gone, reaped before the HAM looked"))
+      engine.reportDeath(rec, generation, deathOf(external.pid, seen, "is gone, reaped before the HAM looked"))
       return false
     })
     const loop: Effect.Effect<void> = Effect.flatMap(
@@ -163,8 +163,7 @@ export const make = (engine: Engine): PidDriver => {
     const seen = lookAt(recorded)
     if (seen === "alive") return watch(rec, recorded, adopted)
     rec.status = "running"
-    const status = seen === "gone" ? undefined : seen.status
-    engine.reportDeath(rec, rec.generation, deathOf(recorded.pid, status, "died while no HAM was watching it"))
+    engine.reportDeath(rec, rec.generation, deathOf(recorded.pid, seen, "died while no HAM was watching it"))
   }
 
   return {
