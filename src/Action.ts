@@ -283,8 +283,9 @@ export const isAction: (u: unknown) => u is Action = internal.isAction
 export const restart: Action = internal.restart
 
 /**
- * Runs a `Command` (a real process: a non-zero exit code or the timeout is a failure) or an
- * `Effect` (its failure is a failure).
+ * Runs a `Command` (a real process: a non-zero exit code is a failure) or an `Effect` (its
+ * failure is a failure). With `timeout` (a finite duration above 0), either one that outlives it
+ * is stopped and fails the action.
  *
  * @since 0.1.0
  * @category constructors

@@ -233,7 +233,9 @@ export type ConditionEvent =
 
 /**
  * A death: `abnormal`, the `reason`, and for processes the pid, exit code or signal and the last
- * lines of stderr.
+ * lines of stderr. `exitStatus: "unknown"` says that how the process ended cannot be known (a pid
+ * entity, or a process adopted from an earlier HAM, that was reaped by its parent before the HAM
+ * looked): such a death is reported as normal, and only `CondDeath` fires.
  *
  * @since 0.1.0
  * @category models

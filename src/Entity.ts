@@ -184,13 +184,23 @@ export interface ProcessOptions {
  * `pollInterval` (default 20 ms; a zombie counts as dead, and so does a pid reused by another
  * process). Its command line, working directory and (when readable) environment are read from
  * `/proc` when it is attached, so that a restart action can start it again: the new process is
- * then a child of the HAM, supervised like `Entity.process`. The death of a process that is not
- * the HAM's child has no exit status: it is reported as a normal death (`abnormal: false`).
+ * then a child of the HAM, supervised like `Entity.process`.
+ *
+ * The HAM is not the process's parent and never reaps it. When a poll finds it exited but not yet
+ * reaped by its parent (a zombie), its exit status is read from `/proc` and its death is reported
+ * as a process entity's: a signal or a non-zero exit code is an abnormal death
+ * (`CondAbnormalDeath`, then `CondDeath`). When it is already gone (its parent reaped it at once,
+ * as Node does with its own children), how it ended is unknown: the death is normal
+ * (`abnormal: false`, only `CondDeath`) and carries `exitStatus: "unknown"`.
+ *
+ * The HAM's own pid is allowed (the Guardian attaches the host this way, for the HAM that takes
+ * over its store): the HAM can never see its own death, so its conditions fire only in that other
+ * HAM.
  *
  * Detaching it or stopping the HAM ends the monitoring and leaves the process alone (the HAM did
  * not start it); once restarted by the HAM, it is stopped like a process entity. Fails with
  * `ProcessNotFound` for a pid that is not a live process, `ProcessNotSignallable` for one the HAM
- * may not signal.
+ * may not signal, `InvalidArgument` for a pid outside 1 to the system's `pid_max`.
  *
  * @since 0.1.0
  * @category constructors

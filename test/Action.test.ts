@@ -425,6 +425,29 @@ describe("execute and effect", () => {
       expect(actions.map((a) => [a.name, a.runs, a.failures])).toEqual([["execute", 1, 0], ["bad", 1, 1]])
     }).pipe(withHam()))
 
+  it.effect("Action.execute(Effect, { timeout }): an effect that outlives the timeout fails the action (was: ignored)", () =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("x", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise, { name: "c" })
+      yield* Ham.addAction(c, Action.execute(Effect.never, { timeout: "1 second" }).pipe(Action.named("slow")))
+      yield* Ham.addAction(
+        c,
+        Action.execute(Effect.sleep("10 millis"), { timeout: "1 second" }).pipe(Action.named("quick"))
+      )
+      yield* Ham.raise(e, one)
+      yield* TestClock.adjust("999 millis")
+      expect((yield* conditionNode("x", "c")).actions.map((a) => [a.name, a.runs, a.failures])).toEqual([
+        ["slow", 1, 0],
+        ["quick", 0, 0]
+      ])
+      yield* TestClock.adjust("20 millis")
+      yield* barrier
+      expect((yield* conditionNode("x", "c")).actions.map((a) => [a.name, a.runs, a.failures])).toEqual([
+        ["slow", 1, 1],
+        ["quick", 1, 0]
+      ])
+    }).pipe(withHam()))
+
   it.effect("Action.effect receives the event that fired the condition", () =>
     Effect.gen(function*() {
       const seen = yield* Ref.make<ReadonlyArray<Condition.ConditionEvent>>([])

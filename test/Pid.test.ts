@@ -13,7 +13,16 @@ import { Entity, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as cp from "node:child_process"
 import { readFileSync, readlinkSync, realpathSync } from "node:fs"
-import { awaitEvents, isLive, liveWithCmdline, stateOf, tempDir, waitUntil } from "./processes.js"
+import {
+  awaitEvents,
+  grandchild,
+  isLive,
+  liveWithCmdline,
+  stateOf,
+  tempDir,
+  unusedPid,
+  waitUntil
+} from "./processes.js"
 import { entityNode, failureOf, is, registry, tagsOf, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -66,54 +75,31 @@ const startSleep = (seconds: string, cwd?: string): Effect.Effect<number, never,
   )
 
 /**
- * A zombie: python3 forks a child that exits at once, prints its pid, and reaps it only when its
- * own stdin is closed (which the scope does; python3 then exits). Node would reap a child of its
- * own at once, so the zombie must be a grandchild whose parent does not wait for it.
+ * `sleep <seconds>` as `startSleep` starts it, but as a grandchild that its parent (python3)
+ * reaps the moment it dies, so that its death is always one of unknown status (a child of the
+ * test itself is reaped by Node at once, but a poll may see it as a zombie first: either way).
  */
+const reapedSleep = (seconds: string, cwd?: string): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.map(
+    grandchild("reaped", {
+      command: ["sleep", seconds],
+      env: { ...process.env, [testEnvKey]: testEnvValue },
+      ...(cwd === undefined ? {} : { cwd })
+    }),
+    ({ parent, pid }) => {
+      started.push(parent, pid)
+      return pid
+    }
+  )
+
+/** a zombie: a grandchild that exited with 0 and that its parent (python3) has not reaped */
 const zombie: Effect.Effect<number, never, Scope.Scope> = Effect.gen(function*() {
-  const script = [
-    "import os, sys",
-    "pid = os.fork()",
-    "if pid == 0:",
-    "    os._exit(0)",
-    "print(pid, flush=True)",
-    "sys.stdin.read()",
-    "os.waitpid(pid, 0)"
-  ].join("\n")
-  const parent = yield* Effect.acquireRelease(
-    Effect.sync(() => cp.spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] })),
-    (child) =>
-      Effect.gen(function*() {
-        child.stdin!.end()
-        yield* waitUntil("python3 to exit", () => child.exitCode !== null || child.signalCode !== null, 2000).pipe(
-          Effect.catchAllDefect(() => Effect.sync(() => child.kill("SIGKILL")))
-        )
-      })
-  )
-  started.push(parent.pid!)
-  const pid = yield* Effect.async<number>((resume) => {
-    let out = ""
-    parent.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8")
-      if (out.includes("\n")) resume(Effect.succeed(Number(out.trim())))
-    })
-  }).pipe(
-    Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "python3 printed no pid" }),
-    Effect.orDie
-  )
-  started.push(pid)
+  const { parent, pid } = yield* grandchild("unreaped")
+  started.push(parent, pid)
+  process.kill(pid, "SIGUSR2")
   yield* waitUntil(`pid ${pid} to be a zombie`, () => stateOf(pid) === "Z", 2000)
   return pid
 })
-
-/** a pid no process has (between the current pids, so that it is valid) */
-const unusedPid = (): number => {
-  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
-  for (let pid = max - 1; pid > 1; pid--) {
-    if (stateOf(pid) === undefined) return pid
-  }
-  throw new Error("no free pid")
-}
 
 // ---------------------------------------------------------------------------------------------
 // attach and death
@@ -131,9 +117,10 @@ describe("Entity.pid: attach and death", () => {
       expect([node.kind, node.status, node.pid]).toEqual(["pid", "running", pid])
     }).pipe(withHam()))
 
-  it.live("a SIGKILL from outside is detected by polling (default interval): CondDeath, not abnormal, with the pid", () =>
+  it.live("a SIGKILL from outside is detected by polling (default interval): CondDeath, not abnormal (reaped at once: status unknown), with the pid", () =>
     Effect.gen(function*() {
-      const pid = yield* startSleep("41.52")
+      // reaped by its parent the moment it dies: the HAM cannot know how it ended
+      const pid = yield* reapedSleep("41.52")
       const events = yield* Ham.subscribe
       yield* Ham.attach(Entity.pid("ext", pid))
       // let a few polls see it alive first
@@ -144,7 +131,7 @@ describe("Entity.pid: attach and death", () => {
       const seen = yield* awaitEvents(events, is("CondDeath", "ext"), 1000)
       const elapsed = (yield* Clock.currentTimeMillis) - killedAt
       expect(tagsOf(seen, "ext")).toEqual(["CondAttach", "CondDeath"])
-      expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondDeath", abnormal: false, pid })
+      expect(seen[seen.length - 1]).toMatchObject({ _tag: "CondDeath", abnormal: false, pid, exitStatus: "unknown" })
       // the default poll is 20 ms: far less than this bound
       expect(elapsed).toBeLessThan(250)
       const node = yield* entityNode("ext")
@@ -153,7 +140,7 @@ describe("Entity.pid: attach and death", () => {
 
   it.live("a custom pollInterval: the death is seen at the first poll, one interval after the attach", () =>
     Effect.gen(function*() {
-      const pid = yield* startSleep("41.53")
+      const pid = yield* reapedSleep("41.53")
       const events = yield* Ham.subscribe
       const attachedAt = yield* Clock.currentTimeMillis
       yield* Ham.attach(Entity.pid("slow", pid, { pollInterval: "400 millis" }))
@@ -177,7 +164,7 @@ describe("Entity.pid: restart", () => {
   it.live("a restart re-spawns the same command line, cwd and environment; then it is a process entity stopped by Ham.stop", () =>
     Effect.gen(function*() {
       const dir = realpathSync(yield* tempDir("ham-pid-"))
-      const pid = yield* startSleep("41.5", dir)
+      const pid = yield* reapedSleep("41.5", dir)
       const cmdline = rawCmdline(pid)
       expect(cmdline).toBe("sleep\u000041.5\u0000")
       expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(dir)
@@ -285,6 +272,25 @@ describe("Entity.pid: the HAM leaves an external process alone", () => {
       yield* Effect.sleep("100 millis")
       expect(isLive(pid)).toBe(true)
     }).pipe(Effect.scoped))
+
+  it.live("the HAM's own pid: watched (kept in the store for a HAM that takes over) but never dead in this HAM", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const me = yield* Ham.attach(Entity.pid("me", process.pid))
+      yield* Ham.condition(me, CondDeath).pipe(Ham.restart)
+      const node = yield* entityNode("me")
+      expect([node.kind, node.status, node.pid]).toEqual(["pid", "running", process.pid])
+      // many polls later: still running, no death, no restart
+      yield* Effect.sleep("150 millis")
+      expect((yield* entityNode("me")).status).toBe("running")
+      // detach and stop only end the watching (this process is still here to check)
+      yield* Ham.detach(me)
+      yield* Ham.attach(Entity.pid("me", process.pid))
+      yield* Effect.sleep("50 millis")
+      const seen = [...yield* Queue.takeAll(events)].filter((x) => x.entity === "me").map((x) => x._tag)
+      expect(seen).toEqual(["CondAttach", "CondDetach", "CondAttach"])
+      yield* Ham.stop
+    }).pipe(withHam()))
 
   it.live("no process started by these tests is left (asked of the OS)", () =>
     Effect.gen(function*() {

@@ -23,6 +23,7 @@ import {
   liveWithCmdline,
   pidOf,
   stateOf,
+  unusedPid,
   waitUntil,
   waitUntilEffect
 } from "./processes.js"
@@ -411,13 +412,14 @@ describe("process crash loops and signals", () => {
 
   it.live("signal with a pid: the signal goes to that process, not to the entity's; a pid that is gone fails", () =>
     Effect.gen(function*() {
+      const nobody = unusedPid()
       const other = ChildProcess.spawn("sleep", ["31.76"], { stdio: "ignore" })
       const ended = new Promise<string | null>((resolve) => other.once("exit", (_code, signal) => resolve(signal)))
       const e = yield* Ham.attach(Entity.process("bystander", Command.make("sleep", "31.77"), quiet))
       yield* Ham.condition(e, CondRaise, { name: "send" }).pipe(
         Ham.action(Action.named(Action.signal("SIGTERM", { pid: other.pid! }), "to-other")),
         Ham.action(
-          Action.signal("SIGTERM", { pid: 2 ** 22 + 7 }).pipe(
+          Action.signal("SIGTERM", { pid: nobody }).pipe(
             Action.orElse(Action.log("gone")),
             Action.named("to-nobody")
           )
@@ -429,9 +431,9 @@ describe("process crash loops and signals", () => {
       yield* barrier
       expect(isLive(pid)).toBe(true)
       expect((yield* entityNode("bystander")).status).toBe("running")
-      const nobody = yield* actionNode("bystander", "send", "to-nobody")
-      expect([nobody.runs, nobody.failures]).toEqual([1, 1])
-      expect(nobody.lastFailure).toContain(String(2 ** 22 + 7))
+      const toNobody = yield* actionNode("bystander", "send", "to-nobody")
+      expect([toNobody.runs, toNobody.failures]).toEqual([1, 1])
+      expect(toNobody.lastFailure).toContain(`pid ${nobody}: ESRCH`)
     }).pipe(withHam()))
 
   it.live("SIGTERM with awaitExit succeeds when the process dies in time: the alternate does not run", () =>

@@ -86,6 +86,20 @@ describe("procfs parsers", () => {
     expect(procfs.parseStat("x (sleep) S 1 12 " + "0 ".repeat(30))).toEqual(Option.none())
   })
 
+  it("reads the exit status of field 52 and decodes it as waitpid does", () => {
+    expect(procfs.parseExitCode(statLine(9, "a) b", "Z", 1, 9, 5))).toBe(520)
+    expect(procfs.parseExitCode("12 (sleep) S 1 12 " + "0 ".repeat(40))).toBeUndefined()
+    expect(procfs.decodeWaitStatus(0)).toEqual({ _tag: "Exited", exitCode: 0 })
+    expect(procfs.decodeWaitStatus(3 << 8)).toEqual({ _tag: "Exited", exitCode: 3 })
+    expect(procfs.decodeWaitStatus(255 << 8)).toEqual({ _tag: "Exited", exitCode: 255 })
+    expect(procfs.decodeWaitStatus(9)).toEqual({ _tag: "Killed", signal: "SIGKILL", coreDumped: false })
+    expect(procfs.decodeWaitStatus(11 | 0x80)).toEqual({ _tag: "Killed", signal: "SIGSEGV", coreDumped: true })
+    expect(procfs.decodeWaitStatus(6)).toEqual({ _tag: "Killed", signal: "SIGABRT", coreDumped: false })
+    expect(procfs.decodeWaitStatus(40)).toEqual({ _tag: "Killed", signal: "signal 40", coreDumped: false })
+    // not the status of an ended process: stopped, a core bit without a signal, out of range
+    for (const status of [0x137f, 0x80, -1, 0x10000, 1.5]) expect(procfs.decodeWaitStatus(status)).toBeUndefined()
+  })
+
   it("splits NUL-separated files and parses environ", () => {
     expect(procfs.splitNul("")).toEqual([])
     expect(procfs.splitNul("a\0b c\0\0d\0")).toEqual(["a", "b c", "", "d"])

@@ -13,7 +13,7 @@ import type { HamService } from "effect-ham/Ham"
 import * as ChildProcess from "node:child_process"
 import * as entity_ from "../src/internal/entity.js"
 import * as protocol from "../src/internal/protocol.js"
-import { isLive, waitUntil, waitUntilEffect } from "./processes.js"
+import { isLive, unusedPid, waitUntil, waitUntilEffect } from "./processes.js"
 import { failureOf, settle } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +546,8 @@ describe("handle", () => {
       const failing: ReadonlyArray<readonly [protocol.Call, string]> = [
         [new protocol.Attach({ spec: Entity.process("web", Command.make("sleep", "30")) }), "DuplicateName"],
         [new protocol.Attach({ spec: Entity.process("bad", Command.make("/nonexistent/ham-test")) }), "SpawnFailed"],
-        [new protocol.Attach({ spec: Entity.pid("gone", 2 ** 22 + 1) }), "ProcessNotFound"],
+        [new protocol.Attach({ spec: Entity.pid("gone", unusedPid()) }), "ProcessNotFound"],
+        [new protocol.Attach({ spec: Entity.pid("gone", 2 ** 22 + 1) }), "InvalidArgument"],
         [new protocol.Entity({ name: "a/b" }), "InvalidArgument"],
         [new protocol.LookupEntity({ name: "nobody" }), "EntityNotFound"],
         [new protocol.Detach({ entity: "nobody" }), "EntityNotFound"],

@@ -8,10 +8,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Queue, Ref } from "effect"
 import { Action, Cover, Entity, Guardian, Ham } from "effect-ham"
 import { CondDeath, CondRaise, CondState } from "effect-ham/Condition"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { inTempDir } from "./processes.js"
-import { failureOf, registry, withHam } from "./utils.js"
+import { entityNode, failureOf, registry, withHam } from "./utils.js"
 
 /** one sentence that names each of `words` */
 const expectSentence = (error: { readonly _tag: string; readonly message: string }, words: ReadonlyArray<string>) => {
@@ -233,5 +233,89 @@ describe("bad values are refused with one sentence naming the field and the rule
       yield* Ham.addAction(raise, Action.notify(log, "ran"))
       yield* Ham.raise("app", { type: 1, class: 1, severity: 1 })
       expect(yield* Queue.take(log)).toBe("ran")
+    }).pipe(withHam()))
+})
+
+describe("values that were accepted silently (issue 11, item 7) are refused and change nothing", () => {
+  /** the highest pid this machine gives, read as the HAM reads it */
+  const pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+
+  it.effect("backoffResetAfter -1 or NaN in the layer's options: the layer is not built", () =>
+    Effect.gen(function*() {
+      for (const [backoffResetAfter, shown] of [[-1, "-1"], [NaN, "NaN"], ["-1 seconds", `"-1 seconds"`]] as const) {
+        const error = yield* failureOf(Effect.scoped(Layer.build(Ham.layer({ backoffResetAfter }))))
+        expectSentence(error, ["backoffResetAfter", `(got ${shown})`])
+      }
+      // and in an attach's options
+      yield* setup
+      yield* refused(Ham.attach(Entity.fiber("w", Effect.never), { backoffResetAfter: -1 }), "backoffResetAfter")
+    }).pipe(withHam()))
+
+  it.effect("stopGrace -1 or NaN, a pollInterval of NaN", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* refused(Ham.attach(Entity.process("web", sleeper, { stopGrace: -1 })), "stopGrace", "(got -1)")
+      yield* refused(Ham.attach(Entity.process("web", sleeper, { stopGrace: NaN })), "stopGrace", "(got NaN)")
+      yield* refused(Ham.attach(Entity.pid("p", process.pid, { stopGrace: -5 })), "stopGrace", "(got -5)")
+      yield* refused(Ham.attach(Entity.pid("p", process.pid, { pollInterval: NaN })), "pollInterval", "(got NaN)")
+    }).pipe(withHam()))
+
+  it.effect("an execute timeout of -1 or NaN (was: no timeout), a signal's awaitExit of -1", () =>
+    Effect.gen(function*() {
+      const { raise } = yield* setup
+      for (const timeout of [-1, NaN, "-3 seconds"] as const) {
+        yield* refused(Ham.addAction(raise, Action.execute(Command.make("true"), { timeout })), "execute timeout")
+        yield* refused(Ham.addAction(raise, Action.execute(Effect.void, { timeout })), "execute timeout")
+      }
+      yield* refused(Ham.addAction(raise, Action.signal("SIGTERM", { awaitExit: -1 })), "signal awaitExit", "(got -1)")
+      yield* refused(Ham.addAction(raise, Action.waitfor(-1)), "waitfor", "(got -1)")
+    }).pipe(withHam()))
+
+  it.effect("waitfor port 70000, -1 or 1.5", () =>
+    Effect.gen(function*() {
+      const { raise } = yield* setup
+      for (const port of [70000, -1, 0, 1.5]) {
+        yield* refused(
+          Ham.addAction(raise, Action.waitfor({ port, timeout: "1 second" })),
+          "port",
+          "1 to 65535",
+          `(got ${port})`
+        )
+      }
+    }).pipe(withHam()))
+
+  it.effect("states, raise fields and verbosity beyond the safe integers (2 ** 53 + 2)", () =>
+    Effect.gen(function*() {
+      const { app } = yield* setup
+      const huge = 2 ** 53 + 2
+      yield* refused(Ham.publishState(app, huge), "state", "(got 9007199254740994)")
+      yield* refused(Ham.publishState(app, Infinity), "state", "(got Infinity)")
+      yield* refused(Ham.raise(app, { type: huge, class: 1, severity: 1 }), "raise", "type")
+      yield* refused(Ham.raise(app, { type: 1, class: 1, severity: huge }), "raise", "severity")
+      yield* refused(Ham.conditionState(app, { to: huge }), "state filter", "to")
+      yield* refused(Ham.conditionRaise(app, { class: huge }), "raise filter", "class")
+      yield* refused(Ham.verbose(huge), "verbosity")
+      // the largest safe integer is a state
+      yield* Ham.publishState(app, Number.MAX_SAFE_INTEGER)
+      expect((yield* entityNode("app")).state).toBe(Number.MAX_SAFE_INTEGER)
+    }).pipe(withHam()))
+
+  it.effect("Ham.control(h, \"explode\")", () =>
+    Effect.gen(function*() {
+      const { app, raise } = yield* setup
+      yield* refused(Ham.control(raise, "explode" as never), "control op", `"explode"`)
+      yield* refused(Ham.control(app, "explode" as never), "control op", `"explode"`)
+      yield* refused(Ham.control(app, {} as never), "control op")
+      yield* refused(Ham.control(app, null as never), "control op")
+    }).pipe(withHam()))
+
+  it.effect("a pid outside 1 .. pid_max: a signal action's target, an Entity.pid", () =>
+    Effect.gen(function*() {
+      const { raise } = yield* setup
+      for (const pid of [pidMax + 1, 2 ** 31, 2 ** 53 + 2, 0, -1]) {
+        yield* refused(Ham.addAction(raise, Action.signal("SIGTERM", { pid })), "pid", `(got ${pid})`)
+        yield* refused(Ham.attach(Entity.pid("p", pid)), "pid", `(got ${pid})`)
+      }
+      expect((yield* failureOf(Ham.attach(Entity.pid("p", pidMax + 1)))).message).toContain(String(pidMax))
     }).pipe(withHam()))
 })

@@ -4,8 +4,9 @@
  * waits, bounded waits for events, a process entity's pid, free TCP ports and temporary directories.
  */
 import { Effect } from "effect"
-import type { Queue } from "effect"
+import type { Queue, Scope } from "effect"
 import type { ConditionEvent } from "effect-ham/Condition"
+import * as cp from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import * as NodeNet from "node:net"
 import { tmpdir } from "node:os"
@@ -48,6 +49,15 @@ export const isLive = (pid: number): boolean => {
   return state !== undefined && state !== "Z"
 }
 
+/** a pid no process has (between the current pids, so that it is valid: at most pid_max) */
+export const unusedPid = (): number => {
+  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+  for (let pid = max - 1; pid > 1; pid--) {
+    if (stateOf(pid) === undefined) return pid
+  }
+  throw new Error("no free pid")
+}
+
 /** the pids of the live processes (not zombies, not this one) whose command line contains `fragment` */
 export const liveProcesses = (fragment: string): Array<number> =>
   readdirSync("/proc")
@@ -74,6 +84,89 @@ export const launchRequest = (entity: string, command: string, args: ReadonlyArr
   }
   return { exits, request }
 }
+
+// ---------------------------------------------------------------------------------------------
+// a process to watch by pid that is not this process's child
+// ---------------------------------------------------------------------------------------------
+
+/** python3 forks the process (it runs the command given, or waits for signals), and its pid is printed (by the process itself once its signal handlers are set) */
+const grandchildScript = [
+  "import os, signal, sys",
+  "if sys.argv[1] == 'reaped':",
+  "    signal.signal(signal.SIGCHLD, signal.SIG_IGN)",
+  "pid = os.fork()",
+  "if pid == 0:",
+  "    if len(sys.argv) > 2:",
+  "        os.execvp(sys.argv[2], sys.argv[2:])",
+  "    signal.signal(signal.SIGUSR1, lambda *_: os._exit(3))",
+  "    signal.signal(signal.SIGUSR2, lambda *_: os._exit(0))",
+  "    print(os.getpid(), flush=True)",
+  "    while True:",
+  "        signal.pause()",
+  "if len(sys.argv) > 2:",
+  "    print(pid, flush=True)",
+  "sys.stdin.read()",
+  "try:",
+  "    os.kill(pid, signal.SIGKILL)",
+  "    os.waitpid(pid, 0)",
+  "except OSError:",
+  "    pass"
+].join("\n")
+
+/**
+ * A process for a pid entity that is a grandchild of this one (Node reaps a child of its own at
+ * once, whatever watches it): python3 forks it and prints its pid. It runs `command` (with `cwd`
+ * and `env`), or, without one, waits for signals: SIGUSR1 makes it exit with 3, SIGUSR2 with 0.
+ *
+ * - `"unreaped"`: python3 does not wait for it, so after its death it stays a zombie whose exit
+ *   status `/proc/<pid>/stat` still holds;
+ * - `"reaped"`: python3 ignores SIGCHLD, so the kernel reaps it the moment it dies (as when its
+ *   parent waits for it): no zombie, its status is gone.
+ *
+ * When the scope closes, python3 kills it if it still runs, reaps it and exits. Returns both pids.
+ */
+export const grandchild = (
+  mode: "unreaped" | "reaped",
+  options: {
+    readonly command?: ReadonlyArray<string>
+    readonly cwd?: string
+    readonly env?: NodeJS.ProcessEnv
+  } = {}
+): Effect.Effect<{ readonly pid: number; readonly parent: number }, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const parent = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        cp.spawn("python3", ["-c", grandchildScript, mode, ...(options.command ?? [])], {
+          stdio: ["pipe", "pipe", "inherit"],
+          ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+          ...(options.env === undefined ? {} : { env: options.env })
+        })
+      ),
+      (child) =>
+        Effect.gen(function*() {
+          child.stdin!.end()
+          yield* waitUntil("python3 to exit", () => child.exitCode !== null || child.signalCode !== null, 2000).pipe(
+            Effect.catchAllDefect(() => Effect.sync(() => child.kill("SIGKILL")))
+          )
+        })
+    )
+    const pid = yield* Effect.async<number>((resume) => {
+      let out = ""
+      parent.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8")
+        if (out.includes("\n")) resume(Effect.succeed(Number(out.trim())))
+      })
+    }).pipe(
+      Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "python3 printed no pid" }),
+      Effect.orDie
+    )
+    // an exec'd command is up once its command line is its own
+    if (options.command !== undefined) {
+      const line = options.command.join(" ")
+      yield* waitUntil(`pid ${pid} to run ${line}`, () => cmdlineOf(pid) === line, 2000)
+    }
+    return { pid, parent: parent.pid! }
+  })
 
 // ---------------------------------------------------------------------------------------------
 // bounded waits (real time)

@@ -1,6 +1,6 @@
 import * as Command from "@effect/platform/Command"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
@@ -226,6 +226,8 @@ const withProblem = (action: Action, problem: options_.Problem | undefined): Act
 const durationProblem = (input: unknown, argument: string): options_.Problem | undefined =>
   Option.isNone(Duration.decodeUnknown(input))
     ? { argument, reason: `must be a duration such as "5 seconds" (got ${options_.show(input)})` }
+    : options_.isNegativeDuration(input)
+    ? { argument, reason: `must not be negative or NaN (got ${options_.show(input)})` }
     : undefined
 
 /** @internal gives plain data (decoded from a store or the wire) its prototype back */
@@ -242,18 +244,31 @@ export const restart: Action = make<RestartData>({ _tag: "Restart" })
 export const execute = (
   target: Command.Command | Effect.Effect<unknown, unknown>,
   options?: PublicAction.ExecuteOptions
-): Action =>
-  withProblem(
+): Action => {
+  const timeoutMillis = options?.timeout === undefined ? undefined : toMillisOrNaN(options.timeout)
+  const timeoutOk = timeoutMillis === undefined || (timeoutMillis > 0 && Number.isFinite(timeoutMillis))
+  return withProblem(
     Command.isCommand(target)
-      ? make<ExecuteData>({
-        _tag: "Execute",
-        command: commandLineFrom(target),
-        timeoutMillis: options?.timeout === undefined ? undefined : toMillisOrNaN(options.timeout)
-      })
-      : make<LocalData>({ _tag: "Local", label: "execute", run: () => target }),
+      ? make<ExecuteData>({ _tag: "Execute", command: commandLineFrom(target), timeoutMillis })
+      : make<LocalData>({
+        _tag: "Local",
+        label: "execute",
+        run: timeoutMillis === undefined || !timeoutOk
+          ? () => target
+          : () =>
+            Effect.timeoutFail(target, {
+              duration: timeoutMillis,
+              onTimeout: () => `timed out after ${timeoutMillis} ms`
+            })
+      }),
     options_.optionsProblem(options, ["timeout"], "execute options") ??
-      (options?.timeout === undefined ? undefined : durationProblem(options.timeout, "execute timeout"))
+      (options?.timeout === undefined ? undefined : durationProblem(options.timeout, "execute timeout")) ??
+      (timeoutOk ? undefined : {
+        argument: "execute timeout",
+        reason: `must be a finite duration above 0 ms (got ${options_.show(options?.timeout)})`
+      })
   )
+}
 
 /** @internal */
 export const effect = (

@@ -37,7 +37,9 @@ const death = {
   pid: Schema.optional(Schema.Number),
   exitCode: Schema.optional(Schema.Number),
   signal: Schema.optional(Schema.String),
-  stderr: Schema.optional(Schema.Array(Schema.String))
+  stderr: Schema.optional(Schema.Array(Schema.String)),
+  /** present when how the process ended cannot be known (it was not the HAM's child, and is gone) */
+  exitStatus: Schema.optional(Schema.Literal("unknown"))
 }
 
 /** @internal */
@@ -108,9 +110,17 @@ export const StateAny = 0
 /** @internal */
 export const RaiseAny = 0
 
-/** @internal a state or a raise field: a non-negative integer (one rule, one message) */
-export const Count = Schema.NonNegativeInt.annotations({
-  message: () => ({ message: "must be a non-negative integer", override: true })
+/**
+ * @internal a state or a raise field: a non-negative safe integer (one rule, one message; above
+ * 2 ** 53 - 1 two numbers can compare equal, so a filter could match a state that was not set)
+ */
+export const Count = Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)).annotations({
+  message: (issue) => ({
+    message: Number.isInteger(issue.actual) && (issue.actual as number) > 0
+      ? "must be a non-negative integer of at most 2 ** 53 - 1"
+      : "must be a non-negative integer",
+    override: true
+  })
 })
 
 /** @internal */

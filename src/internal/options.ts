@@ -9,8 +9,17 @@ import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import { InvalidArgument } from "../HamError.js"
 
+/** control characters (`String` leaves them in a symbol's text) and the Unicode line separators (JSON too) */
+const breaking = /[\p{Cc}\u2028\u2029]/gu
+
+/** text with its control characters and line separators escaped (`\n`, `\u2028`) */
+const oneLine = (text: string): string =>
+  text.replace(breaking, (c) => c === "\n" ? "\\n" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 /** @internal a value as an error message shows it: short, on one line */
-export const show = (value: unknown): string => {
+export const show = (value: unknown): string => oneLine(shown(value))
+
+const shown = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value)
   if (typeof value === "function") return "a function"
   if (typeof value === "symbol" || typeof value === "bigint") return String(value)
@@ -22,6 +31,21 @@ export const show = (value: unknown): string => {
   } catch {
     return String(value)
   }
+}
+
+/**
+ * A duration that Effect's `Duration` would quietly take as 0: a negative or NaN number of
+ * milliseconds, a negative bigint of nanoseconds, a negative string (`"-1 seconds"`) or a
+ * `[seconds, nanos]` pair with a negative or NaN part. A caller who wrote one made a mistake.
+ *
+ * @internal
+ */
+export const isNegativeDuration = (input: unknown): boolean => {
+  if (typeof input === "number") return !(input >= 0)
+  if (typeof input === "bigint") return input < BigInt(0)
+  if (typeof input === "string") return input.trimStart().startsWith("-")
+  if (Array.isArray(input)) return input.some((part) => typeof part === "number" && !(part >= 0))
+  return false
 }
 
 /** @internal what is wrong with an argument: the field and the rule it breaks */

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
+import { constants as osConstants } from "node:os"
 
 // ---------------------------------------------------------------------------------------------
 // errors
@@ -119,6 +120,47 @@ export const parseStat = (text: string): Option.Option<ProcStat> => {
 }
 
 /**
+ * Field 52 of a stat line, `exit_code` (Linux 3.5 and later): the wait status of a process that
+ * has exited and not yet been reaped, as `waitpid` gives it to the parent. The kernel shows 0
+ * there to a reader who may not inspect the process (see `exitStatusOf`). Undefined when the
+ * line has no such field.
+ *
+ * @internal
+ */
+export const parseExitCode = (text: string): number | undefined =>
+  toInt(text.slice(text.lastIndexOf(")") + 1).trim().split(/\s+/)[52 - 3])
+
+/**
+ * How a process ended: it exited with a code, or a signal killed it (with a core dump or not).
+ *
+ * @internal
+ */
+export type WaitStatus =
+  | { readonly _tag: "Exited"; readonly exitCode: number }
+  | { readonly _tag: "Killed"; readonly signal: string; readonly coreDumped: boolean }
+
+/** signal numbers to names (the first name of a number: SIGABRT, not SIGIOT) */
+const signalNames = new Map<number, string>()
+for (const [name, number] of Object.entries(osConstants.signals)) {
+  if (!signalNames.has(number)) signalNames.set(number, name)
+}
+
+/**
+ * Decodes a wait status: the low 7 bits are the signal that killed the process (0: it exited,
+ * and bits 8-15 are its exit code), bit 7 says a core was dumped. Undefined for what is not the
+ * status of an ended process (a stopped one's, 0x7f, or a number out of range).
+ *
+ * @internal
+ */
+export const decodeWaitStatus = (status: number): WaitStatus | undefined => {
+  if (!Number.isSafeInteger(status) || status < 0 || status > 0xffff) return undefined
+  const signo = status & 0x7f
+  if (signo === 0) return (status & 0x80) !== 0 ? undefined : { _tag: "Exited", exitCode: status >> 8 }
+  if (signo === 0x7f) return undefined
+  return { _tag: "Killed", signal: signalNames.get(signo) ?? `signal ${signo}`, coreDumped: (status & 0x80) !== 0 }
+}
+
+/**
  * Splits a NUL-separated `/proc` file (cmdline, environ) into its entries; the trailing NUL
  * does not make an empty last entry.
  *
@@ -152,6 +194,29 @@ export const parseEnviron = (text: string): Record<string, string> => {
 
 const validPid = (pid: number): boolean => Number.isSafeInteger(pid) && pid > 0
 
+/** Linux's largest pid_max (`PID_MAX_LIMIT` on 64-bit): the bound when /proc cannot tell */
+const pidMaxLimit = 4_194_304
+
+let knownPidMax: number | undefined
+
+/**
+ * The largest pid this system gives (`/proc/sys/kernel/pid_max`, read once; `PID_MAX_LIMIT` when
+ * it cannot be read): pids run from 1 to it.
+ *
+ * @internal
+ */
+export const pidMax = (): number => {
+  if (knownPidMax === undefined) {
+    try {
+      const max = Number(fs.readFileSync("/proc/sys/kernel/pid_max", "utf8").trim())
+      knownPidMax = Number.isSafeInteger(max) && max > 0 ? max : pidMaxLimit
+    } catch {
+      knownPidMax = pidMaxLimit
+    }
+  }
+  return knownPidMax
+}
+
 const errnoOf = (u: unknown): string | undefined =>
   typeof u === "object" && u !== null && "code" in u && typeof u.code === "string" ? u.code : undefined
 
@@ -178,6 +243,59 @@ const readProcFile = (pid: number, file: string): Effect.Effect<string, NoSuchPr
     try: () => fs.readFileSync(path, "utf8"),
     catch: (u) => isGone(errnoOf(u)) ? new NoSuchProcess({ pid }) : new ProcfsError({ path, reason: describe(u) })
   })
+}
+
+/**
+ * The text of `/proc/<pid>/stat`, read at once (no Effect: a poll's hot path); undefined when it
+ * cannot be read (the process is gone).
+ *
+ * @internal
+ */
+export const statTextOf = (pid: number): string | undefined => {
+  if (!validPid(pid)) return undefined
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** the ids of a `Uid:` or `Gid:` line of /proc/<pid>/status: real, effective, saved, filesystem */
+const idsOf = (status: string, key: "Uid" | "Gid"): ReadonlyArray<number> =>
+  (new RegExp(`^${key}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").split(/\s+/).filter((s) => s !== "").map(Number)
+
+/**
+ * Whether this process may read the exit status of `pid` (the kernel shows `exit_code` only to a
+ * reader allowed to inspect the process: root, or a reader whose user and group are the
+ * process's real, effective and saved ones). Read once, when a death is found.
+ *
+ * @internal
+ */
+export const mayReadExitStatus = (pid: number): boolean => {
+  const uid = process.geteuid?.()
+  const gid = process.getegid?.()
+  if (uid === 0) return true
+  if (uid === undefined || gid === undefined) return false
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const uids = idsOf(status, "Uid").slice(0, 3)
+    const gids = idsOf(status, "Gid").slice(0, 3)
+    return uids.length === 3 && gids.length === 3 && uids.every((id) => id === uid) && gids.every((id) => id === gid)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The wait status of `pid` from its stat line `text`, when the process has exited and is not yet
+ * reaped (a zombie) and the status can be trusted: a 0 is believed only from a process this one
+ * may inspect (to others the kernel shows 0 whatever the status). Undefined when unknown.
+ *
+ * @internal
+ */
+export const exitStatusOf = (text: string, pid: number): number | undefined => {
+  const status = parseExitCode(text)
+  return status === undefined || (status === 0 && !mayReadExitStatus(pid)) ? undefined : status
 }
 
 /**

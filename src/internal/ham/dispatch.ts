@@ -182,7 +182,8 @@ export const make = (
         ...(death.pid === undefined ? {} : { pid: death.pid }),
         ...(death.exitCode === undefined ? {} : { exitCode: death.exitCode }),
         ...(death.signal === undefined ? {} : { signal: death.signal }),
-        ...(death.stderr === undefined ? {} : { stderr: death.stderr })
+        ...(death.stderr === undefined ? {} : { stderr: death.stderr }),
+        ...(death.exitStatus === undefined ? {} : { exitStatus: death.exitStatus })
       }
       if (death.abnormal) engine.enqueue(rec, { _tag: "CondAbnormalDeath", ...common(engine, rec), ...fields })
       engine.enqueue(rec, { _tag: "CondDeath", ...common(engine, rec), ...fields })

@@ -25,6 +25,8 @@ export interface DeathRecord {
   readonly exitCode?: number | undefined
   readonly signal?: string | undefined
   readonly stderr?: ReadonlyArray<string> | undefined
+  /** "unknown": the process is gone and how it ended cannot be known (`lives/pid.ts`) */
+  readonly exitStatus?: "unknown" | undefined
 }
 
 /**

@@ -24,6 +24,7 @@ import * as entity_ from "../entity.js"
 import type * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
 import * as options_ from "../options.js"
+import * as procfs from "../procfs.js"
 
 /** @internal */
 export const invalid = (argument: string, reason: string): InvalidArgument => new InvalidArgument({ argument, reason })
@@ -50,7 +51,7 @@ const literals = /^(".*"|-?\d+(\.\d+)?|true|false|null)( \| (".*"|-?\d+(\.\d+)?|
 const mustBe = (expected: string): string => {
   if (literals.test(expected)) return `must be one of ${expected.split(" | ").join(", ")}`
   if (expected.startsWith("a ") || expected.startsWith("an ") || literal.test(expected)) return `must be ${expected}`
-  if (expected.startsWith("{")) return "must be an object"
+  if (expected.startsWith("{") || expected.startsWith("Struct")) return "must be an object"
   if (expected.startsWith("ReadonlyArray<") || expected.endsWith("[]")) return "must be an array"
   if (primitives.has(expected)) return `must be ${expected === "object" ? "an" : "a"} ${expected}`
   return `must be ${expected}`
@@ -58,6 +59,10 @@ const mustBe = (expected: string): string => {
 
 const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>((value, key) => (Predicate.isObject(value) ? (value as any)[key] : undefined), input)
+
+/** a key of a path as a message shows it: as it is when it is a plain name or an index, else quoted and escaped */
+const segment = (key: PropertyKey): string =>
+  typeof key === "number" || (typeof key === "string" && /^[\w$-]+$/.test(key)) ? String(key) : options_.show(key)
 
 /**
  * The first problem of a failed decoding as one sentence: the path of the field (empty for the
@@ -75,7 +80,7 @@ export const formatParseError = (error: ParseResult.ParseError): string => {
   const telling = deepest.filter((issue) => !issue.message.startsWith("Expected undefined,"))
   // something local to this process that cannot be written tells why, whatever else a union says
   const first = telling.find((issue) => issue._tag === "Forbidden") ?? (telling.length > 0 ? telling : deepest)[0]
-  const at = first.path.length === 0 ? "" : `${first.path.map(String).join(".")} `
+  const at = first.path.length === 0 ? "" : `${first.path.map(segment).join(".")} `
   if (first._tag === "Missing") return `${at}is missing`
   if (first._tag === "Forbidden") return `${at === "" ? "" : `${at.trimEnd()}: `}${first.message}`
   const value = got(valueAt(error.issue.actual, first.path))
@@ -143,8 +148,8 @@ export const validateStateFilter = decodeOptions(cond.StateFilter, "state filter
 export const validateRaiseFilter = decodeOptions(cond.RaiseFilter, "raise filter")
 /** @internal */
 export const validateVerbosity = decodeWith(cond.Count, "verbosity")
-/** @internal a non-negative integer (the hot path's check, without Schema) */
-export const isCount = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0
+/** @internal a non-negative safe integer (`cond.Count`: the hot path's check, without Schema) */
+export const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
 
 /** @internal */
 export const validateConditionType = decodeWith(cond.ConditionTypeSchema, "condition type")
@@ -155,15 +160,17 @@ export const validateConditionType = decodeWith(cond.ConditionTypeSchema, "condi
 
 /** @internal a duration in milliseconds, finite and at least `min` */
 export const millisOf = (input: unknown, argument: string, min: number): Effect.Effect<number, InvalidArgument> =>
-  Option.match(Duration.decodeUnknown(input), {
-    onNone: () => fail(argument, `must be a duration such as "5 seconds"${got(input)}`),
-    onSome: (d) => {
-      const ms = Duration.toMillis(d)
-      return ms >= min && Number.isFinite(ms)
-        ? Effect.succeed(ms)
-        : fail(argument, `must be a finite duration of at least ${min} ms${got(input)}`)
-    }
-  })
+  options_.isNegativeDuration(input)
+    ? fail(argument, `must be a finite duration of at least ${min} ms${got(input)}`)
+    : Option.match(Duration.decodeUnknown(input), {
+      onNone: () => fail(argument, `must be a duration such as "5 seconds"${got(input)}`),
+      onSome: (d) => {
+        const ms = Duration.toMillis(d)
+        return ms >= min && Number.isFinite(ms)
+          ? Effect.succeed(ms)
+          : fail(argument, `must be a finite duration of at least ${min} ms${got(input)}`)
+      }
+    })
 
 /** @internal a heartbeat, checked */
 export interface HeartbeatConfig {
@@ -310,9 +317,11 @@ export const validateProcessOptions = (options: Entity.ProcessOptions) =>
     return { stopSignal, stopGraceMillis, output, nodeIpc: options.nodeIpc === true }
   })
 
-/** @internal */
+/** @internal a pid this system can give: 1 to its pid_max (a larger one names no process, and Node's `kill` throws) */
 export const validatePid = (pid: number): Effect.Effect<number, InvalidArgument> =>
-  Number.isInteger(pid) && pid > 0 ? Effect.succeed(pid) : fail("pid", `must be a positive integer${got(pid)}`)
+  Number.isSafeInteger(pid) && pid > 0 && pid <= procfs.pidMax()
+    ? Effect.succeed(pid)
+    : fail("pid", `must be an integer from 1 to ${procfs.pidMax()} (the system's pid_max)${got(pid)}`)
 
 /** @internal what a spec carries besides its name: the keys of its options, and a pid's number */
 export const validateEntitySpec = (spec: Entity.EntitySpec<any>): Effect.Effect<void, InvalidArgument> => {

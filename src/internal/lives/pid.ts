@@ -1,8 +1,13 @@
 /**
  * The driver of lives the HAM watches by pid: a pid entity's existing process, and a process
  * entity's child adopted from an earlier HAM of the store (a guardian took over, say). The
- * process is not this HAM's child, so its death is found by polling `/proc` (a zombie, or the pid
- * reused by another process, is a death) and its exit status is unknown.
+ * process is not this HAM's child (or, for a pid entity, a child Node reaps itself), so its death
+ * is found by polling `/proc` (a zombie, or the pid reused by another process, is a death).
+ *
+ * Its exit status is known when a poll finds the process a zombie, that is exited but not yet
+ * reaped by its parent: `/proc/<pid>/stat` then still holds it (`procfs.exitStatusOf`). The HAM
+ * never reaps it (it is not its child). Otherwise the process is gone with its status: the death
+ * is reported as normal, with `exitStatus: "unknown"` and a reason that says so.
  *
  * A restart starts the entity's command line as a child of this HAM (the process driver); from
  * then on it is a process entity.
@@ -17,12 +22,11 @@ import { type AttachError, ProcessNotFound, ProcessNotSignallable } from "../../
 import type * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import type { EntityDoc } from "../ham/doc.js"
-import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
+import { type AttachContext, common, type DeathRecord, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
 import * as validate from "../ham/validate.js"
 import * as life_ from "../launch/life.js"
 import * as procfs from "../procfs.js"
-import * as procStart from "../procStart.js"
 
 /** @internal */
 export interface PidDriver extends Driver {
@@ -82,12 +86,42 @@ export const takeUp = (engine: Engine, rec: EntityRec, doc: EntityDoc): boolean 
 export const wasUp = (doc: EntityDoc): boolean =>
   doc.status === "running" || doc.status === "restarting" || doc.status === "stopped"
 
+/**
+ * What one look at /proc says of a watched process: alive, gone (no such process, or another one
+ * under its pid), or ended and not yet reaped (a zombie), with its wait status when it may be read.
+ */
+type Look = "alive" | "gone" | { readonly status: number | undefined }
+
+const lookAt = (external: ExternalPid): Look => {
+  const text = procfs.statTextOf(external.pid)
+  const stat = text === undefined ? undefined : Option.getOrUndefined(procfs.parseStat(text))
+  if (text === undefined || stat === undefined || stat.startTime !== external.startTime) return "gone"
+  return procfs.isLiveState(stat.state) ? "alive" : { status: procfs.exitStatusOf(text, external.pid) }
+}
+
 /** true while it is the same live process (not a zombie, not a reused pid) */
-const aliveNow = (external: ExternalPid): Effect.Effect<boolean> =>
-  Effect.match(procfs.readStat(external.pid), {
-    onFailure: () => false,
-    onSuccess: (stat) => procfs.isLiveState(stat.state) && stat.startTime === external.startTime
-  })
+const aliveNow = (external: ExternalPid): Effect.Effect<boolean> => Effect.sync(() => lookAt(external) === "alive")
+
+/**
+ * The death of a watched process that a look found ended: from its wait status when there is one
+ * (as a process entity's: exit code 0 is normal, another code or a signal abnormal), else of
+ * unknown status (normal, `exitStatus: "unknown"`; `gone` says why when the process is gone).
+ */
+const deathOf = (pid: number, seen: Exclude<Look, "alive">, gone: string): DeathRecord => {
+  const ended = seen === "gone" || seen.status === undefined ? undefined : procfs.decodeWaitStatus(seen.status)
+  if (ended === undefined) {
+    const why = seen === "gone" ? gone : "exited, and this HAM may not read its status"
+    return { abnormal: false, reason: `pid ${pid} ${why}: its exit status is unknown`, pid, exitStatus: "unknown" }
+  }
+  return ended._tag === "Exited"
+    ? { abnormal: ended.exitCode !== 0, reason: `exited with code ${ended.exitCode}`, pid, exitCode: ended.exitCode }
+    : {
+      abnormal: true,
+      reason: `killed by ${ended.signal}${ended.coreDumped ? " (core dumped)" : ""}`,
+      pid,
+      signal: ended.signal
+    }
+}
 
 const pollEvery = Schedule.spaced("5 millis")
 
@@ -109,20 +143,15 @@ export const make = (engine: Engine): PidDriver => {
   const watch = (rec: EntityRec, external: ExternalPid, adopted: boolean): void => {
     const generation = ++rec.generation
     rec.status = "running"
+    const look = Effect.sync(() => {
+      const seen = lookAt(external)
+      if (seen === "alive") return true
+      engine.reportDeath(rec, generation, deathOf(external.pid, seen, "is gone, reaped before the HAM looked"))
+      return false
+    })
     const loop: Effect.Effect<void> = Effect.flatMap(
       Effect.sleep(external.pollMillis),
-      () =>
-        Effect.flatMap(
-          aliveNow(external),
-          (alive) =>
-            alive ? loop : Effect.sync(() =>
-              engine.reportDeath(rec, generation, {
-                abnormal: false,
-                reason: `pid ${external.pid} is gone (not a child of the HAM: no exit status)`,
-                pid: external.pid
-              })
-            )
-        )
+      () => Effect.flatMap(look, (alive) => alive ? loop : Effect.void)
     )
     const watcher = forkOwned(engine, loop, { immediate: true })
     rec.life = { _tag: "Pid", external, watcher, adopted }
@@ -131,13 +160,10 @@ export const make = (engine: Engine): PidDriver => {
   }
 
   const resume = (rec: EntityRec, recorded: ExternalPid, adopted: boolean): void => {
-    if (procStart.startTimeOf(recorded.pid) === recorded.startTime) return watch(rec, recorded, adopted)
+    const seen = lookAt(recorded)
+    if (seen === "alive") return watch(rec, recorded, adopted)
     rec.status = "running"
-    engine.reportDeath(rec, rec.generation, {
-      abnormal: false,
-      reason: `pid ${recorded.pid} died while no HAM was watching it (no exit status)`,
-      pid: recorded.pid
-    })
+    engine.reportDeath(rec, rec.generation, deathOf(recorded.pid, seen, "died while no HAM was watching it"))
   }
 
   return {
