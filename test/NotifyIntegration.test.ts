@@ -12,7 +12,17 @@ import { Action, Entity, Ham } from "effect-ham"
 import { CondBeatMissedHigh, CondDeath, type ConditionEvent } from "effect-ham/Condition"
 import { readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { awaitEvents, inTempDir, lastOf, liveProcesses, pidOf, stateOf, waitUntilEffect } from "./processes.js"
+import { capturing } from "./notify.js"
+import {
+  awaitEvents,
+  inTempDir,
+  lastOf,
+  liveProcesses,
+  pidOf,
+  stateOf,
+  waitUntil,
+  waitUntilEffect
+} from "./processes.js"
 import { actionNode, entityNode, is, tagsOf, withHam } from "./utils.js"
 
 const root = resolve(import.meta.dirname, "..")
@@ -166,6 +176,22 @@ describe("notify channel: STATE and RAISE", () => {
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
       expect(delivered).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
     }).pipe(withHam()))
+})
+
+describe("notify channel: STATUS", () => {
+  it.live("STATUS= text reaches the log with its control characters escaped: no forged line, no terminal escape", () => {
+    const { layer, logs } = capturing()
+    return Effect.gen(function*() {
+      const text = "ok\u001b[2J\rtimestamp=0 level=ERROR message=forged\u009b31m\u202eend"
+      yield* Ham.attach(Entity.process("talker", notifier("sleep 0.05", `STATUS=${text}`), quiet))
+      yield* waitUntil("the status line", () => logs.some((l) => l.message.startsWith("status: ")), 3000)
+      const line = logs.find((l) => l.message.startsWith("status: "))!
+      expect(line.message).toBe(
+        "status: ok\\u001b[2J\\u000dtimestamp=0 level=ERROR message=forged\\u009b31m\\u202eend"
+      )
+      expect(line.level).toBe("INFO")
+    }).pipe(withHam(), Effect.provide(layer))
+  })
 })
 
 // ---------------------------------------------------------------------------------------------

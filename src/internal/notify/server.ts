@@ -1,7 +1,8 @@
 /**
  * The HAM's end of the notify channel: a Unix socket server per process entity that reads
  * protocol lines (see `protocol.ts`) and hands each message to one handler, in order per
- * connection. Also the private directory the sockets live in.
+ * connection, within the limits of `limits.ts` (connections per socket and in all, the log rate).
+ * Also the private directory the sockets live in.
  *
  * @internal
  */
@@ -15,8 +16,10 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as probe_ from "../probe.js"
+import * as limits from "./limits.js"
 import {
   errorText,
+  escapeText,
   formatMessage,
   makeSplitter,
   MaxLineBytes,
@@ -47,9 +50,18 @@ export type NotifyHandler<R = never> = (message: NotifyMessage) => Effect.Effect
 
 /** @internal */
 export interface ServeOptions<R> {
-  /** called for every malformed or over-long line; default: `Effect.logWarning` */
+  /** called for every malformed or over-long line; default: a warning, at the rate of `logRate` */
   readonly onParseError?: ((error: NotifyParseError) => Effect.Effect<void, never, R>) | undefined
+  /** the most connections open at once on this socket (default 8); more are closed at once, unread */
+  readonly maxConnections?: number | undefined
+  /** a count shared with other servers: the connections open at once on all of them (default: none) */
+  readonly budget?: limits.ConnectionBudget | undefined
+  /** how many warnings (malformed lines, refused connections) are logged (default 5 per 10 s, then a summary) */
+  readonly logRate?: limits.LogRate | undefined
 }
+
+/** @internal */
+export const makeConnectionBudget = limits.makeConnectionBudget
 
 /** @internal counters of a notify server since it started */
 export interface NotifyStats {
@@ -57,6 +69,8 @@ export interface NotifyStats {
   readonly connections: number
   /** connections open now */
   readonly open: number
+  /** connections closed at once, unread: over this socket's cap or the shared budget */
+  readonly refused: number
   /** messages handed to the handler (including `Unknown` ones) */
   readonly messages: number
   /** lines with an unknown key */
@@ -136,6 +150,12 @@ const LowWater = 256
  * logged and the connection goes on. Reading a connection pauses while 1024 of its lines wait for
  * the handler, and resumes when 256 are left.
  *
+ * At most `maxConnections` connections (default 8) are open at once, and no more than the shared
+ * `budget` allows: any other is closed as soon as it is accepted, before anything of it is read.
+ * Without `onParseError`, malformed lines and refused connections are logged as warnings at the
+ * rate of `logRate` (the first 5 in 10 seconds, then one summary with the counts of the others),
+ * with the child's text escaped (`escapeText`).
+ *
  * On scope close: stops listening, destroys the connections, interrupts their fibers and
  * unlinks the path.
  *
@@ -151,9 +171,12 @@ export const serve = <R = never>(
       return yield* new NotifySocketError({ path, reason: `a socket path has 1 to ${MaxSocketPathBytes} bytes` })
     }
     yield* removeStale(path)
-    const onParseError = options?.onParseError ?? ((error: NotifyParseError) => Effect.logWarning(error.message))
+    const maxConnections = options?.maxConnections ?? limits.MaxConnectionsPerSocket
+    const budget = options?.budget
+    const rate = options?.logRate ?? limits.DefaultLogRate
+    const clock = yield* Effect.clock
 
-    const stats = { connections: 0, open: 0, messages: 0, unknown: 0, parseErrors: 0, tooLong: 0 }
+    const stats = { connections: 0, open: 0, refused: 0, messages: 0, unknown: 0, parseErrors: 0, tooLong: 0 }
     const sockets = new Set<net.Socket>()
     let closing = false
 
@@ -161,8 +184,41 @@ export const serve = <R = never>(
     const fibers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(fibers)<R>()
 
+    /** the reports of the current interval (see limits.admit) */
+    let window = limits.idleWindow
+    const summary = Effect.suspend(() => {
+      const { message, window: next } = limits.summarize(rate, window, clock.unsafeCurrentTimeMillis())
+      window = next
+      return Effect.logWarning(message)
+    })
+    /** a warning about what a child did: logged while the interval allows, else counted for its summary */
+    const report = (kind: limits.Report, message: () => string): Effect.Effect<void> | undefined => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const admission = limits.admit(rate, window, now, kind)
+      window = admission.window
+      if (admission.summaryAt !== undefined) run(Effect.zipRight(Effect.sleep(admission.summaryAt - now), summary))
+      return admission.log ? Effect.logWarning(message()) : undefined
+    }
+    const onParseError = (error: NotifyParseError): Effect.Effect<void, never, R> | undefined =>
+      options?.onParseError !== undefined ? options.onParseError(error) : report("line", () => error.message)
+
+    const refuse = (socket: net.Socket | undefined, why: string): void => {
+      socket?.destroy()
+      stats.refused++
+      const warning = report("connection", () => `notify: a connection was refused: ${why}`)
+      if (warning !== undefined) run(warning)
+    }
+    const perSocket = `${maxConnections} are open on this socket (the most it takes)`
+
+    /** a connection's end: counted once, whichever of its close and its fiber's end comes first */
+    const forget = (socket: net.Socket): void => {
+      if (!sockets.delete(socket)) return
+      stats.open--
+      if (budget !== undefined) budget.open--
+    }
+
     const died = (message: NotifyMessage) => (defect: unknown) =>
-      Effect.logWarning(`notify: the handler died on ${formatMessage(message)}`, defect)
+      Effect.logWarning(`notify: the handler died on ${escapeText(formatMessage(message))}`, defect)
 
     /** the handler's call for one message, its defects logged */
     const handle = (message: NotifyMessage): Effect.Effect<void, never, R> | undefined => {
@@ -207,8 +263,13 @@ export const serve = <R = never>(
         socket.destroy()
         return
       }
+      if (stats.open >= maxConnections) return refuse(socket, perSocket)
+      if (budget !== undefined && budget.open >= budget.max) {
+        return refuse(socket, `${budget.max} are open on the HAM's notify sockets (the most they take in all)`)
+      }
       stats.connections++
       stats.open++
+      if (budget !== undefined) budget.open++
       sockets.add(socket)
       const queue = Effect.runSync(Queue.unbounded<Pending<R>>())
       // items queued or being run: while there are any, a new line waits its turn in the queue
@@ -239,7 +300,7 @@ export const serve = <R = never>(
       socket.on("error", () => enqueue(End))
       socket.on("close", () => {
         enqueue(End)
-        if (sockets.delete(socket)) stats.open--
+        forget(socket)
       })
 
       const consume: Effect.Effect<void, never, R> = Effect.gen(function*() {
@@ -257,13 +318,16 @@ export const serve = <R = never>(
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
           socket.destroy()
-          if (sockets.delete(socket)) stats.open--
+          forget(socket)
         }))
       )
       run(consume)
     }
 
     const server = net.createServer({ allowHalfOpen: false }, onConnection)
+    // over the cap, Node closes a connection as it accepts it (no socket object is made)
+    server.maxConnections = maxConnections
+    server.on("drop", () => refuse(undefined, perSocket))
 
     yield* Effect.acquireRelease(
       Effect.async<void, NotifySocketError>((resume) => {
