@@ -7,12 +7,12 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, type Duration, Effect, Queue } from "effect"
+import { Clock, Effect, Queue } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondBeatMissedHigh, CondDeath, type ConditionEvent } from "effect-ham/Condition"
 import { readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { capturing } from "./notify.js"
+import { capturing, readyProbe } from "./notify.js"
 import {
   awaitEvents,
   inTempDir,
@@ -70,33 +70,6 @@ s.connect(os.environ["HAM_NOTIFY_SOCKET"]); s.sendall((sys.argv[1] + "\\n").enco
 const sh = (script: string) => Command.make("sh", "-c", `${shNotify}\n${script}`)
 
 const quiet = { output: "ignore", stopGrace: "500 millis" } as const
-
-/**
- * A placeholder `probe` whose raise runs [waitfor ready (else "timed out"), "after"]; returns a
- * function that raises it and returns what was delivered and how long it took.
- */
-const readyProbe = (entity: string, timeout: Duration.DurationInput) =>
-  Effect.gen(function*() {
-    const outcome = yield* Queue.unbounded<string>()
-    const probe = yield* Ham.entity("probe")
-    yield* Ham.conditionRaise(probe, {}, { name: "wait" }).pipe(
-      Ham.action(
-        Action.waitfor({ ready: entity, timeout }).pipe(
-          Action.orElse(Action.notify(outcome, "timed out")),
-          Action.named("ready")
-        )
-      ),
-      Ham.notify(outcome, "after")
-    )
-    return Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
-      yield* Ham.raise(probe, { type: 1, class: 1, severity: 1 })
-      const first = yield* Queue.take(outcome).pipe(Effect.timeout("8 seconds"), Effect.orDie)
-      const elapsed = (yield* Clock.currentTimeMillis) - started
-      const rest = first === "after" ? [] : [yield* Queue.take(outcome).pipe(Effect.timeout("1 second"), Effect.orDie)]
-      return { delivered: [first, ...rest], elapsed }
-    })
-  })
 
 // ---------------------------------------------------------------------------------------------
 // environment and readiness

@@ -1,10 +1,12 @@
 /**
  * Helpers shared by the notify test files: messages, a server collecting what it receives, a
  * bounded take, a raw client connection that writes its pieces one by one, raw connections held
- * open, a logger that keeps what it is given, and a real-time wait that works under the TestClock.
+ * open, a logger that keeps what it is given, a real-time wait that works under the TestClock, and a
+ * probe of a process entity's readiness.
  */
-import { Effect, Logger, Queue, Schedule, TestServices } from "effect"
+import { Clock, type Duration, Effect, Logger, Queue, Schedule, TestServices } from "effect"
 import type { Scope } from "effect"
+import { Action, Ham } from "effect-ham"
 import * as net from "node:net"
 import * as path from "node:path"
 import * as protocol from "../src/internal/notify/protocol.js"
@@ -113,3 +115,30 @@ export const waitReal = (what: string, done: () => boolean, millis = 5000): Effe
       Effect.orDie
     )
   )
+
+/**
+ * A placeholder `probe` whose raise runs [waitfor ready (else "timed out"), "after"]; returns a
+ * function that raises it and returns what was delivered and how long it took.
+ */
+export const readyProbe = (entity: string, timeout: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const outcome = yield* Queue.unbounded<string>()
+    const probe = yield* Ham.entity("probe")
+    yield* Ham.conditionRaise(probe, {}, { name: "wait" }).pipe(
+      Ham.action(
+        Action.waitfor({ ready: entity, timeout }).pipe(
+          Action.orElse(Action.notify(outcome, "timed out")),
+          Action.named("ready")
+        )
+      ),
+      Ham.notify(outcome, "after")
+    )
+    return Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      yield* Ham.raise(probe, { type: 1, class: 1, severity: 1 })
+      const first = yield* Queue.take(outcome).pipe(Effect.timeout("8 seconds"), Effect.orDie)
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      const rest = first === "after" ? [] : [yield* Queue.take(outcome).pipe(Effect.timeout("1 second"), Effect.orDie)]
+      return { delivered: [first, ...rest], elapsed }
+    })
+  })
