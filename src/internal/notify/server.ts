@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
@@ -136,6 +137,37 @@ type Pending<R> =
 
 const End = { _tag: "End" } as const
 
+/**
+ * The warnings of one server about what its children do wrong (malformed lines, refused
+ * connections), logged at the rate of `limits.admit`: the first of an interval at once, the others
+ * counted for a summary that a fiber of the server logs at the interval's end.
+ */
+class Warnings {
+  private window = limits.idleWindow
+  private readonly summary = Effect.suspend(() => {
+    const { message, window } = limits.summarize(this.rate, this.window, this.clock.unsafeCurrentTimeMillis())
+    this.window = window
+    return Effect.logWarning(message)
+  })
+
+  constructor(
+    private readonly rate: limits.LogRate,
+    private readonly clock: Clock.Clock,
+    private readonly fork: (effect: Effect.Effect<void>) => unknown
+  ) {}
+
+  /** the warning to log now, or `undefined` when it is only counted (`message` is made only to be logged) */
+  report(kind: limits.Report, message: () => string): Effect.Effect<void> | undefined {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const admission = limits.admit(this.rate, this.window, now, kind)
+    this.window = admission.window
+    if (admission.summaryAt !== undefined) {
+      this.fork(Effect.zipRight(Effect.sleep(admission.summaryAt - now), this.summary))
+    }
+    return admission.log ? Effect.logWarning(message()) : undefined
+  }
+}
+
 /** pause reading a connection when this many lines wait for the handler; resume at the low mark */
 const HighWater = 1024
 const LowWater = 256
@@ -184,31 +216,12 @@ export const serve = <R = never>(
     const fibers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(fibers)<R>()
 
-    /** the reports of the current interval (see limits.admit) */
-    let window = limits.idleWindow
-    const summary = Effect.suspend(() => {
-      const { message, window: next } = limits.summarize(rate, window, clock.unsafeCurrentTimeMillis())
-      window = next
-      return Effect.logWarning(message)
-    })
-    /** a warning about what a child did: logged while the interval allows, else counted for its summary */
-    const report = (kind: limits.Report, message: () => string): Effect.Effect<void> | undefined => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const admission = limits.admit(rate, window, now, kind)
-      window = admission.window
-      if (admission.summaryAt !== undefined) run(Effect.zipRight(Effect.sleep(admission.summaryAt - now), summary))
-      return admission.log ? Effect.logWarning(message()) : undefined
-    }
+    // made at the first warning: a child that never misbehaves costs its server nothing for them
+    let warnings: Warnings | undefined
     const onParseError = (error: NotifyParseError): Effect.Effect<void, never, R> | undefined =>
-      options?.onParseError !== undefined ? options.onParseError(error) : report("line", () => error.message)
-
-    const refuse = (socket: net.Socket | undefined, why: string): void => {
-      socket?.destroy()
-      stats.refused++
-      const warning = report("connection", () => `notify: a connection was refused: ${why}`)
-      if (warning !== undefined) run(warning)
-    }
-    const perSocket = `${maxConnections} are open on this socket (the most it takes)`
+      options?.onParseError !== undefined
+        ? options.onParseError(error)
+        : (warnings ??= new Warnings(rate, clock, run)).report("line", () => error.message)
 
     /** a connection's end: counted once, whichever of its close and its fiber's end comes first */
     const forget = (socket: net.Socket): void => {
@@ -263,13 +276,25 @@ export const serve = <R = never>(
         socket.destroy()
         return
       }
-      if (stats.open >= maxConnections) return refuse(socket, perSocket)
-      if (budget !== undefined && budget.open >= budget.max) {
-        return refuse(socket, `${budget.max} are open on the HAM's notify sockets (the most they take in all)`)
+      if (stats.open >= maxConnections || (budget !== undefined && budget.open >= budget.max)) {
+        // closed before anything of it is read
+        socket.destroy()
+        stats.refused++
+        const warning = (warnings ??= new Warnings(rate, clock, run)).report("connection", () =>
+          stats.open >= maxConnections
+            ? `notify: a connection was refused: ${maxConnections} are open on this socket (the most it takes)`
+            : `notify: a connection was refused: ${budget?.max} are open on the HAM's notify sockets ` +
+              "(the most they take in all)")
+        if (warning !== undefined) {
+          run(warning)
+        }
+        return
       }
       stats.connections++
       stats.open++
-      if (budget !== undefined) budget.open++
+      if (budget !== undefined) {
+        budget.open++
+      }
       sockets.add(socket)
       const queue = Effect.runSync(Queue.unbounded<Pending<R>>())
       // items queued or being run: while there are any, a new line waits its turn in the queue
@@ -286,9 +311,13 @@ export const serve = <R = never>(
         }
       }
       const push = (item: SplitItem) => {
-        if (busy > 0 || item._tag === "TooLong") return enqueue(item)
+        if (busy > 0 || item._tag === "TooLong") {
+          return enqueue(item)
+        }
         const effect = handleItem(item)
-        if (effect !== undefined) enqueue({ _tag: "Run", effect })
+        if (effect !== undefined) {
+          enqueue({ _tag: "Run", effect })
+        }
       }
       const splitter = makeSplitter(MaxLineBytes, push)
       socket.on("data", splitter.data)
@@ -297,7 +326,8 @@ export const serve = <R = never>(
         enqueue(End)
       })
       // a reset connection: what was read before goes on, the partial line is dropped
-      socket.on("error", () => enqueue(End))
+      socket.on("error", () =>
+        enqueue(End))
       socket.on("close", () => {
         enqueue(End)
         forget(socket)
@@ -306,13 +336,17 @@ export const serve = <R = never>(
       const consume: Effect.Effect<void, never, R> = Effect.gen(function*() {
         while (true) {
           const item = yield* Queue.take(queue)
-          if (item._tag === "End") return
+          if (item._tag === "End") {
+            return
+          }
           if (item._tag !== "TooLong" && --waiting <= LowWater && paused) {
             paused = false
             socket.resume()
           }
           const effect = item._tag === "Run" ? item.effect : handleItem(item)
-          if (effect !== undefined) yield* effect
+          if (effect !== undefined) {
+            yield* effect
+          }
           busy--
         }
       }).pipe(
@@ -325,13 +359,11 @@ export const serve = <R = never>(
     }
 
     const server = net.createServer({ allowHalfOpen: false }, onConnection)
-    // over the cap, Node closes a connection as it accepts it (no socket object is made)
-    server.maxConnections = maxConnections
-    server.on("drop", () => refuse(undefined, perSocket))
 
     yield* Effect.acquireRelease(
       Effect.async<void, NotifySocketError>((resume) => {
-        const onError = (error: Error) => resume(Effect.fail(new NotifySocketError({ path, reason: errorText(error) })))
+        const onError = (error: Error) =>
+          resume(Effect.fail(new NotifySocketError({ path, reason: errorText(error) })))
         server.once("error", onError)
         server.listen({ path, exclusive: true }, () => {
           server.off("error", onError)
