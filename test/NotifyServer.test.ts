@@ -341,8 +341,9 @@ describe("notify server: caps and log rate", () => {
       }).pipe(Effect.scoped)
     }).pipe(Effect.scoped))
 
-  it.live("a budget shared by several servers caps the connections open on all of them", () =>
-    Effect.gen(function*() {
+  it.live("a budget shared by several servers caps the connections open on all of them", () => {
+    const { layer, logs } = capturing()
+    return Effect.gen(function*() {
       const budget = notify.makeConnectionBudget(10)
       const servers = yield* Effect.forEach(["a", "b"], () =>
         Effect.gen(function*() {
@@ -369,7 +370,14 @@ describe("notify server: caps and log rate", () => {
       yield* Effect.sleep("50 millis")
       expect(more.map((c) => c.closed())).toEqual([false, false, false, false, true])
       expect(budget.open).toBe(10)
-    }).pipe(Effect.scoped))
+      // b refused 7: the first 5 are logged, the others wait for the summary at the end of the 10 s
+      expect(logs.filter((l) => l.level === "WARN").map((l) => l.message)).toEqual(
+        Array(5).fill(
+          "notify: a connection was refused: 10 are open on the HAM's notify sockets (the most they take in all)"
+        )
+      )
+    }).pipe(Effect.scoped, Effect.provide(layer))
+  })
 
   it.scoped("malformed lines are logged at a bounded rate: 5, then one summary per 10 s (TestClock)", () => {
     const { layer, logs } = capturing()
