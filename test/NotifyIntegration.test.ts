@@ -7,12 +7,22 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, type Duration, Effect, Queue } from "effect"
+import { Clock, Effect, Queue } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondBeatMissedHigh, CondDeath, type ConditionEvent } from "effect-ham/Condition"
 import { readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { awaitEvents, inTempDir, lastOf, liveProcesses, pidOf, stateOf, waitUntilEffect } from "./processes.js"
+import { capturing, readyProbe } from "./notify.js"
+import {
+  awaitEvents,
+  inTempDir,
+  lastOf,
+  liveProcesses,
+  pidOf,
+  stateOf,
+  waitUntil,
+  waitUntilEffect
+} from "./processes.js"
 import { actionNode, entityNode, is, tagsOf, withHam } from "./utils.js"
 
 const root = resolve(import.meta.dirname, "..")
@@ -60,33 +70,6 @@ s.connect(os.environ["HAM_NOTIFY_SOCKET"]); s.sendall((sys.argv[1] + "\\n").enco
 const sh = (script: string) => Command.make("sh", "-c", `${shNotify}\n${script}`)
 
 const quiet = { output: "ignore", stopGrace: "500 millis" } as const
-
-/**
- * A placeholder `probe` whose raise runs [waitfor ready (else "timed out"), "after"]; returns a
- * function that raises it and returns what was delivered and how long it took.
- */
-const readyProbe = (entity: string, timeout: Duration.DurationInput) =>
-  Effect.gen(function*() {
-    const outcome = yield* Queue.unbounded<string>()
-    const probe = yield* Ham.entity("probe")
-    yield* Ham.conditionRaise(probe, {}, { name: "wait" }).pipe(
-      Ham.action(
-        Action.waitfor({ ready: entity, timeout }).pipe(
-          Action.orElse(Action.notify(outcome, "timed out")),
-          Action.named("ready")
-        )
-      ),
-      Ham.notify(outcome, "after")
-    )
-    return Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
-      yield* Ham.raise(probe, { type: 1, class: 1, severity: 1 })
-      const first = yield* Queue.take(outcome).pipe(Effect.timeout("8 seconds"), Effect.orDie)
-      const elapsed = (yield* Clock.currentTimeMillis) - started
-      const rest = first === "after" ? [] : [yield* Queue.take(outcome).pipe(Effect.timeout("1 second"), Effect.orDie)]
-      return { delivered: [first, ...rest], elapsed }
-    })
-  })
 
 // ---------------------------------------------------------------------------------------------
 // environment and readiness
@@ -166,6 +149,22 @@ describe("notify channel: STATE and RAISE", () => {
       const delivered = yield* Queue.take(fired).pipe(Effect.timeout("2 seconds"), Effect.orDie)
       expect(delivered).toMatchObject({ _tag: "CondRaise", type: 1, class: 2, severity: 3, detail: "disk full" })
     }).pipe(withHam()))
+})
+
+describe("notify channel: STATUS", () => {
+  it.live("STATUS= text reaches the log with its control characters escaped: no forged line, no terminal escape", () => {
+    const { layer, logs } = capturing()
+    return Effect.gen(function*() {
+      const text = "ok\u001b[2J\rtimestamp=0 level=ERROR message=forged\u009b31m\u202eend"
+      yield* Ham.attach(Entity.process("talker", notifier("sleep 0.05", `STATUS=${text}`), quiet))
+      yield* waitUntil("the status line", () => logs.some((l) => l.message.startsWith("status: ")), 3000)
+      const line = logs.find((l) => l.message.startsWith("status: "))!
+      expect(line.message).toBe(
+        "status: ok\\u001b[2J\\u000dtimestamp=0 level=ERROR message=forged\\u009b31m\\u202eend"
+      )
+      expect(line.level).toBe("INFO")
+    }).pipe(withHam(), Effect.provide(layer))
+  })
 })
 
 // ---------------------------------------------------------------------------------------------

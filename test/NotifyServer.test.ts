@@ -1,10 +1,11 @@
 /**
  * The notify server, with raw clients in this process: lines split across reads, malformed and
  * over-long lines, the one handler (at once, or an effect run in order per connection), the
- * socket file, scope close, back-pressure on a burst, and defects in the handler.
+ * socket file, scope close, back-pressure on a burst, defects in the handler, the connection caps
+ * (per socket and shared) and the bounded rate of the warnings.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Queue, Schedule, Supervisor } from "effect"
+import { Effect, Fiber, Option, Queue, Schedule, Supervisor, TestClock, TestServices } from "effect"
 import type { Scope } from "effect"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
@@ -13,14 +14,18 @@ import * as path from "node:path"
 import * as protocol from "../src/internal/notify/protocol.js"
 import * as notify from "../src/internal/notify/server.js"
 import {
+  capturing,
+  type Client,
   collecting,
   freshSocketPath,
+  openClient,
   raise,
   ready,
   state,
   status,
   takeN,
   unknown,
+  waitReal,
   watchdog,
   writePieces
 } from "./notify.js"
@@ -90,7 +95,15 @@ describe("notify server", () => {
       expect(errs[1].reason).toBe("line longer than 4096 bytes (dropped)")
       expect(errs[1].line).toBe("x".repeat(200))
       const stats = yield* server.stats
-      expect(stats).toEqual({ connections: 1, open: 0, messages: 7, unknown: 1, parseErrors: 2, tooLong: 1 })
+      expect(stats).toEqual({
+        connections: 1,
+        open: 0,
+        refused: 0,
+        messages: 7,
+        unknown: 1,
+        parseErrors: 2,
+        tooLong: 1
+      })
     }).pipe(Effect.scoped))
 
   it.live("the handler is called in order: at once when the connection is idle, else when its turn comes", () =>
@@ -302,4 +315,114 @@ describe("notify server", () => {
       yield* writePieces(socketPath, ["STATE=1\n", "STATE=2\nSTATE=3\nSTATE=4\n"])
       expect(yield* takeN(messages, 2)).toEqual([state(2), state(4)])
     }).pipe(Effect.scoped))
+})
+
+describe("notify server: caps and log rate", () => {
+  it.live("at most 8 connections per socket: the others are closed at once and never read", () =>
+    Effect.gen(function*() {
+      const { messages, path: socketPath, server } = yield* collecting
+      const clients: Array<Client> = []
+      for (let i = 0; i < 20; i++) clients.push(yield* openClient(socketPath, `STATE=${i}\n`))
+      yield* waitReal("12 closed connections", () => clients.filter((c) => c.closed()).length === 12)
+      // the 8 that stay are the first ones; nothing of the others was handled
+      yield* Effect.sleep("100 millis")
+      expect(clients.map((c) => c.closed())).toEqual([...Array(8).fill(false), ...Array(12).fill(true)])
+      const states = (yield* takeN(messages, 8)).map((m) => m._tag === "State" ? m.state : -1)
+      expect(states.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+      expect(yield* Queue.size(messages)).toBe(0)
+      expect(yield* server.stats).toMatchObject({ connections: 8, open: 8, refused: 12, messages: 8 })
+      // a connection that ends makes room for a new one
+      clients[0].socket.end()
+      yield* waitReal("room", () => clients[0].closed() && Effect.runSync(server.stats).open === 7)
+      yield* Effect.gen(function*() {
+        const next = yield* openClient(socketPath, "STATE=100\n")
+        expect(yield* takeN(messages, 1)).toEqual([state(100)])
+        expect(next.closed()).toBe(false)
+      }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped))
+
+  it.live("a budget shared by several servers caps the connections open on all of them", () => {
+    const { layer, logs } = capturing()
+    return Effect.gen(function*() {
+      const budget = notify.makeConnectionBudget(10)
+      const servers = yield* Effect.forEach(["a", "b"], () =>
+        Effect.gen(function*() {
+          const socketPath = yield* freshSocketPath
+          const server = yield* notify.serve(socketPath, () => undefined, { budget })
+          return { path: socketPath, server }
+        }))
+      const [a, b] = servers
+      const onA: Array<Client> = []
+      for (let i = 0; i < 8; i++) onA.push(yield* openClient(a.path))
+      const onB: Array<Client> = []
+      for (let i = 0; i < 8; i++) onB.push(yield* openClient(b.path))
+      yield* waitReal("6 refused on b", () => onB.filter((c) => c.closed()).length === 6)
+      yield* Effect.sleep("50 millis")
+      expect(onA.filter((c) => c.closed())).toHaveLength(0)
+      expect(budget.open).toBe(10)
+      expect(yield* b.server.stats).toMatchObject({ open: 2, refused: 6 })
+      // four of a's connections end: four more fit on b, not five
+      for (const c of onA.slice(0, 4)) c.socket.end()
+      yield* waitReal("a's connections to end", () => budget.open === 6)
+      const more: Array<Client> = []
+      for (let i = 0; i < 5; i++) more.push(yield* openClient(b.path))
+      yield* waitReal("one refused", () => more.filter((c) => c.closed()).length === 1)
+      yield* Effect.sleep("50 millis")
+      expect(more.map((c) => c.closed())).toEqual([false, false, false, false, true])
+      expect(budget.open).toBe(10)
+      // b refused 7: the first 5 are logged, the others wait for the summary at the end of the 10 s
+      expect(logs.filter((l) => l.level === "WARN").map((l) => l.message)).toEqual(
+        Array(5).fill(
+          "notify: a connection was refused: 10 are open on the HAM's notify sockets (the most they take in all)"
+        )
+      )
+    }).pipe(Effect.scoped, Effect.provide(layer))
+  })
+
+  it.scoped("malformed lines are logged at a bounded rate: 5, then one summary per 10 s (TestClock)", () => {
+    const { layer, logs } = capturing()
+    const warnings = () => logs.filter((l) => l.level === "WARN" && l.message.startsWith("notify"))
+    return Effect.gen(function*() {
+      const socketPath = yield* freshSocketPath
+      const server = yield* notify.serve(socketPath, () => undefined)
+      // 1,000 bad lines on one connection, then one on each of 20 connections one after the other
+      const bad = Array.from({ length: 1000 }, (_, i) => `STATE=x${i}\n`).join("")
+      yield* TestServices.provideLive(writePieces(socketPath, [bad]))
+      for (let i = 0; i < 20; i++) yield* TestServices.provideLive(writePieces(socketPath, ["\u001b[2J\n"]))
+      yield* waitReal("1,020 parse errors", () => (server.stats.pipe(Effect.runSync)).parseErrors === 1020)
+      expect(warnings().map((l) => l.message)).toEqual(
+        Array.from({ length: 5 }, (_, i) => `notify: STATE takes a non-negative integer: "STATE=x${i}"`)
+      )
+      // the summary comes at the end of the interval
+      yield* TestClock.adjust("9 seconds")
+      yield* waitReal("nothing", () => true)
+      expect(warnings()).toHaveLength(5)
+      yield* TestClock.adjust("1 second")
+      yield* waitReal("the summary", () => warnings().length === 6)
+      expect(warnings()[5].message).toBe("notify: not logged in the last 10 s: 1015 malformed lines")
+      // a new interval: the next bad line is logged again, escaped
+      yield* TestServices.provideLive(writePieces(socketPath, ["READY=\u009b1\n"]))
+      yield* waitReal("the next warning", () => warnings().length === 7)
+      expect(warnings()[6].message).toBe(`notify: READY takes the value 1: "READY=\\u009b1"`)
+      expect(logs.filter((l) => l.message.startsWith("notify"))).toHaveLength(7)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("refused connections are logged at the same bounded rate", () => {
+    const { layer, logs } = capturing()
+    const warnings = () => logs.filter((l) => l.level === "WARN" && l.message.startsWith("notify"))
+    return Effect.gen(function*() {
+      const socketPath = yield* freshSocketPath
+      const server = yield* notify.serve(socketPath, () => undefined)
+      const clients: Array<Client> = []
+      for (let i = 0; i < 40; i++) clients.push(yield* openClient(socketPath))
+      yield* waitReal("32 refused", () => (server.stats.pipe(Effect.runSync)).refused === 32)
+      expect(warnings().map((l) => l.message)).toEqual(
+        Array(5).fill("notify: a connection was refused: 8 are open on this socket (the most it takes)")
+      )
+      yield* TestClock.adjust("10 seconds")
+      yield* waitReal("the summary", () => warnings().length === 6)
+      expect(warnings()[5].message).toBe("notify: not logged in the last 10 s: 27 refused connections")
+    }).pipe(Effect.provide(layer))
+  })
 })

@@ -21,6 +21,7 @@ import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import * as validate from "../ham/validate.js"
 import type * as launch from "../launch/launcher.js"
 import * as life_ from "../launch/life.js"
+import * as notifyLimits from "../notify/limits.js"
 import * as notifyProtocol from "../notify/protocol.js"
 import * as notifyServer from "../notify/server.js"
 import { defaultPollMillis, type PidDriver, takeUp, wasUp } from "./pid.js"
@@ -50,6 +51,8 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     return bridgePath
   }
   let sockets = 0
+  /** the connections open on all the entities' notify sockets, against the HAM's total cap */
+  const connections = notifyLimits.makeConnectionBudget(notifyLimits.defaultTotalConnections())
 
   /**
    * What a child says on its notify socket (see docs/notify-protocol.md): one handler. Readiness
@@ -73,7 +76,9 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       case "Raise":
         return Effect.sync(() => dispatch.raise(engine, rec, message))
       case "Status":
-        return Effect.logInfo(`status: ${message.text}`).pipe(Effect.annotateLogs({ entity: rec.name }))
+        return Effect.logInfo(`status: ${notifyProtocol.escapeText(message.text)}`).pipe(
+          Effect.annotateLogs({ entity: rec.name })
+        )
       case "Unknown":
         return undefined
     }
@@ -85,7 +90,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const path = `${engine.notifyDirectory}/${++sockets}.sock`
-      yield* notifyServer.serve(path, onNotify(rec.name)).pipe(
+      yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
         Scope.extend(scope),
         Effect.mapError((e) => e.message),
         Effect.tapError(() => Scope.close(scope, Exit.void))

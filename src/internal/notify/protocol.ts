@@ -76,6 +76,25 @@ export interface RaiseInput {
 }
 
 // ---------------------------------------------------------------------------------------------
+// a child's text in the log
+// ---------------------------------------------------------------------------------------------
+
+/** what a child's text may not carry into a log line: C0 and C1 controls, DEL, line and bidi separators */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const Unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/**
+ * A child's text made safe for a log line: control characters (C0, DEL, C1), the Unicode line
+ * separators and the bidi controls are shown as `\uXXXX`, so a child can neither end a log line,
+ * forge another one, reorder what follows nor send terminal escapes. The rest is unchanged.
+ *
+ * @internal
+ */
+export const escapeText = (text: string): string => text.replace(Unsafe, escapeChar)
+
+// ---------------------------------------------------------------------------------------------
 // errors
 // ---------------------------------------------------------------------------------------------
 
@@ -86,12 +105,12 @@ export interface RaiseInput {
  * @internal
  */
 export class NotifyParseError extends Schema.TaggedError<NotifyParseError>()("NotifyParseError", {
-  /** the offending line (its first 200 characters) */
+  /** the offending line (its first 200 characters; `message` shows it escaped, see `escapeText`) */
   line: Schema.String,
   reason: Schema.String
 }) {
   override get message(): string {
-    return `notify: ${this.reason}: ${JSON.stringify(this.line)}`
+    return `notify: ${this.reason}: "${escapeText(this.line.replace(/["\\]/g, "\\$&"))}"`
   }
 }
 
@@ -129,11 +148,13 @@ export class NotifyError extends Schema.TaggedError<NotifyError>()("NotifyError"
 // parsing and formatting (pure)
 // ---------------------------------------------------------------------------------------------
 
+/** a non-negative integer in its one canonical decimal form: no sign, space, leading zero or exponent */
+const CanonicalNat = /^(?:0|[1-9][0-9]{0,15})$/
+
 const parseNat = (s: string): number | undefined => {
-  const t = s.trim()
-  if (!/^\d+$/.test(t)) return undefined
-  const n = Number(t)
-  return Number.isSafeInteger(n) ? n : undefined
+  if (!CanonicalNat.test(s)) return undefined
+  const n = Number(s)
+  return n <= Number.MAX_SAFE_INTEGER ? n : undefined
 }
 
 /** @internal the offending line of a `NotifyParseError`: its first 200 characters */

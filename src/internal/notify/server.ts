@@ -1,10 +1,12 @@
 /**
  * The HAM's end of the notify channel: a Unix socket server per process entity that reads
  * protocol lines (see `protocol.ts`) and hands each message to one handler, in order per
- * connection. Also the private directory the sockets live in.
+ * connection, within the limits of `limits.ts` (connections per socket and in all, the log rate).
+ * Also the private directory the sockets live in.
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
@@ -15,8 +17,10 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as probe_ from "../probe.js"
+import * as limits from "./limits.js"
 import {
   errorText,
+  escapeText,
   formatMessage,
   makeSplitter,
   MaxLineBytes,
@@ -47,9 +51,18 @@ export type NotifyHandler<R = never> = (message: NotifyMessage) => Effect.Effect
 
 /** @internal */
 export interface ServeOptions<R> {
-  /** called for every malformed or over-long line; default: `Effect.logWarning` */
+  /** called for every malformed or over-long line; default: a warning, at the rate of `logRate` */
   readonly onParseError?: ((error: NotifyParseError) => Effect.Effect<void, never, R>) | undefined
+  /** the most connections open at once on this socket (default 8); more are closed at once, unread */
+  readonly maxConnections?: number | undefined
+  /** a count shared with other servers: the connections open at once on all of them (default: none) */
+  readonly budget?: limits.ConnectionBudget | undefined
+  /** how many warnings (malformed lines, refused connections) are logged (default 5 per 10 s, then a summary) */
+  readonly logRate?: limits.LogRate | undefined
 }
+
+/** @internal */
+export const makeConnectionBudget = limits.makeConnectionBudget
 
 /** @internal counters of a notify server since it started */
 export interface NotifyStats {
@@ -57,6 +70,8 @@ export interface NotifyStats {
   readonly connections: number
   /** connections open now */
   readonly open: number
+  /** connections closed at once, unread: over this socket's cap or the shared budget */
+  readonly refused: number
   /** messages handed to the handler (including `Unknown` ones) */
   readonly messages: number
   /** lines with an unknown key */
@@ -122,6 +137,37 @@ type Pending<R> =
 
 const End = { _tag: "End" } as const
 
+/**
+ * The warnings of one server about what its children do wrong (malformed lines, refused
+ * connections), logged at the rate of `limits.admit`: the first of an interval at once, the others
+ * counted for a summary that a fiber of the server logs at the interval's end.
+ */
+class Warnings {
+  private window = limits.idleWindow
+  private readonly summary = Effect.suspend(() => {
+    const { message, window } = limits.summarize(this.rate, this.window, this.clock.unsafeCurrentTimeMillis())
+    this.window = window
+    return Effect.logWarning(message)
+  })
+
+  constructor(
+    private readonly rate: limits.LogRate,
+    private readonly clock: Clock.Clock,
+    private readonly fork: (effect: Effect.Effect<void>) => unknown
+  ) {}
+
+  /** the warning to log now, or `undefined` when it is only counted (`message` is made only to be logged) */
+  report(kind: limits.Report, message: () => string): Effect.Effect<void> | undefined {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const admission = limits.admit(this.rate, this.window, now, kind)
+    this.window = admission.window
+    if (admission.summaryAt !== undefined) {
+      this.fork(Effect.zipRight(Effect.sleep(admission.summaryAt - now), this.summary))
+    }
+    return admission.log ? Effect.logWarning(message()) : undefined
+  }
+}
+
 /** pause reading a connection when this many lines wait for the handler; resume at the low mark */
 const HighWater = 1024
 const LowWater = 256
@@ -135,6 +181,12 @@ const LowWater = 256
  * `onParseError` and the connection goes on. A defect in the handler (thrown, or in its effect) is
  * logged and the connection goes on. Reading a connection pauses while 1024 of its lines wait for
  * the handler, and resumes when 256 are left.
+ *
+ * At most `maxConnections` connections (default 8) are open at once, and no more than the shared
+ * `budget` allows: any other is closed as soon as it is accepted, before anything of it is read.
+ * Without `onParseError`, malformed lines and refused connections are logged as warnings at the
+ * rate of `logRate` (the first 5 in 10 seconds, then one summary with the counts of the others),
+ * with the child's text escaped (`escapeText`).
  *
  * On scope close: stops listening, destroys the connections, interrupts their fibers and
  * unlinks the path.
@@ -151,9 +203,12 @@ export const serve = <R = never>(
       return yield* new NotifySocketError({ path, reason: `a socket path has 1 to ${MaxSocketPathBytes} bytes` })
     }
     yield* removeStale(path)
-    const onParseError = options?.onParseError ?? ((error: NotifyParseError) => Effect.logWarning(error.message))
+    const maxConnections = options?.maxConnections ?? limits.MaxConnectionsPerSocket
+    const budget = options?.budget
+    const rate = options?.logRate ?? limits.DefaultLogRate
+    const clock = yield* Effect.clock
 
-    const stats = { connections: 0, open: 0, messages: 0, unknown: 0, parseErrors: 0, tooLong: 0 }
+    const stats = { connections: 0, open: 0, refused: 0, messages: 0, unknown: 0, parseErrors: 0, tooLong: 0 }
     const sockets = new Set<net.Socket>()
     let closing = false
 
@@ -161,8 +216,22 @@ export const serve = <R = never>(
     const fibers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(fibers)<R>()
 
+    // made at the first warning: a child that never misbehaves costs its server nothing for them
+    let warnings: Warnings | undefined
+    const onParseError = (error: NotifyParseError): Effect.Effect<void, never, R> | undefined =>
+      options?.onParseError !== undefined
+        ? options.onParseError(error)
+        : (warnings ??= new Warnings(rate, clock, run)).report("line", () => error.message)
+
+    /** a connection's end: counted once, whichever of its close and its fiber's end comes first */
+    const forget = (socket: net.Socket): void => {
+      if (!sockets.delete(socket)) return
+      stats.open--
+      if (budget !== undefined) budget.open--
+    }
+
     const died = (message: NotifyMessage) => (defect: unknown) =>
-      Effect.logWarning(`notify: the handler died on ${formatMessage(message)}`, defect)
+      Effect.logWarning(`notify: the handler died on ${escapeText(formatMessage(message))}`, defect)
 
     /** the handler's call for one message, its defects logged */
     const handle = (message: NotifyMessage): Effect.Effect<void, never, R> | undefined => {
@@ -207,8 +276,25 @@ export const serve = <R = never>(
         socket.destroy()
         return
       }
+      if (stats.open >= maxConnections || (budget !== undefined && budget.open >= budget.max)) {
+        // closed before anything of it is read
+        socket.destroy()
+        stats.refused++
+        const warning = (warnings ??= new Warnings(rate, clock, run)).report("connection", () =>
+          stats.open >= maxConnections
+            ? `notify: a connection was refused: ${maxConnections} are open on this socket (the most it takes)`
+            : `notify: a connection was refused: ${budget?.max} are open on the HAM's notify sockets ` +
+              "(the most they take in all)")
+        if (warning !== undefined) {
+          run(warning)
+        }
+        return
+      }
       stats.connections++
       stats.open++
+      if (budget !== undefined) {
+        budget.open++
+      }
       sockets.add(socket)
       const queue = Effect.runSync(Queue.unbounded<Pending<R>>())
       // items queued or being run: while there are any, a new line waits its turn in the queue
@@ -225,9 +311,13 @@ export const serve = <R = never>(
         }
       }
       const push = (item: SplitItem) => {
-        if (busy > 0 || item._tag === "TooLong") return enqueue(item)
+        if (busy > 0 || item._tag === "TooLong") {
+          return enqueue(item)
+        }
         const effect = handleItem(item)
-        if (effect !== undefined) enqueue({ _tag: "Run", effect })
+        if (effect !== undefined) {
+          enqueue({ _tag: "Run", effect })
+        }
       }
       const splitter = makeSplitter(MaxLineBytes, push)
       socket.on("data", splitter.data)
@@ -236,28 +326,33 @@ export const serve = <R = never>(
         enqueue(End)
       })
       // a reset connection: what was read before goes on, the partial line is dropped
-      socket.on("error", () => enqueue(End))
+      socket.on("error", () =>
+        enqueue(End))
       socket.on("close", () => {
         enqueue(End)
-        if (sockets.delete(socket)) stats.open--
+        forget(socket)
       })
 
       const consume: Effect.Effect<void, never, R> = Effect.gen(function*() {
         while (true) {
           const item = yield* Queue.take(queue)
-          if (item._tag === "End") return
+          if (item._tag === "End") {
+            return
+          }
           if (item._tag !== "TooLong" && --waiting <= LowWater && paused) {
             paused = false
             socket.resume()
           }
           const effect = item._tag === "Run" ? item.effect : handleItem(item)
-          if (effect !== undefined) yield* effect
+          if (effect !== undefined) {
+            yield* effect
+          }
           busy--
         }
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
           socket.destroy()
-          if (sockets.delete(socket)) stats.open--
+          forget(socket)
         }))
       )
       run(consume)
@@ -267,7 +362,8 @@ export const serve = <R = never>(
 
     yield* Effect.acquireRelease(
       Effect.async<void, NotifySocketError>((resume) => {
-        const onError = (error: Error) => resume(Effect.fail(new NotifySocketError({ path, reason: errorText(error) })))
+        const onError = (error: Error) =>
+          resume(Effect.fail(new NotifySocketError({ path, reason: errorText(error) })))
         server.once("error", onError)
         server.listen({ path, exclusive: true }, () => {
           server.off("error", onError)
