@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import type * as Api from "../../Guardian.js"
-import { type InvalidArgument, StoreBusy, StoreCorrupt } from "../../HamError.js"
+import { type InvalidArgument, StoreBusy, type StoreCorrupt, StoreUnavailable } from "../../HamError.js"
 import * as entity_ from "../entity.js"
 import { HamExtension, type HamExtensionService } from "../ham/extension.js"
 import * as detached from "../launch/detached.js"
@@ -62,7 +62,7 @@ const handoverMillis = 10_000
 const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"]) => {
   const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role })
   const attempts = handoverMillis / 20
-  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt, Scope.Scope> =>
+  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt | StoreUnavailable, Scope.Scope> =>
     openOnce.pipe(
       Effect.catchTag(
         "StoreBusy",
@@ -119,7 +119,10 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
 export const layerWithControl = (
   options: Api.GuardianOptions,
   role: lmdb.Lease["role"] = "host"
-): Layer.Layer<StateStore | HamExtension | GuardianControl, StoreCorrupt | StoreBusy | InvalidArgument> =>
+): Layer.Layer<
+  StateStore | HamExtension | GuardianControl,
+  StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument
+> =>
   Layer.scopedContext(
     Effect.gen(function*() {
       yield* validateOptions(options)
@@ -134,11 +137,13 @@ export const layerWithControl = (
       const outputDir = `${options.path}.d`
       yield* Effect.try({
         try: () => NodeFs.mkdirSync(outputDir, { recursive: true, mode: 0o700 }),
-        catch: (e) =>
-          new StoreCorrupt({
-            path: options.path,
-            reason: `cannot create ${outputDir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`
-          })
+        catch: (e) => {
+          const code = (e as NodeJS.ErrnoException).code
+          const reason = `cannot create ${outputDir} (${code ?? String(e)})`
+          return new StoreUnavailable(
+            code === undefined ? { path: options.path, reason } : { path: options.path, reason, code }
+          )
+        }
       })
       const guardian = yield* guardianProcess.supervise(options.path, hostName, outputDir, role === "host")
       const extension = yield* hostExtension(hostName, outputDir, role)
@@ -156,4 +161,5 @@ export const layerWithControl = (
 /** @internal */
 export const layer = (
   options: Api.GuardianOptions
-): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> => layerWithControl(options)
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument> =>
+  layerWithControl(options)
