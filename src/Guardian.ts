@@ -34,9 +34,13 @@
  * them, the paths are looked at without following them: a path or lock path that is a symbolic
  * link, is not a regular file (a FIFO, a socket, a device, a directory) or belongs to another user
  * fails with `StoreUnavailable`, as does a path whose directory is missing or not writable (with
- * the OS code), and nothing is opened, created or written. A file that is not an LMDB file, is
- * damaged or cut short, is another program's LMDB file, or was written by another store format
- * fails with `StoreCorrupt`, and is left exactly as it was.
+ * the OS code), and nothing is opened, created or written. An existing file is then checked whole
+ * by a short-lived process of its own (a probe: every page walked, every record read back), so
+ * that a damaged file cannot crash this process: a file that is not an LMDB file, is damaged or
+ * cut short, crashes or hangs the probe, is another program's LMDB file, or was written by another
+ * store format fails with `StoreCorrupt`, and is left exactly as it was. The probe is skipped for
+ * an empty file, and for a file that holds exactly the bytes this process left in it when it
+ * closed it (the same SHA-256).
  *
  * @since 0.1.0
  */

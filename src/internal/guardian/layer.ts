@@ -61,9 +61,11 @@ const handoverMillis = 10_000
  */
 const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"]) => {
   const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role })
+  // the file was probed by the first attempt: the retries wait for a live guardian to hand it over
+  const openAgain = lmdb.openStore(options.path, { fsync: options.fsync, role, probe: false })
   const attempts = handoverMillis / 20
   const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt | StoreUnavailable, Scope.Scope> =>
-    openOnce.pipe(
+    openAgain.pipe(
       Effect.catchTag(
         "StoreBusy",
         (busy) => n >= attempts ? Effect.fail(busy) : Effect.zipRight(Effect.sleep("20 millis"), retry(n + 1))

@@ -8,13 +8,16 @@
  * and `O_NONBLOCK` for reading.
  *
  * Then the store's meta pages: both carry the LMDB magic number and data version, and the file
- * holds every page its newest meta page names (`StoreCorrupt` otherwise).
+ * holds every page its newest meta page names (`StoreCorrupt` otherwise). What lies beyond them
+ * is the probe's (`probe.ts`).
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import { StoreCorrupt, StoreUnavailable } from "../../HamError.js"
+import * as probe_ from "./probe.js"
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR } = NodeFs.constants
 
@@ -277,6 +280,66 @@ export const removeCreatedLock = (path: string): Effect.Effect<void> =>
   })
 
 // ---------------------------------------------------------------------------------------------
+// a store as this process left it
+// ---------------------------------------------------------------------------------------------
+
+/** the digest of each store file this process closed, by path */
+const closedDigests = new Map<string, string>()
+
+/** a larger file is not hashed when it is closed: that would cost more than the probe it may save */
+const rememberedBytes = 64 * 1024 * 1024
+
+/** the SHA-256 of a file's bytes, read through a descriptor that follows no link */
+const digestOf = (path: string): string | undefined => {
+  try {
+    const fd = NodeFs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    try {
+      const stat = NodeFs.fstatSync(fd)
+      if (!stat.isFile() || stat.size > rememberedBytes) return undefined
+      const hash = NodeCrypto.createHash("sha256")
+      const chunk = Buffer.allocUnsafe(1 << 20)
+      for (let position = 0;;) {
+        const read = NodeFs.readSync(fd, chunk, 0, chunk.length, position)
+        if (read === 0) break
+        hash.update(chunk.subarray(0, read))
+        position += read
+      }
+      return hash.digest("hex")
+    } finally {
+      NodeFs.closeSync(fd)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Remembers the bytes of a store file this process has just closed (up to 64 MiB): LMDB wrote them,
+ * from a file that was checked when it was opened.
+ *
+ * @internal
+ */
+export const rememberClosed = (path: string): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const digest = digestOf(path)
+    if (digest === undefined) closedDigests.delete(path)
+    else closedDigests.set(path, digest)
+  })
+
+/**
+ * True when the store file holds exactly the bytes this process left in it when it last closed it
+ * (the same SHA-256): the file need not be probed again. The digest is checked, not the file's
+ * times or size, which another writer could leave as they were.
+ *
+ * @internal
+ */
+export const asLeft = (path: string): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    const digest = closedDigests.get(path)
+    return digest !== undefined && digestOf(path) === digest
+  })
+
+// ---------------------------------------------------------------------------------------------
 // all of it
 // ---------------------------------------------------------------------------------------------
 
@@ -288,20 +351,31 @@ export interface Prepared {
 
 /**
  * Everything done before LMDB is given the store's paths: the paths looked at (`inspect`), an
- * existing file's meta pages checked, the lock file made sure of, a missing file created. A
+ * existing file's meta pages checked, the lock file made sure of, the file probed (unless it is
+ * empty, `probe` is false, or it holds what this process left in it), a missing file created. A
  * refused store keeps its bytes, and gets no lock file beside it that this call created.
  *
  * @internal
  */
-export const prepare = (path: string, attempts = 2): Effect.Effect<Prepared, StoreCorrupt | StoreUnavailable> =>
+export const prepare = (
+  path: string,
+  options: { readonly probe: boolean; readonly probeOptions?: probe_.ProbeOptions | undefined },
+  attempts = 2
+): Effect.Effect<Prepared, StoreCorrupt | StoreUnavailable> =>
   Effect.gen(function*() {
     const found = yield* inspect(path)
     if (found.store === undefined) {
       if (yield* createStore(path)) return { createdLock: yield* ensureLock(path, found.lock) }
       // a file appeared meanwhile (another HAM creating the store): checked from the start
-      if (attempts > 1) return yield* prepare(path, attempts - 1)
+      if (attempts > 1) return yield* prepare(path, options, attempts - 1)
       return yield* Effect.fail(unavailable(path, "it keeps appearing and disappearing"))
     }
     yield* checkFile(path, found.store)
-    return { createdLock: yield* ensureLock(path, found.lock) }
+    const createdLock = yield* ensureLock(path, found.lock)
+    if (found.store.size > 0 && options.probe && !(yield* asLeft(path))) {
+      yield* probe_.probe(path, found.store.size, options.probeOptions).pipe(
+        Effect.tapError(() => createdLock ? removeCreatedLock(path) : Effect.void)
+      )
+    }
+    return { createdLock }
   })

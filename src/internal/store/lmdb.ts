@@ -3,7 +3,7 @@
  * memory-mapped LMDB file (the `lmdb` package), one record per entity (`ham/doc.ts`), what
  * `Guardian.layer` provides. The file holds a lease too: one active HAM per store.
  *
- * The paths and the file are checked before LMDB is given them (`check.ts`): LMDB
+ * The paths and the file are checked before LMDB is given them (`check.ts`, `probe.ts`): LMDB
  * follows links, creates and writes what it is given, and trusts its file (a damaged one can crash
  * the process that maps it). A path it may not use gives `StoreUnavailable`, a file that is not a
  * sound store `StoreCorrupt`, and the file is left exactly as it was.
@@ -178,7 +178,8 @@ const readRecords = (db: RootDatabase, path: string) =>
 
 /**
  * Opens (or creates) the store at `path`: one LMDB file plus its `-lock` file, both owner-only.
- * The paths and the file are checked first (`check.prepare`).
+ * The paths and the file are checked first (`check.prepare`); `probe: false` skips the probe of
+ * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM).
  *
  * @internal
  */
@@ -187,10 +188,11 @@ export const openStore = (
   options?: {
     readonly fsync?: boolean | undefined
     readonly role?: Lease["role"] | undefined
+    readonly probe?: boolean | undefined
   }
 ): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreUnavailable, Scope.Scope> =>
   Effect.gen(function*() {
-    const { createdLock } = yield* check.prepare(path)
+    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false })
     // a file LMDB opened that is refused after all gets no lock file this open created beside it
     // (removed once LMDB has closed it; not for StoreBusy: the HAM that holds the store uses it)
     let refused = false
@@ -202,7 +204,8 @@ export const openStore = (
         try: (): RootDatabase => open({ path, noSubdir: true, noSync: options?.fsync !== true }),
         catch: (e) => openFailed(path, e)
       }),
-      (db) => Effect.promise(() => db.close())
+      // what this process leaves in the file need not be probed when it opens it again
+      (db) => Effect.zipRight(Effect.promise(() => db.close()), check.rememberClosed(path))
     )
     const { entities, format1 } = yield* readRecords(db, path).pipe(
       Effect.tapError((e) => Effect.sync(() => refused = e._tag === "StoreCorrupt"))
