@@ -30,14 +30,22 @@
  *   setup code again does not duplicate anything. What the code declares wins.
  * - A custom back-off `Schedule` cannot be stored: a restored entity uses the HAM's back-off.
  *
- * The file is created owner-only (0600), with its `-lock` file beside it. A file that is not an
- * LMDB file, is damaged or cut short, or was written by another store format fails with
- * `StoreCorrupt`, and is left exactly as it was.
+ * The file is created owner-only (0600), with its `-lock` file beside it. Before LMDB is given
+ * them, the paths are looked at without following them: a path or lock path that is a symbolic
+ * link, is not a regular file (a FIFO, a socket, a device, a directory) or belongs to another user
+ * fails with `StoreUnavailable`, as does a path whose directory is missing or not writable (with
+ * the OS code), and nothing is opened, created or written. An existing file is then checked whole
+ * by a short-lived process of its own (a probe: every page walked, every record read back), so
+ * that a damaged file cannot crash this process: a file that is not an LMDB file, is damaged or
+ * cut short, crashes or hangs the probe, is another program's LMDB file, or was written by another
+ * store format fails with `StoreCorrupt`, and is left exactly as it was. The probe is skipped for
+ * an empty file, and for a file that holds exactly the bytes this process left in it when it
+ * closed it (the same SHA-256).
  *
  * @since 0.1.0
  */
 import type * as Layer from "effect/Layer"
-import type { InvalidArgument, StoreBusy, StoreCorrupt } from "./HamError.js"
+import type { InvalidArgument, StoreBusy, StoreCorrupt, StoreUnavailable } from "./HamError.js"
 import * as guardian from "./internal/guardian/layer.js"
 import type { HamExtension } from "./internal/ham/extension.js"
 import * as internal from "./internal/store/lmdb.js"
@@ -72,9 +80,10 @@ export interface GuardianOptions {
 }
 
 /**
- * The store of the HAM's state at `options.path`. Fails with `StoreCorrupt` when the file cannot
- * be used (the file is then left as it was), and with `StoreBusy` when another live HAM holds
- * the store: exactly one HAM is active per store (a lease in the file, taken in one LMDB write
+ * The store of the HAM's state at `options.path`. Fails with `StoreUnavailable` when the path
+ * cannot be used (nothing is written), with `StoreCorrupt` when the file there is not a sound
+ * store (the file is then left as it was), and with `StoreBusy` when another live HAM holds the
+ * store: exactly one HAM is active per store (a lease in the file, taken in one LMDB write
  * transaction, so that of two HAMs opening it at once exactly one gets it; given back when the
  * layer's scope closes; a lease whose holder died is taken over). Fails with `InvalidArgument`
  * for options it does not know or a bad value, before the file is touched.
@@ -84,7 +93,8 @@ export interface GuardianOptions {
  */
 export const layer = (
   options: GuardianOptions
-): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> => guardian.layer(options)
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument> =>
+  guardian.layer(options)
 
 /**
  * The format version of the records this version of effect-ham writes and reads.

@@ -221,9 +221,11 @@ export class HamStopped extends Schema.TaggedError<HamStopped>()("HamStopped", {
 }
 
 /**
- * The Guardian's state file cannot be used: it is not an LMDB file, it is damaged, it was written
- * by another format version of effect-ham, or it cannot be opened. The file is never overwritten
- * or deleted: move it away (or point the Guardian at another path) to start afresh.
+ * The Guardian's state file exists and is not a store this effect-ham can use: it is not an LMDB
+ * file, it is damaged (cut short, a page or a record that does not read back, a check of the file
+ * that crashed or did not finish), it is an LMDB file of another program, or it was written by
+ * another format version of effect-ham. The file is never overwritten or deleted: move it away
+ * (or point the Guardian at another path) to start afresh.
  *
  * @since 0.1.0
  * @category errors
@@ -237,6 +239,29 @@ export class StoreCorrupt extends Schema.TaggedError<StoreCorrupt>()("StoreCorru
    */
   override get message(): string {
     return `the state store ${this.path} cannot be used: ${this.reason} (the file was left as it is)`
+  }
+}
+
+/**
+ * The Guardian's state file cannot be opened or created at its path, whatever it holds: the path
+ * is empty, its directory is missing (`code` "ENOENT") or not writable ("EACCES"), the file cannot
+ * be read, or the path or its `-lock` file is a symbolic link, is not a regular file (a FIFO, a
+ * socket, a device, a directory) or belongs to another user. Nothing was written: no file was
+ * created, changed or followed. `code` is the operating system's error code, when it gave one.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
+  path: Schema.String,
+  reason: Schema.String,
+  code: Schema.optional(Schema.String)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `the state store ${this.path} cannot be opened: ${this.reason}`
   }
 }
 

@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import type * as Api from "../../Guardian.js"
-import { type InvalidArgument, StoreBusy, StoreCorrupt } from "../../HamError.js"
+import { type InvalidArgument, StoreBusy, type StoreCorrupt, StoreUnavailable } from "../../HamError.js"
 import * as entity_ from "../entity.js"
 import { HamExtension, type HamExtensionService } from "../ham/extension.js"
 import * as detached from "../launch/detached.js"
@@ -61,9 +61,13 @@ const handoverMillis = 10_000
  */
 const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"], takeoverOf: number | undefined) => {
   const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf })
+  // the file was probed by the first attempt: the retries wait for a live guardian to hand it over
+  const openAgain = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf, probe: false })
   const attempts = handoverMillis / 20
-  const retry = (n: number): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt | lmdb.StoreMoved, Scope.Scope> =>
-    openOnce.pipe(
+  const retry = (
+    n: number
+  ): Effect.Effect<lmdb.LmdbStore, StoreBusy | StoreCorrupt | StoreUnavailable | lmdb.StoreMoved, Scope.Scope> =>
+    openAgain.pipe(
       Effect.catchTag(
         "StoreBusy",
         (busy) => n >= attempts ? Effect.fail(busy) : Effect.zipRight(Effect.sleep("20 millis"), retry(n + 1))
@@ -123,7 +127,7 @@ export const layerWithControl = (
   takeoverOf?: number
 ): Layer.Layer<
   StateStore | HamExtension | GuardianControl,
-  StoreCorrupt | StoreBusy | lmdb.StoreMoved | InvalidArgument
+  StoreCorrupt | StoreUnavailable | StoreBusy | lmdb.StoreMoved | InvalidArgument
 > =>
   Layer.scopedContext(
     Effect.gen(function*() {
@@ -139,11 +143,13 @@ export const layerWithControl = (
       const outputDir = `${options.path}.d`
       yield* Effect.try({
         try: () => NodeFs.mkdirSync(outputDir, { recursive: true, mode: 0o700 }),
-        catch: (e) =>
-          new StoreCorrupt({
-            path: options.path,
-            reason: `cannot create ${outputDir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`
-          })
+        catch: (e) => {
+          const code = (e as NodeJS.ErrnoException).code
+          const reason = `cannot create ${outputDir} (${code ?? String(e)})`
+          return new StoreUnavailable(
+            code === undefined ? { path: options.path, reason } : { path: options.path, reason, code }
+          )
+        }
       })
       const guardian = yield* guardianProcess.supervise(
         options.path,
@@ -167,7 +173,7 @@ export const layerWithControl = (
 /** @internal */
 export const layer = (
   options: Api.GuardianOptions
-): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreBusy | InvalidArgument> =>
+): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument> =>
   // a host never takes over: it cannot find the store moved on
   layerWithControl(options).pipe(
     Layer.catchAll((e) => e._tag === "StoreMoved" ? Layer.die(e) : Layer.fail(e))

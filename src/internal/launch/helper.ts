@@ -152,6 +152,20 @@ const hold = (current: Running) => {
 /** SIGKILL to the child's process group, or to the child alone; false when neither is there */
 const kill = (pid: number): boolean => life_.signalGroupOrProcess(pid, "SIGKILL")
 
+/**
+ * The environment of a plain Node script of the HAM's (the spawner's helper, the store's probe):
+ * this process's, without the application's preloads (a TypeScript loader, say: they have no
+ * business in it), and run as Node would by an Electron application's executable.
+ *
+ * @internal
+ */
+export const scriptEnv = (): Record<string, string | undefined> => {
+  const env: Record<string, string | undefined> = { ...process.env }
+  delete env.NODE_OPTIONS
+  env.ELECTRON_RUN_AS_NODE = "1"
+  return env
+}
+
 /** @internal */
 export interface HelperOptions {
   /** the program that runs the helper's script (default: this process's own, `process.execPath`) */
@@ -250,14 +264,9 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
     }
 
     const start = (path: string): Running => {
-      const env: Record<string, string | undefined> = { ...process.env }
-      // the application's preloads (a TypeScript loader, say) have no business in the helper
-      delete env.NODE_OPTIONS
-      // an Electron application's executable runs the script as Node would
-      env.ELECTRON_RUN_AS_NODE = "1"
       const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [path], {
         stdio: ["pipe", "pipe", "inherit"],
-        env
+        env: scriptEnv()
       })
       const current: Running = { child, entries: new Map(), envs: new Map(), heard: false }
       let buffered = ""

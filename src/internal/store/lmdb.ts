@@ -3,9 +3,10 @@
  * memory-mapped LMDB file (the `lmdb` package), one record per entity (`ham/doc.ts`), what
  * `Guardian.layer` provides. The file holds a lease too: one active HAM per store.
  *
- * The file is checked before LMDB maps it: LMDB trusts its file, and a file that is not an LMDB
- * environment (or is cut short) can crash the process when mapped. A file that fails a check
- * gives `StoreCorrupt` and is left exactly as it was.
+ * The paths and the file are checked before LMDB is given them (`check.ts`, `probe.ts`): LMDB
+ * follows links, creates and writes what it is given, and trusts its file (a damaged one can crash
+ * the process that maps it). A path it may not use gives `StoreUnavailable`, a file that is not a
+ * sound store `StoreCorrupt`, and the file is left exactly as it was.
  *
  * @internal
  */
@@ -18,10 +19,11 @@ import * as FiberId from "effect/FiberId"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { open, type RootDatabase } from "lmdb"
-import * as NodeFs from "node:fs"
-import { StoreBusy, StoreCorrupt } from "../../HamError.js"
+import * as NodeOs from "node:os"
+import { StoreBusy, StoreCorrupt, StoreUnavailable } from "../../HamError.js"
 import { checkDoc, type EntityDoc } from "../ham/doc.js"
 import { startTimeOf } from "../procStart.js"
+import * as check from "./check.js"
 import { migrate } from "./format1.js"
 import * as lease_ from "./lease.js"
 import type { StateStoreService } from "./service.js"
@@ -61,87 +63,6 @@ export class StoreMoved extends Data.TaggedError("StoreMoved")<{
 }> {}
 
 // ---------------------------------------------------------------------------------------------
-// the file
-// ---------------------------------------------------------------------------------------------
-
-const lmdbMagic = 0xbeefc0de
-const lmdbDataVersion = 2
-/** the meta record sits after the page header of the first two pages */
-const metaOffset = 24
-
-interface MetaPage {
-  readonly pageSize: number
-  readonly lastPage: bigint
-  readonly txnId: bigint
-}
-
-const readMetaPage = (bytes: Buffer, base: number): MetaPage | string => {
-  if (bytes.length < base + metaOffset + 136) return "too short for an LMDB meta page"
-  const magic = bytes.readUInt32LE(base + metaOffset)
-  if (magic !== lmdbMagic) return "not an LMDB file (no LMDB magic number)"
-  const version = bytes.readUInt32LE(base + metaOffset + 4)
-  if (version !== lmdbDataVersion) {
-    return `an LMDB file of data version ${version} (this build reads ${lmdbDataVersion})`
-  }
-  const pageSize = bytes.readUInt32LE(base + metaOffset + 24)
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
-    return `an LMDB file with an impossible page size (${pageSize})`
-  }
-  return {
-    pageSize,
-    lastPage: bytes.readBigUInt64LE(base + metaOffset + 120),
-    txnId: bytes.readBigUInt64LE(base + metaOffset + 128)
-  }
-}
-
-/**
- * Checks that a file is an LMDB environment this build can map: both meta pages carry the LMDB
- * magic number and data version, and the file holds every page its newest meta page names. An
- * empty file is accepted (LMDB initialises it). Returns the reason when it cannot be used.
- *
- * @internal
- */
-export const checkFile = (path: string): string | undefined => {
-  let fd: number
-  try {
-    fd = NodeFs.openSync(path, "r")
-  } catch (e) {
-    return `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`
-  }
-  try {
-    const stat = NodeFs.fstatSync(fd)
-    if (!stat.isFile()) return "not a regular file"
-    if (stat.size === 0) return undefined
-    const head = Buffer.alloc(Math.min(stat.size, 2 * 65536))
-    NodeFs.readSync(fd, head, 0, head.length, 0)
-    const first = readMetaPage(head, 0)
-    if (typeof first === "string") return first
-    const second = readMetaPage(head, first.pageSize)
-    if (typeof second === "string") return `its second meta page is damaged: ${second}`
-    if (second.pageSize !== first.pageSize) return "its two meta pages disagree on the page size"
-    const newest = second.txnId > first.txnId ? second : first
-    const needed = (newest.lastPage + 1n) * BigInt(first.pageSize)
-    if (BigInt(stat.size) < needed) return `cut short: ${stat.size} bytes where its meta page needs ${needed}`
-    return undefined
-  } finally {
-    NodeFs.closeSync(fd)
-  }
-}
-
-/** creates a file (or tightens an existing lock file) with owner-only permissions */
-const ownerOnly = (path: string, create: boolean): void => {
-  if (create) {
-    try {
-      NodeFs.closeSync(NodeFs.openSync(path, "wx", 0o600))
-      return
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-    }
-  }
-  NodeFs.chmodSync(path, 0o600)
-}
-
-// ---------------------------------------------------------------------------------------------
 // the service
 // ---------------------------------------------------------------------------------------------
 
@@ -178,58 +99,45 @@ export const requestHandover = (path: string): Effect.Effect<void> =>
 
 const corrupt = (path: string, reason: string) => new StoreCorrupt({ path, reason })
 
+/** an error's message, for a reason: what a damaged record holds may be in it, so control
+ * characters are escaped and it is cut at 200 characters */
+const messageOf = (e: unknown): string => {
+  const text = e instanceof Error ? e.message : String(e)
+  const cut = text.length > 200 ? `${text.slice(0, 200)}...` : text
+  return Array.from(cut, (c) => {
+    const code = c.charCodeAt(0)
+    return code < 0x20 || code === 0x7f ? `\\u${code.toString(16).padStart(4, "0")}` : c
+  }).join("")
+}
+
 /**
- * Opens (or creates) the store at `path`: one LMDB file plus its `-lock` file, both owner-only.
- *
- * @internal
+ * LMDB could not open a file that passed the checks: an LMDB error code (negative) says the file
+ * is at fault, an errno (positive) that the system is (no memory for the map, no space, ...).
  */
-export const openStore = (
-  path: string,
-  options?: {
-    readonly fsync?: boolean | undefined
-    readonly role?: Lease["role"] | undefined
-    /** a takeover from the HAM of this epoch: only while its lease is still the store's */
-    readonly takeoverOf?: number | undefined
-  }
-): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreMoved, Scope.Scope> =>
+const openFailed = (path: string, e: unknown): StoreCorrupt | StoreUnavailable => {
+  const reason = `LMDB cannot open it (${messageOf(e)})`
+  const code = (e as { readonly code?: unknown } | undefined)?.code
+  if (typeof code === "number" && code < 0) return corrupt(path, reason)
+  const name = Object.entries(NodeOs.constants.errno).find(([, n]) => n === code)?.[0]
+  return new StoreUnavailable(name === undefined ? { path, reason } : { path, reason, code: name })
+}
+
+/**
+ * The store's own records, read once it is open: its meta record (written into an empty file), and
+ * its entities. A record that does not read back or is not what this effect-ham wrote gives
+ * `StoreCorrupt`.
+ */
+const readRecords = (db: RootDatabase, path: string) =>
   Effect.gen(function*() {
-    const lockPath = `${path}-lock`
-    const exists = NodeFs.existsSync(path)
-    if (exists) {
-      // a file that another HAM is writing may be seen between the growth of its data and of
-      // its meta page: a file that looks cut short is looked at again for a moment before it is
-      // called damaged (a damaged file stays damaged)
-      const cutShort = (reason: string | undefined) => reason?.startsWith("cut short") === true
-      const look = Effect.suspend(() => {
-        const reason = checkFile(path)
-        return cutShort(reason) ? Effect.as(Effect.sleep("10 millis"), reason) : Effect.succeed(reason)
-      })
-      const reason = yield* Effect.repeat(look, { times: 30, while: cutShort })
-      if (reason !== undefined) return yield* Effect.fail(corrupt(path, reason))
-    }
-    yield* Effect.try({
-      try: () => {
-        if (!exists) ownerOnly(path, true)
-        ownerOnly(lockPath, true)
-      },
-      catch: (e) => corrupt(path, `cannot be created (${(e as NodeJS.ErrnoException).code ?? String(e)})`)
-    })
-    const db = yield* Effect.acquireRelease(
-      Effect.try({
-        // a commit is written to the file before it returns (a crash of this process loses
-        // nothing committed); `fsync` also waits for the disk, for machine crashes
-        try: (): RootDatabase => open({ path, noSubdir: true, noSync: options?.fsync !== true }),
-        catch: (e) => corrupt(path, `LMDB cannot open it (${e instanceof Error ? e.message : String(e)})`)
-      }),
-      (db) => Effect.promise(() => db.close())
-    )
-    const meta = db.get(metaKey)
+    const read = <A>(what: string, f: () => A) =>
+      Effect.try({ try: f, catch: (e) => corrupt(path, `${what} cannot be read (${messageOf(e)})`) })
+    const meta: unknown = yield* read("its meta record", () => db.get(metaKey))
     if (meta === undefined) {
-      const other = db.getKeysCount()
+      const other = yield* read("its records", () => db.getKeysCount())
       if (other > 0) return yield* Effect.fail(corrupt(path, `an LMDB file of another program (${other} records)`))
       yield* Effect.try({
         try: () => db.putSync(metaKey, { app: "effect-ham", format: formatVersion }),
-        catch: (e) => corrupt(path, `cannot be written (${e instanceof Error ? e.message : String(e)})`)
+        catch: (e) => new StoreUnavailable({ path, reason: `it cannot be written (${messageOf(e)})` })
       })
     } else {
       const decoded = decodeMeta(meta)
@@ -245,14 +153,66 @@ export const openStore = (
     }
     // a store of format 1 is read as such; its records are written in this format from now on
     const format1 = meta !== undefined && (meta as { readonly format?: unknown }).format === 1
+    const records: Array<{ readonly key: unknown; readonly value: unknown }> = []
+    yield* read("its entity records", () => {
+      try {
+        for (const record of db.getRange({ start: entityPrefix, end: entityEnd })) records.push(record)
+      } catch (e) {
+        const after = records.at(-1)?.key
+        throw new Error(`${after === undefined ? "the first" : `the one after ${String(after)}`}: ${messageOf(e)}`)
+      }
+    })
     const entities: Array<EntityDoc> = []
-    for (const { key, value } of db.getRange({ start: entityPrefix, end: entityEnd })) {
+    for (const { key, value } of records) {
       const decoded = checkDoc(format1 ? migrate(value) : value)
       if (Either.isLeft(decoded)) {
         return yield* Effect.fail(corrupt(path, `the record ${String(key)} is damaged: ${decoded.left}`))
       }
+      if (key !== entityPrefix + decoded.right.name) {
+        const holds = JSON.stringify(decoded.right.name)
+        return yield* Effect.fail(corrupt(path, `the record ${String(key)} is damaged: it holds the entity ${holds}`))
+      }
       entities.push(decoded.right)
     }
+    return { format1, entities }
+  })
+
+/**
+ * Opens (or creates) the store at `path`: one LMDB file plus its `-lock` file, both owner-only.
+ * The paths and the file are checked first (`check.prepare`); `probe: false` skips the probe of
+ * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM).
+ *
+ * @internal
+ */
+export const openStore = (
+  path: string,
+  options?: {
+    readonly fsync?: boolean | undefined
+    readonly role?: Lease["role"] | undefined
+    readonly probe?: boolean | undefined
+    /** a takeover from the HAM of this epoch: only while its lease is still the store's */
+    readonly takeoverOf?: number | undefined
+  }
+): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreUnavailable | StoreMoved, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false })
+    // a file LMDB opened that is refused after all gets no lock file this open created beside it
+    // (removed once LMDB has closed it; not for StoreBusy: the HAM that holds the store uses it)
+    let refused = false
+    yield* Effect.addFinalizer(() => refused && createdLock ? check.removeCreatedLock(path) : Effect.void)
+    const db = yield* Effect.acquireRelease(
+      Effect.try({
+        // a commit is written to the file before it returns (a crash of this process loses
+        // nothing committed); `fsync` also waits for the disk, for machine crashes
+        try: (): RootDatabase => open({ path, noSubdir: true, noSync: options?.fsync !== true }),
+        catch: (e) => openFailed(path, e)
+      }),
+      // what this process leaves in the file need not be probed when it opens it again
+      (db) => Effect.zipRight(Effect.promise(() => db.close()), check.rememberClosed(path))
+    )
+    const { entities, format1 } = yield* readRecords(db, path).pipe(
+      Effect.tapError((e) => Effect.sync(() => refused = e._tag === "StoreCorrupt"))
+    )
     // the lease: taken in one write transaction (LMDB serialises writers across processes), so
     // of two HAMs opening the store at once exactly one gets it, with the next epoch; given back
     // when the scope closes
