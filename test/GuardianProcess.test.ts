@@ -63,6 +63,36 @@ describe("Guardian: the guardian process", () => {
   )
 
   it.live(
+    "a child adopted by a host is adopted again at the next takeover: one child, never two",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = `${process.pid}03`
+          const sleepers = () => liveWithCmdline(`sleep 3600.${marker}`)
+          const first = yield* startHost(path, marker)
+          sigkill(first.host)
+          yield* wait("the guardian to take over", () => leaseOf(path)?.pid === first.guardian)
+          // the host comes back and adopts the sleeper from the guardian
+          const second = yield* startHost(path, marker)
+          expect(second.svc).toBe(first.svc)
+          yield* wait("the old guardian gone", () => !isLive(first.guardian))
+          // the host that adopted it dies: its guardian adopts the same sleeper again
+          sigkill(second.host)
+          yield* wait("the second guardian to take over", () => leaseOf(path)?.pid === second.guardian)
+          yield* Effect.sleep("500 millis")
+          expect(sleepers()).toEqual([first.svc])
+          process.kill(second.guardian, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}03`)) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
     "the host's own death condition runs in the guardian: the host is restarted with its command line",
     () =>
       inTempDir("ham-gp-", (dir) =>
