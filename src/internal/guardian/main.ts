@@ -155,6 +155,7 @@ const warmUp = Effect.acquireUseRelease(
 ).pipe(Effect.ignore)
 
 await Effect.runPromise(warmUp)
+log(`up: watching host ${hostPid} (epoch ${hostEpoch})`)
 
 // tell the host the guardian is up
 try {
