@@ -10,12 +10,14 @@
  *   MS milliseconds on average, besides the faults (0: never);
  * - `--source` / `CHAOS_SOURCE=1`: the hosts run the TypeScript sources (through tsx) instead of
  *   the built package (`npm run chaos` builds it first);
+ * - `--weights=host=3,guardian=2,child=1,childInTakeover=1,takeover=1,double=1` / `CHAOS_WEIGHTS`: how
+ *   often each fault is picked (these are the defaults);
  * - `--seed=S` / `CHAOS_SEED`: the seed of the random choices (printed: a run can be repeated);
  * - `--keep` / `CHAOS_KEEP=1`: keep the run's directory (store, ledger, logs).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
-import { quantile, run } from "./suite.js"
+import { defaultWeights, type FaultKind, quantile, run } from "./suite.js"
 
 const option = (name: string): string | undefined => {
   const arg = process.argv.slice(2).find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
@@ -29,6 +31,19 @@ const numberOption = (name: string, otherwise: number): number => {
   return value
 }
 
+/** `--weights=host=3,double=0`: how often each fault is picked (the others keep their default) */
+const weightsOption = (): Partial<Record<FaultKind, number>> | undefined => {
+  const text = option("weights")
+  if (text === undefined) return undefined
+  const weights: Partial<Record<FaultKind, number>> = {}
+  for (const pair of text.split(",")) {
+    const [kind, value] = pair.split("=")
+    if (!(kind in defaultWeights) || !(Number(value) >= 0)) throw new Error(`--weights: cannot read "${pair}"`)
+    weights[kind as FaultKind] = Number(value)
+  }
+  return weights
+}
+
 const report = (name: string, value: number | string, unit = "") =>
   console.log(`${name}: ${typeof value === "number" ? Number(value.toFixed(1)) : value}${unit ? ` ${unit}` : ""}`)
 
@@ -40,6 +55,7 @@ const program = Effect.gen(function*() {
     children: numberOption("children", 6),
     childEveryMillis: numberOption("child-every", 2000),
     build: option("source") === undefined ? "dist" : "source",
+    weights: weightsOption(),
     seed: seedText === undefined ? undefined : Number(seedText),
     keep: option("keep") !== undefined,
     progress: (line) => console.error(`[chaos] ${line}`)
@@ -68,6 +84,9 @@ const program = Effect.gen(function*() {
     "ms (the guardian that took over killed too)"
   )
   report("host_back_double_ms_p95", quantile(result.hostBackDoubleMillis, 0.95), "ms")
+  for (const [step, millis] of Object.entries(result.hostStepsMillis)) {
+    report(`host_step_${step}_ms_p50`, quantile(millis, 0.5), "ms after the host's SIGKILL")
+  }
   report("guardian_back_ms_p50", quantile(result.guardianBackMillis, 0.5), "ms (guardian SIGKILL -> a new one is up)")
   report("child_back_ms_p50", quantile(result.childBackMillis, 0.5), "ms (child SIGKILL -> its next life runs)")
   report("lost", result.lost, "acknowledged changes")

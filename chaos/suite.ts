@@ -85,6 +85,12 @@ export interface ChaosResult {
   readonly guardianBackMillis: ReadonlyArray<number>
   /** child SIGKILL -> its entity runs a new child */
   readonly childBackMillis: ReadonlyArray<number>
+  /**
+   * the way back after a host SIGKILL, each step timed from it: the guardian restarted the host
+   * (`spawned`), the new host holds the store (`leased`), and has committed (`committed`: host
+   * back), its program is set up (`up`), its guardian is up (`guardianUp`)
+   */
+  readonly hostStepsMillis: Readonly<Record<string, ReadonlyArray<number>>>
   readonly acknowledged: number
   readonly lost: number
   readonly outOfOrder: number
@@ -144,8 +150,13 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
     const t0 = performance.now()
     const elapsedMinutes = () => (performance.now() - t0) / 60_000
     const problems: Array<string> = []
+    // what happened, in the run's directory (kept with --keep)
+    const journal = NodeFs.openSync(NodePath.join(dir, "chaos.log"), "a")
+    yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.closeSync(journal)))
+    const note = (what: string) => NodeFs.writeSync(journal, `${(performance.now() - t0).toFixed(0)} ${what}\n`)
     const problem = (what: string) => {
       problems.push(what)
+      note(`PROBLEM ${what}`)
       progress(`PROBLEM ${what}`)
     }
     const killed = { host: 0, guardian: 0, child: 0 }
@@ -163,7 +174,8 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
       hostBack: [] as Array<number>,
       hostBackDouble: [] as Array<number>,
       guardianBack: [] as Array<number>,
-      childBack: [] as Array<number>
+      childBack: [] as Array<number>,
+      hostSteps: {} as Record<string, Array<number>>
     }
     let kills = 0
     let unrecovered = 0
@@ -280,6 +292,7 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
     const kill = (p: Proc, target: keyof typeof killed): boolean => {
       if (startOf(p.pid) !== p.start) return false
       signal(p.pid, "SIGKILL")
+      note(`SIGKILL ${target} ${p.pid}`)
       kills++
       killed[target]++
       return true
@@ -296,6 +309,18 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
       return lease?.role === "host" && lease.pid !== old && startOf(lease.pid) === lease.startTime &&
         store.lastCommitEpoch() === lease.epoch
     }
+    /** the milliseconds from `t0` until each check first held (polled together; bounded) */
+    const stepsOf = (t0: number, checks: ReadonlyArray<readonly [string, () => boolean]>) =>
+      Effect.gen(function*() {
+        const when: Record<string, number> = {}
+        while (Object.keys(when).length < checks.length && performance.now() - t0 < recoverMillis) {
+          for (const [step, check] of checks) {
+            if (when[step] === undefined && check()) when[step] = performance.now() - t0
+          }
+          yield* Effect.sleep(5)
+        }
+        return when
+      })
     /** kills the host; the milliseconds until its guardian holds the store */
     const killHost = (at: Steady) =>
       Effect.gen(function*() {
@@ -310,6 +335,7 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
     const strike = (kind: FaultKind, at: Steady) =>
       Effect.gen(function*() {
         faults[kind]++
+        note(`fault ${kind}: host ${at.host.pid}, guardian ${at.guardian.pid}`)
         switch (kind) {
           case "child": {
             const i = Math.floor(rand() * children)
@@ -334,18 +360,47 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
           case "childInTakeover": {
             const k0 = yield* killHost(at)
             if (k0 === undefined) return
-            if (kind === "childInTakeover") kill(pick(at.lives), "child")
-            const back = yield* waitFor(hostBack(at.host.pid), recoverMillis)
-            if (back !== undefined && kind === "host") times.hostBack.push(performance.now() - k0)
+            if (kind === "childInTakeover") {
+              kill(pick(at.lives), "child")
+              yield* waitFor(hostBack(at.host.pid), recoverMillis)
+              return
+            }
+            // the steps of the way back, each timed from the host's SIGKILL
+            const old = at.host.pid
+            const holder = () => {
+              const lease = store.lease()
+              return lease?.role === "host" && lease.pid !== old ? lease.pid : undefined
+            }
+            const steps = yield* stepsOf(k0, [
+              ["spawned", () => look().hosts.some((p) => p.pid !== old)],
+              ["leased", () => holder() !== undefined],
+              ["committed", hostBack(old)],
+              ["up", () => ledger.account.up.has(holder() ?? -1)],
+              ["guardianUp", () =>
+                look().guardians.some((g) => procs.watchedBy(g) === holder() && guardiansUp.has(g.pid))]
+            ])
+            if (steps.committed !== undefined) {
+              times.hostBack.push(steps.committed)
+            }
+            for (const [step, millis] of Object.entries(steps)) {
+              ;(times.hostSteps[step] ??= []).push(millis)
+            }
             return
           }
           case "takeover":
           case "double": {
             const k0 = yield* killHost(at)
-            if (k0 === undefined) return
+            if (k0 === undefined) {
+              return
+            }
             if (kind === "takeover") {
               // the guardian restarts the host: killed while it hands the store back to it
-              yield* waitFor(() => look().hosts.some((p) => p.pid !== at.host.pid), recoverMillis, 5)
+              yield* waitFor(
+                () =>
+                  look().hosts.some((p) => p.pid !== at.host.pid),
+                recoverMillis,
+                5
+              )
               yield* Effect.sleep(between(0, 300))
             } else {
               yield* Effect.sleep(between(300, 1000))
@@ -441,6 +496,7 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
       hostBackDoubleMillis: times.hostBackDouble,
       guardianBackMillis: times.guardianBack,
       childBackMillis: times.childBack,
+      hostStepsMillis: times.hostSteps,
       acknowledged: ledger.account.acknowledged,
       lost: ledger.account.lost,
       outOfOrder: ledger.account.outOfOrder,
