@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { Guardian, Ham } from "effect-ham"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { leaseOf, leftovers, sigkill, startHost, wait } from "./guardianProcesses.js"
+import { guardianUp, leaseOf, leftovers, sigkill, startHost, startHostNow, wait } from "./guardianProcesses.js"
 import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline } from "./processes.js"
 
 describe("Guardian: the guardian process", () => {
@@ -87,6 +87,29 @@ describe("Guardian: the guardian process", () => {
         }).pipe(
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}03`)) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
+    "the host SIGKILLed before its guardian is up (the host does not wait for it): the guardian takes over once it is",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = `${process.pid}04`
+          const first = yield* startHostNow(path, marker)
+          // the host is up before its guardian is
+          expect(guardianUp(path, first.guardian)).toBe(false)
+          sigkill(first.host)
+          yield* wait("the guardian to take over", () => leaseOf(path)?.pid === first.guardian, 30_000)
+          expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([first.svc])
+          process.kill(first.guardian, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}04`)) sigkill(pid)
           }))
         )),
     90_000
