@@ -128,6 +128,15 @@ const takeoverOnce = (round: number) =>
       })
       host.on("exit", () => reject(new Error("the host died before it was up")))
     })
+    // the host does not wait for its guardian: the takeover is measured from a guardian that is up
+    const up = () => {
+      try {
+        return Fs.readFileSync(`${path}.d/guardian.log`, "utf8").includes(`guardian ${info.guardian}: up:`)
+      } catch {
+        return false
+      }
+    }
+    while (!up()) await new Promise((r) => setTimeout(r, 10))
     const store = reader(path)
     const t0 = performance.now()
     process.kill(info.host, "SIGKILL")

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { Guardian, Ham } from "effect-ham"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { leaseOf, leftovers, sigkill, startHost, wait } from "./guardianProcesses.js"
+import { guardianUp, leaseOf, leftovers, sigkill, startHost, startHostNow, wait } from "./guardianProcesses.js"
 import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline } from "./processes.js"
 
 describe("Guardian: the guardian process", () => {
@@ -57,6 +57,59 @@ describe("Guardian: the guardian process", () => {
         }).pipe(
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), String(process.pid))) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
+    "a child adopted by a host is adopted again at the next takeover: one child, never two",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = `${process.pid}03`
+          const sleepers = () => liveWithCmdline(`sleep 3600.${marker}`)
+          const first = yield* startHost(path, marker)
+          sigkill(first.host)
+          yield* wait("the guardian to take over", () => leaseOf(path)?.pid === first.guardian)
+          // the host comes back and adopts the sleeper from the guardian
+          const second = yield* startHost(path, marker)
+          expect(second.svc).toBe(first.svc)
+          yield* wait("the old guardian gone", () => !isLive(first.guardian))
+          // the host that adopted it dies: its guardian adopts the same sleeper again
+          sigkill(second.host)
+          yield* wait("the second guardian to take over", () => leaseOf(path)?.pid === second.guardian)
+          yield* Effect.sleep("500 millis")
+          expect(sleepers()).toEqual([first.svc])
+          process.kill(second.guardian, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}03`)) sigkill(pid)
+          }))
+        )),
+    90_000
+  )
+
+  it.live(
+    "the host SIGKILLed before its guardian is up (the host does not wait for it): the guardian takes over once it is",
+    () =>
+      inTempDir("ham-gp-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const marker = `${process.pid}04`
+          const first = yield* startHostNow(path, marker)
+          // the host is up before its guardian is
+          expect(guardianUp(path, first.guardian)).toBe(false)
+          sigkill(first.host)
+          yield* wait("the guardian to take over", () => leaseOf(path)?.pid === first.guardian, 30_000)
+          expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([first.svc])
+          process.kill(first.guardian, "SIGTERM")
+          yield* wait("nothing left", () => leftovers(path, marker).length === 0)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}04`)) sigkill(pid)
           }))
         )),
     90_000

@@ -5,13 +5,16 @@
  * port and path waits. Every wait is bounded; the checks for leftover processes read /proc.
  */
 import { Command } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, HashMap, Logger, Queue, Schedule } from "effect"
+import { Clock, Effect, HashMap, Layer, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
 import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { layerInline } from "../src/internal/launch/inline.js"
+import { ProcessLauncher } from "../src/internal/launch/launcher.js"
 import {
   awaitEvents,
   cmdlineOf,
@@ -606,4 +609,41 @@ describe("waitfor", () => {
         expect(elapsed).toBeGreaterThanOrEqual(290)
         expect(elapsed).toBeLessThan(2000)
       }).pipe(withHam())))
+})
+
+describe("process entities: an attach racing a restart", () => {
+  it.live("an attach of a dead entity whose restart starts meanwhile: one process runs, not two", () =>
+    Effect.gen(function*() {
+      const marker = "31.63"
+      const inline = yield* Effect.provide(ProcessLauncher, layerInline.pipe(Layer.provide(NodeContext.layer)))
+      // the next launch is slow by this much (the attach's), the ones after it are not (the restart's)
+      let slow = 0
+      const launcher = {
+        launch: (request: Parameters<typeof inline.launch>[0]) => {
+          const delay = slow
+          slow = 0
+          return Effect.zipRight(Effect.sleep(delay), inline.launch(request))
+        },
+        helperPid: () => undefined
+      }
+      yield* Effect.gen(function*() {
+        const svc = yield* Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet))
+        // its restart comes 100 ms after its death
+        yield* Ham.condition(svc, CondDeath).pipe(Ham.action(Action.effect(Effect.sleep("100 millis"))), Ham.restart)
+        const events = yield* Ham.subscribe
+        process.kill(yield* pidOf("svc"), "SIGKILL")
+        yield* awaitEvents(events, (e) => e._tag === "CondDeath")
+        // attached again while it is dead: its process starts in 300 ms, the restart's meanwhile
+        slow = 300
+        const attached = yield* Effect.flip(Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet)))
+          .pipe(
+            Effect.either
+          )
+        yield* Effect.sleep("100 millis")
+        expect(liveWithCmdline(`sleep ${marker}`)).toEqual([yield* pidOf("svc")])
+        // the attach fails: the entity runs (its restart started it)
+        expect(attached).toMatchObject({ _tag: "Right", right: { _tag: "DuplicateName", name: "svc" } })
+      }).pipe(Effect.scoped, Effect.provide(Ham.layer()), Effect.provideService(ProcessLauncher, launcher))
+      yield* waitUntil("no sleeper left", () => liveWithCmdline(`sleep ${marker}`).length === 0)
+    }))
 })

@@ -5,6 +5,7 @@
 import { Effect } from "effect"
 import { open } from "lmdb"
 import * as ChildProcess from "node:child_process"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { liveProcesses, liveWithCmdline, waitUntil } from "./processes.js"
 
@@ -16,8 +17,8 @@ export interface HostInfo {
   readonly guardian: number
 }
 
-/** starts the host fixture; resolves with the line it prints once it is up */
-export const startHost = (path: string, marker: string, mode?: string) =>
+/** starts the host fixture; resolves with the line it prints once it is up (its guardian may be starting still) */
+export const startHostNow = (path: string, marker: string, mode?: string) =>
   Effect.async<HostInfo, string>((resume) => {
     const child = ChildProcess.spawn(
       process.execPath,
@@ -39,6 +40,24 @@ export const startHost = (path: string, marker: string, mode?: string) =>
     })
     child.on("exit", (code) => resume(Effect.fail(`the host exited (${code}) before it was up`)))
   }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "the host did not come up" }), Effect.orDie)
+
+/**
+ * starts the host fixture; resolves once it is up and so is its guardian (the host does not wait
+ * for it: the tests strike once it is warmed up)
+ */
+export const startHost = (path: string, marker: string, mode?: string) =>
+  startHostNow(path, marker, mode).pipe(
+    Effect.tap((info) => waitUntil("the host's guardian up", () => guardianUp(path, info.guardian), 30_000))
+  )
+
+/** the guardian process `pid` of the store at `path` said it is up (in the guardians' log) */
+export const guardianUp = (path: string, pid: number): boolean => {
+  try {
+    return readFileSync(`${path}.d/guardian.log`, "utf8").includes(`guardian ${pid}: up:`)
+  } catch {
+    return false
+  }
+}
 
 /** the store's lease, read as another process would */
 export const leaseOf = (path: string): { readonly pid: number; readonly role: string } | undefined => {

@@ -41,8 +41,8 @@ const stopped = Deferred.unsafeMake<void>(FiberId.none)
 
 const log = (message: string) => process.stderr.write(`guardian ${process.pid}: ${message}\n`)
 
-/** the host is gone: not alive, or another process under its pid */
-const hostGone = Effect.sync(() => startTimeOf(hostPid) !== hostStart)
+/** the host is gone: not alive (already when this guardian started), or another process under its pid */
+const hostGone = Effect.sync(() => hostStart === undefined || startTimeOf(hostPid) !== hostStart)
 
 const takeover = Effect.gen(function*() {
   // the pipe ends as the host's process is torn down: wait for it to be gone (bounded)
@@ -155,6 +155,7 @@ const warmUp = Effect.acquireUseRelease(
 ).pipe(Effect.ignore)
 
 await Effect.runPromise(warmUp)
+log(`up: watching host ${hostPid} (epoch ${hostEpoch})`)
 
 // tell the host the guardian is up
 try {

@@ -195,7 +195,10 @@ export const make = (engine: Engine): PidDriver => {
         if (takeUp(engine, rec, doc) && doc.external !== undefined && wasUp(doc)) resume(rec, doc.external, false)
       }),
     pidOf: (life) => life._tag === "Pid" ? life.external.pid : undefined,
-    recordOf: () => undefined,
+    // an adopted child is recorded as the process entity's life (pid and start time), so that the
+    // next HAM of the store adopts it again; a pid entity's process is recorded as `external`
+    recordOf: (life) =>
+      life._tag === "Pid" && life.adopted ? { pid: life.external.pid, startTime: life.external.startTime } : undefined,
     isReady: () => false,
     restart: (rec, current) => engine.drivers.process.restart(rec, current),
     release: () => Effect.void,

@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
-import { type AttachError, SpawnFailed } from "../../HamError.js"
+import { type AttachError, DuplicateName, SpawnFailed } from "../../HamError.js"
 import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import * as beats from "../ham/beats.js"
@@ -202,6 +202,21 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
             new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
           )
         )
+        // the spawn yields: the entity may have been started meanwhile (its restart, another
+        // attach). Then the process just started goes, and the attach takes up a restored entity
+        // (as above) or fails as a duplicate: never two lives of one entity
+        const claim = yield* Effect.either(context.claimable)
+        if (claim._tag === "Left" || claim.right !== existing) {
+          yield* Effect.zipRight(life.stop("SIGKILL", 0), closeChannel(staged))
+          const restarted = context.adoptRestored("process")
+          if (restarted !== undefined) {
+            restarted.process = process
+            return restarted
+          }
+          return yield* Effect.fail(
+            claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
+          )
+        }
         if (existing !== undefined) yield* closeChannel(existing)
         const rec = context.take(existing)
         rec.kind = "process"
