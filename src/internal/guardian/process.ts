@@ -33,17 +33,41 @@ const guardianMain = (): string => {
   return NodePath.join(NodePath.dirname(here), `main${NodePath.extname(here)}`)
 }
 
-/** the flags this Node was started with that a guardian needs too (loaders, conditions) */
-const inheritedFlags = (main: string): Array<string> => {
+/**
+ * Node's own conditions: Node applies each where it belongs (`import` to imports, `require` to
+ * requires). Passed on with `--conditions` they would apply everywhere: on Node 22 and later, a
+ * process under tsx with `--conditions import` (as a vitest worker is) cannot `require` a JSON
+ * file (lmdb's loader does), and the guardian dies before it is up.
+ */
+const nodeConditions: ReadonlySet<string> = new Set([
+  "node",
+  "import",
+  "require",
+  "default",
+  "module-sync",
+  "node-addons"
+])
+
+/**
+ * The flags this Node was started with that a guardian needs too (loaders, the application's own
+ * conditions).
+ *
+ * @internal
+ */
+export const inheritedFlags = (main: string, execArgv: ReadonlyArray<string> = process.execArgv): Array<string> => {
   const out: Array<string> = []
   // the TypeScript source (tests, examples) runs under tsx
-  if (main.endsWith(".ts") && !process.execArgv.some((arg) => arg.includes("tsx"))) out.push("--import", "tsx")
-  const args = process.execArgv
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
-    if (arg === "--import" || arg === "--require" || arg === "-r" || arg === "--loader" || arg === "--conditions") {
-      out.push(arg, args[++i])
-    } else if (arg.startsWith("--conditions=") || arg.startsWith("--import=") || arg.startsWith("--experimental")) {
+  if (main.endsWith(".ts") && !execArgv.some((arg) => arg.includes("tsx"))) out.push("--import", "tsx")
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]
+    if (arg === "--conditions" || arg === "-C") {
+      const condition = execArgv[++i]
+      if (condition !== undefined && !nodeConditions.has(condition)) out.push("--conditions", condition)
+    } else if (arg.startsWith("--conditions=")) {
+      if (!nodeConditions.has(arg.slice("--conditions=".length))) out.push(arg)
+    } else if (arg === "--import" || arg === "--require" || arg === "-r" || arg === "--loader") {
+      out.push(arg, execArgv[++i])
+    } else if (arg.startsWith("--import=") || arg.startsWith("--experimental")) {
       out.push(arg)
     }
   }
