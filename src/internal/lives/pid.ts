@@ -22,7 +22,15 @@ import { type AttachError, ProcessNotFound, ProcessNotSignallable } from "../../
 import type * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import type { EntityDoc } from "../ham/doc.js"
-import { type AttachContext, common, type DeathRecord, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
+import {
+  type AttachContext,
+  common,
+  type DeathRecord,
+  type Driver,
+  type Engine,
+  forkOwned,
+  notActing
+} from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
 import * as validate from "../ham/validate.js"
 import * as life_ from "../launch/life.js"
