@@ -253,10 +253,14 @@ const ensureLock = (path: string, found: NodeFs.Stats | undefined): Effect.Effec
     // there already, or it appeared meanwhile (another HAM opening the store): checked as found
     const lock = found ?? (yield* inspect(path)).lock
     if (lock === undefined) return yield* Effect.fail(unavailable(path, `${which}it keeps disappearing`))
+    // opened only when it must be tightened: closing any descriptor of the lock file drops every
+    // fcntl lock this process holds on it, LMDB's reader lock included (an environment of this
+    // store still open in this process would then look dead to the others, which free its slots)
+    if ((lock.mode & 0o777) === 0o600) return false
     yield* attempt(path, "opening it", () => {
       const fd = openFound(lockPath, lock, O_RDWR)
       try {
-        if ((lock.mode & 0o777) !== 0o600) NodeFs.fchmodSync(fd, 0o600)
+        NodeFs.fchmodSync(fd, 0o600)
       } finally {
         NodeFs.closeSync(fd)
       }

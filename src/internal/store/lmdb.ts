@@ -88,14 +88,12 @@ export interface LmdbStore extends StateStoreService {
  * @internal
  */
 export const requestHandover = (path: string): Effect.Effect<void> =>
-  Effect.sync(() => {
-    const db = open({ path, noSubdir: true })
-    try {
-      db.putSync(handoverKey, { pid: process.pid })
-    } finally {
-      void db.close()
-    }
-  })
+  Effect.acquireUseRelease(
+    Effect.sync(() => open({ path, noSubdir: true })),
+    (db) => Effect.sync(() => db.putSync(handoverKey, { pid: process.pid })),
+    // closed before the next open of the store: an environment still open would be shared with it
+    (db) => Effect.promise(() => db.close())
+  )
 
 const corrupt = (path: string, reason: string) => new StoreCorrupt({ path, reason })
 
