@@ -9,7 +9,7 @@ import { CondDeath, CondRaise } from "effect-ham/Condition"
 export const report = (name: string, value: number, unit: string, digits = 2) =>
   console.log(`${name}: ${value.toFixed(digits)} ${unit}`)
 
-const median = (xs: Array<number>) => {
+export const median = (xs: Array<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]
 }
@@ -17,7 +17,7 @@ const median = (xs: Array<number>) => {
 const noThrottle = Ham.layer({ backoff: false, restartIntensity: { maxRestarts: Infinity } })
 
 /** an effect that records its start, then dies at once: each life measures one restart gap */
-const lifeRecorder = (lives: number, done: Deferred.Deferred<void>) => {
+export const lifeRecorder = (lives: number, done: Deferred.Deferred<void>) => {
   const starts: Array<number> = []
   const ends: Array<number> = []
   const effect = Effect.suspend(() => {

@@ -6,6 +6,7 @@ import * as core from "./core.js"
 import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
+import * as telemetry from "./telemetry.js"
 
 const main = Effect.gen(function*() {
   console.log(`# effect-ham benchmarks (node ${process.version}, ${process.platform}/${process.arch})`)
@@ -13,6 +14,7 @@ const main = Effect.gen(function*() {
   yield* core.heartbeatCost
   yield* core.dispatchThroughput
   yield* core.heapPerEntity
+  yield* telemetry.cost
   yield* processes.childRestart
   yield* processes.idleChildren
   yield* guardian.store

@@ -104,6 +104,16 @@ export interface HamOptions extends RestartPolicyOptions {
    * context takes precedence; the Guardian's process mode uses its own.
    */
   readonly spawner?: "process" | "inline" | undefined
+  /**
+   * Effect metrics of deaths, restarts, heartbeat misses, actions and give-ups, per entity
+   * (`HamMetrics`; default true)
+   */
+  readonly metrics?: boolean | undefined
+  /**
+   * A span per recovery (a condition's action list run for an event) and per action, through the
+   * tracer of the HAM's context; made only when a tracer is installed (default true)
+   */
+  readonly tracing?: boolean | undefined
 }
 
 /**

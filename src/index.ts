@@ -40,6 +40,14 @@ export * as Ham from "./Ham.js"
 export * as HamError from "./HamError.js"
 
 /**
+ * The HAM's Effect metrics (deaths, restarts, heartbeat misses, actions, give-ups, running
+ * entities).
+ *
+ * @since 0.1.0
+ */
+export * as HamMetrics from "./HamMetrics.js"
+
+/**
  * The HAM service's interface and the types its operations take (also exported by `Ham`).
  *
  * @since 0.1.0

@@ -147,6 +147,15 @@ const expected: Record<string, Expectation> = {
       "recoveries: 1"
     ]
   },
+  "telemetry.ts": {
+    contains: [
+      "span ham.recovery worker/death on CondDeath: failed [restart=ok, effect~1=ok, effect=failed]",
+      "worker: deaths 2, restarts 2, action failures 2, restart latency measured 2 times",
+      "metric ham_restarts_total{entity=worker} 2",
+      "metric ham_restart_latency_ms{entity=worker} count 2",
+      "metric ham_action_duration_ms{action=Local} count 2"
+    ]
+  },
   "events.ts": {
     contains: [
       "worker: CondAbnormalDeath",

@@ -29,6 +29,7 @@ import * as cond from "../condition.js"
 import { common, type DeathRecord, type Engine, forkOwned } from "./engine.js"
 import type { RunContext } from "./interpret.js"
 import { type ConditionRec, type EntityRec, history } from "./state.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal the HAM's own fibers a fault can be injected into (tests) */
 export type HamFiber = "dispatcher" | "sideDispatcher" | "watchdog"
@@ -85,8 +86,9 @@ const matches = (condition: ConditionRec, event: cond.ConditionEvent): boolean =
   return true
 }
 
-const account = (rec: EntityRec, event: cond.ConditionEvent) => {
+const account = (engine: Engine, rec: EntityRec, event: cond.ConditionEvent) => {
   rec.lastEvent = event.time
+  if (engine.state.metrics) telemetry.countEvent(rec, event, engine.preciseNow)
   switch (event._tag) {
     case "CondDeath": {
       const h = history(rec)
@@ -152,7 +154,7 @@ export const make = (
      */
     const enqueue = (rec: EntityRec, event: cond.ConditionEvent): void => {
       if (state.stopped) return
-      account(rec, event)
+      account(engine, rec, event)
       engine.changes.touch(rec)
       // the fast path skips the pubsub's strategy; when the buffer is full, publish through it
       // (sliding: it drops the oldest event of the lagging subscribers only, and never waits)
@@ -173,7 +175,7 @@ export const make = (
     /** the one death reporter: a life ended (ignored when it is not the entity's current life) */
     const reportDeath = (rec: EntityRec, generation: number, death: DeathRecord): void => {
       if (rec.generation !== generation || rec.status !== "running") return
-      rec.status = "dead"
+      telemetry.setStatus(state, rec, "dead")
       rec.life = undefined
       engine.beats.leave(rec)
       const fields = {

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Runtime from "effect/Runtime"
+import type * as Tracer from "effect/Tracer"
 import type { DuplicateName, InvalidArgument } from "../../HamError.js"
 import type * as cond from "../condition.js"
 import type * as launch from "../launch/launcher.js"
@@ -105,6 +106,12 @@ export interface Beats {
 export interface Engine {
   readonly state: HamState
   readonly now: () => number
+  /** the HAM's clock in fractional milliseconds (durations in the metrics) */
+  readonly preciseNow: () => number
+  /** the HAM's clock in nanoseconds (span times) */
+  readonly nanos: () => bigint
+  /** the tracer of the recoveries' spans: one the application installed, with tracing on (telemetry.ts) */
+  readonly tracer: Tracer.Tracer | undefined
   /** the HAM's runtime: its fibers are forked from it */
   readonly runtime: Runtime.Runtime<never>
   /** the owner of the HAM's own fibers (clocks, watchers, independent conditions, releases) */

@@ -8,12 +8,14 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
 import * as NodeFs from "node:fs"
 import { ActionFailed } from "../../HamError.js"
 import * as action_ from "../action.js"
@@ -25,6 +27,7 @@ import * as engine_ from "./engine.js"
 import { type Engine, lifeDriverOf } from "./engine.js"
 import * as restart_ from "./restart.js"
 import type { ConditionRec, EntityRec } from "./state.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal one run of a condition's action list */
 export interface RunContext {
@@ -36,6 +39,8 @@ export interface RunContext {
   readonly owner: EntityRec
   /** true when the list runs on a fiber that other conditions share (the dispatcher, the noWait fiber) */
   readonly shared: boolean
+  /** the recovery's span, when the HAM traces (telemetry.ts) */
+  readonly span?: Tracer.Span | undefined
 }
 
 const pollEvery = 10
@@ -163,9 +168,12 @@ export const make = (engine: Engine) => {
           Effect.annotateLogs({ entity: ctx.rec.name, condition: ctx.condition.name, event: ctx.event._tag })
         )
       }
-      case "Local":
+      case "Local": {
         // suspended: code that throws instead of returning an effect is a failure, not a crash
-        return Effect.suspend(() => action.run(ctx.event))
+        const run = Effect.suspend(() => action.run(ctx.event))
+        // traced, the application's code runs in the recovery's span (its own spans are children)
+        return ctx.span === undefined ? run : Effect.withParentSpan(run, ctx.span)
+      }
     }
   }
 
@@ -196,43 +204,111 @@ export const make = (engine: Engine) => {
           : Effect.void
         const tryAlternates = (i: number): Effect.Effect<void> => {
           if (i >= action.alternates.length) return Effect.void
-          return Effect.flatMap(
-            runWithAlternates(ctx, action.alternates[i], `${name}~${i + 1}`),
-            (r) => (r === undefined ? Effect.void : tryAlternates(i + 1))
-          )
+          const alternate = action.alternates[i]
+          const alternateName = `${name}~${i + 1}`
+          const start = ctx.span === undefined ? 0 : engine.preciseNow()
+          return Effect.flatMap(runWithAlternates(ctx, alternate, alternateName), (r) => {
+            if (ctx.span !== undefined) actionEvent(ctx.span, alternateName, alternate, start, r, name)
+            return r === undefined ? Effect.void : tryAlternates(i + 1)
+          })
         }
         return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), failure)
       }
     })
 
-  const runList = (ctx: RunContext, from: number): Effect.Effect<void> => {
+  /**
+   * An action's event in its recovery's span: its name and kind, how it went, how long it took; an
+   * alternate's names the action it stands in for. (Events, not child spans: a span per action
+   * would cost an exporting tracer several microseconds each.)
+   */
+  const actionEvent = (
+    span: Tracer.Span,
+    name: string,
+    action: action_.ActionData,
+    start: number,
+    failure: ActionFailed | undefined,
+    alternateOf?: string
+  ) => {
+    const attributes: Record<string, unknown> = {
+      "ham.action": name,
+      "ham.action.kind": action._tag,
+      "ham.outcome": failure === undefined ? "ok" : "failed",
+      "ham.duration_ms": engine.preciseNow() - start
+    }
+    if (failure !== undefined) attributes["ham.reason"] = failure.reason
+    if (alternateOf !== undefined) attributes["ham.alternate_of"] = alternateOf
+    span.event(alternateOf === undefined ? "ham.action" : "ham.alternate", engine.nanos(), attributes)
+  }
+
+  /** how a run of an action list ended (a recovery span's `ham.outcome`) */
+  type Outcome = "ok" | "failed" | "stopped" | "deferred"
+
+  const runList = (ctx: RunContext, from: number): Effect.Effect<Outcome> => {
     const actions = ctx.condition.actions
-    const loop = (i: number): Effect.Effect<void> => {
+    const loop = (i: number, outcome: Outcome): Effect.Effect<Outcome> => {
       // a HAM that lost its store acts no more, not even the rest of a list it had begun
-      if (i >= actions.length || engine.state.fenced) return Effect.void
+      if (engine.state.fenced) return Effect.succeed(i >= actions.length ? outcome : "stopped")
+      if (i >= actions.length) return Effect.succeed(outcome)
       const rec = actions[i]
-      if (!rec.enabled) return loop(i + 1)
+      if (!rec.enabled) return loop(i + 1, outcome)
       if (ctx.shared && rec.action._tag === "Restart" && restart_.wouldWait(ctx.rec, engine.now())) {
         // A back-off wait must not stall the conditions of other entities: the rest of this list
         // (the restart and what follows it) goes on in a fiber of its own, in the same order.
-        return Effect.asVoid(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i)))
+        return Effect.as(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i, true)), "deferred")
       }
       rec.runs++
       engine.changes.touch(ctx.owner)
+      // timed here, in the list's own steps: a wrapper effect per action would cost more than the clock
+      const metered = engine.state.metrics
+      const start = metered || ctx.span !== undefined ? engine.preciseNow() : 0
       return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
-        if (failure === undefined) return loop(i + 1)
+        if (metered) telemetry.recordAction(rec.action._tag, engine.preciseNow() - start)
+        if (ctx.span !== undefined) actionEvent(ctx.span, rec.name, rec.action, start, failure)
+        if (failure === undefined) return loop(i + 1, outcome)
         rec.failures++
+        if (engine.state.metrics) telemetry.countActionFailure(ctx.rec)
         engine.changes.touch(ctx.owner)
         rec.lastFailure = failure.reason
         if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
-        return rec.action.breakOnFail ? Effect.void : loop(i + 1)
+        return rec.action.breakOnFail ? Effect.succeed("stopped") : loop(i + 1, "failed")
       })
     }
-    return loop(from)
+    return loop(from, "ok")
   }
 
-  /** the action list of a condition for one event, from action `from` on */
-  const runCondition = (ctx: RunContext, from = 0): Effect.Effect<void> => Effect.suspend(() => runList(ctx, from))
+  /**
+   * The action list of a condition for one event, from action `from` on. Traced, a run is a
+   * recovery span (a root: the HAM's fibers may have been forked inside an application's span),
+   * made on the tracer directly: the HAM's fiber does not run inside it (an exporting tracer would
+   * wrap each of its steps), only the application's code of a `Local` action does. The rest of a
+   * list that waits for a back-off (`continued`) runs later in a span of its own, the recovery's
+   * child.
+   */
+  const runCondition = (ctx: RunContext, from = 0, continued = false): Effect.Effect<void> => {
+    const tracer = engine.tracer
+    if (tracer === undefined) return Effect.asVoid(Effect.suspend(() => runList(ctx, from)))
+    return Effect.suspend(() => {
+      const span = tracer.span(
+        continued ? "ham.recovery.continued" : "ham.recovery",
+        continued && ctx.span !== undefined ? Option.some(ctx.span) : Option.none(),
+        Context.empty(),
+        [],
+        engine.nanos(),
+        "internal"
+      )
+      span.attribute("ham.entity", ctx.rec.name)
+      span.attribute("ham.condition", `${ctx.owner.name}/${ctx.condition.name}`)
+      span.attribute("ham.condition.type", ctx.condition.type)
+      span.attribute("ham.event", ctx.event._tag)
+      span.attribute("ham.event.seq", ctx.event.seq)
+      if (continued) span.attribute("ham.from_action", from)
+      return Effect.onExit(runList({ ...ctx, span }, from), (exit) =>
+        Effect.sync(() => {
+          span.attribute("ham.outcome", Exit.isSuccess(exit) ? exit.value : "interrupted")
+          span.end(engine.nanos(), exit)
+        }))
+    })
+  }
 
   return { runCondition, wake }
 }

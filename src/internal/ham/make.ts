@@ -51,6 +51,7 @@ import * as restart from "./restart.js"
 import { restore } from "./restore.js"
 import * as snapshot_ from "./snapshot.js"
 import { makeState, type Policy } from "./state.js"
+import * as telemetry from "./telemetry.js"
 import * as validate from "./validate.js"
 
 /** @internal */
@@ -93,14 +94,19 @@ export const make = (
   options?: Api.HamOptions
 ): Effect.Effect<Api.HamService, InvalidArgument, Scope.Scope | CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
-    const { eventBuffer, policy: basePolicy, spawner, verbosity } = yield* validate.validateHamOptions(options, {
-      intensity: defaultIntensity,
-      backoff: defaultBackoff,
-      backoffResetMillis: defaultBackoffResetMillis
-    })
+    const { eventBuffer, metrics, policy: basePolicy, spawner, tracing, verbosity } = yield* validate
+      .validateHamOptions(options, {
+        intensity: defaultIntensity,
+        backoff: defaultBackoff,
+        backoffResetMillis: defaultBackoffResetMillis
+      })
 
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
+    const preciseNow = () => Number(clock.unsafeCurrentTimeNanos()) / 1e6
+    // spans only for a tracer the application installed: the default one keeps nothing
+    const appTracer = yield* Effect.tracer
+    const tracer = tracing && telemetry.isInstalled(appTracer) ? appTracer : undefined
     const runtime = yield* Effect.runtime<never>()
     const executor = yield* CommandExecutor.CommandExecutor
     const store = yield* store_.current
@@ -110,7 +116,7 @@ export const make = (
     const notifyDirectory = yield* Effect.orDie(notifyServer.makeSocketDirectory())
     const launcher = yield* launcherFor(spawner, extension)
 
-    const state = makeState("*", now(), basePolicy, verbosity)
+    const state = makeState("*", now(), basePolicy, verbosity, metrics)
     const fibers = yield* FiberSet.make<unknown, unknown>()
     const pubsub = yield* PubSub.sliding<cond.ConditionEvent>(eventBuffer)
     // the store held by another HAM now: this one stops acting at once (no restart, no signal, no
@@ -129,6 +135,9 @@ export const make = (
     const engine: Types.Mutable<Engine> = {
       state,
       now,
+      preciseNow,
+      nanos: () => clock.unsafeCurrentTimeNanos(),
+      tracer,
       runtime,
       fibers,
       launcher,
@@ -181,7 +190,7 @@ export const make = (
       const all = [...state.entities.values()]
       for (const rec of all) {
         rec.attached = false
-        if (rec.status !== "placeholder") rec.status = "stopped"
+        if (rec.status !== "placeholder") telemetry.setStatus(state, rec, "stopped")
       }
       all.sort((a, b) => b.order - a.order)
       return Effect.forEach(all, (rec) => quiesce(engine, rec, true), { discard: true }).pipe(

@@ -31,6 +31,7 @@ import * as dispatch from "./dispatch.js"
 import { type AttachContext, common, type Engine, quiesce } from "./engine.js"
 import type { BeatConfig, EntityRec, Policy } from "./state.js"
 import { isUp, makeRec, none } from "./state.js"
+import * as telemetry from "./telemetry.js"
 import * as validate from "./validate.js"
 
 /** @internal the drivers the registry starts lives with */
@@ -203,7 +204,7 @@ export const make = (engine: Engine, drivers: Drivers) => {
       entities.delete(rec.name)
       engine.changes.forget(rec)
       rec.attached = false
-      rec.status = "dead"
+      telemetry.setStatus(state, rec, "dead")
       yield* quiesce(engine, rec, true)
       engine.enqueue(rec, { _tag: "CondDetach", ...common(engine, rec) })
     })

@@ -19,6 +19,7 @@ import * as cond from "../condition.js"
 import * as intensity_ from "../intensity.js"
 import { common, driverOf, type Engine } from "./engine.js"
 import { type EntityRec, history, type Policy } from "./state.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal what is known of an entity's past restarts */
 export interface RestartHistory {
@@ -91,7 +92,8 @@ export const wouldWait = (rec: EntityRec, now: number): boolean =>
 export const make = (engine: Engine) => {
   const giveUp = (rec: EntityRec, reason: "intensity" | "backoffEnded", restarts: number) =>
     Effect.suspend(() => {
-      rec.status = "gaveUp"
+      telemetry.setStatus(engine.state, rec, "gaveUp")
+      if (engine.state.metrics) telemetry.countGiveUp(rec)
       const error = new RestartIntensityExceeded({
         entity: rec.name,
         reason,
@@ -110,7 +112,7 @@ export const make = (engine: Engine) => {
     })
 
   const restartAfter = (rec: EntityRec, delayMillis: number): Effect.Effect<void, string> => {
-    rec.status = "restarting"
+    telemetry.setStatus(engine.state, rec, "restarting")
     const generation = rec.generation
     const current = () =>
       rec.attached && !engine.state.stopped && rec.generation === generation && rec.status === "restarting"

@@ -11,6 +11,7 @@
  * @internal
  */
 import type * as Fiber from "effect/Fiber"
+import type * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
 import type * as action_ from "../action.js"
 import type * as cond from "../condition.js"
@@ -205,6 +206,18 @@ export interface EntityRec {
   /** a fiber entity's code: what each of its lives runs (code cannot be stored) */
   code: Code | undefined
   channel: Channel | undefined
+  /** its metric tags, made at its first update (telemetry.ts) */
+  meter: Meter | undefined
+}
+
+/** @internal an entity's metric tags (the metrics cache their hooks by these arrays) */
+export interface Meter {
+  readonly entity: ReadonlyArray<MetricLabel.MetricLabel>
+  /** with the level of a heartbeat miss */
+  readonly low: ReadonlyArray<MetricLabel.MetricLabel>
+  readonly high: ReadonlyArray<MetricLabel.MetricLabel>
+  /** when the last life died (precise ms), for the restart latency */
+  diedAt: number | undefined
 }
 
 /** @internal the HAM: its registry and its own counters */
@@ -217,6 +230,8 @@ export interface HamState {
   /** the store is held by another HAM now: this one acts no more (see persist.ts) */
   fenced: boolean
   verbosity: number
+  /** Effect metrics are updated (telemetry.ts) */
+  readonly metrics: boolean
   /** how often one of the HAM's dispatchers died and was replaced by the watchdog fiber */
   hamFailures: number
   /** how often the watchdog fiber died and was replaced */
@@ -246,11 +261,18 @@ export const makeRec = (name: string, isGlobal: boolean, now: number, policy: Po
   attached: true,
   restored: false,
   code: undefined,
-  channel: undefined
+  channel: undefined,
+  meter: undefined
 })
 
 /** @internal */
-export const makeState = (globalName: string, now: number, policy: Policy, verbosity: number): HamState => ({
+export const makeState = (
+  globalName: string,
+  now: number,
+  policy: Policy,
+  verbosity: number,
+  metrics = true
+): HamState => ({
   entities: new Map(),
   global: makeRec(globalName, true, now, policy),
   seq: 0,
@@ -258,6 +280,7 @@ export const makeState = (globalName: string, now: number, policy: Policy, verbo
   stopped: false,
   fenced: false,
   verbosity,
+  metrics,
   hamFailures: 0,
   watchdogFailures: 0
 })

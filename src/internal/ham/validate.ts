@@ -242,7 +242,14 @@ export const validatePolicy = (
 
 const policyKeys: ReadonlyArray<keyof Api.RestartPolicyOptions> = ["restartIntensity", "backoff", "backoffResetAfter"]
 
-const hamOptionKeys: ReadonlyArray<keyof Api.HamOptions> = [...policyKeys, "verbosity", "eventBuffer", "spawner"]
+const hamOptionKeys: ReadonlyArray<keyof Api.HamOptions> = [
+  ...policyKeys,
+  "verbosity",
+  "eventBuffer",
+  "spawner",
+  "metrics",
+  "tracing"
+]
 
 /** @internal the options of `Ham.layer`, checked */
 export const validateHamOptions = (options: Api.HamOptions | undefined, base: Policy) =>
@@ -258,7 +265,18 @@ export const validateHamOptions = (options: Api.HamOptions | undefined, base: Po
     if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
       return yield* fail("eventBuffer", `must be a positive integer${got(eventBuffer)}`)
     }
-    return { policy, verbosity, eventBuffer, spawner }
+    for (const key of ["metrics", "tracing"] as const) {
+      const value = options?.[key]
+      if (value !== undefined && typeof value !== "boolean") return yield* fail(key, `must be a boolean${got(value)}`)
+    }
+    return {
+      policy,
+      verbosity,
+      eventBuffer,
+      spawner,
+      metrics: options?.metrics !== false,
+      tracing: options?.tracing !== false
+    }
   })
 
 /** @internal the default number of undelivered events each subscriber keeps */

@@ -19,6 +19,7 @@ import type * as entity_ from "../entity.js"
 import { describeCause } from "../ham/describe.js"
 import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
+import * as telemetry from "../ham/telemetry.js"
 import * as lifeScope from "./scope.js"
 
 /** signals that end a fiber (by interrupting it) */
@@ -93,7 +94,7 @@ export const make = (engine: Engine): FiberDriver => {
     const code = rec.code!
     lifeScope.renew(code)
     const generation = ++rec.generation
-    rec.status = "running"
+    telemetry.setStatus(engine.state, rec, "running")
     rec.lastStart = engine.now()
     // owned by the entity's record: its `life` holds the fiber until it ends, and the HAM's
     // shutdown stops every entity's life (a fiber set would cost an idle entity 130 bytes more)

@@ -32,6 +32,7 @@ import {
   notActing
 } from "../ham/engine.js"
 import type { EntityRec, ExternalPid } from "../ham/state.js"
+import * as telemetry from "../ham/telemetry.js"
 import * as validate from "../ham/validate.js"
 import * as life_ from "../launch/life.js"
 import * as procfs from "../procfs.js"
@@ -85,7 +86,7 @@ const commandLineOf = (pid: number) =>
 export const takeUp = (engine: Engine, rec: EntityRec, doc: EntityDoc): boolean => {
   if (doc.process === undefined || (doc.kind !== "process" && doc.kind !== "pid")) return false
   rec.kind = doc.kind
-  rec.status = "dead"
+  telemetry.setStatus(engine.state, rec, "dead")
   rec.order = ++engine.state.attachments
   return true
 }
@@ -150,7 +151,7 @@ const stopGroup = (external: ExternalPid, signal: string, graceMillis: number) =
 export const make = (engine: Engine): PidDriver => {
   const watch = (rec: EntityRec, external: ExternalPid, adopted: boolean): void => {
     const generation = ++rec.generation
-    rec.status = "running"
+    telemetry.setStatus(engine.state, rec, "running")
     const look = Effect.sync(() => {
       const seen = lookAt(external)
       if (seen === "alive") return true
@@ -170,7 +171,7 @@ export const make = (engine: Engine): PidDriver => {
   const resume = (rec: EntityRec, recorded: ExternalPid, adopted: boolean): void => {
     const seen = lookAt(recorded)
     if (seen === "alive") return watch(rec, recorded, adopted)
-    rec.status = "running"
+    telemetry.setStatus(engine.state, rec, "running")
     engine.reportDeath(rec, rec.generation, deathOf(recorded.pid, seen, "died while no HAM was watching it"))
   }
 

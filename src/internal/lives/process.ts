@@ -18,6 +18,7 @@ import * as dispatch from "../ham/dispatch.js"
 import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
 import { history, makeRec } from "../ham/state.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
+import * as telemetry from "../ham/telemetry.js"
 import * as validate from "../ham/validate.js"
 import type * as launch from "../launch/launcher.js"
 import * as life_ from "../launch/life.js"
@@ -159,7 +160,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
 
   const begin = (rec: EntityRec, life: launch.Life): void => {
     rec.generation++
-    rec.status = "running"
+    telemetry.setStatus(engine.state, rec, "running")
     rec.lastStart = engine.now()
     rec.life = { _tag: "Process", process: life, ready: false }
     engine.wake()
@@ -252,7 +253,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       Effect.flatMap(
         Effect.tapError(spawn(rec), () =>
           Effect.sync(() => {
-            if (current()) rec.status = "dead"
+            if (current()) telemetry.setStatus(engine.state, rec, "dead")
           })),
         (life) => {
           if (!current()) {

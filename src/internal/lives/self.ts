@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import { describeCause } from "../ham/describe.js"
 import type { Driver, Engine } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
+import * as telemetry from "../ham/telemetry.js"
 
 /** @internal */
 export interface SelfDriver extends Driver {
@@ -22,7 +23,7 @@ export interface SelfDriver extends Driver {
 export const make = (engine: Engine): SelfDriver => ({
   begin: (rec) =>
     Effect.suspend(() => {
-      rec.status = "running"
+      telemetry.setStatus(engine.state, rec, "running")
       rec.lastStart = engine.now()
       rec.life = { _tag: "Self" }
       const generation = ++rec.generation
