@@ -102,7 +102,7 @@ const expected: Record<string, Expectation> = {
   "file-server-recovery.ts": {
     contains: [
       /client: bytes 10\.\.19 from pid \d+: "abcdefghij"/,
-      /killing the file server \(pid (\d+)\) with SIGKILL\n.*step 0: the file server died \(pid \1, killed by SIGKILL\)/,
+      /killing the file server \(pid (\d+)\) with SIGKILL\n[\s\S]*?step 0: the file server died \(pid \1, killed by SIGKILL\)/,
       // the steps in order, the new pid different from the old one
       /from pid (\d+):[\s\S]*step 1: restarted, new pid (?!\1\b)\d+[\s\S]*step 2: port \d+ accepts connections[\s\S]*step 3: remount command ran/,
       "remount marker: remounted /export/data at ",
