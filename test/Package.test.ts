@@ -268,5 +268,17 @@ describe("Package: packed, installed beside the application's own effect, used",
         // the guardian process ended with the HAM
         expect(liveProcesses(path)).toEqual([])
       }))
+
+    it.effect("CommonJS code can require it (Node loads ES modules with require)", () =>
+      Effect.gen(function*() {
+        const { project } = yield* PackedTag
+        const out = yield* run(
+          process.execPath,
+          ["-e", `console.log(Object.keys(require("effect-ham")).sort().join(" "))`],
+          project,
+          30_000
+        )
+        expect(out.trim().split(" ")).toEqual([...publicModules, "HamLive"].sort())
+      }))
   })
 })
