@@ -3,13 +3,19 @@
  * starts again with the same file gets back its entities, conditions, actions, statistics and
  * published states.
  *
- * Provide it around the HAM's layer (the HAM looks for a store in the context it is built in):
+ * Provide it around the HAM's layer (the HAM looks for a store in the context it is built in), or
+ * take the HAM and its store as one layer, `Guardian.layerHam`:
  *
  * ```ts
+ * program.pipe(Effect.provide(Guardian.layerHam({ path: "./ham-state" })))
+ * // the same:
  * program.pipe(Effect.provide(HamLive), Effect.provide(Guardian.layer({ path: "./ham-state" })))
- * // or, as one layer:
  * const HamStored = HamLive.pipe(Layer.provide(Guardian.layer({ path: "./ham-state" })))
  * ```
+ *
+ * Never beside it: `Layer.merge(HamLive, Guardian.layer(...))` builds a HAM that does not see the
+ * store (and keeps nothing in it). Every `Ham` call made where such a HAM and a store are both
+ * provided dies with a defect that says so.
  *
  * What is kept, and when:
  * - Registry calls (`attach`, `condition`, the action adders, `publishState`, `raise`,
@@ -44,10 +50,12 @@
  *
  * @since 0.1.0
  */
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import type { InvalidArgument, StoreBusy, StoreCorrupt, StoreUnavailable } from "./HamError.js"
+import type { HamOptions } from "./HamService.js"
 import * as guardian from "./internal/guardian/layer.js"
 import type { HamExtension } from "./internal/ham/extension.js"
+import * as ham from "./internal/ham/make.js"
 import * as internal from "./internal/store/lmdb.js"
 import type { StateStore } from "./internal/store/service.js"
 
@@ -95,6 +103,19 @@ export const layer = (
   options: GuardianOptions
 ): Layer.Layer<StateStore | HamExtension, StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument> =>
   guardian.layer(options)
+
+/**
+ * A HAM with its store as one layer: `Ham.layer(hamOptions)` built on `Guardian.layer(options)`,
+ * so that the store cannot end up beside the HAM instead of under it. Fails as both layers do.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHam = (
+  options: GuardianOptions,
+  hamOptions?: HamOptions
+): Layer.Layer<ham.Ham, StoreCorrupt | StoreUnavailable | StoreBusy | InvalidArgument> =>
+  Layer.provide(ham.layer(hamOptions), guardian.layer(options))
 
 /**
  * The format version of the records this version of effect-ham writes and reads.

@@ -17,6 +17,7 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -153,8 +154,12 @@ export const layer: (options?: Api.HamOptions) => Layer.Layer<Ham, HamError.Inva
  */
 export const HamLive: Layer.Layer<Ham> = internal.HamLive
 
+// every call checks the wiring: a Guardian store beside the HAM (not under it) is a defect
 const withHam = <A, E, R>(f: (ham: Api.HamService) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Ham> =>
-  Effect.flatMap(internal.Ham, f)
+  Effect.contextWithEffect((context: Context.Context<Ham>) => {
+    const ham = Context.get(context, internal.Ham)
+    return internal.wiringDefect(context, ham) ?? f(ham)
+  })
 
 /**
  * Starts supervising an entity (QNX `ham_attach`). If a placeholder or a dead entity of that

@@ -137,6 +137,9 @@ const expected: Record<string, Expectation> = {
       /this process: (\d+);[\s\S]*spawner "inline": svc pid \d+, its parent \1 \(this process\)/
     ]
   },
+  "run-main.ts": {
+    contains: [/READY \{"api":\d+,"indexer":\d+,"spawner":\d+\}/, "indexer received: SIGINT", "api received: SIGTERM"]
+  },
   "recovery.ts": {
     contains: [
       `first 15 bytes: "The quick brown"`,

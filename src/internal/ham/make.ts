@@ -76,6 +76,32 @@ export const heartbeat = (handle: entity_.EntityHandle): Effect.Effect<void> =>
     if (rec !== undefined && rec.attached) beats.mark(rec)
   })
 
+/** the store each HAM built here commits to (read by `wiringDefect`) */
+const storeOf = new WeakMap<Api.HamService, store_.StateStoreService>()
+
+/**
+ * A defect when the context holds a store (the Guardian's) that this HAM does not commit to: the
+ * HAM was built beside the store (`Layer.merge(HamLive, Guardian.layer(...))`) or outside it, and
+ * keeps nothing in it. Undefined when the wiring is right (or the HAM was not built here).
+ *
+ * @internal
+ */
+export const wiringDefect = (
+  context: Context.Context<never>,
+  ham: Api.HamService
+): Effect.Effect<never> | undefined => {
+  const store = context.unsafeMap.get(store_.StateStore.key) as store_.StateStoreService | undefined
+  const own = storeOf.get(ham)
+  if (store === undefined || own === undefined || own === store) return undefined
+  return Effect.dieMessage(
+    "effect-ham: the HAM in this context was built without the store beside it (Guardian.layer) and keeps " +
+      "nothing in it. Provide the store to the HAM's layer, not beside it: " +
+      "HamLive.pipe(Layer.provide(Guardian.layer(options))), or Guardian.layerHam(options), " +
+      "or program.pipe(Effect.provide(HamLive), Effect.provide(Guardian.layer(options))); never " +
+      "Layer.merge(HamLive, Guardian.layer(options))."
+  )
+}
+
 /** the launcher the HAM's children are started by: the extension's, the context's, or the option's */
 const launcherFor = (
   spawner: "process" | "inline",
@@ -101,6 +127,13 @@ export const make = (
         backoffResetMillis: defaultBackoffResetMillis
       })
 
+    // a HAM built where another is provided shadows it for the code it is given to
+    if (Option.isSome(yield* Effect.serviceOption(Ham))) {
+      yield* Effect.logWarning(
+        "effect-ham: a HAM is being built where another HAM is already provided: the code it is provided to " +
+          "sees only the new one (none of the other's entities). Provide HamLive once, at the edge of the program."
+      )
+    }
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     const preciseNow = () => Number(clock.unsafeCurrentTimeNanos()) / 1e6
@@ -279,6 +312,7 @@ export const make = (
       : store.entities
     yield* restore(engine, docs, policyOf)
     if (extension._tag === "Some" && extension.value.start !== undefined) yield* extension.value.start(service)
+    storeOf.set(service, store)
     return service
   })
 
