@@ -1,8 +1,11 @@
 /**
  * Entities: the units a HAM monitors. An entity has a name unique in its HAM and one of these
- * kinds: a supervised fiber (`Entity.fiber`), the application itself (`Ham.attachSelf`), or a
- * placeholder made before the entity exists (`Ham.entity`). The global entity
+ * kinds: a supervised fiber (`Entity.fiber`), a child process the HAM starts (`Entity.process`),
+ * an existing process watched by pid (`Entity.pid`), the application itself (`Ham.attachSelf`),
+ * or a placeholder made before the entity exists (`Ham.entity`). The global entity
  * (`Entity.global`) is a wildcard: its conditions match events of every entity.
+ *
+ * A fiber entity's code finds its own handle in its context: `Entity.Current`.
  *
  * @since 0.1.0
  */
@@ -123,9 +126,13 @@ export type EntityRef = EntityHandle | string
 export const fiber: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => FiberSpec<R> = internal.fiber
 
 /**
- * A child process the HAM starts from a `Command` of `@effect/platform` (run through the
- * platform's command executor) and can restart with exactly the same command line, environment
- * and working directory.
+ * A child process the HAM starts from a `Command` of `@effect/platform` and can restart with
+ * exactly the same command line, environment and working directory. A single command is not run
+ * through the platform's command executor (only a pipeline, `Command.pipeTo`, is). By default it is forked
+ * by the HAM's spawner, a small helper process (`Ham.layer({ spawner: "process" })`), so that a
+ * restart does not pay for the application's memory and a SIGKILLed application leaves no child;
+ * with `spawner: "inline"` the HAM forks it from its own process; with the Guardian's process mode,
+ * children are started so that they outlive the application.
  *
  * - Exit code 0 is a death; a non-zero code or a signal is an abnormal death. The death event
  *   carries the pid, the exit code or the signal name, and the last lines of its stderr.

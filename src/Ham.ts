@@ -498,7 +498,8 @@ export const verbosity: Effect.Effect<number, never, Ham> = withHam((ham) => ham
 export const stop: Effect.Effect<void, never, Ham> = withHam((ham) => ham.stop)
 
 /**
- * Sleeps for a `Duration`: re-exported for examples that wait between steps.
+ * A duration as the HAM's options take it: a `Duration`, a number of milliseconds, or a string
+ * such as `"5 seconds"` (Effect's `Duration.DurationInput`, re-exported).
  *
  * @since 0.1.0
  * @category models

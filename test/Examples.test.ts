@@ -84,7 +84,9 @@ const expected: Record<string, Expectation> = {
       "the standby worker is attached",
       "worker: gaveUp, restarts 4",
       "worker-standby: running",
-      "batch: gaveUp, restarts 2"
+      "batch: gaveUp, restarts 2",
+      // the tree names the give-up raise's type and class
+      "gave-up [CondRaise type RaiseTypeHam class RaiseClassRestartGaveUp severity any]"
     ]
   },
   "control-snapshot.ts": {

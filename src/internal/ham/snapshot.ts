@@ -24,7 +24,12 @@ const filterText = (c: ConditionRec): string | undefined => {
   if (c.stateFilter !== undefined) return `${stateText(c.stateFilter.from)} -> ${stateText(c.stateFilter.to)}`
   if (c.raiseFilter !== undefined) {
     const f = (n: number) => (n === cond.RaiseAny ? "any" : String(n))
-    return `type ${f(c.raiseFilter.type)} class ${f(c.raiseFilter.class)} severity ${f(c.raiseFilter.severity)}`
+    const { class: klass, severity, type } = c.raiseFilter
+    // the HAM's own raises by the names of their constants (the give-up raise)
+    const ham = type === cond.RaiseTypeHam
+    const typeText = ham ? "RaiseTypeHam" : f(type)
+    const classText = ham && klass === cond.RaiseClassRestartGaveUp ? "RaiseClassRestartGaveUp" : f(klass)
+    return `type ${typeText} class ${classText} severity ${f(severity)}`
   }
   return undefined
 }
