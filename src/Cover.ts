@@ -28,6 +28,8 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -37,14 +39,15 @@ import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
 
 /**
- * A covered resource.
+ * A covered resource. `EOp` is the resource's error type: what its operations fail with, and
+ * what `isRecoverable` is given (default `unknown`: any failure).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Cover<A> {
+export interface Cover<A, EOp = unknown> extends Pipeable {
   /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
-  readonly use: <B, E, R>(
+  readonly use: <B, E extends EOp, R>(
     f: (resource: A) => Effect.Effect<B, E, R>
   ) => Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
   /** the current resource */
@@ -76,13 +79,16 @@ export type RecoverFn<A> = (old: A, failure: unknown) => Effect.Effect<A, unknow
  * @since 0.1.0
  * @category models
  */
-export interface CoverOptions<A, E, R> {
+export interface CoverOptions<A, E, R, EOp = unknown> {
   /** acquires the first resource; its finalizers run when it is replaced or the cover closes */
   readonly acquire: Effect.Effect<A, E, R>
   /** makes a new resource from the broken one (default: `acquire` again) */
   readonly recover?: RecoverFn<A> | undefined
-  /** which failures of an operation are recovered (default: `Cover.isRecoverable`) */
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  /**
+   * Which failures of an operation are recovered (default: `Cover.isRecoverable`). Its parameter
+   * type is the resource's error type: `use` then takes only operations that fail with it.
+   */
+  readonly isRecoverable?: ((error: EOp) => boolean) | undefined
   /** how the recovery function is retried (default: `defaultSchedule`) */
   readonly schedule?: Schedule.Schedule<unknown> | undefined
   /** how many times one operation is run again after recoveries (default 3) */
@@ -158,9 +164,9 @@ export type CoverClosed = internal.CoverClosed
  * @since 0.1.0
  * @category constructors
  */
-export const make: <A, E, R>(
-  options: CoverOptions<A, E, R>
-) => Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
+export const make: <A, E, R, EOp = unknown>(
+  options: CoverOptions<A, E, R, EOp>
+) => Effect.Effect<Cover<A, EOp>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> = internal.make
 
 /**
  * The default test of recoverable failures (see the module's description).
@@ -247,7 +253,7 @@ export const connect: (
  * @since 0.1.0
  * @category models
  */
-export interface CoverFile {
+export interface CoverFile extends Pipeable {
   /** the current descriptor */
   readonly fd: Effect.Effect<number, CoverClosed>
   readonly offset: Effect.Effect<number>
@@ -326,13 +332,19 @@ export const open: (
 
 /**
  * Opens a covered file again now (`ha_reopen`), at `path` (default: its own), keeping its offset
- * and its handles.
+ * and its handles. Data-first (`Cover.reopen(file, path?)`) or data-last
+ * (`file.pipe(Cover.reopen(path?))`).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const reopen = (handle: CoverFile, path?: string): Effect.Effect<void, RecoveryFailed | CoverClosed> =>
-  handle.reopen(path)
+export const reopen: {
+  (path?: string): (handle: CoverFile) => Effect.Effect<void, RecoveryFailed | CoverClosed>
+  (handle: CoverFile, path?: string): Effect.Effect<void, RecoveryFailed | CoverClosed>
+} = dual(
+  (args) => isHandle(args[0]),
+  (handle: CoverFile, path?: string): Effect.Effect<void, RecoveryFailed | CoverClosed> => handle.reopen(path)
+)
 
 /**
  * A second handle on the same covered file (`ha_dup`): the same offset and the same recovery.
@@ -350,6 +362,146 @@ export const dup = (handle: CoverFile): Effect.Effect<CoverFile, CoverClosed> =>
  * @category combinators
  */
 export const close = (self: { readonly close: Effect.Effect<void> }): Effect.Effect<void> => self.close
+
+// ---------------------------------------------------------------------------------------------
+// the members of covers as module functions (dual: data-first, or data-last in a pipe)
+// ---------------------------------------------------------------------------------------------
+
+/** a cover or a covered handle (not a path, a length, an offset or a function) */
+const isHandle = (u: unknown): boolean => typeof u === "object" && u !== null
+
+/**
+ * Runs an operation on the covered resource (`cover.use(f)`): a recoverable failure is recovered
+ * and the operation run again.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const use: {
+  <A, B, E, R>(
+    f: (resource: A) => Effect.Effect<B, E, R>
+  ): <EOp>(self: Cover<A, EOp>) => Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
+  <A, EOp, B, E extends EOp, R>(
+    self: Cover<A, EOp>,
+    f: (resource: A) => Effect.Effect<B, E, R>
+  ): Effect.Effect<B, E | RecoveryFailed | CoverClosed, R>
+} = dual(2, <A, B, E, R>(self: Cover<A>, f: (resource: A) => Effect.Effect<B, E, R>) => self.use(f))
+
+/**
+ * The current resource of a cover (`cover.get`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const get = <A>(self: Cover<A, any>): Effect.Effect<A, CoverClosed> => self.get
+
+/**
+ * Replaces the recovery function of a cover or a covered file from now on (`setRecover`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const setRecover: {
+  <F>(recover: F): (self: { readonly setRecover: (recover: F) => Effect.Effect<void> }) => Effect.Effect<void>
+  <F>(self: { readonly setRecover: (recover: F) => Effect.Effect<void> }, recover: F): Effect.Effect<void>
+} = dual(
+  2,
+  <F>(self: { readonly setRecover: (recover: F) => Effect.Effect<void> }, recover: F) => self.setRecover(recover)
+)
+
+/**
+ * Recovers a cover now, as if an operation had failed with `reason` (`cover.recoverNow`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const recoverNow: {
+  (reason: unknown): (self: Cover<any, any>) => Effect.Effect<void, RecoveryFailed | CoverClosed>
+  (self: Cover<any, any>, reason: unknown): Effect.Effect<void, RecoveryFailed | CoverClosed>
+} = dual(2, (self: Cover<any, any>, reason: unknown) => self.recoverNow(reason))
+
+/**
+ * The statistics of a cover or a covered file (`stats`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stats = (self: { readonly stats: Effect.Effect<CoverStats> }): Effect.Effect<CoverStats> => self.stats
+
+/**
+ * The recoveries of a cover or a covered file, as they happen (`recoveries`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const recoveries = (self: { readonly recoveries: Stream.Stream<RecoveryEvent> }): Stream.Stream<RecoveryEvent> =>
+  self.recoveries
+
+/**
+ * Sends a line on a covered connection and reads the reply line (`connection.request`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const request: {
+  (line: string): (self: CoverConnection) => Effect.Effect<string, Error | RecoveryFailed | CoverClosed>
+  (self: CoverConnection, line: string): Effect.Effect<string, Error | RecoveryFailed | CoverClosed>
+} = dual(2, (self: CoverConnection, line: string) => self.request(line))
+
+/**
+ * Sends a line on a covered connection, expecting no reply (`connection.send`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const send: {
+  (line: string): (self: CoverConnection) => Effect.Effect<void, Error | RecoveryFailed | CoverClosed>
+  (self: CoverConnection, line: string): Effect.Effect<void, Error | RecoveryFailed | CoverClosed>
+} = dual(2, (self: CoverConnection, line: string) => self.send(line))
+
+/**
+ * Reads up to `length` bytes of a covered file at its offset, and moves it on (`file.read`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const read: {
+  (length: number): (self: CoverFile) => Effect.Effect<Uint8Array, Error | RecoveryFailed | CoverClosed>
+  (self: CoverFile, length: number): Effect.Effect<Uint8Array, Error | RecoveryFailed | CoverClosed>
+} = dual(2, (self: CoverFile, length: number) => self.read(length))
+
+/**
+ * Writes to a covered file at its offset, and moves it on; the number of bytes written
+ * (`file.write`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const write: {
+  (data: Uint8Array | string): (self: CoverFile) => Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+  (self: CoverFile, data: Uint8Array | string): Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+} = dual(2, (self: CoverFile, data: Uint8Array | string) => self.write(data))
+
+/**
+ * Moves the offset of a covered file; the new offset (`file.seek`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const seek: {
+  (
+    offset: number,
+    whence?: "start" | "current" | "end"
+  ): (self: CoverFile) => Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+  (
+    self: CoverFile,
+    offset: number,
+    whence?: "start" | "current" | "end"
+  ): Effect.Effect<number, Error | RecoveryFailed | CoverClosed>
+} = dual(
+  (args) => isHandle(args[0]),
+  (self: CoverFile, offset: number, whence?: "start" | "current" | "end") => self.seek(offset, whence)
+)
 
 /**
  * One uncovered line connection (closed with the scope): what `connect` covers.

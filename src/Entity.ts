@@ -5,7 +5,7 @@
  * or a placeholder made before the entity exists (`Ham.entity`). The global entity
  * (`Entity.global`) is a wildcard: its conditions match events of every entity.
  *
- * A fiber entity's code finds its own handle in its context: `Entity.Current`.
+ * A fiber entity's life finds its own handle in its context: `Entity.Current`.
  *
  * @since 0.1.0
  */
@@ -53,12 +53,43 @@ export type EntitySpec<R = never> = FiberSpec<R> | ProcessSpec | PidSpec
 
 /**
  * What attaching a spec needs from the context: a fiber's requirements but `Scope` (each life of
- * a fiber entity runs in a scope of its own, closed when that life ends), nothing for processes.
+ * a fiber entity runs in a scope of its own, closed when that life ends) and `Entity.Current`
+ * (its own handle, which every life finds in its context), nothing for processes.
  *
  * @since 0.1.0
  * @category models
  */
-export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope> : never
+export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope | Current> : never
+
+/**
+ * The handle of the fiber entity whose life runs the code that reads it: every life of a fiber
+ * entity finds its own handle in its context, so that it can beat, publish its state or raise
+ * without looking itself up by name.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Entity, Ham } from "effect-ham"
+ *
+ * const worker = Entity.fiber(
+ *   "worker",
+ *   Effect.gen(function*() {
+ *     const self = yield* Entity.Current
+ *     yield* Ham.heartbeat(self).pipe(Effect.repeat(Schedule.spaced("1 second")))
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Current: typeof internal.Current = internal.Current
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export type Current = internal.Current
 
 /**
  * The spec of a supervised fiber.

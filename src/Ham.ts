@@ -32,6 +32,7 @@ import type * as Condition from "./Condition.js"
 import type * as Entity from "./Entity.js"
 import type * as HamError from "./HamError.js"
 import type * as Api from "./HamService.js"
+import * as condition_ from "./internal/condition.js"
 import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
 
@@ -73,6 +74,11 @@ export type {
    * @category models
    */
   ConditionHandle,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  ConditionHandleFields,
   /**
    * @since 0.1.0
    * @category models
@@ -195,13 +201,21 @@ export const attachSelf = (
   withHam((ham) => ham.attachSelf(name, options))
 
 /**
- * Sends a heartbeat for the entity of this handle (QNX `ham_heartbeat`). Always succeeds; does
- * nothing if the entity is not running or was detached.
+ * Sends a heartbeat for an entity (QNX `ham_heartbeat`), given its handle or its name. Always
+ * succeeds; does nothing if the entity is not running, was detached, or (by name) does not exist.
+ * Through a handle it needs no lookup (and no `Ham` in the context); a fiber entity's life finds
+ * its own handle as `Entity.Current`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const heartbeat: (handle: Entity.EntityHandle) => Effect.Effect<void> = internal.heartbeat
+export const heartbeat: {
+  (handle: Entity.EntityHandle): Effect.Effect<void>
+  (name: string): Effect.Effect<void, never, Ham>
+} = ((entity: Entity.EntityRef) =>
+  typeof entity === "string"
+    ? withHam((ham) => Effect.ignore(Effect.flatMap(ham.entityHandle(entity), internal.heartbeat)))
+    : internal.heartbeat(entity)) as any
 
 /**
  * The handle of the entity of that name; creates a placeholder when there is none, so that
@@ -293,7 +307,7 @@ export const conditionHandle = (
  * @category constructors
  */
 export const addAction = (
-  condition: Api.ConditionHandle,
+  condition: Api.ConditionHandleFields,
   action: Action.Action
 ): Effect.Effect<Api.ActionHandle, HamError.AddActionError, Ham> => withHam((ham) => ham.addAction(condition, action))
 
@@ -304,22 +318,24 @@ export const addAction = (
  * @category getters
  */
 export const actionHandle = (
-  condition: Api.ConditionHandle,
+  condition: Api.ConditionHandleFields,
   name: string
 ): Effect.Effect<Api.ActionHandle, HamError.ActionHandleError, Ham> =>
   withHam((ham) => ham.actionHandle(condition, name))
 
 /**
- * A condition handle, or an effect that makes one: what the pipeable action adders take.
+ * A condition handle (or a record of its fields), or an effect that makes one: what the pipeable
+ * action adders take.
  *
  * @since 0.1.0
  * @category models
  */
-export type ConditionInput<E, R> = Api.ConditionHandle | Effect.Effect<Api.ConditionHandle, E, R>
+export type ConditionInput<E, R> = Api.ConditionHandleFields | Effect.Effect<Api.ConditionHandleFields, E, R>
 
 /**
- * Adds an action to the condition and passes the condition on, so that adders chain:
- * `Ham.condition(e, CondDeath).pipe(Ham.restart, Ham.log("restarted"))`.
+ * Adds an action to the condition and passes the condition's handle on, so that adders chain:
+ * `Ham.condition(e, CondDeath).pipe(Ham.restart, Ham.log("restarted"))`, or on a handle,
+ * `handle.pipe(Ham.restart, Ham.log("restarted"))`.
  *
  * @since 0.1.0
  * @category actions
@@ -328,7 +344,10 @@ export const action = (action: Action.Action) =>
 <E = never, R = never>(
   self: ConditionInput<E, R>
 ): Effect.Effect<Api.ConditionHandle, E | HamError.AddActionError, R | Ham> =>
-  Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action))
+  Effect.map(
+    Effect.tap(Effect.isEffect(self) ? self : Effect.succeed(self), (handle) => addAction(handle, action)),
+    condition_.conditionHandle
+  )
 
 /**
  * Adds `Action.restart` (QNX `ham_action_restart`).

@@ -7,6 +7,7 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -133,17 +134,27 @@ export interface ConditionOptions {
 }
 
 /**
- * A client-side handle on a condition (entity name + condition name).
+ * What the calls that take a condition read of it: a `ConditionHandle`, or a plain record of the
+ * same fields (decoded from JSON, say).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ConditionHandle {
+export interface ConditionHandleFields {
   readonly _tag: "ConditionHandle"
   readonly entity: string
   readonly isGlobal: boolean
   readonly name: string
 }
+
+/**
+ * A client-side handle on a condition (entity name + condition name), pipeable into the action
+ * adders: `handle.pipe(Ham.restart, Ham.log("restarted"))`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConditionHandle extends ConditionHandleFields, Pipeable {}
 
 /**
  * A client-side handle on an action (entity, condition and action names).
@@ -165,7 +176,7 @@ export interface ActionHandle {
  * @since 0.1.0
  * @category models
  */
-export type Handle = Entity.EntityHandle | ConditionHandle | ActionHandle
+export type Handle = Entity.EntityHandle | ConditionHandleFields | ActionHandle
 
 /**
  * `"enable"`, `"disable"`, `"getFlags"` or `{ setFlags: { flag: boolean } }`.
@@ -262,9 +273,15 @@ export interface HamService {
     name: string
   ) => Effect.Effect<ConditionHandle, ConditionHandleError>
   /** Adds an action at the end of a condition's list (see `Ham.addAction`). */
-  readonly addAction: (condition: ConditionHandle, action: Action.Action) => Effect.Effect<ActionHandle, AddActionError>
+  readonly addAction: (
+    condition: ConditionHandleFields,
+    action: Action.Action
+  ) => Effect.Effect<ActionHandle, AddActionError>
   /** The handle of an existing action (see `Ham.actionHandle`). */
-  readonly actionHandle: (condition: ConditionHandle, name: string) => Effect.Effect<ActionHandle, ActionHandleError>
+  readonly actionHandle: (
+    condition: ConditionHandleFields,
+    name: string
+  ) => Effect.Effect<ActionHandle, ActionHandleError>
   /** Publishes the entity's new state (see `Ham.publishState`). */
   readonly publishState: (entity: Entity.EntityRef, state: number) => Effect.Effect<void, PublishError>
   /** Raises a condition on the entity (see `Ham.raise`). */

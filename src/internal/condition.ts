@@ -1,5 +1,8 @@
+import { pipeArguments } from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Api from "../Condition.js"
+import type * as Service from "../HamService.js"
 
 /** @internal */
 export const conditionTypes = [
@@ -190,3 +193,23 @@ export const RaiseClassRestartGaveUp = 1
 
 /** @internal */
 export const RaiseSeverityCritical = 7
+
+const ConditionHandleTypeId = Symbol.for("effect-ham/ConditionHandle")
+
+const ConditionHandleProto = {
+  [ConditionHandleTypeId]: ConditionHandleTypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+/** @internal a condition handle (pipeable) with these fields; a handle already is one */
+export const conditionHandle = (fields: Service.ConditionHandleFields): Service.ConditionHandle => {
+  if (Predicate.hasProperty(fields, ConditionHandleTypeId)) return fields as unknown as Service.ConditionHandle
+  const self = Object.create(ConditionHandleProto)
+  self._tag = "ConditionHandle"
+  self.entity = fields.entity
+  self.isGlobal = fields.isGlobal
+  self.name = fields.name
+  return self
+}

@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import { pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import type * as Api from "../Cover.js"
@@ -128,6 +129,9 @@ export const open = (
           })
 
       return {
+        pipe() {
+          return pipeArguments(this, arguments)
+        },
         fd: Effect.map(cover.get, (r) => r.fd),
         offset: Effect.sync(() => state.offset),
         read,

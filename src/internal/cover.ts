@@ -13,6 +13,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -102,13 +103,13 @@ export const defaultSchedule: Schedule.Schedule<unknown> = Schedule.exponential(
 // ---------------------------------------------------------------------------------------------
 
 /** @internal */
-export type Cover<A> = Api.Cover<A>
+export type Cover<A, EOp = unknown> = Api.Cover<A, EOp>
 
 /** @internal */
 export type RecoverFn<A> = Api.RecoverFn<A>
 
 /** @internal */
-export type CoverOptions<A, E, R> = Api.CoverOptions<A, E, R>
+export type CoverOptions<A, E, R, EOp = unknown> = Api.CoverOptions<A, E, R, EOp>
 
 interface Current<A> {
   readonly resource: A
@@ -146,9 +147,9 @@ export const validateOptions = (
 }
 
 /** @internal */
-export const make = <A, E, R>(
-  options: CoverOptions<A, E, R>
-): Effect.Effect<Cover<A>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> =>
+export const make = <A, E, R, EOp = unknown>(
+  options: CoverOptions<A, E, R, EOp>
+): Effect.Effect<Cover<A, EOp>, E | InvalidArgument, Exclude<R, Scope.Scope> | Scope.Scope> =>
   Effect.gen(function*() {
     yield* validateOptions(options, optionKeys, "Cover options")
     if (!Effect.isEffect(options.acquire)) {
@@ -161,7 +162,8 @@ export const make = <A, E, R>(
     }
     const outer = yield* Effect.scope
     const context = yield* Effect.context<Exclude<R, Scope.Scope>>()
-    const isRecoverable = options.isRecoverable ?? isRecoverableDefault
+    // an operation's failures are of the resource's error type (`use` asks for it)
+    const isRecoverable = (options.isRecoverable ?? isRecoverableDefault) as (error: unknown) => boolean
     const schedule = options.schedule ?? defaultSchedule
     const retries = options.retries ?? 3
     const acquireIn = (scope: Scope.CloseableScope, effect: Effect.Effect<A, unknown, any>) =>
@@ -274,7 +276,7 @@ export const make = <A, E, R>(
     })
     yield* Effect.addFinalizer(() => close)
 
-    const cover: Cover<A> = {
+    const cover: Cover<A, EOp> = {
       use,
       get: Effect.suspend(() => (current === undefined ? Effect.fail(closed) : Effect.succeed(current.resource))),
       setRecover: (next) =>
@@ -290,7 +292,10 @@ export const make = <A, E, R>(
         generation: current?.generation ?? -1
       })),
       recoveries: Stream.fromPubSub(events),
-      close
+      close,
+      pipe() {
+        return pipeArguments(this, arguments)
+      }
     }
     return cover
   })

@@ -1,4 +1,5 @@
 import type * as Command from "@effect/platform/Command"
+import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import { pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
@@ -14,6 +15,9 @@ export const HandleTypeId: typeof Entity.HandleTypeId = Symbol.for("effect-ham/E
 
 /** @internal */
 export type EntityKind = Entity.EntityKind
+
+/** @internal the handle of the fiber entity whose life runs the code that reads it */
+export class Current extends Context.Tag("effect-ham/Entity/Current")<Current, Entity.EntityHandle>() {}
 
 /** @internal where the output of a process entity goes */
 export const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import { ActionNotFound, ConditionNotFound, DuplicateName, type InvalidArgument } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
 import * as action_ from "../action.js"
-import type * as cond from "../condition.js"
+import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import { driverOf, type Engine } from "./engine.js"
 import type { ActionRec, ConditionRec, EntityRec } from "./state.js"
@@ -31,12 +31,8 @@ const uniqueName = (base: string, taken: (name: string) => boolean): string => {
   }
 }
 
-const conditionHandleOf = (rec: EntityRec, condition: ConditionRec): Api.ConditionHandle => ({
-  _tag: "ConditionHandle",
-  entity: rec.name,
-  isGlobal: rec.isGlobal,
-  name: condition.name
-})
+const conditionHandleOf = (rec: EntityRec, condition: ConditionRec): Api.ConditionHandle =>
+  cond.conditionHandle({ _tag: "ConditionHandle", entity: rec.name, isGlobal: rec.isGlobal, name: condition.name })
 
 const actionHandleOf = (rec: EntityRec, condition: ConditionRec, action: ActionRec): Api.ActionHandle => ({
   _tag: "ActionHandle",
@@ -79,7 +75,7 @@ export interface Lookups {
 export const make = (engine: Engine, lookups: Lookups) => {
   const { findEntity, guard, hasRestart } = lookups
 
-  const findCondition = (handle: Api.ConditionHandle) =>
+  const findCondition = (handle: Api.ConditionHandleFields) =>
     Effect.flatMap(findEntity(handle.isGlobal ? entity_.global : handle.entity), (rec) => {
       const condition = rec.conditions.find((c) => c.name === handle.name)
       return condition === undefined
@@ -212,7 +208,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
       for (const alternate of action.alternates) yield* validateAction(rec, condition, alternate, false)
     })
 
-  const addAction = (handle: Api.ConditionHandle, action: action_.Action) =>
+  const addAction = (handle: Api.ConditionHandleFields, action: action_.Action) =>
     Effect.gen(function*() {
       yield* guard
       const [rec, condition] = yield* findCondition(handle)
@@ -237,7 +233,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
       return actionHandleOf(rec, condition, added)
     })
 
-  const actionHandle = (handle: Api.ConditionHandle, name: string) =>
+  const actionHandle = (handle: Api.ConditionHandleFields, name: string) =>
     Effect.zipRight(
       guard,
       Effect.map(
@@ -312,7 +308,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
     })
 
   /** removes a condition or an action (an entity handle is detached by the caller) */
-  const remove = (handle: Api.ConditionHandle | Api.ActionHandle) =>
+  const remove = (handle: Api.ConditionHandleFields | Api.ActionHandle) =>
     Effect.gen(function*() {
       yield* guard
       if (handle._tag === "ConditionHandle") {

@@ -29,6 +29,7 @@ import type { SelfDriver } from "../lives/self.js"
 import * as beats from "./beats.js"
 import * as dispatch from "./dispatch.js"
 import { type AttachContext, common, type Engine, quiesce } from "./engine.js"
+import { handleOf } from "./handle.js"
 import type { BeatConfig, EntityRec, Policy } from "./state.js"
 import { isUp, makeRec, none } from "./state.js"
 import * as telemetry from "./telemetry.js"
@@ -42,16 +43,8 @@ export interface Drivers {
   readonly self: SelfDriver
 }
 
-/** the hidden link from a handle to its record, for a heartbeat without a lookup */
-const RecordKey = Symbol.for("effect-ham/Entity/Record")
-
-/** @internal the handle of an entity */
-export const handleOf = (rec: EntityRec): entity_.EntityHandle =>
-  rec.isGlobal ? entity_.global : entity_.makeHandle(rec.name, false, { [RecordKey]: rec })
-
-/** @internal the record a handle was made for (when it was made by this HAM) */
-export const recordOf = (handle: entity_.EntityHandle): EntityRec | undefined =>
-  (handle as unknown as { readonly [RecordKey]?: EntityRec })[RecordKey]
+/** @internal */
+export { handleOf, recordOf } from "./handle.js"
 
 const refName = (ref: entity_.EntityRef): string => (typeof ref === "string" ? ref : ref.name)
 const isGlobalRef = (ref: entity_.EntityRef) => typeof ref !== "string" && ref.isGlobal

@@ -47,3 +47,34 @@ export const add = <Services, I, S>(
   service: S
 ): Context.Context<Services | I> =>
   Context.unsafeMake(new Layered(context.unsafeMap, tag.key, service) as unknown as Map<string, any>)
+
+/**
+ * `add`, with a second service under `derivedTag` made from the first each time it is read: an
+ * entry that costs the context nothing until it is used (one class per derived tag, made once).
+ *
+ * @internal
+ */
+export const addDerived = <I, S, J, T>(
+  tag: Context.Tag<I, S>,
+  derivedTag: Context.Tag<J, T>,
+  derive: (service: S) => T
+) => {
+  const derivedKey = derivedTag.key
+  class Derived extends Layered<any> {
+    override get(key: string): any {
+      return key === derivedKey ? derive(this.value) : super.get(key)
+    }
+    override has(key: string): boolean {
+      return key === derivedKey || super.has(key)
+    }
+    override get size(): number {
+      return super.size + (this.base.has(derivedKey) ? 0 : 1)
+    }
+    override *entries(): IterableIterator<[string, any]> {
+      for (const entry of super.entries()) if (entry[0] !== derivedKey) yield entry
+      yield [derivedKey, derive(this.value)]
+    }
+  }
+  return <Services>(context: Context.Context<Services>, service: S): Context.Context<Services | I | J> =>
+    Context.unsafeMake(new Derived(context.unsafeMap, tag.key, service) as unknown as Map<string, any>)
+}

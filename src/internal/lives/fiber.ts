@@ -14,13 +14,23 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as FiberRefs from "effect/FiberRefs"
 import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import type { AttachError } from "../../HamError.js"
-import type * as entity_ from "../entity.js"
+import * as entity_ from "../entity.js"
 import { describeCause } from "../ham/describe.js"
 import { type AttachContext, common, type Driver, type Engine, forkOwned } from "../ham/engine.js"
+import { handleOf } from "../ham/handle.js"
 import type { EntityRec } from "../ham/state.js"
 import * as telemetry from "../ham/telemetry.js"
+import * as layered from "./context.js"
 import * as lifeScope from "./scope.js"
+
+/** a life's context: the attaching fiber's, its code as its `Scope`, its entity's handle as `Entity.Current` */
+const lifeContext = layered.addDerived(
+  Scope.Scope,
+  entity_.Current,
+  (code) => handleOf((code as lifeScope.Code).owner as EntityRec)
+)
 
 /** signals that end a fiber (by interrupting it) */
 const terminatingSignals = new Set(["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGABRT"])
@@ -113,7 +123,7 @@ export const make = (engine: Engine): FiberDriver => {
         const runtime = shareRuntime(yield* Effect.runtime<any>())
         const rec = context.take(yield* context.claimable)
         rec.kind = "fiber"
-        rec.code = lifeScope.make(spec.effect, runtime)
+        rec.code = lifeScope.make(spec.effect, runtime, rec, lifeContext)
         engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })
         start(rec, false)
         return rec

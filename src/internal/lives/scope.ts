@@ -15,6 +15,7 @@
  *
  * @internal
  */
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import type * as Exit from "effect/Exit"
@@ -38,6 +39,8 @@ export interface Code extends Scope.CloseableScope, Runtime.Runtime<any> {
   closed: Exit.Exit<unknown, unknown> | undefined
   /** the signal an action sent the current life, when it was interrupted that way */
   killedBy: string | undefined
+  /** what the driver keeps with the code (the fiber driver: the entity's record) */
+  readonly owner: unknown
 }
 
 /**
@@ -75,14 +78,24 @@ const CodeProto = {
   }
 }
 
-/** @internal the code of a fiber entity: what its lives run, from the attaching fiber's runtime */
+/**
+ * The code of a fiber entity: what its lives run, from the attaching fiber's runtime. `owner`
+ * is kept for `withContext`, which makes the lives' context (default: the runtime's, plus the
+ * code as its `Scope`).
+ *
+ * @internal
+ */
 export const make = (
   effect: Effect.Effect<unknown, unknown, any>,
-  from: Runtime.Runtime<any>
+  from: Runtime.Runtime<any>,
+  owner?: unknown,
+  withContext: (context: Context.Context<any>, code: Code) => Context.Context<any> = (context, code) =>
+    layered.add(context, Scope.Scope, code)
 ): Code => {
   const code = Object.create(CodeProto)
   code.effect = effect
-  code.context = layered.add(from.context, Scope.Scope, code)
+  code.owner = owner
+  code.context = withContext(from.context, code)
   code.fiberRefs = from.fiberRefs
   code.runtimeFlags = from.runtimeFlags
   code.scope = undefined
