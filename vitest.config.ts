@@ -1,10 +1,32 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
+
+/**
+ * The long runs of real processes (guardian takeovers, store crash and corruption matrices, every
+ * example, children beating over the notify socket, the package packed and installed):
+ * `npm run test:slow` runs these, `npm test` the others (vitest runs one file at a time on a
+ * 2-core machine). Run by hand (`npx vitest run`) or in CI on other Node versions, the suite is
+ * all of them.
+ */
+const slow = [
+  "test/GuardianCrash.test.ts",
+  "test/GuardianProcess.test.ts",
+  "test/StoreCorruption.test.ts",
+  "test/GuardianFencing.test.ts",
+  "test/Guardian.test.ts",
+  "test/Examples.test.ts",
+  "test/NotifyIntegration.test.ts",
+  "test/Package.test.ts"
+]
+
+/** the npm script that runs vitest, when one does */
+const script = process.env.npm_lifecycle_event
 
 export default defineConfig({
   resolve: { conditions: ["source", "module", "node", "import", "default"] },
   ssr: { resolve: { conditions: ["source", "module", "node", "import", "default"] } },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: script === "test:slow" ? slow : ["test/**/*.test.ts"],
+    exclude: script === "test" ? [...configDefaults.exclude, ...slow] : configDefaults.exclude,
     testTimeout: 30_000,
     hookTimeout: 30_000
   }
