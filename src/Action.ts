@@ -14,6 +14,7 @@
  * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm).
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Command from "@effect/platform/Command"
 import * as Deferred from "effect/Deferred"

@@ -9,6 +9,7 @@
  * those of the global entity, in the order they were added.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/condition.js"

@@ -26,6 +26,7 @@
  *   `Stream` of recovery events. The recovery function can be replaced with `setRecover`.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"

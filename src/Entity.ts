@@ -8,6 +8,7 @@
  * A fiber entity's life finds its own handle in its context: `Entity.Current`.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Command from "@effect/platform/Command"
 import type * as Duration from "effect/Duration"

@@ -49,6 +49,7 @@
  * closed it (the same SHA-256).
  *
  * @since 0.1.0
+ * @module
  */
 import * as Layer from "effect/Layer"
 import type { InvalidArgument, StoreBusy, StoreCorrupt, StoreUnavailable } from "./HamError.js"

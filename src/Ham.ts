@@ -16,6 +16,7 @@
  * subscribers are never blocked.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Context from "effect/Context"
 import type * as Deferred from "effect/Deferred"

@@ -4,6 +4,7 @@
  * Bad input never changes the HAM's state: the call fails with one of these instead.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Schema from "effect/Schema"
 

@@ -4,6 +4,7 @@
  * context; each names exactly what it can fail with. Every type here is also exported by `Ham`.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"

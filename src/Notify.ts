@@ -31,6 +31,7 @@
  * ```
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"

@@ -3,6 +3,7 @@
  * entity. `Ham.snapshot` returns a `Tree`; `Tree.render` prints it.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/tree.js"
