@@ -2,7 +2,8 @@ import { configDefaults, defineConfig } from "vitest/config"
 
 /**
  * The long runs of real processes (guardian takeovers, store crash and corruption matrices, every
- * example, children beating over the notify socket, the package packed and installed):
+ * example, children beating over the notify socket, the package packed and installed, the
+ * spawner's process tests):
  * `npm run test:slow` runs these, `npm test` the others (vitest runs one file at a time on a
  * 2-core machine). Run by hand (`npx vitest run`) or in CI on other Node versions, the suite is
  * all of them.
@@ -15,7 +16,8 @@ const slow = [
   "test/Guardian.test.ts",
   "test/Examples.test.ts",
   "test/NotifyIntegration.test.ts",
-  "test/Package.test.ts"
+  "test/Package.test.ts",
+  "test/Spawner.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */

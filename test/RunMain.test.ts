@@ -62,7 +62,8 @@ const received = (dir: string, name: string): { readonly signal: string; readonl
   return { signal, at: Number(at) }
 }
 
-describe("an application run with NodeRuntime.runMain", () => {
+// the two runs at once: each boots Node and tsx, which is most of its time
+describe.concurrent("an application run with NodeRuntime.runMain", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it.scopedLive(
       `${signal}: each child gets its stop signal and grace, the app exits 0, nothing is left`,
