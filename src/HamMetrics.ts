@@ -11,6 +11,7 @@
  * per action and alternate) go to the tracer of its context; see the guide's "Metrics and traces".
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Metric from "effect/Metric"
 import type * as MetricKeyType from "effect/MetricKeyType"
