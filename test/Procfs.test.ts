@@ -242,6 +242,17 @@ describe("procfs readers", () => {
       const pgid = child.pid!
       expect(yield* firstLine(child)).toBe("started")
       yield* waitUntil(Effect.map(procfs.processGroupMembers(pgid), (pids) => pids.length === 3))
+      // a child seen between its fork and its exec is still an `sh`
+      yield* waitUntil(
+        Effect.flatMap(
+          procfs.descendants(pgid),
+          (kids) =>
+            Effect.map(
+              Effect.forEach(kids, (pid) => Effect.orElseSucceed(procfs.readStat(pid), () => undefined)),
+              (stats) => stats.every((s) => s?.comm === "sleep")
+            )
+        )
+      )
       const members = yield* procfs.processGroupMembers(pgid)
       expect(members).toContain(pgid)
       const kids = yield* procfs.descendants(pgid)
