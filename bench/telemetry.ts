@@ -103,9 +103,10 @@ export const cost = Effect.gen(function*() {
   const modes: ReadonlyArray<Mode> = ["off", "metrics", "spans", "otel"]
   const restart: Record<Mode, Array<number>> = { off: [], metrics: [], spans: [], otel: [] }
   const dispatch: Record<Mode, Array<number>> = { off: [], metrics: [], spans: [], otel: [] }
-  for (let round = 0; round < 6; round++) {
-    for (const mode of modes) restart[mode].push(yield* restartGap(mode, exporter, 10_000))
-    for (const mode of modes) dispatch[mode].push(yield* dispatchRate(mode, exporter, 100_000))
+  // many short alternating rounds: a loaded machine's swings fall on every mode alike
+  for (let round = 0; round < 12; round++) {
+    for (const mode of modes) restart[mode].push(yield* restartGap(mode, exporter, 5_000))
+    for (const mode of modes) dispatch[mode].push(yield* dispatchRate(mode, exporter, 50_000))
   }
   const r = (mode: Mode) => median(restart[mode].slice(1))
   const d = (mode: Mode) => median(dispatch[mode].slice(1))
