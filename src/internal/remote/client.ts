@@ -4,8 +4,9 @@
  * (checked here first: what is local to this process, a fiber entity or `Action.effect`, and bad
  * input fail with `InvalidArgument` before anything is sent) and gives back the server's answer
  * with the operation's own errors. A connection lost after the handshake makes the calls made
- * meanwhile die with `HamUnreachable` (the service's operations have no transport error); the
- * connection is made again in the background.
+ * meanwhile die with `HamUnreachable` (the service's operations have no transport error), but for
+ * the reads (snapshot, verbosity, handle lookups), which are tried again while the connection is
+ * made again in the background, for up to `connectTimeout`.
  *
  * @internal
  */
@@ -23,6 +24,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -52,6 +54,9 @@ const invalid = (argument: string, reason: string) => new InvalidArgument({ argu
 
 type Success<R> = Schema.WithResult.Success<R>
 type Failure<R> = Schema.WithResult.Failure<R>
+
+/** the requests that change nothing: tried again when their connection is lost */
+const reads: ReadonlySet<string> = new Set(["LookupEntity", "LookupCondition", "LookupAction", "Snapshot"])
 
 /** for each request's tag, whether an error is one its operation can fail with */
 const expected: Record<string, (u: unknown) => boolean> = Object.fromEntries(
@@ -137,10 +142,15 @@ export const make = (
         : Effect.die(Predicate.isTagged(error, "RpcClientError") ? unreachable(error) : error)
 
     const send = client as unknown as Record<string, (json: unknown) => Effect.Effect<unknown, unknown>>
-    const call = <R extends protocol.Call>(request: R): Effect.Effect<Success<R>, Failure<R>> =>
-      Effect.flatMap(protocol.encodeRequest(request), (json) => send[request._tag](json)).pipe(
+    const isLost = (error: unknown) => Predicate.isTagged(error, "RpcClientError")
+    // a read whose connection is lost is tried again while the client connects again
+    const again = Schedule.spaced("100 millis").pipe(Schedule.upTo(connectTimeout))
+    const call = <R extends protocol.Call>(request: R): Effect.Effect<Success<R>, Failure<R>> => {
+      const sent = Effect.flatMap(protocol.encodeRequest(request), (json) => send[request._tag](json))
+      return (reads.has(request._tag) ? Effect.retry(sent, { schedule: again, while: isLost }) : sent).pipe(
         Effect.catchAll(settle(request._tag))
       ) as Effect.Effect<Success<R>, Failure<R>>
+    }
 
     const eventsOf = (entity: Parameters<Api.HamService["events"]>[0]) =>
       Stream.unwrap(Effect.map(
