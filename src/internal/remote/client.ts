@@ -16,11 +16,13 @@ import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcMiddleware from "@effect/rpc/RpcMiddleware"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -57,6 +59,15 @@ type Failure<R> = Schema.WithResult.Failure<R>
 
 /** the requests that change nothing: tried again when their connection is lost */
 const reads: ReadonlySet<string> = new Set(["LookupEntity", "LookupCondition", "LookupAction", "Snapshot"])
+
+/** each request's JSON, by its own schema (what is local to this process fails: `InvalidArgument`) */
+const encoders: Record<string, (request: protocol.Request) => Effect.Effect<unknown, ParseResult.ParseError>> = Object
+  .fromEntries(
+    protocol.Request.members.map((member) => [member._tag, Schema.encode(member as Schema.Schema<any, any>)])
+  )
+
+const encode = (request: protocol.Request): Effect.Effect<unknown, InvalidArgument> =>
+  Effect.mapError(encoders[request._tag](request), (error) => protocol.invalidArgument(error, request))
 
 /** for each request's tag, whether an error is one its operation can fail with */
 const expected: Record<string, (u: unknown) => boolean> = Object.fromEntries(
@@ -100,7 +111,7 @@ export const make = (
     const connectTimeout = options.connectTimeout ?? "5 seconds"
     const unreachable = (u: unknown) => new HamUnreachable({ address, reason: causeText(u) || String(u) })
 
-    const serialization = frames.serialization(options.serialization ?? "msgpack", options.maxFrameBytes ?? 64 << 20)
+    const serialization = frames.serialization(options.serialization ?? "ndjson", options.maxFrameBytes ?? 64 << 20)
     const withToken = RpcMiddleware.layerClient(rpcs.Authorization, ({ request }) =>
       Effect.succeed(
         Option.isSome(token)
@@ -146,15 +157,17 @@ export const make = (
     // a read whose connection is lost is tried again while the client connects again
     const again = Schedule.spaced("100 millis").pipe(Schedule.upTo(connectTimeout))
     const call = <R extends protocol.Call>(request: R): Effect.Effect<Success<R>, Failure<R>> => {
-      const sent = Effect.flatMap(protocol.encodeRequest(request), (json) => send[request._tag](json))
-      return (reads.has(request._tag) ? Effect.retry(sent, { schedule: again, while: isLost }) : sent).pipe(
-        Effect.catchAll(settle(request._tag))
-      ) as Effect.Effect<Success<R>, Failure<R>>
+      const sent = Effect.flatMap(encode(request), (json) => send[request._tag](json))
+      return (reads.has(request._tag)
+        ? Effect.catchIf(sent, isLost, () => Effect.retry(sent, { schedule: again, while: isLost }))
+        : sent).pipe(
+          Effect.catchAll(settle(request._tag))
+        ) as Effect.Effect<Success<R>, Failure<R>>
     }
 
     const eventsOf = (entity: Parameters<Api.HamService["events"]>[0]) =>
       Stream.unwrap(Effect.map(
-        Effect.orDie(protocol.encodeRequest(new protocol.Events({ entity }, true))),
+        Effect.orDie(encode(new protocol.Events({ entity }, true))),
         (json) => client.Events(json)
       )).pipe(
         Stream.catchAll((error) => Stream.die(Predicate.isTagged(error, "RpcClientError") ? unreachable(error) : error))
@@ -166,7 +179,11 @@ export const make = (
       const queue = yield* Queue.sliding<cond.ConditionEvent>(eventBuffer)
       const ready = yield* Deferred.make<void>()
       yield* eventsOf(undefined).pipe(
-        Stream.runForEach((item) => isEvent(item) ? Queue.offer(queue, item) : Deferred.succeed(ready, undefined)),
+        Stream.runForEachChunk((items) =>
+          Chunk.every(items, isEvent)
+            ? Queue.offerAll(queue, items)
+            : Effect.zipRight(Deferred.succeed(ready, undefined), Queue.offerAll(queue, Chunk.filter(items, isEvent)))
+        ),
         Effect.onExit((exit) => Effect.zipRight(Deferred.done(ready, exit), Queue.shutdown(queue))),
         Effect.forkScoped
       )

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { InvalidArgument, Unauthorized } from "../../HamError.js"
 import * as cond from "../condition.js"
 import * as requests from "../protocol/requests.js"
+import * as tree_ from "../tree.js"
 
 /** @internal the version of the protocol; a client and a server of different versions refuse each other */
 export const ProtocolVersion = 1
@@ -39,13 +40,21 @@ export const TokenHeader = "x-ham-token"
 
 /** a procedure for a request of the protocol: its JSON in, its success out, its errors and InvalidArgument */
 const call = <const Tag extends string, S extends Schema.Schema.Any, F extends Schema.Schema.All>(
-  request: { readonly _tag: Tag; readonly success: S; readonly failure: F }
+  request: { readonly _tag: Tag; readonly success: S; readonly failure: F },
+  success: S = request.success
 ) =>
   Rpc.make(request._tag, {
     payload: Schema.Unknown,
-    success: request.success,
+    success,
     error: Schema.Union(request.failure, InvalidArgument)
   })
+
+/**
+ * A schema whose encoding is its value as it is, unchecked: for what the server sends and made
+ * itself (typed, and of a type that is its own JSON), so that the tree and every event are not
+ * walked once more before they are sent. The client decodes them with the full schemas.
+ */
+const made = <A>(_: Schema.Schema<A>): Schema.Schema<A> => Schema.declare((_u: unknown): _u is A => true)
 
 /** @internal what the server says of itself in the handshake */
 export const HelloReply = Schema.Struct({
@@ -67,25 +76,31 @@ export const EventItem = Schema.Union(Subscribed, cond.ConditionEvent)
 /** @internal */
 export type EventItem = typeof EventItem.Type
 
-/** @internal every procedure of the remote HAM, each behind `Authorization` */
-export class HamRpcs extends RpcGroup.make(
-  Rpc.make("Hello", { payload: { protocol: Schema.Number }, success: HelloReply }),
-  call(requests.Attach),
-  call(requests.Entity),
-  call(requests.LookupEntity),
-  call(requests.Detach),
-  call(requests.Condition),
-  call(requests.ConditionState),
-  call(requests.ConditionRaise),
-  call(requests.LookupCondition),
-  call(requests.AddAction),
-  call(requests.LookupAction),
-  call(requests.Control),
-  call(requests.Remove),
-  call(requests.PublishState),
-  call(requests.Raise),
-  call(requests.Verbose),
-  call(requests.Snapshot),
-  call(requests.Stop),
-  Rpc.make("Events", { payload: Schema.Unknown, success: EventItem, error: InvalidArgument, stream: true })
-).middleware(Authorization) {}
+const procedures = (tree: Schema.Schema<tree_.Tree>, item: Schema.Schema<EventItem>) =>
+  RpcGroup.make(
+    Rpc.make("Hello", { payload: { protocol: Schema.Number }, success: HelloReply }),
+    call(requests.Attach),
+    call(requests.Entity),
+    call(requests.LookupEntity),
+    call(requests.Detach),
+    call(requests.Condition),
+    call(requests.ConditionState),
+    call(requests.ConditionRaise),
+    call(requests.LookupCondition),
+    call(requests.AddAction),
+    call(requests.LookupAction),
+    call(requests.Control),
+    call(requests.Remove),
+    call(requests.PublishState),
+    call(requests.Raise),
+    call(requests.Verbose),
+    call(requests.Snapshot, tree),
+    call(requests.Stop),
+    Rpc.make("Events", { payload: Schema.Unknown, success: item, error: InvalidArgument, stream: true })
+  ).middleware(Authorization)
+
+/** @internal every procedure of the remote HAM, each behind `Authorization` (the client's: it checks what it gets) */
+export class HamRpcs extends procedures(tree_.Tree, EventItem) {}
+
+/** @internal the same procedures as the server serves them: the tree and the events it made are sent unchecked */
+export class HamServerRpcs extends procedures(made(tree_.Tree), made(EventItem)) {}

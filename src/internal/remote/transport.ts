@@ -91,6 +91,9 @@ export interface Connection {
   /** an authorized call was made on it */
   authenticated: boolean
   authFailures: number
+  /** the last token its calls carried, and whether it was the server's */
+  lastToken: string | undefined
+  lastTokenOk: boolean
 }
 
 /** @internal */
@@ -192,6 +195,8 @@ export const make = (limits: Limits): Effect.Effect<Transport, never, Scope.Scop
         lastRead: opened,
         authenticated: false,
         authFailures: 0,
+        lastToken: undefined,
+        lastTokenOk: false,
         frames: frames.makeServerFrames(limits.maxFrameBytes),
         inFlight: new Set(),
         queue: Effect.runSync(Queue.unbounded<FromClientEncoded>()),
