@@ -34,8 +34,8 @@ import * as internal from "./internal/remote/client.js"
 
 /**
  * The options of `HamClient.layer`: exactly one of `tcp` (a port, on `host`, default
- * `127.0.0.1`) and `unix` (a socket path); the token (TCP); the frames (`msgpack`, the default,
- * or `ndjson`); how long the handshake may take (5 seconds); the longest frame accepted from the
+ * `127.0.0.1`) and `unix` (a socket path); the token (TCP); the frames (`ndjson`, the default,
+ * or `msgpack`); how long the handshake may take (5 seconds); the longest frame accepted from the
  * server (64 MiB); how many undelivered events a `Ham.subscribe` queue keeps (4096).
  *
  * @since 0.1.0
