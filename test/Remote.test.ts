@@ -6,8 +6,7 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Stream } from "effect"
-import type { Scope } from "effect"
+import { Cause, Chunk, Context, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRestart } from "effect-ham/Condition"
 import * as HamClient from "effect-ham/HamClient"
@@ -236,6 +235,22 @@ describe("Remote HAM", () => {
         }
       })
     ))
+
+  it.live("a server closed while a client streams its events: the server closes at once, the stream dies typed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-remote-")
+      const outer = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(served(dir), outer)
+      const server = Context.get(context, HamServer.HamServer)
+      const client = yield* Layer.build(clientOf(server, "tcp"))
+      const stream = yield* Ham.events().pipe(Stream.runDrain, Effect.provide(client), Effect.exit, Effect.fork)
+      yield* Effect.sleep("100 millis")
+      const t0 = Date.now()
+      yield* Scope.close(outer, Exit.void)
+      expect(Date.now() - t0).toBeLessThan(2000)
+      const exit = yield* Fiber.join(stream).pipe(Effect.timeout("5 seconds"))
+      expect(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "succeeded").toMatch(/HamUnreachable/)
+    }).pipe(Effect.scoped))
 
   it.live("a client's scope closes its connection; the server's closes its listeners and the socket file", () =>
     Effect.gen(function*() {

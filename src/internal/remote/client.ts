@@ -14,8 +14,10 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Headers from "@effect/platform/Headers"
 import * as Socket from "@effect/platform/Socket"
 import * as RpcClient from "@effect/rpc/RpcClient"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
 import * as RpcMiddleware from "@effect/rpc/RpcMiddleware"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -56,6 +58,17 @@ const invalid = (argument: string, reason: string) => new InvalidArgument({ argu
 
 type Success<R> = Schema.WithResult.Success<R>
 type Failure<R> = Schema.WithResult.Failure<R>
+
+/**
+ * A call ended by its connection rather than by its caller: `@effect/rpc` ends the calls of a
+ * connection that closes, or of a server that stops, as interrupted by its "transient" fiber id
+ * (-503). They are lost calls, not interruptions of the caller.
+ */
+const isClosedByPeer = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.isInterruptedOnly(cause) &&
+  Array.from(Cause.interruptors(cause)).some((id) => id._tag === "Runtime" && id.id === -503)
+
+const closedByPeer = new RpcClientError({ reason: "Protocol", message: "the connection or the server closed the call" })
 
 /** the requests that change nothing: tried again when their connection is lost */
 const reads: ReadonlySet<string> = new Set(["LookupEntity", "LookupCondition", "LookupAction", "Snapshot"])
@@ -157,7 +170,9 @@ export const make = (
     // a read whose connection is lost is tried again while the client connects again
     const again = Schedule.spaced("100 millis").pipe(Schedule.upTo(connectTimeout))
     const call = <R extends protocol.Call>(request: R): Effect.Effect<Success<R>, Failure<R>> => {
-      const sent = Effect.flatMap(encode(request), (json) => send[request._tag](json))
+      const sent = Effect.flatMap(encode(request), (json) => send[request._tag](json)).pipe(
+        Effect.catchAllCause((cause) => isClosedByPeer(cause) ? Effect.fail(closedByPeer) : Effect.failCause(cause))
+      )
       return (reads.has(request._tag)
         ? Effect.catchIf(sent, isLost, () => Effect.retry(sent, { schedule: again, while: isLost }))
         : sent).pipe(
@@ -170,6 +185,11 @@ export const make = (
         Effect.orDie(encode(new protocol.Events({ entity }, true))),
         (json) => client.Events(json)
       )).pipe(
+        Stream.catchAllCause((cause) =>
+          isClosedByPeer(cause)
+            ? Stream.die(unreachable(closedByPeer))
+            : Stream.failCause(cause)
+        ),
         Stream.catchAll((error) => Stream.die(Predicate.isTagged(error, "RpcClientError") ? unreachable(error) : error))
       )
 
