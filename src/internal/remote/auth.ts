@@ -10,19 +10,7 @@ import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import { InvalidArgument } from "../../HamError.js"
-
-/**
- * Where a token comes from: at most one of `token` (the token itself), `tokenFile` (a file that
- * only its owner, this user, may read or write: mode 0600 or stricter) and `tokenEnv` (the name of
- * an environment variable).
- *
- * @internal
- */
-export interface TokenSource {
-  readonly token?: string | Redacted.Redacted<string> | undefined
-  readonly tokenFile?: string | undefined
-  readonly tokenEnv?: string | undefined
-}
+import type { TokenSource } from "../../HamServer.js"
 
 /** @internal the fewest characters a token has */
 export const MinTokenLength = 16

@@ -33,6 +33,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as net from "node:net"
+import type * as ClientApi from "../../HamClient.js"
 import { HamUnreachable, InvalidArgument, type Unauthorized } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
 import type * as cond from "../condition.js"
@@ -42,17 +43,6 @@ import * as auth from "./auth.js"
 import * as frames from "./frames.js"
 import * as listen from "./listen.js"
 import * as rpcs from "./rpcs.js"
-
-/** @internal the options of `HamClient.layer` */
-export interface ClientOptions {
-  readonly tcp?: { readonly port: number; readonly host?: string | undefined } | undefined
-  readonly unix?: string | undefined
-  readonly auth?: auth.TokenSource | undefined
-  readonly serialization?: frames.Serialization | undefined
-  readonly connectTimeout?: Duration.DurationInput | undefined
-  readonly maxFrameBytes?: number | undefined
-  readonly eventBuffer?: number | undefined
-}
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
 
@@ -97,7 +87,7 @@ const causeText = (u: unknown): string => {
 
 /** where the options point to, as written in errors */
 const endpointOf = (
-  options: ClientOptions
+  options: ClientApi.ClientOptions
 ): Effect.Effect<{ readonly address: string; readonly connect: net.NetConnectOpts }, InvalidArgument> => {
   const { tcp, unix } = options
   if (unix !== undefined && tcp === undefined) {
@@ -115,7 +105,7 @@ const endpointOf = (
 
 /** @internal */
 export const make = (
-  options: ClientOptions
+  options: ClientApi.ClientOptions
 ): Effect.Effect<Api.HamService, InvalidArgument | Unauthorized | HamUnreachable, Scope.Scope> =>
   Effect.gen(function*() {
     const { address, connect } = yield* endpointOf(options)
@@ -250,5 +240,6 @@ export const make = (
   })
 
 /** @internal */
-export const layer = (options: ClientOptions): Layer.Layer<Ham, InvalidArgument | Unauthorized | HamUnreachable> =>
-  Layer.scoped(Ham, make(options))
+export const layer = (
+  options: ClientApi.ClientOptions
+): Layer.Layer<Ham, InvalidArgument | Unauthorized | HamUnreachable> => Layer.scoped(Ham, make(options))

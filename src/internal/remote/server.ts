@@ -17,6 +17,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { InvalidArgument, type ListenFailed, Unauthorized } from "../../HamError.js"
+import type * as Api from "../../HamServer.js"
 import type { HamService } from "../../HamService.js"
 import type * as cond from "../condition.js"
 import { Ham } from "../ham/make.js"
@@ -26,39 +27,8 @@ import * as listen from "./listen.js"
 import * as rpcs from "./rpcs.js"
 import * as transport_ from "./transport.js"
 
-/** @internal the limits of `HamServer.layer`, as given */
-export interface LimitsInput {
-  readonly maxConnections?: number | undefined
-  readonly maxFrameBytes?: number | undefined
-  readonly maxInFlight?: number | undefined
-  readonly maxPendingWriteBytes?: number | undefined
-  readonly idleTimeout?: Duration.DurationInput | undefined
-  readonly authTimeout?: Duration.DurationInput | undefined
-  readonly maxAuthFailures?: number | undefined
-}
-
-/** @internal the options of `HamServer.layer` */
-export interface ServerOptions {
-  readonly listen: {
-    readonly tcp?: { readonly port: number; readonly host?: string | undefined } | undefined
-    readonly unix?: string | undefined
-  }
-  readonly auth?: auth.TokenSource | undefined
-  readonly limits?: LimitsInput | undefined
-}
-
-/** @internal what a running server says of itself */
-export interface HamServerService {
-  /** the TCP address it listens on (the port the system picked, for port 0) */
-  readonly tcp: Option.Option<{ readonly host: string; readonly port: number }>
-  /** the absolute path of its Unix socket */
-  readonly unix: Option.Option<string>
-  /** what it counts of its connections */
-  readonly stats: Effect.Effect<transport_.Stats>
-}
-
 /** @internal */
-export class HamServer extends Context.Tag("effect-ham/HamServer")<HamServer, HamServerService>() {}
+export class HamServer extends Context.Tag("effect-ham/HamServer")<HamServer, Api.HamServerService>() {}
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -84,7 +54,7 @@ const positiveMillis = (argument: string, value: Duration.DurationInput | undefi
   })
 
 /** @internal the limits given, checked, over the defaults */
-export const limitsOf = (input: LimitsInput | undefined): Effect.Effect<transport_.Limits, InvalidArgument> => {
+export const limitsOf = (input: Api.Limits | undefined): Effect.Effect<transport_.Limits, InvalidArgument> => {
   const d = transport_.defaultLimits
   return Effect.all({
     maxConnections: positiveInt("maxConnections", input?.maxConnections, d.maxConnections),
@@ -197,8 +167,8 @@ const authorization = (transport: transport_.Transport, token: Option.Option<Red
 
 /** @internal */
 export const make = (
-  options: ServerOptions
-): Effect.Effect<HamServerService, InvalidArgument | ListenFailed, Ham | Scope.Scope> =>
+  options: Api.ServerOptions
+): Effect.Effect<Api.HamServerService, InvalidArgument | ListenFailed, Ham | Scope.Scope> =>
   Effect.gen(function*() {
     const ham = yield* Ham
     const limits = yield* limitsOf(options.limits)
@@ -232,5 +202,5 @@ export const make = (
   })
 
 /** @internal */
-export const layer = (options: ServerOptions): Layer.Layer<HamServer, InvalidArgument | ListenFailed, Ham> =>
+export const layer = (options: Api.ServerOptions): Layer.Layer<HamServer, InvalidArgument | ListenFailed, Ham> =>
   Layer.scoped(HamServer, make(options))

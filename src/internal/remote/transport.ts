@@ -28,6 +28,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
+import type * as Api from "../../HamServer.js"
 import * as frames from "./frames.js"
 
 /** @internal the limits of a server's connections (see the module's doc) */
@@ -60,25 +61,7 @@ const QueueLowWater = 256
 const WriteHighWater = 1024 * 1024
 
 /** @internal why the server closed a connection */
-export type CloseReason =
-  | "idle"
-  | "unauthenticated"
-  | "authFailures"
-  | "malformed"
-  | "oversized"
-  | "inFlight"
-  | "backlog"
-
-/** @internal what a server counts of its connections */
-export interface Stats {
-  /** connections accepted, and open now */
-  readonly accepted: number
-  readonly open: number
-  /** connections closed as soon as accepted: `maxConnections` were open */
-  readonly refused: number
-  /** connections the server closed, by reason */
-  readonly closed: Readonly<Record<CloseReason, number>>
-}
+export type CloseReason = keyof Api.Stats["closed"]
 
 /** @internal one open connection */
 export interface Connection {
@@ -105,7 +88,7 @@ export interface Transport {
   readonly close: (connection: Connection, reason: CloseReason) => void
   /** closes every connection (the listeners are closing) */
   readonly closeAll: () => void
-  readonly stats: Effect.Effect<Stats>
+  readonly stats: Effect.Effect<Api.Stats>
 }
 
 interface State extends Connection {
