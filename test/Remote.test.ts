@@ -25,11 +25,11 @@ const served = (dir: string, limits?: HamServer.Limits) =>
 
 type Transport = "tcp" | "unix"
 
-/** a client of the served HAM, over TCP (msgpack) or the Unix socket (ndjson) */
+/** a client of the served HAM, over TCP (ndjson, the default) or the Unix socket (msgpack) */
 const clientOf = (server: HamServer.HamServerService, transport: Transport) =>
   transport === "tcp"
     ? HamClient.layer({ tcp: { port: Option.getOrThrow(server.tcp).port }, auth: { token } })
-    : HamClient.layer({ unix: Option.getOrThrow(server.unix), serialization: "ndjson" })
+    : HamClient.layer({ unix: Option.getOrThrow(server.unix), serialization: "msgpack" })
 
 /** runs `body` with a served HAM: the local `Ham`, and a function running an effect against it remotely */
 const withServed = <A, E>(
