@@ -197,6 +197,12 @@ describe("Remote HAM", () => {
         Effect.gen(function*() {
           yield* Ham.entity("a")
           const c = yield* Ham.condition("a", CondDeath, { name: "c" })
+          // a remote condition handle pipes into the action adders, as a local one
+          yield* c.pipe(Ham.log("first"), Ham.log("second"))
+          expect((yield* Ham.snapshot).entities[0].conditions[0].actions.map((a) => a.summary)).toEqual([
+            `log "first" (verbosity 1)`,
+            `log "second" (verbosity 1)`
+          ])
           expect(yield* failureOf(Ham.detach("nope"))).toMatchObject({ _tag: "EntityNotFound", entity: "nope" })
           expect(yield* failureOf(Ham.condition("a", CondDeath, { name: "c" }))).toMatchObject({
             _tag: "DuplicateName",

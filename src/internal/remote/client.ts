@@ -36,7 +36,7 @@ import type * as net from "node:net"
 import type * as ClientApi from "../../HamClient.js"
 import { HamUnreachable, InvalidArgument, type Unauthorized } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
-import type * as cond from "../condition.js"
+import * as cond from "../condition.js"
 import { Ham } from "../ham/make.js"
 import * as protocol from "../protocol.js"
 import * as auth from "./auth.js"
@@ -203,6 +203,10 @@ export const make = (
 
     const snapshot = call(new protocol.Snapshot({}, true))
 
+    /** a condition handle as the local HAM gives it: pipeable into the action adders */
+    const pipeable = <E>(effect: Effect.Effect<Api.ConditionHandleFields, E>) =>
+      Effect.map(effect, cond.conditionHandle)
+
     const service: Api.HamService = {
       attach: (spec, attachOptions) => call(new protocol.Attach({ spec, options: attachOptions }, true)),
       attachSelf: () =>
@@ -216,12 +220,12 @@ export const make = (
       entityHandle: (name) => call(new protocol.LookupEntity({ name }, true)),
       detach: (entity) => call(new protocol.Detach({ entity }, true)),
       condition: (entity, type, conditionOptions) =>
-        call(new protocol.Condition({ entity, type, options: conditionOptions }, true)),
+        pipeable(call(new protocol.Condition({ entity, type, options: conditionOptions }, true))),
       conditionState: (entity, filter, conditionOptions) =>
-        call(new protocol.ConditionState({ entity, filter, options: conditionOptions }, true)),
+        pipeable(call(new protocol.ConditionState({ entity, filter, options: conditionOptions }, true))),
       conditionRaise: (entity, filter, conditionOptions) =>
-        call(new protocol.ConditionRaise({ entity, filter, options: conditionOptions }, true)),
-      conditionHandle: (entity, name) => call(new protocol.LookupCondition({ entity, name }, true)),
+        pipeable(call(new protocol.ConditionRaise({ entity, filter, options: conditionOptions }, true))),
+      conditionHandle: (entity, name) => pipeable(call(new protocol.LookupCondition({ entity, name }, true))),
       addAction: (condition, action) => call(new protocol.AddAction({ condition, action }, true)),
       actionHandle: (condition, name) => call(new protocol.LookupAction({ condition, name }, true)),
       publishState: (entity, state) => call(new protocol.PublishState({ entity, state }, true)),
