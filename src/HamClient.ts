@@ -24,6 +24,7 @@
  * service's operations have no transport error) and the client connects again in the background.
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"

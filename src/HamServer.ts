@@ -29,6 +29,7 @@
  * The frames are msgpack or ndjson (the server takes either, per connection; see `HamClient`).
  *
  * @since 0.1.0
+ * @module
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
