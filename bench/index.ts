@@ -6,6 +6,7 @@ import * as core from "./core.js"
 import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
+import * as remote from "./remote.js"
 import * as telemetry from "./telemetry.js"
 
 const main = Effect.gen(function*() {
@@ -21,6 +22,7 @@ const main = Effect.gen(function*() {
   yield* guardian.takeover
   yield* cover.overhead
   yield* cover.recovery
+  yield* remote.remote
 })
 
 Effect.runPromise(main).then(

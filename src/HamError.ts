@@ -287,6 +287,67 @@ export class StoreBusy extends Schema.TaggedError<StoreBusy>()("StoreBusy", {
 }
 
 /**
+ * A call to a remote HAM was refused: it carried no token, or not the server's (`HamServer`'s
+ * TCP listener requires one). The call changed nothing. A `HamClient` whose token is refused
+ * fails to build with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `unauthorized: ${this.reason}`
+  }
+}
+
+/**
+ * A remote HAM could not be reached at `address`: nothing listens there, the connection was lost,
+ * or what answers does not speak the HAM's protocol. A `HamClient` that cannot connect fails to
+ * build with it; a call whose connection is lost afterwards dies with it (the `Ham` service's
+ * operations have no transport error).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HamUnreachable extends Schema.TaggedError<HamUnreachable>()("HamUnreachable", {
+  address: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `cannot reach the HAM at ${this.address}: ${this.reason}`
+  }
+}
+
+/**
+ * A `HamServer` could not listen at `address`: the address is in use (by a live server), the
+ * Unix socket's directory is not private to this user (mode 0700, owned by it), the path is
+ * something other than a socket, or the operating system refused (`code`, when it gave one).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFailed", {
+  address: Schema.String,
+  reason: Schema.String,
+  code: Schema.optional(Schema.String)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `cannot listen at ${this.address}: ${this.reason}`
+  }
+}
+
+/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0

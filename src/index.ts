@@ -40,12 +40,26 @@ export * as Ham from "./Ham.js"
 export * as HamError from "./HamError.js"
 
 /**
+ * The remote HAM's client: the `Ham` service of a `HamServer` in another process.
+ *
+ * @since 0.1.0
+ */
+export * as HamClient from "./HamClient.js"
+
+/**
  * The HAM's Effect metrics (deaths, restarts, heartbeat misses, actions, give-ups, running
  * entities).
  *
  * @since 0.1.0
  */
 export * as HamMetrics from "./HamMetrics.js"
+
+/**
+ * The remote HAM's server: the `Ham` of its context served over a Unix socket or TCP.
+ *
+ * @since 0.1.0
+ */
+export * as HamServer from "./HamServer.js"
 
 /**
  * The HAM service's interface and the types its operations take (also exported by `Ham`).

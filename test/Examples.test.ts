@@ -152,6 +152,20 @@ const expected: Record<string, Expectation> = {
       "recoveries: 1"
     ]
   },
+  "remote.ts": {
+    contains: [
+      /a HAM served by pid \d+'s child on tcp:\/\/127\.0\.0\.1:\d+ and a Unix socket/,
+      "  remote event: CondAttach web",
+      /over TCP: attached "web" on the remote HAM \(pid (\d+)\); SIGKILL it/,
+      "  remote event: CondAbnormalDeath web (SIGKILL)\n  remote event: CondDeath web (SIGKILL)\n" +
+      "  remote event: CondRestart web",
+      /"web" restarted by the remote HAM: pid \d+, 1 restart\(s\)/,
+      "a fiber entity, remotely: InvalidArgument: invalid Attach: spec: a fiber entity is local to its process",
+      "without the token: Unauthorized (unauthorized: the call carries no token)",
+      /web {2}process running pid \d+ {2}state 0 {2}deaths 1 \(abnormal 1\) {2}restarts 1/,
+      "remote HAM stopped"
+    ]
+  },
   "telemetry.ts": {
     contains: [
       "span ham.recovery worker/death on CondDeath: failed [restart=ok, effect~1=ok, effect=failed]",

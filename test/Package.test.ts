@@ -77,7 +77,8 @@ const consumerManifest = (tarball: string) => ({
     // the application's own copies, which the package must use
     "effect": installed("effect"),
     "@effect/platform": installed("@effect/platform"),
-    "@effect/platform-node": installed("@effect/platform-node")
+    "@effect/platform-node": installed("@effect/platform-node"),
+    "@effect/rpc": installed("@effect/rpc")
   },
   devDependencies: { "typescript": installed("typescript"), "@types/node": installed("@types/node") }
 })
@@ -222,7 +223,7 @@ describe("Package: packed, installed beside the application's own effect, used",
     it.effect("effect and the platform packages are peers: the project has one copy of each", () =>
       Effect.gen(function*() {
         const { manifest: packed, project } = yield* PackedTag
-        const peers = ["effect", "@effect/platform", "@effect/platform-node"]
+        const peers = ["effect", "@effect/platform", "@effect/platform-node", "@effect/rpc"]
         expect(Object.keys(packed.peerDependencies).sort()).toEqual([...peers].sort())
         expect(Object.keys(packed.dependencies)).toEqual(["lmdb"])
         for (const name of peers) {
