@@ -72,7 +72,9 @@ const jsonCommon = {
   breakOnFail: json.flag,
   removeOnFail: json.flag,
   oneShot: json.flag,
-  alternates: json.list(Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson))
+  alternates: json.list(
+    Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson).annotations({ identifier: "Action" })
+  )
 }
 
 const LocalCodeJson = Schema.TaggedStruct("LocalCode", {

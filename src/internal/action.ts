@@ -45,7 +45,11 @@ export const CommandLine: Schema.Schema<CommandLine, CommandLineJson> = Schema.S
   extendEnv: json.withDefault(Schema.Boolean, () => true, (extend) => extend),
   cwd: Schema.optional(Schema.String),
   shell: json.withDefault(Schema.Union(Schema.Boolean, Schema.String), () => false, (shell) => shell === false),
-  pipeTo: Schema.optional(Schema.suspend((): Schema.Schema<CommandLine, CommandLineJson> => CommandLine))
+  pipeTo: Schema.optional(
+    Schema.suspend((): Schema.Schema<CommandLine, CommandLineJson> => CommandLine).annotations({
+      identifier: "CommandLine"
+    })
+  )
 })
 
 /** @internal */

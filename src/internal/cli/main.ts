@@ -1,0 +1,200 @@
+/**
+ * The `ham` command line (`@effect/cli`): `start` runs the daemon in the foreground; the other
+ * commands talk to a running HAM through its control socket (default), or another socket, or TCP
+ * with a token. Exit codes: 0 done; 1 the HAM refused the operation (an entity not found, ...);
+ * 2 bad usage or a bad config file; 3 no HAM answers there; 4 the token was refused.
+ *
+ * @internal
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import type { HamService } from "../../HamService.js"
+import * as config_ from "../daemon/config.js"
+import * as daemon from "../daemon/daemon.js"
+import { Ham } from "../ham/make.js"
+import * as client from "../remote/client.js"
+import * as view from "./view.js"
+
+/** @internal the exit codes */
+export const ExitCode = { ok: 0, refused: 1, usage: 2, unreachable: 3, unauthorized: 4 } as const
+
+/** a failure the CLI reports and exits with */
+class CliFailure {
+  readonly _tag = "CliFailure"
+  constructor(readonly message: string, readonly code: number) {}
+}
+
+const fail = (message: string, code: number = ExitCode.refused) => Effect.fail(new CliFailure(message, code))
+
+// ---------------------------------------------------------------------------------------------
+// which HAM
+// ---------------------------------------------------------------------------------------------
+
+const target = {
+  socket: Options.text("socket").pipe(
+    Options.withDescription("the HAM's Unix socket (default: $HAM_SOCKET, or the local daemon's)"),
+    Options.optional
+  ),
+  host: Options.text("host").pipe(Options.withDescription("a HAM on TCP: its host (127.0.0.1)"), Options.optional),
+  port: Options.integer("port").pipe(Options.withDescription("a HAM on TCP: its port"), Options.optional),
+  tokenFile: Options.text("token-file").pipe(
+    Options.withDescription("a HAM on TCP: the file of its token (else $HAM_TOKEN)"),
+    Options.optional
+  )
+}
+
+type Target = {
+  readonly socket: Option.Option<string>
+  readonly host: Option.Option<string>
+  readonly port: Option.Option<number>
+  readonly tokenFile: Option.Option<string>
+}
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON, for scripts"))
+
+/** runs `f` with the `Ham` of the HAM the options name */
+const withHam = <A>(t: Target, f: (ham: HamService) => Effect.Effect<A, unknown>) => {
+  const options = Option.isSome(t.port)
+    ? {
+      tcp: { port: t.port.value, host: Option.getOrUndefined(t.host) },
+      auth: Option.isSome(t.tokenFile) ? { tokenFile: t.tokenFile.value } : { tokenEnv: "HAM_TOKEN" }
+    }
+    : { unix: Option.getOrElse(t.socket, () => config_.defaultSocket()) }
+  return Effect.flatMap(Ham, f).pipe(Effect.provide(client.layer({ ...options, connectTimeout: "2 seconds" })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// commands
+// ---------------------------------------------------------------------------------------------
+
+const schema = Command.make("schema", {}, () => Console.log(JSON.stringify(config_.jsonSchema(), null, 2))).pipe(
+  Command.withDescription("prints the config file's JSON Schema")
+)
+
+const start = Command.make("start", {
+  config: Options.text("config").pipe(Options.withAlias("c"), Options.withDescription("the config file (JSON)")),
+  state: Options.text("state").pipe(
+    Options.withDescription("the Guardian store's file (default: the config's, or ham-state beside it)"),
+    Options.optional
+  ),
+  memory: Options.boolean("memory").pipe(Options.withDescription("keep no store: the HAM's state is in memory only")),
+  socket: target.socket
+}, ({ config: file, memory, socket, state }) =>
+  Effect.gen(function*() {
+    const config = yield* Effect.mapError(config_.load(file), (e) => new CliFailure(e.message, ExitCode.usage))
+    const paths = config_.resolvePaths(config, file)
+    const sock = Option.getOrElse(socket, () => paths.socket ?? config_.defaultSocket())
+    yield* daemon.run({
+      config,
+      state: memory ? undefined : Option.getOrElse(state, () => paths.state),
+      socket: sock,
+      tokenFile: paths.tokenFile,
+      onReady: ({ tcpPort }) =>
+        Console.log(
+          `ham: running ${config.entities.length} entities; control socket ${sock}` +
+            (tcpPort === undefined ? "" : `; tcp port ${tcpPort}`)
+        )
+    })
+    yield* Console.log("ham: stopped")
+  })).pipe(Command.withDescription("runs the daemon in the foreground until `ham stop`"))
+
+const stop = Command.make("stop", target, (t) =>
+  Effect.gen(function*() {
+    yield* withHam(t, (ham) => ham.stop).pipe(
+      // the daemon may close the connection before the answer reaches us: the socket tells
+      Effect.catchIf((e) => Predicate.isTagged(e, "HamUnreachable") && Option.isNone(t.port), () => Effect.void)
+    )
+    if (Option.isNone(t.port)) {
+      const sock = Option.getOrElse(t.socket, () => config_.defaultSocket())
+      // the daemon removes its socket as it exits, once every child is stopped
+      const gone = yield* Effect.repeat(Effect.sync(() => !fs.existsSync(sock)), {
+        until: (g) => g,
+        schedule: Schedule.spaced("50 millis")
+      }).pipe(Effect.timeout("60 seconds"), Effect.option)
+      if (Option.isNone(gone)) return yield* fail(`the HAM stopped, but its socket ${sock} is still there`)
+    }
+  })).pipe(Command.withDescription("stops the HAM: every child gets its stop signal and grace"))
+
+const ls = Command.make("ls", { ...target, json }, ({ json, ...t }) =>
+  withHam(t, (ham) => ham.snapshot).pipe(
+    Effect.flatMap((tree) =>
+      Console.log(
+        json ? JSON.stringify(tree, null, 2) : view.table(tree, Option.isSome(t.port) ? undefined : view.localUptime)
+      )
+    )
+  )).pipe(Command.withDescription("the entities: name, kind, pid, state, uptime, restarts, deaths, last death"))
+
+const cat = Command.make("cat", {
+  ...target,
+  json,
+  path: Args.text({ name: "entity[/condition[/action]]" })
+}, ({ json, path, ...t }) =>
+  Effect.gen(function*() {
+    const tree = yield* withHam(t, (ham) => ham.snapshot)
+    const node = view.find(tree, path)
+    if (typeof node === "string") return yield* fail(node)
+    yield* Console.log(json ? JSON.stringify(node.node, null, 2) : view.cat(tree, node))
+  })).pipe(Command.withDescription("one node of the tree (/proc/ham): an entity, a condition or an action"))
+
+const events = Command.make("events", {
+  ...target,
+  json,
+  follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("follow until interrupted")),
+  wait: Options.integer("wait").pipe(
+    Options.withDescription("without -f: milliseconds to listen (1000)"),
+    Options.withDefault(1000)
+  ),
+  entity: Args.text({ name: "entity" }).pipe(Args.optional)
+}, ({ entity, follow, json, wait, ...t }) =>
+  withHam(t, (ham) => {
+    const all = ham.events(Option.getOrUndefined(entity))
+    const stream = follow ? all : Stream.interruptWhen(all, Effect.sleep(Duration.millis(wait)))
+    return Stream.runForEach(stream, (event) => Console.log(json ? JSON.stringify(event) : view.eventLine(event)))
+  })).pipe(Command.withDescription("the HAM's events as they happen (of one entity, or all)"))
+
+/** @internal the `ham` command */
+export const ham = Command.make("ham").pipe(
+  Command.withDescription("effect-ham: a High Availability Manager"),
+  Command.withSubcommands([start, stop, ls, cat, events, schema])
+)
+
+const codeOf = (error: unknown): number => {
+  if (error instanceof CliFailure) return error.code
+  if (ValidationError.isValidationError(error)) return ExitCode.usage
+  if (Predicate.isTagged(error, "HamUnreachable")) return ExitCode.unreachable
+  if (Predicate.isTagged(error, "Unauthorized")) return ExitCode.unauthorized
+  return ExitCode.refused
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof CliFailure
+    ? error.message
+    : Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message !== ""
+    ? error.message
+    : String(error)
+
+/**
+ * Runs the CLI on `argv`; reports a failure on stderr and sets the exit code.
+ *
+ * @internal
+ */
+export const main = (argv: ReadonlyArray<string>) =>
+  Command.run(ham, { name: "ham", version: "0.1.0" })(argv).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        // @effect/cli has printed its own validation errors and the help
+        if (!ValidationError.isValidationError(error)) process.stderr.write(`ham: ${messageOf(error)}\n`)
+        process.exitCode = codeOf(error)
+      })
+    )
+  )

@@ -1,0 +1,140 @@
+/**
+ * The `ham` daemon's config file: one JSON object, decoded with the protocol's Schemas (command
+ * lines, attach options, condition types, filters and actions are written exactly as a remote
+ * client sends them). A bad file is an `InvalidArgument` naming the path of the bad field.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { InvalidArgument } from "../../HamError.js"
+import * as action_ from "../action.js"
+import * as cond from "../condition.js"
+import * as entity_ from "../entity.js"
+import { formatParseError } from "../ham/validate.js"
+import * as json from "../json.js"
+import * as data from "../protocol/data.js"
+
+const Name = Schema.String.pipe(Schema.minLength(1), Schema.annotations({ description: "a non-empty name" }))
+
+/** @internal a condition of an entity with its action list */
+export const ConditionConfig = Schema.Struct({
+  type: cond.ConditionTypeSchema,
+  ...data.ConditionOptions.fields,
+  state: Schema.optional(data.StateFilter).annotations({ description: "the from/to filter of a CondState" }),
+  raise: Schema.optional(data.RaiseFilter).annotations({
+    description: "the type/class/severity filter of a CondRaise"
+  }),
+  actions: json.list(data.DataAction)
+}).annotations({ identifier: "Condition", description: "a condition of the entity and the actions it runs, in order" })
+
+/** @internal */
+export type ConditionConfig = typeof ConditionConfig.Type
+
+/** @internal a process entity the daemon starts */
+export const EntityConfig = Schema.Struct({
+  name: Name,
+  command: action_.CommandLine,
+  output: Schema.optional(entity_.Output),
+  stopSignal: Schema.optional(Schema.String),
+  stopGrace: Schema.optional(json.DurationInput),
+  heartbeat: data.AttachOptions.fields.heartbeat,
+  restartIntensity: data.AttachOptions.fields.restartIntensity,
+  backoff: Schema.optional(Schema.Literal(false)).annotations({ description: "false turns the back-off off" }),
+  backoffResetAfter: data.AttachOptions.fields.backoffResetAfter,
+  conditions: json.list(ConditionConfig)
+}).annotations({ identifier: "Entity", description: "a child process the daemon starts and supervises" })
+
+/** @internal */
+export type EntityConfig = typeof EntityConfig.Type
+
+/** @internal */
+export const ListenConfig = Schema.Struct({
+  tcp: Schema.optional(Schema.Struct({
+    port: Schema.Int.pipe(Schema.between(0, 65535)),
+    host: Schema.optional(Schema.String)
+  })),
+  tokenFile: Schema.optional(Schema.String),
+  tokenEnv: Schema.optional(Schema.String)
+}).annotations({ description: "a TCP listener (loopback unless host says otherwise) and its token" })
+
+const uniqueNames = (entities: ReadonlyArray<EntityConfig>) => {
+  const seen = new Set<string>()
+  for (const [i, e] of entities.entries()) {
+    if (seen.has(e.name)) return { path: [i, "name"], message: `is used twice` }
+    seen.add(e.name)
+  }
+  return true
+}
+
+/** @internal the whole file */
+export const Config = Schema.Struct({
+  $schema: Schema.optional(Schema.String),
+  state: Schema.optional(Schema.Union(Schema.String, Schema.Literal(false))).annotations({
+    description: "the Guardian store's file (default ham-state beside the config file); false keeps nothing"
+  }),
+  socket: Schema.optional(Schema.String).annotations({ description: "the control socket's path" }),
+  listen: Schema.optional(ListenConfig),
+  verbosity: Schema.optional(Schema.NonNegativeInt),
+  entities: json.list(EntityConfig)
+}).pipe(
+  Schema.filter((config) => {
+    const r = uniqueNames(config.entities)
+    return r === true ? true : { path: ["entities", ...r.path], message: r.message }
+  }),
+  Schema.annotations({ identifier: "HamConfig", title: "effect-ham daemon config" })
+)
+
+/** @internal */
+export type Config = typeof Config.Type
+
+const decode = Schema.decodeUnknownEither(Config, { onExcessProperty: "error", errors: "all" })
+
+/** @internal a config from its JSON value; a bad field is named with its path */
+export const parse = (input: unknown, file = "config"): Effect.Effect<Config, InvalidArgument> => {
+  const result = decode(input)
+  return result._tag === "Right"
+    ? Effect.succeed(result.right)
+    : Effect.fail(new InvalidArgument({ argument: file, reason: formatParseError(result.left) }))
+}
+
+/** @internal reads and decodes a config file */
+export const load = (file: string): Effect.Effect<Config, InvalidArgument> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
+      catch: (e) => new InvalidArgument({ argument: file, reason: e instanceof Error ? e.message : String(e) })
+    }),
+    (input) => parse(input, file)
+  )
+
+/** @internal the config's JSON Schema (its encoded side: what a person writes) */
+export const jsonSchema = (): JSONSchema.JsonSchema7Root => JSONSchema.make(Config)
+
+/**
+ * The default control socket: `$XDG_RUNTIME_DIR/ham/ham.sock`, else `<tmpdir>/ham-<uid>/ham.sock`
+ * (the directory is the owner's only, 0700).
+ *
+ * @internal
+ */
+export const defaultSocket = (env: NodeJS.ProcessEnv = process.env): string =>
+  env.HAM_SOCKET !== undefined && env.HAM_SOCKET !== ""
+    ? env.HAM_SOCKET
+    : env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== ""
+    ? path.join(env.XDG_RUNTIME_DIR, "ham", "ham.sock")
+    : path.join(os.tmpdir(), `ham-${process.getuid?.() ?? "user"}`, "ham.sock")
+
+/** @internal paths of the file made absolute against its directory */
+export const resolvePaths = (config: Config, file: string) => {
+  const dir = path.dirname(path.resolve(file))
+  const abs = (p: string) => path.resolve(dir, p)
+  return {
+    state: config.state === false ? undefined : abs(config.state ?? "ham-state"),
+    socket: config.socket === undefined ? undefined : abs(config.socket),
+    tokenFile: config.listen?.tokenFile === undefined ? undefined : abs(config.listen.tokenFile)
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The `ham` daemon: a HAM (with the Guardian store unless it is turned off), a `HamServer` on the
+ * control socket (and on TCP when the config asks), and the config file applied. It runs until
+ * `Ham.stop` is called through the server (`ham stop`), or its scope is closed (a signal), and
+ * both stop every child with its stop signal and grace.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { InvalidArgument } from "../../HamError.js"
+import type { HamService } from "../../HamService.js"
+import * as entity_ from "../entity.js"
+import * as guardian from "../guardian/layer.js"
+import { Ham, layer as hamLayer } from "../ham/make.js"
+import * as server from "../remote/server.js"
+import type { ConditionConfig, Config, EntityConfig } from "./config.js"
+
+/** @internal what `ham start` runs */
+export interface DaemonOptions {
+  readonly config: Config
+  /** the Guardian store's file; none: in memory */
+  readonly state: string | undefined
+  readonly socket: string
+  readonly tokenFile: string | undefined
+  /** called once the daemon serves and the config is applied */
+  readonly onReady?: (info: { readonly socket: string; readonly tcpPort: number | undefined }) => Effect.Effect<void>
+}
+
+const addCondition = (ham: HamService, entity: entity_.EntityHandle, c: ConditionConfig) =>
+  Effect.gen(function*() {
+    const options = {
+      name: c.name,
+      independent: c.independent,
+      noWait: c.noWait,
+      oneShot: c.oneShot
+    }
+    if (c.state !== undefined && c.type !== "CondState") {
+      return yield* new InvalidArgument({ argument: entity.name, reason: `a ${c.type} takes no state filter` })
+    }
+    if (c.raise !== undefined && c.type !== "CondRaise") {
+      return yield* new InvalidArgument({ argument: entity.name, reason: `a ${c.type} takes no raise filter` })
+    }
+    const handle = c.type === "CondState"
+      ? yield* ham.conditionState(entity, c.state ?? {}, options)
+      : c.type === "CondRaise"
+      ? yield* ham.conditionRaise(entity, c.raise ?? {}, options)
+      : yield* ham.condition(entity, c.type, options)
+    const existing = new Set<string>()
+    for (const action of c.actions) {
+      // a condition taken up from the store keeps its actions: one of the same name is not added again
+      const found = action.name === undefined
+        ? false
+        : yield* Effect.isSuccess(ham.actionHandle(handle, action.name))
+      if (found || (action.name !== undefined && existing.has(action.name))) continue
+      yield* ham.addAction(handle, action)
+      if (action.name !== undefined) existing.add(action.name)
+    }
+  })
+
+const attach = (ham: HamService, e: EntityConfig) =>
+  Effect.gen(function*() {
+    const spec = entity_.processFromLine(e.name, e.command, {
+      ...(e.output === undefined ? {} : { output: e.output }),
+      ...(e.stopSignal === undefined ? {} : { stopSignal: e.stopSignal as NodeJS.Signals }),
+      ...(e.stopGrace === undefined ? {} : { stopGrace: e.stopGrace })
+    })
+    const handle = yield* ham.attach(spec, {
+      heartbeat: e.heartbeat,
+      restartIntensity: e.restartIntensity,
+      backoff: e.backoff,
+      backoffResetAfter: e.backoffResetAfter
+    })
+    for (const c of e.conditions) yield* addCondition(ham, handle, c)
+  })
+
+/**
+ * Applies a config to a HAM: attaches its entities in order with their conditions and actions,
+ * and detaches the entities a store brought back that the config no longer names.
+ *
+ * @internal
+ */
+export const apply = (ham: HamService, config: Config) =>
+  Effect.gen(function*() {
+    const tree = yield* ham.snapshot
+    const named = new Set(config.entities.map((e) => e.name))
+    for (const node of tree.entities) {
+      if (!named.has(node.name)) yield* Effect.ignore(ham.detach(node.name))
+    }
+    for (const e of config.entities) yield* attach(ham, e)
+    if (config.verbosity !== undefined) yield* ham.verbose(config.verbosity)
+  })
+
+/** @internal runs the daemon until `Ham.stop` is called through its server, or it is interrupted */
+export const run = (options: DaemonOptions) =>
+  Effect.gen(function*() {
+    const ham = yield* Ham
+    const stopped = yield* Deferred.make<void>()
+    // the served HAM: its `stop` also ends the daemon
+    const served: HamService = { ...ham, stop: Effect.zipRight(ham.stop, Deferred.succeed(stopped, undefined)) }
+    const tcp = options.config.listen?.tcp
+    const info = yield* server.make({
+      listen: {
+        unix: options.socket,
+        ...(tcp === undefined ? {} : { tcp: { port: tcp.port, host: tcp.host } })
+      },
+      ...(tcp === undefined ? {} : {
+        auth: options.tokenFile !== undefined
+          ? { tokenFile: options.tokenFile }
+          : { tokenEnv: options.config.listen?.tokenEnv }
+      })
+    }).pipe(Effect.provideService(Ham, served))
+    yield* apply(ham, options.config).pipe(
+      Effect.tapError(() => ham.stop)
+    )
+    if (options.onReady !== undefined) {
+      yield* options.onReady({
+        socket: options.socket,
+        tcpPort: Option.getOrUndefined(Option.map(info.tcp, (t) => t.port))
+      })
+    }
+    yield* Deferred.await(stopped)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(
+      options.state === undefined
+        ? hamLayer()
+        : Layer.provide(hamLayer(), guardian.layer({ path: options.state }))
+    )
+  )

@@ -1,0 +1,261 @@
+/**
+ * The `ham` daemon's config file (decoded with the protocol's Schemas; a bad field named by its
+ * path), its JSON Schema (`ham schema`), the config applied to a HAM, and what the CLI prints
+ * (`ham ls` on 80 columns, `ham cat`, event lines). No process is started here but the children
+ * of the applied config.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { Ham } from "effect-ham"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as view from "../src/internal/cli/view.js"
+import * as config from "../src/internal/daemon/config.js"
+import * as daemon from "../src/internal/daemon/daemon.js"
+import type * as tree_ from "../src/internal/tree.js"
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+
+const parse = (input: unknown) => Effect.runSync(Effect.either(config.parse(input, "ham.json")))
+const reason = (input: unknown) => {
+  const r = parse(input)
+  if (Either.isRight(r)) throw new Error("expected a bad config")
+  expect(r.left._tag).toBe("InvalidArgument")
+  expect(r.left.argument).toBe("ham.json")
+  return r.left.reason
+}
+
+const good = {
+  socket: "./run/ham.sock",
+  listen: { tcp: { port: 7410 }, tokenFile: "token" },
+  entities: [{
+    name: "web",
+    command: { command: "node", args: ["server.js"], env: { PORT: "8080" }, cwd: "/srv/web" },
+    stopSignal: "SIGINT",
+    stopGrace: "5 seconds",
+    heartbeat: { interval: "1 second", missedLow: 2, missedHigh: 5 },
+    restartIntensity: { maxRestarts: 5, within: "1 minute" },
+    backoff: false,
+    conditions: [
+      {
+        type: "CondDeath",
+        actions: [{ _tag: "Restart" }, { _tag: "WaitFor", port: 8080, millis: "5 seconds" }]
+      },
+      {
+        type: "CondBeatMissedHigh",
+        actions: [{ _tag: "Signal", signal: "SIGTERM", alternates: [{ _tag: "Signal", signal: "SIGKILL" }] }]
+      },
+      { type: "CondState", state: { to: 3 }, actions: [{ _tag: "Log", message: "degraded" }] }
+    ]
+  }]
+}
+
+describe("config file", () => {
+  it("decodes a config with commands, env, cwd, heartbeats, stop signal and grace, restart policy, conditions and actions", () => {
+    const r = parse(good)
+    expect(Either.isRight(r)).toBe(true)
+    const c = Either.getOrThrow(r)
+    const web = c.entities[0]
+    expect(web.command).toMatchObject({ command: "node", args: ["server.js"], env: { PORT: "8080" }, cwd: "/srv/web" })
+    expect(web.stopGrace).toBe("5 seconds")
+    expect(web.conditions.map((x) => x.type)).toEqual(["CondDeath", "CondBeatMissedHigh", "CondState"])
+    expect(web.conditions[1].actions[0]._tag).toBe("Signal")
+    expect(web.conditions[1].actions[0].alternates[0]._tag).toBe("Signal")
+    expect(config.resolvePaths(c, "/etc/ham/ham.json")).toEqual({
+      state: "/etc/ham/ham-state",
+      socket: "/etc/ham/run/ham.sock",
+      tokenFile: "/etc/ham/token"
+    })
+    expect(config.resolvePaths({ ...c, state: false }, "/etc/ham/ham.json").state).toBeUndefined()
+  })
+
+  it("names the path of the bad field", () => {
+    expect(reason({ entities: [{ name: "web", command: { command: "x" }, conditions: [{ type: "CondDeth" }] }] }))
+      .toMatch(/^entities\.0\.conditions\.0\.type must be one of .*"CondDeath".*\(got "CondDeth"\)/)
+    expect(reason({ entities: [{ name: "web", command: { command: "x" }, stopGrace: "5 parsecs" }] }))
+      .toMatch(/^entities\.0\.stopGrace must be a number of milliseconds or a duration/)
+    expect(reason({ entities: [{ name: "web", command: { args: [] } }] })).toBe("entities.0.command.command is missing")
+    expect(reason({ entites: [] })).toMatch(/^entites is not allowed/)
+    expect(reason({ entities: [{ name: "a", command: { command: "x" } }, { name: "a", command: { command: "y" } }] }))
+      .toMatch(/^entities\.1\.name is used twice/)
+    expect(
+      reason({
+        entities: [{
+          name: "a",
+          command: { command: "x" },
+          conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart", alternates: [{ _tag: "Sgnal" }] }] }]
+        }]
+      })
+    ).toMatch(/^entities\.0\.conditions\.0\.actions\.0\.alternates\.0/)
+    expect(reason({ listen: { tcp: { port: 70000 } } })).toMatch(/^listen\.tcp\.port/)
+  })
+
+  it("reads a file; a file that is not JSON is an InvalidArgument naming it", () => {
+    const bad = Effect.runSync(Effect.either(config.load(path.join(root, "package-lock.json-missing"))))
+    expect(Either.isLeft(bad) && bad.left._tag).toBe("InvalidArgument")
+    const example = Effect.runSync(config.load(path.join(root, "examples", "ham.json")))
+    expect(example.entities.length).toBeGreaterThan(0)
+  })
+
+  it("has a JSON Schema (ham schema) that describes the file", () => {
+    const schema = config.jsonSchema() as any
+    const top = schema.$defs[schema.$ref.split("/").pop()]
+    expect(Object.keys(top.properties)).toEqual(["$schema", "state", "socket", "listen", "verbosity", "entities"])
+    expect(top.additionalProperties).toBe(false)
+    expect(schema.$defs.Entity.required).toEqual(["name", "command"])
+    expect(schema.$defs.Condition.properties.type.enum).toContain("CondDeath")
+    expect(JSON.stringify(schema.$defs.Action)).toContain("\"Restart\"")
+  })
+
+  it.scoped("the default control socket is the user's, or $HAM_SOCKET", () =>
+    Effect.sync(() => {
+      expect(config.defaultSocket({ HAM_SOCKET: "/x/h.sock" })).toBe("/x/h.sock")
+      expect(config.defaultSocket({ XDG_RUNTIME_DIR: "/run/user/7" })).toBe("/run/user/7/ham/ham.sock")
+      expect(config.defaultSocket({})).toMatch(/\/ham-\d+\/ham\.sock$/)
+    }))
+})
+
+describe("config applied", () => {
+  it.live("attaches the entities with their conditions and actions; applied again, nothing is doubled", () =>
+    Effect.gen(function*() {
+      const c = yield* config.parse({
+        entities: [{
+          name: "sleeper",
+          command: { command: "sleep", args: ["30"] },
+          conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart", name: "again" }] }, {
+            type: "CondRaise",
+            raise: { severity: 2 },
+            actions: [{ _tag: "Log", message: "raised" }]
+          }]
+        }]
+      })
+      const ham = yield* Ham.Ham
+      yield* daemon.apply(ham, c)
+      const tree = yield* Ham.snapshot
+      expect(tree.entities.map((e) => [e.name, e.kind, e.status])).toEqual([["sleeper", "process", "running"]])
+      expect(tree.entities[0].conditions.map((x) => [x.type, x.actions.map((a) => a.name)])).toEqual([
+        ["CondDeath", ["again"]],
+        ["CondRaise", [expect.any(String)]]
+      ])
+      const bad = yield* Effect.either(
+        config.parse({
+          entities: [{ name: "b", command: { command: "sleep" }, conditions: [{ type: "CondDeath", state: {} }] }]
+        }).pipe(Effect.flatMap((c) => daemon.apply(ham, c)))
+      )
+      expect(Either.isLeft(bad) && bad.left._tag).toBe("InvalidArgument")
+    }).pipe(Effect.provide(Ham.layer())))
+})
+
+const tree = (entities: ReadonlyArray<Partial<tree_.EntityNode>>): tree_.Tree => ({
+  time: 0,
+  verbosity: 1,
+  numEntities: entities.length,
+  numConditions: 0,
+  numActions: 0,
+  hamFailures: 0,
+  watchdogFailures: 0,
+  guardianFailures: 0,
+  global: { conditions: [] },
+  entities: entities.map((e) => ({
+    name: "x",
+    kind: "process",
+    status: "running",
+    enabled: true,
+    state: 0,
+    path: `/${e.name ?? "x"}`,
+    conditions: [],
+    ...e,
+    stats: {
+      created: 0,
+      deaths: 0,
+      abnormalDeaths: 0,
+      restarts: 0,
+      heartbeats: 0,
+      missedLow: 0,
+      missedHigh: 0,
+      ...e.stats
+    }
+  }))
+})
+
+describe("ham ls, ham cat, ham events: what they print", () => {
+  it("ls: one line per entity, within 80 columns", () => {
+    const t = tree([
+      { name: "web", pid: 4242 },
+      {
+        name: "a-very-long-entity-name-indeed",
+        status: "restarting",
+        stats: { restarts: 12, deaths: 13, lastDeath: "killed by SIGKILL\nmore" } as tree_.EntityNode["stats"]
+      },
+      { name: "db", status: "dead", enabled: false, stats: { deaths: 1, lastDeath: "exited with code 3" } as never }
+    ])
+    const out = view.table(t, (pid) => (pid === 4242 ? 125_000 : undefined))
+    const lines = out.split("\n")
+    expect(lines).toHaveLength(4)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
+    expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +RESTARTS +DEATHS +LAST DEATH$/)
+    expect(lines[1]).toMatch(/^web +process +4242 +running +2m +0 +0 +-$/)
+    expect(lines[2]).toMatch(/^a-very-long-e… +process +- +restarting +- +12 +13 +SIGKILL$/)
+    expect(lines[3]).toMatch(/dead\(off\) .* exit 3$/)
+  })
+
+  it("cat: an entity, a condition, an action, by path; a missing node says which", () => {
+    const t = tree([{
+      name: "web",
+      conditions: [{
+        name: "death",
+        type: "CondDeath",
+        enabled: true,
+        independent: false,
+        noWait: false,
+        oneShot: false,
+        fired: 2,
+        path: "/web/death",
+        actions: [{
+          name: "restart",
+          path: "/web/death/restart",
+          type: "Restart",
+          summary: "restart the entity",
+          enabled: true,
+          runs: 2,
+          failures: 0,
+          breakOnFail: false,
+          removeOnFail: false,
+          oneShot: false,
+          alternates: []
+        }]
+      }]
+    }])
+    const entity = view.find(t, "web")
+    expect(typeof entity !== "string" && view.cat(t, entity)).toMatch(/^web +process running[\s\S]*death \[CondDeath\]/)
+    const action = view.find(t, "/web/death/restart")
+    expect(typeof action !== "string" && view.cat(t, action)).toMatch(/^\/web\/death\/restart +Restart[\s\S]*runs 2/)
+    expect(view.find(t, "web/life")).toBe(`no condition "life" on "web"`)
+    expect(view.find(t, "db")).toBe(`no entity "db"`)
+    expect(view.find(t, "web/death/x")).toBe(`no action "x" in "web/death"`)
+  })
+
+  it("events: one line each", () => {
+    expect(view.eventLine({
+      _tag: "CondDeath",
+      entity: "web",
+      time: 0,
+      seq: 7,
+      abnormal: true,
+      reason: "killed by SIGKILL",
+      signal: "SIGKILL",
+      stderr: []
+    })).toBe("1970-01-01T00:00:00.000Z #7 web CondDeath abnormal=true reason=killed by SIGKILL signal=SIGKILL")
+  })
+})
+
+it("the example config is valid", () => {
+  const text = fs.readFileSync(path.join(root, "examples", "ham.json"), "utf8")
+  expect(Either.isRight(parse(JSON.parse(text)))).toBe(true)
+})
+
+it("examples/ham.schema.json is what ham schema prints", () => {
+  const text = fs.readFileSync(path.join(root, "examples", "ham.schema.json"), "utf8")
+  expect(JSON.parse(text)).toEqual(config.jsonSchema())
+})
