@@ -1,0 +1,148 @@
+/**
+ * The `ham` daemon and CLI as a user runs them, each command a real process: `ham start --config`
+ * runs the daemon in the foreground (the Guardian store, the control socket, the config applied);
+ * `ham ls`, `ham cat` and `ham events -f` read it through the socket; a SIGKILLed child is
+ * restarted and seen in both; `ham stop` ends the daemon and every child (one that ignores SIGTERM
+ * is killed after its grace), checked in /proc. A bad config starts nothing and names the field.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as cp from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { isLive, tempDir, waitUntil } from "./processes.js"
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const bin = path.join(root, "src", "internal", "cli", "bin.ts")
+const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
+
+/** runs one CLI command to its end (at most 30 s) */
+const ham = (...args: ReadonlyArray<string>) => {
+  const r = cp.spawnSync(process.execPath, [...nodeArgs, ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** a long-running CLI command (the daemon, `events -f`), killed with the scope if still running */
+const spawned = (...args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = cp.spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+      const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
+      child.stdout.on("data", (d) => (out.stdout += d))
+      child.stderr.on("data", (d) => (out.stderr += d))
+      child.on("exit", (code) => (out.exit = code))
+      return { child, out }
+    }),
+    ({ child, out }) =>
+      Effect.sync(() => {
+        if (out.exit === undefined) child.kill("SIGKILL")
+      })
+  )
+
+const config = (dir: string) => ({
+  socket: "./run/ham.sock",
+  entities: [
+    {
+      name: "sleeper",
+      command: { command: "sleep", args: ["300"] },
+      conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }]
+    },
+    {
+      name: "stubborn",
+      command: { command: "sh", args: ["-c", "trap '' TERM; echo $$ > stubborn.pid; while true; do sleep 1; done"] },
+      stopSignal: "SIGTERM",
+      stopGrace: "500 millis"
+    }
+  ].map((e) => ({ ...e, command: { ...e.command, cwd: dir } }))
+})
+
+interface LsEntity {
+  readonly name: string
+  readonly pid?: number
+  readonly status: string
+  readonly stats: { readonly restarts: number; readonly deaths: number }
+}
+const lsJson = (socket: string): ReadonlyArray<LsEntity> => {
+  const r = ham("ls", "--json", "--socket", socket)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout).entities
+}
+
+describe("ham daemon", () => {
+  it.live("start, ls, cat, events -f, a SIGKILLed child restarted, stop: nothing left", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-daemon-")
+      const file = path.join(dir, "ham.json")
+      fs.writeFileSync(file, JSON.stringify(config(dir)))
+      const socket = path.join(dir, "run", "ham.sock")
+
+      const daemon = yield* spawned("start", "--config", file)
+      yield* waitUntil("the daemon to serve", () => daemon.out.stdout.includes("ham: running 2 entities"), 20_000)
+      expect(fs.statSync(socket).mode & 0o777).toBe(0o600)
+      expect(fs.existsSync(path.join(dir, "ham-state"))).toBe(true)
+
+      const before = lsJson(socket)
+      expect(before.map((e) => [e.name, e.status])).toEqual([["sleeper", "running"], ["stubborn", "running"]])
+      const sleeperPid = before[0].pid!
+      const stubbornPid = before[1].pid!
+      expect(isLive(sleeperPid) && isLive(stubbornPid)).toBe(true)
+
+      const table = ham("ls", "--socket", socket)
+      expect(table.code).toBe(0)
+      const lines = table.stdout.trimEnd().split("\n")
+      expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +RESTARTS +DEATHS +LAST DEATH$/)
+      expect(lines[1]).toMatch(new RegExp(`^sleeper +process +${sleeperPid} +running +\\d+s +0 +0 +-$`))
+      for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
+
+      const events = yield* spawned("events", "-f", "sleeper", "--socket", socket)
+      // the stream is open once the CLI has connected: give it until the daemon has a second connection
+      yield* Effect.sleep("2500 millis")
+      process.kill(sleeperPid, "SIGKILL")
+      yield* waitUntil("the restart in ham events -f", () => events.out.stdout.includes("CondRestart"), 15_000)
+      expect(events.out.stdout).toMatch(/ sleeper CondDeath abnormal=true reason=killed by SIGKILL/)
+      expect(events.out.stdout).not.toMatch(/ stubborn /)
+
+      const after = lsJson(socket)
+      expect(after[0]).toMatchObject({ name: "sleeper", status: "running", stats: { restarts: 1, deaths: 1 } })
+      expect(after[0].pid).not.toBe(sleeperPid)
+      expect(ham("ls", "--socket", socket).stdout).toMatch(/\nsleeper .* 1 +1 +SIGKILL\n/)
+
+      const cat = ham("cat", "sleeper/death", "--socket", socket)
+      expect(cat.code, cat.stderr).toBe(0)
+      expect(cat.stdout).toMatch(/death \[CondDeath\].*fired 1[\s\S]*restart: restart the entity runs 1 failures 0/)
+      const missing = ham("cat", "sleeper/life", "--socket", socket)
+      expect([missing.code, missing.stderr]).toEqual([1, `ham: no condition "life" on "sleeper"\n`])
+
+      const stop = ham("stop", "--socket", socket)
+      expect(stop.code, stop.stderr).toBe(0)
+      // `ham stop` returns once the daemon has gone: every child with it
+      expect(fs.existsSync(socket)).toBe(false)
+      yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+      expect(daemon.out.exit).toBe(0)
+      expect(daemon.out.stdout).toContain("ham: stopped")
+      expect([after[0].pid!, stubbornPid].filter(isLive)).toEqual([])
+      yield* waitUntil("ham events -f to end", () => events.out.exit !== undefined, 10_000)
+
+      const gone = ham("ls", "--socket", socket)
+      expect(gone.code).toBe(3)
+    }).pipe(Effect.scoped), 90_000)
+
+  it.live("a bad config starts nothing and names the bad field; usage errors exit 2", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-daemon-")
+      const file = path.join(dir, "ham.json")
+      const good = { name: "marker", command: { command: "touch", args: [path.join(dir, "started")] } }
+      const bad = { name: "bad", command: { command: "sleep" }, stopGrace: "soon" }
+      fs.writeFileSync(file, JSON.stringify({ socket: "./ham.sock", entities: [good, bad] }))
+      const r = ham("start", "--config", file)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(
+        `ham: invalid ${file}: entities.1.stopGrace must be a number of milliseconds or a duration`
+      )
+      expect(fs.readdirSync(dir)).toEqual(["ham.json"])
+      const missing = ham("start", "--config", path.join(dir, "nope.json"))
+      expect(missing.code).toBe(2)
+      expect(ham("frobnicate").code).toBe(2)
+    }).pipe(Effect.scoped), 60_000)
+})
