@@ -146,3 +146,68 @@ describe("ham daemon", () => {
       expect(ham("frobnicate").code).toBe(2)
     }).pipe(Effect.scoped), 60_000)
 })
+
+describe("ham daemon: TCP and the store", () => {
+  it.live(
+    "TCP with a token file (made by the daemon); a wrong token exits 4; started again, the store keeps the history and the config is the truth",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-daemon-")
+        const file = path.join(dir, "ham.json")
+        const entities = [
+          {
+            name: "one",
+            command: { command: "sleep", args: ["300"] },
+            conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }]
+          },
+          { name: "two", command: { command: "sleep", args: ["300"] } }
+        ]
+        const write = (es: ReadonlyArray<unknown>) =>
+          fs.writeFileSync(
+            file,
+            JSON.stringify({ socket: "./ham.sock", listen: { tcp: { port: 0 }, tokenFile: "token" }, entities: es })
+          )
+        const startDaemon = Effect.gen(function*() {
+          const daemon = yield* spawned("start", "--config", file)
+          yield* waitUntil("the daemon to serve", () => /tcp port \d+/.test(daemon.out.stdout), 20_000)
+          return { daemon, port: /tcp port (\d+)/.exec(daemon.out.stdout)![1] }
+        })
+        const stopDaemon = (daemon: { readonly out: { exit: number | null | undefined } }) =>
+          Effect.gen(function*() {
+            expect(ham("stop", "--socket", path.join(dir, "ham.sock")).code).toBe(0)
+            yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+          })
+
+        write(entities)
+        const first = yield* startDaemon
+        expect(fs.statSync(path.join(dir, "token")).mode & 0o777).toBe(0o600)
+        const tcp = ["--port", first.port, "--token-file", path.join(dir, "token")]
+        const ls = ham("ls", "--json", ...tcp)
+        expect(ls.code, ls.stderr).toBe(0)
+        const [one, two] = JSON.parse(ls.stdout).entities as ReadonlyArray<LsEntity>
+        expect([one.name, two.name]).toEqual(["one", "two"])
+        fs.writeFileSync(path.join(dir, "other"), "another-token-0123456789abcdef\n", { mode: 0o600 })
+        const refused = ham("ls", "--port", first.port, "--token-file", path.join(dir, "other"))
+        expect([refused.code, refused.stderr]).toEqual([4, expect.stringMatching(/^ham: .*token/)])
+        process.kill(one.pid!, "SIGKILL")
+        yield* waitUntil("the restart", () => lsJson(path.join(dir, "ham.sock"))[0].stats.restarts === 1, 15_000)
+        yield* stopDaemon(first.daemon)
+        expect([one.pid!, two.pid!].filter(isLive)).toEqual([])
+
+        write(entities.slice(0, 1))
+        const second = yield* startDaemon
+        const after = lsJson(path.join(dir, "ham.sock"))
+        expect(after.map((e) => [e.name, e.status, e.stats.deaths, e.stats.restarts])).toEqual([[
+          "one",
+          "running",
+          1,
+          1
+        ]])
+        const cat = ham("cat", "one/death", "--json", "--socket", path.join(dir, "ham.sock"))
+        expect(JSON.parse(cat.stdout).actions.length).toBe(1)
+        yield* stopDaemon(second.daemon)
+        expect(after.map((e) => e.pid!).filter(isLive)).toEqual([])
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})

@@ -15,6 +15,7 @@ import type { HamService } from "../../HamService.js"
 import * as entity_ from "../entity.js"
 import * as guardian from "../guardian/layer.js"
 import { Ham, layer as hamLayer } from "../ham/make.js"
+import * as auth from "../remote/auth.js"
 import * as server from "../remote/server.js"
 import type { ConditionConfig, Config, EntityConfig } from "./config.js"
 
@@ -101,6 +102,8 @@ export const run = (options: DaemonOptions) =>
     // the served HAM: its `stop` also ends the daemon
     const served: HamService = { ...ham, stop: Effect.zipRight(ham.stop, Deferred.succeed(stopped, undefined)) }
     const tcp = options.config.listen?.tcp
+    // a token file named by the config is made (a new random token, 0600) when it does not exist
+    if (tcp !== undefined && options.tokenFile !== undefined) yield* auth.ensureTokenFile(options.tokenFile)
     const info = yield* server.make({
       listen: {
         unix: options.socket,
