@@ -18,60 +18,11 @@ import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
-import type { HamService } from "../../HamService.js"
 import * as config_ from "../daemon/config.js"
 import * as daemon from "../daemon/daemon.js"
-import { Ham } from "../ham/make.js"
-import * as client from "../remote/client.js"
+import * as control from "./control.js"
+import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
-
-/** @internal the exit codes */
-export const ExitCode = { ok: 0, refused: 1, usage: 2, unreachable: 3, unauthorized: 4 } as const
-
-/** a failure the CLI reports and exits with */
-class CliFailure {
-  readonly _tag = "CliFailure"
-  constructor(readonly message: string, readonly code: number) {}
-}
-
-const fail = (message: string, code: number = ExitCode.refused) => Effect.fail(new CliFailure(message, code))
-
-// ---------------------------------------------------------------------------------------------
-// which HAM
-// ---------------------------------------------------------------------------------------------
-
-const target = {
-  socket: Options.text("socket").pipe(
-    Options.withDescription("the HAM's Unix socket (default: $HAM_SOCKET, or the local daemon's)"),
-    Options.optional
-  ),
-  host: Options.text("host").pipe(Options.withDescription("a HAM on TCP: its host (127.0.0.1)"), Options.optional),
-  port: Options.integer("port").pipe(Options.withDescription("a HAM on TCP: its port"), Options.optional),
-  tokenFile: Options.text("token-file").pipe(
-    Options.withDescription("a HAM on TCP: the file of its token (else $HAM_TOKEN)"),
-    Options.optional
-  )
-}
-
-type Target = {
-  readonly socket: Option.Option<string>
-  readonly host: Option.Option<string>
-  readonly port: Option.Option<number>
-  readonly tokenFile: Option.Option<string>
-}
-
-const json = Options.boolean("json").pipe(Options.withDescription("print JSON, for scripts"))
-
-/** runs `f` with the `Ham` of the HAM the options name */
-const withHam = <A>(t: Target, f: (ham: HamService) => Effect.Effect<A, unknown>) => {
-  const options = Option.isSome(t.port)
-    ? {
-      tcp: { port: t.port.value, host: Option.getOrUndefined(t.host) },
-      auth: Option.isSome(t.tokenFile) ? { tokenFile: t.tokenFile.value } : { tokenEnv: "HAM_TOKEN" }
-    }
-    : { unix: Option.getOrElse(t.socket, () => config_.defaultSocket()) }
-  return Effect.flatMap(Ham, f).pipe(Effect.provide(client.layer({ ...options, connectTimeout: "2 seconds" })))
-}
 
 // ---------------------------------------------------------------------------------------------
 // commands
@@ -165,7 +116,7 @@ const events = Command.make("events", {
 /** @internal the `ham` command */
 export const ham = Command.make("ham").pipe(
   Command.withDescription("effect-ham: a High Availability Manager"),
-  Command.withSubcommands([start, stop, ls, cat, events, schema])
+  Command.withSubcommands([start, stop, ls, cat, events, ...control.commands, schema])
 )
 
 const codeOf = (error: unknown): number => {

@@ -1,0 +1,171 @@
+/**
+ * The `ham` daemon and CLI, each command a real process (the longer runs; `test/Daemon.test.ts`
+ * has start, ls, cat, events and stop): a HAM on TCP with a token file; a daemon started again
+ * with its store and a changed config; the commands that change a running HAM (attach, detach,
+ * publish, raise, verbose).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as cp from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { isLive, tempDir, waitUntil } from "./processes.js"
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const bin = path.join(root, "src", "internal", "cli", "bin.ts")
+const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
+
+/** runs one CLI command to its end (at most 30 s) */
+const ham = (...args: ReadonlyArray<string>) => {
+  const r = cp.spawnSync(process.execPath, [...nodeArgs, ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** a long-running CLI command (the daemon, `events -f`), killed with the scope if still running */
+const spawned = (...args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = cp.spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+      const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
+      child.stdout.on("data", (d) => (out.stdout += d))
+      child.stderr.on("data", (d) => (out.stderr += d))
+      child.on("exit", (code) => (out.exit = code))
+      return { child, out }
+    }),
+    ({ child, out }) =>
+      Effect.sync(() => {
+        if (out.exit === undefined) child.kill("SIGKILL")
+      })
+  )
+
+interface LsEntity {
+  readonly name: string
+  readonly pid?: number
+  readonly status: string
+  readonly stats: { readonly restarts: number; readonly deaths: number }
+}
+const lsJson = (socket: string): ReadonlyArray<LsEntity> => {
+  const r = ham("ls", "--json", "--socket", socket)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout).entities
+}
+
+describe("ham daemon: TCP and the store", () => {
+  it.live(
+    "TCP with a token file (made by the daemon); a wrong token exits 4; started again, the store keeps the history and the config is the truth",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-daemon-")
+        const file = path.join(dir, "ham.json")
+        const entities = [
+          {
+            name: "one",
+            command: { command: "sleep", args: ["300"] },
+            conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }]
+          },
+          { name: "two", command: { command: "sleep", args: ["300"] } }
+        ]
+        const write = (es: ReadonlyArray<unknown>) =>
+          fs.writeFileSync(
+            file,
+            JSON.stringify({ socket: "./ham.sock", listen: { tcp: { port: 0 }, tokenFile: "token" }, entities: es })
+          )
+        const startDaemon = Effect.gen(function*() {
+          const daemon = yield* spawned("start", "--config", file)
+          yield* waitUntil("the daemon to serve", () => /tcp port \d+/.test(daemon.out.stdout), 20_000)
+          return { daemon, port: /tcp port (\d+)/.exec(daemon.out.stdout)![1] }
+        })
+        const stopDaemon = (daemon: { readonly out: { exit: number | null | undefined } }) =>
+          Effect.gen(function*() {
+            expect(ham("stop", "--socket", path.join(dir, "ham.sock")).code).toBe(0)
+            yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+          })
+
+        write(entities)
+        const first = yield* startDaemon
+        expect(fs.statSync(path.join(dir, "token")).mode & 0o777).toBe(0o600)
+        const tcp = ["--port", first.port, "--token-file", path.join(dir, "token")]
+        const ls = ham("ls", "--json", ...tcp)
+        expect(ls.code, ls.stderr).toBe(0)
+        const [one, two] = JSON.parse(ls.stdout).entities as ReadonlyArray<LsEntity>
+        expect([one.name, two.name]).toEqual(["one", "two"])
+        fs.writeFileSync(path.join(dir, "other"), "another-token-0123456789abcdef\n", { mode: 0o600 })
+        const refused = ham("ls", "--port", first.port, "--token-file", path.join(dir, "other"))
+        expect([refused.code, refused.stderr]).toEqual([4, expect.stringMatching(/^ham: .*token/)])
+        process.kill(one.pid!, "SIGKILL")
+        yield* waitUntil("the restart", () => lsJson(path.join(dir, "ham.sock"))[0].stats.restarts === 1, 15_000)
+        yield* stopDaemon(first.daemon)
+        expect([one.pid!, two.pid!].filter(isLive)).toEqual([])
+
+        write(entities.slice(0, 1))
+        const second = yield* startDaemon
+        const after = lsJson(path.join(dir, "ham.sock"))
+        expect(after.map((e) => [e.name, e.status, e.stats.deaths, e.stats.restarts])).toEqual([[
+          "one",
+          "running",
+          1,
+          1
+        ]])
+        const cat = ham("cat", "one/death", "--json", "--socket", path.join(dir, "ham.sock"))
+        expect(JSON.parse(cat.stdout).actions.length).toBe(1)
+        yield* stopDaemon(second.daemon)
+        expect(after.map((e) => e.pid!).filter(isLive)).toEqual([])
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})
+
+describe("ham attach, detach, publish, raise, verbose", () => {
+  it.live("change a running daemon's HAM; refusals exit 1, bad levels 2", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-daemon-")
+      const file = path.join(dir, "ham.json")
+      fs.writeFileSync(file, JSON.stringify({ socket: "./ham.sock" }))
+      const socket = path.join(dir, "ham.sock")
+      const s = ["--socket", socket]
+      const daemon = yield* spawned("start", "--memory", "--config", file)
+      yield* waitUntil("the daemon to serve", () => daemon.out.stdout.includes("ham: running 0 entities"), 20_000)
+      expect(fs.readdirSync(dir).sort()).toEqual(["ham.json", "ham.sock"])
+
+      const attached = ham(
+        "attach",
+        "w",
+        "--restart",
+        "--env",
+        "WHO=w",
+        "--cwd",
+        dir,
+        ...s,
+        "--",
+        "sh",
+        "-c",
+        "echo $WHO > who; exec sleep 300"
+      )
+      expect([attached.code, attached.stdout, attached.stderr]).toEqual([0, "attached w\n", ""])
+      yield* waitUntil("the child to write", () => fs.existsSync(path.join(dir, "who")), 10_000)
+      expect(fs.readFileSync(path.join(dir, "who"), "utf8")).toBe("w\n")
+      expect(ham("attach", "w", ...s, "sleep", "1").code).toBe(1)
+      const [w] = lsJson(socket)
+      process.kill(w.pid!, "SIGKILL")
+      yield* waitUntil("the restart", () => lsJson(socket)[0].stats.restarts === 1, 15_000)
+
+      expect(ham("publish", "w", "3", ...s).code).toBe(0)
+      expect(ham("raise", "w", "--severity", "2", "--detail", "hot", ...s).code).toBe(0)
+      expect(JSON.parse(ham("cat", "w", "--json", ...s).stdout).state).toBe(3)
+      expect(ham("verbose", ...s).stdout).toBe("1\n")
+      expect(ham("verbose", "+", ...s).stdout).toBe("2\n")
+      expect(ham("verbose", "0", ...s).stdout).toBe("0\n")
+      expect(ham("verbose", "-", ...s).code).toBe(2)
+      expect(ham("publish", "nobody", "1", ...s).code).toBe(1)
+
+      const pid = lsJson(socket)[0].pid!
+      expect(ham("detach", "w", ...s).code).toBe(0)
+      yield* waitUntil("the detached child to be stopped", () => !isLive(pid), 10_000)
+      expect(lsJson(socket)).toEqual([])
+      expect(ham("detach", "w", ...s).stderr).toBe(`ham: entity "w" not found\n`)
+
+      expect(ham("stop", ...s).code).toBe(0)
+      yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+    }).pipe(Effect.scoped), 120_000)
+})
