@@ -6,50 +6,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { ham, type LsEntity, lsJson, spawned } from "./daemon.js"
 import { isLive, tempDir, waitUntil } from "./processes.js"
-
-const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
-const bin = path.join(root, "src", "internal", "cli", "bin.ts")
-const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
-
-/** runs one CLI command to its end (at most 30 s) */
-const ham = (...args: ReadonlyArray<string>) => {
-  const r = cp.spawnSync(process.execPath, [...nodeArgs, ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** a long-running CLI command (the daemon, `events -f`), killed with the scope if still running */
-const spawned = (...args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = cp.spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-      const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
-      child.stdout.on("data", (d) => (out.stdout += d))
-      child.stderr.on("data", (d) => (out.stderr += d))
-      child.on("exit", (code) => (out.exit = code))
-      return { child, out }
-    }),
-    ({ child, out }) =>
-      Effect.sync(() => {
-        if (out.exit === undefined) child.kill("SIGKILL")
-      })
-  )
-
-interface LsEntity {
-  readonly name: string
-  readonly pid?: number
-  readonly status: string
-  readonly stats: { readonly restarts: number; readonly deaths: number }
-}
-const lsJson = (socket: string): ReadonlyArray<LsEntity> => {
-  const r = ham("ls", "--json", "--socket", socket)
-  expect(r.code, r.stderr).toBe(0)
-  return JSON.parse(r.stdout).entities
-}
 
 describe("ham daemon: TCP and the store", () => {
   it.live(

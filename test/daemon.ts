@@ -1,0 +1,49 @@
+/**
+ * The `ham` CLI run as a user runs it, for the daemon's tests: one command to its end, or a
+ * long-running one (the daemon, `events -f`) killed with the scope if still running.
+ */
+import { expect } from "@effect/vitest"
+import { Effect } from "effect"
+import * as cp from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const bin = path.join(root, "src", "internal", "cli", "bin.ts")
+const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
+
+/** runs one CLI command to its end (at most 30 s) */
+export const ham = (...args: ReadonlyArray<string>) => {
+  const r = cp.spawnSync(process.execPath, [...nodeArgs, ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** a long-running CLI command (the daemon, `events -f`), killed with the scope if still running */
+export const spawned = (...args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = cp.spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+      const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
+      child.stdout.on("data", (d) => (out.stdout += d))
+      child.stderr.on("data", (d) => (out.stderr += d))
+      child.on("exit", (code) => (out.exit = code))
+      return { child, out }
+    }),
+    ({ child, out }) =>
+      Effect.sync(() => {
+        if (out.exit === undefined) child.kill("SIGKILL")
+      })
+  )
+
+export interface LsEntity {
+  readonly name: string
+  readonly pid?: number
+  readonly status: string
+  readonly stats: { readonly restarts: number; readonly deaths: number }
+}
+/** the entities of `ham ls --json` */
+export const lsJson = (socket: string): ReadonlyArray<LsEntity> => {
+  const r = ham("ls", "--json", "--socket", socket)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout).entities
+}
