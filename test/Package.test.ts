@@ -225,7 +225,8 @@ describe("Package: packed, installed beside the application's own effect, used",
         const { manifest: packed, project } = yield* PackedTag
         const peers = ["effect", "@effect/platform", "@effect/platform-node", "@effect/rpc"]
         expect(Object.keys(packed.peerDependencies).sort()).toEqual([...peers].sort())
-        expect(Object.keys(packed.dependencies)).toEqual(["lmdb"])
+        // the ham CLI ships in the package: @effect/cli is a dependency (its own peers are the project's)
+        expect(Object.keys(packed.dependencies)).toEqual(["@effect/cli", "lmdb"])
         for (const name of peers) {
           expect(readJson(join(project, "node_modules", name, "package.json")).version).toBe(installed(name))
         }
@@ -268,6 +269,13 @@ describe("Package: packed, installed beside the application's own effect, used",
         expect(typeof line.guardianPid).toBe("number")
         // the guardian process ended with the HAM
         expect(liveProcesses(path)).toEqual([])
+      }))
+
+    it.effect("the ham bin is installed and runs (its @effect/cli with it): ham schema", () =>
+      Effect.gen(function*() {
+        const { project } = yield* PackedTag
+        const out = yield* run(join(project, "node_modules", ".bin", "ham"), ["schema"], project, 30_000)
+        expect(JSON.parse(out).$ref).toBe("#/$defs/HamConfig")
       }))
 
     it.effect("CommonJS code can require it (Node loads ES modules with require)", () =>
