@@ -147,6 +147,24 @@ describe("config applied", () => {
     }).pipe(Effect.provide(Ham.layer())))
 })
 
+describe("reload", () => {
+  it("diff: removed, added, and changed in any field (unchanged ones left out)", () =>
+    Effect.runSync(Effect.gen(function*() {
+      const e = (name: string, extra: object = {}) => ({ name, command: { command: "sleep", args: ["1"] }, ...extra })
+      const before = yield* config.parse({ entities: [e("a"), e("b"), e("c"), e("d")] })
+      const after = yield* config.parse({
+        entities: [
+          e("a"),
+          e("b", { stopGrace: 100 }),
+          e("c", { conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }] }),
+          e("e")
+        ]
+      })
+      expect(daemon.diff(before, after)).toEqual({ removed: ["d"], added: ["e"], changed: ["b", "c"] })
+      expect(daemon.diff(after, after)).toEqual({ removed: [], added: [], changed: [] })
+    })))
+})
+
 const tree = (entities: ReadonlyArray<Partial<tree_.EntityNode>>): tree_.Tree => ({
   time: 0,
   verbosity: 1,

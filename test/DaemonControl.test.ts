@@ -129,3 +129,54 @@ describe("ham attach, detach, publish, raise, verbose", () => {
       yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
     }).pipe(Effect.scoped), 120_000)
 })
+
+describe("ham reload", () => {
+  it.live(
+    "applies a changed config: unchanged entities keep their process, changed ones restart, added start, removed stop; a bad config changes nothing",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-daemon-")
+        const file = path.join(dir, "ham.json")
+        const socket = path.join(dir, "ham.sock")
+        const e = (name: string, extra: object = {}) => ({
+          name,
+          command: { command: "sleep", args: ["300"] },
+          ...extra
+        })
+        const write = (entities: ReadonlyArray<unknown>) =>
+          fs.writeFileSync(file, JSON.stringify({ socket: "./ham.sock", state: false, entities }))
+        write([e("same"), e("changed"), e("removed")])
+        const daemon = yield* spawned("start", "--config", file)
+        yield* waitUntil("the daemon to serve", () => daemon.out.stdout.includes("ham: running 3 entities"), 20_000)
+        const pids = Object.fromEntries(lsJson(socket).map((x) => [x.name, x.pid!]))
+
+        write([e("same"), e("changed", { stopGrace: 200 }), e("added")])
+        const r = ham("reload", "--socket", socket)
+        expect([r.code, r.stdout, r.stderr]).toEqual([0, "reloaded: added 1, removed 1, changed 1\n", ""])
+        const after = Object.fromEntries(lsJson(socket).map((x) => [x.name, x.pid!]))
+        expect(Object.keys(after).sort()).toEqual(["added", "changed", "same"])
+        expect(after.same).toBe(pids.same)
+        expect(after.changed).not.toBe(pids.changed)
+        yield* waitUntil(
+          "the removed and the old changed child to stop",
+          () => !isLive(pids.removed) && !isLive(pids.changed),
+          10_000
+        )
+
+        fs.writeFileSync(file, JSON.stringify({ socket: "./ham.sock", entities: [{ name: 1 }] }))
+        const bad = ham("reload", "--socket", socket)
+        expect([bad.code, bad.stderr]).toEqual([
+          2,
+          `ham: reload refused: invalid ${file}: entities.0.name must be a string (got 1)\n`
+        ])
+        expect(Object.fromEntries(lsJson(socket).map((x) => [x.name, x.pid!]))).toEqual(after)
+
+        expect(ham("stop", "--socket", socket).code).toBe(0)
+        yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+        expect(Object.values(after).filter(isLive)).toEqual([])
+        expect(fs.readdirSync(dir)).toEqual(["ham.json"])
+        expect(ham("reload", "--socket", socket).code).toBe(3)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})

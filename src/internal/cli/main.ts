@@ -47,6 +47,7 @@ const start = Command.make("start", {
     const sock = Option.getOrElse(socket, () => paths.socket ?? config_.defaultSocket())
     yield* daemon.run({
       config,
+      file,
       state: memory ? undefined : Option.getOrElse(state, () => paths.state),
       socket: sock,
       tokenFile: paths.tokenFile,
@@ -75,6 +76,39 @@ const stop = Command.make("stop", target, (t) =>
       if (Option.isNone(gone)) return yield* fail(`the HAM stopped, but its socket ${sock} is still there`)
     }
   })).pipe(Command.withDescription("stops the HAM: every child gets its stop signal and grace"))
+
+const reload = Command.make("reload", { socket: target.socket }, ({ socket }) =>
+  Effect.gen(function*() {
+    const sock = Option.getOrElse(socket, () => config_.defaultSocket())
+    const read = <A>(file: string, parse: (text: string) => A) =>
+      Effect.sync(() => {
+        try {
+          return Option.some(parse(fs.readFileSync(file, "utf8")))
+        } catch {
+          return Option.none<A>()
+        }
+      })
+    const pid = yield* read(daemon.pidFile(sock), Number)
+    if (Option.isNone(pid) || !Number.isInteger(pid.value)) {
+      return yield* fail(`no daemon at ${sock} (no pid file ${daemon.pidFile(sock)})`, ExitCode.unreachable)
+    }
+    const report = read(daemon.reloadFile(sock), (text) => JSON.parse(text) as daemon.ReloadReport)
+    const before = Option.match(yield* report, { onNone: () => 0, onSome: (r) => r.seq })
+    yield* Effect.try({
+      try: () => process.kill(pid.value, "SIGHUP"),
+      catch: () => new CliFailure(`no daemon at ${sock} (pid ${pid.value} is gone)`, ExitCode.unreachable)
+    })
+    const answered = report.pipe(
+      Effect.filterOrFail((r) => Option.isSome(r) && r.value.seq > before),
+      Effect.flatten,
+      Effect.retry(Schedule.spaced("50 millis")),
+      Effect.timeout("60 seconds")
+    )
+    const done = yield* Effect.option(answered)
+    if (Option.isNone(done)) return yield* fail(`the daemon at ${sock} did not answer the reload`)
+    if (!done.value.ok) return yield* fail(done.value.message, ExitCode.usage)
+    yield* Console.log(done.value.message)
+  })).pipe(Command.withDescription("the daemon reads its config file again and applies what changed"))
 
 const ls = Command.make("ls", { ...target, json }, ({ json, ...t }) =>
   withHam(t, (ham) => ham.snapshot).pipe(
@@ -116,7 +150,7 @@ const events = Command.make("events", {
 /** @internal the `ham` command */
 export const ham = Command.make("ham").pipe(
   Command.withDescription("effect-ham: a High Availability Manager"),
-  Command.withSubcommands([start, stop, ls, cat, events, ...control.commands, schema])
+  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, schema])
 )
 
 const codeOf = (error: unknown): number => {

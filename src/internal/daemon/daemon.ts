@@ -6,10 +6,15 @@
  *
  * @internal
  */
+import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
 import { InvalidArgument } from "../../HamError.js"
 import type { HamService } from "../../HamService.js"
 import * as entity_ from "../entity.js"
@@ -17,11 +22,14 @@ import * as guardian from "../guardian/layer.js"
 import { Ham, layer as hamLayer } from "../ham/make.js"
 import * as auth from "../remote/auth.js"
 import * as server from "../remote/server.js"
-import type { ConditionConfig, Config, EntityConfig } from "./config.js"
+import * as config_ from "./config.js"
+import { type ConditionConfig, type Config, EntityConfig } from "./config.js"
 
 /** @internal what `ham start` runs */
 export interface DaemonOptions {
   readonly config: Config
+  /** the config file, read again at each reload (SIGHUP, `ham reload`) */
+  readonly file?: string | undefined
   /** the Guardian store's file; none: in memory */
   readonly state: string | undefined
   readonly socket: string
@@ -94,6 +102,103 @@ export const apply = (ham: HamService, config: Config) =>
     if (config.verbosity !== undefined) yield* ham.verbose(config.verbosity)
   })
 
+/** @internal what a reload changes, by entity name */
+export interface Diff {
+  readonly removed: ReadonlyArray<string>
+  readonly added: ReadonlyArray<string>
+  readonly changed: ReadonlyArray<string>
+}
+
+const encodeEntity = Schema.encodeSync(EntityConfig)
+
+/** @internal the entities a new config removes, adds and changes (any field of the entity) */
+export const diff = (before: Config, after: Config): Diff => {
+  const key = (e: EntityConfig) => JSON.stringify(encodeEntity(e))
+  const old = new Map(before.entities.map((e) => [e.name, key(e)]))
+  const next = new Set(after.entities.map((e) => e.name))
+  return {
+    removed: before.entities.filter((e) => !next.has(e.name)).map((e) => e.name),
+    added: after.entities.filter((e) => !old.has(e.name)).map((e) => e.name),
+    changed: after.entities.filter((e) => old.has(e.name) && old.get(e.name) !== key(e)).map((e) => e.name)
+  }
+}
+
+/**
+ * Applies a changed config to a running HAM: the removed and changed entities are detached, then
+ * the added and changed ones attached (in the new config's order); the others are not touched.
+ *
+ * @internal
+ */
+export const reload = (ham: HamService, before: Config, after: Config) =>
+  Effect.gen(function*() {
+    const d = diff(before, after)
+    for (const name of [...d.removed, ...d.changed]) yield* Effect.ignore(ham.detach(name))
+    const attach_ = new Set([...d.added, ...d.changed])
+    for (const e of after.entities) if (attach_.has(e.name)) yield* attach(ham, e)
+    if (after.verbosity !== undefined && after.verbosity !== before.verbosity) yield* ham.verbose(after.verbosity)
+    return d
+  })
+
+/** @internal the file beside the socket where the daemon says how its last reload went */
+export const reloadFile = (socket: string) => `${socket}.reload`
+
+/** @internal the daemon's pid file, beside its socket */
+export const pidFile = (socket: string) => `${socket}.pid`
+
+/** @internal what a reload reports */
+export interface ReloadReport {
+  readonly seq: number
+  readonly ok: boolean
+  readonly message: string
+}
+
+const writeOwnerOnly = (file: string, text: string) =>
+  Effect.sync(() => {
+    const tmp = `${file}.tmp`
+    fs.writeFileSync(tmp, text, { mode: 0o600 })
+    fs.renameSync(tmp, file)
+  })
+
+/** on each SIGHUP: the config file read again and applied; the outcome written beside the socket */
+const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
+  Effect.gen(function*() {
+    const current = yield* Ref.make(options.config)
+    const seq = yield* Ref.make(0)
+    const hups = yield* Queue.unbounded<void>()
+    const onHup = () => Queue.unsafeOffer(hups, undefined)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => process.on("SIGHUP", onHup)),
+      () => Effect.sync(() => process.off("SIGHUP", onHup))
+    )
+    const once = Effect.gen(function*() {
+      const before = yield* Ref.get(current)
+      const outcome = yield* Effect.either(
+        Effect.flatMap(config_.load(file), (after) =>
+          Effect.map(reload(ham, before, after), (d) => {
+            const changed = (k: "socket" | "state" | "listen") =>
+              JSON.stringify(before[k]) !== JSON.stringify(after[k]) ? [k] : []
+            const later = [...changed("socket"), ...changed("state"), ...changed("listen")]
+            return [after, d, later] as const
+          }))
+      )
+      const n = (yield* Ref.get(seq)) + 1
+      yield* Ref.set(seq, n)
+      const report: ReloadReport = outcome._tag === "Right"
+        ? {
+          seq: n,
+          ok: true,
+          message: `reloaded: added ${outcome.right[1].added.length}, removed ${outcome.right[1].removed.length}, ` +
+            `changed ${outcome.right[1].changed.length}` +
+            (outcome.right[2].length > 0 ? ` (${outcome.right[2].join(", ")}: at the next start)` : "")
+        }
+        : { seq: n, ok: false, message: `reload refused: ${outcome.left.message}` }
+      if (outcome._tag === "Right") yield* Ref.set(current, outcome.right[0])
+      yield* Console.log(`ham: ${report.message}`)
+      yield* writeOwnerOnly(reloadFile(options.socket), JSON.stringify(report))
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(hups), once)))
+  })
+
 /** @internal runs the daemon until `Ham.stop` is called through its server, or it is interrupted */
 export const run = (options: DaemonOptions) =>
   Effect.gen(function*() {
@@ -117,6 +222,11 @@ export const run = (options: DaemonOptions) =>
     }).pipe(Effect.provideService(Ham, served))
     yield* apply(ham, options.config).pipe(
       Effect.tapError(() => ham.stop)
+    )
+    if (options.file !== undefined) yield* reloads(ham, options, options.file)
+    yield* Effect.acquireRelease(
+      writeOwnerOnly(pidFile(options.socket), `${process.pid}\n`),
+      () => Effect.sync(() => [pidFile, reloadFile].forEach((f) => fs.rmSync(f(options.socket), { force: true })))
     )
     if (options.onReady !== undefined) {
       yield* options.onReady({
