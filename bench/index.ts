@@ -7,6 +7,7 @@ import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
 import * as remote from "./remote.js"
+import * as restart from "./restart.js"
 import * as telemetry from "./telemetry.js"
 
 const main = Effect.gen(function*() {
@@ -16,7 +17,8 @@ const main = Effect.gen(function*() {
   yield* core.dispatchThroughput
   yield* core.heapPerEntity
   yield* telemetry.cost
-  yield* processes.childRestart
+  yield* restart.fiberRestartFromOutside
+  yield* restart.childRestart
   yield* processes.idleChildren
   yield* guardian.store
   yield* guardian.takeover
