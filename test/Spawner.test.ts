@@ -14,6 +14,9 @@ import * as ChildProcess from "node:child_process"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { dirname, join } from "node:path"
 import * as helper_ from "../src/internal/launch/helper.js"
+import * as inline_ from "../src/internal/launch/inline.js"
+import type { Authorisation, ExitInfo, LaunchRequest, Life, NextLife } from "../src/internal/launch/launcher.js"
+import * as make_ from "../src/internal/launch/make.js"
 import * as spawner_ from "../src/internal/launch/spawner.js"
 import {
   awaitEvents,
@@ -292,4 +295,110 @@ describe("the spawner process", () => {
       expect(existsSync(dir)).toBe(false)
       yield* waitUntil("the helper gone", () => !isLive(helper))
     }))
+
+  describe("a life armed to start again (a restart authorised ahead of time)", () => {
+    /** a request for `sleep <seconds>` (output ignored) whose exits are recorded, with the next life given */
+    const sleeper = (seconds: string, command: ReadonlyArray<string> = ["sleep", seconds]) => {
+      const exits: Array<{ readonly life: Life; readonly info: ExitInfo; readonly next: NextLife | undefined }> = []
+      const request: LaunchRequest = {
+        ...launchRequest("svc", command[0], command.slice(1)).request,
+        output: "ignore",
+        onExit: (life, info, next) => {
+          exits.push({ life, info, next })
+        }
+      }
+      /** the `n`-th exit (from 1), once reported */
+      const exit = (n: number) =>
+        Effect.zipRight(waitUntil(`exit ${n}`, () => exits.length >= n), Effect.sync(() => exits[n - 1]))
+      return { exit, exits, request }
+    }
+    const launcherOf = (mode: "spawner" | "inline") =>
+      mode === "spawner" ? spawner_.make() : make_.build(inline_.layerInline)
+    const abnormal: Authorisation = { abnormal: true, normal: false, afterMillis: 0 }
+    /** the forker has taken the message in (the spawner reads it from its pipe) */
+    const taken = Effect.sleep("150 millis")
+
+    for (const [mode, seconds] of [["spawner", "31.91"], ["inline", "31.92"]] as const) {
+      it.live(`${mode}: an armed life killed: the next starts at once, comes with the exit, and is taken up`, () =>
+        Effect.gen(function*() {
+          const launcher = yield* launcherOf(mode)
+          const { exit, request } = sleeper(seconds)
+          const first = yield* launcher.launch(request)
+          first.arm(abnormal)
+          yield* taken
+          process.kill(first.pid, "SIGKILL")
+          const died = yield* exit(1)
+          expect(died.info).toEqual({ signal: "SIGKILL" })
+          expect(died.next).toBeDefined()
+          const second = yield* died.next!.take
+          expect(second.pid).not.toBe(first.pid)
+          expect(parentOf(second.pid)).toBe(mode === "spawner" ? launcher.helperPid() : process.pid)
+          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([second.pid])
+          // the next life is not armed: its death starts nothing
+          process.kill(second.pid, "SIGKILL")
+          const again = yield* exit(2)
+          expect(again.life).toBe(second)
+          expect(again.next).toBeUndefined()
+          yield* second.stop("SIGTERM", 1000)
+          yield* taken
+          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+      it.live(`${mode}: an exit the authorisation does not cover starts nothing`, () =>
+        Effect.gen(function*() {
+          const launcher = yield* launcherOf(mode)
+          const cases: ReadonlyArray<{ readonly arm: (life: Life) => void; readonly kill: boolean }> = [
+            // an exit with code 0, when only abnormal exits are covered
+            { arm: (life) => life.arm(abnormal), kill: false },
+            // too soon
+            { arm: (life) => life.arm({ ...abnormal, afterMillis: 60_000 }), kill: true },
+            // withdrawn
+            { arm: (life) => (life.arm(abnormal), life.arm(undefined)), kill: true },
+            // asked right before, and refused (the spawner cannot ask: it takes no such authorisation)
+            { arm: (life) => life.arm({ ...abnormal, ask: () => mode === "spawner" }), kill: true }
+          ]
+          for (const { arm, kill } of cases) {
+            const { exit, request } = sleeper(seconds, kill ? ["sleep", seconds] : ["sh", "-c", "sleep 0.4"])
+            const life = yield* launcher.launch(request)
+            arm(life)
+            yield* taken
+            if (kill) process.kill(life.pid, "SIGKILL")
+            const ended = yield* exit(1)
+            expect(ended.info).toEqual(kill ? { signal: "SIGKILL" } : { exitCode: 0 })
+            expect(ended.next).toBeUndefined()
+            yield* life.stop("SIGKILL", 0)
+          }
+          yield* taken
+          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+      it.live(`${mode}: an armed life stopped is not started again (a stop withdraws the authorisation first)`, () =>
+        Effect.gen(function*() {
+          const launcher = yield* launcherOf(mode)
+          const { exit, request } = sleeper(seconds)
+          const life = yield* launcher.launch(request)
+          life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+          yield* taken
+          yield* life.stop("SIGTERM", 2000)
+          const stopped = yield* exit(1)
+          expect(stopped.info).toEqual({ signal: "SIGTERM" })
+          expect(stopped.next).toBeUndefined()
+          yield* taken
+          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+      it.live(`${mode}: a next life let go is killed`, () =>
+        Effect.gen(function*() {
+          const launcher = yield* launcherOf(mode)
+          const { exit, request } = sleeper(seconds)
+          const life = yield* launcher.launch(request)
+          life.arm(abnormal)
+          yield* taken
+          process.kill(life.pid, "SIGKILL")
+          const died = yield* exit(1)
+          died.next!.discard()
+          yield* waitUntil("the next life gone", () => liveWithCmdline(`sleep ${seconds}`).length === 0)
+        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+    }
+  })
 })

@@ -1,17 +1,21 @@
 /**
  * A single command: its own process group, stdin /dev/null, stdout not even a pipe when the
  * output is ignored, the exit taken from the child's own `exit` event. Who forks it is the
- * launcher's choice (this process, or the spawner's helper process); what it reports is wired to
- * the life here.
+ * launcher's choice (this process, or the spawner's helper process); what it reports goes to the
+ * life (`life.ts`), which is its listener.
+ *
+ * A forker may be authorised to start the same command again as soon as the child exits (`arm`):
+ * it then reports the exit with the next child (`Relaunch`), which the launcher takes up as the
+ * next life.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
-import type { ExitInfo, Life } from "./launcher.js"
+import type { Authorisation, Life } from "./launcher.js"
 import * as life_ from "./life.js"
+import type { Forked, Listener, Relaunch } from "./life.js"
 
 /** @internal what is forked */
 export interface Request {
@@ -24,136 +28,176 @@ export interface Request {
   readonly stdout: boolean
 }
 
-/** @internal what is reported about one child */
-export interface Listener {
-  readonly onData: (fd: 1 | 2, chunk: Buffer) => void
-  readonly onStderrClosed: () => void
-  readonly onExit: (info: ExitInfo) => void
-}
+export type { Forked, Listener, Relaunch } from "./life.js"
 
 /**
- * Forks a child and reports on it to the listener; succeeds once it runs, with its pid (and the
- * Node handle, when it is a child of this process).
+ * Forks a child and reports on it to the listener; succeeds once it runs.
  *
  * @internal
  */
-export type Fork = (
-  request: Request,
-  listener: Listener
-) => Effect.Effect<{ readonly pid: number; readonly child?: NodeChildProcess.ChildProcess | undefined }, string>
+export type Fork = (request: Request, listener: Listener) => Effect.Effect<Forked, string>
+
+/** a child forked here again, until it is taken up: how its start went, and who waits for it */
+class Starting implements Relaunch {
+  result: Effect.Effect<Forked, string> | undefined = undefined
+  waiting: ((result: Effect.Effect<Forked, string>) => void) | undefined = undefined
+  /** what the child reported before it was taken up */
+  held: Array<(listener: Listener) => void> | undefined = []
+  target: Listener | undefined = undefined
+  pid = 0
+
+  settle(result: Effect.Effect<Forked, string>) {
+    this.result = result
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.(result)
+  }
+
+  /** the listener the child reports to: its reports are held until it is taken up */
+  readonly listener: Listener = {
+    onData: (fd, chunk) => this.deliver((l) => l.onData(fd, chunk)),
+    onStderrClosed: () => this.deliver((l) => l.onStderrClosed()),
+    onExit: (info, next) => this.deliver((l) => l.onExit(info, next))
+  }
+
+  private deliver(f: (listener: Listener) => void) {
+    if (this.target !== undefined) f(this.target)
+    else if (this.held !== undefined) this.held.push(f)
+  }
+
+  join(listener: Listener): Effect.Effect<Forked, string> {
+    return Effect.async((resume) => {
+      this.target = listener
+      const held = this.held ?? []
+      this.held = undefined
+      for (const f of held) f(listener)
+      if (this.result !== undefined) return resume(this.result)
+      this.waiting = resume
+      // interrupted before it runs: it goes
+      return Effect.sync(() => {
+        this.waiting = undefined
+        this.discard()
+      })
+    })
+  }
+
+  discarded = false
+
+  discard() {
+    this.discarded = true
+    this.held = undefined
+    this.target = undefined
+    if (this.pid !== 0) life_.signalGroupOrProcess(this.pid, "SIGKILL")
+  }
+
+  /** starts the child, unless it was let go already */
+  start(request: Request, now: () => number) {
+    if (this.discarded) return
+    const child = spawnHere(request, this.listener, now, (result) => this.settle(result))
+    this.pid = child?.pid ?? 0
+  }
+}
 
 /**
- * Holds what a child reports until its life is wired up: a child may write, and even exit,
- * before the fiber that spawned it runs again.
+ * Spawns a child from this process, reporting to `listener`; `settle` learns whether it runs. An
+ * armed child is spawned again at once when it exits as authorised (`now`: the HAM's clock).
  */
-const relay = () => {
-  let target: Listener | undefined
-  const early: Array<(listener: Listener) => void> = []
-  const deliver = (f: (listener: Listener) => void) => target === undefined ? early.push(f) : f(target)
-  const listener: Listener = {
-    onData: (fd, chunk) => deliver((l) => l.onData(fd, chunk)),
-    onStderrClosed: () => deliver((l) => l.onStderrClosed()),
-    onExit: (info) => deliver((l) => l.onExit(info))
+const spawnHere = (
+  request: Request,
+  listener: Listener,
+  now: () => number,
+  settle: (result: Effect.Effect<Forked, string>) => void
+): NodeChildProcess.ChildProcess | undefined => {
+  let child: NodeChildProcess.ChildProcess
+  try {
+    child = NodeChildProcess.spawn(request.command, request.args, {
+      stdio: ["ignore", request.stdout ? "pipe" : "ignore", "pipe"],
+      cwd: request.cwd,
+      env: request.env,
+      shell: request.shell,
+      detached: true
+    })
+  } catch (e) {
+    settle(Effect.fail((e as Error).message))
+    return undefined
   }
-  const connect = (to: Listener) => {
-    target = to
-    for (const f of early.splice(0)) f(to)
+  let armed: { readonly authorisation: Authorisation; readonly from: number } | undefined
+  const forked: Forked = {
+    get pid() {
+      return child.pid!
+    },
+    child,
+    arm: (authorisation) => {
+      armed = authorisation === undefined ? undefined : { authorisation, from: now() }
+    }
   }
-  return { listener, connect }
+  child.on("error", (e: NodeJS.ErrnoException) => {
+    if (child.pid === undefined) settle(Effect.fail(e.code ?? e.message))
+  })
+  child.once("spawn", () => settle(Effect.succeed(forked)))
+  child.stdout?.on("data", (chunk: Buffer) => listener.onData(1, chunk))
+  child.stderr!.on("data", (chunk: Buffer) => listener.onData(2, chunk))
+  // the end of stderr (or its close, when it is destroyed without an end)
+  let stderrClosed = false
+  const onStderrClosed = () => {
+    if (!stderrClosed) listener.onStderrClosed()
+    stderrClosed = true
+  }
+  child.stderr!.once("end", onStderrClosed)
+  child.stderr!.once("close", onStderrClosed)
+  child.once("exit", (code, signal) => {
+    const info = life_.exitInfoOf(code, signal)
+    const next = armed !== undefined && life_.authorises(armed.authorisation, info, now() - armed.from) &&
+        (armed.authorisation.ask?.() ?? true)
+      ? new Starting()
+      : undefined
+    // the exit is reported first, then the same command spawned again (held until taken up)
+    listener.onExit(info, next)
+    next?.start(request, now)
+  })
+  return child
 }
 
 /** @internal forks a single command from this process */
 export const forkHere: Fork = (request, listener) =>
-  Effect.async((resume) => {
-    let child: NodeChildProcess.ChildProcess
-    try {
-      child = NodeChildProcess.spawn(request.command, request.args, {
-        stdio: ["ignore", request.stdout ? "pipe" : "ignore", "pipe"],
-        cwd: request.cwd,
-        env: request.env,
-        shell: request.shell,
-        detached: true
+  Effect.clockWith((clock) =>
+    Effect.async((resume) => {
+      const child = spawnHere(request, listener, () => clock.unsafeCurrentTimeMillis(), resume)
+      // interrupted before it is up: it goes at once
+      return Effect.sync(() => {
+        if (child?.pid !== undefined) life_.signalGroupOrProcess(child.pid, "SIGKILL")
       })
-    } catch (e) {
-      resume(Effect.fail((e as Error).message))
-      return
-    }
-    child.on("error", (e: NodeJS.ErrnoException) => {
-      if (child.pid === undefined) resume(Effect.fail(e.code ?? e.message))
     })
-    child.once("spawn", () => resume(Effect.succeed({ pid: child.pid!, child })))
-    child.stdout?.on("data", (chunk: Buffer) => listener.onData(1, chunk))
-    child.stderr!.on("data", (chunk: Buffer) => listener.onData(2, chunk))
-    // the end of stderr (or its close, when it is destroyed without an end)
-    let stderrClosed = false
-    const onStderrClosed = () => {
-      if (!stderrClosed) listener.onStderrClosed()
-      stderrClosed = true
-    }
-    child.stderr!.once("end", onStderrClosed)
-    child.stderr!.once("close", onStderrClosed)
-    child.once("exit", (code, signal) => {
-      listener.onExit(life_.exitInfoOf(code, signal))
-    })
-    // interrupted before it is up: it goes at once
-    return Effect.sync(() => {
-      if (child.pid !== undefined) life_.signalGroupOrProcess(child.pid, "SIGKILL")
-    })
-  })
+  )
 
 /** @internal a single command, forked by `fork`, wired to a life */
 export const launchChild = (setting: life_.Setting, fork: Fork): Effect.Effect<Life, string> =>
-  Effect.gen(function*() {
-    const { request: { env, line, output }, scope } = setting
+  Effect.suspend(() => {
+    const line = setting.request.line
     const cwd = line.cwd
     if (cwd !== undefined) {
-      yield* Effect.try({
-        try: () => NodeFs.accessSync(cwd),
-        catch: (e) => `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
-      })
+      try {
+        NodeFs.accessSync(cwd)
+      } catch (e) {
+        return Effect.fail(
+          `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+        )
+      }
     }
-    const ignored = output === "ignore"
     const request: Request = {
       command: line.command,
       args: line.args,
-      env: life_.environmentOf(line, env),
+      env: life_.environmentOf(line, setting.request.env),
       cwd,
       shell: line.shell,
-      stdout: !ignored
+      stdout: setting.request.output !== "ignore"
     }
-    const reports = relay()
-    const { child, pid } = yield* Effect.mapError(
-      fork(request, reports.listener),
-      (reason) => `cannot start ${line.command}: ${reason}`
-    )
-    const { life, onExited, onLines, onRawStderr, onStderrEnd } = life_.makeLife(pid, setting)
-    // a live child is never left behind by its scope
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.sync(() => {
-        if (!life.exited()) life_.signalGroupOrProcess(pid, "SIGKILL")
-        child?.stdout?.destroy()
-        child?.stderr?.destroy()
-      })
-    )
-    const out = life_.lineSplitter((lines) => onLines("stdout", lines))
-    const err = life_.lineSplitter((lines) => onLines("stderr", lines))
-    reports.connect({
-      onData: (fd, chunk) => {
-        if (ignored) {
-          if (fd === 2) onRawStderr(chunk)
-        } else {
-          ;(fd === 1 ? out : err).push(chunk)
-        }
-      },
-      onStderrClosed: () => {
-        if (!ignored) err.end()
-        onStderrEnd()
-      },
-      onExit: (info) => {
-        if (!ignored) out.end()
-        onExited(info)
+    const life = new life_.ChildLife(setting, undefined)
+    return Effect.map(
+      Effect.mapError(fork(request, life), (reason) => `cannot start ${line.command}: ${reason}`),
+      (forked) => {
+        life.started(forked)
+        return life
       }
-    })
-    return life
+    )
   })
