@@ -103,11 +103,11 @@ describe("the spawner process", () => {
     }).pipe(withHam()))
 
   /** starts the host fixture; resolves with the line it prints once it is up */
-  const startHost = (marker: string, spawner: "process" | "inline") =>
+  const startHost = (marker: string, spawner: "process" | "inline", mode = "") =>
     Effect.async<{ host: number; svc: number; spawner?: number }, string>((resume) => {
       const child = ChildProcess.spawn(
         process.execPath,
-        ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", marker, spawner],
+        ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", marker, spawner, mode],
         { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
       )
       let out = ""
@@ -129,6 +129,23 @@ describe("the spawner process", () => {
         expect(parentOf(up.svc)).toBe(up.spawner)
         process.kill(up.host, "SIGKILL")
         yield* waitUntil("the child and the spawner gone", () => !isLive(up.svc) && !isLive(up.spawner!), 5000)
+        expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
+      }),
+    40_000
+  )
+
+  it.live(
+    "the HAM's process SIGKILLed as its child dies, which the spawner may start again at once: no orphan is left",
+    () =>
+      Effect.gen(function*() {
+        const marker = `${process.pid}1`
+        const up = yield* startHost(marker, "process", "restart")
+        // the spawner is told the restart ahead of time: let it take that in
+        yield* Effect.sleep("300 millis")
+        process.kill(up.svc, "SIGKILL")
+        process.kill(up.host, "SIGKILL")
+        yield* waitUntil("the spawner gone", () => !isLive(up.spawner!), 5000)
+        yield* Effect.sleep("100 millis")
         expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
       }),
     40_000

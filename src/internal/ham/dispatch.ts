@@ -26,9 +26,11 @@ import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as cond from "../condition.js"
-import { common, type DeathRecord, type Engine, forkOwned } from "./engine.js"
+import type * as launch from "../launch/launcher.js"
+import { common, type DeathRecord, type EarlyRestart, type Engine, forkOwned } from "./engine.js"
 import type { RunContext } from "./interpret.js"
-import { type ConditionRec, type EntityRec, history } from "./state.js"
+import { matches } from "./route.js"
+import { type EntityRec, history } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal the HAM's own fibers a fault can be injected into (tests) */
@@ -71,19 +73,6 @@ export const raise = (
     severity: input.severity,
     detail: input.detail ?? ""
   })
-}
-
-const matches = (condition: ConditionRec, event: cond.ConditionEvent): boolean => {
-  if (!condition.enabled) return false
-  if (condition.type === "CondAny") return true
-  if (condition.type !== event._tag) return false
-  if (event._tag === "CondState" && condition.stateFilter !== undefined) {
-    return cond.matchStateFilter(condition.stateFilter, event)
-  }
-  if (event._tag === "CondRaise" && condition.raiseFilter !== undefined) {
-    return cond.matchRaiseFilter(condition.raiseFilter, event)
-  }
-  return true
 }
 
 const account = (engine: Engine, rec: EntityRec, event: cond.ConditionEvent) => {
@@ -131,18 +120,23 @@ export const make = (
       }
     }
 
-    const routeTo = (owner: EntityRec, rec: EntityRec, event: cond.ConditionEvent) => {
+    const routeTo = (
+      owner: EntityRec,
+      rec: EntityRec,
+      event: cond.ConditionEvent,
+      early: EarlyRestart | undefined
+    ) => {
       if (!owner.enabled) return
       for (const condition of owner.conditions) {
         if (!matches(condition, event)) continue
         condition.fired++
         if (owner !== rec) engine.changes.touch(owner)
         if (condition.noWait) {
-          sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true }))
+          sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true, early }))
         } else if (condition.independent) {
-          forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false }))
+          forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false, early }))
         } else {
-          toDispatcher(runCondition({ rec, event, condition, owner, shared: true }))
+          toDispatcher(runCondition({ rec, event, condition, owner, shared: true, early }))
         }
       }
     }
@@ -150,9 +144,9 @@ export const make = (
     /**
      * Publishes an event. Synchronously, in event order: the statistics are updated, the event
      * goes to subscribers, and every matching condition (the entity's, then the global entity's)
-     * is handed to its executor.
+     * is handed to its executor. `early`: the restart a death's restart action takes the outcome of.
      */
-    const enqueue = (rec: EntityRec, event: cond.ConditionEvent): void => {
+    const enqueue = (rec: EntityRec, event: cond.ConditionEvent, early?: EarlyRestart): void => {
       if (state.stopped) return
       account(engine, rec, event)
       engine.changes.touch(rec)
@@ -168,13 +162,18 @@ export const make = (
       }
       // a disabled entity's events are counted and seen by subscribers, but trigger nothing
       if (!rec.enabled) return
-      routeTo(rec, rec, event)
-      routeTo(state.global, rec, event)
+      routeTo(rec, rec, event, early)
+      routeTo(state.global, rec, event, early)
     }
 
-    /** the one death reporter: a life ended (ignored when it is not the entity's current life) */
-    const reportDeath = (rec: EntityRec, generation: number, death: DeathRecord): void => {
-      if (rec.generation !== generation || rec.status !== "running") return
+    /**
+     * The one death reporter: a life ended (ignored when it is not the entity's current life). A
+     * restart that comes first and is allowed now is decided before the death is published, and
+     * started once it is: `CondAbnormalDeath`, `CondDeath`, then `CondRestart`. `next`: the life
+     * the launcher started by itself, taken up by that restart, or discarded.
+     */
+    const reportDeath = (rec: EntityRec, generation: number, death: DeathRecord, next?: launch.NextLife): void => {
+      if (rec.generation !== generation || rec.status !== "running") return next?.discard()
       telemetry.setStatus(state, rec, "dead")
       rec.life = undefined
       engine.beats.leave(rec)
@@ -187,8 +186,11 @@ export const make = (
         ...(death.stderr === undefined ? {} : { stderr: death.stderr }),
         ...(death.exitStatus === undefined ? {} : { exitStatus: death.exitStatus })
       }
-      if (death.abnormal) engine.enqueue(rec, { _tag: "CondAbnormalDeath", ...common(engine, rec), ...fields })
-      engine.enqueue(rec, { _tag: "CondDeath", ...common(engine, rec), ...fields })
+      const early = engine.decideAtDeath(rec, death.abnormal)
+      if (death.abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(engine, rec), ...fields }, early)
+      enqueue(rec, { _tag: "CondDeath", ...common(engine, rec), ...fields }, early)
+      if (early !== undefined) early.run(next)
+      else next?.discard()
     }
 
     // ---- the fibers

@@ -41,6 +41,8 @@ export interface RunContext {
   readonly shared: boolean
   /** the recovery's span, when the HAM traces (telemetry.ts) */
   readonly span?: Tracer.Span | undefined
+  /** the restart already decided when the death was reported: the restart action takes its outcome */
+  readonly early?: engine_.EarlyRestart | undefined
 }
 
 const pollEvery = 10
@@ -134,7 +136,7 @@ export const make = (engine: Engine) => {
   const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<unknown, unknown> => {
     switch (action._tag) {
       case "Restart":
-        return engine.restart(ctx.rec)
+        return ctx.early?.join ?? engine.restart(ctx.rec)
       case "Execute":
         return runCommand(action.command, action.timeoutMillis)
       case "Notify": {
@@ -269,7 +271,10 @@ export const make = (engine: Engine) => {
         if (engine.state.metrics) telemetry.countActionFailure(ctx.rec)
         engine.changes.touch(ctx.owner)
         rec.lastFailure = failure.reason
-        if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+        if (rec.action.removeOnFail) {
+          ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+          engine.rearm(ctx.owner)
+        }
         return rec.action.breakOnFail ? Effect.succeed("stopped") : loop(i + 1, "failed")
       })
     }
