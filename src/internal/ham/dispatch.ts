@@ -25,12 +25,13 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import type * as Types from "effect/Types"
 import * as cond from "../condition.js"
 import type * as launch from "../launch/launcher.js"
 import { common, type DeathRecord, type EarlyRestart, type Engine, forkOwned } from "./engine.js"
-import type { RunContext } from "./interpret.js"
+import { countRun, type RunContext } from "./interpret.js"
 import { matches } from "./route.js"
-import { type EntityRec, history } from "./state.js"
+import { type ActionRec, type ConditionRec, type EntityRec, history } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal the HAM's own fibers a fault can be injected into (tests) */
@@ -75,6 +76,17 @@ export const raise = (
   })
 }
 
+/** the condition's one enabled action, when it is a restart */
+const onlyRestart = (condition: ConditionRec): ActionRec | undefined => {
+  let restart: ActionRec | undefined
+  for (const a of condition.actions) {
+    if (!a.enabled) continue
+    if (restart !== undefined || a.action._tag !== "Restart") return undefined
+    restart = a
+  }
+  return restart
+}
+
 const account = (engine: Engine, rec: EntityRec, event: cond.ConditionEvent) => {
   rec.lastEvent = event.time
   if (engine.state.metrics) telemetry.countEvent(rec, event, engine.preciseNow)
@@ -106,18 +118,31 @@ export const make = (
 ) =>
   Effect.gen(function*() {
     const state = engine.state
-    // the dispatcher's mailbox: a plain array and a wake-up signal (cheaper than a Queue)
+    // the dispatcher's mailbox: a plain array, and the dispatcher's resumption while it waits
+    // (cheaper than a Queue, or a Deferred made at every wait)
     let mailbox: Array<Effect.Effect<void>> = []
-    let wakeUp: Deferred.Deferred<void> | undefined
+    let wakeUp: ((resume: Effect.Effect<void>) => void) | undefined
+    const idle = Effect.async<void>((resume) => {
+      wakeUp = resume
+    })
     const sideQueue = yield* Queue.unbounded<Effect.Effect<void>>()
 
+    /** while a death is reported, the dispatcher is woken at its end (`reportDeath`) */
+    let holding = false
+    /** the run of the death's condition whose one action is the restart decided at death */
+    let restartRun:
+      | { readonly run: Effect.Effect<void>; readonly owner: EntityRec; readonly restart: ActionRec }
+      | undefined
+    const wakeDispatcher = () => {
+      if (wakeUp !== undefined && !holding && mailbox.length > 0) {
+        const resume = wakeUp
+        wakeUp = undefined
+        resume(Effect.void)
+      }
+    }
     const toDispatcher = (run: Effect.Effect<void>) => {
       mailbox.push(run)
-      if (wakeUp !== undefined) {
-        const deferred = wakeUp
-        wakeUp = undefined
-        Deferred.unsafeDone(deferred, Exit.void)
-      }
+      wakeDispatcher()
     }
 
     const routeTo = (
@@ -136,7 +161,13 @@ export const make = (
         } else if (condition.independent) {
           forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false, early }))
         } else {
-          toDispatcher(runCondition({ rec, event, condition, owner, shared: true, early }))
+          const run = runCondition({ rec, event, condition, owner, shared: true, early })
+          toDispatcher(run)
+          // (with metrics or tracing, each run is measured: it goes to the dispatcher)
+          if (early !== undefined && !state.metrics && engine.tracer === undefined) {
+            const restart = onlyRestart(condition)
+            if (restart !== undefined) restartRun = { run, owner, restart }
+          }
         }
       }
     }
@@ -166,6 +197,28 @@ export const make = (
       routeTo(state.global, rec, event, early)
     }
 
+    /** a death's event, its optional fields present only when known */
+    const deathEvent = (
+      _tag: "CondDeath" | "CondAbnormalDeath",
+      rec: EntityRec,
+      death: DeathRecord
+    ): cond.ConditionEvent => {
+      const event: Types.Mutable<typeof cond.DeathEvent.Type> = {
+        _tag: _tag as "CondDeath",
+        entity: rec.name,
+        time: engine.now(),
+        seq: ++state.seq,
+        abnormal: death.abnormal,
+        reason: death.reason
+      }
+      if (death.pid !== undefined) event.pid = death.pid
+      if (death.exitCode !== undefined) event.exitCode = death.exitCode
+      if (death.signal !== undefined) event.signal = death.signal
+      if (death.stderr !== undefined) event.stderr = death.stderr
+      if (death.exitStatus !== undefined) event.exitStatus = death.exitStatus
+      return event as cond.ConditionEvent
+    }
+
     /**
      * The one death reporter: a life ended (ignored when it is not the entity's current life). A
      * restart that comes first and is allowed now is decided before the death is published, and
@@ -177,20 +230,31 @@ export const make = (
       telemetry.setStatus(state, rec, "dead")
       rec.life = undefined
       engine.beats.leave(rec)
-      const fields = {
-        abnormal: death.abnormal,
-        reason: death.reason,
-        ...(death.pid === undefined ? {} : { pid: death.pid }),
-        ...(death.exitCode === undefined ? {} : { exitCode: death.exitCode }),
-        ...(death.signal === undefined ? {} : { signal: death.signal }),
-        ...(death.stderr === undefined ? {} : { stderr: death.stderr }),
-        ...(death.exitStatus === undefined ? {} : { exitStatus: death.exitStatus })
-      }
       const early = engine.decideAtDeath(rec, death.abnormal)
-      if (death.abnormal) enqueue(rec, { _tag: "CondAbnormalDeath", ...common(engine, rec), ...fields }, early)
-      enqueue(rec, { _tag: "CondDeath", ...common(engine, rec), ...fields }, early)
-      if (early !== undefined) early.run(next)
-      else next?.discard()
+      // the dispatcher wakes once the restart has started (its conditions run in event order all
+      // the same): the next life does not wait for it
+      const held = holding
+      holding = true
+      try {
+        if (death.abnormal) enqueue(rec, deathEvent("CondAbnormalDeath", rec, death), early)
+        enqueue(rec, deathEvent("CondDeath", rec, death), early)
+        const only = restartRun
+        restartRun = undefined
+        if (early !== undefined) early.run(next)
+        else next?.discard()
+        // the restart is all that condition runs, and it is done: counted here, the dispatcher
+        // does not wake for it
+        if (only !== undefined && early?.succeeded === true) {
+          const at = mailbox.lastIndexOf(only.run)
+          if (at >= 0) {
+            mailbox.splice(at, 1)
+            countRun(engine, only.owner, only.restart)
+          }
+        }
+      } finally {
+        holding = held
+        if (!held) wakeDispatcher()
+      }
     }
 
     // ---- the fibers
@@ -220,8 +284,7 @@ export const make = (
       if (mailbox.length === 0) {
         batch = []
         batchIndex = 0
-        wakeUp = Deferred.unsafeMake<void>(FiberId.none)
-        return Deferred.await(wakeUp)
+        return idle
       }
       batch = mailbox
       batchIndex = 0

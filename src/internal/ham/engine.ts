@@ -61,6 +61,11 @@ export interface Driver {
     next?: launch.NextLife | undefined
   ) => Effect.Effect<void, string>
   /**
+   * For drivers whose restart needs no wait (fibers): what `restart` does, done now, on this
+   * thread (a restart decided at death then costs no fiber of its own).
+   */
+  readonly restartNow?: ((rec: EntityRec) => void) | undefined
+  /**
    * Authorises the launcher of the life to start the next one by itself when it ends, or
    * withdraws that (`undefined`): for drivers whose lives a launcher starts.
    */
@@ -189,6 +194,8 @@ export interface EarlyRestart {
   readonly run: (next: launch.NextLife | undefined) => void
   /** the restart's outcome, once it is known */
   readonly join: Effect.Effect<void, string>
+  /** it is over, and it succeeded */
+  readonly succeeded: boolean
 }
 
 /** @internal the reason an act of a HAM that lost its store fails with */

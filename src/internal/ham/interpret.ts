@@ -26,7 +26,7 @@ import { describeCause } from "./describe.js"
 import * as engine_ from "./engine.js"
 import { type Engine, lifeDriverOf } from "./engine.js"
 import * as restart_ from "./restart.js"
-import type { ConditionRec, EntityRec } from "./state.js"
+import type { ActionRec, ConditionRec, EntityRec } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal one run of a condition's action list */
@@ -57,6 +57,12 @@ const signalPid = (pid: number, signal: string): Effect.Effect<void, string> =>
     },
     catch: (e) => `cannot send ${signal} to pid ${pid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
   })
+
+/** @internal an action of `owner`'s is run: counted, and the owner's record is to be committed */
+export const countRun = (engine: Engine, owner: EntityRec, action: ActionRec): void => {
+  action.runs++
+  engine.changes.touch(owner)
+}
 
 /** @internal */
 export const make = (engine: Engine) => {
@@ -258,8 +264,7 @@ export const make = (engine: Engine) => {
         // (the restart and what follows it) goes on in a fiber of its own, in the same order.
         return Effect.as(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i, true)), "deferred")
       }
-      rec.runs++
-      engine.changes.touch(ctx.owner)
+      countRun(engine, ctx.owner, rec)
       // timed here, in the list's own steps: a wrapper effect per action would cost more than the clock
       const metered = engine.state.metrics
       const start = metered || ctx.span !== undefined ? engine.preciseNow() : 0

@@ -142,13 +142,26 @@ class Early implements EarlyRestart {
 
   run(next: launch.NextLife | undefined) {
     const nesting = this.nesting
+    const now = this.driver.restartNow
+    // started on this thread, unless a life that died at once is being restarted here already
+    // (its next life would die at once too: a loop on the stack)
+    if (now !== undefined && next === undefined && nesting.depth === 0 && this.current()) {
+      nesting.depth++
+      try {
+        now(this.rec)
+        this.settle(Exit.void)
+      } catch (defect) {
+        this.settle(Exit.die(defect))
+      } finally {
+        nesting.depth--
+      }
+      return
+    }
     const restart = Effect.suspend(() => {
       if (this.current()) return this.driver.restart(this.rec, () => this.current(), next)
       next?.discard()
       return Effect.fail(`restart of "${this.rec.name}" abandoned: the entity changed while waiting`)
     })
-    // started on this thread, unless a life that died at once is being restarted here already
-    // (its next life would die at once too: a loop on the stack)
     nesting.depth++
     try {
       forkOwned(this.engine, restart, { immediate: nesting.depth === 1 }).addObserver((exit) => this.settle(exit))
@@ -160,6 +173,10 @@ class Early implements EarlyRestart {
   private settle(outcome: Exit.Exit<void, string>) {
     this.outcome = outcome
     if (this.deferred !== undefined) Deferred.unsafeDone(this.deferred, outcome)
+  }
+
+  get succeeded(): boolean {
+    return this.outcome !== undefined && Exit.isSuccess(this.outcome)
   }
 
   get join(): Effect.Effect<void, string> {
