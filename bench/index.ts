@@ -19,6 +19,7 @@ const main = Effect.gen(function*() {
   yield* telemetry.cost
   yield* restart.fiberRestartFromOutside
   yield* restart.childRestart
+  yield* processes.heapPerIdleChild
   yield* processes.idleChildren
   yield* guardian.store
   yield* guardian.takeover

@@ -8,6 +8,7 @@
 import { Command } from "@effect/platform"
 import { Effect } from "effect"
 import { Entity, Ham } from "effect-ham"
+import { CondDeath } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -16,6 +17,11 @@ import * as Path from "node:path"
 import { report } from "./core.js"
 
 const buildDir = Path.join(import.meta.dirname, ".build")
+
+/** a child that waits, and does nothing else */
+const idleSource = `#include <unistd.h>
+int main(void) { for (;;) pause(); }
+`
 
 /** a child that connects to $HAM_NOTIFY_SOCKET and sends WATCHDOG=1 every 500 ms */
 const beaterSource = `#include <stdlib.h>
@@ -72,6 +78,43 @@ const rssMiBOf = (pid: number | undefined): number => {
     return 0
   }
 }
+
+/**
+ * The HAM's heap per idle child (issue 12): 200 children that only wait, attached as an
+ * application would (default spawner, output logged, restarted on death), after one attach that
+ * pays the HAM's own first costs; the heap measured after a full GC, before and after.
+ */
+export const heapPerIdleChild = Effect.gen(function*() {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) {
+    console.log("# heap per idle child: skipped (run node with --expose-gc)")
+    return
+  }
+  const idle = compile("idle", idleSource)
+  const program = idle === undefined ? ["sleep", "3600"] : [idle]
+  const n = 200
+  const attach = (name: string) =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.process(name, Command.make(program[0], ...program.slice(1))))
+      yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+    })
+  yield* Effect.gen(function*() {
+    yield* attach("warm-up")
+    yield* Effect.sleep("500 millis")
+    gc()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < n; i++) yield* attach(`idle-${i}`)
+    // every child up, the spawner told of its restart
+    yield* Effect.sleep("1500 millis")
+    gc()
+    gc()
+    const after = process.memoryUsage().heapUsed
+    const running = (yield* Ham.snapshot).entities.filter((e) => e.status === "running").length
+    report("heap_per_idle_child_running", running, `of ${n + 1}`, 0)
+    report("heap_per_idle_child_bytes", (after - before) / n, "bytes (target <= 20,000)", 0)
+  }).pipe(Effect.scoped, Effect.provide(Ham.layer({ verbosity: 0 })))
+})
 
 export const idleChildren = Effect.gen(function*() {
   const beater = compile("beater", beaterSource)
