@@ -329,93 +329,103 @@ describe("the spawner process", () => {
         Effect.zipRight(waitUntil(`exit ${n}`, () => exits.length >= n), Effect.sync(() => exits[n - 1]))
       return { exit, exits, request }
     }
-    const launcherOf = (mode: "spawner" | "inline") =>
-      mode === "spawner" ? spawner_.make() : make_.build(inline_.layerInline)
     const abnormal: Authorisation = { abnormal: true, normal: false, afterMillis: 0 }
     /** the forker has taken the message in (the spawner reads it from its pipe) */
     const taken = Effect.sleep("150 millis")
 
-    for (const [mode, seconds] of [["spawner", "31.91"], ["inline", "31.92"]] as const) {
-      it.live(`${mode}: an armed life killed: the next starts at once, comes with the exit, and is taken up`, () =>
-        Effect.gen(function*() {
-          const launcher = yield* launcherOf(mode)
-          const { exit, request } = sleeper(seconds)
-          const first = yield* launcher.launch(request)
-          first.arm(abnormal)
-          yield* taken
-          process.kill(first.pid, "SIGKILL")
-          const died = yield* exit(1)
-          expect(died.info).toEqual({ signal: "SIGKILL" })
-          expect(died.next).toBeDefined()
-          const second = yield* died.next!.take
-          expect(second.pid).not.toBe(first.pid)
-          expect(parentOf(second.pid)).toBe(mode === "spawner" ? launcher.helperPid() : process.pid)
-          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([second.pid])
-          // the next life is not armed: its death starts nothing
-          process.kill(second.pid, "SIGKILL")
-          const again = yield* exit(2)
-          expect(again.life).toBe(second)
-          expect(again.next).toBeUndefined()
-          yield* second.stop("SIGTERM", 1000)
-          yield* taken
-          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
-        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+    const seconds = "31.91"
 
-      it.live(`${mode}: an exit the authorisation does not cover starts nothing`, () =>
-        Effect.gen(function*() {
-          const launcher = yield* launcherOf(mode)
-          const cases: ReadonlyArray<{ readonly arm: (life: Life) => void; readonly kill: boolean }> = [
-            // an exit with code 0, when only abnormal exits are covered
-            { arm: (life) => life.arm(abnormal), kill: false },
-            // too soon
-            { arm: (life) => life.arm({ ...abnormal, afterMillis: 60_000 }), kill: true },
-            // withdrawn
-            { arm: (life) => (life.arm(abnormal), life.arm(undefined)), kill: true },
-            // asked right before, and refused (the spawner cannot ask: it takes no such authorisation)
-            { arm: (life) => life.arm({ ...abnormal, ask: () => mode === "spawner" }), kill: true }
-          ]
-          for (const { arm, kill } of cases) {
-            const { exit, request } = sleeper(seconds, kill ? ["sleep", seconds] : ["sh", "-c", "sleep 0.4"])
-            const life = yield* launcher.launch(request)
-            arm(life)
-            yield* taken
-            if (kill) process.kill(life.pid, "SIGKILL")
-            const ended = yield* exit(1)
-            expect(ended.info).toEqual(kill ? { signal: "SIGKILL" } : { exitCode: 0 })
-            expect(ended.next).toBeUndefined()
-            yield* life.stop("SIGKILL", 0)
-          }
-          yield* taken
-          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
-        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+    it.live("an armed life killed: the spawner starts the next at once; it comes with the exit and is taken up", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const first = yield* launcher.launch(request)
+        first.arm(abnormal)
+        yield* taken
+        process.kill(first.pid, "SIGKILL")
+        const died = yield* exit(1)
+        expect(died.info).toEqual({ signal: "SIGKILL" })
+        expect(died.next).toBeDefined()
+        const second = yield* died.next!.take
+        expect(second.pid).not.toBe(first.pid)
+        expect(parentOf(second.pid)).toBe(launcher.helperPid())
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([second.pid])
+        // the next life is not armed: its death starts nothing
+        process.kill(second.pid, "SIGKILL")
+        const again = yield* exit(2)
+        expect(again.life).toBe(second)
+        expect(again.next).toBeUndefined()
+        yield* second.stop("SIGTERM", 1000)
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
-      it.live(`${mode}: an armed life stopped is not started again (a stop withdraws the authorisation first)`, () =>
-        Effect.gen(function*() {
-          const launcher = yield* launcherOf(mode)
-          const { exit, request } = sleeper(seconds)
+    it.live("an exit the authorisation does not cover starts nothing", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const cases: ReadonlyArray<{ readonly arm: (life: Life) => void; readonly kill: boolean }> = [
+          // an exit with code 0, when only abnormal exits are covered
+          { arm: (life) => life.arm(abnormal), kill: false },
+          // too soon
+          { arm: (life) => life.arm({ ...abnormal, afterMillis: 60_000 }), kill: true },
+          // withdrawn
+          { arm: (life) => (life.arm(abnormal), life.arm(undefined)), kill: true }
+        ]
+        for (const { arm, kill } of cases) {
+          const { exit, request } = sleeper(seconds, kill ? ["sleep", seconds] : ["sh", "-c", "sleep 0.4"])
           const life = yield* launcher.launch(request)
-          life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+          arm(life)
           yield* taken
-          yield* life.stop("SIGTERM", 2000)
-          const stopped = yield* exit(1)
-          expect(stopped.info).toEqual({ signal: "SIGTERM" })
-          expect(stopped.next).toBeUndefined()
-          yield* taken
-          expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
-        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+          if (kill) process.kill(life.pid, "SIGKILL")
+          const ended = yield* exit(1)
+          expect(ended.info).toEqual(kill ? { signal: "SIGKILL" } : { exitCode: 0 })
+          expect(ended.next).toBeUndefined()
+          yield* life.stop("SIGKILL", 0)
+        }
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
-      it.live(`${mode}: a next life let go is killed`, () =>
-        Effect.gen(function*() {
-          const launcher = yield* launcherOf(mode)
-          const { exit, request } = sleeper(seconds)
-          const life = yield* launcher.launch(request)
-          life.arm(abnormal)
-          yield* taken
-          process.kill(life.pid, "SIGKILL")
-          const died = yield* exit(1)
-          died.next!.discard()
-          yield* waitUntil("the next life gone", () => liveWithCmdline(`sleep ${seconds}`).length === 0)
-        }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
-    }
+    it.live("an armed life stopped is not started again (a stop withdraws the authorisation first)", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const life = yield* launcher.launch(request)
+        life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+        yield* taken
+        yield* life.stop("SIGTERM", 2000)
+        const stopped = yield* exit(1)
+        expect(stopped.info).toEqual({ signal: "SIGTERM" })
+        expect(stopped.next).toBeUndefined()
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("a next life let go is killed", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const life = yield* launcher.launch(request)
+        life.arm(abnormal)
+        yield* taken
+        process.kill(life.pid, "SIGKILL")
+        const died = yield* exit(1)
+        died.next!.discard()
+        yield* waitUntil("the next life gone", () => liveWithCmdline(`sleep ${seconds}`).length === 0)
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("a life forked in this process takes no authorisation: its exit never comes with a next life", () =>
+      Effect.gen(function*() {
+        const launcher = yield* make_.build(inline_.layerInline)
+        const { exit, request } = sleeper("31.92")
+        const life = yield* launcher.launch(request)
+        life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+        process.kill(life.pid, "SIGKILL")
+        const died = yield* exit(1)
+        expect(died.info).toEqual({ signal: "SIGKILL" })
+        expect(died.next).toBeUndefined()
+        yield* taken
+        expect(liveWithCmdline("sleep 31.92")).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
   })
 })

@@ -143,8 +143,8 @@ class Early implements EarlyRestart {
   run(next: launch.NextLife | undefined) {
     const nesting = this.nesting
     const now = this.driver.restartNow
-    // started on this thread, unless a life that died at once is being restarted here already
-    // (its next life would die at once too: a loop on the stack)
+    // a fiber's next life starts on this thread, unless a life that died at once is being
+    // restarted here already (its next life would die at once too: a loop on the stack)
     if (now !== undefined && next === undefined && nesting.depth === 0 && this.current()) {
       nesting.depth++
       try {
@@ -162,12 +162,9 @@ class Early implements EarlyRestart {
       next?.discard()
       return Effect.fail(`restart of "${this.rec.name}" abandoned: the entity changed while waiting`)
     })
-    nesting.depth++
-    try {
-      forkOwned(this.engine, restart, { immediate: nesting.depth === 1 }).addObserver((exit) => this.settle(exit))
-    } finally {
-      nesting.depth--
-    }
+    // on the next scheduler turn: the death's subscribers come first (a spawn holds this thread
+    // for a millisecond or more)
+    forkOwned(this.engine, restart).addObserver((exit) => this.settle(exit))
   }
 
   private settle(outcome: Exit.Exit<void, string>) {
@@ -250,7 +247,8 @@ export const make = (engine: Engine) => {
    */
   const authorise = (rec: EntityRec): launch.Authorisation | undefined => {
     const state = engine.state
-    if (rec.status !== "running" || !rec.attached || state.stopped) return undefined
+    // a HAM whose store can be taken from it asks its lease before every spawn
+    if (rec.status !== "running" || !rec.attached || state.stopped || engine.leased) return undefined
     if (driverOf(engine, rec)?.restartable !== true || holdsOneShotActions(rec)) return undefined
     const abnormal = restartsFirst(firstForDeath(state.global, rec, true))
     const normal = restartsFirst(firstForDeath(state.global, rec, false))
@@ -261,14 +259,8 @@ export const make = (engine: Engine) => {
     if (intensityWait === undefined) return undefined
     const backoffWait = policy.backoff === undefined ? 0 : rec.lastStart + policy.backoffResetMillis - now
     const wait = Math.max(intensityWait, backoffWait, 0)
-    return {
-      abnormal,
-      normal,
-      // a millisecond more: the launcher's clock is not the HAM's
-      afterMillis: wait > 0 ? wait + 1 : 0,
-      // a HAM whose store can be taken from it asks its lease before every spawn
-      ask: engine.leased ? engine.mayAct : undefined
-    }
+    // a millisecond more: the launcher's clock is not the HAM's
+    return { abnormal, normal, afterMillis: wait > 0 ? wait + 1 : 0 }
   }
 
   const armOne = (rec: EntityRec) => {

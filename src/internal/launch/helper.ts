@@ -98,9 +98,10 @@ const start = (m, env) => {
   child.stderr.once("close", onClosed)
   child.once("exit", (code, signal) => {
     children.delete(id)
-    // reported once the other events of this turn are in (the end of its stderr comes with its
-    // exit, most of the time), then the next child started, if the HAM authorised it by then
-    setImmediate(() => {
+    // reported, then the next child started if the HAM authorised it; when its stderr has not
+    // ended yet, once the other events of this turn are in (its end comes with the exit, most
+    // of the time)
+    const report = () => {
       const armed = entry.armed
       if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
         performance.now() >= armed.deadline) {
@@ -109,7 +110,9 @@ const start = (m, env) => {
       } else {
         send({ op: "exit", id, code, signal })
       }
-    })
+    }
+    if (closed) report()
+    else setImmediate(report)
   })
 }
 const handle = (m) => {
@@ -205,8 +208,7 @@ class Entry implements Forked, Relaunch {
   }
 
   arm(authorisation: Authorisation | undefined) {
-    // the helper cannot ask anyone right before it starts the next child: no such authorisation
-    if (authorisation === undefined || authorisation.ask !== undefined) {
+    if (authorisation === undefined) {
       if (this.armedNext === undefined) return
       this.armedNext = undefined
       return this.write({ op: "arm", id: this.id })

@@ -45,12 +45,6 @@ export interface Authorisation {
   readonly normal: boolean
   /** only when the exit comes at least this long after the authorisation */
   readonly afterMillis: number
-  /**
-   * Asked right before the next life is started: false, and it is not. A launcher that forks in
-   * another process cannot ask, and takes no authorisation that has one (a HAM whose store can be
-   * taken from it asks its lease before every spawn).
-   */
-  readonly ask?: (() => boolean) | undefined
 }
 
 /**
@@ -88,7 +82,8 @@ export interface Life {
   readonly startTime?: number | undefined
   /**
    * Authorises the launcher to start the next life as soon as this one exits, or withdraws the
-   * authorisation (`undefined`). A launcher that cannot does nothing. A stop withdraws it first.
+   * authorisation (`undefined`). Only the spawner's helper does; other lives ignore it. A stop
+   * withdraws it first.
    */
   readonly arm: (authorisation: Authorisation | undefined) => void
 }
