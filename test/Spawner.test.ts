@@ -313,6 +313,19 @@ describe("the spawner process", () => {
       yield* waitUntil("the helper gone", () => !isLive(helper))
     }))
 
+  for (const mode of ["process", "inline"] as const) {
+    it.live(`spawner "${mode}": a grandchild holding stderr open does not hold the death back`, () =>
+      Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        // the background sleep keeps the pipe of stderr open for 2 s after its parent's exit
+        yield* Ham.attach(Entity.process("holder", sh("echo before >&2; sleep 2.5 & exit 3")))
+        const seen = yield* awaitEvents(events, is("CondDeath", "holder"), 1500)
+        expect(lastOf(seen)).toMatchObject({ exitCode: 3, stderr: ["before"] })
+        // what is left of its group goes with the life
+        yield* waitUntil("the grandchild gone", () => liveWithCmdline("sleep 2.5").length === 0)
+      }).pipe(withHam({ spawner: mode })))
+  }
+
   describe("a life armed to start again (a restart authorised ahead of time)", () => {
     /** a request for `sleep <seconds>` (output ignored) whose exits are recorded, with the next life given */
     const sleeper = (seconds: string, command: ReadonlyArray<string> = ["sleep", seconds]) => {

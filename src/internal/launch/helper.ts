@@ -89,10 +89,14 @@ const start = (m, env) => {
   send({ op: "spawned", id, pid: child.pid })
   if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
   child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
+  // the end of its stderr comes with its exit report, or after it on its own: one message less
+  // (and one wake-up less of the HAM) for the usual death
   let closed = false
+  let reported = false
   const onClosed = () => {
-    if (!closed) send({ op: "closed", id })
+    if (closed) return
     closed = true
+    if (reported) send({ op: "closed", id })
   }
   child.stderr.once("end", onClosed)
   child.stderr.once("close", onClosed)
@@ -102,13 +106,14 @@ const start = (m, env) => {
     // ended yet, once the other events of this turn are in (its end comes with the exit, most
     // of the time)
     const report = () => {
+      reported = true
       const armed = entry.armed
       if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
         performance.now() >= armed.deadline) {
-        send({ op: "exit", id, code, signal, next: armed.next })
+        send({ op: "exit", id, code, signal, closed, next: armed.next })
         start({ ...m, id: armed.next }, env)
       } else {
-        send({ op: "exit", id, code, signal })
+        send({ op: "exit", id, code, signal, closed })
       }
     }
     if (closed) report()
@@ -162,6 +167,8 @@ type Report =
     readonly id: number
     readonly code: number | null
     readonly signal: string | null
+    /** its stderr had ended by then */
+    readonly closed: boolean
     readonly next?: number | undefined
   }
 
@@ -376,10 +383,13 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       }
     }
 
-    const onReport = (current: Running, report: Report) => {
+    const onReport = (current: Running, report: Report): void => {
       current.heard = true
       const entry = current.entries.get(report.id)
       if (entry === undefined) return
+      if (report.op === "exit" && report.closed && !entry.stderrClosed) {
+        onReport(current, { op: "closed", id: report.id })
+      }
       switch (report.op) {
         case "spawned": {
           entry.pid = report.pid
@@ -445,8 +455,10 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       })
       child.stdin!.on("error", () => {})
       child.on("error", (e) => lost(current, `the spawner could not run: ${e.message}`))
-      child.once("exit", (code, signal) =>
-        lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`))
+      child.once(
+        "exit",
+        (code, signal) => lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`)
+      )
       return current
     }
 
@@ -503,8 +515,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
         if (current.child.exitCode !== null || current.child.signalCode !== null) {
           return resume(Effect.void)
         }
-        current.child.once("exit", () =>
-          resume(Effect.void))
+        current.child.once("exit", () => resume(Effect.void))
         current.child.stdin!.end()
       }).pipe(
         Effect.timeoutOption(2000),
