@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Duration, Effect, Queue, Ref, Schedule, TestClock } from "effect"
-import { Action, Entity, Ham } from "effect-ham"
+import { Chunk, Clock, Duration, Effect, Metric, Queue, Ref, Schedule, TestClock } from "effect"
+import { Action, Entity, Ham, HamMetrics } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import type { ConditionEvent } from "effect-ham/Condition"
 import { CondAbnormalDeath, CondDeath, CondRaise, CondRestart } from "effect-ham/Condition"
@@ -274,6 +274,7 @@ describe("a restart that comes first: decided when the death is reported", () =>
 
   it.effect("a restart alone in its list: counted once per death", () =>
     Effect.gen(function*() {
+      const before = yield* Metric.value(Metric.tagged(HamMetrics.actionDuration, "action", "Restart"))
       const runs = yield* Ref.make(0)
       yield* Ham.entity("w")
       yield* Ham.condition("w", CondDeath, { name: "death" }).pipe(Ham.restart)
@@ -282,6 +283,9 @@ describe("a restart that comes first: decided when the death is reported", () =>
       expect(yield* Ref.get(runs)).toBe(4)
       expect((yield* actionNode("w", "death", "restart")).runs).toBe(3)
       expect((yield* entityNode("w")).stats.restarts).toBe(3)
+      // and timed as an action (the metrics are on by default)
+      const timed = yield* Metric.value(Metric.tagged(HamMetrics.actionDuration, "action", "Restart"))
+      expect(timed.count - before.count).toBe(3)
     }).pipe(withHam({ backoff: false })))
 
   it.effect("a condition that comes before the restart runs first: the restart waits for its whole list", () =>

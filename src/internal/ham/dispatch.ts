@@ -163,8 +163,8 @@ export const make = (
         } else {
           const run = runCondition({ rec, event, condition, owner, shared: true, early })
           toDispatcher(run)
-          // (with metrics or tracing, each run is measured: it goes to the dispatcher)
-          if (early !== undefined && !state.metrics && engine.tracer === undefined) {
+          // (traced, each run is a recovery span: it goes to the dispatcher)
+          if (early !== undefined && engine.tracer === undefined) {
             const restart = onlyRestart(condition)
             if (restart !== undefined) restartRun = { run, owner, restart }
           }
@@ -240,15 +240,17 @@ export const make = (
         enqueue(rec, deathEvent("CondDeath", rec, death), early)
         const only = restartRun
         restartRun = undefined
+        const start = state.metrics && only !== undefined ? engine.preciseNow() : 0
         if (early !== undefined) early.run(next)
         else next?.discard()
-        // the restart is all that condition runs, and it is done: counted here, the dispatcher
-        // does not wake for it
+        // the restart is all that condition runs, and it is done: counted (and timed) here, the
+        // dispatcher does not wake for it
         if (only !== undefined && early?.succeeded === true) {
           const at = mailbox.lastIndexOf(only.run)
           if (at >= 0) {
             mailbox.splice(at, 1)
             countRun(engine, only.owner, only.restart)
+            if (state.metrics) telemetry.recordAction(only.restart.action._tag, engine.preciseNow() - start)
           }
         }
       } finally {

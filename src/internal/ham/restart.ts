@@ -227,6 +227,9 @@ export const make = (engine: Engine) => {
     if (!rec.attached || state.stopped) return undefined
     const driver = driverOf(engine, rec)
     if (driver === undefined || !driver.restartable || holdsOneShotActions(rec)) return undefined
+    // a life that died as it was started here: its restart is the dispatcher's (a crash loop
+    // neither grows the stack nor holds this thread)
+    if (nesting.depth > 0 && driver.restartNow !== undefined) return undefined
     if (!restartsFirst(firstForDeath(state.global, rec, abnormal))) return undefined
     const past = rec.history
     const decision = decide(past, rec.lastStart, rec.policy, engine.now())
