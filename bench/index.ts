@@ -16,10 +16,12 @@ const main = Effect.gen(function*() {
   yield* core.heartbeatCost
   yield* core.dispatchThroughput
   yield* core.heapPerEntity
-  yield* telemetry.cost
+  // before the telemetry figures (hundreds of thousands of spans exported): measured after them,
+  // the fiber restart from outside came out at 1.42 x, against 0.86-0.89 x before them or alone
   yield* restart.fiberRestartFromOutside
   yield* restart.childRestart
   yield* processes.heapPerIdleChild
+  yield* telemetry.cost
   yield* processes.idleChildren
   yield* guardian.store
   yield* guardian.takeover
