@@ -7,6 +7,7 @@ import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
 import * as processes from "./process.js"
 import * as remote from "./remote.js"
+import * as restart from "./restart.js"
 import * as telemetry from "./telemetry.js"
 
 const main = Effect.gen(function*() {
@@ -15,8 +16,12 @@ const main = Effect.gen(function*() {
   yield* core.heartbeatCost
   yield* core.dispatchThroughput
   yield* core.heapPerEntity
+  // before the telemetry figures (hundreds of thousands of spans exported): measured after them,
+  // the fiber restart from outside came out at 1.42 x, against 0.86-0.89 x before them or alone
+  yield* restart.fiberRestartFromOutside
+  yield* restart.childRestart
+  yield* processes.heapPerIdleChild
   yield* telemetry.cost
-  yield* processes.childRestart
   yield* processes.idleChildren
   yield* guardian.store
   yield* guardian.takeover

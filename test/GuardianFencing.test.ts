@@ -11,6 +11,7 @@ import { Effect, Layer } from "effect"
 import { Entity, Guardian, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import { open } from "lmdb"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as lease_ from "../src/internal/store/lease.js"
 import { leaseOf, leftovers, sigkill, startHost, wait } from "./guardianProcesses.js"
@@ -73,6 +74,34 @@ describe("Guardian: the fenced lease", () => {
         expect(records[0].last).toBeGreaterThan(0)
         expect(lease_.interleavings(records)).toEqual([])
       })))
+
+  for (const spawner of ["process", "inline"] as const) {
+    it.live(`spawner "${spawner}": a child that dies once the lease is taken, before a commit sees it, is not started again`, () =>
+      inTempDir("ham-fence-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          const starts = join(dir, "starts")
+          const marker = `3600.${process.pid}${spawner === "inline" ? 5 : 6}`
+          const stored = Ham.layer({ spawner }).pipe(Layer.provide(Guardian.layer({ path })))
+          yield* Effect.gen(function*() {
+            // every start appends a line to the file: a child started and killed at once is seen too
+            const svc = yield* Ham.attach(
+              Entity.process("svc", Command.make("sh", "-c", `echo $$ >> ${starts}; exec sleep ${marker}`)),
+              { backoff: false }
+            )
+            yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+            // the launcher is told of the restart ahead of time (the spawner reads it from its pipe)
+            yield* Effect.sleep("300 millis")
+            const [pid] = liveWithCmdline(`sleep ${marker}`)
+            stealLease(path)
+            sigkill(pid)
+            yield* waitUntil("the child gone", () => !isLive(pid))
+            yield* Effect.sleep("300 millis")
+            expect(readFileSync(starts, "utf8").trim().split("\n")).toHaveLength(1)
+            expect(liveWithCmdline(`sleep ${marker}`)).toEqual([])
+          }).pipe(Effect.scoped, Effect.provide(stored))
+        })))
+  }
 
   it.live("closing a HAM that lost its store leaves the processes running (they are the other HAM's)", () =>
     inTempDir("ham-fence-", (dir) =>

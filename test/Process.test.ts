@@ -11,7 +11,7 @@ import { Clock, Effect, HashMap, Layer, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
-import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { layerInline } from "../src/internal/launch/inline.js"
 import { ProcessLauncher } from "../src/internal/launch/launcher.js"
@@ -24,13 +24,14 @@ import {
   lastOf,
   liveProcesses,
   liveWithCmdline,
+  parentOf,
   pidOf,
   stateOf,
   unusedPid,
   waitUntil,
   waitUntilEffect
 } from "./processes.js"
-import { actionNode, entityNode, failureOf, is, registry, tagsOf, withHam } from "./utils.js"
+import { actionNode, drain, entityNode, failureOf, is, registry, tagsOf, withHam } from "./utils.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -194,7 +195,8 @@ describe("process restart and output", () => {
         yield* waitUntil("the second life's output", () => readFileSync(out, "utf8").split("\n").length >= 3)
         const line = `${realpathSync(dir)}|value-42|again|argv0|arg-one`
         expect(readFileSync(out, "utf8")).toBe(`${line}\n${line}\n`)
-        expect(cmdlineOf(pid)).toBe("sleep 31.72")
+        // its line is written before its `exec sleep`
+        yield* waitUntil("the second life's exec", () => cmdlineOf(pid) === "sleep 31.72")
         const node = yield* entityNode("again")
         expect([node.status, node.stats.deaths, node.stats.restarts]).toEqual(["running", 1, 1])
       }).pipe(withHam())))
@@ -346,6 +348,91 @@ describe("process restart and output", () => {
 // ---------------------------------------------------------------------------------------------
 // crash loops, signals, stop
 // ---------------------------------------------------------------------------------------------
+
+describe("process restarts the spawner is told of ahead of time", () => {
+  /** a command whose every start appends its pid to `file` (then runs `then`, `exec sleep` by default) */
+  const counted = (file: string, then: string) => Command.make("sh", "-c", `echo $$ >> ${file}; ${then}`)
+  /** the pids of the starts so far */
+  const startsIn = (file: string): Array<number> =>
+    existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "").map(Number) : []
+  /** the spawner has taken in what the HAM told it (it reads it from its pipe) */
+  const taken = Effect.sleep("300 millis")
+
+  it.live("a child whose restart comes first is started again once, by the spawner; events in order", () =>
+    inTempDir("ham-armed-", (dir) =>
+      Effect.gen(function*() {
+        const file = join(dir, "starts")
+        const events = yield* Ham.subscribe
+        const svc = yield* Ham.attach(Entity.process("svc", counted(file, "exec sleep 32.11")), { backoff: false })
+        yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+        const first = yield* pidOf("svc")
+        yield* taken
+        process.kill(first, "SIGKILL")
+        const seen = yield* awaitEvents(events, is("CondRestart", "svc"))
+        expect(tagsOf(seen, "svc")).toEqual(["CondAttach", "CondAbnormalDeath", "CondDeath", "CondRestart"])
+        const second = yield* pidOf("svc")
+        expect(lastOf(seen)).toMatchObject({ _tag: "CondRestart", pid: second })
+        expect(parentOf(second)).toBe((yield* Ham.snapshot).spawnerPid)
+        yield* waitUntil("the second start written", () => startsIn(file).length >= 2)
+        yield* taken
+        expect(startsIn(file)).toEqual([first, second])
+        expect(liveWithCmdline("sleep 32.11")).toEqual([second])
+      }).pipe(withHam())))
+
+  it.live("a restart disabled before the death: the spawner is told, and nothing is started at all", () =>
+    inTempDir("ham-armed-", (dir) =>
+      Effect.gen(function*() {
+        const file = join(dir, "starts")
+        const events = yield* Ham.subscribe
+        const svc = yield* Ham.attach(Entity.process("svc", counted(file, "exec sleep 32.12")), { backoff: false })
+        const death = yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+        const first = yield* pidOf("svc")
+        yield* taken
+        yield* Ham.control(yield* Ham.actionHandle(death, "restart"), "disable")
+        yield* taken
+        process.kill(first, "SIGKILL")
+        yield* awaitEvents(events, is("CondDeath", "svc"))
+        yield* taken
+        expect(tagsOf(yield* drain(events), "svc")).toEqual([])
+        expect(startsIn(file)).toEqual([first])
+        expect(liveWithCmdline("sleep 32.12")).toEqual([])
+      }).pipe(withHam())))
+
+  it.live("a HAM that stops starts none of its children again", () =>
+    inTempDir("ham-armed-", (dir) =>
+      Effect.gen(function*() {
+        const file = join(dir, "starts")
+        yield* Effect.gen(function*() {
+          const svc = yield* Ham.attach(Entity.process("svc", counted(file, "exec sleep 32.13")), { backoff: false })
+          yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+          yield* taken
+          yield* Ham.stop
+        }).pipe(withHam())
+        yield* taken
+        expect(startsIn(file)).toHaveLength(1)
+        expect(liveWithCmdline("sleep 32.13")).toEqual([])
+      })))
+
+  it.live("a crash loop told ahead of time still gives up after maxRestarts: never one start more", () =>
+    inTempDir("ham-armed-", (dir) =>
+      Effect.gen(function*() {
+        const file = join(dir, "starts")
+        const events = yield* Ham.subscribe
+        const e = yield* Ham.entity("looper")
+        yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+        yield* Ham.conditionRaise(e, { type: RaiseTypeHam, class: RaiseClassRestartGaveUp }).pipe(Ham.log("gave up"))
+        // each life lasts long enough for the spawner to be told of its restart
+        yield* Ham.attach(Entity.process("looper", counted(file, "sleep 0.4; exit 1"), quiet), {
+          restartIntensity: { maxRestarts: 3, within: "1 minute" },
+          backoff: false
+        })
+        yield* awaitEvents(events, (event) => event._tag === "CondRaise" && event.entity === "looper", 10_000)
+        yield* taken
+        expect(startsIn(file)).toHaveLength(4)
+        const node = yield* entityNode("looper")
+        expect([node.status, node.stats.restarts, node.stats.deaths]).toEqual(["gaveUp", 3, 4])
+      }).pipe(withHam())))
+})
 
 describe("process crash loops and signals", () => {
   it.live("restart intensity and back-off apply to a crash-looping process: it gives up, never a busy loop", () =>

@@ -70,6 +70,29 @@ describe("restart intensity (addRestart)", () => {
     }
   )
 
+  it.prop(
+    "waitFor: the least wait after which one more restart fits (undefined: never)",
+    [intensityArb, gapsArb, millisArb(0, 8)],
+    ([config, gaps, extra]) => {
+      let now = 0
+      let window: ReadonlyArray<number> = []
+      for (const gap of gaps) {
+        now += gap
+        const decision = intensity.addRestart(window, now, config)
+        if (decision._tag === "Continue") window = decision.restarts
+      }
+      now += extra
+      const wait = intensity.waitFor(window, now, config)
+      if (config.maxRestarts < 1) {
+        expect(wait).toBeUndefined()
+      } else {
+        expect(wait).toBeGreaterThanOrEqual(0)
+        expect(intensity.addRestart(window, now + wait!, config)._tag).toBe("Continue")
+        if (wait! > 0) expect(intensity.addRestart(window, now + wait! - 1, config)._tag).toBe("GiveUp")
+      }
+    }
+  )
+
   it.prop("Infinity never gives up and keeps no window", [gapsArb], ([gaps]) => {
     let now = 0
     for (const gap of gaps) {

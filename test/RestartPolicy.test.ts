@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Duration, Effect, Queue, Ref, Schedule } from "effect"
-import { Action, Entity, Ham } from "effect-ham"
+import { Chunk, Clock, Duration, Effect, Metric, Queue, Ref, Schedule, TestClock } from "effect"
+import { Action, Entity, Ham, HamMetrics } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import type { ConditionEvent } from "effect-ham/Condition"
 import { CondAbnormalDeath, CondDeath, CondRaise, CondRestart } from "effect-ham/Condition"
-import { at, drain, entityNode, settle, withHam } from "./utils.js"
+import { actionNode, at, drain, entityNode, settle, withHam } from "./utils.js"
 
 /** an entity effect that counts its lives in `runs`, then behaves as `life(n)` says */
 const counted = <A, E>(runs: Ref.Ref<number>, life: (n: number) => Effect.Effect<A, E>) =>
@@ -240,6 +240,112 @@ describe("restart intensity", () => {
         }))
     }
   })
+})
+
+describe("a restart that comes first: decided when the death is reported", () => {
+  /** the entity's status, as the tree shows it */
+  const statusOf = (name: string) => Effect.map(entityNode(name), (node) => node.status)
+  /** an action that records the entity's status when it runs */
+  const status = (log: Queue.Queue<string>, name: string, label: string) =>
+    Effect.map(Ham.Ham, (ham) =>
+      Action.effect(
+        Effect.flatMap(Effect.provideService(statusOf(name), Ham.Ham, ham), (s) => Queue.offer(log, `${label}: ${s}`)),
+        { label }
+      ))
+
+  it.effect("the restart is made at once; the rest of its list runs after it, in order; events in order", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const log = yield* Queue.unbounded<string>()
+      const runs = yield* Ref.make(0)
+      yield* Ham.entity("w")
+      yield* Ham.condition("w", CondDeath, { name: "death" }).pipe(
+        Ham.restart,
+        Ham.action(yield* status(log, "w", "after"))
+      )
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n === 1 ? Effect.fail("boom") : Effect.never))))
+      yield* settle
+      expect(yield* Ref.get(runs)).toBe(2)
+      expect(yield* drain(log)).toEqual(["after: running"])
+      const tags = (yield* drain(events)).map((e) => e._tag)
+      expect(tags).toEqual(["CondAttach", "CondAbnormalDeath", "CondDeath", "CondRestart"])
+      expect((yield* actionNode("w", "death", "restart")).runs).toBe(1)
+    }).pipe(withHam({ backoff: false })))
+
+  it.effect("a restart alone in its list: counted once per death", () =>
+    Effect.gen(function*() {
+      const before = yield* Metric.value(Metric.tagged(HamMetrics.actionDuration, "action", "Restart"))
+      const runs = yield* Ref.make(0)
+      yield* Ham.entity("w")
+      yield* Ham.condition("w", CondDeath, { name: "death" }).pipe(Ham.restart)
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n <= 3 ? Effect.fail("boom") : Effect.never))))
+      yield* settle
+      expect(yield* Ref.get(runs)).toBe(4)
+      expect((yield* actionNode("w", "death", "restart")).runs).toBe(3)
+      expect((yield* entityNode("w")).stats.restarts).toBe(3)
+      // and timed as an action (the metrics are on by default)
+      const timed = yield* Metric.value(Metric.tagged(HamMetrics.actionDuration, "action", "Restart"))
+      expect(timed.count - before.count).toBe(3)
+    }).pipe(withHam({ backoff: false })))
+
+  it.effect("a condition that comes before the restart runs first: the restart waits for its whole list", () =>
+    Effect.gen(function*() {
+      const log = yield* Queue.unbounded<string>()
+      const runs = yield* Ref.make(0)
+      yield* Ham.entity("w")
+      // CondAbnormalDeath comes before CondDeath: its list runs first, and takes 2 s
+      yield* Ham.condition("w", CondAbnormalDeath).pipe(
+        Ham.action(yield* status(log, "w", "cleanup")),
+        Ham.action(Action.waitfor("2 seconds"))
+      )
+      yield* Ham.condition("w", CondDeath).pipe(Ham.restart)
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n === 1 ? Effect.fail("boom") : Effect.never))))
+      yield* settle
+      expect(yield* drain(log)).toEqual(["cleanup: dead"])
+      expect(yield* Ref.get(runs)).toBe(1)
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      expect(yield* Ref.get(runs)).toBe(2)
+    }).pipe(withHam({ backoff: false })))
+
+  it.effect("a global condition that comes before the restart runs first too", () =>
+    Effect.gen(function*() {
+      const log = yield* Queue.unbounded<string>()
+      yield* Ham.condition(Entity.global, CondAbnormalDeath).pipe(Ham.action(yield* status(log, "w", "global")))
+      yield* Ham.entity("w")
+      yield* Ham.condition("w", CondDeath).pipe(Ham.restart)
+      const runs = yield* Ref.make(0)
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n === 1 ? Effect.fail("boom") : Effect.never))))
+      yield* settle
+      expect(yield* drain(log)).toEqual(["global: dead"])
+      expect(yield* Ref.get(runs)).toBe(2)
+    }).pipe(withHam({ backoff: false })))
+
+  it.effect("a one-shot action after the restart still runs, once (it is taken away by the restart after its list)", () =>
+    Effect.gen(function*() {
+      const log = yield* Queue.unbounded<string>()
+      const runs = yield* Ref.make(0)
+      yield* Ham.entity("w")
+      yield* Ham.condition("w", CondDeath).pipe(
+        Ham.restart,
+        Ham.action((yield* status(log, "w", "once")).pipe(Action.withOptions({ oneShot: true })))
+      )
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n <= 2 ? Effect.fail("boom") : Effect.never))))
+      yield* settle
+      expect(yield* Ref.get(runs)).toBe(3)
+      expect(yield* drain(log)).toEqual(["once: running"])
+    }).pipe(withHam({ backoff: false })))
+
+  it.effect("a life that dies at once, thousands of times: restarted every time, no stack overflow", () =>
+    Effect.gen(function*() {
+      const runs = yield* Ref.make(0)
+      yield* Ham.entity("w")
+      yield* Ham.condition("w", CondDeath).pipe(Ham.restart)
+      yield* Ham.attach(Entity.fiber("w", counted(runs, (n) => (n <= 5000 ? Effect.fail("boom") : Effect.never))))
+      for (let i = 0; i < 100_000 && (yield* Ref.get(runs)) <= 5000; i++) yield* Effect.yieldNow()
+      expect(yield* Ref.get(runs)).toBe(5001)
+      expect((yield* entityNode("w")).stats.restarts).toBe(5000)
+    }).pipe(withHam({ backoff: false, restartIntensity: { maxRestarts: Infinity } })))
 })
 
 describe("back-off", () => {

@@ -14,6 +14,9 @@ import * as ChildProcess from "node:child_process"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { dirname, join } from "node:path"
 import * as helper_ from "../src/internal/launch/helper.js"
+import * as inline_ from "../src/internal/launch/inline.js"
+import type { Authorisation, ExitInfo, LaunchRequest, Life, NextLife } from "../src/internal/launch/launcher.js"
+import * as make_ from "../src/internal/launch/make.js"
 import * as spawner_ from "../src/internal/launch/spawner.js"
 import {
   awaitEvents,
@@ -100,11 +103,11 @@ describe("the spawner process", () => {
     }).pipe(withHam()))
 
   /** starts the host fixture; resolves with the line it prints once it is up */
-  const startHost = (marker: string, spawner: "process" | "inline") =>
+  const startHost = (marker: string, spawner: "process" | "inline", mode = "") =>
     Effect.async<{ host: number; svc: number; spawner?: number }, string>((resume) => {
       const child = ChildProcess.spawn(
         process.execPath,
-        ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", marker, spawner],
+        ["--conditions=source", "--import", "tsx", "test/fixtures/ham-host.ts", marker, spawner, mode],
         { cwd: root, stdio: ["ignore", "pipe", "inherit"] }
       )
       let out = ""
@@ -126,6 +129,23 @@ describe("the spawner process", () => {
         expect(parentOf(up.svc)).toBe(up.spawner)
         process.kill(up.host, "SIGKILL")
         yield* waitUntil("the child and the spawner gone", () => !isLive(up.svc) && !isLive(up.spawner!), 5000)
+        expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
+      }),
+    40_000
+  )
+
+  it.live(
+    "the HAM's process SIGKILLed as its child dies, which the spawner may start again at once: no orphan is left",
+    () =>
+      Effect.gen(function*() {
+        const marker = `${process.pid}1`
+        const up = yield* startHost(marker, "process", "restart")
+        // the spawner is told the restart ahead of time: let it take that in
+        yield* Effect.sleep("300 millis")
+        process.kill(up.svc, "SIGKILL")
+        process.kill(up.host, "SIGKILL")
+        yield* waitUntil("the spawner gone", () => !isLive(up.spawner!), 5000)
+        yield* Effect.sleep("100 millis")
         expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
       }),
     40_000
@@ -292,4 +312,133 @@ describe("the spawner process", () => {
       expect(existsSync(dir)).toBe(false)
       yield* waitUntil("the helper gone", () => !isLive(helper))
     }))
+
+  for (const mode of ["process", "inline"] as const) {
+    it.live(`spawner "${mode}": a grandchild holding stderr open does not hold the death back`, () =>
+      Effect.gen(function*() {
+        const events = yield* Ham.subscribe
+        // the background sleep keeps the pipe of stderr open for 2 s after its parent's exit
+        yield* Ham.attach(Entity.process("holder", sh("echo before >&2; sleep 2.5 & exit 3")))
+        const seen = yield* awaitEvents(events, is("CondDeath", "holder"), 1500)
+        expect(lastOf(seen)).toMatchObject({ exitCode: 3, stderr: ["before"] })
+        // what is left of its group goes with the life
+        yield* waitUntil("the grandchild gone", () => liveWithCmdline("sleep 2.5").length === 0)
+      }).pipe(withHam({ spawner: mode })))
+  }
+
+  describe("a life armed to start again (a restart authorised ahead of time)", () => {
+    /** a request for `sleep <seconds>` (output ignored) whose exits are recorded, with the next life given */
+    const sleeper = (seconds: string, command: ReadonlyArray<string> = ["sleep", seconds]) => {
+      const exits: Array<{ readonly life: Life; readonly info: ExitInfo; readonly next: NextLife | undefined }> = []
+      const request: LaunchRequest = {
+        ...launchRequest("svc", command[0], command.slice(1)).request,
+        output: "ignore",
+        onExit: (life, info, next) => {
+          exits.push({ life, info, next })
+        }
+      }
+      /** the `n`-th exit (from 1), once reported */
+      const exit = (n: number) =>
+        Effect.zipRight(waitUntil(`exit ${n}`, () => exits.length >= n), Effect.sync(() => exits[n - 1]))
+      return { exit, exits, request }
+    }
+    const abnormal: Authorisation = { abnormal: true, normal: false, afterMillis: 0 }
+    /** the forker has taken the message in (the spawner reads it from its pipe) */
+    const taken = Effect.sleep("150 millis")
+
+    const seconds = "31.91"
+
+    it.live("an armed life killed: the spawner starts the next at once; it comes with the exit and is taken up", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const first = yield* launcher.launch(request)
+        first.arm(abnormal)
+        yield* taken
+        process.kill(first.pid, "SIGKILL")
+        const died = yield* exit(1)
+        expect(died.info).toEqual({ signal: "SIGKILL" })
+        expect(died.next).toBeDefined()
+        const second = yield* died.next!.take
+        expect(second.pid).not.toBe(first.pid)
+        expect(parentOf(second.pid)).toBe(launcher.helperPid())
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([second.pid])
+        // the next life is not armed: its death starts nothing
+        process.kill(second.pid, "SIGKILL")
+        const again = yield* exit(2)
+        expect(again.life).toBe(second)
+        expect(again.next).toBeUndefined()
+        yield* second.stop("SIGTERM", 1000)
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("an exit the authorisation does not cover starts nothing", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const cases: ReadonlyArray<{ readonly arm: (life: Life) => void; readonly kill: boolean }> = [
+          // an exit with code 0, when only abnormal exits are covered
+          { arm: (life) => life.arm(abnormal), kill: false },
+          // too soon
+          { arm: (life) => life.arm({ ...abnormal, afterMillis: 60_000 }), kill: true },
+          // withdrawn
+          { arm: (life) => (life.arm(abnormal), life.arm(undefined)), kill: true }
+        ]
+        for (const { arm, kill } of cases) {
+          const { exit, request } = sleeper(seconds, kill ? ["sleep", seconds] : ["sh", "-c", "sleep 0.4"])
+          const life = yield* launcher.launch(request)
+          arm(life)
+          yield* taken
+          if (kill) process.kill(life.pid, "SIGKILL")
+          const ended = yield* exit(1)
+          expect(ended.info).toEqual(kill ? { signal: "SIGKILL" } : { exitCode: 0 })
+          expect(ended.next).toBeUndefined()
+          yield* life.stop("SIGKILL", 0)
+        }
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("an armed life stopped is not started again (a stop withdraws the authorisation first)", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const life = yield* launcher.launch(request)
+        life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+        yield* taken
+        yield* life.stop("SIGTERM", 2000)
+        const stopped = yield* exit(1)
+        expect(stopped.info).toEqual({ signal: "SIGTERM" })
+        expect(stopped.next).toBeUndefined()
+        yield* taken
+        expect(liveWithCmdline(`sleep ${seconds}`)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("a next life let go is killed", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exit, request } = sleeper(seconds)
+        const life = yield* launcher.launch(request)
+        life.arm(abnormal)
+        yield* taken
+        process.kill(life.pid, "SIGKILL")
+        const died = yield* exit(1)
+        died.next!.discard()
+        yield* waitUntil("the next life gone", () => liveWithCmdline(`sleep ${seconds}`).length === 0)
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("a life forked in this process takes no authorisation: its exit never comes with a next life", () =>
+      Effect.gen(function*() {
+        const launcher = yield* make_.build(inline_.layerInline)
+        const { exit, request } = sleeper("31.92")
+        const life = yield* launcher.launch(request)
+        life.arm({ abnormal: true, normal: true, afterMillis: 0 })
+        process.kill(life.pid, "SIGKILL")
+        const died = yield* exit(1)
+        expect(died.info).toEqual({ signal: "SIGKILL" })
+        expect(died.next).toBeUndefined()
+        yield* taken
+        expect(liveWithCmdline("sleep 31.92")).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+  })
 })

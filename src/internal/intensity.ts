@@ -35,3 +35,23 @@ export const addRestart = (
     ? { _tag: "GiveUp", restarts: kept }
     : { _tag: "Continue", restarts: kept }
 }
+
+/**
+ * How long from `now` until `addRestart` would let one more restart happen (0: now), as restarts
+ * leave the window; `undefined` when it never will (`maxRestarts` below 1).
+ *
+ * @internal
+ */
+export const waitFor = (
+  restarts: ReadonlyArray<number>,
+  now: number,
+  intensity: Intensity
+): number | undefined => {
+  if (intensity.maxRestarts === Infinity) return 0
+  if (intensity.maxRestarts < 1) return undefined
+  const since = now - intensity.withinMillis
+  const kept = restarts.filter((at) => at > since).sort((a, b) => b - a)
+  if (kept.length < intensity.maxRestarts) return 0
+  // one more fits once the `maxRestarts`-th newest has left the window
+  return kept[intensity.maxRestarts - 1] + intensity.withinMillis - now
+}

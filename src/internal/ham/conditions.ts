@@ -137,6 +137,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
         ? [...rec.conditions, condition]
         : rec.conditions.map((c) => c === restored ? condition : c)
       engine.changes.touch(rec)
+      engine.rearm(rec)
       return conditionHandleOf(rec, condition)
     })
 
@@ -230,6 +231,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
         condition.actions = [...condition.actions, added]
       }
       engine.changes.touch(rec)
+      engine.rearm(rec)
       return actionHandleOf(rec, condition, added)
     })
 
@@ -273,6 +275,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
             }
           }
           engine.changes.touch(rec)
+          engine.rearm(rec)
           return { enabled: rec.enabled, flags: {} }
         }
         case "ConditionHandle": {
@@ -293,6 +296,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
             if (recurse) { for (const a of c.actions) a.enabled = enabled }
           }
           engine.changes.touch(rec)
+          engine.rearm(rec)
           return { enabled: c.enabled, flags: conditionFlags(c) }
         }
         case "ActionHandle": {
@@ -302,6 +306,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
           }
           if (enabled !== undefined) a.enabled = enabled
           engine.changes.touch(rec)
+          engine.rearm(rec)
           return { enabled: a.enabled, flags: actionFlags(a) }
         }
       }
@@ -315,11 +320,13 @@ export const make = (engine: Engine, lookups: Lookups) => {
         const [rec, c] = yield* findCondition(handle)
         rec.conditions = rec.conditions.filter((x) => x !== c)
         engine.changes.touch(rec)
+        engine.rearm(rec)
         return
       }
       const [rec, c, a] = yield* findAction(handle)
       c.actions = c.actions.filter((x) => x !== a)
       engine.changes.touch(rec)
+      engine.rearm(rec)
     })
 
   return {

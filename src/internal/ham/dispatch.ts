@@ -25,10 +25,13 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import type * as Types from "effect/Types"
 import * as cond from "../condition.js"
-import { common, type DeathRecord, type Engine, forkOwned } from "./engine.js"
-import type { RunContext } from "./interpret.js"
-import { type ConditionRec, type EntityRec, history } from "./state.js"
+import type * as launch from "../launch/launcher.js"
+import { common, type DeathRecord, type EarlyRestart, type Engine, forkOwned } from "./engine.js"
+import { countRun, type RunContext } from "./interpret.js"
+import { matches } from "./route.js"
+import { type ActionRec, type ConditionRec, type EntityRec, history } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal the HAM's own fibers a fault can be injected into (tests) */
@@ -73,17 +76,15 @@ export const raise = (
   })
 }
 
-const matches = (condition: ConditionRec, event: cond.ConditionEvent): boolean => {
-  if (!condition.enabled) return false
-  if (condition.type === "CondAny") return true
-  if (condition.type !== event._tag) return false
-  if (event._tag === "CondState" && condition.stateFilter !== undefined) {
-    return cond.matchStateFilter(condition.stateFilter, event)
+/** the condition's one enabled action, when it is a restart */
+const onlyRestart = (condition: ConditionRec): ActionRec | undefined => {
+  let restart: ActionRec | undefined
+  for (const a of condition.actions) {
+    if (!a.enabled) continue
+    if (restart !== undefined || a.action._tag !== "Restart") return undefined
+    restart = a
   }
-  if (event._tag === "CondRaise" && condition.raiseFilter !== undefined) {
-    return cond.matchRaiseFilter(condition.raiseFilter, event)
-  }
-  return true
+  return restart
 }
 
 const account = (engine: Engine, rec: EntityRec, event: cond.ConditionEvent) => {
@@ -117,32 +118,56 @@ export const make = (
 ) =>
   Effect.gen(function*() {
     const state = engine.state
-    // the dispatcher's mailbox: a plain array and a wake-up signal (cheaper than a Queue)
+    // the dispatcher's mailbox: a plain array, and the dispatcher's resumption while it waits
+    // (cheaper than a Queue, or a Deferred made at every wait)
     let mailbox: Array<Effect.Effect<void>> = []
-    let wakeUp: Deferred.Deferred<void> | undefined
+    let wakeUp: ((resume: Effect.Effect<void>) => void) | undefined
+    const idle = Effect.async<void>((resume) => {
+      wakeUp = resume
+    })
     const sideQueue = yield* Queue.unbounded<Effect.Effect<void>>()
 
-    const toDispatcher = (run: Effect.Effect<void>) => {
-      mailbox.push(run)
-      if (wakeUp !== undefined) {
-        const deferred = wakeUp
+    /** while a death is reported, the dispatcher is woken at its end (`reportDeath`) */
+    let holding = false
+    /** the run of the death's condition whose one action is the restart decided at death */
+    let restartRun:
+      | { readonly run: Effect.Effect<void>; readonly owner: EntityRec; readonly restart: ActionRec }
+      | undefined
+    const wakeDispatcher = () => {
+      if (wakeUp !== undefined && !holding && mailbox.length > 0) {
+        const resume = wakeUp
         wakeUp = undefined
-        Deferred.unsafeDone(deferred, Exit.void)
+        resume(Effect.void)
       }
     }
+    const toDispatcher = (run: Effect.Effect<void>) => {
+      mailbox.push(run)
+      wakeDispatcher()
+    }
 
-    const routeTo = (owner: EntityRec, rec: EntityRec, event: cond.ConditionEvent) => {
+    const routeTo = (
+      owner: EntityRec,
+      rec: EntityRec,
+      event: cond.ConditionEvent,
+      early: EarlyRestart | undefined
+    ) => {
       if (!owner.enabled) return
       for (const condition of owner.conditions) {
         if (!matches(condition, event)) continue
         condition.fired++
         if (owner !== rec) engine.changes.touch(owner)
         if (condition.noWait) {
-          sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true }))
+          sideQueue.unsafeOffer(runCondition({ rec, event, condition, owner, shared: true, early }))
         } else if (condition.independent) {
-          forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false }))
+          forkOwned(engine, runCondition({ rec, event, condition, owner, shared: false, early }))
         } else {
-          toDispatcher(runCondition({ rec, event, condition, owner, shared: true }))
+          const run = runCondition({ rec, event, condition, owner, shared: true, early })
+          toDispatcher(run)
+          // (traced, each run is a recovery span: it goes to the dispatcher)
+          if (early !== undefined && engine.tracer === undefined) {
+            const restart = onlyRestart(condition)
+            if (restart !== undefined) restartRun = { run, owner, restart }
+          }
         }
       }
     }
@@ -150,9 +175,9 @@ export const make = (
     /**
      * Publishes an event. Synchronously, in event order: the statistics are updated, the event
      * goes to subscribers, and every matching condition (the entity's, then the global entity's)
-     * is handed to its executor.
+     * is handed to its executor. `early`: the restart a death's restart action takes the outcome of.
      */
-    const enqueue = (rec: EntityRec, event: cond.ConditionEvent): void => {
+    const enqueue = (rec: EntityRec, event: cond.ConditionEvent, early?: EarlyRestart): void => {
       if (state.stopped) return
       account(engine, rec, event)
       engine.changes.touch(rec)
@@ -168,27 +193,70 @@ export const make = (
       }
       // a disabled entity's events are counted and seen by subscribers, but trigger nothing
       if (!rec.enabled) return
-      routeTo(rec, rec, event)
-      routeTo(state.global, rec, event)
+      routeTo(rec, rec, event, early)
+      routeTo(state.global, rec, event, early)
     }
 
-    /** the one death reporter: a life ended (ignored when it is not the entity's current life) */
-    const reportDeath = (rec: EntityRec, generation: number, death: DeathRecord): void => {
-      if (rec.generation !== generation || rec.status !== "running") return
+    /** a death's event, its optional fields present only when known */
+    const deathEvent = (
+      _tag: "CondDeath" | "CondAbnormalDeath",
+      rec: EntityRec,
+      death: DeathRecord
+    ): cond.ConditionEvent => {
+      const event: Types.Mutable<typeof cond.DeathEvent.Type> = {
+        _tag: _tag as "CondDeath",
+        entity: rec.name,
+        time: engine.now(),
+        seq: ++state.seq,
+        abnormal: death.abnormal,
+        reason: death.reason
+      }
+      if (death.pid !== undefined) event.pid = death.pid
+      if (death.exitCode !== undefined) event.exitCode = death.exitCode
+      if (death.signal !== undefined) event.signal = death.signal
+      if (death.stderr !== undefined) event.stderr = death.stderr
+      if (death.exitStatus !== undefined) event.exitStatus = death.exitStatus
+      return event as cond.ConditionEvent
+    }
+
+    /**
+     * The one death reporter: a life ended (ignored when it is not the entity's current life). A
+     * restart that comes first and is allowed now is decided before the death is published, and
+     * started once it is: `CondAbnormalDeath`, `CondDeath`, then `CondRestart`. `next`: the life
+     * the launcher started by itself, taken up by that restart, or discarded.
+     */
+    const reportDeath = (rec: EntityRec, generation: number, death: DeathRecord, next?: launch.NextLife): void => {
+      if (rec.generation !== generation || rec.status !== "running") return next?.discard()
       telemetry.setStatus(state, rec, "dead")
       rec.life = undefined
       engine.beats.leave(rec)
-      const fields = {
-        abnormal: death.abnormal,
-        reason: death.reason,
-        ...(death.pid === undefined ? {} : { pid: death.pid }),
-        ...(death.exitCode === undefined ? {} : { exitCode: death.exitCode }),
-        ...(death.signal === undefined ? {} : { signal: death.signal }),
-        ...(death.stderr === undefined ? {} : { stderr: death.stderr }),
-        ...(death.exitStatus === undefined ? {} : { exitStatus: death.exitStatus })
+      const early = engine.decideAtDeath(rec, death.abnormal)
+      // the dispatcher wakes once the restart has started (its conditions run in event order all
+      // the same): the next life does not wait for it
+      const held = holding
+      holding = true
+      try {
+        if (death.abnormal) enqueue(rec, deathEvent("CondAbnormalDeath", rec, death), early)
+        enqueue(rec, deathEvent("CondDeath", rec, death), early)
+        const only = restartRun
+        restartRun = undefined
+        const start = state.metrics && only !== undefined ? engine.preciseNow() : 0
+        if (early !== undefined) early.run(next)
+        else next?.discard()
+        // the restart is all that condition runs, and it is done: counted (and timed) here, the
+        // dispatcher does not wake for it
+        if (only !== undefined && early?.succeeded === true) {
+          const at = mailbox.lastIndexOf(only.run)
+          if (at >= 0) {
+            mailbox.splice(at, 1)
+            countRun(engine, only.owner, only.restart)
+            if (state.metrics) telemetry.recordAction(only.restart.action._tag, engine.preciseNow() - start)
+          }
+        }
+      } finally {
+        holding = held
+        if (!held) wakeDispatcher()
       }
-      if (death.abnormal) engine.enqueue(rec, { _tag: "CondAbnormalDeath", ...common(engine, rec), ...fields })
-      engine.enqueue(rec, { _tag: "CondDeath", ...common(engine, rec), ...fields })
     }
 
     // ---- the fibers
@@ -218,8 +286,7 @@ export const make = (
       if (mailbox.length === 0) {
         batch = []
         batchIndex = 0
-        wakeUp = Deferred.unsafeMake<void>(FiberId.none)
-        return Deferred.await(wakeUp)
+        return idle
       }
       batch = mailbox
       batchIndex = 0

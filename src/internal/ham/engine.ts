@@ -52,9 +52,24 @@ export interface Driver {
   /**
    * Starts the entity's next life after a death (a restart): on success the entity runs, its
    * `CondRestart` is announced (`engine.announceRestart`) and its heartbeat clock started.
-   * `current` tells whether the entity is still the one the restart was decided for.
+   * `current` tells whether the entity is still the one the restart was decided for. `next`: the
+   * next life, which the launcher already started as it was authorised to (`arm`).
    */
-  readonly restart: (rec: EntityRec, current: () => boolean) => Effect.Effect<void, string>
+  readonly restart: (
+    rec: EntityRec,
+    current: () => boolean,
+    next?: launch.NextLife | undefined
+  ) => Effect.Effect<void, string>
+  /**
+   * For drivers whose restart needs no wait (fibers): what `restart` does, done now, on this
+   * thread (a restart decided at death then costs no fiber of its own).
+   */
+  readonly restartNow?: ((rec: EntityRec) => void) | undefined
+  /**
+   * Authorises the launcher of the life to start the next one by itself when it ends, or
+   * withdraws that (`undefined`): for drivers whose lives a launcher starts.
+   */
+  readonly arm?: ((life: Life, authorisation: launch.Authorisation | undefined) => void) | undefined
   /**
    * Ends a life because the HAM was asked to (a detach, a stop): this is not a death. The life is
    * no longer the entity's (`rec.life` was cleared and its generation bumped) when this runs.
@@ -123,16 +138,34 @@ export interface Engine {
   /** the changes to be committed to the store */
   readonly changes: Changes
   readonly basePolicy: Policy
+  /** the store can be taken from this HAM (it holds a lease): every act asks it first (`mayAct`) */
+  readonly leased: boolean
 
   // ---- bound by make.ts
   /** publishes an event: the one path every detector takes (dispatch.ts) */
   enqueue: (rec: EntityRec, event: cond.ConditionEvent) => void
-  /** a life ended: the one death reporter (dispatch.ts) */
-  reportDeath: (rec: EntityRec, generation: number, death: DeathRecord) => void
+  /**
+   * A life ended: the one death reporter (dispatch.ts). `next`: the next life, which the launcher
+   * started by itself as it was authorised to; taken up when the death's restart comes first, else
+   * discarded.
+   */
+  reportDeath: (rec: EntityRec, generation: number, death: DeathRecord, next?: launch.NextLife | undefined) => void
   /** a restart brought the entity back: counts it, discards one-shots, publishes `CondRestart` */
   announceRestart: (rec: EntityRec, pid?: number) => void
   /** restarts the entity as its restart action asks (restart.ts) */
   restart: (rec: EntityRec) => Effect.Effect<void, string>
+  /**
+   * A death was just reported: when the first thing it runs is a plain restart that the intensity
+   * and back-off allow now, the restart is decided at once (restart.ts); its outcome, which the
+   * restart action takes, or `undefined`
+   */
+  decideAtDeath: (rec: EntityRec, abnormal: boolean) => EarlyRestart | undefined
+  /**
+   * The entity's life began, or the rules that say what its death runs changed (its conditions,
+   * its actions, their flags; the global entity's change every entity's): its launcher is told
+   * again what it may do by itself when the life ends (`Driver.arm`).
+   */
+  rearm: (rec: EntityRec) => void
   /** an entity started or became ready: the waits for it look again */
   wake: () => void
   /**
@@ -148,6 +181,21 @@ export interface Engine {
     readonly pid: Driver
     readonly self: Driver
   }
+}
+
+/**
+ * A restart decided when its death was reported (`decideAtDeath`): started at once, its outcome
+ * taken by the restart action of the death's condition when the dispatcher runs it.
+ *
+ * @internal
+ */
+export interface EarlyRestart {
+  /** starts the next life (given the one the launcher already started, if any) */
+  readonly run: (next: launch.NextLife | undefined) => void
+  /** the restart's outcome, once it is known */
+  readonly join: Effect.Effect<void, string>
+  /** it is over, and it succeeded */
+  readonly succeeded: boolean
 }
 
 /** @internal the reason an act of a HAM that lost its store fails with */

@@ -26,7 +26,7 @@ import { describeCause } from "./describe.js"
 import * as engine_ from "./engine.js"
 import { type Engine, lifeDriverOf } from "./engine.js"
 import * as restart_ from "./restart.js"
-import type { ConditionRec, EntityRec } from "./state.js"
+import type { ActionRec, ConditionRec, EntityRec } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal one run of a condition's action list */
@@ -41,6 +41,8 @@ export interface RunContext {
   readonly shared: boolean
   /** the recovery's span, when the HAM traces (telemetry.ts) */
   readonly span?: Tracer.Span | undefined
+  /** the restart already decided when the death was reported: the restart action takes its outcome */
+  readonly early?: engine_.EarlyRestart | undefined
 }
 
 const pollEvery = 10
@@ -55,6 +57,12 @@ const signalPid = (pid: number, signal: string): Effect.Effect<void, string> =>
     },
     catch: (e) => `cannot send ${signal} to pid ${pid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
   })
+
+/** @internal an action of `owner`'s is run: counted, and the owner's record is to be committed */
+export const countRun = (engine: Engine, owner: EntityRec, action: ActionRec): void => {
+  action.runs++
+  engine.changes.touch(owner)
+}
 
 /** @internal */
 export const make = (engine: Engine) => {
@@ -134,7 +142,7 @@ export const make = (engine: Engine) => {
   const runOne = (ctx: RunContext, action: action_.ActionData, name: string): Effect.Effect<unknown, unknown> => {
     switch (action._tag) {
       case "Restart":
-        return engine.restart(ctx.rec)
+        return ctx.early?.join ?? engine.restart(ctx.rec)
       case "Execute":
         return runCommand(action.command, action.timeoutMillis)
       case "Notify": {
@@ -256,8 +264,7 @@ export const make = (engine: Engine) => {
         // (the restart and what follows it) goes on in a fiber of its own, in the same order.
         return Effect.as(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i, true)), "deferred")
       }
-      rec.runs++
-      engine.changes.touch(ctx.owner)
+      countRun(engine, ctx.owner, rec)
       // timed here, in the list's own steps: a wrapper effect per action would cost more than the clock
       const metered = engine.state.metrics
       const start = metered || ctx.span !== undefined ? engine.preciseNow() : 0
@@ -269,7 +276,10 @@ export const make = (engine: Engine) => {
         if (engine.state.metrics) telemetry.countActionFailure(ctx.rec)
         engine.changes.touch(ctx.owner)
         rec.lastFailure = failure.reason
-        if (rec.action.removeOnFail) ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+        if (rec.action.removeOnFail) {
+          ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+          engine.rearm(ctx.owner)
+        }
         return rec.action.breakOnFail ? Effect.succeed("stopped") : loop(i + 1, "failed")
       })
     }

@@ -158,6 +158,8 @@ export const make = (
       if (state.fenced) return
       state.fenced = true
       state.stopped = true
+      // no launcher starts a life by itself any more
+      engine.rearm(state.global)
       Runtime.runSync(runtime)(Effect.logError(
         "effect-ham: the store is held by another HAM now: this HAM stops acting (its processes are the other's)"
       ))
@@ -178,10 +180,14 @@ export const make = (
       notifyDirectory,
       changes,
       basePolicy,
+      // a store with a lease (epoch) can be taken over by another HAM
+      leased: store.info().epoch !== undefined,
       enqueue: undefined as never,
       reportDeath: undefined as never,
       announceRestart: undefined as never,
       restart: undefined as never,
+      decideAtDeath: undefined as never,
+      rearm: undefined as never,
       wake: undefined as never,
       mayAct: () => {
         if (state.fenced) return false
@@ -198,6 +204,8 @@ export const make = (
     const restarts = restart.make(engine)
     engine.restart = restarts.restart
     engine.announceRestart = restarts.announceRestart
+    engine.decideAtDeath = restarts.decideAtDeath
+    engine.rearm = restarts.rearm
     const pid = pidLives.make(engine)
     const drivers = {
       fiber: fiberLives.make(engine),
@@ -246,6 +254,8 @@ export const make = (
     const stop = Effect.suspend(() => {
       if (stopping !== undefined) return Effect.asVoid(Fiber.await(stopping))
       state.stopped = true
+      // no launcher starts a life by itself any more (the lives are stopped one after another)
+      engine.rearm(state.global)
       return Effect.flatMap(Effect.forkDaemon(shutdown), (fiber) => {
         stopping = fiber
         return Effect.asVoid(Fiber.await(fiber))

@@ -1,17 +1,23 @@
 /**
  * A single command: its own process group, stdin /dev/null, stdout not even a pipe when the
  * output is ignored, the exit taken from the child's own `exit` event. Who forks it is the
- * launcher's choice (this process, or the spawner's helper process); what it reports is wired to
- * the life here.
+ * launcher's choice (this process, or the spawner's helper process); what it reports goes to the
+ * life (`life.ts`), which is its listener.
+ *
+ * The spawner's helper may be authorised to start the same command again as soon as the child
+ * exits (`arm`): it then reports the exit with the next child (`Relaunch`), which the launcher
+ * takes up as the next life. A child forked in this process takes no such authorisation: the
+ * HAM's own restart at the death is as quick, and the death is reported before the next spawn
+ * holds this thread.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
-import type { ExitInfo, Life } from "./launcher.js"
+import type { Life } from "./launcher.js"
 import * as life_ from "./life.js"
+import type { Forked, Listener } from "./life.js"
 
 /** @internal what is forked */
 export interface Request {
@@ -24,43 +30,14 @@ export interface Request {
   readonly stdout: boolean
 }
 
-/** @internal what is reported about one child */
-export interface Listener {
-  readonly onData: (fd: 1 | 2, chunk: Buffer) => void
-  readonly onStderrClosed: () => void
-  readonly onExit: (info: ExitInfo) => void
-}
+export type { Forked, Listener, Relaunch } from "./life.js"
 
 /**
- * Forks a child and reports on it to the listener; succeeds once it runs, with its pid (and the
- * Node handle, when it is a child of this process).
+ * Forks a child and reports on it to the listener; succeeds once it runs.
  *
  * @internal
  */
-export type Fork = (
-  request: Request,
-  listener: Listener
-) => Effect.Effect<{ readonly pid: number; readonly child?: NodeChildProcess.ChildProcess | undefined }, string>
-
-/**
- * Holds what a child reports until its life is wired up: a child may write, and even exit,
- * before the fiber that spawned it runs again.
- */
-const relay = () => {
-  let target: Listener | undefined
-  const early: Array<(listener: Listener) => void> = []
-  const deliver = (f: (listener: Listener) => void) => target === undefined ? early.push(f) : f(target)
-  const listener: Listener = {
-    onData: (fd, chunk) => deliver((l) => l.onData(fd, chunk)),
-    onStderrClosed: () => deliver((l) => l.onStderrClosed()),
-    onExit: (info) => deliver((l) => l.onExit(info))
-  }
-  const connect = (to: Listener) => {
-    target = to
-    for (const f of early.splice(0)) f(to)
-  }
-  return { listener, connect }
-}
+export type Fork = (request: Request, listener: Listener) => Effect.Effect<Forked, string>
 
 /** @internal forks a single command from this process */
 export const forkHere: Fork = (request, listener) =>
@@ -75,8 +52,7 @@ export const forkHere: Fork = (request, listener) =>
         detached: true
       })
     } catch (e) {
-      resume(Effect.fail((e as Error).message))
-      return
+      return resume(Effect.fail((e as Error).message))
     }
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (child.pid === undefined) resume(Effect.fail(e.code ?? e.message))
@@ -92,9 +68,7 @@ export const forkHere: Fork = (request, listener) =>
     }
     child.stderr!.once("end", onStderrClosed)
     child.stderr!.once("close", onStderrClosed)
-    child.once("exit", (code, signal) => {
-      listener.onExit(life_.exitInfoOf(code, signal))
-    })
+    child.once("exit", (code, signal) => listener.onExit(life_.exitInfoOf(code, signal), undefined))
     // interrupted before it is up: it goes at once
     return Effect.sync(() => {
       if (child.pid !== undefined) life_.signalGroupOrProcess(child.pid, "SIGKILL")
@@ -103,57 +77,32 @@ export const forkHere: Fork = (request, listener) =>
 
 /** @internal a single command, forked by `fork`, wired to a life */
 export const launchChild = (setting: life_.Setting, fork: Fork): Effect.Effect<Life, string> =>
-  Effect.gen(function*() {
-    const { request: { env, line, output }, scope } = setting
+  Effect.suspend(() => {
+    const line = setting.request.line
     const cwd = line.cwd
     if (cwd !== undefined) {
-      yield* Effect.try({
-        try: () => NodeFs.accessSync(cwd),
-        catch: (e) => `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
-      })
+      try {
+        NodeFs.accessSync(cwd)
+      } catch (e) {
+        return Effect.fail(
+          `the working directory ${cwd} cannot be used: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+        )
+      }
     }
-    const ignored = output === "ignore"
     const request: Request = {
       command: line.command,
       args: line.args,
-      env: life_.environmentOf(line, env),
+      env: life_.environmentOf(line, setting.request.env),
       cwd,
       shell: line.shell,
-      stdout: !ignored
+      stdout: setting.request.output !== "ignore"
     }
-    const reports = relay()
-    const { child, pid } = yield* Effect.mapError(
-      fork(request, reports.listener),
-      (reason) => `cannot start ${line.command}: ${reason}`
-    )
-    const { life, onExited, onLines, onRawStderr, onStderrEnd } = life_.makeLife(pid, setting)
-    // a live child is never left behind by its scope
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.sync(() => {
-        if (!life.exited()) life_.signalGroupOrProcess(pid, "SIGKILL")
-        child?.stdout?.destroy()
-        child?.stderr?.destroy()
-      })
-    )
-    const out = life_.lineSplitter((lines) => onLines("stdout", lines))
-    const err = life_.lineSplitter((lines) => onLines("stderr", lines))
-    reports.connect({
-      onData: (fd, chunk) => {
-        if (ignored) {
-          if (fd === 2) onRawStderr(chunk)
-        } else {
-          ;(fd === 1 ? out : err).push(chunk)
-        }
-      },
-      onStderrClosed: () => {
-        if (!ignored) err.end()
-        onStderrEnd()
-      },
-      onExit: (info) => {
-        if (!ignored) out.end()
-        onExited(info)
+    const life = new life_.ChildLife(setting, undefined)
+    return Effect.map(
+      Effect.mapError(fork(request, life), (reason) => `cannot start ${line.command}: ${reason}`),
+      (forked) => {
+        life.started(forked)
+        return life
       }
-    })
-    return life
+    )
   })

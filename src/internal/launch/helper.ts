@@ -26,13 +26,14 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import type { Listener, Request } from "./child.js"
+import type { Forked, Listener, Relaunch, Request } from "./child.js"
+import type { Authorisation } from "./launcher.js"
 import * as life_ from "./life.js"
 
 /** @internal */
 export interface Helper {
-  /** starts a child; succeeds with its pid once it runs (its command was exec'ed) */
-  readonly spawn: (request: Request, listener: Listener) => Effect.Effect<number, string>
+  /** starts a child; succeeds once it runs (its command was exec'ed) */
+  readonly spawn: (request: Request, listener: Listener) => Effect.Effect<Forked, string>
   /** the helper's own pid, when one runs */
   readonly pid: () => number | undefined
   /** false once a helper could not start: the spawns are then made by the HAM's process */
@@ -45,63 +46,111 @@ const keptEnvironments = 256
 /**
  * The spawner's script. It reads requests on stdin and writes reports on stdout; it ignores the
  * signals a terminal sends to the foreground group (the HAM decides when it ends).
+ *
+ * A child the HAM armed (`arm`: the next restart authorised ahead of time) is started again at
+ * once when it exits as authorised: the exit is reported first, with the id of the next child,
+ * whose own reports follow. A stop's signals go through here (`signal`), which disarms first.
  */
 const source = `"use strict"
 const cp = require("node:child_process")
 const children = new Map()
+let closing = false
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\\n")
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]) process.on(signal, () => {})
+const kill = (pid, signal) => {
+  try { process.kill(-pid, signal) } catch { try { process.kill(pid, signal) } catch {} }
+}
 const shutdown = () => {
-  for (const child of children.values()) {
-    try { process.kill(-child.pid, "SIGKILL") } catch { try { child.kill("SIGKILL") } catch {} }
-  }
+  closing = true
+  for (const entry of children.values()) kill(entry.child.pid, "SIGKILL")
   process.exit(0)
 }
 // the environments sent so far, by id: the oldest goes past ${keptEnvironments} (the HAM does the same)
 const envs = new Map()
-const start = (m) => {
+const start = (m, env) => {
   const id = m.id
-  if (m.env !== undefined) {
-    envs.set(m.envId, m.env)
-    if (envs.size > ${keptEnvironments}) envs.delete(envs.keys().next().value)
-  }
   let child
   try {
     child = cp.spawn(m.command, m.args, {
       stdio: ["ignore", m.stdout ? "pipe" : "ignore", "pipe"],
-      cwd: m.cwd, env: envs.get(m.envId), shell: m.shell, detached: true
+      cwd: m.cwd, env, shell: m.shell, detached: true
     })
   } catch (e) {
     send({ op: "failed", id, reason: String(e && e.message) })
     return
   }
+  const entry = { child, m, env, armed: undefined }
   child.on("error", (e) => {
     if (child.pid === undefined) send({ op: "failed", id, reason: e.code || e.message })
   })
-  child.once("spawn", () => {
-    children.set(id, child)
-    send({ op: "spawned", id, pid: child.pid })
-  })
+  if (child.pid === undefined) return
+  // kept at once: a HAM that goes now takes it with it
+  children.set(id, entry)
+  send({ op: "spawned", id, pid: child.pid })
   if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
   child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
+  // the end of its stderr comes with its exit report, or after it on its own: one message less
+  // (and one wake-up less of the HAM) for the usual death
   let closed = false
+  let reported = false
   const onClosed = () => {
-    if (!closed) send({ op: "closed", id })
+    if (closed) return
     closed = true
+    if (reported) send({ op: "closed", id })
   }
   child.stderr.once("end", onClosed)
   child.stderr.once("close", onClosed)
   child.once("exit", (code, signal) => {
     children.delete(id)
-    send({ op: "exit", id, code, signal })
+    // reported, then the next child started if the HAM authorised it; when its stderr has not
+    // ended yet, once the other events of this turn are in (its end comes with the exit, most
+    // of the time)
+    const report = () => {
+      reported = true
+      const armed = entry.armed
+      if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
+        performance.now() >= armed.deadline) {
+        send({ op: "exit", id, code, signal, closed, next: armed.next })
+        start({ ...m, id: armed.next }, env)
+      } else {
+        send({ op: "exit", id, code, signal, closed })
+      }
+    }
+    if (closed) report()
+    else setImmediate(report)
   })
+}
+const handle = (m) => {
+  switch (m.op) {
+    case "start": {
+      if (m.env !== undefined) {
+        envs.set(m.envId, m.env)
+        if (envs.size > ${keptEnvironments}) envs.delete(envs.keys().next().value)
+      }
+      return start(m, envs.get(m.envId))
+    }
+    case "arm": {
+      const entry = children.get(m.id)
+      if (entry === undefined) return
+      entry.armed = m.next === undefined
+        ? undefined
+        : { next: m.next, abnormal: m.abnormal, normal: m.normal, deadline: performance.now() + m.after }
+      return
+    }
+    case "signal": {
+      const entry = children.get(m.id)
+      if (entry === undefined) return
+      entry.armed = undefined
+      return kill(entry.child.pid, m.signal)
+    }
+  }
 }
 let buffered = ""
 process.stdin.setEncoding("utf8")
 process.stdin.on("data", (text) => {
   const lines = (buffered + text).split("\\n")
   buffered = lines.pop()
-  for (const line of lines) if (line !== "") start(JSON.parse(line))
+  for (const line of lines) if (line !== "") handle(JSON.parse(line))
 })
 process.stdin.on("end", shutdown)
 process.stdin.on("error", shutdown)
@@ -113,16 +162,15 @@ type Report =
   | { readonly op: "failed"; readonly id: number; readonly reason: string }
   | { readonly op: "data"; readonly id: number; readonly fd: 1 | 2; readonly data: string }
   | { readonly op: "closed"; readonly id: number }
-  | { readonly op: "exit"; readonly id: number; readonly code: number | null; readonly signal: string | null }
-
-interface Entry {
-  readonly listener: Listener
-  resume: ((result: Effect.Effect<number, string>) => void) | undefined
-  pid: number | undefined
-  stderrClosed: boolean
-  /** the spawn was interrupted: the child is killed as soon as it is up */
-  abandoned: boolean
-}
+  | {
+    readonly op: "exit"
+    readonly id: number
+    readonly code: number | null
+    readonly signal: string | null
+    /** its stderr had ended by then */
+    readonly closed: boolean
+    readonly next?: number | undefined
+  }
 
 /** a helper process that runs */
 interface Running {
@@ -132,6 +180,107 @@ interface Running {
   readonly envs: Map<object, number>
   /** it has reported something */
   heard: boolean
+}
+
+/**
+ * One child of the helper, as the HAM knows it: the `Forked` its life holds (arm, signal), and,
+ * for a child the helper started by itself (an authorised restart), the `Relaunch` that takes it
+ * up, its reports held until then.
+ */
+class Entry implements Forked, Relaunch {
+  pid = 0
+  resume: ((result: Effect.Effect<Forked, string>) => void) | undefined = undefined
+  stderrClosed = false
+  /** the spawn was interrupted, or the relaunch let go: the child is killed as soon as it is up */
+  abandoned = false
+  exited = false
+  /** the spawn failed: why (a relaunch's join fails with it) */
+  failure: string | undefined = undefined
+  /** the id the next child would take, while this one is armed */
+  armedNext: number | undefined = undefined
+  armedAfter = 0
+  armedAbnormal = false
+  armedNormal = false
+  /** the reports of a relaunched child, held until it is taken up */
+  held: Array<Report> | undefined = undefined
+  constructor(
+    readonly id: number,
+    readonly current: Running,
+    readonly nextId: () => number,
+    public listener: Listener | undefined
+  ) {}
+
+  private write(message: object) {
+    if (!this.exited) this.current.child.stdin!.write(JSON.stringify(message) + "\n")
+  }
+
+  arm(authorisation: Authorisation | undefined) {
+    if (authorisation === undefined) {
+      if (this.armedNext === undefined) return
+      this.armedNext = undefined
+      return this.write({ op: "arm", id: this.id })
+    }
+    const { abnormal, afterMillis, normal } = authorisation
+    // the same authorisation again, with no wait: nothing to say
+    if (
+      this.armedNext !== undefined && this.armedAbnormal === abnormal && this.armedNormal === normal &&
+      afterMillis === 0 && this.armedAfter === 0
+    ) return
+    this.armedNext ??= this.nextId()
+    this.armedAbnormal = abnormal
+    this.armedNormal = normal
+    this.armedAfter = afterMillis
+    this.write({ op: "arm", id: this.id, next: this.armedNext, abnormal, normal, after: afterMillis })
+  }
+
+  /** through the helper, which disarms the child first: no next child once a stop has begun */
+  signal(signal: string) {
+    this.armedNext = undefined
+    if (this.exited) life_.signalGroupOrProcess(this.pid, signal)
+    else this.write({ op: "signal", id: this.id, signal })
+  }
+
+  join(listener: Listener): Effect.Effect<Forked, string> {
+    return Effect.async<Forked, string>((resume) => {
+      this.listener = listener
+      const held = this.held ?? []
+      this.held = undefined
+      for (const report of held) deliver(this, report)
+      if (this.failure !== undefined) return resume(Effect.fail(this.failure))
+      if (this.pid !== 0) return resume(Effect.succeed(this))
+      this.resume = resume
+      // interrupted before it runs: it goes as soon as it does
+      return Effect.sync(() => {
+        this.resume = undefined
+        this.discard()
+      })
+    })
+  }
+
+  discard() {
+    this.abandoned = true
+    this.held = undefined
+    this.listener = undefined
+    if (this.pid !== 0 && !this.exited) kill(this.pid)
+  }
+}
+
+/** what a report tells the child's listener */
+const deliver = (entry: Entry, report: Report): void => {
+  const listener = entry.listener
+  if (listener === undefined || entry.abandoned) return
+  switch (report.op) {
+    case "data":
+      return listener.onData(report.fd, Buffer.from(report.data, "base64"))
+    case "closed":
+      return listener.onStderrClosed()
+    case "exit":
+      // the child the helper started in its place is reported with the exit, and held until taken up
+      return listener.onExit(
+        life_.exitInfoOf(report.code, report.signal),
+        report.next === undefined ? undefined : entry.current.entries.get(report.next)
+      )
+  }
 }
 
 /**
@@ -208,6 +357,8 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       )
     }
 
+    const nextId = () => ++ids
+
     /** the helper went away: its children go too, and are reported dead */
     const lost = (current: Running, reason: string) => {
       if (running === current) running = undefined
@@ -215,52 +366,68 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       if (!current.heard && available && !closing) giveUp(reason)
       for (const [id, entry] of current.entries) {
         current.entries.delete(id)
+        const killed = entry.pid !== 0 && !entry.exited && kill(entry.pid)
+        entry.exited = true
         if (entry.resume !== undefined) {
           entry.resume(Effect.fail(reason))
           continue
         }
-        if (entry.abandoned) {
-          if (entry.pid !== undefined) kill(entry.pid)
+        if (entry.abandoned) continue
+        if (entry.listener === undefined) {
+          // a relaunched child not taken up yet: taking it up fails
+          entry.failure ??= reason
           continue
         }
-        const killed = entry.pid !== undefined && kill(entry.pid)
         if (!entry.stderrClosed) entry.listener.onStderrClosed()
-        entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" })
+        entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" }, undefined)
       }
     }
 
-    const onReport = (current: Running, report: Report) => {
+    const onReport = (current: Running, report: Report): void => {
       current.heard = true
       const entry = current.entries.get(report.id)
       if (entry === undefined) return
+      if (report.op === "exit" && report.closed && !entry.stderrClosed) {
+        onReport(current, { op: "closed", id: report.id })
+      }
       switch (report.op) {
         case "spawned": {
           entry.pid = report.pid
           const resume = entry.resume
           entry.resume = undefined
           if (entry.abandoned) kill(report.pid)
-          else resume?.(Effect.succeed(report.pid))
+          else resume?.(Effect.succeed(entry))
           return
         }
         case "failed": {
           current.entries.delete(report.id)
-          entry.resume?.(Effect.fail(report.reason))
+          entry.exited = true
+          entry.failure = report.reason
+          const resume = entry.resume
+          entry.resume = undefined
+          resume?.(Effect.fail(report.reason))
           return
         }
-        case "data":
-          if (entry.abandoned) return
-          return entry.listener.onData(report.fd, Buffer.from(report.data, "base64"))
-        case "closed": {
+        case "closed":
           entry.stderrClosed = true
-          if (entry.abandoned) return
-          return entry.listener.onStderrClosed()
-        }
+          break
         case "exit": {
           current.entries.delete(report.id)
-          if (entry.abandoned) return
-          return entry.listener.onExit(life_.exitInfoOf(report.code, report.signal))
+          entry.exited = true
+          entry.armedNext = undefined
+          if (report.next !== undefined) {
+            const next = new Entry(report.next, current, nextId, undefined)
+            next.held = []
+            current.entries.set(report.next, next)
+            // nobody will take it up
+            if (entry.abandoned || (entry.listener === undefined && entry.held === undefined)) next.discard()
+          }
+          break
         }
       }
+      // held until the child is taken up (a relaunched child), or told at once
+      if (entry.held !== undefined) entry.held.push(report)
+      else deliver(entry, report)
     }
 
     const start = (path: string): Running => {
@@ -288,13 +455,15 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       })
       child.stdin!.on("error", () => {})
       child.on("error", (e) => lost(current, `the spawner could not run: ${e.message}`))
-      child.once("exit", (code, signal) =>
-        lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`))
+      child.once(
+        "exit",
+        (code, signal) => lost(current, `the spawner exited (${signal ?? `code ${code}`}) before the process was up`)
+      )
       return current
     }
 
-    const spawn = (request: Request, listener: Listener): Effect.Effect<number, string> =>
-      Effect.async<number, string>((resume) => {
+    const spawn = (request: Request, listener: Listener): Effect.Effect<Forked, string> =>
+      Effect.async<Forked, string>((resume) => {
         if (running === undefined) {
           let path: string
           try {
@@ -307,8 +476,9 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           running = start(path)
         }
         const current = running
-        const id = ++ids
-        const entry: Entry = { listener, resume, pid: undefined, stderrClosed: false, abandoned: false }
+        const id = nextId()
+        const entry = new Entry(id, current, nextId, listener)
+        entry.resume = resume
         current.entries.set(id, entry)
         hold(current)
         // an environment crosses the pipe once (an entity's lives share theirs)
@@ -316,14 +486,14 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
         const known = current.envs.get(env)
         let message: string
         if (known !== undefined) {
-          message = JSON.stringify({ ...rest, id, envId: known })
+          message = JSON.stringify({ op: "start", ...rest, id, envId: known })
         } else {
           const envId = ++envIds
           current.envs.set(env, envId)
           if (current.envs.size > keptEnvironments) {
             current.envs.delete(current.envs.keys().next().value!)
           }
-          message = JSON.stringify({ ...rest, id, envId, env })
+          message = JSON.stringify({ op: "start", ...rest, id, envId, env })
         }
         current.child.stdin!.write(message + "\n")
         // interrupted before it is up: it goes as soon as it is
@@ -345,8 +515,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
         if (current.child.exitCode !== null || current.child.signalCode !== null) {
           return resume(Effect.void)
         }
-        current.child.once("exit", () =>
-          resume(Effect.void))
+        current.child.once("exit", () => resume(Effect.void))
         current.child.stdin!.end()
       }).pipe(
         Effect.timeoutOption(2000),

@@ -20,6 +20,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Runtime from "effect/Runtime"
 import type { CommandLine } from "../action.js"
 
 /** @internal how a process ended */
@@ -30,6 +31,34 @@ export interface ExitInfo {
 
 /** @internal where the output of a process entity goes */
 export type OutputOption = "log" | "ignore" | { readonly file: string }
+
+/**
+ * What a launcher may do by itself when a life exits: start the next one at once, with the same
+ * request (a restart the HAM authorised ahead of time).
+ *
+ * @internal
+ */
+export interface Authorisation {
+  /** after an abnormal exit (a signal, or a code other than 0) */
+  readonly abnormal: boolean
+  /** after exit code 0 */
+  readonly normal: boolean
+  /** only when the exit comes at least this long after the authorisation */
+  readonly afterMillis: number
+}
+
+/**
+ * The next life, which a launcher started by itself when the last one exited, as it was
+ * authorised to (`Life.arm`). Exactly one of the two is used, once.
+ *
+ * @internal
+ */
+export interface NextLife {
+  /** takes it up: succeeds with the life once the process runs */
+  readonly take: Effect.Effect<Life, string>
+  /** lets it go: the process is killed (as soon as it runs, if it does not yet) */
+  readonly discard: () => void
+}
 
 /** @internal one life of a process entity */
 export interface Life {
@@ -51,6 +80,12 @@ export interface Life {
    * outlive the HAM: a later HAM adopts the process by pid and start time
    */
   readonly startTime?: number | undefined
+  /**
+   * Authorises the launcher to start the next life as soon as this one exits, or withdraws the
+   * authorisation (`undefined`). Only the spawner's helper does; other lives ignore it. A stop
+   * withdraws it first.
+   */
+  readonly arm: (authorisation: Authorisation | undefined) => void
 }
 
 /** @internal what to launch, and where its output and its exit go */
@@ -67,8 +102,13 @@ export interface LaunchRequest {
   readonly output: OutputOption
   /** every line of output, when the output goes to the log */
   readonly onLine: (stream: "stdout" | "stderr", line: string) => Effect.Effect<void>
-  /** called once, as soon as the exit is known */
-  readonly onExit: (life: Life, info: ExitInfo) => void
+  /**
+   * Called once, as soon as the exit is known. `next`: the next life, which the launcher started
+   * as it was authorised to (`Life.arm`): taken up or discarded by the callee.
+   */
+  readonly onExit: (life: Life, info: ExitInfo, next: NextLife | undefined) => void
+  /** the runtime the life's own fibers (its log lines, ...) run on; default: the caller's */
+  readonly runtime?: Runtime.Runtime<never> | undefined
 }
 
 /** @internal */

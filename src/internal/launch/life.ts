@@ -12,11 +12,13 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import type { ChildProcess } from "node:child_process"
 import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
 import { StringDecoder } from "node:string_decoder"
 import type { CommandLine } from "../action.js"
 import * as procStart from "../procStart.js"
-import type { ExitInfo, LaunchRequest, Life } from "./launcher.js"
+import type { Authorisation, ExitInfo, LaunchRequest, Life, NextLife } from "./launcher.js"
 
 /** @internal how a process ended, from what Node's `exit` event gives (a code, or else a signal) */
 export const exitInfoOf = (code: number | null, signal: string | null): ExitInfo =>
@@ -61,8 +63,17 @@ const fileTail = (path: string): Array<string> => {
 /** @internal sends a signal to a process group; false when there is none left */
 export const killGroup = (pgid: number, signal: string): boolean => signalProcess(-pgid, signal)
 
-/** @internal sends a signal to one process; false when it cannot */
+/**
+ * `kill(2)` as Node's own `process.kill` makes it, without the exception it throws when there is
+ * no such process: a stop kills what is left of a dead child's group, which is nothing most of
+ * the time, and an `ErrnoException` costs more than the system call.
+ */
+const rawKill = (process as unknown as { _kill?: (pid: number, signal: number) => number })._kill
+
+/** @internal sends a signal to one process (a process group when `pid` is negative); false when it cannot */
 export const signalProcess = (pid: number, signal: string): boolean => {
+  const number = NodeOs.constants.signals[signal as NodeJS.Signals] as number | undefined
+  if (typeof rawKill === "function" && number !== undefined) return rawKill.call(process, pid, number) === 0
   try {
     process.kill(pid, signal as NodeJS.Signals)
     return true
@@ -74,6 +85,11 @@ export const signalProcess = (pid: number, signal: string): boolean => {
 /** @internal sends a signal to a process group, or to the process alone when it has no group left */
 export const signalGroupOrProcess = (pid: number, signal: string): boolean =>
   killGroup(pid, signal) || signalProcess(pid, signal)
+
+/** @internal the authorisation covers this exit, `upMillis` after it was given */
+export const authorises = (authorisation: Authorisation, info: ExitInfo, upMillis: number): boolean =>
+  (info.signal !== undefined || info.exitCode !== 0 ? authorisation.abnormal : authorisation.normal) &&
+  upMillis >= authorisation.afterMillis
 
 /**
  * The whole environment of a command line and the variables added to it, made once for a given
@@ -94,152 +110,301 @@ export const environmentOf = (line: CommandLine, extra: { readonly [key: string]
   return env
 }
 
+/** @internal what is reported about one child */
+export interface Listener {
+  readonly onData: (fd: 1 | 2, chunk: Buffer) => void
+  readonly onStderrClosed: () => void
+  /** `next`: the child the forker started in its place, as it was authorised to (`Forked.arm`) */
+  readonly onExit: (info: ExitInfo, next: Relaunch | undefined) => void
+}
+
+/** @internal a child that runs */
+export interface Forked {
+  readonly pid: number
+  /** the Node handle, when it is a child of this process */
+  readonly child?: ChildProcess | undefined
+  /** authorises the forker to start the same command again as soon as the child exits, or withdraws it */
+  readonly arm?: ((authorisation: Authorisation | undefined) => void) | undefined
+  /** signals the child's group (or the child) through the forker, which withdraws any authorisation first */
+  readonly signal?: ((signal: string) => void) | undefined
+}
+
+/**
+ * A child a forker started by itself when the last one exited: `join` takes it up (its reports go
+ * to `listener` from then on, and it succeeds once the child runs); `discard` lets it go (it is
+ * killed as soon as it is up). One of the two is called once.
+ *
+ * @internal
+ */
+export interface Relaunch {
+  readonly join: (listener: Listener) => Effect.Effect<Forked, string>
+  readonly discard: () => void
+}
+
 /** @internal what every way of spawning a life is given */
 export interface Setting {
   readonly request: LaunchRequest
   readonly runtime: Runtime.Runtime<never>
-  /** the life's own scope */
-  readonly scope: Scope.CloseableScope
   /** the output file, when the output goes to one */
   readonly fd: number | undefined
   /** the child writes its output to this file itself: its last lines are read from there */
   readonly tailFile: string | undefined
   /** the life outlives this process: its start time is read, for a later HAM to adopt it */
   readonly outlives: boolean
-}
-
-/** @internal what a way of spawning tells the life about the process */
-export interface LifeWiring {
-  readonly life: Life
-  /** complete lines of output */
-  readonly onLines: (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => void
-  /** raw stderr of a child whose output goes nowhere */
-  readonly onRawStderr: (chunk: Uint8Array) => void
-  /** the process has exited */
-  readonly onExited: (info: ExitInfo) => void
-  /** its stderr has ended */
-  readonly onStderrEnd: () => void
+  /** the next life of the same request: the child a forker started by itself (`Relaunch`) */
+  readonly again: (relaunch: Relaunch) => NextLife
 }
 
 /** how long an exit waits for the last stderr lines of the process */
 const stderrGraceMillis = 20
 
 /**
- * The parts of a life that do not depend on how it was spawned: its output (the file, the log,
- * the stderr tail), its exit, and how it is stopped.
+ * One life of a process: its output (the file, the log, the stderr tail), its exit, and how it is
+ * stopped; the listener of a single command's reports (`child.ts`), or told directly by a
+ * pipeline's. One object with its methods on the prototype: an idle child costs the HAM little
+ * (its scope, its exit's deferred, its line splitters are made when first needed).
  *
  * @internal
  */
-export const makeLife = (pid: number, { fd, outlives, request, runtime, scope, tailFile }: Setting): LifeWiring => {
-  const tail: Array<string> = []
-  const rawTail: Array<Uint8Array> = []
-  let rawTailBytes = 0
-  const exit = Deferred.unsafeMake<ExitInfo>(FiberId.none)
-  let done = false
-  let exitInfo: ExitInfo | undefined
-  let stderrEnded = false
-  let pending: ExitInfo | undefined
+export class ChildLife implements Life, Listener {
+  /** 0 until the forker says the process runs */
+  pid = 0
+  startTime: number | undefined = undefined
+  private forked: Forked | undefined = undefined
+  private tail: Array<string> | undefined = undefined
+  private rawTail: Array<Uint8Array> | undefined = undefined
+  private rawTailBytes = 0
+  private out: Splitter | undefined = undefined
+  private err: Splitter | undefined = undefined
+  private deferred: Deferred.Deferred<ExitInfo> | undefined = undefined
+  /** the process exited */
+  private done = false
+  /** how it ended, once reported (the last stderr lines are in) */
+  private info: ExitInfo | undefined = undefined
+  private stderrEnded = false
+  /** an exit waiting for the last stderr lines, or (reported before the process was known to run) for its pid */
+  private pending: { readonly info: ExitInfo; readonly next: Relaunch | undefined } | undefined = undefined
+  private file: NodeFs.WriteStream | undefined = undefined
 
-  // the output file (a write error, disk full..., must not crash the host: the output is lost,
-  // the child runs on)
-  const file = fd === undefined ? undefined : NodeFs.createWriteStream("", { fd })
-  file?.on("error", () => {})
-  if (file !== undefined) {
-    Effect.runSync(Scope.addFinalizer(
-      scope,
-      Effect.async<void>((resume) => {
-        file.end(() => resume(Effect.void))
-      })
-    ))
+  /** the output file is still open */
+  private fileOpen: boolean
+
+  constructor(readonly setting: Setting, private scope: Scope.CloseableScope | undefined) {
+    this.fileOpen = setting.fd !== undefined
   }
-  const logLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
-    if (request.output !== "log" || lines.length === 0) return
-    // a fiber of the life's scope: it goes with the life
-    Runtime.runFork(runtime, Effect.forEach(lines, (line) => request.onLine(name, line), { discard: true }), {
-      immediate: true,
-      scope
+
+  /** the output file's stream, made on the first write */
+  private fileOf(fd: number): NodeFs.WriteStream {
+    if (this.file === undefined) {
+      this.file = NodeFs.createWriteStream("", { fd })
+      // a write error (disk full...) must not crash the host: the output is lost, the child runs on
+      this.file.on("error", () => {})
+    }
+    return this.file
+  }
+
+  /** the process runs: its pid (and start time, when it outlives this process) */
+  started(forked: Forked) {
+    this.pid = forked.pid
+    if (forked.arm !== undefined || forked.signal !== undefined || forked.child !== undefined) this.forked = forked
+    if (this.setting.outlives) this.startTime = procStart.startTimeOf(forked.pid)
+    const pending = this.pending
+    if (pending !== undefined) {
+      this.pending = undefined
+      this.onExited(pending.info, pending.next)
+    }
+  }
+
+  /** the life's own scope (its log lines and its exit's grace are fibers of it), made when first needed */
+  private scopeOf(): Scope.CloseableScope {
+    return this.scope ??= Effect.runSync(Scope.make())
+  }
+
+  get exit(): Effect.Effect<ExitInfo> {
+    return Effect.suspend(() => {
+      const info = this.info
+      if (info !== undefined) return Effect.succeed(info)
+      return Deferred.await(this.deferred ??= Deferred.unsafeMake<ExitInfo>(FiberId.none))
     })
   }
-  const onLines = (name: "stdout" | "stderr", lines: ReadonlyArray<string>) => {
+
+  exited() {
+    return this.done
+  }
+
+  exitInfo() {
+    return this.info
+  }
+
+  stderrTail(): ReadonlyArray<string> {
+    const tailFile = this.setting.tailFile
+    if (tailFile !== undefined) return fileTail(tailFile)
+    const raw = this.rawTail
+    return raw !== undefined && raw.length > 0 ? tailLines(raw) : [...(this.tail ?? [])]
+  }
+
+  // ---- what the process reports
+
+  onData(fd: 1 | 2, chunk: Buffer) {
+    if (this.setting.request.output === "ignore") {
+      if (fd === 2) this.onRawStderr(chunk)
+      return
+    }
+    if (fd === 1) (this.out ??= lineSplitter((lines) => this.onLines("stdout", lines))).push(chunk)
+    else (this.err ??= lineSplitter((lines) => this.onLines("stderr", lines))).push(chunk)
+  }
+
+  onStderrClosed() {
+    this.err?.end()
+    this.onStderrEnd()
+  }
+
+  onExit(info: ExitInfo, next: Relaunch | undefined) {
+    // reported before the forker said it runs: taken up when it does
+    if (this.pid === 0) {
+      this.pending = { info, next }
+      return
+    }
+    this.out?.end()
+    this.onExited(info, next)
+  }
+
+  /** complete lines of output */
+  onLines(name: "stdout" | "stderr", lines: ReadonlyArray<string>) {
     if (name === "stderr") {
+      const tail = this.tail ??= []
       for (const line of lines) tail.push(line)
       if (tail.length > stderrTailLines) tail.splice(0, tail.length - stderrTailLines)
     }
-    if (file !== undefined) {
+    const { fd, request } = this.setting
+    if (fd !== undefined) {
+      if (!this.fileOpen) return
       const prefix = name === "stderr" ? "[stderr] " : ""
-      file.write(lines.map((line) => `${prefix}${line}\n`).join(""))
-    } else {
-      logLines(name, lines)
-    }
-  }
-  /** its last bytes, cut into lines when asked */
-  const onRawStderr = (chunk: Uint8Array) => {
-    rawTail.push(chunk)
-    rawTailBytes += chunk.length
-    while (rawTail.length > 1 && rawTailBytes - rawTail[0].length >= maxTailBytes) {
-      rawTailBytes -= rawTail.shift()!.length
+      this.fileOf(fd).write(lines.map((line) => `${prefix}${line}\n`).join(""))
+    } else if (request.output === "log" && lines.length > 0) {
+      // a fiber of the life's scope: it goes with the life
+      Runtime.runFork(
+        this.setting.runtime,
+        Effect.forEach(lines, (line) => request.onLine(name, line), { discard: true }),
+        { immediate: true, scope: this.scopeOf() }
+      )
     }
   }
 
-  const finish = (info: ExitInfo) => {
-    if (exitInfo !== undefined) return
-    exitInfo = info
-    request.onExit(life, info)
-    Deferred.unsafeDone(exit, Exit.succeed(info))
+  /** raw stderr of a child whose output goes nowhere: its last bytes, cut into lines when asked */
+  onRawStderr(chunk: Uint8Array) {
+    const raw = this.rawTail ??= []
+    raw.push(chunk)
+    this.rawTailBytes += chunk.length
+    while (raw.length > 1 && this.rawTailBytes - raw[0].length >= maxTailBytes) {
+      this.rawTailBytes -= raw.shift()!.length
+    }
   }
-  /** reported once its last stderr lines are in, or after a moment */
-  const onExited = (info: ExitInfo) => {
-    if (done) return
-    done = true
-    if (stderrEnded) return finish(info)
-    pending = info
+
+  /** the process has exited: reported once its last stderr lines are in, or after a moment */
+  onExited(info: ExitInfo, next?: Relaunch | undefined) {
+    if (this.done) {
+      next?.discard()
+      return
+    }
+    this.done = true
+    if (this.stderrEnded) return this.finish(info, next)
+    this.pending = { info, next }
     // a grandchild may hold stderr open: the exit is not held back for long (a fiber of the life's
     // scope; the exit is reported at the latest when the scope closes)
     Runtime.runFork(
-      runtime,
-      Effect.ensuring(Effect.sleep(stderrGraceMillis), Effect.sync(() => finish(info))),
-      { scope }
+      this.setting.runtime,
+      Effect.ensuring(Effect.sleep(stderrGraceMillis), Effect.sync(() => this.finishPending())),
+      { scope: this.scopeOf() }
     )
   }
-  const onStderrEnd = () => {
-    stderrEnded = true
-    if (pending !== undefined) finish(pending)
+
+  /** its stderr has ended */
+  onStderrEnd() {
+    this.stderrEnded = true
+    if (this.done) this.finishPending()
   }
 
-  const stop = (signal: string, graceMillis: number): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (!done) signalGroupOrProcess(pid, signal)
-      const waited = done ? Effect.void : Effect.asVoid(Effect.timeoutOption(Deferred.await(exit), graceMillis))
+  private finishPending() {
+    const pending = this.pending
+    if (pending === undefined) return
+    this.pending = undefined
+    this.finish(pending.info, pending.next)
+  }
+
+  private finish(info: ExitInfo, next: Relaunch | undefined) {
+    if (this.info !== undefined) return next?.discard()
+    this.info = info
+    this.forked = this.forked?.child === undefined ? undefined : this.forked
+    this.setting.request.onExit(this, info, next === undefined ? undefined : this.setting.again(next))
+    const deferred = this.deferred
+    if (deferred !== undefined) Deferred.unsafeDone(deferred, Exit.succeed(info))
+  }
+
+  // ---- what the HAM asks
+
+  arm(authorisation: Authorisation | undefined) {
+    if (!this.done) this.forked?.arm?.(authorisation)
+  }
+
+  /** a stop's signal: through the forker, which withdraws any authorisation first, or from here */
+  private signal(signal: string) {
+    const forked = this.forked
+    if (forked?.signal !== undefined) return forked.signal(signal)
+    forked?.arm?.(undefined)
+    signalGroupOrProcess(this.pid, signal)
+  }
+
+  /**
+   * Stops the whole process group: `signal`, then SIGKILL after `graceMillis` if the process is
+   * still there; finally SIGKILL to what is left of the group. Its resources go with it.
+   */
+  stop(signal: string, graceMillis: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (!this.done) this.signal(signal)
+      const waited = this.done ? Effect.void : Effect.asVoid(Effect.timeoutOption(this.exit, graceMillis))
       return waited.pipe(
         Effect.zipRight(Effect.suspend(() => {
-          if (!done) signalGroupOrProcess(pid, "SIGKILL")
-          return done ? Effect.void : Deferred.await(exit)
+          if (!this.done) this.signal("SIGKILL")
+          return this.done ? Effect.void : this.exit
         })),
-        Effect.zipRight(Effect.sync(() => killGroup(pid, "SIGKILL"))),
-        Effect.zipRight(Scope.close(scope, Exit.void)),
+        Effect.zipRight(Effect.sync(() => killGroup(this.pid, "SIGKILL"))),
+        Effect.zipRight(Effect.suspend(() => this.release())),
         Effect.interruptible
       )
     })
-
-  const life: Life = {
-    pid,
-    exit: Deferred.await(exit),
-    exited: () => done,
-    exitInfo: () => exitInfo,
-    stderrTail: () =>
-      tailFile !== undefined
-        ? fileTail(tailFile)
-        : rawTail.length === 0
-        ? [...tail]
-        : tailLines(rawTail),
-    stop,
-    ...(outlives ? { startTime: procStart.startTimeOf(pid) } : {})
   }
-  return { life, onLines, onRawStderr, onExited, onStderrEnd }
+
+  /** the streams of a child of this process, the output file, the life's scope */
+  private release(): Effect.Effect<void> {
+    const child = this.forked?.child
+    child?.stdout?.destroy()
+    child?.stderr?.destroy()
+    const file = this.file
+    this.file = undefined
+    const fd = this.setting.fd
+    if (this.fileOpen && file === undefined && fd !== undefined) NodeFs.closeSync(fd)
+    this.fileOpen = false
+    const scope = this.scope
+    const closing = scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+    return file === undefined
+      ? closing
+      : Effect.zipRight(
+        Effect.async<void>((resume) => {
+          file.end(() => resume(Effect.void))
+        }),
+        closing
+      )
+  }
+}
+
+interface Splitter {
+  readonly push: (chunk: Buffer) => void
+  readonly end: () => void
 }
 
 /** @internal cuts a byte stream into lines (bounded: a line too long is cut, never kept whole in memory) */
-export const lineSplitter = (emit: (lines: ReadonlyArray<string>) => void) => {
+export const lineSplitter = (emit: (lines: ReadonlyArray<string>) => void): Splitter => {
   const decoder = new StringDecoder("utf8")
   let partial = ""
   return {

@@ -1,7 +1,7 @@
 /**
  * The launcher every layer builds, given how it forks a single command: the output file opened
- * first (a file that cannot be opened is a launch failure), a scope for each life, pipelines
- * through the platform's executor.
+ * first (a file that cannot be opened is a launch failure), single commands through the fork,
+ * pipelines (with a scope for each) through the platform's executor.
  *
  * @internal
  */
@@ -27,8 +27,8 @@ export interface Way {
 }
 
 /**
- * Launches one life in a scope of its own. `tailFile`: the child writes its output to this file
- * itself, and its last lines are read from there.
+ * Launches one life. `tailFile`: the child writes its output to this file itself, and its last
+ * lines are read from there.
  *
  * @internal
  */
@@ -44,14 +44,28 @@ export const launchWith = (way: Way, request: LaunchRequest, tailFile?: string):
     const closeFd = Effect.sync(() => {
       if (fd !== undefined) NodeFs.closeSync(fd)
     })
-    const runtime = yield* Effect.runtime<never>()
+    const setting: life_.Setting = {
+      request,
+      runtime: request.runtime ?? (yield* Effect.runtime<never>()),
+      fd,
+      tailFile,
+      outlives: way.outlives === true,
+      // the next life a forker started by itself (an authorised restart): launched through the
+      // same way, the child taken up instead of forked
+      again: (relaunch) => ({
+        take: launchWith({ ...way, fork: (_, listener) => relaunch.join(listener) }, request, tailFile).pipe(
+          Effect.onError(() => Effect.sync(() => relaunch.discard()))
+        ),
+        discard: () => relaunch.discard()
+      })
+    }
+    if (request.line.pipeTo === undefined) {
+      return yield* Effect.onError(child_.launchChild(setting, way.fork), () => closeFd)
+    }
     const scope = yield* Scope.make()
-    const setting: life_.Setting = { request, runtime, scope, fd, tailFile, outlives: way.outlives === true }
-    return yield* (request.line.pipeTo === undefined
-      ? child_.launchChild(setting, way.fork)
-      : pipeline_.launchPipeline(setting, way.executor)).pipe(
-        Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
-      )
+    return yield* pipeline_.launchPipeline(setting, scope, way.executor).pipe(
+      Effect.onError(() => Effect.zipRight(Scope.close(scope, Exit.void), closeFd))
+    )
   })
 
 /** @internal a launcher with no helper process */

@@ -20,27 +20,29 @@ const signalOf = (description: string): string | undefined => /signal:?\s*(SIG[A
 /** @internal a pipeline, started by the executor, wired to a life */
 export const launchPipeline = (
   setting: life_.Setting,
+  scope: Scope.CloseableScope,
   executor: CommandExecutor.CommandExecutor
 ): Effect.Effect<Life, string> =>
   Effect.gen(function*() {
-    const { request, scope } = setting
+    const { request } = setting
     const command = Command.env(commandFrom(request.line), request.env)
     const started = yield* executor.start(command).pipe(
       Scope.extend(scope),
       Effect.mapError((e) => e.message)
     )
-    const { life, onExited, onLines, onRawStderr, onStderrEnd } = life_.makeLife(started.pid, setting)
+    const life = new life_.ChildLife(setting, scope)
+    life.started({ pid: started.pid })
     const ignored = request.output === "ignore"
     const drain = (name: "stdout" | "stderr", stream: Stream.Stream<Uint8Array, unknown>) =>
       ignored
-        ? Stream.runForEach(stream, (chunk) => Effect.sync(() => name === "stderr" && onRawStderr(chunk)))
+        ? Stream.runForEach(stream, (chunk) => Effect.sync(() => name === "stderr" && life.onRawStderr(chunk)))
         : Stream.runForEach(
           stream.pipe(Stream.decodeText(), Stream.splitLines, Stream.map(life_.clip)),
-          (line) => Effect.sync(() => onLines(name, [line]))
+          (line) => Effect.sync(() => life.onLines(name, [line]))
         )
     yield* Effect.forkIn(Effect.ignore(drain("stdout", started.stdout)), scope)
     yield* Effect.forkIn(
-      drain("stderr", started.stderr).pipe(Effect.ignore, Effect.ensuring(Effect.sync(onStderrEnd))),
+      drain("stderr", started.stderr).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => life.onStderrEnd()))),
       scope
     )
     // the exit: a code, or death by a signal (the platform reports it as a failure)
@@ -49,7 +51,7 @@ export const launchPipeline = (
         onSuccess: (code): ExitInfo => ({ exitCode: code }),
         onFailure: (e): ExitInfo => ({ signal: signalOf(e.message) ?? "unknown" })
       }),
-      Effect.flatMap((info) => Effect.sync(() => onExited(info))),
+      Effect.flatMap((info) => Effect.sync(() => life.onExited(info))),
       Effect.forkIn(scope)
     )
     return life

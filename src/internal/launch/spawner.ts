@@ -30,7 +30,6 @@ export const make = (
     const fork: child_.Fork = (request, listener) =>
       helper.available()
         ? helper.spawn(request, listener).pipe(
-          Effect.map((pid) => ({ pid })),
           Effect.catchAll((reason) => helper.available() ? Effect.fail(reason) : child_.forkHere(request, listener))
         )
         : child_.forkHere(request, listener)

@@ -115,6 +115,13 @@ export const make = (engine: Engine): FiberDriver => {
     engine.beats.start(rec)
   }
 
+  const restartNow = (rec: EntityRec): void => {
+    // announced before the new life starts (it starts at once and may end at once): its
+    // CondRestart comes before its death
+    engine.announceRestart(rec)
+    start(rec, true)
+  }
+
   return {
     restartable: true,
     inProcess: true,
@@ -133,13 +140,8 @@ export const make = (engine: Engine): FiberDriver => {
     pidOf: () => undefined,
     recordOf: () => undefined,
     isReady: () => false,
-    restart: (rec) =>
-      Effect.sync(() => {
-        // announced before the new life starts (it starts at once and may end at once): its
-        // CondRestart comes before its death
-        engine.announceRestart(rec)
-        start(rec, true)
-      }),
+    restart: (rec) => Effect.sync(() => restartNow(rec)),
+    restartNow,
     release: () => Effect.void,
     stop: (rec, life) =>
       life._tag !== "Fiber" ? Effect.void : Effect.flatMap(Fiber.interrupt(life.fiber), (exit) => {

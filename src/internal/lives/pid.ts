@@ -209,7 +209,7 @@ export const make = (engine: Engine): PidDriver => {
     recordOf: (life) =>
       life._tag === "Pid" && life.adopted ? { pid: life.external.pid, startTime: life.external.startTime } : undefined,
     isReady: () => false,
-    restart: (rec, current) => engine.drivers.process.restart(rec, current),
+    restart: (rec, current, next) => engine.drivers.process.restart(rec, current, next),
     release: () => Effect.void,
     stop: (rec, life) =>
       Effect.suspend(() => {

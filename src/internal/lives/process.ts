@@ -129,9 +129,13 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     forkOwned(engine, life.stop("SIGKILL", 0))
   }
 
-  const onExit = (name: string) => (life: launch.Life, info: launch.ExitInfo) => {
+  /** `next`: the life the launcher started by itself, as it was authorised to (`arm`) */
+  const onExit = (name: string) => (life: launch.Life, info: launch.ExitInfo, next?: launch.NextLife) => {
     const rec = engine.state.entities.get(name)
-    if (rec === undefined || rec.life?._tag !== "Process" || rec.life.process !== life) return release(life)
+    if (rec === undefined || rec.life?._tag !== "Process" || rec.life.process !== life) {
+      next?.discard()
+      return release(life)
+    }
     const abnormal = info.signal !== undefined || info.exitCode !== 0
     engine.reportDeath(rec, rec.generation, {
       abnormal,
@@ -140,7 +144,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       exitCode: info.exitCode,
       signal: info.signal,
       stderr: life.stderrTail()
-    })
+    }, next)
     // released after its death is announced: the fibers woken by the death run first
     release(life)
   }
@@ -154,9 +158,23 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         env: envOf(rec, channel, process),
         output: process.output,
         onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
-        onExit: onExit(rec.name)
+        onExit: onExit(rec.name),
+        runtime: engine.runtime
       })
     })
+
+  /**
+   * The life the launcher started by itself: taken up, unless this HAM may not act any more (it
+   * is then killed). When it cannot be taken up (its spawner went away meanwhile), a new one is
+   * spawned.
+   */
+  const takeNext = (rec: EntityRec, next: launch.NextLife): Effect.Effect<launch.Life, string> => {
+    if (!engine.mayAct()) {
+      next.discard()
+      return Effect.fail(notActing)
+    }
+    return Effect.orElse(next.take, () => spawn(rec))
+  }
 
   const begin = (rec: EntityRec, life: launch.Life): void => {
     rec.generation++
@@ -166,11 +184,16 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     engine.wake()
   }
 
-  /** a life that ended before it was taken up: its exit went unseen, it is handled now */
+  /**
+   * The life runs from now on: its heartbeat clock starts, and its launcher is told what it may do
+   * by itself when it ends. A life that ended before it was taken up (its exit went unseen) is
+   * handled now.
+   */
   const settle = (rec: EntityRec, life: launch.Life): void => {
     const ended = life.exitInfo()
-    if (ended !== undefined) onExit(rec.name)(life, ended)
-    else engine.beats.start(rec)
+    if (ended !== undefined) return onExit(rec.name)(life, ended)
+    engine.beats.start(rec)
+    engine.rearm(rec)
   }
 
   /** a life started for an entity that was not running: it runs from now on */
@@ -249,9 +272,9 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         ? { pid: life.process.pid }
         : { pid: life.process.pid, startTime: life.process.startTime },
     isReady: (life) => life._tag === "Process" && life.ready,
-    restart: (rec, current) =>
+    restart: (rec, current, next) =>
       Effect.flatMap(
-        Effect.tapError(spawn(rec), () =>
+        Effect.tapError(next === undefined ? spawn(rec) : takeNext(rec, next), () =>
           Effect.sync(() => {
             if (current()) telemetry.setStatus(engine.state, rec, "dead")
           })),
@@ -271,6 +294,9 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           return Effect.void
         }
       ),
+    arm: (life, authorisation) => {
+      if (life._tag === "Process") life.process.arm(authorisation)
+    },
     stop: (rec, life) =>
       life._tag === "Process" ? life.process.stop(rec.process!.stopSignal, rec.process!.stopGraceMillis) : Effect.void,
     release: closeChannel,
