@@ -25,6 +25,7 @@ import * as detached from "../launch/detached.js"
 import * as launchMake from "../launch/make.js"
 import * as options_ from "../options.js"
 import * as lmdb from "../store/lmdb.js"
+import type { Standby } from "../store/probe.js"
 import { StateStore } from "../store/service.js"
 import * as guardianProcess from "./process.js"
 
@@ -59,8 +60,13 @@ const handoverMillis = 10_000
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"], takeoverOf: number | undefined) => {
-  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf })
+const openForHost = (
+  options: Api.GuardianOptions,
+  role: lmdb.Lease["role"],
+  takeoverOf: number | undefined,
+  standby: Standby | undefined
+) => {
+  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf, standby })
   // the file was probed by the first attempt: the retries wait for a live guardian to hand it over
   const openAgain = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf, probe: false })
   const attempts = handoverMillis / 20
@@ -117,14 +123,16 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
 /**
  * The Guardian's services, and its control for a guardian process that took over; `role` is
  * "guardian" for the HAM a guardian process builds when it takes over, `takeoverOf` the epoch of
- * the HAM it takes over from (it takes nothing over when the store moved on since).
+ * the HAM it takes over from (it takes nothing over when the store moved on since), `standby` the
+ * probe it started ahead for the store.
  *
  * @internal
  */
 export const layerWithControl = (
   options: Api.GuardianOptions,
   role: lmdb.Lease["role"] = "host",
-  takeoverOf?: number
+  takeoverOf?: number,
+  standby?: Standby
 ): Layer.Layer<
   StateStore | HamExtension | GuardianControl,
   StoreCorrupt | StoreUnavailable | StoreBusy | lmdb.StoreMoved | InvalidArgument
@@ -132,7 +140,7 @@ export const layerWithControl = (
   Layer.scopedContext(
     Effect.gen(function*() {
       yield* validateOptions(options)
-      const store = yield* openForHost(options, role, takeoverOf)
+      const store = yield* openForHost(options, role, takeoverOf, standby)
       if (options.process !== true) {
         return Context.make(StateStore, store).pipe(
           Context.add(HamExtension, {}),

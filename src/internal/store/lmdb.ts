@@ -26,6 +26,7 @@ import { startTimeOf } from "../procStart.js"
 import * as check from "./check.js"
 import { migrate } from "./format1.js"
 import * as lease_ from "./lease.js"
+import type { Standby } from "./probe.js"
 import type { StateStoreService } from "./service.js"
 
 /** @internal the format of the records this version writes and reads */
@@ -178,7 +179,8 @@ const readRecords = (db: RootDatabase, path: string) =>
 /**
  * Opens (or creates) the store at `path`: one LMDB file plus its `-lock` file, both owner-only.
  * The paths and the file are checked first (`check.prepare`); `probe: false` skips the probe of
- * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM).
+ * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM),
+ * `standby` is a probe started ahead to use.
  *
  * @internal
  */
@@ -190,10 +192,11 @@ export const openStore = (
     readonly probe?: boolean | undefined
     /** a takeover from the HAM of this epoch: only while its lease is still the store's */
     readonly takeoverOf?: number | undefined
+    readonly standby?: Standby | undefined
   }
 ): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreUnavailable | StoreMoved, Scope.Scope> =>
   Effect.gen(function*() {
-    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false })
+    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false, standby: options?.standby })
     // a file LMDB opened that is refused after all gets no lock file this open created beside it
     // (removed once LMDB has closed it; not for StoreBusy: the HAM that holds the store uses it)
     let refused = false
