@@ -19,6 +19,7 @@ const main = Effect.gen(function*() {
   yield* processes.childRestart
   yield* processes.idleChildren
   yield* guardian.store
+  yield* guardian.opening
   yield* guardian.takeover
   yield* cover.overhead
   yield* cover.recovery
