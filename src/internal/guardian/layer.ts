@@ -20,7 +20,7 @@ import * as NodeFs from "node:fs"
 import type * as Api from "../../Guardian.js"
 import { type InvalidArgument, StoreBusy, type StoreCorrupt, StoreUnavailable } from "../../HamError.js"
 import * as entity_ from "../entity.js"
-import { HamExtension, type HamExtensionService } from "../ham/extension.js"
+import { type HamControl, HamExtension, type HamExtensionService } from "../ham/extension.js"
 import * as detached from "../launch/detached.js"
 import * as launchMake from "../launch/make.js"
 import * as options_ from "../options.js"
@@ -51,6 +51,8 @@ const validateOptions = (options: Api.GuardianOptions): Effect.Effect<void, Inva
 export class GuardianControl extends Context.Tag("effect-ham/internal/GuardianControl")<GuardianControl, {
   readonly store: lmdb.LmdbStore
   readonly guardian: guardianProcess.GuardianProcess | undefined
+  /** the HAM stops acting, its launches in flight settled and what is pending committed (`HamControl`) */
+  readonly handOver: Effect.Effect<void>
 }>() {}
 
 /** how long a host waits for a guardian that took over to hand the store back */
@@ -88,7 +90,12 @@ const openForHost = (
 }
 
 /** the host's own entity, in process mode: a pid entity for this process */
-const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["role"]) =>
+const hostExtension = (
+  hostName: string,
+  outputDir: string,
+  role: lmdb.Lease["role"],
+  bind: (control: HamControl) => void
+) =>
   Effect.map(
     launchMake.build(
       detached.layerDetached(outputDir).pipe(
@@ -98,6 +105,7 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
     ),
     (launcher): HamExtensionService => ({
       launcher,
+      bind,
       // the host restored by itself: its record is of its previous life (a pid entity, or a process
       // entity once a guardian restarted it), which is not a death to act on (it is this process,
       // started again); it attaches itself again below
@@ -141,10 +149,15 @@ export const layerWithControl = (
     Effect.gen(function*() {
       yield* validateOptions(options)
       const store = yield* openForHost(options, role, takeoverOf, standby)
+      let control: HamControl | undefined
+      const bind = (bound: HamControl) => {
+        control = bound
+      }
+      const handOver = Effect.suspend(() => control?.handOver ?? Effect.void)
       if (options.process !== true) {
         return Context.make(StateStore, store).pipe(
-          Context.add(HamExtension, {}),
-          Context.add(GuardianControl, { store, guardian: undefined })
+          Context.add(HamExtension, { bind }),
+          Context.add(GuardianControl, { store, guardian: undefined, handOver })
         )
       }
       const hostName = options.hostName ?? "host"
@@ -166,14 +179,14 @@ export const layerWithControl = (
         role === "host",
         store.lease.epoch
       )
-      const extension = yield* hostExtension(hostName, outputDir, role)
+      const extension = yield* hostExtension(hostName, outputDir, role, bind)
       const withGuardian: lmdb.LmdbStore = {
         ...store,
         info: () => ({ ...store.info(), guardianPid: guardian.pid(), guardianFailures: guardian.failures() })
       }
       return Context.make(StateStore, withGuardian).pipe(
         Context.add(HamExtension, extension),
-        Context.add(GuardianControl, { store: withGuardian, guardian })
+        Context.add(GuardianControl, { store: withGuardian, guardian, handOver })
       )
     })
   )

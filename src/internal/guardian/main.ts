@@ -65,7 +65,7 @@ const takeover = Effect.gen(function*() {
   active = true
   yield* Effect.gen(function*() {
     const ham = yield* ham_.Ham
-    const { guardian, store } = yield* guardian_.GuardianControl
+    const { guardian, handOver, store } = yield* guardian_.GuardianControl
     const tree = yield* ham.snapshot
     log(`took over; the registry now:\n${tree_.render(tree)}`)
     // hand the store back to a host that asks for it, or stop on SIGTERM
@@ -83,6 +83,8 @@ const takeover = Effect.gen(function*() {
     }
     if (asked === undefined) return
     log(`host ${asked} asked for the store: handing it over`)
+    // it acts no more, and what it began is recorded, before the host can take the store
+    yield* handOver
     if (guardian !== undefined) yield* guardian.dismiss
     store.release()
     // the processes stay: the host adopts them (no scope is closed, nothing is stopped)

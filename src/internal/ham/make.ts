@@ -311,9 +311,25 @@ export const make = (
       ? extension.value.prepare(store.entities)
       : store.entities
     yield* restore(engine, docs, policyOf)
-    if (extension._tag === "Some" && extension.value.start !== undefined) yield* extension.value.start(service)
+    if (extension._tag === "Some") {
+      extension.value.bind?.({ handOver: handOver(engine) })
+      if (extension.value.start !== undefined) yield* extension.value.start(service)
+    }
     storeOf.set(service, store)
     return service
+  })
+
+/** how long a HAM handing its store over waits for its launches in flight to settle */
+const handOverMillis = 5_000
+
+/** see `HamControl.handOver` */
+const handOver = (engine: Engine): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const state = engine.state
+    state.fenced = true
+    state.stopped = true
+    for (let waited = 0; state.launching > 0 && waited < handOverMillis; waited += 5) yield* Effect.sleep("5 millis")
+    engine.changes.flushLast()
   })
 
 /** @internal */

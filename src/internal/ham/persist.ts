@@ -26,6 +26,11 @@ export interface Changes {
   readonly forget: (rec: EntityRec) => void
   /** commits every pending change now, in one synchronous transaction; false when the store was lost */
   readonly flush: () => boolean
+  /**
+   * The last commit of a HAM that stopped acting to hand its store over (it still holds it): what
+   * is pending, the lives its launches in flight began included; false when the store was lost.
+   */
+  readonly flushLast: () => boolean
   /** a registry call that returns once its change is committed */
   readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | HamStopped, R>
   /** `f`, whose calls return once their change is committed (`f` itself when nothing is kept) */
@@ -40,6 +45,7 @@ const nothing: Changes = {
   touch: () => {},
   forget: () => {},
   flush: () => true,
+  flushLast: () => true,
   durable: (self) => self,
   committing: (f) => f,
   flusher: Effect.void
@@ -66,8 +72,8 @@ export const make = (
     }
   }
   /** commits what changed; false when the store is no longer this HAM's (nothing was written) */
-  const flush = (): boolean => {
-    if (state.fenced) return false
+  const flush = (): boolean => !state.fenced && commitPending()
+  const commitPending = (): boolean => {
     if (dirty.size === 0 && deleted.size === 0) return true
     const puts: Array<EntityDoc> = []
     for (const rec of dirty) {
@@ -104,6 +110,7 @@ export const make = (
       wakeFlusher()
     },
     flush,
+    flushLast: commitPending,
     durable: (self) => Effect.zipLeft(self, flushNow),
     committing: (f) => (...args) => Effect.zipLeft(f(...args), flushNow),
     flusher

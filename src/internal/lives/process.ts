@@ -158,6 +158,16 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       })
     })
 
+  /**
+   * A launch and what follows it, until its life is taken up or ended: counted, so that a HAM
+   * handing its store over waits for it (`HamControl.handOver`).
+   */
+  const inFlight = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      engine.state.launching++
+      return Effect.ensuring(self, Effect.sync(() => engine.state.launching--))
+    })
+
   const begin = (rec: EntityRec, life: launch.Life): void => {
     rec.generation++
     telemetry.setStatus(engine.state, rec, "running")
@@ -197,34 +207,36 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         // which takes the place of the claimable one once the process runs
         const staged = makeRec(context.name, false, engine.now(), context.policy)
         staged.process = process
-        const life = yield* spawn(staged).pipe(
-          Effect.tapError(() => closeChannel(staged)),
-          Effect.mapError((reason) =>
-            new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
+        return yield* inFlight(Effect.gen(function*() {
+          const life = yield* spawn(staged).pipe(
+            Effect.tapError(() => closeChannel(staged)),
+            Effect.mapError((reason) =>
+              new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
+            )
           )
-        )
-        // the spawn yields: the entity may have been started meanwhile (its restart, another
-        // attach). Then the process just started goes, and the attach takes up a restored entity
-        // (as above) or fails as a duplicate: never two lives of one entity
-        const claim = yield* Effect.either(context.claimable)
-        if (claim._tag === "Left" || claim.right !== existing) {
-          yield* Effect.zipRight(life.stop("SIGKILL", 0), closeChannel(staged))
-          const restarted = context.adoptRestored("process")
-          if (restarted !== undefined) {
-            restarted.process = process
-            return restarted
+          // the spawn yields: the entity may have been started meanwhile (its restart, another
+          // attach). Then the process just started goes, and the attach takes up a restored entity
+          // (as above) or fails as a duplicate: never two lives of one entity
+          const claim = yield* Effect.either(context.claimable)
+          if (claim._tag === "Left" || claim.right !== existing) {
+            yield* Effect.zipRight(life.stop("SIGKILL", 0), closeChannel(staged))
+            const restarted = context.adoptRestored("process")
+            if (restarted !== undefined) {
+              restarted.process = process
+              return restarted
+            }
+            return yield* Effect.fail(
+              claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
+            )
           }
-          return yield* Effect.fail(
-            claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
-          )
-        }
-        if (existing !== undefined) yield* closeChannel(existing)
-        const rec = context.take(existing)
-        rec.kind = "process"
-        rec.process = process
-        rec.channel = staged.channel
-        starting(rec, life)
-        return rec
+          if (existing !== undefined) yield* closeChannel(existing)
+          const rec = context.take(existing)
+          rec.kind = "process"
+          rec.process = process
+          rec.channel = staged.channel
+          starting(rec, life)
+          return rec
+        }))
       }),
     // a child that was up: adopted when it outlived its HAM and still runs, its death when it
     // outlived its HAM and is gone, else (it died with its HAM) started again
@@ -235,11 +247,11 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         resume(rec, { pid: recorded.pid, startTime: recorded.startTime, pollMillis: defaultPollMillis }, true)
         return Effect.void
       }
-      return Effect.flatMap(Effect.either(spawn(rec)), (life) => {
+      return inFlight(Effect.flatMap(Effect.either(spawn(rec)), (life) => {
         if (life._tag === "Right") return Effect.sync(() => starting(rec, life.right))
         history(rec).lastDeath = `could not be started again from the store: ${life.left}`
         return closeChannel(rec)
-      })
+      }))
     },
     pidOf: (life) => life._tag === "Process" ? life.process.pid : undefined,
     recordOf: (life) =>
@@ -250,7 +262,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         : { pid: life.process.pid, startTime: life.process.startTime },
     isReady: (life) => life._tag === "Process" && life.ready,
     restart: (rec, current) =>
-      Effect.flatMap(
+      inFlight(Effect.flatMap(
         Effect.tapError(spawn(rec), () =>
           Effect.sync(() => {
             if (current()) telemetry.setStatus(engine.state, rec, "dead")
@@ -270,7 +282,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           settle(rec, life)
           return Effect.void
         }
-      ),
+      )),
     stop: (rec, life) =>
       life._tag === "Process" ? life.process.stop(rec.process!.stopSignal, rec.process!.stopGraceMillis) : Effect.void,
     release: closeChannel,
