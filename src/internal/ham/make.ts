@@ -33,6 +33,7 @@ import * as launch from "../launch/launcher.js"
 import * as launchMake from "../launch/make.js"
 import * as spawnerLauncher from "../launch/spawner.js"
 import * as fiberLives from "../lives/fiber.js"
+import * as orphans from "../lives/orphans.js"
 import * as pidLives from "../lives/pid.js"
 import * as processLives from "../lives/process.js"
 import * as selfLives from "../lives/self.js"
@@ -310,6 +311,17 @@ export const make = (
     const docs = extension._tag === "Some" && extension.value.prepare !== undefined
       ? extension.value.prepare(store.entities)
       : store.entities
+    // children an earlier HAM started and never recorded go before the registry is restored
+    if (store.launches.length > 0) {
+      const ended = yield* orphans.endUnrecorded(store.launches)
+      for (const intent of store.launches) changes.settle(intent.id)
+      if (ended.length > 0) {
+        yield* Effect.logWarning(
+          `effect-ham: ended ${ended.length} process(es) started by an earlier HAM of the store that died before ` +
+            `it recorded them: ${ended.map((e) => `${e.entity} (pid ${e.pid})`).join(", ")}`
+        )
+      }
+    }
     yield* restore(engine, docs, policyOf)
     if (extension._tag === "Some") {
       extension.value.bind?.({ handOver: handOver(engine) })

@@ -27,6 +27,12 @@ import * as notifyProtocol from "../notify/protocol.js"
 import * as notifyServer from "../notify/server.js"
 import { defaultPollMillis, type PidDriver, takeUp, wasUp } from "./pid.js"
 
+/** a life just started, and the id of its launch intent (none when the store keeps none) */
+interface Launched {
+  readonly life: launch.Life
+  readonly id: string | undefined
+}
+
 /** @internal */
 export interface ProcessDriver extends Driver {
   /**
@@ -145,18 +151,32 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     release(life)
   }
 
-  const spawn = (rec: EntityRec): Effect.Effect<launch.Life, string> =>
+  /**
+   * Starts a life of the entity: recorded first as a launch intent (the id the child is given in
+   * `HAM_LAUNCH_ID`), which `begin` (or `ended`) settles.
+   */
+  const spawn = (rec: EntityRec): Effect.Effect<Launched, string> =>
     !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(openChannel(rec), (channel) => {
       const process = rec.process!
+      const id = engine.changes.intend(rec.name)
+      if (id === false) return Effect.fail(notActing)
+      const env = envOf(rec, channel, process)
       return engine.launcher.launch({
         entity: rec.name,
         line: process.line,
-        env: envOf(rec, channel, process),
+        env: id === undefined ? env : { ...env, [notifyProtocol.EnvLaunch]: id },
         output: process.output,
         onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
         onExit: onExit(rec.name)
-      })
+      }).pipe(
+        Effect.map((life): Launched => ({ life, id })),
+        Effect.tapError(() => Effect.sync(() => engine.changes.settle(id)))
+      )
     })
+
+  /** a life just started that does not go on: it is ended, and its launch settled */
+  const ended = ({ id, life }: Launched): Effect.Effect<void> =>
+    Effect.ensuring(life.stop("SIGKILL", 0), Effect.sync(() => engine.changes.settle(id)))
 
   /**
    * A launch and what follows it, until its life is taken up or ended: counted, so that a HAM
@@ -168,11 +188,14 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       return Effect.ensuring(self, Effect.sync(() => engine.state.launching--))
     })
 
-  const begin = (rec: EntityRec, life: launch.Life): void => {
+  const begin = (rec: EntityRec, { id, life }: Launched): void => {
     rec.generation++
     telemetry.setStatus(engine.state, rec, "running")
     rec.lastStart = engine.now()
     rec.life = { _tag: "Process", process: life, ready: false }
+    // the life is recorded in the commit that settles its launch
+    engine.changes.touch(rec)
+    engine.changes.settle(id)
     engine.wake()
   }
 
@@ -184,10 +207,10 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
   }
 
   /** a life started for an entity that was not running: it runs from now on */
-  const starting = (rec: EntityRec, life: launch.Life) => {
-    engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: life.pid })
-    begin(rec, life)
-    settle(rec, life)
+  const starting = (rec: EntityRec, launched: Launched) => {
+    engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: launched.life.pid })
+    begin(rec, launched)
+    settle(rec, launched.life)
   }
 
   return {
@@ -208,7 +231,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         const staged = makeRec(context.name, false, engine.now(), context.policy)
         staged.process = process
         return yield* inFlight(Effect.gen(function*() {
-          const life = yield* spawn(staged).pipe(
+          const launched = yield* spawn(staged).pipe(
             Effect.tapError(() => closeChannel(staged)),
             Effect.mapError((reason) =>
               new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
@@ -219,7 +242,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           // (as above) or fails as a duplicate: never two lives of one entity
           const claim = yield* Effect.either(context.claimable)
           if (claim._tag === "Left" || claim.right !== existing) {
-            yield* Effect.zipRight(life.stop("SIGKILL", 0), closeChannel(staged))
+            yield* Effect.zipRight(ended(launched), closeChannel(staged))
             const restarted = context.adoptRestored("process")
             if (restarted !== undefined) {
               restarted.process = process
@@ -234,7 +257,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           rec.kind = "process"
           rec.process = process
           rec.channel = staged.channel
-          starting(rec, life)
+          starting(rec, launched)
           return rec
         }))
       }),
@@ -247,9 +270,9 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         resume(rec, { pid: recorded.pid, startTime: recorded.startTime, pollMillis: defaultPollMillis }, true)
         return Effect.void
       }
-      return inFlight(Effect.flatMap(Effect.either(spawn(rec)), (life) => {
-        if (life._tag === "Right") return Effect.sync(() => starting(rec, life.right))
-        history(rec).lastDeath = `could not be started again from the store: ${life.left}`
+      return inFlight(Effect.flatMap(Effect.either(spawn(rec)), (launched) => {
+        if (launched._tag === "Right") return Effect.sync(() => starting(rec, launched.right))
+        history(rec).lastDeath = `could not be started again from the store: ${launched.left}`
         return closeChannel(rec)
       }))
     },
@@ -267,19 +290,19 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
           Effect.sync(() => {
             if (current()) telemetry.setStatus(engine.state, rec, "dead")
           })),
-        (life) => {
+        (launched) => {
           if (!current()) {
             return Effect.zipRight(
-              life.stop("SIGKILL", 0),
+              ended(launched),
               Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
             )
           }
           // a pid entity restarted by the HAM is from then on its own child
           rec.kind = "process"
           rec.external = undefined
-          begin(rec, life)
-          engine.announceRestart(rec, life.pid)
-          settle(rec, life)
+          begin(rec, launched)
+          engine.announceRestart(rec, launched.life.pid)
+          settle(rec, launched.life)
           return Effect.void
         }
       )),
