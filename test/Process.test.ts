@@ -7,7 +7,7 @@
 import { Command } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, HashMap, Layer, Logger, Queue, Schedule } from "effect"
+import { Clock, Effect, Fiber, HashMap, Layer, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
@@ -643,6 +643,44 @@ describe("process entities: an attach racing a restart", () => {
         expect(liveWithCmdline(`sleep ${marker}`)).toEqual([yield* pidOf("svc")])
         // the attach fails: the entity runs (its restart started it)
         expect(attached).toMatchObject({ _tag: "Right", right: { _tag: "DuplicateName", name: "svc" } })
+      }).pipe(Effect.scoped, Effect.provide(Ham.layer()), Effect.provideService(ProcessLauncher, launcher))
+      yield* waitUntil("no sleeper left", () => liveWithCmdline(`sleep ${marker}`).length === 0)
+    }))
+
+  it.live("an attach whose process runs while its restart is due: the restart waits, two never run at once", () =>
+    Effect.gen(function*() {
+      const marker = "31.64"
+      const inline = yield* Effect.provide(ProcessLauncher, layerInline.pipe(Layer.provide(NodeContext.layer)))
+      // the next launch takes 300 ms more once its process runs (the attach's)
+      let slow = 0
+      const launcher = {
+        launch: (request: Parameters<typeof inline.launch>[0]) => {
+          const delay = slow
+          slow = 0
+          return Effect.tap(inline.launch(request), () => Effect.sleep(delay))
+        },
+        helperPid: () => undefined
+      }
+      yield* Effect.gen(function*() {
+        const svc = yield* Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet))
+        // its restart comes 100 ms after its death
+        yield* Ham.condition(svc, CondDeath).pipe(Ham.action(Action.effect(Effect.sleep("100 millis"))), Ham.restart)
+        const events = yield* Ham.subscribe
+        process.kill(yield* pidOf("svc"), "SIGKILL")
+        yield* awaitEvents(events, (e) => e._tag === "CondDeath")
+        slow = 300
+        const attach = yield* Effect.fork(
+          Effect.either(Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet)))
+        )
+        let most = 0
+        for (let i = 0; i < 60; i++) {
+          most = Math.max(most, liveWithCmdline(`sleep ${marker}`).length)
+          yield* Effect.sleep("10 millis")
+        }
+        yield* Fiber.join(attach)
+        expect(most).toBe(1)
+        yield* waitUntil("one sleeper, the entity's", () => liveWithCmdline(`sleep ${marker}`).length === 1)
+        expect(liveWithCmdline(`sleep ${marker}`)).toEqual([yield* pidOf("svc")])
       }).pipe(Effect.scoped, Effect.provide(Ham.layer()), Effect.provideService(ProcessLauncher, launcher))
       yield* waitUntil("no sleeper left", () => liveWithCmdline(`sleep ${marker}`).length === 0)
     }))

@@ -5,8 +5,10 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
@@ -32,6 +34,8 @@ interface Launched {
   readonly life: launch.Life
   readonly id: string | undefined
 }
+
+const abandoned = (rec: EntityRec) => `restart of "${rec.name}" abandoned: the entity changed while waiting`
 
 /** @internal */
 export interface ProcessDriver extends Driver {
@@ -178,14 +182,31 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
   const ended = ({ id, life }: Launched): Effect.Effect<void> =>
     Effect.ensuring(life.stop("SIGKILL", 0), Effect.sync(() => engine.changes.settle(id)))
 
+  /** the launch in flight of each entity, by name */
+  const launches = new Map<string, Deferred.Deferred<void>>()
+
   /**
-   * A launch and what follows it, until its life is taken up or ended: counted, so that a HAM
-   * handing its store over waits for it (`HamControl.handOver`).
+   * A launch of the entity `name` and what follows it, until its life is taken up or ended. One
+   * at a time for an entity: a launch waits until the one in flight has settled (an attach racing
+   * the restart of a restored entity decides once that restart has, so that two children of one
+   * entity are never alive at once). Counted, so that a HAM handing its store over waits for them
+   * (`HamControl.handOver`).
    */
-  const inFlight = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  const inFlight = <A, E>(name: string, self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
+      const busy = launches.get(name)
+      if (busy !== undefined) return Effect.zipRight(Deferred.await(busy), inFlight(name, self))
+      const settled = Deferred.unsafeMake<void>(FiberId.none)
+      launches.set(name, settled)
       engine.state.launching++
-      return Effect.ensuring(self, Effect.sync(() => engine.state.launching--))
+      return Effect.ensuring(
+        self,
+        Effect.sync(() => {
+          launches.delete(name)
+          engine.state.launching--
+          Deferred.unsafeDone(settled, Exit.void)
+        })
+      )
     })
 
   const begin = (rec: EntityRec, { id, life }: Launched): void => {
@@ -220,46 +241,49 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       Effect.gen(function*() {
         const options = yield* validate.validateProcessOptions(spec.options)
         const process: ProcessData = { line: spec.command, ...options }
-        const adopted = context.adoptRestored("process")
-        if (adopted !== undefined) {
-          adopted.process = process
-          return adopted
-        }
-        const existing = yield* context.claimable
-        // started before anything changes: the process and its notify socket go to a new record,
-        // which takes the place of the claimable one once the process runs
-        const staged = makeRec(context.name, false, engine.now(), context.policy)
-        staged.process = process
-        return yield* inFlight(Effect.gen(function*() {
-          const launched = yield* spawn(staged).pipe(
-            Effect.tapError(() => closeChannel(staged)),
-            Effect.mapError((reason) =>
-              new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
-            )
-          )
-          // the spawn yields: the entity may have been started meanwhile (its restart, another
-          // attach). Then the process just started goes, and the attach takes up a restored entity
-          // (as above) or fails as a duplicate: never two lives of one entity
-          const claim = yield* Effect.either(context.claimable)
-          if (claim._tag === "Left" || claim.right !== existing) {
-            yield* Effect.zipRight(ended(launched), closeChannel(staged))
-            const restarted = context.adoptRestored("process")
-            if (restarted !== undefined) {
-              restarted.process = process
-              return restarted
+        return yield* inFlight(
+          context.name,
+          Effect.gen(function*() {
+            const adopted = context.adoptRestored("process")
+            if (adopted !== undefined) {
+              adopted.process = process
+              return adopted
             }
-            return yield* Effect.fail(
-              claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
+            const existing = yield* context.claimable
+            // started before anything changes: the process and its notify socket go to a new record,
+            // which takes the place of the claimable one once the process runs
+            const staged = makeRec(context.name, false, engine.now(), context.policy)
+            staged.process = process
+            const launched = yield* spawn(staged).pipe(
+              Effect.tapError(() => closeChannel(staged)),
+              Effect.mapError((reason) =>
+                new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
+              )
             )
-          }
-          if (existing !== undefined) yield* closeChannel(existing)
-          const rec = context.take(existing)
-          rec.kind = "process"
-          rec.process = process
-          rec.channel = staged.channel
-          starting(rec, launched)
-          return rec
-        }))
+            // the spawn yields: the entity may have been started meanwhile (its restart, another
+            // attach). Then the process just started goes, and the attach takes up a restored entity
+            // (as above) or fails as a duplicate: never two lives of one entity
+            const claim = yield* Effect.either(context.claimable)
+            if (claim._tag === "Left" || claim.right !== existing) {
+              yield* Effect.zipRight(ended(launched), closeChannel(staged))
+              const restarted = context.adoptRestored("process")
+              if (restarted !== undefined) {
+                restarted.process = process
+                return restarted
+              }
+              return yield* Effect.fail(
+                claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
+              )
+            }
+            if (existing !== undefined) yield* closeChannel(existing)
+            const rec = context.take(existing)
+            rec.kind = "process"
+            rec.process = process
+            rec.channel = staged.channel
+            starting(rec, launched)
+            return rec
+          })
+        )
       }),
     // a child that was up: adopted when it outlived its HAM and still runs, its death when it
     // outlived its HAM and is gone, else (it died with its HAM) started again
@@ -270,11 +294,14 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         resume(rec, { pid: recorded.pid, startTime: recorded.startTime, pollMillis: defaultPollMillis }, true)
         return Effect.void
       }
-      return inFlight(Effect.flatMap(Effect.either(spawn(rec)), (launched) => {
-        if (launched._tag === "Right") return Effect.sync(() => starting(rec, launched.right))
-        history(rec).lastDeath = `could not be started again from the store: ${launched.left}`
-        return closeChannel(rec)
-      }))
+      return inFlight(
+        rec.name,
+        Effect.flatMap(Effect.either(spawn(rec)), (launched) => {
+          if (launched._tag === "Right") return Effect.sync(() => starting(rec, launched.right))
+          history(rec).lastDeath = `could not be started again from the store: ${launched.left}`
+          return closeChannel(rec)
+        })
+      )
     },
     pidOf: (life) => life._tag === "Process" ? life.process.pid : undefined,
     recordOf: (life) =>
@@ -285,27 +312,29 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         : { pid: life.process.pid, startTime: life.process.startTime },
     isReady: (life) => life._tag === "Process" && life.ready,
     restart: (rec, current) =>
-      inFlight(Effect.flatMap(
-        Effect.tapError(spawn(rec), () =>
-          Effect.sync(() => {
-            if (current()) telemetry.setStatus(engine.state, rec, "dead")
-          })),
-        (launched) => {
-          if (!current()) {
-            return Effect.zipRight(
-              ended(launched),
-              Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
-            )
+      inFlight(
+        rec.name,
+        Effect.flatMap(
+          Effect.tapError(Effect.suspend(() => current() ? spawn(rec) : Effect.fail(abandoned(rec))), () =>
+            Effect.sync(() => {
+              if (current()) {
+                telemetry.setStatus(engine.state, rec, "dead")
+              }
+            })),
+          (launched) => {
+            if (!current()) {
+              return Effect.zipRight(ended(launched), Effect.fail(abandoned(rec)))
+            }
+            // a pid entity restarted by the HAM is from then on its own child
+            rec.kind = "process"
+            rec.external = undefined
+            begin(rec, launched)
+            engine.announceRestart(rec, launched.life.pid)
+            settle(rec, launched.life)
+            return Effect.void
           }
-          // a pid entity restarted by the HAM is from then on its own child
-          rec.kind = "process"
-          rec.external = undefined
-          begin(rec, launched)
-          engine.announceRestart(rec, launched.life.pid)
-          settle(rec, launched.life)
-          return Effect.void
-        }
-      )),
+        )
+      ),
     stop: (rec, life) =>
       life._tag === "Process" ? life.process.stop(rec.process!.stopSignal, rec.process!.stopGraceMillis) : Effect.void,
     release: closeChannel,
