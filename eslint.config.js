@@ -3,7 +3,17 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "docs/api/**", "node_modules/**", "coverage/**", "bench/.build/**", "bench/_*.ts"] },
+  {
+    ignores: [
+      "dist/**",
+      "docs/api/**",
+      "node_modules/**",
+      "coverage/**",
+      "bench/.build/**",
+      "bench/_*.ts",
+      "chaos/.build/**"
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

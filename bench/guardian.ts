@@ -1,9 +1,10 @@
 /**
  * Benchmarks of the Guardian's store (issue #4): state changes persisted per second (each one
  * committed to the LMDB file before the call returns), and the cost of the store against the
- * in-memory HAM on the same workloads, measured in the same run.
+ * in-memory HAM on the same workloads, measured in the same run; the time to open a store, with
+ * and without the probe of its file (issue #11).
  */
-import { Deferred, Effect, Layer } from "effect"
+import { Deferred, Effect, Layer, type Scope } from "effect"
 import { Entity, Guardian, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import { open } from "lmdb"
@@ -11,6 +12,9 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import type { StoreCorrupt, StoreUnavailable } from "../src/HamError.js"
+import * as lmdb from "../src/internal/store/lmdb.js"
+import * as probe_ from "../src/internal/store/probe.js"
 import { report } from "./core.js"
 
 const changes = 50_000
@@ -83,6 +87,103 @@ export const store = Effect.gen(function*() {
     0
   )
   report("guardian_overhead_ratio_restart", memoryRestarts / storedRestarts, "x (time per restart, store / memory)")
+})
+
+/** a store of `count` entities, each with a condition and an action, written by a HAM */
+const storeOf = (path: string, count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < count; i++) {
+      const e = yield* Ham.attach(Entity.fiber(`e${i}`, Effect.never))
+      yield* Ham.condition(e, CondDeath).pipe(Ham.restart)
+    }
+  }).pipe(Effect.scoped, Effect.provide(Ham.layer({ verbosity: 0 }).pipe(Layer.provide(Guardian.layer({ path })))))
+
+/** the median time of `runs` opens (and closes) of a fresh copy of `base` (a copy: this process never left it) */
+const openTime = (base: string, runs: number, probe: boolean) =>
+  Effect.gen(function*() {
+    const times: Array<number> = []
+    for (let i = 0; i < runs; i++) {
+      const path = `${base}.${probe ? "probed" : "plain"}-${i}`
+      Fs.copyFileSync(base, path)
+      const t0 = performance.now()
+      yield* Effect.scoped(lmdb.openStore(path, { probe }))
+      times.push(performance.now() - t0)
+    }
+    return quantile(times, 0.5)
+  })
+
+/** the median time of `runs` probes, each from its request to its verdict (`prepare` runs first, untimed) */
+const probeTime = (
+  runs: number,
+  prepare: Effect.Effect<Effect.Effect<probe_.Sound, StoreCorrupt | StoreUnavailable>, never, Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const times: Array<number> = []
+    for (let i = 0; i < runs; i++) {
+      const took = yield* Effect.scoped(Effect.gen(function*() {
+        const probe = yield* prepare
+        const t0 = performance.now()
+        yield* Effect.orDie(probe)
+        return performance.now() - t0
+      }))
+      times.push(took)
+    }
+    return quantile(times, 0.5)
+  })
+
+/**
+ * Opening a store: empty, of 100 and of 10,000 entities, with the probe (a process of its own
+ * walks the whole file first) and without it; the open of a file this process left as it was
+ * (its SHA-256 compared instead of a probe); and the probe alone, started when it is needed or
+ * started ahead (a guardian process's standby: Node up and lmdb loaded before the takeover).
+ */
+export const opening = Effect.gen(function*() {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-open-"))
+  for (const [name, count] of [["empty", 0], ["100", 100], ["10000", 10_000]] as const) {
+    const base = Path.join(dir, `${name}.ham`)
+    yield* storeOf(base, count)
+    const size = Fs.statSync(base).size
+    const plain = yield* openTime(base, 5, false)
+    const probed = yield* openTime(base, 5, true)
+    const what = `${count} entities, ${(size / 1024).toFixed(0)} KiB`
+    report(`store_open_ms_${name}`, plain, `ms (${what}: open without the probe)`, 1)
+    report(`store_open_probe_ms_${name}`, probed, `ms (${what}: open with the probe of the file)`, 1)
+    report(`store_open_probe_ratio_${name}`, probed / plain, "x (with the probe / without)")
+    if (count === 0) continue
+    // the probe alone: a process started for it, or one started ahead and waiting
+    const fresh = yield* probeTime(5, Effect.succeed(probe_.probe(base, size)))
+    const ahead = yield* probeTime(
+      5,
+      Effect.gen(function*() {
+        const standby = yield* probe_.standby(base)
+        // up and waiting, as a guardian's standby is by the time its host dies
+        yield* Effect.sleep("1 second")
+        return standby.probe(base, size)
+      })
+    )
+    report(`store_probe_ms_${name}`, fresh, `ms (${what}: the probe alone, its process started for it)`, 1)
+    report(`store_probe_standby_ms_${name}`, ahead, `ms (${what}: the probe of a standby started ahead)`, 1)
+    report(`store_probe_standby_ratio_${name}`, fresh / ahead, "x (probe started for it / standby)")
+    if (count === 10_000) {
+      // the same path again: the file holds what this process left in it
+      const path = `${base}.again`
+      Fs.copyFileSync(base, path)
+      yield* Effect.scoped(lmdb.openStore(path, { probe: false }))
+      const times: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now()
+        yield* Effect.scoped(lmdb.openStore(path))
+        times.push(performance.now() - t0)
+      }
+      report(
+        `store_open_as_left_ms_${name}`,
+        quantile(times, 0.5),
+        "ms (a file this process closed: its digest compared, no probe)",
+        1
+      )
+    }
+  }
+  Fs.rmSync(dir, { recursive: true, force: true })
 })
 
 /** the store's records, read as another process would (a fresh read transaction each time) */
@@ -166,7 +267,7 @@ const takeoverOnce = (round: number) =>
   })
 
 export const takeover = Effect.gen(function*() {
-  const rounds = 10
+  const rounds = 20
   const active: Array<number> = []
   const restarted: Array<number> = []
   yield* takeoverOnce(0)
@@ -176,6 +277,7 @@ export const takeover = Effect.gen(function*() {
     restarted.push(r.restarted)
   }
   report("takeover_guardian_active_median", quantile(active, 0.5), "ms (host SIGKILL -> the guardian holds the store)")
+  report("takeover_guardian_active_p95", quantile(active, 0.95), `ms (of ${rounds} takeovers; target <= 500)`)
   report(
     "takeover_latency_median",
     quantile(restarted, 0.5),

@@ -24,6 +24,7 @@ const main = Effect.gen(function*() {
   yield* telemetry.cost
   yield* processes.idleChildren
   yield* guardian.store
+  yield* guardian.opening
   yield* guardian.takeover
   yield* cover.overhead
   yield* cover.recovery

@@ -99,7 +99,9 @@ const program = Effect.gen(function*() {
   for (const p of result.problems) console.error(`[chaos] problem: ${p}`)
   const failed = result.lost + result.outOfOrder + result.orphans + result.splitBrain + result.twoChildren +
           result.unrecovered > 0 || !result.storeOpens
-  if (failed) process.exitCode = 1
+  // it exits here: a handle left open (seen after long runs with the output on a pipe) must not
+  // keep it waiting once all is said
+  process.exit(failed ? 1 : 0)
 })
 
 NodeRuntime.runMain(program)

@@ -73,7 +73,8 @@ export const ofRun = (path: string, run: string, children: number) => {
   const belongs = (line: string) =>
     line.includes(path) || lines.some((child) => line === child || line.endsWith(` ${child}`))
   const all = () => scan(belongs)
-  const isHost = (p: Proc) => p.line.includes("chaos/host") && p.line.includes(path)
+  // the host's program: its TypeScript source, or the same compiled (chaos/.build/host.js)
+  const isHost = (p: Proc) => /chaos\/(\.build\/)?host\.[jt]s /.test(p.line) && p.line.includes(path)
   const isGuardian = (p: Proc) => p.line.includes("guardian/main") && p.line.includes(path)
   /** the host pid a guardian watches (its argument after the store's path) */
   const watchedBy = (p: Proc): number => {

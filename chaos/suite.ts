@@ -17,6 +17,7 @@ import * as ChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import Ts from "typescript"
 import { ProcessLauncher } from "../src/internal/launch/launcher.js"
 import * as lease_ from "../src/internal/store/lease.js"
 import { ledgerAccount, storeReader, tailOf } from "./observe.js"
@@ -127,6 +128,25 @@ const waitFor = (check: () => boolean, millis: number, every = 2) =>
     return performance.now() - t0
   })
 
+/**
+ * The host's program and the Node flags it needs (its guardian runs with the same): the
+ * TypeScript source through tsx, or, on the built package, the host compiled to JavaScript
+ * (`chaos/.build/`), so that a restarted host (and each guardian) starts as a user's built
+ * program does, without a TypeScript loader.
+ */
+const hostProgram = (build: "dist" | "source"): ReadonlyArray<string> => {
+  if (build === "source") return ["--conditions=source", "--import", "tsx", "chaos/host.ts"]
+  const out = NodePath.join(root, "chaos", ".build")
+  NodeFs.mkdirSync(out, { recursive: true })
+  for (const name of ["host", "names"]) {
+    const { outputText } = Ts.transpileModule(NodeFs.readFileSync(NodePath.join(root, "chaos", `${name}.ts`), "utf8"), {
+      compilerOptions: { module: Ts.ModuleKind.ESNext, target: Ts.ScriptTarget.ES2022 }
+    })
+    NodeFs.writeFileSync(NodePath.join(out, `${name}.js`), outputText)
+  }
+  return ["chaos/.build/host.js"]
+}
+
 /** a launcher that starts nothing: the store is opened at the end without acting on the world */
 const startsNothing = Layer.succeed(ProcessLauncher, {
   launch: () => Effect.fail("the chaos suite's final check starts nothing"),
@@ -210,21 +230,12 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
     }
     const sampler = yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sync(look), Effect.sleep(50))))
 
+    const hostArgs = hostProgram(options.build ?? "source")
     const startHost = Effect.sync(() => {
       const out = NodeFs.openSync(NodePath.join(dir, "host-started-by-suite.log"), "a")
       const child = ChildProcess.spawn(
         process.execPath,
-        [
-          // the host's guardian runs with the same flags
-          ...(options.build === "dist" ? [] : ["--conditions=source"]),
-          "--import",
-          "tsx",
-          "chaos/host.ts",
-          path,
-          runId,
-          ledgerPath,
-          String(children)
-        ],
+        [...hostArgs, path, runId, ledgerPath, String(children)],
         { cwd: root, stdio: ["ignore", out, out], detached: true }
       )
       NodeFs.closeSync(out)
@@ -456,6 +467,7 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
 
     // ---- the operator stops it: nothing may be left --------------------------------------------
     const last = yield* steady
+    progress(`${kills} kills in ${minutes.toFixed(1)} min: stopping host ${last.host.pid} (SIGTERM)`)
     signal(last.host.pid, "SIGTERM")
     yield* waitFor(() => procs.all().length === 0, 30_000, 50)
     const left = procs.all()
@@ -469,6 +481,7 @@ export const run = (options: ChaosOptions): Effect.Effect<ChaosResult> => {
     yield* store.close
 
     // ---- the store opens clean in a fresh HAM (which starts nothing) ---------------------------
+    progress("all stopped: opening the store in a fresh HAM")
     const opened = yield* Ham.snapshot.pipe(
       Effect.provide(Ham.layer({ spawner: "inline" })),
       Effect.provide(Guardian.layer({ path })),

@@ -174,7 +174,9 @@ export const fiber: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => F
  * - It runs in a process group of its own. Stopping it (`Ham.stop`, `Ham.detach`, the layer's
  *   scope) sends `stopSignal` (default SIGTERM) to the group, then SIGKILL after `stopGrace`
  *   (default 5 seconds); what is left of the group after a death is killed too.
- * - Its environment has `HAM_ENTITY` (its name).
+ * - Its environment has `HAM_ENTITY` (its name) and, under a Guardian store, `HAM_LAUNCH_ID`
+ *   (the id of this start, recorded in the store before the child is started: a HAM killed before
+ *   it recorded the child's life leaves it there, and the next HAM of the store ends that child).
  *
  * @since 0.1.0
  * @category constructors

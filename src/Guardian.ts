@@ -46,7 +46,12 @@
  * cut short, crashes or hangs the probe, is another program's LMDB file, or was written by another
  * store format fails with `StoreCorrupt`, and is left exactly as it was. The probe is skipped for
  * an empty file, and for a file that holds exactly the bytes this process left in it when it
- * closed it (the same SHA-256).
+ * closed it (the same SHA-256). A guardian process (`process: true`) keeps a probe started ahead,
+ * so that its takeover does not wait for a Node process to start.
+ *
+ * Under a store, each child of a process entity is recorded as being started before it is (its
+ * id in its environment, `HAM_LAUNCH_ID`): a child whose HAM was killed before it recorded the
+ * child's life is ended by the next HAM of the store, which then starts the entity again.
  *
  * @since 0.1.0
  * @module

@@ -167,8 +167,19 @@ describe("Guardian: the guardian process", () => {
             const before = yield* Ham.snapshot
             const first = before.guardianPid!
             expect(cmdlineOf(first)).toContain("guardian/main")
+            // the guardian keeps a probe of the store started ahead (lmdb loaded): one
+            const standbys = () => liveProcesses(`${path} standby`)
+            yield* wait("the guardian's standby probe", () => standbys().length === 1, 30_000)
+            const standby = standbys()[0]
             sigkill(first)
-            yield* wait("a new guardian", () => liveProcesses(path).some((p) => p !== first), 30_000)
+            yield* wait(
+              "a new guardian",
+              () => liveProcesses(path).some((p) => p !== first && cmdlineOf(p)?.includes("guardian/main")),
+              30_000
+            )
+            // the killed guardian's standby went with it; the new one has its own
+            yield* wait("the old standby gone", () => !isLive(standby))
+            yield* wait("the new guardian's standby probe", () => standbys().length === 1, 30_000)
             yield* Effect.sleep("100 millis")
             const after = yield* Ham.snapshot
             expect(after.guardianPid).not.toBe(first)

@@ -7,7 +7,7 @@
 import { Command } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, HashMap, Layer, Logger, Queue, Schedule } from "effect"
+import { Clock, Effect, Fiber, HashMap, Layer, Logger, Queue, Schedule } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import { CondDeath, type ConditionEvent, CondRaise, RaiseClassRestartGaveUp, RaiseTypeHam } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
@@ -698,21 +698,37 @@ describe("waitfor", () => {
       }).pipe(withHam())))
 })
 
+/**
+ * The inline launcher, whose next launch (after `slowNext`) takes that many ms more: before its
+ * process is started, or after (the process runs, its life not yet returned)
+ */
+const delayedLauncher = (where: "before" | "after") =>
+  Effect.map(Effect.provide(ProcessLauncher, layerInline.pipe(Layer.provide(NodeContext.layer))), (inline) => {
+    let slow = 0
+    const launcher = {
+      launch: (request: Parameters<typeof inline.launch>[0]) => {
+        const delay = Effect.sleep(slow)
+        slow = 0
+        return where === "before"
+          ? Effect.zipRight(delay, inline.launch(request))
+          : Effect.tap(inline.launch(request), () => delay)
+      },
+      helperPid: () => undefined
+    }
+    return {
+      launcher,
+      slowNext: (millis: number) => {
+        slow = millis
+      }
+    }
+  })
+
 describe("process entities: an attach racing a restart", () => {
   it.live("an attach of a dead entity whose restart starts meanwhile: one process runs, not two", () =>
     Effect.gen(function*() {
       const marker = "31.63"
-      const inline = yield* Effect.provide(ProcessLauncher, layerInline.pipe(Layer.provide(NodeContext.layer)))
-      // the next launch is slow by this much (the attach's), the ones after it are not (the restart's)
-      let slow = 0
-      const launcher = {
-        launch: (request: Parameters<typeof inline.launch>[0]) => {
-          const delay = slow
-          slow = 0
-          return Effect.zipRight(Effect.sleep(delay), inline.launch(request))
-        },
-        helperPid: () => undefined
-      }
+      // the next launch is slow (the attach's), the ones after it are not (the restart's)
+      const { launcher, slowNext } = yield* delayedLauncher("before")
       yield* Effect.gen(function*() {
         const svc = yield* Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet))
         // its restart comes 100 ms after its death
@@ -721,7 +737,7 @@ describe("process entities: an attach racing a restart", () => {
         process.kill(yield* pidOf("svc"), "SIGKILL")
         yield* awaitEvents(events, (e) => e._tag === "CondDeath")
         // attached again while it is dead: its process starts in 300 ms, the restart's meanwhile
-        slow = 300
+        slowNext(300)
         const attached = yield* Effect.flip(Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet)))
           .pipe(
             Effect.either
@@ -730,6 +746,35 @@ describe("process entities: an attach racing a restart", () => {
         expect(liveWithCmdline(`sleep ${marker}`)).toEqual([yield* pidOf("svc")])
         // the attach fails: the entity runs (its restart started it)
         expect(attached).toMatchObject({ _tag: "Right", right: { _tag: "DuplicateName", name: "svc" } })
+      }).pipe(Effect.scoped, Effect.provide(Ham.layer()), Effect.provideService(ProcessLauncher, launcher))
+      yield* waitUntil("no sleeper left", () => liveWithCmdline(`sleep ${marker}`).length === 0)
+    }))
+
+  it.live("an attach whose process runs while its restart is due: the restart waits, two never run at once", () =>
+    Effect.gen(function*() {
+      const marker = "31.64"
+      // the next launch takes longer once its process runs (the attach's)
+      const { launcher, slowNext } = yield* delayedLauncher("after")
+      yield* Effect.gen(function*() {
+        const svc = yield* Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet))
+        // its restart comes 100 ms after its death
+        yield* Ham.condition(svc, CondDeath).pipe(Ham.action(Action.effect(Effect.sleep("100 millis"))), Ham.restart)
+        const events = yield* Ham.subscribe
+        process.kill(yield* pidOf("svc"), "SIGKILL")
+        yield* awaitEvents(events, (e) => e._tag === "CondDeath")
+        slowNext(300)
+        const attach = yield* Effect.fork(
+          Effect.either(Ham.attach(Entity.process("svc", Command.make("sleep", marker), quiet)))
+        )
+        let most = 0
+        for (let i = 0; i < 60; i++) {
+          most = Math.max(most, liveWithCmdline(`sleep ${marker}`).length)
+          yield* Effect.sleep("10 millis")
+        }
+        yield* Fiber.join(attach)
+        expect(most).toBe(1)
+        yield* waitUntil("one sleeper, the entity's", () => liveWithCmdline(`sleep ${marker}`).length === 1)
+        expect(liveWithCmdline(`sleep ${marker}`)).toEqual([yield* pidOf("svc")])
       }).pipe(Effect.scoped, Effect.provide(Ham.layer()), Effect.provideService(ProcessLauncher, launcher))
       yield* waitUntil("no sleeper left", () => liveWithCmdline(`sleep ${marker}`).length === 0)
     }))

@@ -8,7 +8,11 @@ import { Context, Effect, Layer } from "effect"
 import { Guardian, Ham } from "effect-ham"
 import { CondDeath, CondState } from "effect-ham/Condition"
 import { open } from "lmdb"
+import * as ChildProcess from "node:child_process"
+import { createRequire } from "node:module"
 import { join } from "node:path"
+import * as check from "../src/internal/store/check.js"
+import * as lmdb from "../src/internal/store/lmdb.js"
 import * as store from "../src/internal/store/service.js"
 import { inTempDir } from "./processes.js"
 
@@ -112,4 +116,38 @@ describe("StateStore", () => {
         })
         yield* Effect.promise(() => again.close())
       })))
+  it.live(
+    "a store held open keeps its reader slot when this process checks its paths again and another process opens it",
+    () =>
+      inTempDir("ham-store-", (dir) =>
+        Effect.gen(function*() {
+          // closing any descriptor of the lock file drops LMDB's fcntl lock on it, which tells the
+          // others this process is alive: another process opening the store then frees its reader
+          // slot, and its next read fails with MDB_BAD_RSLOT
+          const path = join(dir, "state.ham")
+          const held = yield* lmdb.openStore(path)
+          expect(held.holds()).toBe(true)
+          expect(held.commit([], [])).toBe(true)
+          // another open's checks, in this process
+          yield* check.prepare(path, { probe: false })
+          // another process opens the store (LMDB checks the readers at every open): it sees this
+          // process's reader slot still in use
+          const entry = createRequire(import.meta.url).resolve("lmdb")
+          const other = ChildProcess.spawnSync(process.execPath, [
+            "-e",
+            `const db = require(process.argv[1]).open({ path: process.argv[2], noSubdir: true })
+            process.stdout.write(db.readerList())`,
+            entry,
+            path
+          ], { encoding: "utf8", timeout: 20_000 })
+          expect(other.status).toBe(0)
+          const readers = other.stdout.split("\n").map((line) => line.trim().split(/\s+/)[0])
+          expect(readers).toContain(String(process.pid))
+          // and this process still reads and commits
+          expect(held.holds()).toBe(true)
+          expect(held.commit([], [])).toBe(true)
+          expect(held.currentLease()).toMatchObject({ pid: process.pid, epoch: held.lease.epoch })
+        }).pipe(Effect.scoped)),
+    30_000
+  )
 })

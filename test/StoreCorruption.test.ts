@@ -597,8 +597,60 @@ describe("The store's probe", () => {
         const silent = yield* run(`process.exit(3)`)
         expect(silent).toMatchObject({ _tag: "StoreUnavailable" })
         expect(silent.message).toContain("ended without a verdict (exit code 3)")
-        yield* waitUntil("the hung probe gone", () => liveProcesses(marker).length === 0)
+        // a probe's command line names the file (its program comes on a pipe)
+        yield* waitUntil("the hung probe gone", () => liveProcesses(path).length === 0)
       })))
+
+  it.live(
+    "a standby probe waits with lmdb loaded and opens the file only when asked; it gives the verdicts a probe gives",
+    () =>
+      inTempDir("ham-store-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "state.ham")
+          yield* withStore(path, setup)
+          const size = NodeFs.statSync(path).size
+          const fresh = yield* probe_.probe(path, size)
+          // started ahead: up, and the file not open yet (a file it had opened would be in its fds)
+          const standby = yield* probe_.standby(path)
+          yield* waitUntil("the standby up", () => liveProcesses(`${path} standby`).length === 1)
+          const [pid] = liveProcesses(`${path} standby`)
+          const opens = () =>
+            NodeFs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+              try {
+                return NodeFs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(path)
+              } catch {
+                return false
+              }
+            })
+          yield* Effect.sleep("300 millis")
+          expect(opens()).toEqual([])
+          expect(yield* standby.probe(path, size)).toEqual(fresh)
+          yield* waitUntil("the standby gone once used", () => liveProcesses(`${path} standby`).length === 0)
+          // used: the next probe is a probe of its own
+          expect(yield* standby.probe(path, size)).toEqual(fresh)
+
+          // a damaged file: the verdict a probe gives
+          const damaged = join(dir, "damaged.ham")
+          const bytes = NodeFs.readFileSync(path)
+          const page = bytes.readUInt32LE(24 + 24)
+          bytes.fill(0xa5, 2 * page)
+          NodeFs.writeFileSync(damaged, bytes)
+          const expected = yield* Effect.flip(probe_.probe(damaged, bytes.length))
+          const forDamaged = yield* probe_.standby(damaged)
+          expect(yield* Effect.flip(forDamaged.probe(damaged, bytes.length))).toEqual(expected)
+          expect(expected).toMatchObject({ _tag: "StoreCorrupt" })
+
+          // asked for another file, or gone: a probe of its own
+          const other = yield* probe_.standby(damaged)
+          expect(yield* other.probe(path, size)).toEqual(fresh)
+          const killed = yield* probe_.standby(path)
+          yield* waitUntil("the second standby up", () => liveProcesses(`${path} standby`).length === 1)
+          for (const p of liveProcesses(`${path} standby`)) process.kill(p, "SIGKILL")
+          yield* waitUntil("the second standby gone", () => liveProcesses(`${path} standby`).length === 0)
+          expect(yield* killed.probe(path, size)).toEqual(fresh)
+        })).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live(
     "a store another process commits to all the while is probed sound every time",

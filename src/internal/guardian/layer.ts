@@ -20,11 +20,12 @@ import * as NodeFs from "node:fs"
 import type * as Api from "../../Guardian.js"
 import { type InvalidArgument, StoreBusy, type StoreCorrupt, StoreUnavailable } from "../../HamError.js"
 import * as entity_ from "../entity.js"
-import { HamExtension, type HamExtensionService } from "../ham/extension.js"
+import { type HamControl, HamExtension, type HamExtensionService } from "../ham/extension.js"
 import * as detached from "../launch/detached.js"
 import * as launchMake from "../launch/make.js"
 import * as options_ from "../options.js"
 import * as lmdb from "../store/lmdb.js"
+import type { Standby } from "../store/probe.js"
 import { StateStore } from "../store/service.js"
 import * as guardianProcess from "./process.js"
 
@@ -50,6 +51,8 @@ const validateOptions = (options: Api.GuardianOptions): Effect.Effect<void, Inva
 export class GuardianControl extends Context.Tag("effect-ham/internal/GuardianControl")<GuardianControl, {
   readonly store: lmdb.LmdbStore
   readonly guardian: guardianProcess.GuardianProcess | undefined
+  /** the HAM stops acting, its launches in flight settled and what is pending committed (`HamControl`) */
+  readonly handOver: Effect.Effect<void>
 }>() {}
 
 /** how long a host waits for a guardian that took over to hand the store back */
@@ -59,8 +62,13 @@ const handoverMillis = 10_000
  * Opens the store; a host whose store is held by a guardian that took over asks it for the store
  * and waits until it is handed over.
  */
-const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"], takeoverOf: number | undefined) => {
-  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf })
+const openForHost = (
+  options: Api.GuardianOptions,
+  role: lmdb.Lease["role"],
+  takeoverOf: number | undefined,
+  standby: Standby | undefined
+) => {
+  const openOnce = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf, standby })
   // the file was probed by the first attempt: the retries wait for a live guardian to hand it over
   const openAgain = lmdb.openStore(options.path, { fsync: options.fsync, role, takeoverOf, probe: false })
   const attempts = handoverMillis / 20
@@ -82,7 +90,12 @@ const openForHost = (options: Api.GuardianOptions, role: lmdb.Lease["role"], tak
 }
 
 /** the host's own entity, in process mode: a pid entity for this process */
-const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["role"]) =>
+const hostExtension = (
+  hostName: string,
+  outputDir: string,
+  role: lmdb.Lease["role"],
+  bind: (control: HamControl) => void
+) =>
   Effect.map(
     launchMake.build(
       detached.layerDetached(outputDir).pipe(
@@ -92,6 +105,7 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
     ),
     (launcher): HamExtensionService => ({
       launcher,
+      bind,
       // the host restored by itself: its record is of its previous life (a pid entity, or a process
       // entity once a guardian restarted it), which is not a death to act on (it is this process,
       // started again); it attaches itself again below
@@ -117,14 +131,16 @@ const hostExtension = (hostName: string, outputDir: string, role: lmdb.Lease["ro
 /**
  * The Guardian's services, and its control for a guardian process that took over; `role` is
  * "guardian" for the HAM a guardian process builds when it takes over, `takeoverOf` the epoch of
- * the HAM it takes over from (it takes nothing over when the store moved on since).
+ * the HAM it takes over from (it takes nothing over when the store moved on since), `standby` the
+ * probe it started ahead for the store.
  *
  * @internal
  */
 export const layerWithControl = (
   options: Api.GuardianOptions,
   role: lmdb.Lease["role"] = "host",
-  takeoverOf?: number
+  takeoverOf?: number,
+  standby?: Standby
 ): Layer.Layer<
   StateStore | HamExtension | GuardianControl,
   StoreCorrupt | StoreUnavailable | StoreBusy | lmdb.StoreMoved | InvalidArgument
@@ -132,11 +148,16 @@ export const layerWithControl = (
   Layer.scopedContext(
     Effect.gen(function*() {
       yield* validateOptions(options)
-      const store = yield* openForHost(options, role, takeoverOf)
+      const store = yield* openForHost(options, role, takeoverOf, standby)
+      let control: HamControl | undefined
+      const bind = (bound: HamControl) => {
+        control = bound
+      }
+      const handOver = Effect.suspend(() => control?.handOver ?? Effect.void)
       if (options.process !== true) {
         return Context.make(StateStore, store).pipe(
-          Context.add(HamExtension, {}),
-          Context.add(GuardianControl, { store, guardian: undefined })
+          Context.add(HamExtension, { bind }),
+          Context.add(GuardianControl, { store, guardian: undefined, handOver })
         )
       }
       const hostName = options.hostName ?? "host"
@@ -158,14 +179,14 @@ export const layerWithControl = (
         role === "host",
         store.lease.epoch
       )
-      const extension = yield* hostExtension(hostName, outputDir, role)
+      const extension = yield* hostExtension(hostName, outputDir, role, bind)
       const withGuardian: lmdb.LmdbStore = {
         ...store,
         info: () => ({ ...store.info(), guardianPid: guardian.pid(), guardianFailures: guardian.failures() })
       }
       return Context.make(StateStore, withGuardian).pipe(
         Context.add(HamExtension, extension),
-        Context.add(GuardianControl, { store: withGuardian, guardian })
+        Context.add(GuardianControl, { store: withGuardian, guardian, handOver })
       )
     })
   )

@@ -19,6 +19,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -26,6 +27,7 @@ import * as action_ from "../action.js"
 import * as entity_ from "../entity.js"
 import * as ham_ from "../ham/make.js"
 import { startTimeOf } from "../procStart.js"
+import * as probe_ from "../store/probe.js"
 import * as tree_ from "../tree.js"
 import * as guardian_ from "./layer.js"
 
@@ -37,6 +39,14 @@ const hostStart = startTimeOf(hostPid)
 
 let stopping = false
 let active = false
+/**
+ * The store's probe, started ahead (lmdb loaded, the file not opened yet), so that a takeover does
+ * not wait for a Node process to start. It is killed as this process exits (and ends by itself
+ * when this process is killed: its stdin ends).
+ */
+const standbyScope = Effect.runSync(Scope.make())
+const standby = Effect.runSync(Scope.extend(probe_.standby(path), standbyScope))
+process.on("exit", () => Effect.runSync(Scope.close(standbyScope, Exit.void)))
 const stopped = Deferred.unsafeMake<void>(FiberId.none)
 
 const log = (message: string) => process.stderr.write(`guardian ${process.pid}: ${message}\n`)
@@ -55,7 +65,7 @@ const takeover = Effect.gen(function*() {
   active = true
   yield* Effect.gen(function*() {
     const ham = yield* ham_.Ham
-    const { guardian, store } = yield* guardian_.GuardianControl
+    const { guardian, handOver, store } = yield* guardian_.GuardianControl
     const tree = yield* ham.snapshot
     log(`took over; the registry now:\n${tree_.render(tree)}`)
     // hand the store back to a host that asks for it, or stop on SIGTERM
@@ -73,6 +83,8 @@ const takeover = Effect.gen(function*() {
     }
     if (asked === undefined) return
     log(`host ${asked} asked for the store: handing it over`)
+    // it acts no more, and what it began is recorded, before the host can take the store
+    yield* handOver
     if (guardian !== undefined) yield* guardian.dismiss
     store.release()
     // the processes stay: the host adopts them (no scope is closed, nothing is stopped)
@@ -81,7 +93,9 @@ const takeover = Effect.gen(function*() {
     Effect.scoped,
     Effect.provide(
       ham_.layer().pipe(
-        Layer.provideMerge(guardian_.layerWithControl({ path, process: true, hostName }, "guardian", hostEpoch))
+        Layer.provideMerge(
+          guardian_.layerWithControl({ path, process: true, hostName }, "guardian", hostEpoch, standby)
+        )
       )
     )
   )

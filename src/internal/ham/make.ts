@@ -33,6 +33,7 @@ import * as launch from "../launch/launcher.js"
 import * as launchMake from "../launch/make.js"
 import * as spawnerLauncher from "../launch/spawner.js"
 import * as fiberLives from "../lives/fiber.js"
+import * as orphans from "../lives/orphans.js"
 import * as pidLives from "../lives/pid.js"
 import * as processLives from "../lives/process.js"
 import * as selfLives from "../lives/self.js"
@@ -320,10 +321,37 @@ export const make = (
     const docs = extension._tag === "Some" && extension.value.prepare !== undefined
       ? extension.value.prepare(store.entities)
       : store.entities
+    // children an earlier HAM started and never recorded go before the registry is restored
+    if (store.launches.length > 0) {
+      const ended = yield* orphans.endUnrecorded(store.launches)
+      for (const intent of store.launches) changes.settle(intent.id)
+      if (ended.length > 0) {
+        yield* Effect.logWarning(
+          `effect-ham: ended ${ended.length} process(es) started by an earlier HAM of the store that died before ` +
+            `it recorded them: ${ended.map((e) => `${e.entity} (pid ${e.pid})`).join(", ")}`
+        )
+      }
+    }
     yield* restore(engine, docs, policyOf)
-    if (extension._tag === "Some" && extension.value.start !== undefined) yield* extension.value.start(service)
+    if (extension._tag === "Some") {
+      extension.value.bind?.({ handOver: handOver(engine) })
+      if (extension.value.start !== undefined) yield* extension.value.start(service)
+    }
     storeOf.set(service, store)
     return service
+  })
+
+/** how long a HAM handing its store over waits for its launches in flight to settle */
+const handOverMillis = 5_000
+
+/** see `HamControl.handOver` */
+const handOver = (engine: Engine): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const state = engine.state
+    state.fenced = true
+    state.stopped = true
+    for (let waited = 0; state.launching > 0 && waited < handOverMillis; waited += 5) yield* Effect.sleep("5 millis")
+    engine.changes.flushLast()
   })
 
 /** @internal */

@@ -13,6 +13,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as NodeCrypto from "node:crypto"
 import { HamStopped } from "../../HamError.js"
 import type * as store from "../store/service.js"
 import { type EntityDoc, toDoc } from "./doc.js"
@@ -26,6 +27,19 @@ export interface Changes {
   readonly forget: (rec: EntityRec) => void
   /** commits every pending change now, in one synchronous transaction; false when the store was lost */
   readonly flush: () => boolean
+  /**
+   * The last commit of a HAM that stopped acting to hand its store over (it still holds it): what
+   * is pending, the lives its launches in flight began included; false when the store was lost.
+   */
+  readonly flushLast: () => boolean
+  /**
+   * Records, before a child of the entity is started, that it is being started (committed before
+   * it returns): the id the child is given (`HAM_LAUNCH_ID`), undefined when the store needs none,
+   * false when this HAM no longer holds its store (it must not start it).
+   */
+  readonly intend: (entity: string) => string | undefined | false
+  /** the launch is settled (its life is recorded, or it started nothing): its intent goes at the next commit */
+  readonly settle: (id: string | undefined) => void
   /** a registry call that returns once its change is committed */
   readonly durable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | HamStopped, R>
   /** `f`, whose calls return once their change is committed (`f` itself when nothing is kept) */
@@ -40,6 +54,9 @@ const nothing: Changes = {
   touch: () => {},
   forget: () => {},
   flush: () => true,
+  flushLast: () => true,
+  intend: () => undefined,
+  settle: () => {},
   durable: (self) => self,
   committing: (f) => f,
   flusher: Effect.void
@@ -56,6 +73,8 @@ export const make = (
   if (!target.keeps) return nothing
   const dirty = new Set<EntityRec>()
   const deleted = new Set<string>()
+  /** launch intents settled since the last commit */
+  const settled = new Set<string>()
   let wake: Deferred.Deferred<void> | undefined
 
   const wakeFlusher = () => {
@@ -66,9 +85,9 @@ export const make = (
     }
   }
   /** commits what changed; false when the store is no longer this HAM's (nothing was written) */
-  const flush = (): boolean => {
-    if (state.fenced) return false
-    if (dirty.size === 0 && deleted.size === 0) return true
+  const pending = () => dirty.size > 0 || deleted.size > 0 || settled.size > 0
+  const commitPending = (): boolean => {
+    if (!pending()) return true
     const puts: Array<EntityDoc> = []
     for (const rec of dirty) {
       if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec, lifeOf(rec)))
@@ -76,16 +95,19 @@ export const make = (
     dirty.clear()
     const deletes = [...deleted]
     deleted.clear()
-    if (target.commit(puts, deletes)) return true
+    const ids = [...settled]
+    settled.clear()
+    if (target.commit(puts, deletes, ids)) return true
     lost()
     return false
   }
+  const flush = (): boolean => !state.fenced && commitPending()
   // every write is synchronous: a write prepared earlier can never land after a later one; a
   // registry call whose change could not be committed fails (it is not acknowledged)
   const flushNow = Effect.suspend(() => (flush() ? Effect.void : Effect.fail(new HamStopped())))
   const flusher: Effect.Effect<void> = Effect.suspend(() => {
     if (state.fenced) return Effect.void
-    if (dirty.size === 0 && deleted.size === 0) {
+    if (!pending()) {
       wake = Deferred.unsafeMake<void>(FiberId.none)
       return Effect.zipRight(Deferred.await(wake), flusher)
     }
@@ -104,6 +126,21 @@ export const make = (
       wakeFlusher()
     },
     flush,
+    flushLast: commitPending,
+    intend: (entity) => {
+      const intend = target.intend
+      if (intend === undefined) return undefined
+      if (state.fenced) return false
+      const id = NodeCrypto.randomUUID()
+      if (intend({ id, entity })) return id
+      lost()
+      return false
+    },
+    settle: (id) => {
+      if (id === undefined) return
+      settled.add(id)
+      wakeFlusher()
+    },
     durable: (self) => Effect.zipLeft(self, flushNow),
     committing: (f) => (...args) => Effect.zipLeft(f(...args), flushNow),
     flusher

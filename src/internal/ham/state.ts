@@ -229,6 +229,8 @@ export interface HamState {
   stopped: boolean
   /** the store is held by another HAM now: this one acts no more (see persist.ts) */
   fenced: boolean
+  /** launches in flight (a child being started, until its life is taken up or ended) */
+  launching: number
   verbosity: number
   /** Effect metrics are updated (telemetry.ts) */
   readonly metrics: boolean
@@ -279,6 +281,7 @@ export const makeState = (
   attachments: 0,
   stopped: false,
   fenced: false,
+  launching: 0,
   verbosity,
   metrics,
   hamFailures: 0,

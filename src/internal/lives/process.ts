@@ -5,8 +5,10 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
@@ -26,6 +28,14 @@ import * as notifyLimits from "../notify/limits.js"
 import * as notifyProtocol from "../notify/protocol.js"
 import * as notifyServer from "../notify/server.js"
 import { defaultPollMillis, type PidDriver, takeUp, wasUp } from "./pid.js"
+
+/** a life just started, and the id of its launch intent (none when the store keeps none) */
+interface Launched {
+  readonly life: launch.Life
+  readonly id: string | undefined
+}
+
+const abandoned = (rec: EntityRec) => `restart of "${rec.name}" abandoned: the entity changed while waiting`
 
 /** @internal */
 export interface ProcessDriver extends Driver {
@@ -149,38 +159,83 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     release(life)
   }
 
-  const spawn = (rec: EntityRec): Effect.Effect<launch.Life, string> =>
+  /**
+   * Starts a life of the entity: recorded first as a launch intent (the id the child is given in
+   * `HAM_LAUNCH_ID`), which `begin` (or `ended`) settles.
+   */
+  const spawn = (rec: EntityRec): Effect.Effect<Launched, string> =>
     !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(openChannel(rec), (channel) => {
       const process = rec.process!
+      const id = engine.changes.intend(rec.name)
+      if (id === false) return Effect.fail(notActing)
+      const env = envOf(rec, channel, process)
       return engine.launcher.launch({
         entity: rec.name,
         line: process.line,
-        env: envOf(rec, channel, process),
+        env: id === undefined ? env : { ...env, [notifyProtocol.EnvLaunch]: id },
         output: process.output,
         onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
         onExit: onExit(rec.name),
         runtime: engine.runtime
-      })
+      }).pipe(
+        Effect.map((life): Launched => ({ life, id })),
+        Effect.tapError(() => Effect.sync(() => engine.changes.settle(id)))
+      )
     })
 
   /**
    * The life the launcher started by itself: taken up, unless this HAM may not act any more (it
    * is then killed). When it cannot be taken up (its spawner went away meanwhile), a new one is
-   * spawned.
+   * spawned. It has no launch intent: a HAM under a store's lease never lets a launcher start a
+   * life by itself.
    */
-  const takeNext = (rec: EntityRec, next: launch.NextLife): Effect.Effect<launch.Life, string> => {
+  const takeNext = (rec: EntityRec, next: launch.NextLife): Effect.Effect<Launched, string> => {
     if (!engine.mayAct()) {
       next.discard()
       return Effect.fail(notActing)
     }
-    return Effect.orElse(next.take, () => spawn(rec))
+    return Effect.orElse(Effect.map(next.take, (life): Launched => ({ life, id: undefined })), () => spawn(rec))
   }
 
-  const begin = (rec: EntityRec, life: launch.Life): void => {
+  /** a life just started that does not go on: it is ended, and its launch settled */
+  const ended = ({ id, life }: Launched): Effect.Effect<void> =>
+    Effect.ensuring(life.stop("SIGKILL", 0), Effect.sync(() => engine.changes.settle(id)))
+
+  /** the launch in flight of each entity, by name */
+  const launches = new Map<string, Deferred.Deferred<void>>()
+
+  /**
+   * A launch of the entity `name` and what follows it, until its life is taken up or ended. One
+   * at a time for an entity: a launch waits until the one in flight has settled (an attach racing
+   * the restart of a restored entity decides once that restart has, so that two children of one
+   * entity are never alive at once). Counted, so that a HAM handing its store over waits for them
+   * (`HamControl.handOver`).
+   */
+  const inFlight = <A, E>(name: string, self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const busy = launches.get(name)
+      if (busy !== undefined) return Effect.zipRight(Deferred.await(busy), inFlight(name, self))
+      const settled = Deferred.unsafeMake<void>(FiberId.none)
+      launches.set(name, settled)
+      engine.state.launching++
+      return Effect.ensuring(
+        self,
+        Effect.sync(() => {
+          launches.delete(name)
+          engine.state.launching--
+          Deferred.unsafeDone(settled, Exit.void)
+        })
+      )
+    })
+
+  const begin = (rec: EntityRec, { id, life }: Launched): void => {
     rec.generation++
     telemetry.setStatus(engine.state, rec, "running")
     rec.lastStart = engine.now()
     rec.life = { _tag: "Process", process: life, ready: false }
+    // the life is recorded in the commit that settles its launch
+    engine.changes.touch(rec)
+    engine.changes.settle(id)
     engine.wake()
   }
 
@@ -197,10 +252,10 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
   }
 
   /** a life started for an entity that was not running: it runs from now on */
-  const starting = (rec: EntityRec, life: launch.Life) => {
-    engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: life.pid })
-    begin(rec, life)
-    settle(rec, life)
+  const starting = (rec: EntityRec, launched: Launched) => {
+    engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec), pid: launched.life.pid })
+    begin(rec, launched)
+    settle(rec, launched.life)
   }
 
   return {
@@ -210,44 +265,49 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       Effect.gen(function*() {
         const options = yield* validate.validateProcessOptions(spec.options)
         const process: ProcessData = { line: spec.command, ...options }
-        const adopted = context.adoptRestored("process")
-        if (adopted !== undefined) {
-          adopted.process = process
-          return adopted
-        }
-        const existing = yield* context.claimable
-        // started before anything changes: the process and its notify socket go to a new record,
-        // which takes the place of the claimable one once the process runs
-        const staged = makeRec(context.name, false, engine.now(), context.policy)
-        staged.process = process
-        const life = yield* spawn(staged).pipe(
-          Effect.tapError(() => closeChannel(staged)),
-          Effect.mapError((reason) =>
-            new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
-          )
+        return yield* inFlight(
+          context.name,
+          Effect.gen(function*() {
+            const adopted = context.adoptRestored("process")
+            if (adopted !== undefined) {
+              adopted.process = process
+              return adopted
+            }
+            const existing = yield* context.claimable
+            // started before anything changes: the process and its notify socket go to a new record,
+            // which takes the place of the claimable one once the process runs
+            const staged = makeRec(context.name, false, engine.now(), context.policy)
+            staged.process = process
+            const launched = yield* spawn(staged).pipe(
+              Effect.tapError(() => closeChannel(staged)),
+              Effect.mapError((reason) =>
+                new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
+              )
+            )
+            // the spawn yields: the entity may have been started meanwhile (its restart, another
+            // attach). Then the process just started goes, and the attach takes up a restored entity
+            // (as above) or fails as a duplicate: never two lives of one entity
+            const claim = yield* Effect.either(context.claimable)
+            if (claim._tag === "Left" || claim.right !== existing) {
+              yield* Effect.zipRight(ended(launched), closeChannel(staged))
+              const restarted = context.adoptRestored("process")
+              if (restarted !== undefined) {
+                restarted.process = process
+                return restarted
+              }
+              return yield* Effect.fail(
+                claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
+              )
+            }
+            if (existing !== undefined) yield* closeChannel(existing)
+            const rec = context.take(existing)
+            rec.kind = "process"
+            rec.process = process
+            rec.channel = staged.channel
+            starting(rec, launched)
+            return rec
+          })
         )
-        // the spawn yields: the entity may have been started meanwhile (its restart, another
-        // attach). Then the process just started goes, and the attach takes up a restored entity
-        // (as above) or fails as a duplicate: never two lives of one entity
-        const claim = yield* Effect.either(context.claimable)
-        if (claim._tag === "Left" || claim.right !== existing) {
-          yield* Effect.zipRight(life.stop("SIGKILL", 0), closeChannel(staged))
-          const restarted = context.adoptRestored("process")
-          if (restarted !== undefined) {
-            restarted.process = process
-            return restarted
-          }
-          return yield* Effect.fail(
-            claim._tag === "Left" ? claim.left : new DuplicateName({ kind: "entity", name: context.name })
-          )
-        }
-        if (existing !== undefined) yield* closeChannel(existing)
-        const rec = context.take(existing)
-        rec.kind = "process"
-        rec.process = process
-        rec.channel = staged.channel
-        starting(rec, life)
-        return rec
       }),
     // a child that was up: adopted when it outlived its HAM and still runs, its death when it
     // outlived its HAM and is gone, else (it died with its HAM) started again
@@ -258,11 +318,14 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         resume(rec, { pid: recorded.pid, startTime: recorded.startTime, pollMillis: defaultPollMillis }, true)
         return Effect.void
       }
-      return Effect.flatMap(Effect.either(spawn(rec)), (life) => {
-        if (life._tag === "Right") return Effect.sync(() => starting(rec, life.right))
-        history(rec).lastDeath = `could not be started again from the store: ${life.left}`
-        return closeChannel(rec)
-      })
+      return inFlight(
+        rec.name,
+        Effect.flatMap(Effect.either(spawn(rec)), (launched) => {
+          if (launched._tag === "Right") return Effect.sync(() => starting(rec, launched.right))
+          history(rec).lastDeath = `could not be started again from the store: ${launched.left}`
+          return closeChannel(rec)
+        })
+      )
     },
     pidOf: (life) => life._tag === "Process" ? life.process.pid : undefined,
     recordOf: (life) =>
@@ -273,26 +336,35 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         : { pid: life.process.pid, startTime: life.process.startTime },
     isReady: (life) => life._tag === "Process" && life.ready,
     restart: (rec, current, next) =>
-      Effect.flatMap(
-        Effect.tapError(next === undefined ? spawn(rec) : takeNext(rec, next), () =>
-          Effect.sync(() => {
-            if (current()) telemetry.setStatus(engine.state, rec, "dead")
-          })),
-        (life) => {
-          if (!current()) {
-            return Effect.zipRight(
-              life.stop("SIGKILL", 0),
-              Effect.fail(`restart of "${rec.name}" abandoned: the entity changed while waiting`)
-            )
+      inFlight(
+        rec.name,
+        Effect.flatMap(
+          Effect.tapError(
+            Effect.suspend(() => {
+              if (current()) return next === undefined ? spawn(rec) : takeNext(rec, next)
+              next?.discard()
+              return Effect.fail(abandoned(rec))
+            }),
+            () =>
+              Effect.sync(() => {
+                if (current()) {
+                  telemetry.setStatus(engine.state, rec, "dead")
+                }
+              })
+          ),
+          (launched) => {
+            if (!current()) {
+              return Effect.zipRight(ended(launched), Effect.fail(abandoned(rec)))
+            }
+            // a pid entity restarted by the HAM is from then on its own child
+            rec.kind = "process"
+            rec.external = undefined
+            begin(rec, launched)
+            engine.announceRestart(rec, launched.life.pid)
+            settle(rec, launched.life)
+            return Effect.void
           }
-          // a pid entity restarted by the HAM is from then on its own child
-          rec.kind = "process"
-          rec.external = undefined
-          begin(rec, life)
-          engine.announceRestart(rec, life.pid)
-          settle(rec, life)
-          return Effect.void
-        }
+        )
       ),
     arm: (life, authorisation) => {
       if (life._tag === "Process") life.process.arm(authorisation)

@@ -28,6 +28,13 @@ export const EnvSocket = "HAM_NOTIFY_SOCKET"
 /** @internal the variable holding the entity name */
 export const EnvEntity = "HAM_ENTITY"
 
+/**
+ * @internal the environment variable that holds the id of a child's launch, under a store: the
+ * HAM records it before it starts the child, so that the next HAM of the store finds a child whose
+ * HAM died before it recorded it
+ */
+export const EnvLaunch = "HAM_LAUNCH_ID"
+
 /** @internal the longest line accepted, in bytes, without its newline */
 export const MaxLineBytes = 4096
 

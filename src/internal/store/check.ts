@@ -363,7 +363,12 @@ export interface Prepared {
  */
 export const prepare = (
   path: string,
-  options: { readonly probe: boolean; readonly probeOptions?: probe_.ProbeOptions | undefined },
+  options: {
+    readonly probe: boolean
+    readonly probeOptions?: probe_.ProbeOptions | undefined
+    /** a probe started ahead, used instead of starting one */
+    readonly standby?: probe_.Standby | undefined
+  },
   attempts = 2
 ): Effect.Effect<Prepared, StoreCorrupt | StoreUnavailable> =>
   Effect.gen(function*() {
@@ -377,7 +382,9 @@ export const prepare = (
     yield* checkFile(path, found.store)
     const createdLock = yield* ensureLock(path, found.lock)
     if (found.store.size > 0 && options.probe && !(yield* asLeft(path))) {
-      yield* probe_.probe(path, found.store.size, options.probeOptions).pipe(
+      const size = found.store.size
+      const probe = options.standby?.probe(path, size) ?? probe_.probe(path, size, options.probeOptions)
+      yield* probe.pipe(
         Effect.tapError(() => createdLock ? removeCreatedLock(path) : Effect.void)
       )
     }

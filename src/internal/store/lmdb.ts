@@ -26,7 +26,8 @@ import { startTimeOf } from "../procStart.js"
 import * as check from "./check.js"
 import { migrate } from "./format1.js"
 import * as lease_ from "./lease.js"
-import type { StateStoreService } from "./service.js"
+import type { Standby } from "./probe.js"
+import type { LaunchIntent, StateStoreService } from "./service.js"
 
 /** @internal the format of the records this version writes and reads */
 export const formatVersion = 2
@@ -35,6 +36,8 @@ const metaKey = "meta"
 const handoverKey = "handover"
 const entityPrefix = "e/"
 const entityEnd = "e0" // the first key after every "e/..."
+const launchPrefix = "l/"
+const launchEnd = "l0"
 
 // ---------------------------------------------------------------------------------------------
 // records
@@ -172,13 +175,24 @@ const readRecords = (db: RootDatabase, path: string) =>
       }
       entities.push(decoded.right)
     }
-    return { format1, entities }
+    // the launch intents: children an earlier HAM started and never recorded (one that does not
+    // read as an intent is dropped with the others once the HAM has settled them)
+    const launches: Array<LaunchIntent> = []
+    yield* read("its launch records", () => {
+      for (const { key, value } of db.getRange({ start: launchPrefix, end: launchEnd })) {
+        const entity = (value as { readonly entity?: unknown } | undefined)?.entity
+        const id = String(key).slice(launchPrefix.length)
+        launches.push({ id, entity: typeof entity === "string" ? entity : "" })
+      }
+    })
+    return { format1, entities, launches }
   })
 
 /**
  * Opens (or creates) the store at `path`: one LMDB file plus its `-lock` file, both owner-only.
  * The paths and the file are checked first (`check.prepare`); `probe: false` skips the probe of
- * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM).
+ * the file's pages (a retry on a file that was probed a moment ago and is written by a live HAM),
+ * `standby` is a probe started ahead to use.
  *
  * @internal
  */
@@ -190,10 +204,11 @@ export const openStore = (
     readonly probe?: boolean | undefined
     /** a takeover from the HAM of this epoch: only while its lease is still the store's */
     readonly takeoverOf?: number | undefined
+    readonly standby?: Standby | undefined
   }
 ): Effect.Effect<LmdbStore, StoreCorrupt | StoreBusy | StoreUnavailable | StoreMoved, Scope.Scope> =>
   Effect.gen(function*() {
-    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false })
+    const { createdLock } = yield* check.prepare(path, { probe: options?.probe !== false, standby: options?.standby })
     // a file LMDB opened that is refused after all gets no lock file this open created beside it
     // (removed once LMDB has closed it; not for StoreBusy: the HAM that holds the store uses it)
     let refused = false
@@ -208,7 +223,7 @@ export const openStore = (
       // what this process leaves in the file need not be probed when it opens it again
       (db) => Effect.zipRight(Effect.promise(() => db.close()), check.rememberClosed(path))
     )
-    const { entities, format1 } = yield* readRecords(db, path).pipe(
+    const { entities, format1, launches } = yield* readRecords(db, path).pipe(
       Effect.tapError((e) => Effect.sync(() => refused = e._tag === "StoreCorrupt"))
     )
     // the lease: taken in one write transaction (LMDB serialises writers across processes), so
@@ -229,16 +244,24 @@ export const openStore = (
     }
     const write = lease_.fenced(db, lease)
     let written = 0
-    const apply = (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => () => {
+    const apply = (
+      puts: ReadonlyArray<EntityDoc>,
+      deletes: ReadonlyArray<string>,
+      settled: ReadonlyArray<string> = []
+    ) =>
+    () => {
       for (const name of deletes) db.remove(entityPrefix + name)
       for (const doc of puts) db.put(entityPrefix + doc.name, doc)
+      for (const id of settled) db.remove(launchPrefix + id)
       written += puts.length + deletes.length
     }
     const service: LmdbStore = {
       path,
       keeps: true,
       entities,
-      commit: (puts, deletes) => stillHeld(write(apply(puts, deletes))),
+      launches,
+      commit: (puts, deletes, settled) => stillHeld(write(apply(puts, deletes, settled))),
+      intend: (intent) => stillHeld(write(() => db.put(launchPrefix + intent.id, { entity: intent.entity }))),
       holds: () => stillHeld(lease_.holds(db, lease)),
       lost: Deferred.await(lost),
       info: () => ({ store: path, role: lease.role, epoch: lease.epoch }),

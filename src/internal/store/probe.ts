@@ -8,7 +8,11 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import { createRequire } from "node:module"
 import { StoreCorrupt, StoreUnavailable } from "../../HamError.js"
@@ -41,41 +45,82 @@ export interface ProbeOptions {
 
 const maxOutput = 64 * 1024
 
+/** what `node -e` runs: the program read from fd 3 (it runs with `require` and the arguments at hand) */
+const loader = `eval(require("node:fs").readFileSync(3, "utf8"))`
+
 let lmdbEntry: string | undefined
 /** the lmdb package's CommonJS entry, as this package resolves it */
 const entry = (): string => (lmdbEntry ??= createRequire(import.meta.url).resolve("lmdb"))
 
-/** runs the probe's program on `path` and collects what it says (bounded); interrupted, it is killed */
-const run = (path: string, program: string): Effect.Effect<Outcome, StoreUnavailable> =>
-  Effect.async<Outcome, StoreUnavailable>((resume) => {
-    let child: NodeChildProcess.ChildProcess
-    try {
-      child = NodeChildProcess.spawn(process.execPath, ["-e", program, entry(), path], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: scriptEnv()
-      })
-    } catch (e) {
-      resume(Effect.fail(cannotRun(path, e)))
-      return
-    }
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.setEncoding("utf8")
-    child.stderr!.setEncoding("utf8")
-    child.stdout!.on("data", (text: string) => {
-      if (stdout.length < maxOutput) stdout += text
+/** a probe's process, started: what it says is collected until it ends */
+interface Launched {
+  readonly child: NodeChildProcess.ChildProcess | undefined
+  /** how it ended; a failure when it could not run */
+  readonly ended: Deferred.Deferred<Outcome, StoreUnavailable>
+}
+
+/** starts the probe's program on `path`; a standby waits for a line on its stdin before it opens the file */
+const launch = (path: string, program: string, mode: "now" | "standby"): Launched => {
+  const ended = Deferred.unsafeMake<Outcome, StoreUnavailable>(FiberId.none)
+  let child: NodeChildProcess.ChildProcess
+  try {
+    // the program comes on a pipe (fd 3): its command line stays short, and names the file
+    child = NodeChildProcess.spawn(process.execPath, [
+      "-e",
+      loader,
+      entry(),
+      path,
+      ...(mode === "standby" ? [mode] : [])
+    ], {
+      stdio: ["pipe", "pipe", "pipe", "pipe"],
+      env: scriptEnv()
     })
-    // the end of stderr is where an assertion or a fatal error is
-    child.stderr!.on("data", (text: string) => {
-      stderr = (stderr + text).slice(-maxOutput)
-    })
-    child.once("error", (e) => resume(Effect.fail(cannotRun(path, e))))
-    child.once("close", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
-    return Effect.sync(() => {
-      child.removeAllListeners()
-      child.kill("SIGKILL")
-    })
+  } catch (e) {
+    Deferred.unsafeDone(ended, Exit.fail(cannotRun(path, e)))
+    return { child: undefined, ended }
+  }
+  const programPipe = child.stdio[3] as NodeJS.WritableStream
+  programPipe.on("error", () => {})
+  programPipe.end(program)
+  let stdout = ""
+  let stderr = ""
+  child.stdin!.on("error", () => {})
+  child.stdout!.setEncoding("utf8")
+  child.stderr!.setEncoding("utf8")
+  child.stdout!.on("data", (text: string) => {
+    if (stdout.length < maxOutput) stdout += text
   })
+  // the end of stderr is where an assertion or a fatal error is
+  child.stderr!.on("data", (text: string) => {
+    stderr = (stderr + text).slice(-maxOutput)
+  })
+  child.once("error", (e) => Deferred.unsafeDone(ended, Exit.fail(cannotRun(path, e))))
+  child.once("close", (code, signal) => Deferred.unsafeDone(ended, Exit.succeed({ code, signal, stdout, stderr })))
+  return { child, ended }
+}
+
+const running = (child: NodeChildProcess.ChildProcess | undefined): child is NodeChildProcess.ChildProcess =>
+  child !== undefined && child.exitCode === null && child.signalCode === null
+
+/** waits for a launched probe's verdict, for at most `timeoutMillis` (then it is killed) */
+const verdictOf = (
+  path: string,
+  launched: Launched,
+  timeoutMillis: number
+): Effect.Effect<Sound, StoreCorrupt | StoreUnavailable> =>
+  Deferred.await(launched.ended).pipe(
+    Effect.timeoutFail({
+      duration: timeoutMillis,
+      onTimeout: () =>
+        new StoreCorrupt({ path, reason: `the process that checked it did not finish within ${timeoutMillis} ms` })
+    }),
+    Effect.ensuring(Effect.sync(() => running(launched.child) && launched.child.kill("SIGKILL"))),
+    Effect.flatMap((outcome) => judge(path, outcome))
+  )
+
+/** how long a probe of a file of `size` bytes may take */
+const timeoutFor = (size: number, options?: ProbeOptions) =>
+  options?.timeoutMillis ?? 10_000 + Math.ceil(size / 10_000_000) * 1000
 
 const cannotRun = (path: string, e: unknown): StoreUnavailable => {
   const code = (e as NodeJS.ErrnoException).code
@@ -135,14 +180,44 @@ export const probe = (
   path: string,
   size: number,
   options?: ProbeOptions
-): Effect.Effect<Sound, StoreCorrupt | StoreUnavailable> => {
-  const timeoutMillis = options?.timeoutMillis ?? 10_000 + Math.ceil(size / 10_000_000) * 1000
-  return run(path, options?.source ?? source).pipe(
-    Effect.timeoutFail({
-      duration: timeoutMillis,
-      onTimeout: () =>
-        new StoreCorrupt({ path, reason: `the process that checked it did not finish within ${timeoutMillis} ms` })
-    }),
-    Effect.flatMap((outcome) => judge(path, outcome))
-  )
+): Effect.Effect<Sound, StoreCorrupt | StoreUnavailable> =>
+  Effect.suspend(() => verdictOf(path, launch(path, options?.source ?? source, "now"), timeoutFor(size, options)))
+
+/**
+ * A probe started ahead for one store file: its process is up and has lmdb loaded, and opens the
+ * file only when it is asked to probe it, so that a takeover does not wait for a Node process to
+ * start (a guardian process keeps one). It serves one probe, of its own file; used, gone, or asked
+ * for another file, a probe of its own is started instead.
+ *
+ * @internal
+ */
+export interface Standby {
+  readonly probe: (path: string, size: number) => Effect.Effect<Sound, StoreCorrupt | StoreUnavailable>
 }
+
+/**
+ * Starts a standby probe of the store file at `path`, killed when the scope closes (it also ends
+ * by itself when this process goes: its stdin ends).
+ *
+ * @internal
+ */
+export const standby = (path: string, options?: ProbeOptions): Effect.Effect<Standby, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => launch(path, options?.source ?? source, "standby")),
+      (launched) => Effect.sync(() => running(launched.child) && launched.child.kill("SIGKILL"))
+    ),
+    (launched) => {
+      let used = false
+      return {
+        probe: (file, size) =>
+          Effect.suspend(() => {
+            const ready = !used && file === path && running(launched.child)
+            used = true
+            if (!ready) return probe(file, size, options)
+            launched.child!.stdin!.write("probe\n")
+            return verdictOf(path, launched, timeoutFor(size, options))
+          })
+      }
+    }
+  )

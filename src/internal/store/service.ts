@@ -27,17 +27,40 @@ export interface StoreInfo {
   readonly epoch?: number | undefined
 }
 
+/**
+ * @internal a child being started, recorded before it is (with the id it is given in
+ * `HAM_LAUNCH_ID`), and settled in the commit that records its life: an intent left in the store
+ * is a child whose HAM died before it recorded it, which the next HAM ends
+ */
+export interface LaunchIntent {
+  readonly id: string
+  readonly entity: string
+}
+
 /** @internal */
 export interface StateStoreService {
   /** false for a store that keeps nothing: the HAM then builds no records at all */
   readonly keeps: boolean
   /** the records found in the store when it was opened */
   readonly entities: ReadonlyArray<EntityDoc>
+  /** the launch intents found in the store when it was opened (children no HAM recorded) */
+  readonly launches: ReadonlyArray<LaunchIntent>
   /**
-   * Writes and deletes records in one transaction, committed before it returns; false (nothing
-   * written) when this HAM no longer holds the store: it must stop acting at once.
+   * Writes and deletes records, and removes settled launch intents, in one transaction, committed
+   * before it returns; false (nothing written) when this HAM no longer holds the store: it must
+   * stop acting at once.
    */
-  readonly commit: (puts: ReadonlyArray<EntityDoc>, deletes: ReadonlyArray<string>) => boolean
+  readonly commit: (
+    puts: ReadonlyArray<EntityDoc>,
+    deletes: ReadonlyArray<string>,
+    settled?: ReadonlyArray<string>
+  ) => boolean
+  /**
+   * Records a launch intent, committed before it returns (asked before a child is started); false
+   * when this HAM no longer holds the store. Undefined for a store whose HAM's children die with
+   * it, which needs none.
+   */
+  readonly intend?: ((intent: LaunchIntent) => boolean) | undefined
   /** true while this HAM holds the store (asked before it acts on the world: a spawn, a signal) */
   readonly holds: () => boolean
   /** completes when this HAM is found to no longer hold the store */
@@ -54,6 +77,7 @@ export class StateStore extends Context.Tag("effect-ham/StateStore")<StateStore,
 export const none: StateStoreService = {
   keeps: false,
   entities: [],
+  launches: [],
   commit: () => true,
   holds: () => true,
   lost: Effect.never,
@@ -75,6 +99,7 @@ export const makeMemory = (): StateStoreService => {
     get entities() {
       return [...records.values()]
     },
+    launches: [],
     commit: (puts, deletes) => {
       for (const name of deletes) records.delete(name)
       for (const doc of puts) records.set(doc.name, doc)

@@ -1,6 +1,8 @@
 /**
  * The program of the store's probe (`probe.ts`): plain Node, no Effect, run with `node -e` and
- * the arguments `<lmdb's CommonJS entry> <the store file>`. It says on stdout, in one JSON line,
+ * the arguments `<lmdb's CommonJS entry> <the store file>`, and a third one, `standby`, for a
+ * probe started ahead: it loads lmdb, then waits for a line on stdin before it opens the file (and
+ * ends when stdin ends first). It says on stdout, in one JSON line,
  * `{ "ok": true, "records", "pages" }`, `{ "foreign": reason }` (an LMDB file that uses what an
  * effect-ham store never does) or `{ "damaged": reason }`.
  *
@@ -30,7 +32,9 @@
 /** @internal */
 export const source = String.raw`"use strict"
 const fs = require("node:fs")
-const [entry, path] = process.argv.slice(1)
+const [entry, path, mode] = process.argv.slice(1)
+// lmdb is loaded before the file is known: a standby probe waits with it loaded
+const { open } = require(entry)
 const say = (verdict) => process.stdout.write(JSON.stringify(verdict) + "\n")
 
 // what the file holds goes into a message: control characters escaped, and at most 200 of them
@@ -236,45 +240,57 @@ const walkFile = (fd) => {
 }
 
 const describe = (e) => printable((e && e.message) || String(e))
-let verdict
-try {
-  const { open } = require(entry)
-  const db = open({ path, noSubdir: true, readOnly: true })
-  const transaction = db.useReadTransaction()
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
-  const pages = walkFile(fd)
-  fs.closeSync(fd)
-  // every record through LMDB: the keys in order (a cursor, as the HAM reads its entities), each
-  // value by its key (a search from the root, as the HAM writes), its bytes read whole; the values
-  // the HAM decodes outside its reading of the entity records (the store's meta record, the
-  // lease, LMDB's shared structures) are decoded here too. The entity records ("e/...") are
-  // decoded by the HAM, which turns a record that does not decode into a StoreCorrupt.
-  let records = 0
-  let previous
-  const show = (key) => typeof key === "string" ? "\"" + printable(key) + "\"" : printable(String(key))
-  const readOne = (key) => {
-    try {
-      db.getBinary(key, { transaction })
-      if (typeof key !== "string" || !key.startsWith("e/")) db.get(key, { transaction })
-    } catch (e) {
-      throw new Damage("the record " + show(key) + " cannot be read: " + describe(e))
-    }
-  }
+
+const probe = () => {
+  let verdict
   try {
-    for (const key of db.getKeys({ transaction })) {
-      previous = key
-      readOne(key)
-      records++
+    const db = open({ path, noSubdir: true, readOnly: true })
+    const transaction = db.useReadTransaction()
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+    const pages = walkFile(fd)
+    fs.closeSync(fd)
+    // every record through LMDB: the keys in order (a cursor, as the HAM reads its entities), each
+    // value by its key (a search from the root, as the HAM writes), its bytes read whole; the values
+    // the HAM decodes outside its reading of the entity records (the store's meta record, the
+    // lease, LMDB's shared structures) are decoded here too. The entity records ("e/...") are
+    // decoded by the HAM, which turns a record that does not decode into a StoreCorrupt.
+    let records = 0
+    let previous
+    const show = (key) => typeof key === "string" ? "\"" + printable(key) + "\"" : printable(String(key))
+    const readOne = (key) => {
+      try {
+        db.getBinary(key, { transaction })
+        if (typeof key !== "string" || !key.startsWith("e/")) db.get(key, { transaction })
+      } catch (e) {
+        throw new Damage("the record " + show(key) + " cannot be read: " + describe(e))
+      }
     }
+    try {
+      for (const key of db.getKeys({ transaction })) {
+        previous = key
+        readOne(key)
+        records++
+      }
+    } catch (e) {
+      if (e instanceof Damage) throw e
+      throw new Damage((previous === undefined ? "the first record" : "the record after " + show(previous)) + " cannot be read: " + describe(e))
+    }
+    transaction.done()
+    verdict = { ok: true, records, pages }
   } catch (e) {
-    if (e instanceof Damage) throw e
-    throw new Damage((previous === undefined ? "the first record" : "the record after " + show(previous)) + " cannot be read: " + describe(e))
+    verdict = e instanceof Foreign ? { foreign: e.message } : { damaged: describe(e) }
   }
-  transaction.done()
-  verdict = { ok: true, records, pages }
-} catch (e) {
-  verdict = e instanceof Foreign ? { foreign: e.message } : { damaged: describe(e) }
+  say(verdict)
+  process.exit(0)
 }
-say(verdict)
-process.exit(0)
+
+if (mode !== "standby") probe()
+else {
+  // a standby: it probes when a line comes on stdin; stdin ending first (its HAM went away) ends it
+  process.stdin.setEncoding("utf8")
+  process.stdin.on("data", (chunk) => {
+    if (chunk.includes("\n")) probe()
+  })
+  process.stdin.on("end", () => process.exit(0))
+}
 `
