@@ -86,7 +86,7 @@ describe("ham attach, detach, publish, raise, verbose", () => {
       const s = ["--socket", socket]
       const daemon = yield* spawned("start", "--memory", "--config", file)
       yield* waitUntil("the daemon to serve", () => daemon.out.stdout.includes("ham: running 0 entities"), 20_000)
-      expect(fs.readdirSync(dir).sort()).toEqual(["ham.json", "ham.sock"])
+      expect(fs.readdirSync(dir).sort()).toEqual(["ham.json", "ham.sock", "ham.sock.pid"])
 
       const attached = ham(
         "attach",
