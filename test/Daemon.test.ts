@@ -57,15 +57,17 @@ describe("ham daemon", () => {
 
       const events = yield* spawned("events", "-f", "sleeper", "--socket", socket)
       // the stream follows once the CLI has connected and subscribed, which takes a while under
-      // load: the child is SIGKILLed again (at most 5 times) until a restart is seen
+      // load: the child is SIGKILLed again (at most 5 times) until a death and a restart are seen
+      // (a subscription made between the two events of one kill sees the restart only)
       let kills = 0
       let pid = sleeperPid
-      while (!events.out.stdout.includes("CondRestart") && kills < 5) {
+      const seen = () => events.out.stdout.includes("CondDeath") && events.out.stdout.includes("CondRestart")
+      while (!seen() && kills < 5) {
         if (kills > 0) pid = lsJson(socket)[0].pid!
         yield* Effect.sleep("1500 millis")
         process.kill(pid, "SIGKILL")
         kills++
-        for (let i = 0; i < 40 && !events.out.stdout.includes("CondRestart"); i++) yield* Effect.sleep("100 millis")
+        for (let i = 0; i < 40 && !seen(); i++) yield* Effect.sleep("100 millis")
       }
       expect(events.out.stdout).toMatch(/ sleeper CondDeath abnormal=true reason=killed by SIGKILL/)
       expect(events.out.stdout).toMatch(/ sleeper CondRestart restarts=\d+ pid=\d+/)
