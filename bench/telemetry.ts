@@ -9,9 +9,9 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { BasicTracerProvider } from "@opentelemetry/sdk-trace-base"
 import { Deferred, Effect, Layer, Tracer } from "effect"
-import { Action, Entity, Ham } from "effect-ham"
-import { CondDeath, CondRaise } from "effect-ham/Condition"
-import { lifeRecorder, median, report } from "./core.js"
+import { Entity, Ham } from "effect-ham"
+import { CondDeath } from "effect-ham/Condition"
+import { dispatchRate, lifeRecorder, median, report } from "./core.js"
 
 /** an exporter that counts the spans it is given and keeps none */
 class Dropping implements SpanExporter {
@@ -60,21 +60,6 @@ const restartGap = (on: Mode, exporter: Dropping, lives: number) =>
     return median(rec.gaps().slice(10))
   }).pipe(Effect.scoped, Effect.provide(layerOf(on, exporter)))
 
-const dispatchRate = (on: Mode, exporter: Dropping, n: number) =>
-  Effect.gen(function*() {
-    const done = yield* Deferred.make<void>()
-    let count = 0
-    const e = yield* Ham.attachSelf(`publisher-${on}`)
-    yield* Ham.condition(e, CondRaise).pipe(
-      Ham.action(Action.effect(Effect.suspend(() => (++count === n ? Deferred.succeed(done, void 0) : Effect.void))))
-    )
-    const raise = Ham.raise(e, { type: 1, class: 1, severity: 1 })
-    const start = performance.now()
-    for (let i = 0; i < n; i++) yield* raise
-    yield* Deferred.await(done)
-    return n / ((performance.now() - start) / 1000)
-  }).pipe(Effect.scoped, Effect.provide(layerOf(on, exporter)))
-
 /** one OpenTelemetry span (started with five attributes, an event, ended) through the same kind of processor */
 const otelSpanMicros = () => {
   const exporter = new Dropping()
@@ -106,7 +91,9 @@ export const cost = Effect.gen(function*() {
   // many short alternating rounds: a loaded machine's swings fall on every mode alike
   for (let round = 0; round < 12; round++) {
     for (const mode of modes) restart[mode].push(yield* restartGap(mode, exporter, 5_000))
-    for (const mode of modes) dispatch[mode].push(yield* dispatchRate(mode, exporter, 50_000))
+    for (const mode of modes) {
+      dispatch[mode].push(yield* dispatchRate(layerOf(mode, exporter), 50_000, `publisher-${mode}`))
+    }
   }
   const r = (mode: Mode) => median(restart[mode].slice(1))
   const d = (mode: Mode) => median(dispatch[mode].slice(1))

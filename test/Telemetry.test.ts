@@ -44,6 +44,29 @@ const killable = (name: string) =>
     return { kill, lives, handle } as const
   })
 
+/**
+ * A fiber entity restarted on its death after a back-off of `millis` (reset after an hour): it is
+ * killed once, and the TestClock moved past the back-off until its second life has started.
+ */
+const restartedAfterBackoff = (name: string, millis: number) =>
+  Effect.gen(function*() {
+    const kill = yield* Queue.unbounded<void>()
+    const lives = yield* Queue.unbounded<void>()
+    const handle = yield* Ham.attach(
+      Entity.fiber(
+        name,
+        Effect.zipRight(Queue.offer(lives, undefined), Effect.zipRight(Queue.take(kill), Effect.fail("x")))
+      ),
+      { backoff: Schedule.spaced(millis), backoffResetAfter: "1 hour" }
+    )
+    yield* Ham.condition(handle, CondDeath).pipe(Ham.restart)
+    yield* Queue.take(lives)
+    yield* Queue.offer(kill, undefined)
+    yield* settle
+    yield* at(millis)
+    yield* Queue.take(lives)
+  })
+
 interface Recorded {
   readonly name: string
   readonly parent: string | undefined
@@ -90,21 +113,7 @@ describe("HamMetrics", () => {
 
   it.effect("the restart latency includes the back-off wait", () =>
     Effect.gen(function*() {
-      const kill = yield* Queue.unbounded<void>()
-      const lives = yield* Queue.unbounded<void>()
-      const handle = yield* Ham.attach(
-        Entity.fiber(
-          "m-backoff",
-          Effect.zipRight(Queue.offer(lives, undefined), Effect.zipRight(Queue.take(kill), Effect.fail("x")))
-        ),
-        { backoff: Schedule.spaced("250 millis"), backoffResetAfter: "1 hour" }
-      )
-      yield* Ham.condition(handle, CondDeath).pipe(Ham.restart)
-      yield* Queue.take(lives)
-      yield* Queue.offer(kill, undefined)
-      yield* settle
-      yield* at(250)
-      yield* Queue.take(lives)
+      yield* restartedAfterBackoff("m-backoff", 250)
       const latency = yield* histogramOf(HamMetrics.restartLatency, "entity", "m-backoff")
       expect(latency.count).toBe(1)
       expect(latency.max).toBe(250)
@@ -278,21 +287,7 @@ describe("spans", () => {
     Effect.gen(function*() {
       const { spans, tracer } = yield* recordingTracer
       yield* Effect.gen(function*() {
-        const kill = yield* Queue.unbounded<void>()
-        const lives = yield* Queue.unbounded<void>()
-        const h = yield* Ham.attach(
-          Entity.fiber(
-            "s-backoff",
-            Effect.zipRight(Queue.offer(lives, undefined), Effect.zipRight(Queue.take(kill), Effect.fail("x")))
-          ),
-          { backoff: Schedule.spaced("100 millis"), backoffResetAfter: "1 hour" }
-        )
-        yield* Ham.condition(h, CondDeath).pipe(Ham.restart)
-        yield* Queue.take(lives)
-        yield* Queue.offer(kill, undefined)
-        yield* settle
-        yield* at(100)
-        yield* Queue.take(lives)
+        yield* restartedAfterBackoff("s-backoff", 100)
         yield* settle
       }).pipe(withHam(), Effect.withTracer(tracer))
       const recovery = spans.find((s) => s.name === "ham.recovery")!
