@@ -648,6 +648,12 @@ describe("The store's probe", () => {
           for (const p of liveProcesses(`${path} standby`)) process.kill(p, "SIGKILL")
           yield* waitUntil("the second standby gone", () => liveProcesses(`${path} standby`).length === 0)
           expect(yield* killed.probe(path, size)).toEqual(fresh)
+          // killed from outside and asked at once, before this process has seen it die: its
+          // SIGKILL is not taken for a crash on the file
+          const killedJustBefore = yield* probe_.standby(path)
+          yield* waitUntil("the third standby up", () => liveProcesses(`${path} standby`).length === 1)
+          for (const p of liveProcesses(`${path} standby`)) process.kill(p, "SIGKILL")
+          expect(yield* killedJustBefore.probe(path, size)).toEqual(fresh)
         })).pipe(Effect.scoped),
     30_000
   )

@@ -103,20 +103,26 @@ const running = (child: NodeChildProcess.ChildProcess | undefined): child is Nod
   child !== undefined && child.exitCode === null && child.signalCode === null
 
 /** waits for a launched probe's verdict, for at most `timeoutMillis` (then it is killed) */
-const verdictOf = (
+const outcomeOf = (
   path: string,
   launched: Launched,
   timeoutMillis: number
-): Effect.Effect<Sound, StoreCorrupt | StoreUnavailable> =>
+): Effect.Effect<Outcome, StoreCorrupt | StoreUnavailable> =>
   Deferred.await(launched.ended).pipe(
     Effect.timeoutFail({
       duration: timeoutMillis,
       onTimeout: () =>
         new StoreCorrupt({ path, reason: `the process that checked it did not finish within ${timeoutMillis} ms` })
     }),
-    Effect.ensuring(Effect.sync(() => running(launched.child) && launched.child.kill("SIGKILL"))),
-    Effect.flatMap((outcome) => judge(path, outcome))
+    Effect.ensuring(Effect.sync(() => running(launched.child) && launched.child.kill("SIGKILL")))
   )
+
+const verdictOf = (
+  path: string,
+  launched: Launched,
+  timeoutMillis: number
+): Effect.Effect<Sound, StoreCorrupt | StoreUnavailable> =>
+  Effect.flatMap(outcomeOf(path, launched, timeoutMillis), (outcome) => judge(path, outcome))
 
 /** how long a probe of a file of `size` bytes may take */
 const timeoutFor = (size: number, options?: ProbeOptions) =>
@@ -216,7 +222,12 @@ export const standby = (path: string, options?: ProbeOptions): Effect.Effect<Sta
             used = true
             if (!ready) return probe(file, size, options)
             launched.child!.stdin!.write("probe\n")
-            return verdictOf(path, launched, timeoutFor(size, options))
+            // a standby killed from outside just before it was asked (its death not seen yet)
+            // ends by a signal too: only a probe of its own tells that from a crash on the file
+            return Effect.flatMap(
+              outcomeOf(path, launched, timeoutFor(size, options)),
+              (outcome) => outcome.signal !== null ? probe(file, size, options) : judge(path, outcome)
+            )
           })
       }
     }
