@@ -348,6 +348,26 @@ export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFail
 }
 
 /**
+ * A mirror of the tree (`ham mirror <dir>`, the daemon's `mirror` option) refused its directory:
+ * the path is not a directory, or a directory that holds other files and is not a mirror (no
+ * `.ham-mirror` marker), or a mirror another live process keeps. Nothing in it was touched.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MirrorRefused extends Schema.TaggedError<MirrorRefused>()("MirrorRefused", {
+  dir: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `cannot mirror the tree in ${this.dir}: ${this.reason}`
+  }
+}
+
+/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0

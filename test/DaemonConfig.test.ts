@@ -68,6 +68,7 @@ describe("config file", () => {
       tokenFile: "/etc/ham/token"
     })
     expect(config.resolvePaths({ ...c, state: false }, "/etc/ham/ham.json").state).toBeUndefined()
+    expect(config.resolvePaths({ ...c, mirror: "proc-ham" }, "/etc/ham/ham.json").mirror).toBe("/etc/ham/proc-ham")
   })
 
   it("names the path of the bad field", () => {
@@ -101,7 +102,15 @@ describe("config file", () => {
   it("has a JSON Schema (ham schema) that describes the file", () => {
     const schema = config.jsonSchema() as any
     const top = schema.$defs[schema.$ref.split("/").pop()]
-    expect(Object.keys(top.properties)).toEqual(["$schema", "state", "socket", "listen", "verbosity", "entities"])
+    expect(Object.keys(top.properties)).toEqual([
+      "$schema",
+      "state",
+      "socket",
+      "listen",
+      "verbosity",
+      "mirror",
+      "entities"
+    ])
     expect(top.additionalProperties).toBe(false)
     expect(schema.$defs.Entity.required).toEqual(["name", "command"])
     expect(schema.$defs.Condition.properties.type.enum).toContain("CondDeath")

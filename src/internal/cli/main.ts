@@ -21,6 +21,7 @@ import * as fs from "node:fs"
 import * as config_ from "../daemon/config.js"
 import * as daemon from "../daemon/daemon.js"
 import * as control from "./control.js"
+import { mirror } from "./mirror.js"
 import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
 
@@ -51,6 +52,7 @@ const start = Command.make("start", {
       state: memory ? undefined : Option.getOrElse(state, () => paths.state),
       socket: sock,
       tokenFile: paths.tokenFile,
+      mirror: paths.mirror,
       onReady: ({ tcpPort }) =>
         Console.log(
           `ham: running ${config.entities.length} entities; control socket ${sock}` +
@@ -150,12 +152,13 @@ const events = Command.make("events", {
 /** @internal the `ham` command */
 export const ham = Command.make("ham").pipe(
   Command.withDescription("effect-ham: a High Availability Manager"),
-  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, schema])
+  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, mirror, schema])
 )
 
 const codeOf = (error: unknown): number => {
   if (error instanceof CliFailure) return error.code
   if (ValidationError.isValidationError(error)) return ExitCode.usage
+  if (Predicate.isTagged(error, "MirrorRefused")) return ExitCode.usage
   if (Predicate.isTagged(error, "HamUnreachable")) return ExitCode.unreachable
   if (Predicate.isTagged(error, "Unauthorized")) return ExitCode.unauthorized
   return ExitCode.refused

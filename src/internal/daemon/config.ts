@@ -80,6 +80,9 @@ export const Config = Schema.Struct({
   socket: Schema.optional(Schema.String).annotations({ description: "the control socket's path" }),
   listen: Schema.optional(ListenConfig),
   verbosity: Schema.optional(Schema.NonNegativeInt),
+  mirror: Schema.optional(Schema.String).annotations({
+    description: "a directory kept in sync with the tree, read-only, as QNX's /proc/ham (ham mirror)"
+  }),
   entities: json.list(EntityConfig)
 }).pipe(
   Schema.filter((config) => {
@@ -135,6 +138,7 @@ export const resolvePaths = (config: Config, file: string) => {
   return {
     state: config.state === false ? undefined : abs(config.state ?? "ham-state"),
     socket: config.socket === undefined ? undefined : abs(config.socket),
-    tokenFile: config.listen?.tokenFile === undefined ? undefined : abs(config.listen.tokenFile)
+    tokenFile: config.listen?.tokenFile === undefined ? undefined : abs(config.listen.tokenFile),
+    mirror: config.mirror === undefined ? undefined : abs(config.mirror)
   }
 }

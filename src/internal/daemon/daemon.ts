@@ -20,6 +20,7 @@ import type { HamService } from "../../HamService.js"
 import * as entity_ from "../entity.js"
 import * as guardian from "../guardian/layer.js"
 import { Ham, layer as hamLayer } from "../ham/make.js"
+import * as mirror from "../mirror/sync.js"
 import * as auth from "../remote/auth.js"
 import * as server from "../remote/server.js"
 import * as config_ from "./config.js"
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   readonly state: string | undefined
   readonly socket: string
   readonly tokenFile: string | undefined
+  /** a directory kept in sync with the tree (`mirror/sync.ts`), while the daemon runs */
+  readonly mirror?: string | undefined
   /** called once the daemon serves and the config is applied */
   readonly onReady?: (info: { readonly socket: string; readonly tcpPort: number | undefined }) => Effect.Effect<void>
 }
@@ -175,9 +178,9 @@ const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
       const outcome = yield* Effect.either(
         Effect.flatMap(config_.load(file), (after) =>
           Effect.map(reload(ham, before, after), (d) => {
-            const changed = (k: "socket" | "state" | "listen") =>
+            const changed = (k: "socket" | "state" | "listen" | "mirror") =>
               JSON.stringify(before[k]) !== JSON.stringify(after[k]) ? [k] : []
-            const later = [...changed("socket"), ...changed("state"), ...changed("listen")]
+            const later = [...changed("socket"), ...changed("state"), ...changed("listen"), ...changed("mirror")]
             return [after, d, later] as const
           }))
       )
@@ -202,6 +205,8 @@ const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
 /** @internal runs the daemon until `Ham.stop` is called through its server, or it is interrupted */
 export const run = (options: DaemonOptions) =>
   Effect.gen(function*() {
+    // a directory that cannot be a mirror is refused before anything starts
+    if (options.mirror !== undefined) yield* mirror.check(options.mirror)
     const ham = yield* Ham
     const stopped = yield* Deferred.make<void>()
     // the served HAM: its `stop` also ends the daemon
@@ -224,6 +229,7 @@ export const run = (options: DaemonOptions) =>
       Effect.tapError(() => ham.stop)
     )
     if (options.file !== undefined) yield* reloads(ham, options, options.file)
+    if (options.mirror !== undefined) yield* mirror.make(ham, options.mirror)
     yield* Effect.acquireRelease(
       writeOwnerOnly(pidFile(options.socket), `${process.pid}\n`),
       () => Effect.sync(() => [pidFile, reloadFile].forEach((f) => fs.rmSync(f(options.socket), { force: true })))
