@@ -19,7 +19,8 @@ const slow = [
   "test/Package.test.ts",
   "test/Spawner.test.ts",
   "test/RemoteLimits.test.ts",
-  "test/DaemonControl.test.ts"
+  "test/DaemonControl.test.ts",
+  "test/DaemonMirror.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */
