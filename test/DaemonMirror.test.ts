@@ -146,4 +146,30 @@ describe("ham mirror", () => {
       }).pipe(Effect.scoped),
     120_000
   )
+
+  it.live(
+    "ham start with a mirror directory that is not a mirror: exit 2, nothing started, nothing touched",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-mirror-")
+        fs.mkdirSync(path.join(dir, "docs"))
+        fs.writeFileSync(path.join(dir, "docs", "notes.txt"), "mine")
+        const file = path.join(dir, "ham.json")
+        const marker = { name: "marker", command: { command: "touch", args: [path.join(dir, "started")] } }
+        fs.writeFileSync(
+          file,
+          JSON.stringify({ socket: "./ham.sock", state: false, mirror: "docs", entities: [marker] })
+        )
+        const r = ham("start", "--config", file)
+        expect([r.code, r.stderr]).toEqual([
+          2,
+          `ham: cannot mirror the tree in ${
+            path.join(dir, "docs")
+          }: it holds other files and is not a mirror (no .ham-mirror)\n`
+        ])
+        expect(fs.readdirSync(dir).sort()).toEqual(["docs", "ham.json"])
+        expect(fs.readdirSync(path.join(dir, "docs"))).toEqual(["notes.txt"])
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

@@ -24,7 +24,7 @@ export const mirror = Command.make("mirror", {
     yield* Effect.mapError(sync.check(dir), refused)
     yield* withHam(t, (ham) =>
       Effect.gen(function*() {
-        const fiber = yield* Effect.mapError(sync.make(ham, dir), refused)
+        const { fiber } = yield* Effect.mapError(sync.make(ham, dir), refused)
         yield* Console.log(`ham: mirroring the tree in ${dir} (Ctrl-C stops it; the directory stays as last written)`)
         yield* Fiber.join(fiber)
       }).pipe(Effect.scoped)).pipe(

@@ -225,11 +225,13 @@ export const run = (options: DaemonOptions) =>
           : { tokenEnv: options.config.listen?.tokenEnv }
       })
     }).pipe(Effect.provideService(Ham, served))
+    // the mirror is written before the config is applied, so that a directory it cannot write starts nothing
+    const mirrored = options.mirror === undefined ? undefined : yield* mirror.make(ham, options.mirror)
     yield* apply(ham, options.config).pipe(
       Effect.tapError(() => ham.stop)
     )
+    if (mirrored !== undefined) yield* mirrored.refresh
     if (options.file !== undefined) yield* reloads(ham, options, options.file)
-    if (options.mirror !== undefined) yield* mirror.make(ham, options.mirror)
     yield* Effect.acquireRelease(
       writeOwnerOnly(pidFile(options.socket), `${process.pid}\n`),
       () => Effect.sync(() => [pidFile, reloadFile].forEach((f) => fs.rmSync(f(options.socket), { force: true })))

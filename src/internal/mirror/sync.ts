@@ -171,8 +171,8 @@ const write = (root: string, disk: OnDisk, next: Files) =>
       const abs = (rel: string) => path.join(root, rel)
       try {
         const dirs = new Set(next.dirs)
-        const gone = [...disk.dirs].filter((d) => !dirs.has(d))
-        for (const d of gone.filter((d) => !gone.includes(parentOf(d)))) {
+        const gone = new Set([...disk.dirs].filter((d) => !dirs.has(d)))
+        for (const d of [...gone].filter((d) => !gone.has(parentOf(d)))) {
           open(parentOf(d))
           removeTree(abs(d))
         }
@@ -222,11 +222,19 @@ const withMarker = (next: Files, marker: string): Files => ({
 // the mirror
 // ---------------------------------------------------------------------------------------------
 
+/** @internal a running mirror */
+export interface Mirror {
+  /** the fiber that keeps it in sync: it ends only when the source's events fail (a remote HAM gone) */
+  readonly fiber: Fiber.RuntimeFiber<void>
+  /** writes the tree now, without waiting for an event or the refresh */
+  readonly refresh: Effect.Effect<void>
+}
+
 /**
  * Mirrors the tree of `source` in `dir` until the scope closes: the directory is checked (a
- * refusal touches nothing), written once, then kept in sync by a fiber of the scope, which this
- * returns (it ends only when the source's events fail: a remote HAM gone). A write that fails is
- * reported on stderr and made again from what is on disk at the next change.
+ * refusal touches nothing), written once, then kept in sync by a fiber of the scope. A write that
+ * fails (after the first) is reported on stderr and made again from what is on disk at the next
+ * change.
  *
  * @internal
  */
@@ -234,7 +242,7 @@ export const make = (
   source: Source,
   dir: string,
   options: MirrorOptions = {}
-): Effect.Effect<Fiber.RuntimeFiber<void>, MirrorRefused, Scope.Scope> =>
+): Effect.Effect<Mirror, MirrorRefused, Scope.Scope> =>
   Effect.gen(function*() {
     const root = path.resolve(dir)
     const found = yield* check(root)
@@ -267,5 +275,6 @@ export const make = (
       Stream.debounce(source.events(), options.debounce ?? Duration.millis(100)),
       Stream.fromSchedule(Schedule.spaced(options.refresh ?? Duration.seconds(1)))
     )
-    return yield* Effect.forkScoped(Stream.runForEach(triggers, () => again))
+    const fiber = yield* Effect.forkScoped(Stream.runForEach(triggers, () => again))
+    return { fiber, refresh: again }
   })
