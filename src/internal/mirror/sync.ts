@@ -195,6 +195,8 @@ const write = (root: string, disk: OnDisk, next: Files) =>
           if (disk.files.get(f) === text) continue
           open(parentOf(f))
           const tmp = abs(`${parentOf(f) === "" ? "" : parentOf(f) + "/"}.${path.posix.basename(f)}.tmp`)
+          // one left by a write cut short is read-only: it is removed, not opened
+          fs.rmSync(tmp, { force: true })
           fs.writeFileSync(tmp, text, { mode: fileMode })
           fs.chmodSync(tmp, fileMode)
           fs.renameSync(tmp, abs(f))
