@@ -30,7 +30,7 @@ import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import type { HamUnreachable, InvalidArgument, Unauthorized } from "./HamError.js"
 import type { TokenSource } from "./HamServer.js"
-import type { Ham } from "./internal/ham/make.js"
+import type { Ham } from "./internal/ham/tag.js"
 import * as internal from "./internal/remote/client.js"
 
 /**

@@ -2,7 +2,8 @@
  * The package as a user gets it: `npm pack` of a copy of the sources with no build (the `prepack`
  * script builds), the tarball installed into a temporary project beside that project's own
  * `effect` and platform packages (its peers), an import of every public module typechecked under
- * the `node16`, `bundler` and `node10` resolutions, and a tiny program run with plain `node`.
+ * the `node16`, `bundler` and `node10` resolutions, a tiny program run with plain `node`, and the
+ * `ham` bin (one bundled file) run from the installed package: a daemon started, listed, stopped.
  *
  * The install needs no network: the temporary project starts from this repository's lockfile, so
  * npm keeps the locked versions and takes every tarball from its cache (filled by `npm ci`); when
@@ -10,13 +11,13 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Layer } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import ts from "typescript"
-import { liveProcesses } from "./processes.js"
+import { isLive, liveProcesses, waitUntil } from "./processes.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const readJson = (path: string) => JSON.parse(NodeFs.readFileSync(path, "utf8"))
@@ -277,6 +278,61 @@ describe("Package: packed, installed beside the application's own effect, used",
         const out = yield* run(join(project, "node_modules", ".bin", "ham"), ["schema"], project, 30_000)
         expect(JSON.parse(out).$ref).toBe("#/$defs/HamConfig")
       }))
+
+    it.effect("ham is one bundled file: it imports Node's modules, and the unbundled daemon only for `ham start`", () =>
+      Effect.gen(function*() {
+        const { files, manifest: packed, project } = yield* PackedTag
+        expect(packed.bin).toEqual({ ham: "./dist/internal/cli/ham.js" })
+        expect(files).toContain("dist/internal/cli/ham.js")
+        const text = NodeFs.readFileSync(
+          join(project, "node_modules", "effect-ham", "dist", "internal", "cli", "ham.js"),
+          "utf8"
+        )
+        expect(text.startsWith("#!/usr/bin/env node\n")).toBe(true)
+        const imported = new Set([...text.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)]
+          .map((m) => m[1] ?? m[2]))
+        expect([...imported].filter((name) => !/^(node:)?[a-z_]+$/.test(name)).sort()).toEqual([
+          "../daemon/daemon.js",
+          "./bin.js"
+        ])
+      }))
+
+    it.effect("the installed ham runs: --version, start (its guardian store beside the config), ls, stop", () =>
+      Effect.gen(function*() {
+        const { dir, project } = yield* PackedTag
+        const bin = join(project, "node_modules", ".bin", "ham")
+        expect((yield* run(bin, ["--version"], project, 30_000)).trim()).toBe(manifest.version)
+        const home = join(dir, "daemon")
+        NodeFs.mkdirSync(home, { mode: 0o700 })
+        const config = join(home, "ham.json")
+        const sleeper = { name: "sleeper", command: { command: "sleep", args: ["300"] } }
+        NodeFs.writeFileSync(config, JSON.stringify({ socket: "./ham.sock", entities: [sleeper] }))
+        const socket = join(home, "ham.sock")
+        const daemon = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const child = spawn(bin, ["start", "--config", config], { cwd: project, stdio: ["ignore", "pipe", "pipe"] })
+            const out = { text: "", exit: undefined as number | null | undefined }
+            child.stdout.on("data", (d) => (out.text += d))
+            child.stderr.on("data", (d) => (out.text += d))
+            child.on("exit", (code) => (out.exit = code))
+            return { child, out }
+          }),
+          ({ child, out }) => Effect.sync(() => out.exit === undefined && child.kill("SIGKILL"))
+        )
+        yield* waitUntil("the daemon to serve", () => daemon.out.text.includes("ham: running 1 entities"), 30_000)
+        expect(NodeFs.existsSync(join(home, "ham-state"))).toBe(true)
+        const lines = (yield* run(bin, ["ls", "--socket", socket], project, 30_000)).trimEnd().split("\n")
+        expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE/)
+        const row = lines[1].match(/^sleeper +process +(\d+) +running\b/)
+        expect(row, lines.join("\n")).not.toBeNull()
+        const pid = Number(row![1])
+        expect(isLive(pid)).toBe(true)
+        yield* run(bin, ["stop", "--socket", socket], project, 60_000)
+        yield* waitUntil("the daemon to end", () => daemon.out.exit !== undefined, 30_000)
+        expect(daemon.out.exit, daemon.out.text).toBe(0)
+        expect(isLive(pid)).toBe(false)
+        expect(liveProcesses(join(home, "ham-state"))).toEqual([])
+      }).pipe(Effect.scoped))
 
     it.effect("CommonJS code can require it (Node loads ES modules with require)", () =>
       Effect.gen(function*() {

@@ -19,7 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as config_ from "../daemon/config.js"
-import * as daemon from "../daemon/daemon.js"
+import * as daemonFiles from "../daemon/files.js"
 import * as control from "./control.js"
 import { mirror } from "./mirror.js"
 import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
@@ -46,6 +46,8 @@ const start = Command.make("start", {
     const config = yield* Effect.mapError(config_.load(file), (e) => new CliFailure(e.message, ExitCode.usage))
     const paths = config_.resolvePaths(config, file)
     const sock = Option.getOrElse(socket, () => paths.socket ?? config_.defaultSocket())
+    // loaded here: the other commands are clients, and do not load the engine (`ham ls` stays fast)
+    const daemon = yield* Effect.promise(() => import("../daemon/daemon.js"))
     yield* daemon.run({
       config,
       file,
@@ -90,11 +92,11 @@ const reload = Command.make("reload", { socket: target.socket }, ({ socket }) =>
           return Option.none<A>()
         }
       })
-    const pid = yield* read(daemon.pidFile(sock), Number)
+    const pid = yield* read(daemonFiles.pidFile(sock), Number)
     if (Option.isNone(pid) || !Number.isInteger(pid.value)) {
-      return yield* fail(`no daemon at ${sock} (no pid file ${daemon.pidFile(sock)})`, ExitCode.unreachable)
+      return yield* fail(`no daemon at ${sock} (no pid file ${daemonFiles.pidFile(sock)})`, ExitCode.unreachable)
     }
-    const report = read(daemon.reloadFile(sock), (text) => JSON.parse(text) as daemon.ReloadReport)
+    const report = read(daemonFiles.reloadFile(sock), (text) => JSON.parse(text) as daemonFiles.ReloadReport)
     const before = Option.match(yield* report, { onNone: () => 0, onSome: (r) => r.seq })
     yield* Effect.try({
       try: () => process.kill(pid.value, "SIGHUP"),

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { HamService } from "../../HamService.js"
 import * as config_ from "../daemon/config.js"
-import { Ham } from "../ham/make.js"
+import { Ham } from "../ham/tag.js"
 import * as client from "../remote/client.js"
 
 /** @internal the exit codes */

@@ -25,6 +25,7 @@ import * as auth from "../remote/auth.js"
 import * as server from "../remote/server.js"
 import * as config_ from "./config.js"
 import { type ConditionConfig, type Config, EntityConfig } from "./config.js"
+import { pidFile, reloadFile, type ReloadReport } from "./files.js"
 
 /** @internal what `ham start` runs */
 export interface DaemonOptions {
@@ -142,18 +143,8 @@ export const reload = (ham: HamService, before: Config, after: Config) =>
     return d
   })
 
-/** @internal the file beside the socket where the daemon says how its last reload went */
-export const reloadFile = (socket: string) => `${socket}.reload`
-
-/** @internal the daemon's pid file, beside its socket */
-export const pidFile = (socket: string) => `${socket}.pid`
-
-/** @internal what a reload reports */
-export interface ReloadReport {
-  readonly seq: number
-  readonly ok: boolean
-  readonly message: string
-}
+/** @internal the files beside the socket (in `files.ts`, which the CLI reads without loading the daemon) */
+export { pidFile, reloadFile, type ReloadReport }
 
 const writeOwnerOnly = (file: string, text: string) =>
   Effect.sync(() => {

@@ -52,11 +52,12 @@ import * as restart from "./restart.js"
 import { restore } from "./restore.js"
 import * as snapshot_ from "./snapshot.js"
 import { makeState, type Policy } from "./state.js"
+import { Ham } from "./tag.js"
 import * as telemetry from "./telemetry.js"
 import * as validate from "./validate.js"
 
-/** @internal */
-export class Ham extends Context.Tag("effect-ham/Ham")<Ham, Api.HamService>() {}
+/** @internal the tag lives in `tag.ts`, so that a client of a HAM does not load the engine */
+export { Ham }
 
 /** @internal */
 export const defaultIntensity: intensity_.Intensity = { maxRestarts: 10, withinMillis: 60_000 }
