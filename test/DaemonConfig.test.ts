@@ -5,7 +5,7 @@
  * of the applied config.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, FastCheck as fc } from "effect"
 import { Ham } from "effect-ham"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -223,9 +223,86 @@ describe("ham ls, ham cat, ham events: what they print", () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
     expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +RESTARTS +DEATHS +LAST DEATH$/)
     expect(lines[1]).toMatch(/^web +process +4242 +running +2m +0 +0 +-$/)
-    expect(lines[2]).toMatch(/^a-very-long-e… +process +- +restarting +- +12 +13 +SIGKILL$/)
+    expect(lines[2]).toMatch(/^a-very-long…ame-indeed +process +- +restarting +- +12 +13 +SIGKILL$/)
     expect(lines[3]).toMatch(/dead\(off\) .* exit 3$/)
   })
+
+  it("ls: long names lose their middle, long deaths their end, and no line is over 80 columns", () => {
+    const long = (i: number) => `payment-gateway-worker-eu-west-${i}`
+    const t = tree([
+      ...[1, 2].map((i) => ({ name: long(i), pid: 4_194_303, stats: { restarts: 3 } as tree_.EntityNode["stats"] })),
+      {
+        name: "inventory-service-with-a-name-far-too-long-for-any-terminal-column-at-all",
+        status: "gaveUp",
+        enabled: false,
+        heartbeat: { unhealthy: true } as tree_.EntityNode["heartbeat"],
+        stats: {
+          restarts: 1_234_567,
+          deaths: 99_999_999_999,
+          lastDeath: "exited with code 3: and a reason that goes on and on past the end of the line"
+        } as tree_.EntityNode["stats"]
+      },
+      // wide characters take two columns each
+      {
+        name: "数据库主服务器北京第一数据中心",
+        status: "restarting",
+        stats: { lastDeath: "killed by SIGSEGV" } as never
+      }
+    ])
+    const lines = view.table(t).split("\n")
+    const columns = (line: string) => [...line].reduce((n, c) => n + (/[\u3000-\u9fff]/.test(c) ? 2 : 1), 0)
+    for (const line of lines) expect(columns(line), line).toBeLessThanOrEqual(80)
+    // the two workers differ by their ends, which stay
+    expect(lines[1]).toMatch(/^payment-…u-west-1 +process +4194303 +running +- +3 +0 +-$/)
+    expect(lines[2]).toMatch(/^payment-…u-west-2 /)
+    expect(lines[3]).toMatch(/^inventor…n-at-all +process +- +gaveUp\(off\)! +- +1\.2M +100\.0G +exit 3: a…$/)
+    expect(lines[4]).toMatch(/^数据库主…数据中心 +process +- +restarting +- +0 +0 +SIGSEGV$/)
+    // every column starts where its header does
+    const starts = (line: string) => [...line.matchAll(/(?<= )\S/g)].map((m) => m.index)
+    expect(starts(lines[1]).slice(0, 6)).toEqual(starts(lines[0]).slice(0, 6))
+    // a narrower terminal: still no line over its width
+    for (const width of [64, 72, 100]) {
+      for (const line of view.table(t, undefined, width).split("\n")) {
+        expect(columns(line)).toBeLessThanOrEqual(width)
+      }
+    }
+  })
+
+  it("ls: any names, states, counts and deaths: no line over the terminal's width (property)", () =>
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            name: fc.string({ minLength: 1, maxLength: 255 }),
+            status: fc.constantFrom<tree_.EntityNode["status"]>(
+              "placeholder",
+              "running",
+              "restarting",
+              "dead",
+              "gaveUp",
+              "stopped"
+            ),
+            kind: fc.constantFrom<tree_.EntityNode["kind"]>("placeholder", "fiber", "self", "process", "pid"),
+            enabled: fc.boolean(),
+            pid: fc.option(fc.integer({ min: 1, max: 4_194_304 }), { nil: undefined }),
+            restarts: fc.nat(),
+            deaths: fc.nat(),
+            lastDeath: fc.option(fc.string({ maxLength: 300 }), { nil: undefined })
+          }),
+          { maxLength: 8 }
+        ),
+        fc.integer({ min: 64, max: 200 }),
+        (entities, width) => {
+          const t = tree(entities.map(({ deaths, lastDeath, restarts, ...e }) => ({
+            ...e,
+            stats: { deaths, restarts, ...(lastDeath === undefined ? {} : { lastDeath }) } as tree_.EntityNode["stats"]
+          })))
+          const lines = view.table(t, () => 1000, width).split("\n")
+          expect(lines).toHaveLength(entities.length + 1)
+          for (const line of lines) expect(line.length).toBeLessThanOrEqual(width)
+        }
+      )
+    ))
 
   it("cat: an entity, a condition, an action, by path; a missing node says which", () => {
     const t = tree([{

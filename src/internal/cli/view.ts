@@ -7,8 +7,7 @@
 import * as fs from "node:fs"
 import type * as cond from "../condition.js"
 import * as tree_ from "../tree.js"
-
-const clip = (s: string, width: number) => (s.length <= width ? s.padEnd(width) : `${s.slice(0, width - 1)}…`)
+import * as width_ from "./width.js"
 
 /** @internal "3s", "5m", "2h", "4d" */
 export const ago = (millis: number): string => {
@@ -39,47 +38,82 @@ export const localUptime = (pid: number): number | undefined => {
   }
 }
 
-const columns = [
-  ["NAME", 14],
-  ["KIND", 7],
-  ["PID", 7],
-  ["STATE", 10],
-  ["UPTIME", 6],
-  ["RESTARTS", 8],
-  ["DEATHS", 6]
-] as const
+/** @internal a count in at most 6 columns: 12345, 1.2M, 3.4G */
+export const count = (n: number): string =>
+  n < 1_000_000 ? String(n) : n < 999_950_000 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e9).toFixed(1)}G`
 
 /** @internal a death reason in a few characters: "SIGKILL", "exit 1" */
 export const shortDeath = (reason: string): string =>
   reason.split("\n")[0].replace(/^killed by /, "").replace(/^exited with (?:exit )?code /, "exit ")
 
-/** @internal the table of `ham ls`: one line per entity, at most `width` columns */
+/**
+ * The table of `ham ls`: one line per entity, no line longer than `width` columns. The short
+ * columns take what their longest cell needs, up to a bound; the name and the last death share the
+ * rest, the name first: the last death keeps the width of its header, or 40 % on a terminal too
+ * narrow for that. A name too long loses its middle (`payment-…u-west-1`: its end tells it from
+ * its neighbours), a last death its end.
+ *
+ * @internal
+ */
 export const table = (
   tree: tree_.Tree,
   uptimeOf: (pid: number) => number | undefined = () => undefined,
   width = 80
 ): string => {
-  const used = columns.reduce((n, [, w]) => n + w + 1, 0)
-  const lastWidth = Math.max(10, width - used)
-  const head = columns.map(([h, w]) => h.padEnd(w)).join(" ") + " " + "LAST DEATH"
   const rows = tree.entities.map((e) => {
     const uptime = e.pid === undefined || e.status !== "running" ? undefined : uptimeOf(e.pid)
     const state = e.enabled ? e.status : `${e.status}(off)`
-    const last = e.stats.lastDeath === undefined ? "-" : shortDeath(e.stats.lastDeath)
-    const cells = [
-      clip(e.name, 14),
-      clip(e.kind, 7),
-      clip(e.pid === undefined ? "-" : String(e.pid), 7),
-      clip(e.heartbeat?.unhealthy ? `${state}!` : state, 10),
-      clip(uptime === undefined ? "-" : ago(uptime), 6),
-      clip(String(e.stats.restarts), 8),
-      clip(String(e.stats.deaths), 6),
-      clip(last, lastWidth).trimEnd()
-    ]
-    return cells.join(" ").trimEnd()
+    return {
+      name: e.name,
+      short: [
+        e.kind,
+        e.pid === undefined ? "-" : String(e.pid),
+        e.heartbeat?.unhealthy ? `${state}!` : state,
+        uptime === undefined ? "-" : ago(uptime),
+        count(e.stats.restarts),
+        count(e.stats.deaths)
+      ],
+      last: e.stats.lastDeath === undefined ? "-" : shortDeath(e.stats.lastDeath)
+    }
   })
-  return [head, ...rows].join("\n")
+  // each short column: its header, widened to its longest cell up to its bound
+  const short = shortColumns.map(([header, bound], i) =>
+    rows.reduce((w, row) => Math.max(w, Math.min(bound, width_.width(row.short[i]))), header.length)
+  )
+  const rest = Math.max(2, width - short.reduce((n, w) => n + w + 1, 0) - 1)
+  const wantName = rows.reduce((w, row) => Math.max(w, width_.width(row.name)), "NAME".length)
+  const wantLast = rows.reduce((w, row) => Math.max(w, width_.width(row.last)), "LAST DEATH".length)
+  // the last death keeps the width of its header ("SIGKILL", "exit 127" fit), or 40 % of the rest
+  const name = Math.max(
+    1,
+    Math.min(wantName, Math.max(rest - wantLast, rest - "LAST DEATH".length, Math.ceil(rest * 0.6)))
+  )
+  const line = (first: string, cells: ReadonlyArray<string>, last: string) =>
+    width_.elide(
+      [
+        width_.cell(first, name, "middle"),
+        ...cells.map((c, i) => width_.cell(c, short[i])),
+        width_.elide(last, Math.max(1, rest - name))
+      ]
+        .join(" ")
+        .trimEnd(),
+      width
+    )
+  return [
+    line("NAME", shortColumns.map(([header]) => header), "LAST DEATH"),
+    ...rows.map((row) => line(row.name, row.short, row.last))
+  ].join("\n")
 }
+
+/** the short columns of `ham ls`: header, widest cell shown */
+const shortColumns = [
+  ["KIND", 7],
+  ["PID", 7],
+  ["STATE", 12],
+  ["UPTIME", 6],
+  ["RESTARTS", 8],
+  ["DEATHS", 6]
+] as const
 
 /** @internal a node of the tree, by its path `entity[/condition[/action]]` */
 export type Node =
