@@ -279,22 +279,24 @@ describe("Package: packed, installed beside the application's own effect, used",
         expect(JSON.parse(out).$ref).toBe("#/$defs/HamConfig")
       }))
 
-    it.effect("ham is one bundled file: it imports Node's modules, and the unbundled daemon only for `ham start`", () =>
+    it.effect("ham runs one bundled file: it imports Node's modules, and the unbundled build only for `ham start`", () =>
       Effect.gen(function*() {
         const { files, manifest: packed, project } = yield* PackedTag
         expect(packed.bin).toEqual({ ham: "./dist/internal/cli/ham.js" })
-        expect(files).toContain("dist/internal/cli/ham.js")
-        const text = NodeFs.readFileSync(
-          join(project, "node_modules", "effect-ham", "dist", "internal", "cli", "ham.js"),
-          "utf8"
-        )
-        expect(text.startsWith("#!/usr/bin/env node\n")).toBe(true)
-        const imported = new Set([...text.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)]
-          .map((m) => m[1] ?? m[2]))
-        expect([...imported].filter((name) => !/^(node:)?[a-z_]+$/.test(name)).sort()).toEqual([
-          "../daemon/daemon.js",
-          "./bin.js"
-        ])
+        const cli = join(project, "node_modules", "effect-ham", "dist", "internal", "cli")
+        const imports = (file: string) => {
+          expect(files).toContain(`dist/internal/cli/${file}`)
+          const text = NodeFs.readFileSync(join(cli, file), "utf8")
+          const names = [...text.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)]
+            .map((m) => m[1] ?? m[2])
+            .filter((name) => !/^(node:)?[a-z_]+$/.test(name))
+          return { text, names: [...new Set(names)].sort() }
+        }
+        const bin = imports("ham.js")
+        expect(bin.text.startsWith("#!/usr/bin/env node\n")).toBe(true)
+        expect(bin.names).toEqual(["./bin.js"])
+        expect(bin.text).toContain(`"./bundle.js"`)
+        expect(imports("bundle.js").names).toEqual(["../daemon/daemon.js"])
       }))
 
     it.effect("the installed ham runs: --version, start (its guardian store beside the config), ls, stop", () =>
