@@ -5,6 +5,7 @@ import { Effect } from "effect"
 import * as core from "./core.js"
 import * as cover from "./cover.js"
 import * as guardian from "./guardian.js"
+import * as ls from "./ls.js"
 import * as processes from "./process.js"
 import * as remote from "./remote.js"
 import * as restart from "./restart.js"
@@ -29,6 +30,7 @@ const main = Effect.gen(function*() {
   yield* cover.overhead
   yield* cover.recovery
   yield* remote.remote
+  yield* ls.lsWallTime
 })
 
 Effect.runPromise(main).then(
