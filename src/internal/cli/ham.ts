@@ -10,7 +10,8 @@
  */
 import * as NodeModule from "node:module"
 
-if (process.argv.slice(2).includes("start")) {
+// the command is the first argument that is not an option (`ham start --config x`)
+if (process.argv.slice(2).find((arg) => !arg.startsWith("-")) === "start") {
   await import("./bin.js")
 } else {
   // typed from Node 22 on (@types/node is 20's)
