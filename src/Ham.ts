@@ -437,6 +437,37 @@ export const raise = (
 ): Effect.Effect<void, HamError.PublishError, Ham> => withHam((ham) => ham.raise(entity, raise))
 
 /**
+ * Restarts a running entity now, as `ham restart` does: its current life is stopped as a detach
+ * stops it (a process gets its stop signal, then SIGKILL after its grace; this is not a death, so
+ * no death condition fires) and a new life is started. The restart is counted in the entity's
+ * `restarts` and announced with `CondRestart`; it is not counted against the restart intensity.
+ * An entity that is not running (a placeholder, dead, gave up) is refused with
+ * `EntityNotRunning`, a self-attached one with `InvalidArgument`; a remote HAM also refuses its
+ * fiber entities. When the new life cannot be started the call fails with `SpawnFailed` and the
+ * entity is dead.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const restartEntity = (entity: Entity.EntityRef): Effect.Effect<void, HamError.RestartEntityError, Ham> =>
+  withHam((ham) => ham.restartEntity(entity))
+
+/**
+ * Sends a signal (a name: `"SIGHUP"`, `"SIGUSR1"`, ...) to a running entity's current life, as
+ * `ham signal` does: a process entity's process (not its group), a pid entity's process. A fiber
+ * entity takes only the terminating signals (its fiber is interrupted: a death). A name this
+ * platform does not know is refused with `InvalidArgument` and nothing is sent. What follows is
+ * the entity's own doing: a process that dies of it dies as from any other signal.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const signalEntity = (
+  entity: Entity.EntityRef,
+  signal: string
+): Effect.Effect<void, HamError.SignalEntityError, Ham> => withHam((ham) => ham.signalEntity(entity, signal))
+
+/**
  * Every event (of one entity, when given) from the moment the stream starts. A subscriber
  * that falls more than `eventBuffer` events behind loses its oldest undelivered events; it
  * never blocks the HAM or other subscribers.

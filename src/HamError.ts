@@ -207,6 +207,25 @@ export class ProcessNotSignallable extends Schema.TaggedError<ProcessNotSignalla
 }
 
 /**
+ * The entity exists but has no life to act on: it is a placeholder, dead, restarting, gave up or
+ * stopped (`status`). `Ham.restartEntity` and `Ham.signalEntity` refuse it and change nothing.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EntityNotRunning extends Schema.TaggedError<EntityNotRunning>()("EntityNotRunning", {
+  entity: Schema.String,
+  status: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `entity "${this.entity}" is not running (it is ${this.status})`
+  }
+}
+
+/**
  * The HAM was stopped with `Ham.stop`; it accepts no more calls.
  *
  * @since 0.1.0
@@ -383,6 +402,7 @@ export type HamError =
   | SpawnFailed
   | ProcessNotFound
   | ProcessNotSignallable
+  | EntityNotRunning
   | HamStopped
 
 /**
@@ -494,3 +514,28 @@ export type RemoveError = HamStopped | InvalidArgument | EntityNotFound | Condit
  * @category errors
  */
 export type VerboseError = HamStopped | InvalidArgument
+
+/**
+ * What `Ham.restartEntity` can fail with: the entity is not found or not running, it is of a kind
+ * the HAM cannot restart (`InvalidArgument`), or its next life could not be started
+ * (`SpawnFailed`: it is then dead).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RestartEntityError = HamStopped | InvalidArgument | EntityNotFound | EntityNotRunning | SpawnFailed
+
+/**
+ * What `Ham.signalEntity` can fail with: a bad signal name or one the entity's kind does not take
+ * (`InvalidArgument`), the entity not found or not running, or the signal could not be sent
+ * (`ProcessNotSignallable`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SignalEntityError =
+  | HamStopped
+  | InvalidArgument
+  | EntityNotFound
+  | EntityNotRunning
+  | ProcessNotSignallable

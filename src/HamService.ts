@@ -29,6 +29,8 @@ import type {
   EntityHandleError,
   PublishError,
   RemoveError,
+  RestartEntityError,
+  SignalEntityError,
   VerboseError
 } from "./HamError.js"
 import type * as Tree from "./Tree.js"
@@ -287,6 +289,10 @@ export interface HamService {
   readonly publishState: (entity: Entity.EntityRef, state: number) => Effect.Effect<void, PublishError>
   /** Raises a condition on the entity (see `Ham.raise`). */
   readonly raise: (entity: Entity.EntityRef, raise: RaiseInput) => Effect.Effect<void, PublishError>
+  /** Restarts a running entity now: its life stopped, a new one started (see `Ham.restartEntity`). */
+  readonly restartEntity: (entity: Entity.EntityRef) => Effect.Effect<void, RestartEntityError>
+  /** Sends a signal to a running entity's current life (see `Ham.signalEntity`). */
+  readonly signalEntity: (entity: Entity.EntityRef, signal: string) => Effect.Effect<void, SignalEntityError>
   /** Subscribes now to every event (see `Ham.subscribe`). */
   readonly subscribe: Effect.Effect<Queue.Dequeue<Condition.ConditionEvent>, never, Scope.Scope>
   /** Every event, of one entity when given (see `Ham.events`). */

@@ -183,6 +183,11 @@ const examples: ReadonlyArray<readonly [protocol.Request, unknown]> = [
     new protocol.Raise({ entity: "db", raise: { type: 1, class: 2, severity: 3, detail: "disk full" } }),
     { _tag: "Raise", entity: "db", raise: { type: 1, class: 2, severity: 3, detail: "disk full" } }
   ],
+  [new protocol.RestartEntity({ entity: "web" }), { _tag: "RestartEntity", entity: "web" }],
+  [
+    new protocol.SignalEntity({ entity: web, signal: "SIGHUP" }),
+    { _tag: "SignalEntity", entity: { _tag: "EntityHandle", name: "web", isGlobal: false }, signal: "SIGHUP" }
+  ],
   [new protocol.Verbose({ level: 2 }), { _tag: "Verbose", level: 2 }],
   [new protocol.Snapshot(), { _tag: "Snapshot" }],
   [new protocol.Events({ entity: "web" }), { _tag: "Events", entity: "web" }],
@@ -312,7 +317,7 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   [{ _tag: "Snapshot", depth: 2 }, `invalid Snapshot: depth is not allowed (got 2; the fields are "_tag")`],
   [
     { _tag: "Reboot" },
-    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "PublishState", "Raise", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
+    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "PublishState", "Raise", "RestartEntity", "SignalEntity", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
   ]
 ]
 
@@ -387,7 +392,7 @@ const comparable = (value: unknown): unknown => {
   if (typeof value !== "object" || value === null) return value
   return Object.fromEntries(
     Object.entries(value)
-      .filter(([key]) => !["time", "seq", "pid", "spawnerPid", "created", "lastEvent"].includes(key))
+      .filter(([key]) => !["time", "seq", "pid", "spawnerPid", "created", "lastEvent", "startedAt"].includes(key))
       .map(([key, v]) => [key, comparable(v)])
   )
 }
@@ -430,6 +435,8 @@ describe("handle", () => {
         ],
         [direct.entity("db"), run(new protocol.Entity({ name: "db" }))],
         [direct.entityHandle("web"), run(new protocol.LookupEntity({ name: "web" }))],
+        [direct.restartEntity("web"), run(new protocol.RestartEntity({ entity: "web" }))],
+        [direct.signalEntity("web", "SIGCONT"), run(new protocol.SignalEntity({ entity: "web", signal: "SIGCONT" }))],
         [
           direct.condition("web", "CondDeath", { name: "death" }),
           run(new protocol.Condition({ entity: "web", type: "CondDeath", options: { name: "death" } }))

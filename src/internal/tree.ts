@@ -111,6 +111,13 @@ export const EntityNode = Schema.Struct({
   ...entityFields,
   path: Schema.String,
   pid: Schema.optional(Schema.Number),
+  /** when its current life started (epoch milliseconds, the HAM's clock), while it runs */
+  startedAt: Schema.optional(Schema.Number),
+  /**
+   * a process entity's output: "log" (the HAM's logger), "ignore", or the file it is appended to
+   * (an absolute path)
+   */
+  output: Schema.optional(Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))),
   heartbeat: Schema.optional(Schema.Struct({
     ...HeartbeatConfig.fields,
     missed: Schema.Number,

@@ -46,6 +46,7 @@ import type { EntityDoc } from "./doc.js"
 import { type Engine, pidOf, quiesce, recordOf } from "./engine.js"
 import { HamExtension } from "./extension.js"
 import * as interpret from "./interpret.js"
+import * as operate from "./operate.js"
 import * as persist from "./persist.js"
 import * as registry from "./registry.js"
 import * as restart from "./restart.js"
@@ -227,6 +228,7 @@ export const make = (
 
     const entities = registry.make(engine, drivers)
     const conds = conditions.make(engine, entities)
+    const operations = operate.make(engine, entities)
 
     // ---- stopping: entities in reverse attach order, one after another (OTP's order)
     const shutdown = Effect.suspend(() => {
@@ -287,6 +289,8 @@ export const make = (
       actionHandle: conds.actionHandle,
       publishState: commit(entities.publishState),
       raise: commit(entities.raise),
+      restartEntity: commit(operations.restartEntity),
+      signalEntity: operations.signalEntity,
       subscribe: PubSub.subscribe(pubsub),
       events: (ref) => {
         const keep = filterFor(ref)

@@ -6,6 +6,7 @@
  * @internal
  */
 import type * as Types from "effect/Types"
+import * as NodePath from "node:path"
 import * as action_ from "../action.js"
 import * as cond from "../condition.js"
 import * as heartbeat_ from "../heartbeat.js"
@@ -64,11 +65,20 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
     return node
   })
 
+/** where a process entity's output goes: its life's file (a launcher may choose it), else its option's */
+const outputOf = (rec: EntityRec, option: tree_.EntityNode["output"]): tree_.EntityNode["output"] => {
+  const file = rec.life?._tag === "Process" ? rec.life.process.outputFile : undefined
+  const output = file === undefined ? option : { file }
+  return typeof output === "object" ? { file: NodePath.resolve(output.file) } : output
+}
+
 const entityNode = (rec: EntityRec, pidOf: (rec: EntityRec) => number | undefined): tree_.EntityNode => {
   const node: Types.Mutable<tree_.EntityNode> = coreOf(rec) as Types.Mutable<tree_.EntityNode>
   node.path = rec.name
   const pid = pidOf(rec)
   if (pid !== undefined) node.pid = pid
+  if (rec.status === "running") node.startedAt = rec.lastStart
+  if (rec.kind === "process" && rec.process !== undefined) node.output = outputOf(rec, rec.process.output)
   if (rec.beat !== undefined) {
     const heartbeat = { ...rec.beat.config } as Types.Mutable<NonNullable<tree_.EntityNode["heartbeat"]>>
     heartbeat.missed = rec.beat.state.missed

@@ -80,6 +80,8 @@ export interface Life {
    * outlive the HAM: a later HAM adopts the process by pid and start time
    */
   readonly startTime?: number | undefined
+  /** the file its output is appended to, when it goes to one */
+  readonly outputFile?: string | undefined
   /**
    * Authorises the launcher to start the next life as soon as this one exits, or withdraws the
    * authorisation (`undefined`). Only the spawner's helper does; other lives ignore it. A stop

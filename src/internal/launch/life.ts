@@ -232,6 +232,11 @@ export class ChildLife implements Life, Listener {
     return this.done
   }
 
+  get outputFile(): string | undefined {
+    const output = this.setting.request.output
+    return this.setting.tailFile ?? (typeof output === "object" ? output.file : undefined)
+  }
+
   exitInfo() {
     return this.info
   }

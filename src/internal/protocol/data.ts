@@ -15,6 +15,7 @@ import {
   ConditionNotFound,
   DuplicateName,
   EntityNotFound,
+  EntityNotRunning,
   HamStopped,
   InvalidArgument,
   ProcessNotFound,
@@ -67,6 +68,24 @@ export const AddActionError = Schema.Union(
 
 /** @internal actionHandle */
 export const LookupActionError = Schema.Union(HamStopped, EntityNotFound, ConditionNotFound, ActionNotFound)
+
+/** @internal restartEntity */
+export const RestartEntityError = Schema.Union(
+  HamStopped,
+  InvalidArgument,
+  EntityNotFound,
+  EntityNotRunning,
+  SpawnFailed
+)
+
+/** @internal signalEntity */
+export const SignalEntityError = Schema.Union(
+  HamStopped,
+  InvalidArgument,
+  EntityNotFound,
+  EntityNotRunning,
+  ProcessNotSignallable
+)
 
 /** @internal control, remove */
 export const HandleError = Schema.Union(HamStopped, InvalidArgument, EntityNotFound, ConditionNotFound, ActionNotFound)

@@ -70,6 +70,24 @@ const within = <E>(failure: Schema.Schema<E, any>) => {
     Effect.catchAll(effect, (error) => isExpected(error) ? Effect.fail(error) : Effect.die(error))
 }
 
+/**
+ * A fiber entity's lives are code of the HAM's own process: a request (from another process) may
+ * neither restart nor signal them. The kind is read from the tree; an entity not found is left to
+ * the operation, which says so.
+ */
+const unlessFiber = (ham: HamService, entity: requests.RestartEntity["entity"], what: string) => {
+  const name = typeof entity === "string" ? entity : entity.name
+  return Effect.flatMap(ham.snapshot, (tree) =>
+    tree.entities.some((e) => e.name === name && e.kind === "fiber")
+      ? Effect.fail(
+        new InvalidArgument({
+          argument: "entity",
+          reason: `"${name}" is a fiber entity: only its own process may ${what} it (Ham.${what}Entity)`
+        })
+      )
+      : Effect.void)
+}
+
 const handlers = (ham: HamService): Handlers => ({
   Attach: ({ options, spec }) =>
     spec._tag === "Fiber"
@@ -92,6 +110,14 @@ const handlers = (ham: HamService): Handlers => ({
   Remove: ({ handle }) => within(requests.Remove.failure)(ham.remove(handle)),
   PublishState: ({ entity, state }) => within(requests.PublishState.failure)(ham.publishState(entity, state)),
   Raise: ({ entity, raise }) => within(requests.Raise.failure)(ham.raise(entity, raise)),
+  RestartEntity: ({ entity }) =>
+    within(requests.RestartEntity.failure)(
+      Effect.zipRight(unlessFiber(ham, entity, "restart"), ham.restartEntity(entity))
+    ),
+  SignalEntity: ({ entity, signal }) =>
+    within(requests.SignalEntity.failure)(
+      Effect.zipRight(unlessFiber(ham, entity, "signal"), ham.signalEntity(entity, signal))
+    ),
   Verbose: ({ level }) => within(requests.Verbose.failure)(ham.verbose(level)),
   Snapshot: () => ham.snapshot,
   Stop: () => ham.stop

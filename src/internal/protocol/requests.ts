@@ -116,6 +116,20 @@ export class Raise extends Schema.TaggedRequest<Raise>()("Raise", {
   failure: data.EntityError
 }, strict("raises an event of an entity (fires CondRaise)")) {}
 
+/** @internal `Ham.restartEntity` */
+export class RestartEntity extends Schema.TaggedRequest<RestartEntity>()("RestartEntity", {
+  payload: { entity: data.EntityRef },
+  success: Schema.Void,
+  failure: data.RestartEntityError
+}, strict("restarts a running entity now: its life stopped, a new one started (CondRestart)")) {}
+
+/** @internal `Ham.signalEntity` */
+export class SignalEntity extends Schema.TaggedRequest<SignalEntity>()("SignalEntity", {
+  payload: { entity: data.EntityRef, signal: Schema.String },
+  success: Schema.Void,
+  failure: data.SignalEntityError
+}, strict("sends a signal (a name, such as SIGHUP) to a running entity's current life")) {}
+
 /** @internal `Ham.verbose`: succeeds with the previous level */
 export class Verbose extends Schema.TaggedRequest<Verbose>()("Verbose", {
   payload: { level: Schema.NonNegativeInt },
@@ -165,6 +179,8 @@ export const Call = Schema.Union(
   Remove,
   PublishState,
   Raise,
+  RestartEntity,
+  SignalEntity,
   Verbose,
   Snapshot,
   Stop

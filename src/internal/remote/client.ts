@@ -230,6 +230,8 @@ export const make = (
       actionHandle: (condition, name) => call(new protocol.LookupAction({ condition, name }, true)),
       publishState: (entity, state) => call(new protocol.PublishState({ entity, state }, true)),
       raise: (entity, raise) => call(new protocol.Raise({ entity, raise }, true)),
+      restartEntity: (entity) => call(new protocol.RestartEntity({ entity }, true)),
+      signalEntity: (entity, signal) => call(new protocol.SignalEntity({ entity, signal }, true)),
       subscribe,
       events: (entity) => Stream.filter(eventsOf(entity), isEvent),
       control: (handle, op, controlOptions) =>

@@ -93,6 +93,8 @@ const procedures = (tree: Schema.Schema<tree_.Tree>, item: Schema.Schema<EventIt
     call(requests.Remove),
     call(requests.PublishState),
     call(requests.Raise),
+    call(requests.RestartEntity),
+    call(requests.SignalEntity),
     call(requests.Verbose),
     call(requests.Snapshot, tree),
     call(requests.Stop),

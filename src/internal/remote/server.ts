@@ -121,6 +121,8 @@ const handlers = (ham: HamService) => {
     Remove: callOf(protocol.Remove, run),
     PublishState: callOf(protocol.PublishState, run),
     Raise: callOf(protocol.Raise, run),
+    RestartEntity: callOf(protocol.RestartEntity, run),
+    SignalEntity: callOf(protocol.SignalEntity, run),
     Verbose: callOf(protocol.Verbose, run),
     Snapshot: callOf(protocol.Snapshot, run),
     Stop: callOf(protocol.Stop, run),

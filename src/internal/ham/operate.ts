@@ -1,0 +1,96 @@
+/**
+ * The operations on an entity's current life that an operator asks for (`ham restart`,
+ * `ham signal`): a restart now (the life stopped as a detach stops it, a new one started, counted
+ * and announced as a restart) and a signal. Each checks its input first: a bad one changes
+ * nothing.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import {
+  type EntityNotFound,
+  EntityNotRunning,
+  type HamStopped,
+  type InvalidArgument,
+  ProcessNotSignallable,
+  type RestartEntityError,
+  type SignalEntityError,
+  SpawnFailed
+} from "../../HamError.js"
+import * as action_ from "../action.js"
+import type * as entity_ from "../entity.js"
+import { driverOf, type Engine, lifeDriverOf, quiesce } from "./engine.js"
+import type { EntityRec } from "./state.js"
+import * as telemetry from "./telemetry.js"
+import * as validate from "./validate.js"
+
+/** @internal what the operations are given of the registry */
+export interface Lookups {
+  readonly guard: Effect.Effect<void, HamStopped>
+  readonly findRealEntity: (
+    ref: entity_.EntityRef,
+    what: string
+  ) => Effect.Effect<EntityRec, EntityNotFound | InvalidArgument>
+}
+
+const notRunning = (rec: EntityRec) => new EntityNotRunning({ entity: rec.name, status: rec.status })
+
+/** what an entity runs, as written in a `SpawnFailed` */
+const commandOf = (rec: EntityRec): string =>
+  rec.process === undefined ? `a ${rec.kind} entity` : action_.renderCommandLine(rec.process.line)
+
+/** @internal */
+export const make = (engine: Engine, lookups: Lookups) => {
+  const state = engine.state
+
+  /**
+   * Stops the current life (not a death: `quiesce`), then starts the next through the driver,
+   * which counts and announces the restart. Uninterruptible: a caller that goes away does not
+   * leave the entity without a life.
+   */
+  const restartEntity = (ref: entity_.EntityRef): Effect.Effect<void, RestartEntityError> =>
+    Effect.uninterruptible(Effect.gen(function*() {
+      yield* lookups.guard
+      const rec = yield* lookups.findRealEntity(ref, "restartEntity")
+      const driver = driverOf(engine, rec)
+      if (driver === undefined || rec.status !== "running" || rec.life === undefined) {
+        return yield* notRunning(rec)
+      }
+      if (!driver.restartable) {
+        return yield* validate.invalid("entity", `"${rec.name}" is a ${rec.kind} entity: the HAM cannot restart it`)
+      }
+      telemetry.setStatus(state, rec, "restarting")
+      yield* quiesce(engine, rec, false)
+      const generation = rec.generation
+      const current = () =>
+        rec.attached && !state.stopped && rec.generation === generation && rec.status === "restarting"
+      if (!current()) return yield* notRunning(rec)
+      yield* Effect.mapError(
+        driver.restart(rec, current),
+        (reason) => new SpawnFailed({ entity: rec.name, command: commandOf(rec), reason })
+      )
+    }))
+
+  const signalEntity = (ref: entity_.EntityRef, signal: string): Effect.Effect<void, SignalEntityError> =>
+    Effect.gen(function*() {
+      yield* lookups.guard
+      if (typeof signal !== "string" || !validate.validSignals.has(signal)) {
+        return yield* validate.invalid(
+          "signal",
+          `must be a signal name such as SIGTERM (got ${JSON.stringify(signal)})`
+        )
+      }
+      const rec = yield* lookups.findRealEntity(ref, "signalEntity")
+      const life = rec.life
+      if (rec.status !== "running" || life === undefined) return yield* notRunning(rec)
+      const driver = lifeDriverOf(engine, life)
+      const pid = driver.pidOf(life)
+      yield* Effect.mapError(
+        driver.signal(rec, signal, undefined),
+        (reason): SignalEntityError =>
+          pid === undefined ? validate.invalid("signal", reason) : new ProcessNotSignallable({ pid, reason })
+      )
+    })
+
+  return { restartEntity, signalEntity }
+}
