@@ -304,6 +304,26 @@ describe("ham ls, ham cat, ham events: what they print", () => {
       )
     ))
 
+  it("ls: the uptime is the tree's time less startedAt (the HAM's clock, also over TCP), /proc only without it", () => {
+    const t = {
+      ...tree([
+        { name: "web", pid: 4242, startedAt: 100_000 },
+        { name: "old", pid: 4343 },
+        { name: "down", status: "dead", startedAt: 0 }
+      ]),
+      time: 3_700_000
+    }
+    const asked: Array<number> = []
+    const lines = view.table(t, (pid) => {
+      asked.push(pid)
+      return 5_000
+    }).split("\n")
+    expect(lines[1]).toMatch(/^web +process +4242 +running +1h +0 +0 +-$/)
+    expect(lines[2]).toMatch(/^old +process +4343 +running +5s +/)
+    expect(lines[3]).toMatch(/^down +process +- +dead +- +/)
+    expect(asked).toEqual([4343])
+  })
+
   it("cat: an entity, a condition, an action, by path; a missing node says which", () => {
     const t = tree([{
       name: "web",

@@ -1,8 +1,12 @@
 /**
  * The `ham` command line (`@effect/cli`): `start` runs the daemon in the foreground; the other
  * commands talk to a running HAM through its control socket (default), or another socket, or TCP
- * with a token. Exit codes: 0 done; 1 the HAM refused the operation (an entity not found, ...);
- * 2 bad usage or a bad config file; 3 no HAM answers there; 4 the token was refused.
+ * with a token. Exit codes: 0 done; 1 the HAM refused the operation (an entity not found or not
+ * running, a fiber entity asked remotely, output not in a file for `logs`, ...); 2 bad usage (an
+ * unknown option, a bad signal name or level) or a bad config file; 3 no HAM answers there; 4 the
+ * token was refused. With `--json`, a command prints its result as one JSON object (`"ok": true`)
+ * and a failure as `{ "ok": false, "code", "error": { "_tag", "message", ... } }` on stdout (the
+ * message also on stderr).
  *
  * @internal
  */
@@ -22,6 +26,8 @@ import * as config_ from "../daemon/config.js"
 import * as daemonFiles from "../daemon/files.js"
 import * as control from "./control.js"
 import { mirror } from "./mirror.js"
+import * as ops from "./ops.js"
+import { failureJson } from "./result.js"
 import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
 
@@ -154,7 +160,7 @@ const events = Command.make("events", {
 /** @internal the `ham` command */
 export const ham = Command.make("ham").pipe(
   Command.withDescription("effect-ham: a High Availability Manager"),
-  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, mirror, schema])
+  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, ...ops.commands, mirror, schema])
 )
 
 const codeOf = (error: unknown): number => {
@@ -185,6 +191,8 @@ export const main = (argv: ReadonlyArray<string>) =>
         // @effect/cli has printed its own validation errors and the help
         if (!ValidationError.isValidationError(error)) process.stderr.write(`ham: ${messageOf(error)}\n`)
         process.exitCode = codeOf(error)
+        // a script that asked for JSON gets its failure as JSON too
+        if (argv.includes("--json")) process.stdout.write(`${failureJson(codeOf(error), error, messageOf(error))}\n`)
       })
     )
   )

@@ -23,7 +23,8 @@ export const ago = (millis: number): string => {
 
 /**
  * How long a local process has run, from `/proc` (its start time after boot against the uptime);
- * undefined when the pid is not a process of this machine.
+ * undefined when the pid is not a process of this machine. `ham ls` falls back on it for a HAM
+ * whose tree has no `startedAt` (an older one, on this machine).
  *
  * @internal
  */
@@ -51,7 +52,9 @@ export const shortDeath = (reason: string): string =>
  * columns take what their longest cell needs, up to a bound; the name and the last death share the
  * rest, the name first: the last death keeps the width of its header, or 40 % on a terminal too
  * narrow for that. A name too long loses its middle (`payment-…u-west-1`: its end tells it from
- * its neighbours), a last death its end.
+ * its neighbours), a last death its end. The uptime of a running entity is the tree's time less
+ * the start of its current life (`startedAt`, on the HAM's clock, so it reads the same over TCP);
+ * `uptimeOf` is asked only when the tree has none.
  *
  * @internal
  */
@@ -61,7 +64,13 @@ export const table = (
   width = 80
 ): string => {
   const rows = tree.entities.map((e) => {
-    const uptime = e.pid === undefined || e.status !== "running" ? undefined : uptimeOf(e.pid)
+    const uptime = e.status !== "running"
+      ? undefined
+      : e.startedAt !== undefined
+      ? tree.time - e.startedAt
+      : e.pid === undefined
+      ? undefined
+      : uptimeOf(e.pid)
     const state = e.enabled ? e.status : `${e.status}(off)`
     return {
       name: e.name,

@@ -83,6 +83,10 @@ export const Config = Schema.Struct({
   mirror: Schema.optional(Schema.String).annotations({
     description: "a directory kept in sync with the tree, read-only, as QNX's /proc/ham (ham mirror)"
   }),
+  logDir: Schema.optional(Schema.String).annotations({
+    description: "a directory for the entities' output: an entity without `output` appends to <logDir>/<name>.log " +
+      "(relative to the config file; made if missing)"
+  }),
   entities: json.list(EntityConfig)
 }).pipe(
   Schema.filter((config) => {
@@ -105,14 +109,36 @@ export const parse = (input: unknown, file = "config"): Effect.Effect<Config, In
     : Effect.fail(new InvalidArgument({ argument: file, reason: formatParseError(result.left) }))
 }
 
-/** @internal reads and decodes a config file */
+/**
+ * The entities' output files made absolute against the config file's directory (as the store and
+ * the socket are); with a `logDir`, an entity without `output` appends to `<logDir>/<name>.log`.
+ *
+ * @internal
+ */
+export const resolveOutputs = (config: Config, file: string): Config => {
+  const dir = path.dirname(path.resolve(file))
+  const logDir = config.logDir === undefined ? undefined : path.resolve(dir, config.logDir)
+  return {
+    ...config,
+    ...(logDir === undefined ? {} : { logDir }),
+    entities: config.entities.map((e) => {
+      const output = e.output ??
+        (logDir === undefined ? undefined : { file: path.join(logDir, `${encodeURIComponent(e.name)}.log`) })
+      return output === undefined || typeof output === "string"
+        ? e
+        : { ...e, output: { file: path.resolve(dir, output.file) } }
+    })
+  }
+}
+
+/** @internal reads and decodes a config file (its paths resolved: `resolveOutputs`) */
 export const load = (file: string): Effect.Effect<Config, InvalidArgument> =>
   Effect.flatMap(
     Effect.try({
       try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
       catch: (e) => new InvalidArgument({ argument: file, reason: e instanceof Error ? e.message : String(e) })
     }),
-    (input) => parse(input, file)
+    (input) => Effect.map(parse(input, file), (config) => resolveOutputs(config, file))
   )
 
 /** @internal the config's JSON Schema (its encoded side: what a person writes) */

@@ -15,6 +15,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { InvalidArgument } from "../../HamError.js"
 import type { HamService } from "../../HamService.js"
 import * as entity_ from "../entity.js"
@@ -73,8 +74,20 @@ const addCondition = (ham: HamService, entity: entity_.EntityHandle, c: Conditio
     }
   })
 
+/** the directory of an output file is made (owner-only) when missing: a spawn would fail without it */
+const makeOutputDir = (e: EntityConfig) =>
+  Effect.sync(() => {
+    if (typeof e.output !== "object") return
+    try {
+      fs.mkdirSync(path.dirname(e.output.file), { recursive: true, mode: 0o700 })
+    } catch {
+      // the attach says why the file cannot be opened
+    }
+  })
+
 const attach = (ham: HamService, e: EntityConfig) =>
   Effect.gen(function*() {
+    yield* makeOutputDir(e)
     const spec = entity_.processFromLine(e.name, e.command, {
       ...(e.output === undefined ? {} : { output: e.output }),
       ...(e.stopSignal === undefined ? {} : { stopSignal: e.stopSignal as NodeJS.Signals }),
