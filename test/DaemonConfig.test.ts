@@ -10,6 +10,8 @@ import { Ham } from "effect-ham"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as ops from "../src/internal/cli/ops.js"
+import * as result from "../src/internal/cli/result.js"
 import * as view from "../src/internal/cli/view.js"
 import * as config from "../src/internal/daemon/config.js"
 import * as daemon from "../src/internal/daemon/daemon.js"
@@ -109,6 +111,7 @@ describe("config file", () => {
       "listen",
       "verbosity",
       "mirror",
+      "logDir",
       "entities"
     ])
     expect(top.additionalProperties).toBe(false)
@@ -382,4 +385,69 @@ it("the example config is valid", () => {
 it("examples/ham.schema.json is what ham schema prints", () => {
   const text = fs.readFileSync(path.join(root, "examples", "ham.schema.json"), "utf8")
   expect(JSON.parse(text)).toEqual(config.jsonSchema())
+})
+
+describe("ham logs: where the output goes; ham signal: the name; --json failures", () => {
+  it.effect("output files are made absolute against the config file; logDir gives the others a file", () =>
+    Effect.gen(function*() {
+      const parsed = yield* config.parse({
+        logDir: "logs",
+        entities: [
+          { name: "a", command: { command: "true" } },
+          { name: "b/c", command: { command: "true" } },
+          { name: "d", command: { command: "true" }, output: { file: "d.out" } },
+          { name: "e", command: { command: "true" }, output: { file: "/var/e.out" } },
+          { name: "f", command: { command: "true" }, output: "log" }
+        ]
+      })
+      const resolved = config.resolveOutputs(parsed, "/etc/ham/ham.json")
+      expect(resolved.logDir).toBe("/etc/ham/logs")
+      expect(resolved.entities.map((e) => e.output)).toEqual([
+        { file: "/etc/ham/logs/a.log" },
+        { file: "/etc/ham/logs/b%2Fc.log" },
+        { file: "/etc/ham/d.out" },
+        { file: "/var/e.out" },
+        "log"
+      ])
+      const without = config.resolveOutputs(
+        yield* config.parse({ entities: [{ name: "a", command: { command: "true" } }] }),
+        "/etc/ham/ham.json"
+      )
+      expect(without.entities[0].output).toBeUndefined()
+      const bad = yield* Effect.either(config.parse({ logDir: 3, entities: [] }))
+      expect(Either.isLeft(bad) && bad.left.reason).toMatch(/logDir/)
+    }))
+
+  it("a signal is a name, a short name or a number; anything else is not one", () => {
+    expect(["SIGHUP", "HUP", "hup", "1", "sigterm", "9"].map(ops.signalName)).toEqual([
+      "SIGHUP",
+      "SIGHUP",
+      "SIGHUP",
+      "SIGHUP",
+      "SIGTERM",
+      "SIGKILL"
+    ])
+    expect(["NOPE", "SIGNOPE", "", "999", "-1", "constructor"].map(ops.signalName)).toEqual(
+      Array(6).fill(undefined)
+    )
+  })
+
+  it("a failure printed as JSON carries the error's tag, fields and message", () => {
+    const error = new Ham.EntityNotRunning({ entity: "web", status: "dead" })
+    expect(JSON.parse(result.failureJson(1, error, error.message))).toEqual({
+      ok: false,
+      code: 1,
+      error: {
+        _tag: "EntityNotRunning",
+        entity: "web",
+        status: "dead",
+        message: `entity "web" is not running (it is dead)`
+      }
+    })
+    expect(JSON.parse(result.failureJson(3, "boom", "boom"))).toEqual({
+      ok: false,
+      code: 3,
+      error: { message: "boom" }
+    })
+  })
 })

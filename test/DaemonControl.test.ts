@@ -2,7 +2,8 @@
  * The `ham` daemon and CLI, each command a real process (the longer runs; `test/Daemon.test.ts`
  * has start, ls, cat, events and stop): a HAM on TCP with a token file; a daemon started again
  * with its store and a changed config; the commands that change a running HAM (attach, detach,
- * publish, raise, verbose).
+ * publish, raise, verbose), their --json results; restart, signal and logs (-f), and the uptime
+ * of `ham ls` over TCP.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -178,5 +179,135 @@ describe("ham reload", () => {
         expect(ham("reload", "--socket", socket).code).toBe(3)
       }).pipe(Effect.scoped),
     120_000
+  )
+})
+
+describe("ham restart, signal, logs; --json results; uptime over TCP", () => {
+  it.live(
+    "restart counts a restart and starts a new process; signal sends it; logs tails and follows the output file; refusals exit 1, bad input 2",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-daemon-")
+        const file = path.join(dir, "ham.json")
+        fs.writeFileSync(
+          file,
+          JSON.stringify({
+            socket: "./ham.sock",
+            state: false,
+            logDir: "logs",
+            listen: { tcp: { port: 0 }, tokenFile: "token" },
+            entities: [
+              {
+                name: "ticker",
+                command: { command: "sh", args: ["-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"] }
+              },
+              { name: "quiet", command: { command: "sleep", args: ["300"] }, output: "log" }
+            ]
+          })
+        )
+        const socket = path.join(dir, "ham.sock")
+        const s = ["--socket", socket]
+        const daemon = yield* spawned("start", "--config", file)
+        yield* waitUntil("the daemon to serve", () => /tcp port \d+/.test(daemon.out.stdout), 20_000)
+        const tcp = ["--port", /tcp port (\d+)/.exec(daemon.out.stdout)![1], "--token-file", path.join(dir, "token")]
+        const log = path.join(dir, "logs", "ticker.log")
+        yield* waitUntil("the ticker to write", () =>
+          fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("tick 2"))
+
+        // uptime over TCP: from the tree's startedAt, not /proc
+        const overTcp = ham("ls", "--json", ...tcp)
+        expect(overTcp.code, overTcp.stderr).toBe(0)
+        const listed = JSON.parse(overTcp.stdout)
+        for (const e of listed.entities) {
+          expect(e.startedAt).toBeLessThanOrEqual(listed.time)
+        }
+        const table = ham("ls", ...tcp)
+        expect(table.stdout.split("\n")[1]).toMatch(/^ticker +process +\d+ +running +\d+[smhd] +0 +0 +-$/)
+
+        // logs: the last lines, a JSON result, and -f sees a new line
+        const tail = ham("logs", "ticker", "-n", "2", ...s)
+        expect(tail.code, tail.stderr).toBe(0)
+        expect(
+          tail.stdout.trimEnd().split("\n").map((l) =>
+            /^tick \d+$/.test(l)
+          )
+        ).toEqual([true, true])
+        const tailJson = JSON.parse(ham("logs", "ticker", "-n", "1", "--json", ...s).stdout)
+        expect(tailJson).toMatchObject({ ok: true, command: "logs", entity: "ticker", file: log })
+        expect(tailJson.lines).toHaveLength(1)
+        const follower = yield* spawned("logs", "ticker", "-f", "-n", "0", ...s)
+        const last = Number(/tick (\d+)\n$/.exec(fs.readFileSync(log, "utf8"))![1])
+        yield* waitUntil("logs -f to print a new line", () => {
+          const m = /tick (\d+)/.exec(follower.out.stdout)
+          return m !== null && Number(m[1]) > last
+        }, 15_000)
+        follower.child.kill("SIGINT")
+        const inLog = ham("logs", "quiet", ...s)
+        expect([inLog.code, inLog.stderr]).toEqual([1, expect.stringContaining("goes to the HAM's log")])
+        expect(ham("logs", "nobody", ...s).code).toBe(1)
+        expect(ham("logs", "ticker", "-n", "-1", ...s).code).toBe(2)
+
+        // restart: a new process, the old one gone, counted as a restart, not a death (over TCP)
+        const [ticker0] = lsJson(socket)
+        const restarted = ham("restart", "ticker", "--json", ...tcp)
+        expect(restarted.code, restarted.stderr).toBe(0)
+        const result = JSON.parse(restarted.stdout)
+        expect(result).toMatchObject({ ok: true, command: "restart", entity: "ticker", restarts: 1 })
+        expect(result.pid).not.toBe(ticker0.pid)
+        yield* waitUntil("the old ticker to be gone", () => !isLive(ticker0.pid!), 10_000)
+        const [ticker1] = lsJson(socket)
+        expect([ticker1.pid, ticker1.status, ticker1.stats.restarts, ticker1.stats.deaths]).toEqual([
+          result.pid,
+          "running",
+          1,
+          0
+        ])
+        const missing = ham("restart", "nobody", "--json", ...s)
+        expect(missing.code).toBe(1)
+        expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, code: 1, error: { _tag: "EntityNotFound" } })
+
+        // signal: a bad name exits 2 and changes nothing; a good one reaches the process
+        const bad = ham("signal", "ticker", "NOPE", ...s)
+        expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("not a signal")])
+        expect(lsJson(socket)[0]).toMatchObject({ pid: ticker1.pid, status: "running" })
+        const [, quiet] = lsJson(socket)
+        const hup = ham("signal", "quiet", "hup", "--json", ...s)
+        expect(JSON.parse(hup.stdout)).toEqual({
+          ok: true,
+          command: "signal",
+          entity: "quiet",
+          signal: "SIGHUP",
+          pid: quiet.pid
+        })
+        yield* waitUntil("quiet to die of it", () => lsJson(socket)[1].status === "dead", 10_000)
+        expect(isLive(quiet.pid!)).toBe(false)
+        const notRunning = ham("signal", "quiet", "TERM", ...s)
+        expect([notRunning.code, notRunning.stderr]).toEqual([1, `ham: entity "quiet" is not running (it is dead)\n`])
+        expect(ham("restart", "quiet", ...s).code).toBe(1)
+
+        // --json on the other commands that change the HAM
+        const j = (...args: ReadonlyArray<string>) => {
+          const r = ham(...args, "--json", ...s)
+          expect(r.code, r.stderr).toBe(0)
+          return JSON.parse(r.stdout)
+        }
+        expect(j("attach", "x", "sleep", "300")).toMatchObject({ ok: true, command: "attach", entity: "x" })
+        expect(j("publish", "x", "2")).toEqual({ ok: true, command: "publish", entity: "x", state: 2 })
+        expect(j("raise", "x", "--type", "1")).toEqual({
+          ok: true,
+          command: "raise",
+          entity: "x",
+          type: 1,
+          class: 0,
+          severity: 0
+        })
+        expect(j("verbose", "3")).toEqual({ ok: true, command: "verbose", level: 3, previous: 1 })
+        expect(j("detach", "x")).toEqual({ ok: true, command: "detach", entity: "x" })
+
+        expect(ham("stop", ...s).code).toBe(0)
+        yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+        expect(isLive(ticker1.pid!)).toBe(false)
+      }).pipe(Effect.scoped),
+    300_000
   )
 })
