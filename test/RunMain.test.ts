@@ -80,7 +80,9 @@ describe.concurrent("an application run with NodeRuntime.runMain", () => {
           const api = received(dir, "api")
           expect(indexer.signal).toBe("SIGINT")
           expect(api.signal).toBe("SIGTERM")
-          expect(api.at - indexer.at, context).toBeGreaterThanOrEqual(300)
+          // (each child writes down when it handled its signal: the indexer, loaded, may take up to
+          // some tens of ms longer than the api to do so; without the grace the gap is a few ms)
+          expect(api.at - indexer.at, context).toBeGreaterThanOrEqual(250)
           // the api exits 100 ms after its signal (well inside its grace), then the app
           expect(run.exitedAt - api.at, context).toBeGreaterThanOrEqual(100)
           expect(run.output).toContain("indexer received: SIGINT")
