@@ -7,6 +7,11 @@
  * to a remote HAM. Two kinds hold local values and stay in their process: `notify` (a queue,
  * pubsub or deferred of the subscriber) and `Action.effect` (arbitrary code).
  *
+ * Two kinds act on an entity, of this HAM or of another one named by its address (QNX's
+ * node-qualified actions, `ham_action_notify_*_node`): `publishState` and `raise`. Their
+ * failures (the other HAM unreachable, the token refused, no such entity, no answer in time) go
+ * to their alternates like any action's.
+ *
  * Flags (set with `Action.withOptions`):
  * - `breakOnFail`: when this action fails (its alternates still run), the rest of the list is
  *   skipped (QNX `HACTIONBREAKONFAIL`);
@@ -63,6 +68,8 @@ export type ActionData =
   | WaitForData
   | HeartbeatHealthyData
   | LogData
+  | PublishStateData
+  | RaiseData
   | LocalData
 
 /**
@@ -156,6 +163,82 @@ export interface LogData extends ActionCommon {
   readonly message: string
   readonly verbosity: number
   readonly attachPrefix: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublishStateData extends ActionCommon {
+  readonly _tag: "PublishState"
+  /** the name of the entity whose state is published */
+  readonly entity: string
+  readonly state: number
+  /** the HAM of the entity (this one when absent) */
+  readonly node?: NodeAddress | undefined
+  /** how long the call may take, connecting included (5 seconds for another HAM) */
+  readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RaiseData extends ActionCommon {
+  readonly _tag: "Raise"
+  /** the name of the entity the condition is raised on */
+  readonly entity: string
+  readonly raise: RaiseTarget
+  /** the HAM of the entity (this one when absent) */
+  readonly node?: NodeAddress | undefined
+  /** how long the call may take, connecting included (5 seconds for another HAM) */
+  readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * What a raise action raises: non-negative integers `type`, `class` and `severity`, and a
+ * `detail` (when absent, the event that fired the action is described in it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RaiseTarget {
+  readonly type: number
+  readonly class: number
+  readonly severity: number
+  readonly detail?: string | undefined
+}
+
+/**
+ * Another HAM, by its address: its Unix socket (`{ unix: path }`), or its TCP port (`{ tcp: {
+ * port, host? } }`, host 127.0.0.1 by default) with the file (`tokenFile`, mode 0600) or the
+ * environment variable (`tokenEnv`) of its token, and `tls` when it listens with TLS (`caFile`:
+ * the PEM file its certificate is checked against, else the system's CAs; `servername`: the name
+ * the certificate must carry, else `host`). The token itself is never written in an action.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NodeAddress =
+  | { readonly unix: string }
+  | {
+    readonly tcp: { readonly port: number; readonly host?: string | undefined }
+    readonly tokenFile?: string | undefined
+    readonly tokenEnv?: string | undefined
+    readonly tls?: { readonly caFile?: string | undefined; readonly servername?: string | undefined } | undefined
+  }
+
+/**
+ * Options of `Action.publishState` and `Action.raise`: the `node` (another HAM) of the entity,
+ * and how long the call may take (`timeout`, connecting included; 5 seconds by default for
+ * another HAM).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeOptions {
+  readonly node?: NodeAddress | undefined
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -388,6 +471,35 @@ export const heartbeatHealthy: Action = internal.heartbeatHealthy
  * @category constructors
  */
 export const log: (message: string, options?: LogOptions) => Action = internal.log
+
+/**
+ * Publishes the state of the entity named `entity` (fires its `CondState` conditions), on this
+ * HAM or, with `node`, on another HAM (QNX's node-qualified actions): the HAM connects to it
+ * when the action first runs, and keeps the connection, one per address, until it stops.
+ *
+ * The action fails, and its alternates run, when the other HAM cannot be reached, refuses the
+ * token, has no such entity, or does not answer within `timeout` (5 seconds):
+ *
+ * ```ts
+ * Action.publishState("db", 2, { node: { tcp: { host: "10.0.0.2", port: 7410 }, tokenFile: "/etc/ham/token" } })
+ *   .pipe(Action.orElse(Action.log("the other node is down")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const publishState: (entity: string, state: number, options?: NodeOptions) => Action = internal.publishState
+
+/**
+ * Raises a condition (`CondRaise`) on the entity named `entity`, on this HAM or, with `node`, on
+ * another HAM: the node-qualified notify of QNX (`ham_action_notify_*_node`), which the other
+ * HAM's raise conditions turn into their own actions. Without a `detail`, the detail describes the
+ * event that fired the action (`CondDeath of "web" (seq 12)`). Fails as `publishState` does.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const raise: (entity: string, raise: RaiseTarget, options?: NodeOptions) => Action = internal.raise
 
 /**
  * Adds an alternate: when `self` fails, its alternates are tried in order until one succeeds.

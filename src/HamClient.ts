@@ -35,7 +35,8 @@ import * as internal from "./internal/remote/client.js"
 
 /**
  * The options of `HamClient.layer`: exactly one of `tcp` (a port, on `host`, default
- * `127.0.0.1`) and `unix` (a socket path); the token (TCP); the frames (`ndjson`, the default,
+ * `127.0.0.1`) and `unix` (a socket path); the token (TCP); `tls`, to speak TLS to a server that
+ * listens with it (see `ClientTls`); the frames (`ndjson`, the default,
  * or `msgpack`); how long the handshake may take (5 seconds); the longest frame accepted from the
  * server (64 MiB); how many undelivered events a `Ham.subscribe` queue keeps (4096).
  *
@@ -46,10 +47,26 @@ export interface ClientOptions {
   readonly tcp?: { readonly port: number; readonly host?: string | undefined } | undefined
   readonly unix?: string | undefined
   readonly auth?: TokenSource | undefined
+  readonly tls?: ClientTls | undefined
   readonly serialization?: "msgpack" | "ndjson" | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly maxFrameBytes?: number | undefined
   readonly eventBuffer?: number | undefined
+}
+
+/**
+ * TLS to the server (TCP only): its certificate is checked against `ca` (PEM, given or read from
+ * `caFile`; the system's CAs when neither is given) and against `servername` (by default the
+ * host: a name, or an address the certificate lists). The check cannot be turned off; the token
+ * is still sent, inside TLS.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientTls {
+  readonly ca?: string | Uint8Array | undefined
+  readonly caFile?: string | undefined
+  readonly servername?: string | undefined
 }
 
 /**

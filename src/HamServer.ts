@@ -83,16 +83,38 @@ export interface Limits {
 }
 
 /**
+ * TLS for the TCP listener: the server's certificate chain and its private key, each in PEM,
+ * given (`cert`, `key`) or read from a file (`certFile`, `keyFile`; the key's file must be its
+ * owner's only, mode 0600). TLS 1.2 or later; a handshake not done within `limits.authTimeout`
+ * closes the connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerTls {
+  readonly cert?: string | Uint8Array | undefined
+  readonly certFile?: string | undefined
+  readonly key?: string | Uint8Array | undefined
+  readonly keyFile?: string | undefined
+}
+
+/**
  * The options of `HamServer.layer`: where to listen (`tcp`: a port, on `host`, default
- * `127.0.0.1`; port 0 lets the system pick; `unix`: a socket path), the token TCP calls must
- * carry, and the connections' limits.
+ * `127.0.0.1`; port 0 lets the system pick; `tls` to speak TLS on it; `unix`: a socket path), the
+ * token TCP calls must carry, and the connections' limits.
  *
  * @since 0.1.0
  * @category models
  */
 export interface ServerOptions {
   readonly listen: {
-    readonly tcp?: { readonly port: number; readonly host?: string | undefined } | undefined
+    readonly tcp?:
+      | {
+        readonly port: number
+        readonly host?: string | undefined
+        readonly tls?: ServerTls | undefined
+      }
+      | undefined
     readonly unix?: string | undefined
   }
   readonly auth?: TokenSource | undefined

@@ -62,6 +62,8 @@ export type ActionJson =
   | JsonVariant<"WaitFor", typeof dataFields.WaitFor>
   | JsonVariant<"HeartbeatHealthy", {}>
   | JsonVariant<"Log", typeof dataFields.Log>
+  | JsonVariant<"PublishState", typeof dataFields.PublishState>
+  | JsonVariant<"Raise", typeof dataFields.Raise>
   | JsonVariant<
     "LocalCode",
     { readonly label: typeof Schema.String; readonly summary: Schema.optional<typeof Schema.String> }
@@ -88,7 +90,7 @@ const withoutUndefined = (fields: object): any =>
 
 /**
  * Every action as JSON, one shape for the store and the wire. The actions that are data
- * (restart, execute, signal, waitfor, heartbeatHealthy, log) are written whole and read back as
+ * (restart, execute, signal, waitfor, heartbeatHealthy, log, publishState, raise) are written whole and read back as
  * they were; a notify (a local queue) or an `Action.effect` (code) is written as a `LocalCode`
  * marker with its label and flags, and read back as an action that fails until the application
  * declares it again.

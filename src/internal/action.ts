@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import type * as PublicAction from "../Action.js"
 import type { ConditionEvent } from "./condition.js"
 import * as json from "./json.js"
+import * as node_ from "./node.js"
 import * as options_ from "./options.js"
 
 /** @internal */
@@ -118,6 +119,10 @@ export type LogData = PublicAction.LogData
 /** @internal */
 export type LocalData = PublicAction.LocalData
 /** @internal */
+export type PublishStateData = PublicAction.PublishStateData
+/** @internal */
+export type RaiseData = PublicAction.RaiseData
+/** @internal */
 export type ActionData = PublicAction.ActionData
 
 /** @internal the name and flags of every action */
@@ -144,6 +149,23 @@ export const dataFields = {
     host: Schema.optional(Schema.String),
     ready: Schema.optional(Schema.String)
   },
+  PublishState: {
+    entity: Schema.String,
+    state: Schema.NonNegativeInt,
+    node: Schema.optional(node_.NodeAddress),
+    timeoutMillis: Schema.optional(json.Millis)
+  },
+  Raise: {
+    entity: Schema.String,
+    raise: Schema.Struct({
+      type: Schema.NonNegativeInt,
+      class: Schema.NonNegativeInt,
+      severity: Schema.NonNegativeInt,
+      detail: Schema.optional(Schema.String)
+    }),
+    node: Schema.optional(node_.NodeAddress),
+    timeoutMillis: Schema.optional(json.Millis)
+  },
   Log: {
     message: Schema.String,
     verbosity: json.withDefault(Schema.NonNegativeInt, () => 1, (verbosity) => verbosity === 1),
@@ -159,7 +181,9 @@ export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common
     Schema.TaggedStruct("Signal", { ...common, ...dataFields.Signal }),
     Schema.TaggedStruct("WaitFor", { ...common, ...dataFields.WaitFor }),
     Schema.TaggedStruct("HeartbeatHealthy", common),
-    Schema.TaggedStruct("Log", { ...common, ...dataFields.Log })
+    Schema.TaggedStruct("Log", { ...common, ...dataFields.Log }),
+    Schema.TaggedStruct("PublishState", { ...common, ...dataFields.PublishState }),
+    Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise })
   ] as const
 
 const common = {
@@ -366,6 +390,29 @@ export const log = (
     options_.optionsProblem(options, ["verbosity", "attachPrefix"], "log options")
   )
 
+/** the node and timeout of a publish or raise action, and what is wrong with them */
+const nodeOptions = (options: PublicAction.NodeOptions | undefined, what: string) => {
+  const timeoutMillis = options?.timeout === undefined ? undefined : toMillisOrNaN(options.timeout)
+  const nodeProblem = options?.node === undefined ? undefined : node_.problem(options.node)
+  const problem = options_.optionsProblem(options, ["node", "timeout"], `${what} options`) ??
+    (nodeProblem === undefined ? undefined : { argument: `${what} node`, reason: nodeProblem }) ??
+    (options?.timeout === undefined ? undefined : durationProblem(options.timeout, `${what} timeout`))
+  return { fields: { node: options?.node, timeoutMillis }, problem }
+}
+
+/** @internal */
+export const publishState = (entity: string, state: number, options?: PublicAction.NodeOptions): Action => {
+  const { fields, problem } = nodeOptions(options, "publishState")
+  return withProblem(make<PublishStateData>({ _tag: "PublishState", entity, state, ...fields }), problem)
+}
+
+/** @internal */
+export const raise = (entity: string, raise: PublicAction.RaiseTarget, options?: PublicAction.NodeOptions): Action => {
+  const { fields, problem } = nodeOptions(options, "raise")
+  const known = options_.optionsProblem(raise, ["type", "class", "severity", "detail"], "raise")
+  return withProblem(make<RaiseData>({ _tag: "Raise", entity, raise, ...fields }), known ?? problem)
+}
+
 // ---------------------------------------------------------------------------------------------
 // combinators
 // ---------------------------------------------------------------------------------------------
@@ -429,10 +476,20 @@ export const summary = (action: ActionData): string => {
       return "mark heartbeat healthy"
     case "Log":
       return `log "${action.message}" (verbosity ${action.verbosity})`
+    case "PublishState":
+      return `publish state ${action.state} of entity "${action.entity}"${onNode(action)}`
+    case "Raise": {
+      const { class: klass, severity, type } = action.raise
+      return `raise type ${type} class ${klass} severity ${severity} on entity "${action.entity}"${onNode(action)}`
+    }
     case "Local":
       return `local code (${action.label})`
   }
 }
+
+const onNode = (action: PublishStateData | RaiseData): string =>
+  (action.node === undefined ? "" : ` on ${node_.render(action.node)}`) +
+  (action.timeoutMillis === undefined ? "" : ` (timeout ${action.timeoutMillis} ms)`)
 
 /** @internal */
 export const describe = (action: ActionData): Record<string, unknown> => ({

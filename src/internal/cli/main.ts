@@ -61,6 +61,7 @@ const start = Command.make("start", {
       socket: sock,
       tokenFile: paths.tokenFile,
       mirror: paths.mirror,
+      tls: paths.tls,
       onReady: ({ tcpPort }) =>
         Console.log(
           `ham: running ${config.entities.length} entities; control socket ${sock}` +

@@ -39,6 +39,10 @@ export const target = {
   tokenFile: Options.text("token-file").pipe(
     Options.withDescription("a HAM on TCP: the file of its token (else $HAM_TOKEN)"),
     Options.optional
+  ),
+  caFile: Options.text("ca-file").pipe(
+    Options.withDescription("a HAM on TCP with TLS: the PEM file its certificate is checked against"),
+    Options.optional
   )
 }
 
@@ -48,6 +52,7 @@ export type Target = {
   readonly host: Option.Option<string>
   readonly port: Option.Option<number>
   readonly tokenFile: Option.Option<string>
+  readonly caFile: Option.Option<string>
 }
 
 /** @internal */
@@ -58,7 +63,8 @@ export const withHam = <A>(t: Target, f: (ham: HamService) => Effect.Effect<A, u
   const options = Option.isSome(t.port)
     ? {
       tcp: { port: t.port.value, host: Option.getOrUndefined(t.host) },
-      auth: Option.isSome(t.tokenFile) ? { tokenFile: t.tokenFile.value } : { tokenEnv: "HAM_TOKEN" }
+      auth: Option.isSome(t.tokenFile) ? { tokenFile: t.tokenFile.value } : { tokenEnv: "HAM_TOKEN" },
+      tls: Option.isSome(t.caFile) ? { caFile: t.caFile.value } : undefined
     }
     : { unix: Option.getOrElse(t.socket, () => config_.defaultSocket()) }
   return Effect.flatMap(Ham, f).pipe(Effect.provide(client.layer({ ...options, connectTimeout: "2 seconds" })))

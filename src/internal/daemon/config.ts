@@ -59,8 +59,12 @@ export const ListenConfig = Schema.Struct({
     host: Schema.optional(Schema.String)
   })),
   tokenFile: Schema.optional(Schema.String),
-  tokenEnv: Schema.optional(Schema.String)
-}).annotations({ description: "a TCP listener (loopback unless host says otherwise) and its token" })
+  tokenEnv: Schema.optional(Schema.String),
+  tls: Schema.optional(Schema.Struct({
+    certFile: Schema.String.annotations({ description: "the server's certificate (PEM)" }),
+    keyFile: Schema.String.annotations({ description: "its private key (PEM; a file of mode 0600)" })
+  })).annotations({ description: "speak TLS on the TCP listener (for addresses beyond loopback)" })
+}).annotations({ description: "a TCP listener (loopback unless host says otherwise), its token and TLS" })
 
 const uniqueNames = (entities: ReadonlyArray<EntityConfig>) => {
   const seen = new Set<string>()
@@ -165,6 +169,9 @@ export const resolvePaths = (config: Config, file: string) => {
     state: config.state === false ? undefined : abs(config.state ?? "ham-state"),
     socket: config.socket === undefined ? undefined : abs(config.socket),
     tokenFile: config.listen?.tokenFile === undefined ? undefined : abs(config.listen.tokenFile),
-    mirror: config.mirror === undefined ? undefined : abs(config.mirror)
+    mirror: config.mirror === undefined ? undefined : abs(config.mirror),
+    tls: config.listen?.tls === undefined
+      ? undefined
+      : { certFile: abs(config.listen.tls.certFile), keyFile: abs(config.listen.tls.keyFile) }
   }
 }

@@ -39,6 +39,8 @@ export interface DaemonOptions {
   readonly tokenFile: string | undefined
   /** a directory kept in sync with the tree (`mirror/sync.ts`), while the daemon runs */
   readonly mirror?: string | undefined
+  /** the TCP listener's certificate and key files (absolute), when it speaks TLS */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined
   /** called once the daemon serves and the config is applied */
   readonly onReady?: (info: { readonly socket: string; readonly tcpPort: number | undefined }) => Effect.Effect<void>
 }
@@ -221,7 +223,7 @@ export const run = (options: DaemonOptions) =>
     const info = yield* server.make({
       listen: {
         unix: options.socket,
-        ...(tcp === undefined ? {} : { tcp: { port: tcp.port, host: tcp.host } })
+        ...(tcp === undefined ? {} : { tcp: { port: tcp.port, host: tcp.host, tls: options.tls } })
       },
       ...(tcp === undefined ? {} : {
         auth: options.tokenFile !== undefined

@@ -12,8 +12,10 @@ import * as FiberSet from "effect/FiberSet"
 import * as Runtime from "effect/Runtime"
 import type * as Tracer from "effect/Tracer"
 import type { DuplicateName, InvalidArgument } from "../../HamError.js"
+import type { HamService } from "../../HamService.js"
 import type * as cond from "../condition.js"
 import type * as launch from "../launch/launcher.js"
+import type { NodeAddress } from "../node.js"
 import type { EntityDoc } from "./doc.js"
 import type { Changes } from "./persist.js"
 import type { BeatConfig, EntityRec, HamState, Life, LifeRecord, Policy } from "./state.js"
@@ -109,6 +111,21 @@ export interface AttachContext {
   readonly adoptRestored: (kind: "process" | "pid") => EntityRec | undefined
 }
 
+/**
+ * The calls of node-qualified actions (`remote/nodes.ts`): `f` given the `Ham` of `node` (this
+ * HAM's own when `node` is absent), within `timeoutMillis` (connecting included). Every way it
+ * can go wrong (unreachable, refused, the call's own error, no answer in time) is a failure.
+ *
+ * @internal
+ */
+export interface Nodes {
+  readonly call: <A, E>(
+    node: NodeAddress | undefined,
+    timeoutMillis: number | undefined,
+    f: (ham: HamService) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | string>
+}
+
 /** @internal the heartbeat clocks (beats.ts) */
 export interface Beats {
   /** the entity's life started: its periods are counted from now */
@@ -137,6 +154,8 @@ export interface Engine {
   readonly notifyDirectory: string
   /** the changes to be committed to the store */
   readonly changes: Changes
+  /** this HAM and the others its node-qualified actions call */
+  readonly nodes: Nodes
   readonly basePolicy: Policy
   /** the store can be taken from this HAM (it holds a lease): every act asks it first (`mayAct`) */
   readonly leased: boolean

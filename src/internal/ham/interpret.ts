@@ -1,7 +1,8 @@
 /**
  * The action interpreter: runs a condition's action list, in order, for one event. Each action
  * is data (`action.ts`) and is interpreted here: restart (through the entity's driver), execute
- * (a command, or local code), notify, signal, waitfor, heartbeatHealthy, log. A failed action
+ * (a command, or local code), notify, signal, waitfor, heartbeatHealthy, log, and publishState
+ * and raise (on this HAM, or on another through `engine.nodes`: a node-qualified action). A failed action
  * runs its alternates in order until one succeeds; `breakOnFail` stops the list, `removeOnFail`
  * removes the action.
  *
@@ -174,6 +175,20 @@ export const make = (engine: Engine) => {
         const text = action.attachPrefix ? `${path}: ${action.message}` : action.message
         return Effect.logInfo(text).pipe(
           Effect.annotateLogs({ entity: ctx.rec.name, condition: ctx.condition.name, event: ctx.event._tag })
+        )
+      }
+      case "PublishState":
+        return engine.nodes.call(
+          action.node,
+          action.timeoutMillis,
+          (ham) => ham.publishState(action.entity, action.state)
+        )
+      case "Raise": {
+        const detail = action.raise.detail ?? `${ctx.event._tag} of "${ctx.rec.name}" (seq ${ctx.event.seq})`
+        return engine.nodes.call(
+          action.node,
+          action.timeoutMillis,
+          (ham) => ham.raise(action.entity, { ...action.raise, detail })
         )
       }
       case "Local": {

@@ -38,6 +38,7 @@ import * as pidLives from "../lives/pid.js"
 import * as processLives from "../lives/process.js"
 import * as selfLives from "../lives/self.js"
 import * as notifyServer from "../notify/server.js"
+import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
@@ -168,6 +169,10 @@ export const make = (
       ))
     }
     const changes = persist.make(state, store, (rec) => recordOf(engine, rec), fence)
+    // the other HAMs of node-qualified actions: made before the stop is registered, so that their
+    // connections close after the HAM has stopped
+    const own: { service?: Api.HamService } = {}
+    const nodes = yield* nodes_.make(() => own.service!)
 
     // the engine is assembled here: each part is made from it and bound into it
     const engine: Types.Mutable<Engine> = {
@@ -182,6 +187,7 @@ export const make = (
       executor,
       notifyDirectory,
       changes,
+      nodes,
       basePolicy,
       // a store with a lease (epoch) can be taken over by another HAM
       leased: store.info().epoch !== undefined,
@@ -315,6 +321,8 @@ export const make = (
       verbosity: Effect.sync(() => state.verbosity),
       stop
     }
+
+    own.service = service
 
     yield* Effect.forkScoped(changes.flusher)
     yield* Effect.forkScoped(Effect.zipRight(store.lost, Effect.sync(fence)))

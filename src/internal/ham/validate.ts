@@ -23,6 +23,7 @@ import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import type * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
+import * as node_ from "../node.js"
 import * as options_ from "../options.js"
 import * as procfs from "../procfs.js"
 
@@ -449,6 +450,18 @@ export const validateActionData = (
         if (action.pid !== undefined) yield* validatePid(action.pid)
         if (!finiteTime(action.awaitExitMillis, true)) {
           return yield* fail("signal awaitExit", `must be a finite duration${got(action.awaitExitMillis)}`)
+        }
+        break
+      }
+      case "PublishState":
+      case "Raise": {
+        const what = action._tag === "Raise" ? "raise" : "publishState"
+        yield* validateEntityName(action.entity)
+        if (action._tag === "Raise") yield* validateRaise(action.raise)
+        else yield* validateState(action.state)
+        if (action.node !== undefined) yield* decodeWith(node_.NodeAddress, `${what} node`)(action.node)
+        if (!finiteTime(action.timeoutMillis, false)) {
+          return yield* fail(`${what} timeout`, `must be a finite duration above 0 ms${got(action.timeoutMillis)}`)
         }
         break
       }

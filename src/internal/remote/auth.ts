@@ -37,15 +37,18 @@ const checkToken = (argument: string, text: string): Effect.Effect<Redacted.Reda
 }
 
 /**
- * Reads a token file, refusing one that anyone but its owner may read or write, that this user
- * does not own, or that is not a regular file (the checks are made on the open descriptor).
+ * Reads a file that only its owner may read (a token, a TLS key), refusing one that anyone but its
+ * owner may read or write, that this user does not own, that is not a regular file, or that is
+ * larger than `maxBytes` (the checks are made on the open descriptor).
  *
  * @internal
  */
-export const readTokenFile = (
+export const readPrivateFile = (
   path: string,
-  argument = "tokenFile"
-): Effect.Effect<Redacted.Redacted<string>, InvalidArgument> =>
+  argument: string,
+  maxBytes: number,
+  what = "the file"
+): Effect.Effect<string, InvalidArgument> =>
   Effect.flatMap(
     Effect.try({
       try: () => {
@@ -61,7 +64,7 @@ export const readTokenFile = (
               `${path} may be read or written by others (mode 0${(stat.mode & 0o777).toString(8)}): chmod 600 it`
             )
           }
-          if (stat.size > MaxTokenLength + 2) throw new Error(`${path} is too large for a token`)
+          if (stat.size > maxBytes) throw new Error(`${path} is too large for ${what}`)
           return Option.some(fs.readFileSync(fd, "utf8"))
         } finally {
           fs.closeSync(fd)
@@ -71,9 +74,20 @@ export const readTokenFile = (
     }),
     Option.match({
       onNone: () => Effect.fail(invalid(argument, `${path} is not a regular file`)),
-      onSome: (text) => checkToken(argument, text)
+      onSome: Effect.succeed
     })
   )
+
+/**
+ * Reads a token file: a file only its owner may read (`readPrivateFile`), holding a token.
+ *
+ * @internal
+ */
+export const readTokenFile = (
+  path: string,
+  argument = "tokenFile"
+): Effect.Effect<Redacted.Redacted<string>, InvalidArgument> =>
+  Effect.flatMap(readPrivateFile(path, argument, MaxTokenLength + 2, "a token"), (text) => checkToken(argument, text))
 
 /** @internal a new random token: 32 random bytes, base64url (43 characters) */
 export const generateToken = (): Redacted.Redacted<string> =>

@@ -32,7 +32,6 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as net from "node:net"
 import type * as ClientApi from "../../HamClient.js"
 import { HamUnreachable, InvalidArgument, type Unauthorized } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
@@ -43,6 +42,7 @@ import * as auth from "./auth.js"
 import * as frames from "./frames.js"
 import * as listen from "./listen.js"
 import * as rpcs from "./rpcs.js"
+import * as tls from "./tls.js"
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
 
@@ -85,20 +85,28 @@ const causeText = (u: unknown): string => {
   return u instanceof Error ? u.message : Predicate.hasProperty(u, "message") ? String(u.message) : ""
 }
 
-/** where the options point to, as written in errors */
+/** where the options point to, as written in errors, and how to open a socket to it */
 const endpointOf = (
   options: ClientApi.ClientOptions
-): Effect.Effect<{ readonly address: string; readonly connect: net.NetConnectOpts }, InvalidArgument> => {
+): Effect.Effect<
+  { readonly address: string; readonly open: Effect.Effect<Socket.Socket, Socket.SocketError> },
+  InvalidArgument
+> => {
   const { tcp, unix } = options
   if (unix !== undefined && tcp === undefined) {
-    return Effect.succeed({ address: listen.unixAddress(unix), connect: { path: unix } })
+    if (options.tls !== undefined) return Effect.fail(invalid("HamClient", "tls is for tcp, not for a Unix socket"))
+    return Effect.succeed({ address: listen.unixAddress(unix), open: NodeSocket.makeNet({ path: unix }) })
   }
   if (tcp !== undefined && unix === undefined) {
     const host = tcp.host ?? "127.0.0.1"
-    return Effect.succeed({
-      address: listen.tcpAddress(host, tcp.port),
-      connect: { host, port: tcp.port, noDelay: true }
-    })
+    const address = listen.tcpAddress(host, tcp.port)
+    if (options.tls === undefined) {
+      return Effect.succeed({ address, open: NodeSocket.makeNet({ host, port: tcp.port, noDelay: true }) })
+    }
+    return Effect.map(tls.clientOptions(options.tls, host, tcp.port), (connect) => ({
+      address: address.replace(/^tcp:/, "tls:"),
+      open: tls.socket(connect)
+    }))
   }
   return Effect.fail(invalid("HamClient", "give exactly one of tcp and unix"))
 }
@@ -108,7 +116,7 @@ export const make = (
   options: ClientApi.ClientOptions
 ): Effect.Effect<Api.HamService, InvalidArgument | Unauthorized | HamUnreachable, Scope.Scope> =>
   Effect.gen(function*() {
-    const { address, connect } = yield* endpointOf(options)
+    const { address, open } = yield* endpointOf(options)
     const token = yield* auth.resolveToken(options.auth, "auth")
     const eventBuffer = options.eventBuffer ?? 4096
     const connectTimeout = options.connectTimeout ?? "5 seconds"
@@ -123,7 +131,7 @@ export const make = (
       ))
     const context = yield* Layer.build(Layer.merge(
       RpcClient.layerProtocolSocket().pipe(
-        Layer.provide(Layer.effect(Socket.Socket, Effect.mapError(NodeSocket.makeNet(connect), unreachable))),
+        Layer.provide(Layer.effect(Socket.Socket, Effect.mapError(open, unreachable))),
         Layer.provide(Layer.succeed(RpcSerialization.RpcSerialization, serialization))
       ),
       withToken

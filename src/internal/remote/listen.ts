@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as nodePath from "node:path"
+import * as tls from "node:tls"
 import { ListenFailed } from "../../HamError.js"
 import * as probe from "../probe.js"
 import type { Transport } from "./transport.js"
@@ -66,21 +67,27 @@ const serve = (
   )
 
 /**
- * Listens on TCP `host`:`port` (port 0: one the system picks) and returns the address bound.
+ * Listens on TCP `host`:`port` (port 0: one the system picks) and returns the address bound. With
+ * `secure` (TLS options), the transport is given each connection once its handshake is done; the
+ * handshakes under way count against `maxConnections` too.
  *
  * @internal
  */
 export const listenTcp = (
   transport: Transport,
   host: string,
-  port: number
+  port: number,
+  secure?: { readonly options: tls.TlsOptions; readonly maxConnections: number } | undefined
 ): Effect.Effect<{ readonly host: string; readonly port: number }, ListenFailed, Scope.Scope> =>
   Effect.gen(function*() {
     const address = tcpAddress(host, port)
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       return yield* failed(address, "a port is an integer from 0 to 65535")
     }
-    const server = net.createServer({ allowHalfOpen: false, noDelay: true }, transport.accept(false))
+    const server = secure === undefined
+      ? net.createServer({ allowHalfOpen: false, noDelay: true }, transport.accept(false))
+      : tls.createServer({ ...secure.options, allowHalfOpen: false, noDelay: true }, transport.accept(false))
+    if (secure !== undefined) server.maxConnections = secure.maxConnections
     yield* serve(address, server, transport, { host, port, exclusive: true })
     const bound = server.address() as net.AddressInfo
     return { host, port: bound.port }

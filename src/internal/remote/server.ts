@@ -25,6 +25,7 @@ import * as protocol from "../protocol.js"
 import * as auth from "./auth.js"
 import * as listen from "./listen.js"
 import * as rpcs from "./rpcs.js"
+import * as tls from "./tls.js"
 import * as transport_ from "./transport.js"
 
 /** @internal */
@@ -179,11 +180,14 @@ export const make = (
     if (tcp !== undefined && Option.isNone(token)) {
       return yield* invalid("auth", "a TCP listener needs a token: give auth.token, auth.tokenFile or auth.tokenEnv")
     }
+    const secure = tcp?.tls === undefined
+      ? undefined
+      : { options: yield* tls.serverOptions(tcp.tls, limits.authTimeoutMillis), maxConnections: limits.maxConnections }
     const transport = yield* transport_.make(limits)
     const boundTcp = tcp === undefined
       ? Option.none()
-      : Option.some(yield* listen.listenTcp(transport, tcp.host ?? "127.0.0.1", tcp.port))
-    if (Option.isSome(boundTcp) && !listen.isLoopback(boundTcp.value.host)) {
+      : Option.some(yield* listen.listenTcp(transport, tcp.host ?? "127.0.0.1", tcp.port, secure))
+    if (Option.isSome(boundTcp) && secure === undefined && !listen.isLoopback(boundTcp.value.host)) {
       yield* Effect.logWarning(
         `HamServer: listening on ${listen.tcpAddress(boundTcp.value.host, boundTcp.value.port)}, beyond loopback, ` +
           "without TLS: the token and every call travel in clear text"
