@@ -13,16 +13,27 @@ const bin = path.join(root, "src", "internal", "cli", "bin.ts")
 const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
 
 /** runs one CLI command to its end (at most 30 s) */
-export const ham = (...args: ReadonlyArray<string>) => {
-  const r = cp.spawnSync(process.execPath, [...nodeArgs, ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
+export const ham = (...args: ReadonlyArray<string>) => hamIn([], ...args)
+
+/**
+ * runs one CLI command to its end (at most 30 s), behind a command prefix (`ip netns exec NAME`);
+ * an empty prefix runs it as `ham` does
+ */
+export const hamIn = (prefix: ReadonlyArray<string>, ...args: ReadonlyArray<string>) => {
+  const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs, ...args]
+  const r = cp.spawnSync(command, rest, { cwd: root, encoding: "utf8", timeout: 30_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
 /** a long-running CLI command (the daemon, `events -f`), killed with the scope if still running */
-export const spawned = (...args: ReadonlyArray<string>) =>
+export const spawned = (...args: ReadonlyArray<string>) => spawnedIn([], ...args)
+
+/** a long-running CLI command behind a command prefix (`ip netns exec NAME`), killed with the scope */
+export const spawnedIn = (prefix: ReadonlyArray<string>, ...args: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = cp.spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+      const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs, ...args]
+      const child = cp.spawn(command, rest, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
       const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
       child.stdout.on("data", (d) => (out.stdout += d))
       child.stderr.on("data", (d) => (out.stderr += d))
