@@ -97,6 +97,33 @@ describe("node-qualified actions", () => {
       yield* waitUntilEffect("A's connections closed", Effect.map(server.stats, (s) => s.open === 0))
     }).pipe(Effect.scoped))
 
+  it.live("the other HAM started again: the connection kept is made again, and the action succeeds", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-nodes-")
+      const startB = Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const served = yield* Scope.extend(serveB(dir), scope)
+        yield* served.b.attach(Entity.fiber("db", Effect.never))
+        return { ...served, events: yield* Scope.extend(served.b.subscribe, scope), scope }
+      })
+      const first = yield* startB
+      const alternates = yield* Queue.unbounded<string>()
+      yield* Effect.gen(function*() {
+        const fire = yield* trigger(
+          Action.publishState("db", 2, { node: first.unix }).pipe(Action.orElse(Action.notify(alternates, "failed")))
+        )
+        yield* fire
+        yield* awaitEvents(first.events, is("CondState", "db"))
+        yield* Scope.close(first.scope, Exit.void)
+        const second = yield* startB
+        yield* fire
+        yield* awaitEvents(second.events, is("CondState", "db"))
+        expect(yield* Queue.size(alternates)).toBe(0)
+        expect((yield* actionOf("publishState")).failures).toBe(0)
+        yield* Scope.close(second.scope, Exit.void)
+      }).pipe(Effect.provide(Ham.layer()), Effect.scoped)
+    }).pipe(Effect.scoped))
+
   it.live("on this HAM when no node is named", () =>
     Effect.gen(function*() {
       yield* Ham.attach(Entity.fiber("db", Effect.never))

@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import type * as ClientApi from "../../HamClient.js"
 import type { HamService } from "../../HamService.js"
@@ -71,21 +72,24 @@ export const make = (local: () => HamService): Effect.Effect<Nodes, never, Scope
         return Scope.close(connection.scope, Exit.void)
       })
 
-    /** the address's connection: the one kept, or a new one (made once, whoever asks meanwhile) */
+    /**
+     * The address's connection: the one kept (`fresh` false), or a new one, made once whoever asks
+     * meanwhile (looked up and registered in one synchronous step). Settled however the making
+     * ends: an action that gives up (its timeout) while connecting leaves no connection half made,
+     * and whoever waits on it fails too.
+     */
     const connect = (node: node_.NodeAddress, timeoutMillis: number) =>
-      Effect.gen(function*() {
-        if (closed) return yield* Effect.fail("the HAM is stopping")
+      Effect.suspend(() => {
+        if (closed) return Effect.fail("the HAM is stopping")
         const key = node_.key(node)
         const kept = connections.get(key)
-        if (kept !== undefined) return { key, connection: kept }
+        if (kept !== undefined) return Effect.succeed({ key, connection: kept, fresh: false })
         const connection: Connection = {
-          scope: yield* Scope.fork(parent, ExecutionStrategy.sequential),
-          ham: yield* Deferred.make<HamService, string>()
+          scope: Effect.runSync(Scope.fork(parent, ExecutionStrategy.sequential)),
+          ham: Deferred.unsafeMake<HamService, string>(FiberId.none)
         }
         connections.set(key, connection)
-        // settled however the making ends: an action that gives up (its timeout) while connecting
-        // leaves no connection half made, and whoever waits on it fails too
-        yield* client.make(clientOptions(node, timeoutMillis)).pipe(
+        return client.make(clientOptions(node, timeoutMillis)).pipe(
           Scope.extend(connection.scope),
           Effect.catchAllCause((cause) => Effect.fail(describeCause(cause))),
           Effect.onExit((exit) =>
@@ -103,9 +107,9 @@ export const make = (local: () => HamService): Effect.Effect<Nodes, never, Scope
                 drop(key, connection)
               )
           ),
-          Effect.ignore
+          Effect.ignore,
+          Effect.as({ key, connection, fresh: true })
         )
-        return { key, connection }
       })
 
     const remote = <A, E>(
@@ -113,14 +117,18 @@ export const make = (local: () => HamService): Effect.Effect<Nodes, never, Scope
       timeoutMillis: number,
       f: (ham: HamService) => Effect.Effect<A, E>
     ): Effect.Effect<A, E | string> =>
-      Effect.flatMap(connect(node, timeoutMillis), ({ connection, key }) =>
+      Effect.flatMap(connect(node, timeoutMillis), ({ connection, fresh, key }) =>
         Effect.flatMap(Deferred.await(connection.ham), (ham) =>
-          // a lost connection makes the client's calls die (HamUnreachable): a failure here, and
-          // the connection is dropped so that the next action connects again
-          Effect.catchAllCause(f(ham), (cause): Effect.Effect<never, E | string> =>
-            Cause.isDie(cause)
-              ? Effect.zipRight(drop(key, connection), Effect.fail(describeCause(cause)))
-              : Effect.failCause(cause))))
+          // a lost connection makes the client's calls die (HamUnreachable): the connection is
+          // dropped; a kept one (the other HAM restarted meanwhile) is made again once, a new one
+          // is a failure
+          Effect.catchAllCause(f(ham), (cause): Effect.Effect<A, E | string> =>
+            !Cause.isDie(cause)
+              ? Effect.failCause(cause)
+              : Effect.zipRight(
+                drop(key, connection),
+                fresh ? Effect.fail(describeCause(cause)) : remote(node, timeoutMillis, f)
+              ))))
 
     const call: Nodes["call"] = <A, E>(
       node: node_.NodeAddress | undefined,
