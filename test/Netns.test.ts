@@ -14,6 +14,7 @@ import { Effect } from "effect"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { selfSigned } from "./certs.js"
 import { hamIn, type LsEntity, spawnedIn } from "./daemon.js"
 import { isLive, tempDir, waitUntil } from "./processes.js"
 
@@ -77,34 +78,6 @@ const namespaces = Effect.acquireRelease(
     })
 )
 
-/** a self-signed certificate for `address`, its key (0600) */
-const makeCert = (dir: string, address: string) => {
-  const certFile = path.join(dir, "cert.pem")
-  const keyFile = path.join(dir, "key.pem")
-  const r = cp.spawnSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=ham-b",
-    "-addext",
-    `subjectAltName=IP:${address}`
-  ], { encoding: "utf8" })
-  expect(r.status, r.stderr).toBe(0)
-  fs.chmodSync(keyFile, 0o600)
-  return { certFile, keyFile }
-}
-
 describe("two daemons in two network namespaces", () => {
   it.live(
     "attach across, a restart seen remotely, a node-qualified action, a refused token, ham stop leaves nothing",
@@ -117,7 +90,7 @@ describe("two daemons in two network namespaces", () => {
           console.log("ip netns is not allowed here: falling back to two daemons on loopback ports")
         } else console.log(`namespaces ${ns.names.join(", ")}: A ${sideA.address}, B ${sideB.address}`)
         const dir = yield* tempDir("ham-netns-")
-        const { certFile, keyFile } = makeCert(dir, sideB.address)
+        const { certFile, keyFile } = selfSigned(dir, [`IP:${sideB.address}`])
         const tokenFile = path.join(dir, "b", "token")
         fs.mkdirSync(path.join(dir, "a"), { mode: 0o700 })
         fs.mkdirSync(path.join(dir, "b"), { mode: 0o700 })

@@ -11,10 +11,10 @@ import { Chunk, Context, Effect, Layer, Option, Stream } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import * as HamClient from "effect-ham/HamClient"
 import * as HamServer from "effect-ham/HamServer"
-import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { selfSigned } from "./certs.js"
 import { tempDir } from "./processes.js"
 import { failureOf } from "./utils.js"
 
@@ -22,29 +22,7 @@ const token = "tls-test-token-0123456789abcdefgh"
 
 /** a self-signed certificate for 127.0.0.1 and ham.test, its key (0600) and the token file, in `dir` */
 const makeCert = (dir: string) => {
-  const certFile = path.join(dir, "cert.pem")
-  const keyFile = path.join(dir, "key.pem")
-  const r = cp.spawnSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=ham.test",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:ham.test"
-  ], { encoding: "utf8" })
-  expect(r.status, r.stderr).toBe(0)
-  fs.chmodSync(keyFile, 0o600)
+  const { certFile, keyFile } = selfSigned(dir, ["IP:127.0.0.1", "DNS:ham.test"])
   const tokenFile = path.join(dir, "token")
   fs.writeFileSync(tokenFile, token, { mode: 0o600 })
   return { certFile, keyFile, tokenFile }
