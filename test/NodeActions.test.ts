@@ -97,6 +97,30 @@ describe("node-qualified actions", () => {
       yield* waitUntilEffect("A's connections closed", Effect.map(server.stats, (s) => s.open === 0))
     }).pipe(Effect.scoped))
 
+  it.live("actions running at once on one address share one connection", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-nodes-")
+      const { b, server, tcp } = yield* serveB(dir)
+      yield* b.attach(Entity.fiber("db", Effect.never))
+      const bEvents = yield* b.subscribe
+      yield* Effect.gen(function*() {
+        const web = yield* Ham.entity("web")
+        // independent conditions: each runs on a fiber of its own, all at once
+        for (const state of [1, 2, 3, 4]) {
+          yield* Ham.conditionRaise(web, { type: 7, class: 0, severity: 0 }, { independent: true }).pipe(
+            Ham.action(Action.publishState("db", state, { node: tcp }))
+          )
+        }
+        yield* Ham.raise(web, { type: 7, class: 1, severity: 1 })
+        const states = new Set<number>()
+        while (states.size < 4) {
+          const event = yield* Queue.take(bEvents)
+          if (event._tag === "CondState" && event.entity === "db") states.add(event.to)
+        }
+        expect((yield* server.stats).accepted).toBe(1)
+      }).pipe(Effect.provide(Ham.layer()), Effect.scoped)
+    }).pipe(Effect.scoped))
+
   it.live("the other HAM started again: the connection kept is made again, and the action succeeds", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("ham-nodes-")
