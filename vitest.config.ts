@@ -34,6 +34,7 @@ export default defineConfig({
   test: {
     include: script === "test:slow" ? slow : ["test/**/*.test.ts"],
     exclude: script === "test" ? [...configDefaults.exclude, ...slow] : configDefaults.exclude,
+    globalSetup: ["test/globalSetup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000
   }

@@ -2,7 +2,7 @@
  * The `ham` CLI run as a user runs it, for the daemon's tests: one command to its end, or a
  * long-running one (the daemon, `events -f`) killed with the scope if still running.
  */
-import { expect } from "@effect/vitest"
+import { expect, inject } from "@effect/vitest"
 import { Effect } from "effect"
 import * as cp from "node:child_process"
 import * as path from "node:path"
@@ -10,7 +10,15 @@ import { fileURLToPath } from "node:url"
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const bin = path.join(root, "src", "internal", "cli", "bin.ts")
-const nodeArgs = ["--conditions=source", "--import", "tsx", bin]
+/**
+ * `ham start` from the sources through tsx (the daemon starts its guardian and helper scripts
+ * from beside its modules, as the package's bin does from the unbundled build), the other
+ * commands from the CLI bundled from the sources once per run (test/globalSetup.ts)
+ */
+const argsOf = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  args.find((arg) => !arg.startsWith("-")) === "start"
+    ? ["--conditions=source", "--import", "tsx", bin, ...args]
+    : [inject("hamBundle"), ...args]
 
 /** runs one CLI command to its end (at most 30 s) */
 export const ham = (...args: ReadonlyArray<string>) => hamIn([], ...args)
@@ -20,7 +28,7 @@ export const ham = (...args: ReadonlyArray<string>) => hamIn([], ...args)
  * an empty prefix runs it as `ham` does
  */
 export const hamIn = (prefix: ReadonlyArray<string>, ...args: ReadonlyArray<string>) => {
-  const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs, ...args]
+  const [command, ...rest] = [...prefix, process.execPath, ...argsOf(args)]
   const r = cp.spawnSync(command, rest, { cwd: root, encoding: "utf8", timeout: 30_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -32,7 +40,7 @@ export const spawned = (...args: ReadonlyArray<string>) => spawnedIn([], ...args
 export const spawnedIn = (prefix: ReadonlyArray<string>, ...args: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs, ...args]
+      const [command, ...rest] = [...prefix, process.execPath, ...argsOf(args)]
       const child = cp.spawn(command, rest, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
       const out = { stdout: "", stderr: "", exit: undefined as number | null | undefined }
       child.stdout.on("data", (d) => (out.stdout += d))
