@@ -24,6 +24,8 @@
  *   own, so interrupting a caller leaks nothing and the cover stays usable.
  * - Observable: `stats` (recoveries, failed recoveries, retries, generation) and `recoveries`, a
  *   `Stream` of recovery events. The recovery function can be replaced with `setRecover`.
+ * - Controlled (`ha_connection_ctrl`): `Cover.control` suspends and resumes recovery, limits the
+ *   recoveries and the attempts of one, resets their counts and replaces the recovery function.
  *
  * @since 0.1.0
  * @module
@@ -35,6 +37,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { InvalidArgument } from "./HamError.js"
+import * as controlInternal from "./internal/cover-control.js"
 import * as file from "./internal/cover-file.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
@@ -46,7 +49,7 @@ import * as internal from "./internal/cover.js"
  * @since 0.1.0
  * @category models
  */
-export interface Cover<A, EOp = unknown> extends Pipeable {
+export interface Cover<A, EOp = unknown> extends Pipeable, Controllable<RecoverFn<A>> {
   /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
   readonly use: <B, E extends EOp, R>(
     f: (resource: A) => Effect.Effect<B, E, R>
@@ -254,7 +257,7 @@ export const connect: (
  * @since 0.1.0
  * @category models
  */
-export interface CoverFile extends Pipeable {
+export interface CoverFile extends Pipeable, Controllable<FileRecoverFn> {
   /** the current descriptor */
   readonly fd: Effect.Effect<number, CoverClosed>
   readonly offset: Effect.Effect<number>
@@ -363,6 +366,98 @@ export const dup = (handle: CoverFile): Effect.Effect<CoverFile, CoverClosed> =>
  * @category combinators
  */
 export const close = (self: { readonly close: Effect.Effect<void> }): Effect.Effect<void> => self.close
+
+// ---------------------------------------------------------------------------------------------
+// control (ha_connection_ctrl)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The key under which a covered thing holds its control (see `control`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ControlTypeId: unique symbol = controlInternal.ControlTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ControlTypeId = typeof ControlTypeId
+
+/**
+ * What `Cover.control` does (the reference's `ha_connection_ctrl` commands):
+ *
+ * - `"suspend"` (`HA_RECOVERY_SUSPEND`): no new recovery; a failure passes through as on a plain
+ *   resource. `"resume"` (`HA_RECOVERY_ENABLE`) undoes it.
+ * - `{ maxRecoveries }` (`HA_RECOVERY_ACOUNT`): how many recoveries may start (counted from the
+ *   last `"resetRecoveries"`, `HA_RECOVERY_RESET_ACOUNT`); once reached, failures pass through.
+ * - `{ maxAttempts }` (`HA_RECOVERY_ICOUNT`): how many times the recovery function may be tried
+ *   for one failure, counted until a recovery succeeds or `"resetAttempts"`
+ *   (`HA_RECOVERY_RESET_ICOUNT`); it caps the schedule, and once reached, failures pass through.
+ *   Both limits take a non-negative integer or `"unlimited"` (the default).
+ * - `{ setRecover }`: replaces the recovery function (the reference's `HAREPLACERECOVERYFN`).
+ * - `"get"`: changes nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ControlOp<F> =
+  | "get"
+  | "suspend"
+  | "resume"
+  | "resetAttempts"
+  | "resetRecoveries"
+  | { readonly maxRecoveries: number | "unlimited" }
+  | { readonly maxAttempts: number | "unlimited" }
+  | { readonly setRecover: F }
+
+/**
+ * What `Cover.control` answers: the control's state after the operation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ControlState {
+  readonly suspended: boolean
+  /** recoveries started since the last `"resetRecoveries"` */
+  readonly recoveries: number
+  readonly maxRecoveries: number | "unlimited"
+  /** attempts of the recovery function since the last successful recovery or `"resetAttempts"` */
+  readonly attempts: number
+  readonly maxAttempts: number | "unlimited"
+}
+
+/**
+ * A covered thing that `Cover.control` takes; `F` is its recovery function's type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Controllable<F> {
+  readonly [ControlTypeId]: (op: ControlOp<F>) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
+}
+
+/**
+ * Controls the recovery of a cover, a covered file or connection, or a file opened through
+ * `Cover.layerFileSystem` (the reference's `ha_connection_ctrl`; see `ControlOp`), and answers
+ * the control's state. An operation it does not know, or a target that is not covered, fails with
+ * `InvalidArgument` and changes nothing; a closed cover fails with `CoverClosed`. An explicit
+ * `reopen` or `recoverNow` recovers whatever the control says (and is counted).
+ *
+ * ```ts
+ * yield* Cover.control(file, "suspend")                 // failures pass through
+ * yield* file.pipe(Cover.control({ maxAttempts: 3 }))
+ * const { recoveries } = yield* Cover.control(file, "get")
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const control: {
+  <F>(op: ControlOp<F>): (self: Controllable<F>) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
+  <F>(self: Controllable<F>, op: ControlOp<F>): Effect.Effect<ControlState, InvalidArgument | CoverClosed>
+} = dual(2, controlInternal.control)
 
 // ---------------------------------------------------------------------------------------------
 // the members of covers as module functions (dual: data-first, or data-last in a pipe)
