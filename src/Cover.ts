@@ -30,8 +30,10 @@
  * @since 0.1.0
  * @module
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import type * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -39,6 +41,7 @@ import type * as Stream from "effect/Stream"
 import type { InvalidArgument } from "./HamError.js"
 import * as controlInternal from "./internal/cover-control.js"
 import * as file from "./internal/cover-file.js"
+import * as fs from "./internal/cover-fs.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
 
@@ -455,9 +458,88 @@ export interface Controllable<F> {
  * @category combinators
  */
 export const control: {
-  <F>(op: ControlOp<F>): (self: Controllable<F>) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
-  <F>(self: Controllable<F>, op: ControlOp<F>): Effect.Effect<ControlState, InvalidArgument | CoverClosed>
+  <F>(
+    op: ControlOp<F>
+  ): (self: Controllable<F> | FileSystem.File) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
+  <F>(
+    self: Controllable<F> | FileSystem.File,
+    op: ControlOp<F>
+  ): Effect.Effect<ControlState, InvalidArgument | CoverClosed>
 } = dual(2, controlInternal.control)
+
+// ---------------------------------------------------------------------------------------------
+// drop-in layers: platform services whose resources recover
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Options of `Cover.layerFileSystem`: those of `Cover.open` (`schedule`, `isRecoverable`,
+ * `retries`), and when a file checks that its path still names it (`checkPath`):
+ *
+ * - `"atEnd"` (the default): when a read reaches the end of the file (reads 0 bytes), the moment a
+ *   reader of a file replaced by a rename (or removed and created again) would otherwise stop;
+ * - `"always"`: before every operation (an `fstat` and a `stat` more each);
+ * - `"never"`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FileSystemOptions {
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
+  readonly retries?: number | undefined
+  readonly checkPath?: "atEnd" | "always" | "never" | undefined
+}
+
+/**
+ * What the recovery function of a file of `Cover.layerFileSystem` is given: its path, its open
+ * flag and its offset (restored by the cover after the recovery).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FileSystemFileState {
+  readonly path: string
+  readonly flag: FileSystem.OpenFlag
+  readonly offset: bigint
+}
+
+/**
+ * The recovery function of a file of `Cover.layerFileSystem` (replaced with
+ * `Cover.control(file, { setRecover })`): its state → a new `File`, opened in the scope it is given
+ * (closed when it is replaced in turn). The cover then seeks it to the offset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FileSystemRecoverFn = (
+  state: FileSystemFileState
+) => Effect.Effect<FileSystem.File, unknown, Scope.Scope>
+
+/**
+ * A `FileSystem` whose open files recover: put it over the platform's (`NodeFileSystem.layer`), and
+ * code that uses `FileSystem` becomes HA-aware unchanged. A file opened with `open` (and the
+ * `stream` and `sink` built on it) is covered: when an operation fails recoverably (by default a
+ * bad or stale descriptor, `EBADF`, `ESTALE`, ...) or the file is found replaced or removed under
+ * its handle (`checkPath`; a stale handle, `ESTALE`), it is opened again by path (a file opened to
+ * be written, without truncating it), seeked to the offset the handle had, and the operation runs
+ * again. Every other method passes through to the underlying `FileSystem`.
+ *
+ * The files keep the platform's types: when the recovery gives up, the operation fails with a
+ * `SystemError` whose `cause` is the `RecoveryFailed` (its `reason` is the last failure's: `NotFound`
+ * when the path is gone). A file takes `Cover.control`. Bad options (an unknown key, a bad value)
+ * fail the layer with `InvalidArgument`.
+ *
+ * ```ts
+ * const covered = Cover.layerFileSystem({ retries: 3 }).pipe(Layer.provide(NodeFileSystem.layer))
+ * program.pipe(Effect.provide(covered))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFileSystem: (
+  options?: FileSystemOptions
+) => Layer.Layer<FileSystem.FileSystem, InvalidArgument, FileSystem.FileSystem> = fs.layerFileSystem
 
 // ---------------------------------------------------------------------------------------------
 // the members of covers as module functions (dual: data-first, or data-last in a pipe)
