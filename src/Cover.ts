@@ -30,20 +30,19 @@
  * @since 0.1.0
  * @module
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import type * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type { Controllable } from "./CoverLayers.js"
 import type { InvalidArgument } from "./HamError.js"
-import * as controlInternal from "./internal/cover-control.js"
 import * as file from "./internal/cover-file.js"
-import * as fs from "./internal/cover-fs.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
+
+export * from "./CoverLayers.js"
 
 /**
  * A covered resource. `EOp` is the resource's error type: what its operations fail with, and
@@ -369,177 +368,6 @@ export const dup = (handle: CoverFile): Effect.Effect<CoverFile, CoverClosed> =>
  * @category combinators
  */
 export const close = (self: { readonly close: Effect.Effect<void> }): Effect.Effect<void> => self.close
-
-// ---------------------------------------------------------------------------------------------
-// control (ha_connection_ctrl)
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The key under which a covered thing holds its control (see `control`).
- *
- * @since 0.1.0
- * @category type ids
- */
-export const ControlTypeId: unique symbol = controlInternal.ControlTypeId
-
-/**
- * @since 0.1.0
- * @category type ids
- */
-export type ControlTypeId = typeof ControlTypeId
-
-/**
- * What `Cover.control` does (the reference's `ha_connection_ctrl` commands):
- *
- * - `"suspend"` (`HA_RECOVERY_SUSPEND`): no new recovery; a failure passes through as on a plain
- *   resource. `"resume"` (`HA_RECOVERY_ENABLE`) undoes it.
- * - `{ maxRecoveries }` (`HA_RECOVERY_ACOUNT`): how many recoveries may start (counted from the
- *   last `"resetRecoveries"`, `HA_RECOVERY_RESET_ACOUNT`); once reached, failures pass through.
- * - `{ maxAttempts }` (`HA_RECOVERY_ICOUNT`): how many times the recovery function may be tried
- *   for one failure, counted until a recovery succeeds or `"resetAttempts"`
- *   (`HA_RECOVERY_RESET_ICOUNT`); it caps the schedule, and once reached, failures pass through.
- *   Both limits take a non-negative integer or `"unlimited"` (the default).
- * - `{ setRecover }`: replaces the recovery function (the reference's `HAREPLACERECOVERYFN`).
- * - `"get"`: changes nothing.
- *
- * @since 0.1.0
- * @category models
- */
-export type ControlOp<F> =
-  | "get"
-  | "suspend"
-  | "resume"
-  | "resetAttempts"
-  | "resetRecoveries"
-  | { readonly maxRecoveries: number | "unlimited" }
-  | { readonly maxAttempts: number | "unlimited" }
-  | { readonly setRecover: F }
-
-/**
- * What `Cover.control` answers: the control's state after the operation.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ControlState {
-  readonly suspended: boolean
-  /** recoveries started since the last `"resetRecoveries"` */
-  readonly recoveries: number
-  readonly maxRecoveries: number | "unlimited"
-  /** attempts of the recovery function since the last successful recovery or `"resetAttempts"` */
-  readonly attempts: number
-  readonly maxAttempts: number | "unlimited"
-}
-
-/**
- * A covered thing that `Cover.control` takes; `F` is its recovery function's type.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Controllable<F> {
-  readonly [ControlTypeId]: (op: ControlOp<F>) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
-}
-
-/**
- * Controls the recovery of a cover, a covered file or connection, or a file opened through
- * `Cover.layerFileSystem` (the reference's `ha_connection_ctrl`; see `ControlOp`), and answers
- * the control's state. An operation it does not know, or a target that is not covered, fails with
- * `InvalidArgument` and changes nothing; a closed cover fails with `CoverClosed`. An explicit
- * `reopen` or `recoverNow` recovers whatever the control says (and is counted).
- *
- * ```ts
- * yield* Cover.control(file, "suspend")                 // failures pass through
- * yield* file.pipe(Cover.control({ maxAttempts: 3 }))
- * const { recoveries } = yield* Cover.control(file, "get")
- * ```
- *
- * @since 0.1.0
- * @category combinators
- */
-export const control: {
-  <F>(
-    op: ControlOp<F>
-  ): (self: Controllable<F> | FileSystem.File) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
-  <F>(
-    self: Controllable<F> | FileSystem.File,
-    op: ControlOp<F>
-  ): Effect.Effect<ControlState, InvalidArgument | CoverClosed>
-} = dual(2, controlInternal.control)
-
-// ---------------------------------------------------------------------------------------------
-// drop-in layers: platform services whose resources recover
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Options of `Cover.layerFileSystem`: those of `Cover.open` (`schedule`, `isRecoverable`,
- * `retries`), and when a file checks that its path still names it (`checkPath`):
- *
- * - `"atEnd"` (the default): when a read reaches the end of the file (reads 0 bytes), the moment a
- *   reader of a file replaced by a rename (or removed and created again) would otherwise stop;
- * - `"always"`: before every operation (an `fstat` and a `stat` more each);
- * - `"never"`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface FileSystemOptions {
-  readonly schedule?: Schedule.Schedule<unknown> | undefined
-  readonly isRecoverable?: ((error: unknown) => boolean) | undefined
-  readonly retries?: number | undefined
-  readonly checkPath?: "atEnd" | "always" | "never" | undefined
-}
-
-/**
- * What the recovery function of a file of `Cover.layerFileSystem` is given: its path, its open
- * flag and its offset (restored by the cover after the recovery).
- *
- * @since 0.1.0
- * @category models
- */
-export interface FileSystemFileState {
-  readonly path: string
-  readonly flag: FileSystem.OpenFlag
-  readonly offset: bigint
-}
-
-/**
- * The recovery function of a file of `Cover.layerFileSystem` (replaced with
- * `Cover.control(file, { setRecover })`): its state → a new `File`, opened in the scope it is given
- * (closed when it is replaced in turn). The cover then seeks it to the offset.
- *
- * @since 0.1.0
- * @category models
- */
-export type FileSystemRecoverFn = (
-  state: FileSystemFileState
-) => Effect.Effect<FileSystem.File, unknown, Scope.Scope>
-
-/**
- * A `FileSystem` whose open files recover: put it over the platform's (`NodeFileSystem.layer`), and
- * code that uses `FileSystem` becomes HA-aware unchanged. A file opened with `open` (and the
- * `stream` and `sink` built on it) is covered: when an operation fails recoverably (by default a
- * bad or stale descriptor, `EBADF`, `ESTALE`, ...) or the file is found replaced or removed under
- * its handle (`checkPath`; a stale handle, `ESTALE`), it is opened again by path (a file opened to
- * be written, without truncating it), seeked to the offset the handle had, and the operation runs
- * again. Every other method passes through to the underlying `FileSystem`.
- *
- * The files keep the platform's types: when the recovery gives up, the operation fails with a
- * `SystemError` whose `cause` is the `RecoveryFailed` (its `reason` is the last failure's: `NotFound`
- * when the path is gone). A file takes `Cover.control`. Bad options (an unknown key, a bad value)
- * fail the layer with `InvalidArgument`.
- *
- * ```ts
- * const covered = Cover.layerFileSystem({ retries: 3 }).pipe(Layer.provide(NodeFileSystem.layer))
- * program.pipe(Effect.provide(covered))
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerFileSystem: (
-  options?: FileSystemOptions
-) => Layer.Layer<FileSystem.FileSystem, InvalidArgument, FileSystem.FileSystem> = fs.layerFileSystem
 
 // ---------------------------------------------------------------------------------------------
 // the members of covers as module functions (dual: data-first, or data-last in a pipe)

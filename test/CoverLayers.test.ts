@@ -2,14 +2,17 @@
  * The drop-in covers: platform services whose resources recover (`Cover.layerFileSystem`,
  * `Cover.layerHttpClient`), tried with real files and real processes.
  */
-import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import { Command, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, pipe, Schedule } from "effect"
-import { Cover } from "effect-ham"
+import { Effect, Fiber, Layer, Option, pipe, Ref, Schedule } from "effect"
+import { Cover, Entity, Ham, HamLive } from "effect-ham"
+import { CondDeath } from "effect-ham/Condition"
 import { closeSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs"
+import * as NodeHttp from "node:http"
 import { join } from "node:path"
-import { inTempDir } from "./processes.js"
+import { fileURLToPath } from "node:url"
+import { freePort, inTempDir } from "./processes.js"
 
 const text = "The quick brown fox jumps over the lazy dog."
 const decode = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8")
@@ -176,4 +179,168 @@ describe("Cover.layerFileSystem", () => {
         expect(error.message).toContain(reason)
       }
     }))
+})
+
+describe("Cover.layerHttpClient", () => {
+  const coveredHttp = (options?: Cover.HttpClientOptions) =>
+    Cover.layerHttpClient(options).pipe(Layer.provide(NodeHttpClient.layer))
+
+  /** an HTTP server in this process: `handle` answers, or destroys the socket to fail the request */
+  const serve = (
+    port: number,
+    handle: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
+  ) =>
+    Effect.acquireRelease(
+      Effect.async<NodeHttp.Server>((resume) => {
+        const server = NodeHttp.createServer(handle)
+        server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.closeAllConnections()
+          server.close(() => resume(Effect.void))
+        })
+    )
+
+  const text = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.flatMap(HttpClient.execute(request), (response) => response.text)
+
+  it.live(
+    "an HTTP server SIGKILLed twice and restarted by the HAM: no request of four loops through the covered client fails",
+    () =>
+      Effect.gen(function*() {
+        const port = yield* freePort
+        const script = fileURLToPath(new URL("../examples/http-server.mjs", import.meta.url))
+        const web = yield* Ham.attach(
+          Entity.process("web", Command.make(process.execPath, script, String(port)), { output: "ignore" })
+        )
+        yield* Ham.condition(web, CondDeath).pipe(Ham.restart)
+        const url = `http://127.0.0.1:${port}/`
+        const client = yield* HttpClient.HttpClient
+        // the first request waits for the server (refused until it listens: never sent, so sent again)
+        expect(yield* text(HttpClientRequest.get(url))).toMatch(/^pong \d+ 1$/)
+        const answers = yield* Ref.make<Array<string>>([])
+        const failures = yield* Ref.make<Array<unknown>>([])
+        let running = true
+        const loop = Effect.gen(function*() {
+          while (running) {
+            const result = yield* Effect.either(text(HttpClientRequest.get(url)))
+            if (result._tag === "Right") yield* Ref.update(answers, (all) => [...all, result.right])
+            else yield* Ref.update(failures, (all) => [...all, result.left])
+          }
+        })
+        const loops = yield* Effect.forkAll([loop, loop, loop, loop])
+        const pidOf = Effect.map(
+          Ham.snapshot,
+          (tree) => tree.entities.find((entity) => entity.name === "web")?.pid
+        )
+        const answeredBy = (pid: number) =>
+          Effect.map(Ref.get(answers), (all) => all.filter((a) => a.startsWith(`pong ${pid} `)).length)
+        for (let kill = 0; kill < 2; kill++) {
+          const pid = (yield* pidOf)!
+          // some requests on this life, then the kill, while the loops run
+          yield* answeredBy(pid).pipe(Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (n) => n >= 20 }))
+          process.kill(pid, "SIGKILL")
+          // the next life answers
+          yield* pidOf.pipe(
+            Effect.flatMap((next) => next !== undefined && next !== pid ? answeredBy(next) : Effect.succeed(0)),
+            Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= 20 }),
+            Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("no answer from the next life") })
+          )
+        }
+        running = false
+        yield* Fiber.join(loops)
+        expect(yield* Ref.get(failures)).toEqual([])
+        const pids = new Set((yield* Ref.get(answers)).map((a) => a.split(" ")[1]))
+        expect(pids.size).toBe(3)
+        expect((yield* Ham.snapshot).entities.find((e) => e.name === "web")?.stats.restarts).toBe(2)
+        // requests failed and were sent again: recoveries counted by the control
+        expect((yield* Cover.control(client, "get")).recoveries).toBeGreaterThan(0)
+      }).pipe(Effect.scoped, Effect.provide(coveredHttp()), Effect.provide(HamLive)),
+    30_000
+  )
+
+  it.live("a connection reset after the request was sent: GET sent again, POST not (unless methods allows it)", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      let served = 0
+      // every other request: the socket is destroyed before an answer
+      yield* serve(port, (request, response) => {
+        if (served++ % 2 === 0) request.socket.destroy()
+        else response.end(`${request.method} ok`)
+      })
+      const url = `http://127.0.0.1:${port}/`
+      const run = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>, options?: Cover.HttpClientOptions) =>
+        Effect.provide(effect, coveredHttp(options))
+      expect(yield* run(text(HttpClientRequest.get(url)))).toBe("GET ok")
+      expect(yield* run(text(HttpClientRequest.put(url)))).toBe("PUT ok")
+      const post = yield* Effect.flip(run(text(HttpClientRequest.post(url))))
+      expect(post).toMatchObject({ _tag: "RequestError", reason: "Transport" })
+      expect((post as { cause?: unknown }).cause).not.toBeInstanceOf(Cover.RecoveryFailed)
+      served = 0
+      expect(yield* run(text(HttpClientRequest.post(url)), { methods: "all" })).toBe("POST ok")
+      served = 0
+      expect(yield* Effect.flip(run(text(HttpClientRequest.put(url)), { methods: "safe" }))).toMatchObject({
+        reason: "Transport"
+      })
+      served = 0
+      expect(yield* run(text(HttpClientRequest.post(url)), { methods: ["POST"] })).toBe("POST ok")
+    }).pipe(Effect.scoped))
+
+  it.live("a POST to a server not yet listening (refused: never sent) is sent again once it listens", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const later = yield* Effect.fork(
+        Effect.zipRight(Effect.sleep("150 millis"), serve(port, (_, response) => response.end("created")))
+      )
+      expect(yield* text(HttpClientRequest.post(`http://127.0.0.1:${port}/`))).toBe("created")
+      yield* Fiber.join(later)
+    }).pipe(Effect.scoped, Effect.provide(coveredHttp())))
+
+  it.live("no server for good: the schedule gives up, a Transport RequestError whose cause is RecoveryFailed", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const error = yield* Effect.flip(text(HttpClientRequest.get(`http://127.0.0.1:${port}/`)))
+      expect(error).toMatchObject({ _tag: "RequestError", reason: "Transport" })
+      expect((error as { cause?: unknown }).cause).toBeInstanceOf(Cover.RecoveryFailed)
+      expect((error as { cause?: unknown }).cause).toMatchObject({ attempts: 3 })
+      const client = yield* HttpClient.HttpClient
+      expect(yield* Cover.control(client, "get")).toMatchObject({ recoveries: 1, attempts: 3 })
+      // suspended: the failure passes through at once, nothing sent again
+      yield* Cover.control(client, "suspend")
+      const plain = yield* Effect.flip(text(HttpClientRequest.get(`http://127.0.0.1:${port}/`)))
+      expect((plain as { cause?: unknown }).cause).not.toBeInstanceOf(Cover.RecoveryFailed)
+      expect(yield* Cover.control(client, "get")).toMatchObject({ recoveries: 1, attempts: 3 })
+    }).pipe(Effect.provide(coveredHttp({ schedule: Schedule.recurs(3) }))))
+
+  it.live("recover runs before each new sending; bad options fail the layer with InvalidArgument", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const seen: Array<string> = []
+      const later = yield* Effect.fork(
+        Effect.zipRight(Effect.sleep("100 millis"), serve(port, (_, response) => response.end("up")))
+      )
+      const answer = yield* text(HttpClientRequest.get(`http://127.0.0.1:${port}/`)).pipe(
+        Effect.provide(coveredHttp({
+          recover: (request) => Effect.sync(() => seen.push(request.method)),
+          schedule: Schedule.spaced("20 millis")
+        }))
+      )
+      expect(answer).toBe("up")
+      expect(seen.length).toBeGreaterThan(0)
+      expect(new Set(seen)).toEqual(new Set(["GET"]))
+      yield* Fiber.join(later)
+      const bad: ReadonlyArray<[unknown, string]> = [
+        [{ retries: 3 }, "retries is not allowed"],
+        [{ methods: "most" }, "methods"],
+        [{ methods: ["GET", "FETCH"] }, "methods"],
+        [{ schedule: 5 }, "schedule"],
+        [{ recover: "again" }, "recover"]
+      ]
+      for (const [options, reason] of bad) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(coveredHttp(options as Cover.HttpClientOptions))))
+        expect(error).toMatchObject({ _tag: "InvalidArgument", argument: "Cover.layerHttpClient options" })
+        expect(error.message).toContain(reason)
+      }
+    }).pipe(Effect.scoped))
 })

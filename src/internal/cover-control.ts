@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import type * as Api from "../Cover.js"
+import type * as Api from "../CoverLayers.js"
 import { InvalidArgument } from "../HamError.js"
 import { formatParseError } from "./ham/validate.js"
 import { show } from "./options.js"
@@ -100,6 +100,21 @@ export const applyControl = (
   else setRecover(op.setRecover)
 }
 
+/** @internal whether the control lets a new recovery start now (suspended, or a limit reached: no) */
+export const mayRecover = (ctl: ControlCounts): boolean =>
+  !ctl.suspended &&
+  (ctl.maxRecoveries === "unlimited" || ctl.recoveries < ctl.maxRecoveries) &&
+  (ctl.maxAttempts === "unlimited" || ctl.attempts < ctl.maxAttempts)
+
+/** @internal a new control: not suspended, no limits */
+export const makeCounts = (): ControlCounts => ({
+  suspended: false,
+  recoveries: 0,
+  maxRecoveries: "unlimited",
+  attempts: 0,
+  maxAttempts: "unlimited"
+})
+
 /** @internal what `Cover.control` answers */
 export const controlState = (ctl: ControlCounts): ControlState => ({
   suspended: ctl.suspended,
@@ -114,12 +129,13 @@ export const isControllable = (u: unknown): u is Api.Controllable<unknown> =>
   Predicate.hasProperty(u, ControlTypeId) && Predicate.isFunction(u[ControlTypeId])
 
 /** @internal `Cover.control` */
-export const control = (self: unknown, op: unknown): Effect.Effect<ControlState, InvalidArgument | Api.CoverClosed> =>
+export const control = (self: unknown, op: unknown): ReturnType<Api.Controllable<unknown>[Api.ControlTypeId]> =>
   isControllable(self)
     ? self[ControlTypeId](op as ControlOp<unknown>)
     : Effect.fail(
       new InvalidArgument({
         argument: "Cover.control target",
-        reason: "is not a covered resource (a cover, a covered file or connection, a file of Cover.layerFileSystem)"
+        reason: "is not a covered resource (a cover, a covered file or connection, a file of Cover.layerFileSystem, " +
+          "the client of Cover.layerHttpClient)"
       })
     )

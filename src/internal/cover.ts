@@ -21,7 +21,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../Cover.js"
 import { InvalidArgument } from "../HamError.js"
-import { applyControl, type ControlCounts, controlState, ControlTypeId, decodeControlOp } from "./cover-control.js"
+import { applyControl, controlState, ControlTypeId, decodeControlOp, makeCounts, mayRecover } from "./cover-control.js"
 import * as options_ from "./options.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -185,13 +185,7 @@ export const make = <A, E, R, EOp = unknown>(
     let failedRecoveries = 0
     let retried = 0
     // the control (ha_connection_ctrl): suspension, and the limits with the counts they bound
-    const ctl: ControlCounts = {
-      suspended: false,
-      recoveries: 0,
-      maxRecoveries: "unlimited",
-      attempts: 0,
-      maxAttempts: "unlimited"
-    }
+    const ctl = makeCounts()
     const events = yield* PubSub.unbounded<RecoveryEvent>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(events))
 
@@ -253,12 +247,6 @@ export const make = <A, E, R, EOp = unknown>(
       )
     }
 
-    /** whether the control lets a new recovery start now (suspended, or a limit reached: no) */
-    const mayRecover = () =>
-      !ctl.suspended &&
-      (ctl.maxRecoveries === "unlimited" || ctl.recoveries < ctl.maxRecoveries) &&
-      (ctl.maxAttempts === "unlimited" || ctl.attempts < ctl.maxAttempts)
-
     /**
      * The resource after the one of `broken` failed: the recovery under way, or a new one; undefined
      * when the control forbids a new one (the failure then passes through, as on a plain resource).
@@ -273,7 +261,7 @@ export const make = <A, E, R, EOp = unknown>(
         if (current === undefined) return Effect.fail(closed)
         if (current.generation > broken.generation) return Effect.succeed(current)
         if (inFlight !== undefined && inFlight.generation === broken.generation) return Deferred.await(inFlight.done)
-        if (!explicit && !mayRecover()) return Effect.succeed(undefined)
+        if (!explicit && !mayRecover(ctl)) return Effect.succeed(undefined)
         const done = Deferred.unsafeMake<Current<A>, RecoveryFailed>(FiberId.none)
         inFlight = { generation: broken.generation, done }
         // the recovery belongs to the cover: a caller's interruption does not stop it
