@@ -16,6 +16,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
+import type * as Socket from "@effect/platform/Socket"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
@@ -25,6 +26,7 @@ import type { InvalidArgument } from "./HamError.js"
 import * as controlInternal from "./internal/cover-control.js"
 import * as fs from "./internal/cover-fs.js"
 import * as http from "./internal/cover-http.js"
+import * as socket from "./internal/cover-socket.js"
 import type { CoverClosed } from "./internal/cover.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -119,10 +121,10 @@ export const control: {
   <F>(
     op: ControlOp<F>
   ): (
-    self: Controllable<F> | FileSystem.File | HttpClient.HttpClient
+    self: Controllable<F> | FileSystem.File | HttpClient.HttpClient | Socket.Socket
   ) => Effect.Effect<ControlState, InvalidArgument | CoverClosed>
   <F>(
-    self: Controllable<F> | FileSystem.File | HttpClient.HttpClient,
+    self: Controllable<F> | FileSystem.File | HttpClient.HttpClient | Socket.Socket,
     op: ControlOp<F>
   ): Effect.Effect<ControlState, InvalidArgument | CoverClosed>
 } = dual(2, controlInternal.control)
@@ -257,3 +259,36 @@ export type HttpRecoverFn = (
 export const layerHttpClient: (
   options?: HttpClientOptions
 ) => Layer.Layer<HttpClient.HttpClient, InvalidArgument, HttpClient.HttpClient> = http.layerHttpClient
+
+/**
+ * Options of `Cover.layerSocket`: the recovery `schedule` (default `Cover.defaultSchedule`),
+ * `isRecoverable` (default: a broken connection, by the codes of `Cover.isRecoverable`, or a close
+ * that was not clean), and `reconnectOnEnd` (default true: a connection the peer ends is lost, as
+ * when a server dies; false: the run ends with it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SocketOptions {
+  readonly schedule?: Schedule.Schedule<unknown> | undefined
+  readonly isRecoverable?: ((error: Socket.SocketError) => boolean) | undefined
+  readonly reconnectOnEnd?: boolean | undefined
+}
+
+/**
+ * A `Socket` over the one in its context (`NodeSocket.layerNet({ host, port })`) whose runs outlive
+ * their connections: a platform socket opens a new connection at each `run`, and its writer waits
+ * while none is open; the covered one runs again when the connection is lost (refused, reset, or
+ * ended by the peer), by the recovery schedule, with the run's `onOpen` on every new connection
+ * (replay a handshake or the session's state there), and writes again a write that failed on the
+ * lost connection. Writing a `CloseEvent` ends the run for good. When the schedule gives up, the
+ * run fails with a `SocketGenericError` (`Open`) whose `cause` is the `RecoveryFailed`. The socket
+ * takes `Cover.control` (it has no recovery function to replace). Bad options fail the layer with
+ * `InvalidArgument`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSocket: (
+  options?: SocketOptions
+) => Layer.Layer<Socket.Socket, InvalidArgument, Socket.Socket> = socket.layerSocket

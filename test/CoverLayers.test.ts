@@ -2,10 +2,10 @@
  * The drop-in covers: platform services whose resources recover (`Cover.layerFileSystem`,
  * `Cover.layerHttpClient`), tried with real files and real processes.
  */
-import { Command, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
-import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { Command, FileSystem, HttpClient, HttpClientRequest, Socket } from "@effect/platform"
+import { NodeFileSystem, NodeHttpClient, NodeSocket } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, pipe, Ref, Schedule } from "effect"
+import { Context, Effect, Fiber, Layer, Option, pipe, Ref, Schedule } from "effect"
 import { Cover, Entity, Ham, HamLive } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import { closeSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs"
@@ -341,6 +341,92 @@ describe("Cover.layerHttpClient", () => {
         const error = yield* Effect.flip(Effect.scoped(Layer.build(coveredHttp(options as Cover.HttpClientOptions))))
         expect(error).toMatchObject({ _tag: "InvalidArgument", argument: "Cover.layerHttpClient options" })
         expect(error.message).toContain(reason)
+      }
+    }).pipe(Effect.scoped))
+})
+
+describe("Cover.layerSocket", () => {
+  it.live(
+    "a TCP server SIGKILLed and restarted by the HAM: the run goes on, onOpen replayed, writes answered by the new life",
+    () =>
+      Effect.gen(function*() {
+        const port = yield* freePort
+        const script = fileURLToPath(new URL("./fixtures/pong-server.mjs", import.meta.url))
+        const server = yield* Ham.attach(
+          Entity.process("pong", Command.make(process.execPath, script, String(port)), { output: "ignore" })
+        )
+        yield* Ham.condition(server, CondDeath).pipe(Ham.restart)
+        const pidOf = Effect.map(Ham.snapshot, (tree) => tree.entities.find((e) => e.name === "pong")?.pid ?? 0)
+        const layer = Cover.layerSocket().pipe(Layer.provide(NodeSocket.layerNet({ host: "127.0.0.1", port })))
+        const socket = Context.get(yield* Layer.build(layer), Socket.Socket)
+        const write = yield* socket.writer
+        const lines: Array<string> = []
+        let opens = 0
+        let pending = ""
+        const runner = yield* Effect.fork(socket.run((chunk) => {
+          pending += new TextDecoder().decode(chunk)
+          const parts = pending.split("\n")
+          pending = parts.pop()!
+          lines.push(...parts)
+        }, {
+          onOpen: Effect.suspend(() => write(`HELLO ${++opens}\n`)).pipe(Effect.orDie)
+        }))
+        const pings = yield* Effect.fork(
+          Effect.forever(Effect.zipRight(write("PING\n"), Effect.sleep("10 millis")))
+        )
+        const answeredBy = (pid: number) => lines.filter((line) => line.startsWith(`PONG ${pid} PING`)).length
+        const waitAnswers = (pid: () => number) =>
+          Effect.sync(() => answeredBy(pid())).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= 5 }),
+            Effect.timeoutFail({
+              duration: "15 seconds",
+              onTimeout: () => new Error(`no answers: ${lines.join(", ")}`)
+            })
+          )
+        const first = yield* pidOf
+        yield* waitAnswers(() => first)
+        process.kill(first, "SIGKILL")
+        let second = 0
+        yield* Effect.gen(function*() {
+          second = yield* pidOf
+        }).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: () => second !== 0 && second !== first })
+        )
+        yield* waitAnswers(() => second)
+        yield* Fiber.interrupt(pings)
+        // the run is still going: it did not end with the first connection
+        expect(runner.unsafePoll()).toBeNull()
+        expect(opens).toBeGreaterThanOrEqual(2)
+        expect(lines).toContain(`PONG ${second} HELLO ${opens}`)
+        expect((yield* Cover.control(socket, "get")).recoveries).toBeGreaterThanOrEqual(1)
+        yield* Fiber.interrupt(runner)
+      }).pipe(Effect.scoped, Effect.provide(HamLive)),
+    30_000
+  )
+
+  it.live("no server for good: the run fails with an Open SocketError whose cause is RecoveryFailed; bad input", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const layer = Cover.layerSocket({ schedule: Schedule.recurs(2) }).pipe(
+        Layer.provide(NodeSocket.layerNet({ host: "127.0.0.1", port }))
+      )
+      const socket = Context.get(yield* Layer.build(layer), Socket.Socket)
+      const error = yield* Effect.flip(socket.run(() => {}))
+      expect(error).toMatchObject({ _tag: "SocketError", reason: "Open" })
+      expect((error as { cause?: unknown }).cause).toBeInstanceOf(Cover.RecoveryFailed)
+      expect((error as { cause?: unknown }).cause).toMatchObject({ attempts: 2 })
+      expect(yield* Cover.control(socket, "get")).toMatchObject({ recoveries: 1, attempts: 2 })
+      const noRecoverFn = yield* Effect.flip(Cover.control(socket, { setRecover: (() => Effect.void) as never }))
+      expect(noRecoverFn).toMatchObject({ _tag: "InvalidArgument" })
+      for (const options of [{ reconnect: true }, { reconnectOnEnd: "yes" }, { schedule: [] }]) {
+        const bad = yield* Effect.flip(
+          Effect.scoped(Layer.build(
+            Cover.layerSocket(options as Cover.SocketOptions).pipe(
+              Layer.provide(NodeSocket.layerNet({ host: "127.0.0.1", port }))
+            )
+          ))
+        )
+        expect(bad).toMatchObject({ _tag: "InvalidArgument", argument: "Cover.layerSocket options" })
       }
     }).pipe(Effect.scoped))
 })

@@ -136,6 +136,6 @@ export const control = (self: unknown, op: unknown): ReturnType<Api.Controllable
       new InvalidArgument({
         argument: "Cover.control target",
         reason: "is not a covered resource (a cover, a covered file or connection, a file of Cover.layerFileSystem, " +
-          "the client of Cover.layerHttpClient)"
+          "the client of Cover.layerHttpClient, the socket of Cover.layerSocket)"
       })
     )
