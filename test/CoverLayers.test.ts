@@ -138,10 +138,14 @@ describe("Cover.layerFileSystem", () => {
           yield* file.writeAll(new TextEncoder().encode("world"))
         }))
         expect(readFileSync(path, "utf8")).toBe("hello, world")
+        // a failure that is not recoverable passes through, with no recovery
+        const directory = yield* fs.open(dir)
+        expect(yield* Effect.flip(directory.readAlloc(1))).toMatchObject({ _tag: "SystemError", syscall: "read" })
+        expect(yield* Cover.control(directory, "get")).toMatchObject({ recoveries: 0 })
         // the other methods pass through
         expect(yield* fs.readFileString(path)).toBe("hello, world")
         expect(yield* fs.exists(join(dir, "nothing"))).toBe(false)
-      }).pipe(Effect.provide(covered()))))
+      }).pipe(Effect.scoped, Effect.provide(covered()))))
 
   it.live("Cover.control: suspended, a failure passes through as the platform's error; resumed, recovered", () =>
     inTempDir("ham-cover-fs-", (dir) =>

@@ -144,53 +144,82 @@ export const make = (
         })
 
       /** an operation on the current file: EBADF marks it bad; a replaced file fails as stale (checkPath) */
+      const isRecoverable = (options.isRecoverable ?? cover_.isRecoverableDefault) as (error: unknown) => boolean
+      let closed = false
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          closed = true
+        })
+      )
+
+      const toPlatform =
+        (method: string) => (error: Error.PlatformError | cover_.RecoveryFailed | cover_.CoverClosed) =>
+          error instanceof cover_.RecoveryFailed || error instanceof cover_.CoverClosed
+            ? new Error.SystemError({
+              reason: error instanceof cover_.RecoveryFailed ? reasonOf(error.cause) : "BadResource",
+              module: "FileSystem",
+              method,
+              pathOrDescriptor: path,
+              description: error.message,
+              cause: error
+            })
+            : error
+
+      /**
+       * An operation on the current file. The way of a success is short: the operation, then its
+       * result (at the end of the file, the path checked). A failure that may be recovered, or a
+       * file found replaced, takes the cover's way: the operation runs again there on the file it
+       * has (failing again), which recovers it and runs it on the new one.
+       */
       const run = <X>(
         method: string,
         f: (file: FileSystem.File) => Effect.Effect<X, Error.PlatformError>,
-        atEnd?: (x: X) => boolean
-      ): Effect.Effect<X, Error.PlatformError> =>
-        Effect.mapError(
-          cover.use((r) => {
-            const op = Effect.tapError(f(r.file), (error) =>
-              Effect.sync(() => {
-                if (Option.getOrUndefined(cover_.failureCode(error)) === "EBADF") r.bad = true
-              }))
-            if (checkPath === "always") {
-              return Effect.flatMap(
-                replaced(r),
-                (gone) => gone ? Effect.fail(staleError(method, path)) : op
-              )
+        options?: {
+          /** whether a result is the end of the file (where `atEnd` checks the path) */
+          readonly atEnd?: (x: X) => boolean
+          /** what a result does to the offset */
+          readonly after?: (x: X) => void
+        }
+      ): Effect.Effect<X, Error.PlatformError> => {
+        const atEnd = checkPath === "atEnd" ? options?.atEnd : undefined
+        const after = options?.after
+        const attempt = (
+          r: Resource,
+          onStale: Effect.Effect<X, Error.PlatformError>,
+          onRecoverable?: Effect.Effect<X, Error.PlatformError>
+        ) =>
+          Effect.matchEffect(f(r.file), {
+            onFailure: (error) => {
+              if (Option.getOrUndefined(cover_.failureCode(error)) === "EBADF") r.bad = true
+              return onRecoverable !== undefined && isRecoverable(error) ? onRecoverable : Effect.fail(error)
+            },
+            onSuccess: (x) => {
+              if (atEnd !== undefined && atEnd(x)) {
+                return Effect.flatMap(replaced(r), (gone) => {
+                  if (gone) return onStale
+                  after?.(x)
+                  return Effect.succeed(x)
+                })
+              }
+              after?.(x)
+              return Effect.succeed(x)
             }
-            if (checkPath === "atEnd" && atEnd !== undefined) {
-              return Effect.flatMap(op, (x) =>
-                atEnd(x)
-                  ? Effect.flatMap(replaced(r), (gone) =>
-                    gone ? Effect.fail(staleError(method, path)) : Effect.succeed(x))
-                  : Effect.succeed(x))
-            }
-            return op
-          }),
-          (error): Error.PlatformError =>
-            error instanceof cover_.RecoveryFailed
-              ? new Error.SystemError({
-                reason: reasonOf(error.cause),
-                module: "FileSystem",
-                method,
-                pathOrDescriptor: path,
-                description: error.message,
-                cause: error
-              })
-              : error instanceof cover_.CoverClosed
-              ? new Error.SystemError({
-                reason: "BadResource",
-                module: "FileSystem",
-                method,
-                pathOrDescriptor: path,
-                description: error.message,
-                cause: error
-              })
-              : error
+          })
+        // built when needed: a success never makes them
+        const stale = Effect.failSync(() => staleError(method, path))
+        const covered = Effect.suspend(() =>
+          Effect.mapError(
+            cover.use((r) =>
+              checkPath === "always"
+                ? Effect.flatMap(replaced(r), (gone) => gone ? stale : attempt(r, stale))
+                : attempt(r, stale)
+            ),
+            toPlatform(method)
+          )
         )
+        if (checkPath === "always") return covered
+        return Effect.suspend(() => closed ? covered : attempt(latest, covered, covered))
+      }
 
       const moved = (n: bigint) => {
         offset += n
@@ -200,8 +229,7 @@ export const make = (
         get fd() {
           return latest.file.fd
         },
-        stat: run("stat", (f) =>
-          f.stat),
+        stat: run("stat", (f) => f.stat),
         sync: run("sync", (f) => f.sync),
         seek: (to, from) =>
           Effect.suspend(() => {
@@ -210,29 +238,32 @@ export const make = (
             return latest.file.seek(offset, "start")
           }),
         read: (buffer) =>
-          Effect.tap(
-            run("read", (f) => f.read(buffer), (n) => n === BigInt(0) && buffer.length > 0),
-            moved
-          ),
+          run("read", (f) => f.read(buffer), { atEnd: (n) => n === BigInt(0) && buffer.length > 0, after: moved }),
         readAlloc: (size) =>
-          Effect.tap(
-            run("readAlloc", (f) => f.readAlloc(size), (chunk) => Option.isNone(chunk) && Number(size) > 0),
-            (chunk) => {
+          run("readAlloc", (f) => f.readAlloc(size), {
+            atEnd: (chunk) => Option.isNone(chunk) && Number(size) > 0,
+            after: (chunk) => {
               if (Option.isSome(chunk)) moved(BigInt(chunk.value.length))
             }
-          ),
+          }),
         truncate: (length) =>
-          Effect.tap(run("truncate", (f) => f.truncate(length)), () => {
-            const at = BigInt(length ?? 0)
-            if (!append && offset > at) offset = at
+          run("truncate", (f) => f.truncate(length), {
+            after: () => {
+              const at = BigInt(length ?? 0)
+              if (!append && offset > at) offset = at
+            }
           }),
         write: (buffer) =>
-          Effect.tap(run("write", (f) => f.write(buffer)), (n) => {
-            if (!append) moved(n)
+          run("write", (f) => f.write(buffer), {
+            after: (n) => {
+              if (!append) moved(n)
+            }
           }),
         writeAll: (buffer) =>
-          Effect.tap(run("writeAll", (f) => f.writeAll(buffer)), () => {
-            if (!append) moved(BigInt(buffer.length))
+          run("writeAll", (f) => f.writeAll(buffer), {
+            after: () => {
+              if (!append) moved(BigInt(buffer.length))
+            }
           }),
         // the recovery function replaced here is the file's own (the cover's wraps it)
         [ControlTypeId]: (op) =>

@@ -8,6 +8,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -86,13 +87,20 @@ export const make = (
     return !ctl.suspended && (ctl.maxAttempts === "unlimited" || ctl.attempts < ctl.maxAttempts)
   }
 
-  const covered = HttpClient.transform(client, (effect, request) =>
+  /** after the first failure of `request`: sent again while the failures may be recovered */
+  const resend = (
+    effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>,
+    request: HttpClientRequest.HttpClientRequest,
+    first: HttpClientError.HttpClientError
+  ) =>
     Effect.suspend(() => {
       let attempts = 0
-      let first: unknown
-      let last: unknown
+      let last: unknown = first
+      // the first failure goes through the schedule too: its first delay comes before the first new sending
       const send = Effect.suspend(() =>
-        attempts === 0 || recover === undefined
+        attempts === 0
+          ? Effect.fail(first)
+          : recover === undefined
           ? effect
           : Effect.zipRight(Effect.ignore(recover(request, last)), effect)
       )
@@ -101,10 +109,7 @@ export const make = (
           schedule,
           while: (error) => {
             if (!mayResend(request, error, attempts > 0)) return false
-            if (attempts === 0) {
-              ctl.recoveries++
-              first = error
-            }
+            if (attempts === 0) ctl.recoveries++
             last = error
             attempts++
             ctl.attempts++
@@ -112,7 +117,7 @@ export const make = (
           }
         }),
         Effect.tap(() => {
-          if (attempts > 0) ctl.attempts = 0
+          ctl.attempts = 0
         }),
         Effect.mapError((error) =>
           attempts === 0 || !isRecoverable(error) ? error : new HttpClientError.RequestError({
@@ -125,7 +130,13 @@ export const make = (
           })
         )
       )
-    }))
+    })
+
+  // a request that succeeds pays for one catchAll
+  const covered = HttpClient.transform(
+    client,
+    (effect, request) => Effect.catchAll(effect, (error) => resend(effect, request, error))
+  )
 
   return Object.assign(covered, {
     [ControlTypeId]: (op: Api.ControlOp<HttpRecoverFn>) =>
