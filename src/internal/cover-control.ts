@@ -6,7 +6,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Api from "../CoverLayers.js"
 import { InvalidArgument } from "../HamError.js"
@@ -35,9 +37,27 @@ export interface ControlCounts {
 
 const Limit = Schema.Union(Schema.NonNegativeInt, Schema.Literal("unlimited"))
 
-const AnyFunction = Schema.declare((u: unknown): u is (...args: Array<any>) => any => Predicate.isFunction(u), {
-  description: "a function"
+/** @internal a function, for the Schemas of options */
+export const AnyFunction = Schema.declare(
+  (u: unknown): u is (...args: Array<any>) => any => Predicate.isFunction(u),
+  { description: "a function" }
+)
+
+/** @internal a Schedule, for the Schemas of options */
+export const AnySchedule = Schema.declare((u: unknown): u is Schedule.Schedule<unknown> => Schedule.isSchedule(u), {
+  description: "a Schedule"
 })
+
+/** @internal the options of a covered service, checked: `InvalidArgument` for an unknown key or a bad value */
+export const decodeOptions = <A, I>(
+  schema: Schema.Schema<A, I>,
+  options: unknown,
+  what: string
+): Effect.Effect<A, InvalidArgument> =>
+  Either.match(Schema.decodeUnknownEither(schema)(options ?? {}, { onExcessProperty: "error" }), {
+    onLeft: (error) => Effect.fail(new InvalidArgument({ argument: what, reason: formatParseError(error) })),
+    onRight: Effect.succeed
+  })
 
 const Command = Schema.Literal("get", "suspend", "resume", "resetAttempts", "resetRecoveries")
 

@@ -16,16 +16,13 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as Api from "../CoverLayers.js"
 import { InvalidArgument } from "../HamError.js"
-import { ControlTypeId, decodeControlOp, recoverOf } from "./cover-control.js"
+import { AnyFunction, AnySchedule, ControlTypeId, decodeControlOp, decodeOptions, recoverOf } from "./cover-control.js"
 import { reopenFlags } from "./cover-file.js"
 import * as cover_ from "./cover.js"
-import { formatParseError } from "./ham/validate.js"
 
 /** @internal */
 export type FileSystemOptions = Api.FileSystemOptions
@@ -33,31 +30,12 @@ export type FileSystemOptions = Api.FileSystemOptions
 /** @internal */
 export type FileSystemRecoverFn = Api.FileSystemRecoverFn
 
-const AnyFunction = Schema.declare((u: unknown): u is (error: unknown) => boolean => Predicate.isFunction(u), {
-  description: "a function"
-})
-
-const AnySchedule = Schema.declare((u: unknown): u is Schedule.Schedule<unknown> => Schedule.isSchedule(u), {
-  description: "a Schedule"
-})
-
 const OptionsSchema = Schema.Struct({
   schedule: Schema.optional(AnySchedule),
   isRecoverable: Schema.optional(AnyFunction),
   retries: Schema.optional(Schema.NonNegativeInt),
   checkPath: Schema.optional(Schema.Literal("atEnd", "always", "never"))
 })
-
-/** @internal the options of a covered service, checked: `InvalidArgument` for an unknown key or a bad value */
-export const decodeOptions = <A, I>(
-  schema: Schema.Schema<A, I>,
-  options: unknown,
-  what: string
-): Effect.Effect<A, InvalidArgument> =>
-  Either.match(Schema.decodeUnknownEither(schema)(options ?? {}, { onExcessProperty: "error" }), {
-    onLeft: (error) => Effect.fail(new InvalidArgument({ argument: what, reason: formatParseError(error) })),
-    onRight: Effect.succeed
-  })
 
 /** an open underlying file; `bad` once it failed with EBADF (closed under us: never closed again) */
 interface Resource {

@@ -13,13 +13,20 @@ import type * as HttpMethod from "@effect/platform/HttpMethod"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Api from "../CoverLayers.js"
 import type { InvalidArgument } from "../HamError.js"
-import { applyControl, controlState, ControlTypeId, decodeControlOp, makeCounts, mayRecover } from "./cover-control.js"
-import { decodeOptions } from "./cover-fs.js"
+import {
+  AnyFunction,
+  AnySchedule,
+  applyControl,
+  controlState,
+  ControlTypeId,
+  decodeControlOp,
+  decodeOptions,
+  makeCounts,
+  mayRecover
+} from "./cover-control.js"
 import * as cover_ from "./cover.js"
 
 /** @internal */
@@ -39,16 +46,8 @@ const allMethods = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"] 
 /** the failures of a request that never reached a server: sent again whatever its method */
 const notSentCodes: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"])
 
-const AnyFunction = Schema.declare((u: unknown): u is (...args: Array<any>) => any => Predicate.isFunction(u), {
-  description: "a function"
-})
-
 const OptionsSchema = Schema.Struct({
-  schedule: Schema.optional(
-    Schema.declare((u: unknown): u is Schedule.Schedule<unknown> => Schedule.isSchedule(u), {
-      description: "a Schedule"
-    })
-  ),
+  schedule: Schema.optional(AnySchedule),
   methods: Schema.optional(
     Schema.Union(Schema.Literal("idempotent", "safe", "all"), Schema.Array(Schema.Literal(...allMethods)))
   ),

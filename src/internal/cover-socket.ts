@@ -10,36 +10,29 @@
 import * as Socket from "@effect/platform/Socket"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Api from "../CoverLayers.js"
 import { InvalidArgument } from "../HamError.js"
 import {
+  AnyFunction,
+  AnySchedule,
   applyControl,
   controlState,
   ControlTypeId,
   decodeControlOp,
+  decodeOptions,
   makeCounts,
   mayRecover,
   recoverOf
 } from "./cover-control.js"
-import { decodeOptions } from "./cover-fs.js"
 import * as cover_ from "./cover.js"
 
 /** @internal */
 export type SocketOptions = Api.SocketOptions
 
-const AnyFunction = Schema.declare((u: unknown): u is (error: unknown) => boolean => Predicate.isFunction(u), {
-  description: "a function"
-})
-
 const OptionsSchema = Schema.Struct({
-  schedule: Schema.optional(
-    Schema.declare((u: unknown): u is Schedule.Schedule<unknown> => Schedule.isSchedule(u), {
-      description: "a Schedule"
-    })
-  ),
+  schedule: Schema.optional(AnySchedule),
   isRecoverable: Schema.optional(AnyFunction),
   reconnectOnEnd: Schema.optional(Schema.Boolean)
 })
@@ -61,7 +54,7 @@ export const make = (
   options: typeof OptionsSchema.Type
 ): Socket.Socket & Api.Controllable<never> => {
   const schedule = options.schedule ?? cover_.defaultSchedule
-  const isRecoverable = options.isRecoverable ?? isLostConnection
+  const isRecoverable: (error: unknown) => boolean = options.isRecoverable ?? isLostConnection
   const reconnectOnEnd = options.reconnectOnEnd ?? true
   const ctl = makeCounts()
   // a close written by the user ends the run for good
