@@ -163,18 +163,18 @@ export const make = (
         const after = options?.after
         const attempt = (
           r: Resource,
-          onStale: Effect.Effect<X, Error.PlatformError>,
-          onRecoverable?: Effect.Effect<X, Error.PlatformError>
+          onStale: () => Effect.Effect<X, Error.PlatformError>,
+          onRecoverable?: () => Effect.Effect<X, Error.PlatformError>
         ) =>
           Effect.matchEffect(f(r.file), {
             onFailure: (error) => {
               if (Option.getOrUndefined(cover_.failureCode(error)) === "EBADF") r.bad = true
-              return onRecoverable !== undefined && isRecoverable(error) ? onRecoverable : Effect.fail(error)
+              return onRecoverable !== undefined && isRecoverable(error) ? onRecoverable() : Effect.fail(error)
             },
             onSuccess: (x) => {
               if (atEnd !== undefined && atEnd(x)) {
                 return Effect.flatMap(replaced(r), (gone) => {
-                  if (gone) return onStale
+                  if (gone) return onStale()
                   after?.(x)
                   return Effect.succeed(x)
                 })
@@ -183,20 +183,19 @@ export const make = (
               return Effect.succeed(x)
             }
           })
-        // built when needed: a success never makes them
-        const stale = Effect.failSync(() => staleError(method, path))
-        const covered = Effect.suspend(() =>
+        // made when needed: a success makes neither
+        const stale = () => Effect.fail(staleError(method, path))
+        const covered = () =>
           Effect.mapError(
             cover.use((r) =>
               checkPath === "always"
-                ? Effect.flatMap(replaced(r), (gone) => gone ? stale : attempt(r, stale))
+                ? Effect.flatMap(replaced(r), (gone) => gone ? stale() : attempt(r, stale))
                 : attempt(r, stale)
             ),
             toPlatform(method)
           )
-        )
-        if (checkPath === "always") return covered
-        return Effect.suspend(() => closed ? covered : attempt(latest, covered, covered))
+        if (checkPath === "always") return Effect.suspend(covered)
+        return Effect.suspend(() => closed ? covered() : attempt(latest, covered, covered))
       }
 
       const moved = (n: bigint) => {
