@@ -28,6 +28,7 @@ const main = Effect.gen(function*() {
   yield* guardian.opening
   yield* guardian.takeover
   yield* cover.overhead
+  yield* cover.layerOverhead
   yield* cover.recovery
   yield* remote.remote
   yield* ls.lsWallTime

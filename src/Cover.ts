@@ -24,6 +24,8 @@
  *   own, so interrupting a caller leaks nothing and the cover stays usable.
  * - Observable: `stats` (recoveries, failed recoveries, retries, generation) and `recoveries`, a
  *   `Stream` of recovery events. The recovery function can be replaced with `setRecover`.
+ * - Controlled (`ha_connection_ctrl`): `Cover.control` suspends and resumes recovery, limits the
+ *   recoveries and the attempts of one, resets their counts and replaces the recovery function.
  *
  * @since 0.1.0
  * @module
@@ -34,10 +36,13 @@ import type { Pipeable } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type { Controllable } from "./CoverLayers.js"
 import type { InvalidArgument } from "./HamError.js"
 import * as file from "./internal/cover-file.js"
 import * as net from "./internal/cover-net.js"
 import * as internal from "./internal/cover.js"
+
+export * from "./CoverLayers.js"
 
 /**
  * A covered resource. `EOp` is the resource's error type: what its operations fail with, and
@@ -46,7 +51,7 @@ import * as internal from "./internal/cover.js"
  * @since 0.1.0
  * @category models
  */
-export interface Cover<A, EOp = unknown> extends Pipeable {
+export interface Cover<A, EOp = unknown> extends Pipeable, Controllable<RecoverFn<A>> {
   /** runs an operation on the resource; a recoverable failure is recovered and the operation run again */
   readonly use: <B, E extends EOp, R>(
     f: (resource: A) => Effect.Effect<B, E, R>
@@ -254,7 +259,7 @@ export const connect: (
  * @since 0.1.0
  * @category models
  */
-export interface CoverFile extends Pipeable {
+export interface CoverFile extends Pipeable, Controllable<FileRecoverFn> {
   /** the current descriptor */
   readonly fd: Effect.Effect<number, CoverClosed>
   readonly offset: Effect.Effect<number>

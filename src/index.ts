@@ -20,6 +20,13 @@ export * as Condition from "./Condition.js"
 export * as Cover from "./Cover.js"
 
 /**
+ * The control of covers and the drop-in covers of platform services (also exported by `Cover`).
+ *
+ * @since 0.1.0
+ */
+export * as CoverLayers from "./CoverLayers.js"
+
+/**
  * @since 0.1.0
  */
 export * as Entity from "./Entity.js"

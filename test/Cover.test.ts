@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Fiber, Schedule, type Scope, Stream, TestClock } from "effect"
-import { Cover } from "effect-ham"
+import { Cover, Ham } from "effect-ham"
 import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs"
 import * as NodeNet from "node:net"
 import { join } from "node:path"
@@ -228,6 +228,151 @@ describe("Cover.make", () => {
       expect(world.opened).toEqual([1, 2])
       expect(world.live()).toEqual([])
     }))
+
+  describe("Cover.control", () => {
+    it.scoped("suspend: a failure passes through untouched, no recovery; resume: recovered again", () =>
+      Effect.gen(function*() {
+        const world = makeWorld()
+        const cover = yield* Cover.make({ acquire: world.open })
+        expect(yield* Cover.control(cover, "suspend")).toMatchObject({ suspended: true, recoveries: 0 })
+        ;(yield* cover.get).broken = true
+        expect(yield* Effect.flip(cover.use((c) => world.request(c, "a")))).toMatchObject({ code: "ECONNRESET" })
+        expect(world.opened).toEqual([1])
+        expect(yield* cover.pipe(Cover.control("resume"))).toMatchObject({ suspended: false })
+        expect(yield* cover.use((c) => world.request(c, "b"))).toBe("b via 2")
+        expect(yield* Cover.control(cover, "get")).toEqual({
+          suspended: false,
+          recoveries: 1,
+          maxRecoveries: "unlimited",
+          attempts: 0,
+          maxAttempts: "unlimited"
+        })
+      }))
+
+    it.scoped("maxRecoveries: past the limit failures pass through; resetRecoveries allows more", () =>
+      Effect.gen(function*() {
+        const world = makeWorld()
+        const cover = yield* Cover.make({ acquire: world.open })
+        yield* Cover.control(cover, { maxRecoveries: 1 })
+        ;(yield* cover.get).broken = true
+        expect(yield* cover.use((c) => world.request(c, "a"))).toBe("a via 2")
+        ;(yield* cover.get).broken = true
+        expect(yield* Effect.flip(cover.use((c) => world.request(c, "b")))).toMatchObject({ code: "ECONNRESET" })
+        expect(yield* Cover.control(cover, "get")).toMatchObject({ recoveries: 1, maxRecoveries: 1 })
+        expect(yield* Cover.control(cover, "resetRecoveries")).toMatchObject({ recoveries: 0 })
+        expect(yield* cover.use((c) => world.request(c, "c"))).toBe("c via 3")
+        yield* Cover.control(cover, { maxRecoveries: "unlimited" })
+        ;(yield* cover.get).broken = true
+        expect(yield* cover.use((c) => world.request(c, "d"))).toBe("d via 4")
+        expect(yield* cover.stats).toMatchObject({ recoveries: 3, generation: 3 })
+      }))
+
+    it.scoped("maxAttempts caps the tries of one failure; once used up, failures pass through until resetAttempts", () =>
+      Effect.gen(function*() {
+        const world = makeWorld()
+        let serverUp = false
+        let tries = 0
+        const cover = yield* Cover.make({
+          acquire: world.open,
+          recover: () =>
+            Effect.suspend(() => {
+              tries++
+              return serverUp ? world.open : Effect.fail(errnoError("ECONNREFUSED"))
+            }),
+          // the schedule alone would try 11 times
+          schedule: Schedule.recurs(10)
+        })
+        yield* Cover.control(cover, { maxAttempts: 2 })
+        ;(yield* cover.get).broken = true
+        expect(yield* Effect.flip(cover.use((c) => world.request(c, "a")))).toMatchObject({
+          _tag: "RecoveryFailed",
+          attempts: 2
+        })
+        expect(tries).toBe(2)
+        // used up: the next failure passes through, the recovery function is not called
+        expect(yield* Effect.flip(cover.use((c) => world.request(c, "b")))).toMatchObject({ code: "ECONNRESET" })
+        expect(tries).toBe(2)
+        expect(yield* Cover.control(cover, "get")).toMatchObject({ attempts: 2, maxAttempts: 2, recoveries: 1 })
+        serverUp = true
+        expect(yield* Cover.control(cover, "resetAttempts")).toMatchObject({ attempts: 0 })
+        expect(yield* cover.use((c) => world.request(c, "c"))).toBe("c via 2")
+        // a successful recovery resets the attempts
+        expect(yield* Cover.control(cover, "get")).toMatchObject({ attempts: 0, recoveries: 2 })
+      }))
+
+    it.scoped("setRecover replaces the recovery function of a cover", () =>
+      Effect.gen(function*() {
+        const world = makeWorld()
+        const used: Array<string> = []
+        const cover = yield* Cover.make({ acquire: world.open })
+        yield* Cover.control(cover, {
+          setRecover: (old: Conn) => Effect.zipRight(Effect.sync(() => used.push(`after ${old.id}`)), world.open)
+        })
+        ;(yield* cover.get).broken = true
+        expect(yield* cover.use((c) => world.request(c, "a"))).toBe("a via 2")
+        expect(used).toEqual(["after 1"])
+      }))
+
+    it.scoped("bad input: InvalidArgument, the state unchanged; a closed cover: CoverClosed", () =>
+      Effect.gen(function*() {
+        const world = makeWorld()
+        const cover = yield* Cover.make({ acquire: world.open })
+        const before = yield* Cover.control(cover, "get")
+        const bad: ReadonlyArray<[unknown, string]> = [
+          ["pause", "must be one of"],
+          [{ maxAttempts: -1 }, "maxAttempts"],
+          [{ maxRecoveries: 1.5 }, "maxRecoveries"],
+          [{ maxAttempts: 1, suspended: true }, "suspended is not allowed"],
+          [{ setRecover: "reconnect" }, "setRecover"],
+          [undefined, ""]
+        ]
+        for (const [op, reason] of bad) {
+          const error = yield* Effect.flip(Cover.control(cover, op as Cover.ControlOp<never>))
+          expect(error).toBeInstanceOf(Ham.InvalidArgument)
+          expect(error).toMatchObject({ argument: "Cover.control op" })
+          expect(error.message).toContain(reason)
+        }
+        expect(yield* Cover.control(cover, "get")).toEqual(before)
+        const notCovered = yield* Effect.flip(Cover.control({} as Cover.Controllable<never>, "suspend"))
+        expect(notCovered).toMatchObject({ _tag: "InvalidArgument", argument: "Cover.control target" })
+        yield* cover.close
+        expect(yield* Effect.flip(Cover.control(cover, "suspend"))).toBeInstanceOf(Cover.CoverClosed)
+      }))
+
+    it.live("a covered file and a covered connection take the same control", () =>
+      inTempDir("ham-cover-", (dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "data.txt")
+          writeFileSync(path, "0123456789")
+          const file = yield* Cover.open(path)
+          expect(Buffer.from(yield* file.read(3)).toString()).toBe("012")
+          yield* Cover.control(file, "suspend")
+          closeSync(yield* file.fd)
+          expect(yield* Effect.flip(file.read(3))).toMatchObject({ code: "EBADF" })
+          const reopened: Array<number> = []
+          yield* Cover.control(file, {
+            setRecover: (state: Cover.FileState) =>
+              Effect.sync(() => {
+                reopened.push(state.offset)
+                return openSync(state.path, "r")
+              })
+          })
+          yield* Cover.control(file, "resume")
+          expect(Buffer.from(yield* file.read(3)).toString()).toBe("345")
+          expect(reopened).toEqual([3])
+          expect(yield* Cover.control(file, "get")).toMatchObject({ recoveries: 1, suspended: false })
+          yield* file.close
+          expect(yield* Effect.flip(Cover.control(file, "get"))).toBeInstanceOf(Cover.CoverClosed)
+          const port = yield* freePort
+          const server = NodeNet.createServer((socket) => socket.on("data", () => socket.write("OK\n")))
+          yield* Effect.async<void>((resume) => {
+            server.listen(port, "127.0.0.1", () => resume(Effect.void))
+          })
+          yield* Effect.addFinalizer(() => Effect.sync(() => server.close()))
+          const conn = yield* Cover.connect({ port })
+          expect(yield* Cover.control(conn, { maxRecoveries: 0 })).toMatchObject({ maxRecoveries: 0 })
+        }).pipe(Effect.scoped)))
+  })
 
   describe("Cover.connect", () => {
     /** a line server in this process: "PING" answers "PONG <n>", n counting per connection */

@@ -152,6 +152,18 @@ const expected: Record<string, Expectation> = {
       "recoveries: 1"
     ]
   },
+  "drop-in.ts": {
+    contains: [
+      /plain layers: killing the server \(pid \d+\) with SIGKILL/,
+      "plain layers: the report failed: Transport error (GET http://127.0.0.1:",
+      /covered layers: item a02 from (\d+)\n[\s\S]*covered layers: item a03 from (?!\1\b)\d+/,
+      "covered layers: the ids file was replaced by a rename (six ids now)",
+      /covered layers: item a06 from \d+/,
+      "covered layers: 6 items from 2 server lives",
+      /the server now: pid \d+, restarts 2/
+    ],
+    absent: ["plain layers: the report got"]
+  },
   "remote.ts": {
     contains: [
       /a HAM served by pid \d+'s child on tcp:\/\/127\.0\.0\.1:\d+ and a Unix socket/,

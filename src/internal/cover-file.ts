@@ -11,6 +11,7 @@ import { pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import type * as Api from "../Cover.js"
+import { ControlTypeId, decodeControlOp, recoverOf } from "./cover-control.js"
 import * as cover_ from "./cover.js"
 
 /** @internal */
@@ -156,6 +157,17 @@ export const open = (
         setRecover: (next) =>
           Effect.sync(() => {
             userRecover = next
+          }),
+        // the file's recovery function is the handle's own (the cover's wraps it)
+        [ControlTypeId]: (op) =>
+          Effect.flatMap(decodeControlOp(op), (decoded) => {
+            if (!open) return Effect.fail(new cover_.CoverClosed())
+            const next = recoverOf(decoded)
+            if (next === undefined) return cover[ControlTypeId](decoded as Api.ControlOp<never>)
+            return Effect.map(cover[ControlTypeId]("get"), (state) => {
+              userRecover = next
+              return state
+            })
           }),
         stats: cover.stats,
         recoveries: cover.recoveries

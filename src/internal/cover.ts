@@ -21,6 +21,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../Cover.js"
 import { InvalidArgument } from "../HamError.js"
+import { applyControl, controlState, ControlTypeId, decodeControlOp, makeCounts, mayRecover } from "./cover-control.js"
 import * as options_ from "./options.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +184,8 @@ export const make = <A, E, R, EOp = unknown>(
     let recoveries = 0
     let failedRecoveries = 0
     let retried = 0
+    // the control (ha_connection_ctrl): suspension, and the limits with the counts they bound
+    const ctl = makeCounts()
     const events = yield* PubSub.unbounded<RecoveryEvent>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(events))
 
@@ -191,15 +194,20 @@ export const make = <A, E, R, EOp = unknown>(
     /** one recovery of the resource of `generation`, run in a fiber of the cover's own */
     const runRecovery = (broken: Current<A>, failure: unknown, done: Deferred.Deferred<Current<A>, RecoveryFailed>) => {
       let attempts = 0
+      ctl.recoveries++
       const attempt = Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
         Effect.suspend(() => {
           attempts++
+          ctl.attempts++
           return acquireIn(scope, recover(broken.resource, failure)).pipe(
             Effect.map((resource) => ({ resource, scope }))
           )
         }))
+      // a limit on attempts caps the schedule: what is left of it (one attempt at least: a recovery
+      // only starts when one is left)
+      const left = ctl.maxAttempts === "unlimited" ? undefined : Math.max(1, ctl.maxAttempts - ctl.attempts)
       return attempt.pipe(
-        Effect.retry(schedule),
+        Effect.retry(left === undefined ? schedule : Schedule.intersect(schedule, Schedule.recurs(left - 1))),
         Effect.matchCauseEffect({
           onFailure: (cause) => {
             failedRecoveries++
@@ -225,6 +233,7 @@ export const make = <A, E, R, EOp = unknown>(
               current = next
               inFlight = undefined
               recoveries++
+              ctl.attempts = 0
               events.unsafeOffer({
                 _tag: "Recovered",
                 generation: next.generation,
@@ -238,12 +247,21 @@ export const make = <A, E, R, EOp = unknown>(
       )
     }
 
-    /** the resource after the one of `broken` failed: the recovery under way, or a new one */
-    const recovered = (broken: Current<A>, failure: unknown): Effect.Effect<Current<A>, RecoveryFailed | CoverClosed> =>
-      Effect.suspend((): Effect.Effect<Current<A>, RecoveryFailed | CoverClosed> => {
+    /**
+     * The resource after the one of `broken` failed: the recovery under way, or a new one; undefined
+     * when the control forbids a new one (the failure then passes through, as on a plain resource).
+     * `explicit` (recoverNow) recovers whatever the control says.
+     */
+    const recovered = (
+      broken: Current<A>,
+      failure: unknown,
+      explicit = false
+    ): Effect.Effect<Current<A> | undefined, RecoveryFailed | CoverClosed> =>
+      Effect.suspend((): Effect.Effect<Current<A> | undefined, RecoveryFailed | CoverClosed> => {
         if (current === undefined) return Effect.fail(closed)
         if (current.generation > broken.generation) return Effect.succeed(current)
         if (inFlight !== undefined && inFlight.generation === broken.generation) return Deferred.await(inFlight.done)
+        if (!explicit && !mayRecover(ctl)) return Effect.succeed(undefined)
         const done = Deferred.unsafeMake<Current<A>, RecoveryFailed>(FiberId.none)
         inFlight = { generation: broken.generation, done }
         // the recovery belongs to the cover: a caller's interruption does not stop it
@@ -258,13 +276,11 @@ export const make = <A, E, R, EOp = unknown>(
           return Effect.catchAll(f(taken.resource), (error) =>
             left <= 0 || !isRecoverable(error)
               ? Effect.fail(error)
-              : Effect.zipRight(
-                recovered(taken, error),
-                Effect.suspend(() => {
-                  retried++
-                  return loop(left - 1)
-                })
-              ))
+              : Effect.flatMap(recovered(taken, error), (next) => {
+                if (next === undefined) return Effect.fail(error)
+                retried++
+                return loop(left - 1)
+              }))
         })
       return loop(retries)
     }
@@ -284,7 +300,9 @@ export const make = <A, E, R, EOp = unknown>(
           recover = next
         }),
       recoverNow: (reason) =>
-        Effect.suspend(() => (current === undefined ? Effect.fail(closed) : Effect.asVoid(recovered(current, reason)))),
+        Effect.suspend(() =>
+          current === undefined ? Effect.fail(closed) : Effect.asVoid(recovered(current, reason, true))
+        ),
       stats: Effect.sync(() => ({
         recoveries,
         failedRecoveries,
@@ -293,6 +311,15 @@ export const make = <A, E, R, EOp = unknown>(
       })),
       recoveries: Stream.fromPubSub(events),
       close,
+      [ControlTypeId]: (op) =>
+        Effect.flatMap(decodeControlOp(op), (decoded) =>
+          Effect.suspend(() => {
+            if (current === undefined) return Effect.fail(closed)
+            applyControl(ctl, decoded, (next) => {
+              recover = next as RecoverFn<A>
+            })
+            return Effect.succeed(controlState(ctl))
+          })),
       pipe() {
         return pipeArguments(this, arguments)
       }
