@@ -206,11 +206,12 @@ export const layerFileSystem: (
 /**
  * Options of `Cover.layerHttpClient`:
  *
- * - `methods`: the methods of the requests sent again after a transport failure: `"idempotent"`
- *   (the default: RFC 9110's idempotent methods the platform sends, GET, HEAD, OPTIONS, PUT and
- *   DELETE, which the RFC lets a client send again after a communication failure), `"safe"` (GET,
- *   HEAD, OPTIONS), `"all"` (POST and PATCH too), or a list. A request that never reached a
- *   server (the connection refused, the name not resolved) is sent again whatever its method.
+ * - `methods`: the methods of the requests sent again after a transport failure: `"safe"` (the
+ *   default: RFC 9110's safe methods, GET, HEAD and OPTIONS, which change nothing on the server),
+ *   `"idempotent"` (PUT and DELETE too: RFC 9110's idempotent methods, which the RFC lets a client
+ *   send again after a communication failure), `"all"` (POST and PATCH too), or a list. A request
+ *   that never reached a server (the connection refused, the name not resolved) is sent again
+ *   whatever its method.
  * - `schedule`: how the request is sent again (default `Cover.defaultSchedule`).
  * - `isRecoverable`: which failures (default: a `RequestError` of reason `Transport`: refused,
  *   reset, closed before the response).
@@ -244,7 +245,7 @@ export type HttpRecoverFn = (
  * An `HttpClient` over the one in its context (`NodeHttpClient.layer`) whose requests survive
  * their server's restart: a request that fails at the transport level (the connection refused or
  * reset) is sent again, on a new connection, by the recovery schedule, when its method allows it
- * (`HttpClientOptions.methods`: RFC 9110's idempotent methods by default). A failure after the
+ * (`HttpClientOptions.methods`: RFC 9110's safe methods by default). A failure after the
  * response came (a status, the body) is the caller's, as before. When the schedule gives up, the
  * request fails with a `RequestError` (`Transport`) whose `cause` is the `RecoveryFailed`. The
  * client takes `Cover.control`. Bad options fail the layer with `InvalidArgument`.

@@ -1,7 +1,7 @@
 /**
  * A covered `HttpClient` (@effect/platform): a request that fails at the transport level (the
  * connection refused or reset, e.g. while the server restarts) is sent again on a new connection,
- * by the recovery schedule, when its method allows it (RFC 9110's idempotent methods by default).
+ * by the recovery schedule, when its method allows it (RFC 9110's safe methods by default).
  *
  * @internal
  */
@@ -66,10 +66,10 @@ export const make = (
 ): HttpClient.HttpClient & Api.Controllable<HttpRecoverFn> => {
   const schedule = options.schedule ?? cover_.defaultSchedule
   const isRecoverable = (options.isRecoverable ?? isTransportFailure) as (error: unknown) => boolean
-  const methods = options.methods === undefined || options.methods === "idempotent"
-    ? idempotentMethods
-    : options.methods === "safe"
+  const methods = options.methods === undefined || options.methods === "safe"
     ? safeMethods
+    : options.methods === "idempotent"
+    ? idempotentMethods
     : options.methods === "all"
     ? allMethods
     : options.methods
