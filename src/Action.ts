@@ -126,6 +126,10 @@ export interface SignalData extends ActionCommon {
   readonly pid?: number | undefined
   /** when set, the action waits up to this long for the entity's process to exit, and fails if it does not */
   readonly awaitExitMillis?: number | undefined
+  /** another entity, of this HAM or of `node`, whose process gets the signal */
+  readonly entity?: string | undefined
+  readonly node?: NodeAddress | undefined
+  readonly timeoutMillis?: number | undefined
 }
 
 /**
@@ -336,6 +340,12 @@ export interface EffectOptions {
 export interface SignalOptions {
   readonly pid?: number | undefined
   readonly awaitExit?: Duration.DurationInput | undefined
+  /** the entity whose process gets the signal, instead of the one the condition is on */
+  readonly entity?: string | undefined
+  /** with `entity`: the HAM that entity is on (a node-qualified signal) */
+  readonly node?: NodeAddress | undefined
+  /** with `node`: how long the other HAM may take to answer (default 5 s) */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -417,6 +427,12 @@ export const notify = <A, E = never>(
  * With `awaitExit`, the action then waits up to that long for the entity to die and fails if it
  * is still alive, so that an alternate can escalate:
  * `Action.signal("SIGTERM", { awaitExit: "2 seconds" }).pipe(Action.orElse(Action.signal("SIGKILL")))`.
+ *
+ * With `entity`, the signal goes to that entity's current process instead (`Ham.signalEntity`),
+ * on this HAM or, with `node`, on another HAM named by its address: the node-qualified signal of
+ * QNX (`ham_action_notify_signal_node`). The action fails, and its alternates run, when that
+ * entity is unknown or not running, or the other HAM does not answer within `timeout`. `pid` and
+ * `awaitExit` do not go with `entity`; `node` and `timeout` go with `entity` only.
  *
  * @since 0.1.0
  * @category constructors

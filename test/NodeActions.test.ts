@@ -6,6 +6,7 @@
  * entity, no answer in time) go to the alternates; A keeps one connection per address and closes
  * it when it stops; the actions are data (JSON for the store, the wire and the config file).
  */
+import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Exit, Layer, Option, Queue, Schema, Scope } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
@@ -220,6 +221,33 @@ describe("node-qualified actions", () => {
       expect(db.state).toBe(0)
     }).pipe(Effect.scoped))
 
+  it.live("a signal to a process entity of another HAM (QNX ham_action_notify_signal_node); an unknown one fails to its alternate", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("ham-nodes-")
+      const { b, tcp, unix } = yield* serveB(dir)
+      yield* b.attach(Entity.process("sleeper", Command.make("sleep", "30")))
+      const pid = (yield* b.snapshot).entities.find((e) => e.name === "sleeper")!.pid!
+      const bEvents = yield* b.subscribe
+      const alternates = yield* Queue.unbounded<string>()
+      yield* Effect.gen(function*() {
+        const fire = yield* trigger(
+          Action.signal("SIGKILL", { entity: "sleeper", node: tcp }).pipe(Action.named("kill")),
+          Action.signal("SIGTERM", { entity: "nope", node: unix }).pipe(
+            Action.orElse(Action.notify(alternates, "unknown")),
+            Action.named("unknown")
+          )
+        )
+        yield* fire
+        const seen = yield* awaitEvents(bEvents, is("CondDeath", "sleeper"))
+        const death = seen[seen.length - 1] as Extract<ConditionEvent, { _tag: "CondDeath" }>
+        expect([death.pid, death.signal]).toEqual([pid, "SIGKILL"])
+        expect(yield* Queue.take(alternates)).toBe("unknown")
+        expect((yield* actionOf("kill")).failures).toBe(0)
+        expect((yield* actionOf("kill")).summary).toMatch(/^signal SIGKILL to entity "sleeper" on tcp:\/\//)
+        expect((yield* actionOf("unknown")).lastFailure).toMatch(/nope/)
+      }).pipe(Effect.provide(Ham.layer()), Effect.scoped)
+    }).pipe(Effect.scoped))
+
   it.live("a node-qualified action is data: the store's and the wire's JSON, the config file, a remote addAction", () =>
     Effect.gen(function*() {
       const node: Action.NodeAddress = { tcp: { host: "10.0.0.2", port: 7410 }, tokenFile: "/etc/ham/token" }
@@ -287,7 +315,13 @@ describe("node-qualified actions", () => {
         Action.publishState("", 1),
         Action.raise("db", { type: -1, class: 0, severity: 0 }),
         Action.raise("db", { type: 1, class: 0, severity: 0 }, { timeout: "-1 seconds" }),
-        Action.raise("db", { type: 1, class: 0, severity: 0 }, { nodes: {} } as never)
+        Action.raise("db", { type: 1, class: 0, severity: 0 }, { nodes: {} } as never),
+        // a node-qualified signal names its entity, and takes no pid or awaitExit
+        Action.signal("SIGTERM", { node: { unix: "/x" } }),
+        Action.signal("SIGTERM", { timeout: "1 second" }),
+        Action.signal("SIGTERM", { entity: "db", pid: 1 }),
+        Action.signal("SIGTERM", { entity: "db", awaitExit: "1 second" }),
+        Action.signal("SIGTERM", { entity: "db", node: { tcp: { port: 0 } } })
       ]
       for (const action of bad) expect(yield* refused(action)).toBe("InvalidArgument")
       const tree = yield* Ham.snapshot

@@ -139,7 +139,10 @@ export const dataFields = {
   Signal: {
     signal: Schema.String,
     pid: Schema.optional(Schema.Int),
-    awaitExitMillis: Schema.optional(json.Millis)
+    awaitExitMillis: Schema.optional(json.Millis),
+    entity: Schema.optional(Schema.String),
+    node: Schema.optional(node_.NodeAddress),
+    timeoutMillis: Schema.optional(json.Millis)
   },
   WaitFor: {
     millis: json.Millis,
@@ -320,17 +323,34 @@ export const notify = (target: NotifyTarget, value: Option.Option<unknown>): Act
 export const signal = (
   sig: string,
   options?: PublicAction.SignalOptions
-): Action =>
-  withProblem(
+): Action => {
+  const { fields, problem } = nodeOptions(
+    options === undefined ? undefined : { node: options.node, timeout: options.timeout },
+    "signal"
+  )
+  const entity = options?.entity
+  const conflict = entity !== undefined && (options?.pid !== undefined || options?.awaitExit !== undefined)
+    ? "an entity's signal takes no pid or awaitExit"
+    : entity === undefined && (options?.node !== undefined || options?.timeout !== undefined)
+    ? "node and timeout go with an entity"
+    : entity !== undefined && typeof entity !== "string"
+    ? "the entity is a name"
+    : undefined
+  return withProblem(
     make<SignalData>({
       _tag: "Signal",
       signal: sig,
       pid: options?.pid,
-      awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit)
+      awaitExitMillis: options?.awaitExit === undefined ? undefined : toMillisOrNaN(options.awaitExit),
+      entity,
+      ...fields
     }),
-    options_.optionsProblem(options, ["pid", "awaitExit"], "signal options") ??
+    options_.optionsProblem(options, ["pid", "awaitExit", "entity", "node", "timeout"], "signal options") ??
+      (conflict === undefined ? undefined : { argument: "signal options", reason: conflict }) ??
+      problem ??
       (options?.awaitExit === undefined ? undefined : durationProblem(options.awaitExit, "signal awaitExit"))
   )
+}
 
 /** @internal what a waitfor waits for */
 export type WaitForTarget = PublicAction.WaitForTarget
@@ -462,6 +482,7 @@ export const summary = (action: ActionData): string => {
     case "Notify":
       return `notify a local ${action.target._tag.toLowerCase()}`
     case "Signal":
+      if (action.entity !== undefined) return `signal ${action.signal} to entity "${action.entity}"${onNode(action)}`
       return `signal ${action.signal}${action.pid === undefined ? "" : ` to pid ${action.pid}`}` +
         (action.awaitExitMillis === undefined ? "" : `, fail unless it exits within ${action.awaitExitMillis} ms`)
     case "WaitFor": {
@@ -487,7 +508,7 @@ export const summary = (action: ActionData): string => {
   }
 }
 
-const onNode = (action: PublishStateData | RaiseData): string =>
+const onNode = (action: PublishStateData | RaiseData | SignalData): string =>
   (action.node === undefined ? "" : ` on ${node_.render(action.node)}`) +
   (action.timeoutMillis === undefined ? "" : ` (timeout ${action.timeoutMillis} ms)`)
 

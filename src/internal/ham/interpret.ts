@@ -158,6 +158,10 @@ export const make = (engine: Engine) => {
         )
       }
       case "Signal":
+        if (action.entity !== undefined) {
+          const entity = action.entity
+          return engine.nodes.call(action.node, action.timeoutMillis, (ham) => ham.signalEntity(entity, action.signal))
+        }
         return action.pid === undefined
           ? signalEntity(ctx.rec, action.signal, action.awaitExitMillis)
           : engine.mayAct()
