@@ -28,6 +28,7 @@ import * as control from "./control.js"
 import { mirror } from "./mirror.js"
 import * as ops from "./ops.js"
 import { failureJson } from "./result.js"
+import * as screen from "./screen.js"
 import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
 
@@ -161,7 +162,19 @@ const events = Command.make("events", {
 /** @internal the `ham` command */
 export const ham = Command.make("ham").pipe(
   Command.withDescription("effect-ham: a High Availability Manager"),
-  Command.withSubcommands([start, stop, reload, ls, cat, events, ...control.commands, ...ops.commands, mirror, schema])
+  Command.withSubcommands([
+    start,
+    stop,
+    reload,
+    ls,
+    cat,
+    events,
+    screen.command,
+    ...control.commands,
+    ...ops.commands,
+    mirror,
+    schema
+  ])
 )
 
 const codeOf = (error: unknown): number => {

@@ -170,11 +170,14 @@ export const cat = (tree: tree_.Tree, node: Node): string => {
   }
 }
 
-/** @internal one event on one line */
-export const eventLine = (event: cond.ConditionEvent): string => {
-  const { _tag, entity, seq, time, ...rest } = event as cond.ConditionEvent & Record<string, unknown>
-  const fields = Object.entries(rest)
+/** @internal the fields of an event but its tag, entity, sequence and time: `reason=killed by SIGKILL` */
+export const eventFields = (event: cond.ConditionEvent): ReadonlyArray<string> => {
+  const { _tag: _t, entity: _e, seq: _s, time: _time, ...rest } = event as cond.ConditionEvent & Record<string, unknown>
+  return Object.entries(rest)
     .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
     .map(([k, v]) => `${k}=${Array.isArray(v) ? JSON.stringify(v) : String(v)}`)
-  return [new Date(time).toISOString(), `#${seq}`, entity, _tag, ...fields].join(" ")
 }
+
+/** @internal one event on one line */
+export const eventLine = (event: cond.ConditionEvent): string =>
+  [new Date(event.time).toISOString(), `#${event.seq}`, event.entity, event._tag, ...eventFields(event)].join(" ")
