@@ -108,6 +108,10 @@ describe("ham top: the frame", () => {
     expect(header).toBe(`ham top  1/2 running  up 1h  events 2.5/s  ${top.clock(start)}  /run/user/1000/ham/ham.sock`)
     const unknown = top.header({ ...input([], [], sizes[0]), rate: undefined, uptime: undefined })
     expect(unknown).toBe(`ham top  0/0 running  events -  ${top.clock(start)}  /run/user/1000/ham/ham.sock`)
+    // an address too long loses its middle: its end names the socket
+    const long = top.header({ ...input([], [], sizes[0]), address: `/run/${"x".repeat(80)}/ham.sock` })
+    expect(width_.width(long)).toBe(80)
+    expect(long).toMatch(/ {2}\/run\/x+…x+\/ham\.sock$/)
   })
 
   it("the table is ham ls's: name, kind, pid, state, uptime, restarts, deaths, last death", () => {

@@ -82,16 +82,22 @@ export const clock = (millis: number): string => {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":")
 }
 
-/** @internal the header: which HAM, how many entities run, its uptime, the events' rate, the time */
+/**
+ * The header: how many entities run of all, the HAM's uptime, the events' rate, the time of the
+ * tree, and which HAM; an address too long for the columns loses its middle (its end names the socket).
+ *
+ * @internal
+ */
 export const header = (input: Input): string => {
   const running = input.tree.entities.filter((e) => e.status === "running").length
-  return [
+  const head = [
     `ham top  ${running}/${input.tree.entities.length} running`,
     ...(input.uptime === undefined ? [] : [`up ${view.ago(input.uptime)}`]),
     `events ${input.rate === undefined ? "-" : rateText(input.rate)}`,
-    clock(input.tree.time),
-    input.address
+    clock(input.tree.time)
   ].join("  ")
+  const room = input.columns - width_.width(head) - 2
+  return room < 8 ? head : `${head}  ${width_.elide(input.address, room, "middle")}`
 }
 
 /** what an event says beside its time, entity and type: a death's signal or exit code, a restart's count */
