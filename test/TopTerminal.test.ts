@@ -64,13 +64,14 @@ const showing = (what: string, read: () => string, check: (screen: string) => bo
 
 describe("ham top in a terminal (tmux)", () => {
   it.live.skipIf(!hasTmux)(
-    "80×24 then 132×40: a SIGKILLed child's death and restart show within 3 s; q restores the terminal; a HAM gone exits 3",
+    "80×24 then 132×40: a SIGKILLed child's death and restart show within 3 s; a resize redraws; q restores the terminal; a HAM gone exits 3",
     () =>
       Effect.gen(function*() {
         const { daemon: d, dir, socket } = yield* daemon
         const term = yield* tmux(dir)
-        const topLine = `${process.execPath} ${inject("hamBundle")} top --socket ${socket} --interval 300`
-        term.type(`stty -g > ${dir}/before; ${topLine}; echo "exit=$?"; stty -g > ${dir}/after`)
+        const topLine = `${process.execPath} ${inject("hamBundle")} top --socket ${socket} --interval`
+        // a minute between snapshots: what is drawn within this test is drawn by the events and the resize
+        term.type(`stty -g > ${dir}/before; ${topLine} 60000; echo "exit=$?"; stty -g > ${dir}/after`)
         yield* showing(
           "the view",
           term.capture,
@@ -96,6 +97,10 @@ describe("ham top in a terminal (tmux)", () => {
         for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
         expect(small).toMatch(/\npayment-gate\S*…\S*-replica +process/)
 
+        // a resized terminal is drawn again at its size: the long name whole
+        term.run("resize-window", "-t", "top", "-x", "132", "-y", "40")
+        yield* showing("the view resized", term.capture, (s) => new RegExp(`\\n${longName} +process`).test(s))
+
         term.run("send-keys", "-t", "top", "q")
         yield* showing("ham top to quit", term.capture, (s) => s.includes("exit=0"))
         expect(term.alternate()).toBe(false)
@@ -103,10 +108,9 @@ describe("ham top in a terminal (tmux)", () => {
         yield* showing("stty -g after", () => (fs.existsSync(`${dir}/after`) ? "yes" : ""), (s) => s === "yes")
         expect(fs.readFileSync(`${dir}/after`, "utf8")).toBe(fs.readFileSync(`${dir}/before`, "utf8"))
 
-        // larger: the long name whole; then the HAM goes away
-        term.run("resize-window", "-t", "top", "-x", "132", "-y", "40")
+        // started at 132×40; then the HAM goes away
         term.type("clear")
-        term.type(`${topLine}; echo "exit=$?"`)
+        term.type(`${topLine} 300; echo "exit=$?"`)
         yield* showing("the view at 132×40", term.capture, (s) => s.startsWith("ham top") && s.includes(longName))
         const [, second] = lsJson(socket)
         process.kill(second.pid!, "SIGKILL")
