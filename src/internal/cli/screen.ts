@@ -26,7 +26,7 @@ import type * as cond from "../condition.js"
 import * as config_ from "../daemon/config.js"
 import * as daemonFiles from "../daemon/files.js"
 import type * as tree_ from "../tree.js"
-import { CliFailure, ExitCode, fail, type Target, target, withHam } from "./target.js"
+import { ExitCode, fail, type Target, target, withHam } from "./target.js"
 import * as top from "./top.js"
 import * as view from "./view.js"
 
@@ -147,10 +147,10 @@ const terminal = (quit: Deferred.Deferred<void>, redraw: Effect.Effect<void>) =>
   )
 
 /** a HAM gone (its connection closed, a snapshot unanswered) ends `ham top` with exit 3 */
-const goneIsUnreachable = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+const goneIsUnreachable = <A, E, R>(t: Target, effect: Effect.Effect<A, E, R>) =>
   Effect.catchAllDefect(effect, (defect) =>
     defect instanceof HamUnreachable
-      ? Effect.fail(new CliFailure(`the HAM went away: ${defect.message}`, ExitCode.unreachable))
+      ? fail(`the HAM at ${addressOf(t)} went away (${defect.reason})`, ExitCode.unreachable)
       : Effect.die(defect))
 
 const live = (ham: HamService, t: Target, interval: Duration.Duration) =>
@@ -203,6 +203,7 @@ export const command = Command.make("top", {
   interval < 50 || interval > 3_600_000
     ? fail(`--interval must be between 50 and 3600000 milliseconds (got ${interval})`, ExitCode.usage)
     : goneIsUnreachable(
+      t,
       withHam(t, (ham) => (justOnce ? once : live)(ham, t, Duration.millis(interval)))
     )).pipe(
     Command.withDescription("the HAM's view in a terminal, refreshed in place: the entities, the last events")
