@@ -16,7 +16,9 @@
  * - `breakOnFail`: when this action fails (its alternates still run), the rest of the list is
  *   skipped (QNX `HACTIONBREAKONFAIL`);
  * - `removeOnFail`: a failed action is removed (QNX deletes by default; we keep by default);
- * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm).
+ * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm);
+ * - `doNow`: the action also runs once when it is added, on its condition's entity (QNX
+ *   `HACTIONDONOW`), besides its runs when the condition fires.
  *
  * @since 0.1.0
  * @module
@@ -84,6 +86,8 @@ export interface ActionCommon {
   readonly breakOnFail: boolean
   readonly removeOnFail: boolean
   readonly oneShot: boolean
+  /** runs once when it is added too (QNX `HACTIONDONOW`); absent means false */
+  readonly doNow?: boolean | undefined
   /** tried in order when the action fails, until one succeeds */
   readonly alternates: ReadonlyArray<ActionData>
 }
@@ -309,6 +313,11 @@ export interface ActionOptions {
   readonly breakOnFail?: boolean | undefined
   readonly removeOnFail?: boolean | undefined
   readonly oneShot?: boolean | undefined
+  /**
+   * Run the action once when it is added (`Ham.addAction`), on its condition's entity, besides
+   * its runs when the condition fires (QNX `HACTIONDONOW`). Not for a restart nor an alternate.
+   */
+  readonly doNow?: boolean | undefined
 }
 
 /**

@@ -41,6 +41,7 @@ export type ActionJsonCommon = {
   readonly breakOnFail?: boolean
   readonly removeOnFail?: boolean
   readonly oneShot?: boolean
+  readonly doNow?: boolean | undefined
   readonly alternates?: ReadonlyArray<ActionJson>
 }
 
@@ -109,9 +110,18 @@ export const ActionFromJson: Schema.Schema<Action, ActionJson> = Schema.transfor
     },
     encode: (action) => {
       if (action._tag !== "Local" && action._tag !== "Notify") return withoutUndefined(action)
-      const { alternates, breakOnFail, name, oneShot, removeOnFail } = action
+      const { alternates, breakOnFail, doNow, name, oneShot, removeOnFail } = action
       const marker = { label: defaultName(action), summary: summary(action) }
-      return withoutUndefined({ _tag: "LocalCode", ...marker, name, breakOnFail, removeOnFail, oneShot, alternates })
+      return withoutUndefined({
+        _tag: "LocalCode",
+        ...marker,
+        name,
+        breakOnFail,
+        removeOnFail,
+        oneShot,
+        doNow,
+        alternates
+      })
     }
   }
 )

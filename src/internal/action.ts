@@ -130,7 +130,8 @@ export const flags = {
   name: Schema.optional(Schema.String),
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
-  oneShot: Schema.Boolean
+  oneShot: Schema.Boolean,
+  doNow: Schema.optional(Schema.Boolean)
 }
 
 /** @internal the fields of each action that is data, besides its name, flags and alternates */
@@ -459,7 +460,13 @@ export const withOptions = dual<
   return withProblem(make(fields as never), problem)
 })
 
-const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = ["name", "breakOnFail", "removeOnFail", "oneShot"]
+const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = [
+  "name",
+  "breakOnFail",
+  "removeOnFail",
+  "oneShot",
+  "doNow"
+]
 
 /** @internal */
 export const named = dual<(name: string) => (self: Action) => Action, (self: Action, name: string) => Action>(
@@ -520,6 +527,7 @@ export const describe = (action: ActionData): Record<string, unknown> => ({
   breakOnFail: action.breakOnFail,
   removeOnFail: action.removeOnFail,
   oneShot: action.oneShot,
+  ...(action.doNow === true ? { doNow: true } : {}),
   alternates: action.alternates.map(describe)
 })
 

@@ -38,6 +38,8 @@ export const ActionNode = Schema.Struct({
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
   oneShot: Schema.Boolean,
+  /** runs once when added too (QNX `HACTIONDONOW`): present when set */
+  doNow: Schema.optional(Schema.Boolean),
   lastFailure: Schema.optional(Schema.String),
   alternates: Schema.Array(AlternateNode)
 })
@@ -186,7 +188,8 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
         ...flag(!action.enabled, "disabled"),
         ...flag(action.breakOnFail, "breakOnFail"),
         ...flag(action.removeOnFail, "removeOnFail"),
-        ...flag(action.oneShot, "oneShot")
+        ...flag(action.oneShot, "oneShot"),
+        ...flag(action.doNow === true, "doNow")
       ]
       const lastAction = j === cond.actions.length - 1
       out.push(

@@ -162,7 +162,8 @@ export const cat = (tree: tree_.Tree, node: Node): string => {
       return [
         `${a.path}  ${a.type}: ${a.summary}`,
         `enabled ${a.enabled}  runs ${a.runs}  failures ${a.failures}` +
-        `  breakOnFail ${a.breakOnFail}  removeOnFail ${a.removeOnFail}  oneShot ${a.oneShot}`,
+        `  breakOnFail ${a.breakOnFail}  removeOnFail ${a.removeOnFail}  oneShot ${a.oneShot}` +
+        (a.doNow === true ? "  doNow true" : ""),
         ...(a.lastFailure === undefined ? [] : [`last failure: ${a.lastFailure}`]),
         ...a.alternates.map((alt) => `else: ${alt.summary}`)
       ].join("\n")

@@ -232,6 +232,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
       }
       engine.changes.touch(rec)
       engine.rearm(rec)
+      if (action.doNow === true) engine.runAdded(rec, condition, added)
       return actionHandleOf(rec, condition, added)
     })
 

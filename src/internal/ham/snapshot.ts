@@ -58,6 +58,7 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
       action.breakOnFail = a.action.breakOnFail
       action.removeOnFail = a.action.removeOnFail
       action.oneShot = a.action.oneShot
+      if (a.action.doNow === true) action.doNow = true
       if (a.lastFailure !== undefined) action.lastFailure = a.lastFailure
       action.alternates = alternateNodes(a.action)
       return action

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Ref, Schema } from "effect"
+import { Action, Entity, Ham } from "effect-ham"
+import { CondDeath, CondRaise } from "effect-ham/Condition"
+import { ActionFromJson } from "../src/internal/action-json.js"
+import * as config from "../src/internal/daemon/config.js"
+import { actionNode, failureOf, type Log, record, registry, settle, withHam } from "./utils.js"
+
+const one = { type: 1, class: 1, severity: 1 } as const
+
+// ---------------------------------------------------------------------------------------------
+// HACTIONDONOW
+// ---------------------------------------------------------------------------------------------
+
+describe("doNow (QNX HACTIONDONOW)", () => {
+  it.effect("a doNow action runs once when it is added, then at each firing; others only when fired", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("now", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise, { name: "alarm" })
+      yield* Ham.addAction(c, record(log, "later"))
+      yield* Ham.addAction(
+        c,
+        Action.effect((event) => Ref.update(seen, (xs) => [...xs, `${event._tag} ${event.entity}`]), {
+          label: "now"
+        }).pipe(Action.withOptions({ doNow: true }))
+      )
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual([])
+      expect(yield* Ref.get(seen)).toEqual(["CondAttach now"])
+      const node = yield* actionNode("now", "alarm", "now")
+      expect([node.doNow, node.runs]).toEqual([true, 1])
+      expect((yield* actionNode("now", "alarm", "later")).doNow).toBeUndefined()
+      yield* Ham.raise(e, one)
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["later"])
+      expect(yield* Ref.get(seen)).toEqual(["CondAttach now", "CondRaise now"])
+      expect((yield* actionNode("now", "alarm", "now")).runs).toBe(2)
+    }).pipe(withHam()))
+
+  it.effect("a doNow action that fails runs its alternates and is counted as failed (removeOnFail applies)", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("f", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise, { name: "c" })
+      yield* Ham.addAction(
+        c,
+        Action.effect(Effect.fail("no"), { label: "bad" }).pipe(
+          Action.orElse(record(log, "alternate")),
+          Action.withOptions({ doNow: true })
+        )
+      )
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["alternate"])
+      const node = yield* actionNode("f", "c", "bad")
+      expect([node.runs, node.failures]).toEqual([1, 1])
+      yield* Ham.addAction(
+        c,
+        Action.effect(Effect.fail("no"), { label: "gone" }).pipe(
+          Action.withOptions({ doNow: true, removeOnFail: true })
+        )
+      )
+      yield* settle
+      const names = (yield* Ham.snapshot).entities[0].conditions[0].actions.map((a) => a.name)
+      expect(names).toEqual(["bad"])
+    }).pipe(withHam()))
+
+  it.effect("doNow on a restart, on an alternate, or not a boolean is refused; the registry is unchanged", () =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("r", Effect.never))
+      const death = yield* Ham.condition(e, CondDeath, { name: "d" })
+      const before = yield* registry
+      const errors = [
+        yield* failureOf(Ham.addAction(death, Action.restart.pipe(Action.withOptions({ doNow: true })))),
+        yield* failureOf(
+          Ham.addAction(
+            death,
+            Action.log("x").pipe(Action.orElse(Action.log("y").pipe(Action.withOptions({ doNow: true }))))
+          )
+        ),
+        yield* failureOf(Ham.addAction(death, Action.log("x").pipe(Action.withOptions({ doNow: "yes" as never }))))
+      ]
+      expect(errors.map((error) => error._tag)).toEqual(["InvalidArgument", "InvalidArgument", "InvalidArgument"])
+      expect(errors.map((error) => (error as { argument: string }).argument)).toEqual(["doNow", "doNow", "doNow"])
+      expect(yield* registry).toEqual(before)
+    }).pipe(withHam()))
+
+  it.effect("doNow is data: written in JSON only when set, read back, and taken by the daemon's config", () =>
+    Effect.gen(function*() {
+      const action = Action.log("hello").pipe(Action.withOptions({ doNow: true }))
+      const json = Schema.encodeSync(ActionFromJson)(action)
+      expect(json).toEqual({ _tag: "Log", message: "hello", doNow: true })
+      expect(Schema.decodeSync(ActionFromJson)(json).doNow).toBe(true)
+      expect(Schema.encodeSync(ActionFromJson)(Action.log("hello"))).toEqual({ _tag: "Log", message: "hello" })
+      const parsed = yield* config.parse({
+        entities: [{
+          name: "web",
+          command: { command: "sleep", args: ["30"] },
+          conditions: [{ type: "CondDeath", actions: [{ _tag: "Log", message: "up", doNow: true }] }]
+        }]
+      })
+      expect(parsed.entities[0].conditions[0].actions[0].doNow).toBe(true)
+    }))
+})
