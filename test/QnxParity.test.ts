@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Ref, Schema } from "effect"
-import { Action, Entity, Ham } from "effect-ham"
+import { Action, Entity, Ham, Tree } from "effect-ham"
 import { CondDeath, CondRaise } from "effect-ham/Condition"
 import { ActionFromJson } from "../src/internal/action-json.js"
+import * as view from "../src/internal/cli/view.js"
 import * as config from "../src/internal/daemon/config.js"
 import { actionNode, failureOf, type Log, record, registry, settle, withHam } from "./utils.js"
 
@@ -102,4 +103,28 @@ describe("doNow (QNX HACTIONDONOW)", () => {
       })
       expect(parsed.entities[0].conditions[0].actions[0].doNow).toBe(true)
     }))
+})
+
+// ---------------------------------------------------------------------------------------------
+// the HAM's own pid (QNX /proc/ham/.info "Ham Pid")
+// ---------------------------------------------------------------------------------------------
+
+describe("the HAM's pid in the tree", () => {
+  it.effect("the tree holds the pid of the HAM's process; the header and `ham cat /` show it", () =>
+    Effect.gen(function*() {
+      yield* Ham.attach(Entity.fiber("w", Effect.never))
+      const tree = yield* Ham.snapshot
+      expect(tree.hamPid).toBe(process.pid)
+      const encoded = Schema.encodeSync(Tree.Tree)(tree)
+      expect(encoded.hamPid).toBe(process.pid)
+      expect(Tree.render(tree).split("\n")[0]).toContain(`  ham pid ${process.pid}`)
+      const root = view.find(tree, "/")
+      expect(typeof root === "string" ? root : root._tag).toBe("Root")
+      if (typeof root === "string") return
+      expect(root.node).toMatchObject({ hamPid: process.pid, numEntities: 1 })
+      expect("entities" in root.node).toBe(false)
+      expect(view.cat(tree, root)).toBe(Tree.render(tree).split("\n")[0])
+      // a path without its leading slash is still an entity's
+      expect(view.find(tree, "")).toBe(`not a path: ""`)
+    }).pipe(withHam()))
 })

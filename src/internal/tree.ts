@@ -152,6 +152,8 @@ export const Tree = Schema.Struct({
   epoch: Schema.optional(Schema.Number),
   /** the guardian process watching this HAM (process mode) */
   guardianPid: Schema.optional(Schema.Number),
+  /** the process the HAM runs in (QNX's `Ham Pid`); absent in a tree from a HAM before it was kept */
+  hamPid: Schema.optional(Schema.Number),
   /** the spawner process that forks this HAM's children, while one runs */
   spawnerPid: Schema.optional(Schema.Number),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
@@ -208,6 +210,7 @@ export const render = (tree: Tree): string => {
   const out: Array<string> = [
     `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}` +
     `  verbosity ${tree.verbosity}` +
+    (tree.hamPid === undefined ? "" : `  ham pid ${tree.hamPid}`) +
     (tree.hamFailures + tree.watchdogFailures + tree.guardianFailures > 0
       ? `  ham failures ${tree.hamFailures}  watchdog failures ${tree.watchdogFailures}` +
         `  guardian failures ${tree.guardianFailures}`

@@ -115,6 +115,7 @@ export const snapshot = (
     numActions,
     hamFailures: state.hamFailures,
     watchdogFailures: state.watchdogFailures,
+    hamPid: process.pid,
     guardianFailures: info.guardianFailures ?? 0,
     ...(info.store === undefined ? {} : { store: info.store }),
     ...(info.role === undefined ? {} : { role: info.role }),
