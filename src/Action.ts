@@ -98,6 +98,11 @@ export interface ActionCommon {
  */
 export interface RestartData extends ActionCommon {
   readonly _tag: "Restart"
+  /**
+   * the restart line (QNX `ham_action_restart`'s path): a process or pid entity is started again
+   * with it instead of its attach command; absent, with the command it was attached with
+   */
+  readonly command?: CommandLine | undefined
 }
 
 /**
@@ -384,6 +389,17 @@ export const isAction: (u: unknown) => u is Action = internal.isAction
  * @category constructors
  */
 export const restart: Action = internal.restart
+
+/**
+ * A restart with a command line of its own (QNX `ham_action_restart`'s path, its "Restart
+ * Line"): when the process or pid entity dies, it is started again with `command` instead of the
+ * command it was attached with, by the same rules as `restart` (one per entity, death conditions
+ * only, intensity and back-off). Not for a fiber entity (`InvalidArgument` when added).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const restartWith: (command: Command.Command) => Action = internal.restartWith
 
 /**
  * Runs a `Command` (a real process: a non-zero exit code is a failure) or an `Effect` (its

@@ -300,7 +300,7 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Log", message: "x", colour: "red" } },
-    `invalid AddAction: action.colour is not allowed (got "red"; the fields are "_tag", "name", "breakOnFail", "removeOnFail", "oneShot", "alternates", "message", "verbosity", "attachPrefix")`
+    `invalid AddAction: action.colour is not allowed (got "red"; the fields are "_tag", "name", "breakOnFail", "removeOnFail", "oneShot", "doNow", "alternates", "message", "verbosity", "attachPrefix")`
   ],
   [
     {

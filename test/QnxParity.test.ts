@@ -1,11 +1,14 @@
+import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Ref, Schema } from "effect"
 import { Action, Entity, Ham, Tree } from "effect-ham"
 import { CondDeath, CondRaise } from "effect-ham/Condition"
+import * as ChildProcess from "node:child_process"
 import { ActionFromJson } from "../src/internal/action-json.js"
 import * as view from "../src/internal/cli/view.js"
 import * as config from "../src/internal/daemon/config.js"
-import { actionNode, failureOf, type Log, record, registry, settle, withHam } from "./utils.js"
+import { awaitEvents, cmdlineOf, waitUntil } from "./processes.js"
+import { actionNode, failureOf, is, type Log, record, registry, settle, withHam } from "./utils.js"
 
 const one = { type: 1, class: 1, severity: 1 } as const
 
@@ -127,4 +130,73 @@ describe("the HAM's pid in the tree", () => {
       // a path without its leading slash is still an entity's
       expect(view.find(tree, "")).toBe(`not a path: ""`)
     }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// the restart line (QNX ham_action_restart's path)
+// ---------------------------------------------------------------------------------------------
+
+describe("Action.restartWith: a restart line of its own", () => {
+  it.live("after a death the entity is started with the restart line, at each restart; the tree shows it", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      // no back-off: the spawner is armed to start the next life by itself (not with a restart line)
+      const e = yield* Ham.attach(Entity.process("rl", Command.make("sleep", "31.81")), { backoff: false })
+      yield* Ham.condition(e, CondDeath, { name: "death" }).pipe(
+        Ham.action(Action.restartWith(Command.make("sleep", "31.82")))
+      )
+      const first = (yield* Ham.snapshot).entities[0].pid!
+      expect(cmdlineOf(first)).toBe("sleep 31.81")
+      const node = yield* actionNode("rl", "death", "restart")
+      expect([node.summary, node.restartLine]).toEqual(["restart the entity with sleep 31.82", "sleep 31.82"])
+      for (const n of [1, 2]) {
+        const pid = (yield* Ham.snapshot).entities[0].pid!
+        process.kill(pid, "SIGKILL")
+        const seen = yield* awaitEvents(events, is("CondRestart", "rl"))
+        const restarted = seen[seen.length - 1]
+        if (restarted._tag !== "CondRestart") throw new Error("no CondRestart")
+        expect(restarted.restarts).toBe(n)
+        yield* waitUntil("the restart line to run", () => cmdlineOf(restarted.pid!) === "sleep 31.82")
+      }
+      expect(Tree.render(yield* Ham.snapshot)).toContain("restart line: sleep 31.82")
+    }).pipe(withHam()))
+
+  it.live("a plain restart's line is the attach command; a pid entity takes a restart line too", () =>
+    Effect.gen(function*() {
+      yield* Ham.condition(yield* Ham.attach(Entity.process("plain", Command.make("sleep", "31.83"))), CondDeath, {
+        name: "death"
+      }).pipe(Ham.restart)
+      expect((yield* actionNode("plain", "death", "restart")).restartLine).toBe("sleep 31.83")
+      const child = ChildProcess.spawn("sleep", ["31.84"], { stdio: "ignore" })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const events = yield* Ham.subscribe
+      const p = yield* Ham.attach(Entity.pid("adopted", child.pid!))
+      yield* Ham.condition(p, CondDeath, { name: "death" }).pipe(
+        Ham.action(Action.restartWith(Command.make("sleep", "31.85")))
+      )
+      expect((yield* actionNode("adopted", "death", "restart")).restartLine).toBe("sleep 31.85")
+      child.kill("SIGKILL")
+      const seen = yield* awaitEvents(events, is("CondRestart", "adopted"), 10_000)
+      const restarted = seen[seen.length - 1]
+      if (restarted._tag !== "CondRestart") throw new Error("no CondRestart")
+      yield* waitUntil("the restart line to run", () => cmdlineOf(restarted.pid!) === "sleep 31.85")
+    }).pipe(withHam()))
+
+  it.effect("a restart line on a fiber entity, or not a Command, is refused; the registry is unchanged", () =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("f", Effect.never))
+      const death = yield* Ham.condition(e, CondDeath, { name: "d" })
+      const before = yield* registry
+      const fiber = yield* failureOf(Ham.addAction(death, Action.restartWith(Command.make("true"))))
+      const notCommand = yield* failureOf(Ham.addAction(death, Action.restartWith("true" as never)))
+      expect([fiber._tag, notCommand._tag]).toEqual(["InvalidArgument", "InvalidArgument"])
+      expect((notCommand as { argument: string }).argument).toBe("restartWith")
+      expect(yield* registry).toEqual(before)
+    }).pipe(withHam()))
+
+  it("a restart line is data: JSON and back", () => {
+    const json = Schema.encodeSync(ActionFromJson)(Action.restartWith(Command.make("srv", "--recover")))
+    expect(json).toEqual({ _tag: "Restart", command: { command: "srv", args: ["--recover"] } })
+    expect(Action.summary(Schema.decodeSync(ActionFromJson)(json))).toBe("restart the entity with srv --recover")
+  })
 })

@@ -57,7 +57,7 @@ type JsonVariant<Tag extends string, Fields extends Schema.Struct.Fields> =
  * @internal
  */
 export type ActionJson =
-  | JsonVariant<"Restart", {}>
+  | JsonVariant<"Restart", typeof dataFields.Restart>
   | JsonVariant<"Execute", typeof dataFields.Execute>
   | JsonVariant<"Signal", typeof dataFields.Signal>
   | JsonVariant<"WaitFor", typeof dataFields.WaitFor>

@@ -136,6 +136,7 @@ export const flags = {
 
 /** @internal the fields of each action that is data, besides its name, flags and alternates */
 export const dataFields = {
+  Restart: { command: Schema.optional(CommandLine) },
   Execute: { command: CommandLine, timeoutMillis: Schema.optional(json.Millis) },
   Signal: {
     signal: Schema.String,
@@ -180,7 +181,7 @@ export const dataFields = {
 /** @internal the actions that are data, each with the name, flags and alternates of `common` */
 export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common) =>
   [
-    Schema.TaggedStruct("Restart", common),
+    Schema.TaggedStruct("Restart", { ...common, ...dataFields.Restart }),
     Schema.TaggedStruct("Execute", { ...common, ...dataFields.Execute }),
     Schema.TaggedStruct("Signal", { ...common, ...dataFields.Signal }),
     Schema.TaggedStruct("WaitFor", { ...common, ...dataFields.WaitFor }),
@@ -271,6 +272,15 @@ export const fromData = (data: ActionData): Action => isAction(data) ? data : ma
 
 /** @internal */
 export const restart: Action = make<RestartData>({ _tag: "Restart" })
+
+/** @internal */
+export const restartWith = (command: Command.Command): Action =>
+  Command.isCommand(command)
+    ? make<RestartData>({ _tag: "Restart", command: commandLineFrom(command) })
+    : withProblem(make<RestartData>({ _tag: "Restart" }), {
+      argument: "restartWith",
+      reason: `takes a Command (got ${options_.show(command)})`
+    })
 
 /** @internal */
 export const execute = (
@@ -482,7 +492,9 @@ export const defaultName = (action: ActionData): string =>
 export const summary = (action: ActionData): string => {
   switch (action._tag) {
     case "Restart":
-      return "restart the entity"
+      return action.command === undefined
+        ? "restart the entity"
+        : `restart the entity with ${renderCommandLine(action.command)}`
     case "Execute":
       return `execute ${renderCommandLine(action.command)}` +
         (action.timeoutMillis === undefined ? "" : ` (timeout ${action.timeoutMillis} ms)`)

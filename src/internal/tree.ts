@@ -40,6 +40,11 @@ export const ActionNode = Schema.Struct({
   oneShot: Schema.Boolean,
   /** runs once when added too (QNX `HACTIONDONOW`): present when set */
   doNow: Schema.optional(Schema.Boolean),
+  /**
+   * a restart of a process or pid entity: the command line it starts (QNX's "Restart Line"), the
+   * action's own or else the entity's attach command
+   */
+  restartLine: Schema.optional(Schema.String),
   lastFailure: Schema.optional(Schema.String),
   alternates: Schema.Array(AlternateNode)
 })
@@ -200,6 +205,9 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
           ` runs ${action.runs} failures ${action.failures}` +
           (action.lastFailure === undefined ? "" : ` (last: ${action.lastFailure.split("\n")[0]})`)
       )
+      if (action.restartLine !== undefined) {
+        out.push(`${inner}${lastAction ? "     " : "│    "}restart line: ${action.restartLine}`)
+      }
       renderAlternates(action.alternates, inner + (lastAction ? "     " : "│    "), out)
     })
   })

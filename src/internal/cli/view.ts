@@ -175,6 +175,7 @@ export const cat = (tree: tree_.Tree, node: Node): string => {
         `enabled ${a.enabled}  runs ${a.runs}  failures ${a.failures}` +
         `  breakOnFail ${a.breakOnFail}  removeOnFail ${a.removeOnFail}  oneShot ${a.oneShot}` +
         (a.doNow === true ? "  doNow true" : ""),
+        ...(a.restartLine === undefined ? [] : [`restart line: ${a.restartLine}`]),
         ...(a.lastFailure === undefined ? [] : [`last failure: ${a.lastFailure}`]),
         ...a.alternates.map((alt) => `else: ${alt.summary}`)
       ].join("\n")

@@ -202,6 +202,12 @@ export const make = (engine: Engine, lookups: Lookups) => {
           return yield* invalid("action", `entity "${rec.name}" (${rec.kind}) cannot be restarted by the HAM`)
         }
         if (hasRestart(rec)) return yield* invalid("action", `entity "${rec.name}" already has a restart action`)
+        if (action.command !== undefined && (rec.kind === "fiber" || rec.kind === "self")) {
+          return yield* invalid(
+            "action",
+            `a restart line goes with a process or pid entity: "${rec.name}" (${rec.kind}) restarts its effect`
+          )
+        }
       }
       if (action._tag === "WaitFor" && condition.noWait) {
         return yield* invalid("action", "a noWait condition cannot hold a waitfor")

@@ -59,6 +59,10 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
       action.removeOnFail = a.action.removeOnFail
       action.oneShot = a.action.oneShot
       if (a.action.doNow === true) action.doNow = true
+      if (a.action._tag === "Restart") {
+        const line = a.action.command ?? rec.process?.line
+        if (line !== undefined) action.restartLine = action_.renderCommandLine(line)
+      }
       if (a.lastFailure !== undefined) action.lastFailure = a.lastFailure
       action.alternates = alternateNodes(a.action)
       return action

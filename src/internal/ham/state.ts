@@ -290,3 +290,18 @@ export const makeState = (
 
 /** @internal true while the entity has a life or is waiting for its next one */
 export const isUp = (rec: EntityRec): boolean => rec.status === "running" || rec.status === "restarting"
+
+/**
+ * The command line of the entity's restart action, when it has one of its own (QNX's "Restart
+ * Line"): a restart starts it instead of the entity's attach command.
+ *
+ * @internal
+ */
+export const restartLineOf = (rec: EntityRec): action_.CommandLine | undefined => {
+  for (const c of rec.conditions) {
+    for (const a of c.actions) {
+      if (a.action._tag === "Restart" && a.action.command !== undefined) return a.action.command
+    }
+  }
+  return undefined
+}
