@@ -1,7 +1,8 @@
 /**
  * Actions: the steps of recovery. A condition holds a list of actions that run in order when it
  * fires (multistage recovery). An action may carry alternates (`Action.orElse`), tried in order
- * when it fails, until one succeeds (the QNX `ham_action_fail_*` family).
+ * when it fails, until one succeeds, and a fail list (`Action.onFail`, QNX's
+ * `ham_action_fail_*`), every one of which runs when it fails.
  *
  * Actions are data (a Schema tagged union), so they can be shown in the tree, persisted and sent
  * to a remote HAM. Two kinds hold local values and stay in their process: `notify` (a queue,
@@ -90,6 +91,11 @@ export interface ActionCommon {
   readonly doNow?: boolean | undefined
   /** tried in order when the action fails, until one succeeds */
   readonly alternates: ReadonlyArray<ActionData>
+  /**
+   * the fail list (QNX `ham_action_fail_*`): every one of them runs, in order, each time the
+   * action fails, whatever the others do; each named, uniquely in the list; absent means none
+   */
+  readonly onFail?: ReadonlyArray<ActionData> | undefined
 }
 
 /**
@@ -554,6 +560,21 @@ export const orElse: {
   (alternate: Action): (self: Action) => Action
   (self: Action, alternate: Action): Action
 } = internal.orElse
+
+/**
+ * Adds a fail action (QNX's fail list, `ham_action_fail_*`): each time `self` fails, after its
+ * alternates, every fail action runs, in the order added, whether the ones before it failed or
+ * not (unlike `orElse`, which stops at the first success). A fail action is named after its kind
+ * unless it has a name (`log`, `log-2`...), uniquely in the list; `Ham.removeFailAction` removes
+ * one by that name (`ham_action_fail_remove`). A restart cannot be a fail action.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const onFail: {
+  (failAction: Action): (self: Action) => Action
+  (self: Action, failAction: Action): Action
+} = internal.onFail
 
 /**
  * Sets the name and flags of an action.

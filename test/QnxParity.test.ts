@@ -1,6 +1,6 @@
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Ref, Schema } from "effect"
+import { Effect, Ref, Schema, TestClock } from "effect"
 import { Action, Entity, Ham, Tree } from "effect-ham"
 import { CondDeath, CondRaise } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
@@ -198,5 +198,115 @@ describe("Action.restartWith: a restart line of its own", () => {
     const json = Schema.encodeSync(ActionFromJson)(Action.restartWith(Command.make("srv", "--recover")))
     expect(json).toEqual({ _tag: "Restart", command: { command: "srv", args: ["--recover"] } })
     expect(Action.summary(Schema.decodeSync(ActionFromJson)(json))).toBe("restart the entity with srv --recover")
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// fail lists (QNX ham_action_fail_*, ham_action_fail_remove)
+// ---------------------------------------------------------------------------------------------
+
+/** an action that records `label`, then fails */
+const failing = (log: Log, label: string) =>
+  Action.effect(Effect.zipRight(Ref.update(log, (xs) => [...xs, label]), Effect.fail(`${label} failed`)), { label })
+
+describe("fail lists: every fail action runs when the action fails", () => {
+  it.effect("after the alternates (which stop at the first success), every fail action runs, failed or not", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("fl", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise, { name: "c" })
+      yield* Ham.addAction(
+        c,
+        failing(log, "primary").pipe(
+          Action.orElse(record(log, "alt-1")),
+          Action.orElse(record(log, "alt-2")),
+          Action.onFail(failing(log, "fail-a")),
+          Action.onFail(Action.waitfor("1 second")),
+          Action.onFail(record(log, "fail-b")),
+          Action.named("p")
+        )
+      )
+      yield* Ham.addAction(c, record(log, "next"))
+      const node = yield* actionNode("fl", "c", "p")
+      expect(node.onFail?.map((f) => f.name)).toEqual(["fail-a", "waitFor", "fail-b"])
+      expect(Tree.render(yield* Ham.snapshot)).toContain("on fail: fail-b: local code (fail-b)")
+      yield* Ham.raise(e, one)
+      yield* settle
+      // fail-a failed: the list goes on; the waitfor holds it (TestClock)
+      expect(yield* Ref.get(log)).toEqual(["primary", "alt-1", "fail-a"])
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["primary", "alt-1", "fail-a", "fail-b", "next"])
+      const after = yield* actionNode("fl", "c", "p")
+      expect([after.runs, after.failures]).toEqual([1, 1])
+    }).pipe(withHam()))
+
+  it.effect("a fail list does not run when the action succeeds", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("ok", Effect.never))
+      yield* Ham.condition(e, CondRaise).pipe(
+        Ham.action(record(log, "fine").pipe(Action.onFail(record(log, "never"))))
+      )
+      yield* Ham.raise(e, one)
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["fine"])
+    }).pipe(withHam()))
+
+  it.effect("removeFailAction (ham_action_fail_remove) takes one out by name; an unknown name changes nothing", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("rm", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise, { name: "c" })
+      const handle = yield* Ham.addAction(
+        c,
+        failing(log, "p").pipe(Action.onFail(record(log, "a")), Action.onFail(record(log, "b")))
+      )
+      yield* Ham.removeFailAction(handle, "a")
+      expect((yield* actionNode("rm", "c", "p")).onFail?.map((f) => f.name)).toEqual(["b"])
+      const before = yield* registry
+      const missing = yield* failureOf(Ham.removeFailAction(handle, "a"))
+      expect(missing._tag).toBe("ActionNotFound")
+      expect((missing as { action: string }).action).toBe("p/a")
+      expect(yield* registry).toEqual(before)
+      yield* Ham.raise(e, one)
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["p", "b"])
+      yield* Ham.removeFailAction(handle, "b")
+      expect((yield* actionNode("rm", "c", "p")).onFail).toBeUndefined()
+    }).pipe(withHam()))
+
+  it.effect("a duplicate fail name (EEXIST), a restart as a fail action, or a waitfor in noWait are refused", () =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("bad", Effect.never))
+      const death = yield* Ham.condition(e, CondDeath, { name: "d" })
+      const quick = yield* Ham.condition(e, CondRaise, { name: "q", noWait: true })
+      const before = yield* registry
+      const twice = yield* failureOf(
+        Ham.addAction(
+          death,
+          Action.log("x").pipe(
+            Action.onFail(Action.log("a").pipe(Action.named("same"))),
+            Action.onFail(Action.log("b").pipe(Action.named("same")))
+          )
+        )
+      )
+      expect(twice).toMatchObject({ _tag: "DuplicateName", kind: "fail action", name: "same" })
+      const restart = yield* failureOf(Ham.addAction(death, Action.log("x").pipe(Action.onFail(Action.restart))))
+      expect(restart._tag).toBe("InvalidArgument")
+      const wait = yield* failureOf(
+        Ham.addAction(quick, Action.log("x").pipe(Action.onFail(Action.waitfor("1 second"))))
+      )
+      expect(wait._tag).toBe("InvalidArgument")
+      expect(yield* registry).toEqual(before)
+    }).pipe(withHam()))
+
+  it("a fail list is data: JSON and back, absent when empty", () => {
+    const action = Action.log("x").pipe(Action.onFail(Action.log("y")))
+    const json = Schema.encodeSync(ActionFromJson)(action)
+    expect(json).toEqual({ _tag: "Log", message: "x", onFail: [{ _tag: "Log", message: "y" }] })
+    const back = Schema.decodeSync(ActionFromJson)(json)
+    expect(back.onFail?.map((f) => Action.summary(f))).toEqual([`log "y" (verbosity 1)`])
+    expect(Schema.encodeSync(ActionFromJson)(Action.log("x"))).toEqual({ _tag: "Log", message: "x" })
   })
 })

@@ -43,6 +43,7 @@ export type ActionJsonCommon = {
   readonly oneShot?: boolean
   readonly doNow?: boolean | undefined
   readonly alternates?: ReadonlyArray<ActionJson>
+  readonly onFail?: ReadonlyArray<ActionJson> | undefined
 }
 
 type JsonVariant<Tag extends string, Fields extends Schema.Struct.Fields> =
@@ -77,7 +78,10 @@ const jsonCommon = {
   oneShot: json.flag,
   alternates: json.list(
     Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson).annotations({ identifier: "Action" })
-  )
+  ),
+  onFail: Schema.optional(Schema.Array(
+    Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson).annotations({ identifier: "Action" })
+  ))
 }
 
 const LocalCodeJson = Schema.TaggedStruct("LocalCode", {
@@ -110,7 +114,7 @@ export const ActionFromJson: Schema.Schema<Action, ActionJson> = Schema.transfor
     },
     encode: (action) => {
       if (action._tag !== "Local" && action._tag !== "Notify") return withoutUndefined(action)
-      const { alternates, breakOnFail, doNow, name, oneShot, removeOnFail } = action
+      const { alternates, breakOnFail, doNow, name, onFail, oneShot, removeOnFail } = action
       const marker = { label: defaultName(action), summary: summary(action) }
       return withoutUndefined({
         _tag: "LocalCode",
@@ -120,7 +124,8 @@ export const ActionFromJson: Schema.Schema<Action, ActionJson> = Schema.transfor
         removeOnFail,
         oneShot,
         doNow,
-        alternates
+        alternates,
+        onFail
       })
     }
   }

@@ -193,7 +193,8 @@ export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common
 
 const common = {
   ...flags,
-  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData))
+  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData)),
+  onFail: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData)))
 }
 
 /** @internal */
@@ -234,6 +235,7 @@ export const make = <A extends ActionData>(fields: Fields<A> & Partial<ActionDat
   self.alternates = []
   Object.assign(self, fields)
   self.alternates = (self.alternates as ReadonlyArray<ActionData>).map(fromData)
+  if (self.onFail !== undefined) self.onFail = (self.onFail as ReadonlyArray<ActionData>).map(fromData)
   return self
 }
 
@@ -454,6 +456,32 @@ export const orElse = dual<
   (self: Action, alternate: Action) => Action
 >(2, (self, alternate) => make({ ...self, alternates: [...self.alternates, alternate] }))
 
+/** @internal the name of each fail action in its list (its own, or its kind's with `-2`, `-3`...) */
+export const failNames = (actions: ReadonlyArray<ActionData>): ReadonlyArray<string> => {
+  const names: Array<string> = []
+  for (const action of actions) {
+    const base = action.name ?? defaultName(action)
+    let name = base
+    for (let i = 2; action.name === undefined && names.includes(name); i++) name = `${base}-${i}`
+    names.push(name)
+  }
+  return names
+}
+
+/** @internal */
+export const onFail = dual<
+  (failAction: Action) => (self: Action) => Action,
+  (self: Action, failAction: Action) => Action
+>(2, (self, failAction) => make({ ...self, onFail: [...(self.onFail ?? []), failAction] }))
+
+/** @internal the action without the fail action of that name (the same action when it has none) */
+export const withoutFailAction = (self: Action, name: string): Action => {
+  const list = self.onFail ?? []
+  const names = failNames(list)
+  const kept = list.filter((_, i) => names[i] !== name)
+  return make({ ...self, onFail: kept.length === 0 ? undefined : kept })
+}
+
 /** @internal */
 export type ActionOptions = PublicAction.ActionOptions
 
@@ -540,11 +568,14 @@ export const describe = (action: ActionData): Record<string, unknown> => ({
   removeOnFail: action.removeOnFail,
   oneShot: action.oneShot,
   ...(action.doNow === true ? { doNow: true } : {}),
-  alternates: action.alternates.map(describe)
+  alternates: action.alternates.map(describe),
+  ...(action.onFail === undefined ? {} : { onFail: action.onFail.map(describe) })
 })
 
 /** @internal true when the action (or one of its alternates) waits */
-export const waits = (action: ActionData): boolean => action._tag === "WaitFor" || action.alternates.some(waits)
+export const waits = (action: ActionData): boolean =>
+  action._tag === "WaitFor" || action.alternates.some(waits) || (action.onFail ?? []).some(waits)
 
 /** @internal true when the action (or one of its alternates) is a restart */
-export const restarts = (action: ActionData): boolean => action._tag === "Restart" || action.alternates.some(restarts)
+export const restarts = (action: ActionData): boolean =>
+  action._tag === "Restart" || action.alternates.some(restarts) || (action.onFail ?? []).some(restarts)

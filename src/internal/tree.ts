@@ -46,7 +46,14 @@ export const ActionNode = Schema.Struct({
    */
   restartLine: Schema.optional(Schema.String),
   lastFailure: Schema.optional(Schema.String),
-  alternates: Schema.Array(AlternateNode)
+  alternates: Schema.Array(AlternateNode),
+  /** the fail list (QNX's): each fail action by its name, all run when the action fails; present when not empty */
+  onFail: Schema.optional(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    type: Schema.String,
+    summary: Schema.String,
+    alternates: Schema.Array(AlternateNode)
+  })))
 })
 
 /** @internal */
@@ -209,6 +216,10 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
         out.push(`${inner}${lastAction ? "     " : "│    "}restart line: ${action.restartLine}`)
       }
       renderAlternates(action.alternates, inner + (lastAction ? "     " : "│    "), out)
+      for (const failAction of action.onFail ?? []) {
+        out.push(`${inner}${lastAction ? "     " : "│    "}on fail: ${failAction.name}: ${failAction.summary}`)
+        renderAlternates(failAction.alternates, inner + (lastAction ? "       " : "│      "), out)
+      }
     })
   })
 }

@@ -177,7 +177,8 @@ export const cat = (tree: tree_.Tree, node: Node): string => {
         (a.doNow === true ? "  doNow true" : ""),
         ...(a.restartLine === undefined ? [] : [`restart line: ${a.restartLine}`]),
         ...(a.lastFailure === undefined ? [] : [`last failure: ${a.lastFailure}`]),
-        ...a.alternates.map((alt) => `else: ${alt.summary}`)
+        ...a.alternates.map((alt) => `else: ${alt.summary}`),
+        ...(a.onFail ?? []).map((f) => `on fail: ${f.name}: ${f.summary}`)
       ].join("\n")
     }
   }

@@ -3,8 +3,8 @@
  * is data (`action.ts`) and is interpreted here: restart (through the entity's driver), execute
  * (a command, or local code), notify, signal, waitfor, heartbeatHealthy, log, and publishState
  * and raise (on this HAM, or on another through `engine.nodes`: a node-qualified action). A failed action
- * runs its alternates in order until one succeeds; `breakOnFail` stops the list, `removeOnFail`
- * removes the action.
+ * runs its alternates in order until one succeeds, then every action of its fail list;
+ * `breakOnFail` stops the list, `removeOnFail` removes the action.
  *
  * @internal
  */
@@ -239,7 +239,20 @@ export const make = (engine: Engine) => {
             return r === undefined ? Effect.void : tryAlternates(i + 1)
           })
         }
-        return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), failure)
+        // the fail list (QNX's): every fail action runs, whatever the others did
+        const failList = action.onFail ?? []
+        const failNames = failList.length === 0 ? [] : action_.failNames(failList)
+        const runFailList = (i: number): Effect.Effect<void> => {
+          if (i >= failList.length) return Effect.void
+          const failAction = failList[i]
+          const failName = `${name}/${failNames[i]}`
+          const start = ctx.span === undefined ? 0 : engine.preciseNow()
+          return Effect.flatMap(runWithAlternates(ctx, failAction, failName), (r) => {
+            if (ctx.span !== undefined) actionEvent(ctx.span, failName, failAction, start, r, name)
+            return runFailList(i + 1)
+          })
+        }
+        return Effect.as(Effect.zipRight(logFailure, Effect.zipRight(tryAlternates(0), runFailList(0))), failure)
       }
     })
 

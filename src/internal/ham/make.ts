@@ -309,6 +309,7 @@ export const make = (
       remove: commit((handle: Api.Handle) =>
         handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
       ),
+      removeFailAction: commit(conds.removeFailAction),
       snapshot: Effect.sync(() =>
         snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
       ),

@@ -65,6 +65,16 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
       }
       if (a.lastFailure !== undefined) action.lastFailure = a.lastFailure
       action.alternates = alternateNodes(a.action)
+      const failList = a.action.onFail
+      if (failList !== undefined && failList.length > 0) {
+        const names = action_.failNames(failList)
+        action.onFail = failList.map((f, i) => ({
+          name: names[i],
+          type: f._tag,
+          summary: action_.summary(f),
+          alternates: alternateNodes(f)
+        }))
+      }
       return action
     })
     return node
