@@ -73,6 +73,7 @@ export type ActionData =
   | LogData
   | PublishStateData
   | RaiseData
+  | NotifyEntityData
   | LocalData
 
 /**
@@ -197,6 +198,18 @@ export interface PublishStateData extends ActionCommon {
   readonly node?: NodeAddress | undefined
   /** how long the call may take, connecting included (5 seconds for another HAM) */
   readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface NotifyEntityData extends ActionCommon {
+  readonly _tag: "NotifyEntity"
+  /** the name of the process entity that is sent the message */
+  readonly entity: string
+  /** one line of text, sent as `MESSAGE=<message>` on the entity's notify connections */
+  readonly message: string
 }
 
 /**
@@ -547,6 +560,18 @@ export const publishState: (entity: string, state: number, options?: NodeOptions
  * @category constructors
  */
 export const raise: (entity: string, raise: RaiseTarget, options?: NodeOptions) => Action = internal.raise
+
+/**
+ * Sends a message to another process, as QNX's pulse or signal to a recipient does: the line
+ * `MESSAGE=<message>` is written to every notify connection the process entity named `entity`
+ * has open now (`HAM_NOTIFY_SOCKET`: a child reads the lines the HAM writes back on it). Fails
+ * when there is no such entity, it is not a process entity of this HAM, or it has no notify
+ * connection open. The message is one line (no CR or LF) of at most 4096 bytes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notifyEntity: (entity: string, message: string) => Action = internal.notifyEntity
 
 /**
  * Adds an alternate: when `self` fails, its alternates are tried in order until one succeeds.

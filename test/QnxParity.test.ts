@@ -4,10 +4,12 @@ import { Effect, Ref, Schema, TestClock } from "effect"
 import { Action, Entity, Ham, Tree } from "effect-ham"
 import { CondDeath, CondRaise } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { ActionFromJson } from "../src/internal/action-json.js"
 import * as view from "../src/internal/cli/view.js"
 import * as config from "../src/internal/daemon/config.js"
-import { awaitEvents, cmdlineOf, waitUntil } from "./processes.js"
+import { awaitEvents, cmdlineOf, inTempDir, waitUntil } from "./processes.js"
 import { actionNode, failureOf, is, type Log, record, registry, settle, withHam } from "./utils.js"
 
 const one = { type: 1, class: 1, severity: 1 } as const
@@ -309,4 +311,65 @@ describe("fail lists: every fail action runs when the action fails", () => {
     expect(back.onFail?.map((f) => Action.summary(f))).toEqual([`log "y" (verbosity 1)`])
     expect(Schema.encodeSync(ActionFromJson)(Action.log("x"))).toEqual({ _tag: "Log", message: "x" })
   })
+})
+
+// ---------------------------------------------------------------------------------------------
+// a message to another process (QNX's pulse or signal to a recipient)
+// ---------------------------------------------------------------------------------------------
+
+/** a child that says READY=1 on its notify socket, then appends every line the HAM sends it to `out` */
+const listener = (out: string) =>
+  Command.make(
+    process.execPath,
+    "-e",
+    `const s = require("node:net").connect(process.env.HAM_NOTIFY_SOCKET, () => s.write("READY=1\\n"));` +
+      `s.on("data", (d) => require("node:fs").appendFileSync(${JSON.stringify(out)}, d));` +
+      `setInterval(() => {}, 1000)`
+  )
+
+describe("Action.notifyEntity: a message on a process entity's notify connection", () => {
+  it.live("the child reads MESSAGE=<text> on its notify socket when the action runs", () =>
+    inTempDir("ham-qnx-", (dir) =>
+      Effect.gen(function*() {
+        const out = path.join(dir, "got")
+        const child = yield* Ham.attach(Entity.process("reader", listener(out)))
+        // the child is connected once it said READY=1
+        yield* Ham.condition(child, CondRaise, { name: "tell" }).pipe(
+          Ham.waitfor({ ready: "reader", timeout: "5 seconds" }),
+          Ham.action(Action.notifyEntity("reader", "reload config"))
+        )
+        yield* Ham.raise(child, one)
+        yield* waitUntil("the message", () => fs.existsSync(out) && fs.readFileSync(out, "utf8").includes("\n"))
+        expect(fs.readFileSync(out, "utf8")).toBe("MESSAGE=reload config\n")
+        const node = yield* actionNode("reader", "tell", "notifyEntity")
+        expect([node.runs, node.failures, node.summary]).toEqual([1, 0, `send "reload config" to entity "reader"`])
+      }).pipe(withHam())))
+
+  it.effect("no such entity, or one without a notify connection: the action fails (its alternates run)", () =>
+    Effect.gen(function*() {
+      const log: Log = yield* Ref.make<ReadonlyArray<string>>([])
+      const e = yield* Ham.attach(Entity.fiber("fib", Effect.never))
+      yield* Ham.condition(e, CondRaise, { name: "c" }).pipe(
+        Ham.action(Action.notifyEntity("nobody", "x").pipe(Action.named("missing"), Action.orElse(record(log, "alt")))),
+        Ham.action(Action.notifyEntity("fib", "x").pipe(Action.named("fiber")))
+      )
+      yield* Ham.raise(e, one)
+      yield* settle
+      expect(yield* Ref.get(log)).toEqual(["alt"])
+      expect((yield* actionNode("fib", "c", "missing")).lastFailure).toContain(`no entity "nobody"`)
+      expect((yield* actionNode("fib", "c", "fiber")).lastFailure).toContain("no notify socket")
+    }).pipe(withHam()))
+
+  it.effect("a message of two lines, or a bad entity name, is refused; the registry is unchanged", () =>
+    Effect.gen(function*() {
+      const e = yield* Ham.attach(Entity.fiber("v", Effect.never))
+      const c = yield* Ham.condition(e, CondRaise)
+      const before = yield* registry
+      const twoLines = yield* failureOf(Ham.addAction(c, Action.notifyEntity("v", "a\nb")))
+      const badName = yield* failureOf(Ham.addAction(c, Action.notifyEntity("", "a")))
+      expect([twoLines._tag, badName._tag]).toEqual(["InvalidArgument", "InvalidArgument"])
+      expect(yield* registry).toEqual(before)
+      const json = Schema.encodeSync(ActionFromJson)(Action.notifyEntity("v", "hi"))
+      expect(json).toEqual({ _tag: "NotifyEntity", entity: "v", message: "hi" })
+    }).pipe(withHam()))
 })

@@ -66,6 +66,7 @@ export type ActionJson =
   | JsonVariant<"Log", typeof dataFields.Log>
   | JsonVariant<"PublishState", typeof dataFields.PublishState>
   | JsonVariant<"Raise", typeof dataFields.Raise>
+  | JsonVariant<"NotifyEntity", typeof dataFields.NotifyEntity>
   | JsonVariant<
     "LocalCode",
     { readonly label: typeof Schema.String; readonly summary: Schema.optional<typeof Schema.String> }

@@ -123,6 +123,8 @@ export type PublishStateData = PublicAction.PublishStateData
 /** @internal */
 export type RaiseData = PublicAction.RaiseData
 /** @internal */
+export type NotifyEntityData = PublicAction.NotifyEntityData
+/** @internal */
 export type ActionData = PublicAction.ActionData
 
 /** @internal the name and flags of every action */
@@ -171,6 +173,7 @@ export const dataFields = {
     node: Schema.optional(node_.NodeAddress),
     timeoutMillis: Schema.optional(json.Millis)
   },
+  NotifyEntity: { entity: Schema.String, message: Schema.String },
   Log: {
     message: Schema.String,
     verbosity: json.withDefault(Schema.NonNegativeInt, () => 1, (verbosity) => verbosity === 1),
@@ -188,7 +191,8 @@ export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common
     Schema.TaggedStruct("HeartbeatHealthy", common),
     Schema.TaggedStruct("Log", { ...common, ...dataFields.Log }),
     Schema.TaggedStruct("PublishState", { ...common, ...dataFields.PublishState }),
-    Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise })
+    Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise }),
+    Schema.TaggedStruct("NotifyEntity", { ...common, ...dataFields.NotifyEntity })
   ] as const
 
 const common = {
@@ -446,6 +450,13 @@ export const raise = (entity: string, raise: PublicAction.RaiseTarget, options?:
   return withProblem(make<RaiseData>({ _tag: "Raise", entity, raise, ...fields }), known ?? problem)
 }
 
+/** @internal */
+export const notifyEntity = (entity: string, message: string): Action =>
+  make<NotifyEntityData>({ _tag: "NotifyEntity", entity, message })
+
+/** @internal the line an entity is sent by `notifyEntity` */
+export const messageLine = (message: string): string => `MESSAGE=${message}`
+
 // ---------------------------------------------------------------------------------------------
 // combinators
 // ---------------------------------------------------------------------------------------------
@@ -550,6 +561,8 @@ export const summary = (action: ActionData): string => {
       const { class: klass, severity, type } = action.raise
       return `raise type ${type} class ${klass} severity ${severity} on entity "${action.entity}"${onNode(action)}`
     }
+    case "NotifyEntity":
+      return `send "${action.message}" to entity "${action.entity}"`
     case "Local":
       return `local code (${action.label})`
   }

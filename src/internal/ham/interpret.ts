@@ -195,6 +195,21 @@ export const make = (engine: Engine) => {
           (ham) => ham.raise(action.entity, { ...action.raise, detail })
         )
       }
+      case "NotifyEntity": {
+        const target = engine.state.entities.get(action.entity)
+        const channel = target?.channel
+        if (channel === undefined) {
+          return Effect.fail(
+            target === undefined
+              ? `no entity "${action.entity}"`
+              : `entity "${action.entity}" has no notify socket (not a process entity of this HAM)`
+          )
+        }
+        return Effect.flatMap(
+          channel.send(action_.messageLine(action.message)),
+          (sent) => sent > 0 ? Effect.void : Effect.fail(`entity "${action.entity}" has no notify connection open`)
+        )
+      }
       case "Local": {
         // suspended: code that throws instead of returning an effect is a failure, not a crash
         const run = Effect.suspend(() => action.run(ctx.event))

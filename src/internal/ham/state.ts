@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
@@ -129,6 +130,8 @@ export interface ProcessData {
 /** @internal the notify channel of a process entity: the same socket and environment for every life */
 export interface Channel {
   readonly path: string
+  /** writes a line to the child's open connections (`Action.notifyEntity`): how many it reached */
+  readonly send: (line: string) => Effect.Effect<number>
   readonly scope: Scope.CloseableScope
   /** the variables its lives are started with (one object: launchers cache environments by it) */
   env: { readonly [key: string]: string } | undefined

@@ -471,6 +471,16 @@ export const validateActionData = (
         }
         break
       }
+      case "NotifyEntity": {
+        yield* validateEntityName(action.entity)
+        if (typeof action.message !== "string" || /[\r\n]/.test(action.message)) {
+          return yield* fail("notifyEntity message", `must be one line of text${got(action.message)}`)
+        }
+        if (Buffer.byteLength(action.message, "utf8") > 4096 - "MESSAGE=".length) {
+          return yield* fail("notifyEntity message", "must be at most 4088 bytes")
+        }
+        break
+      }
       case "Log": {
         yield* decodeWith(cond.Count, "log verbosity")(action.verbosity)
         if (typeof action.attachPrefix !== "boolean") {

@@ -101,12 +101,12 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const path = `${engine.notifyDirectory}/${++sockets}.sock`
-      yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
+      const server = yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
         Scope.extend(scope),
         Effect.mapError((e) => e.message),
         Effect.tapError(() => Scope.close(scope, Exit.void))
       )
-      rec.channel = { path, scope, env: undefined }
+      rec.channel = { path, scope, env: undefined, send: server.send }
       return rec.channel
     })
   }
