@@ -122,7 +122,10 @@ describe("ham attach, detach, publish, raise, verbose", () => {
       expect(JSON.parse(ham("verbose", "--json", ...s).stdout)).toMatchObject({ level: 2 })
       expect(ham("verbose", "0", ...s).stdout).toBe("0\n")
       const below = ham("verbose", ...s, "-")
-      expect([below.code, below.stderr]).toEqual([2, `ham: verbose takes a level (a non-negative integer), + or - (got "-")\n`])
+      expect([below.code, below.stderr]).toEqual([
+        2,
+        `ham: verbose takes a level (a non-negative integer), + or - (got "-")\n`
+      ])
       expect(ham("verbose", ...s).stdout).toBe("0\n")
       expect(ham("publish", "nobody", "1", ...s).code).toBe(1)
 
