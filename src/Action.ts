@@ -1,40 +1,36 @@
 /**
  * Actions: the steps of recovery. A condition holds a list of actions that run in order when it
  * fires (multistage recovery). An action may carry alternates (`Action.orElse`), tried in order
- * when it fails, until one succeeds, and a fail list (`Action.onFail`, QNX's
- * `ham_action_fail_*`), every one of which runs when it fails.
+ * when it fails until one succeeds, and a fail list (`Action.onFail`), all of which run then.
  *
  * Actions are data (a Schema tagged union), so they can be shown in the tree, persisted and sent
  * to a remote HAM. Two kinds hold local values and stay in their process: `notify` (a queue,
  * pubsub or deferred of the subscriber) and `Action.effect` (arbitrary code).
  *
- * Two kinds act on an entity, of this HAM or of another one named by its address (QNX's
- * node-qualified actions, `ham_action_notify_*_node`): `publishState` and `raise`. Their
- * failures (the other HAM unreachable, the token refused, no such entity, no answer in time) go
- * to their alternates like any action's.
+ * `publishState`, `raise` and `signal` with an `entity` act on this HAM or on another one named by
+ * its address (QNX's `ham_action_notify_*_node`); their failures go to their alternates.
  *
- * Flags (set with `Action.withOptions`):
+ * Flags (`Action.withOptions`):
  * - `breakOnFail`: when this action fails (its alternates still run), the rest of the list is
  *   skipped (QNX `HACTIONBREAKONFAIL`);
  * - `removeOnFail`: a failed action is removed (QNX deletes by default; we keep by default);
  * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm);
- * - `doNow`: the action also runs once when it is added, on its condition's entity (QNX
- *   `HACTIONDONOW`), besides its runs when the condition fires.
+ * - `doNow`: the action also runs once when it is added (QNX `HACTIONDONOW`).
  *
  * @since 0.1.0
  * @module
  */
 import type * as Command from "@effect/platform/Command"
-import * as Deferred from "effect/Deferred"
+import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
-import * as Predicate from "effect/Predicate"
 import type * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
+import type * as Queue from "effect/Queue"
 import type * as Schema from "effect/Schema"
 import type { ConditionEvent } from "./Condition.js"
+import * as notify_ from "./internal/action-notify.js"
 import * as internal from "./internal/action.js"
 
 /**
@@ -92,10 +88,7 @@ export interface ActionCommon {
   readonly doNow?: boolean | undefined
   /** tried in order when the action fails, until one succeeds */
   readonly alternates: ReadonlyArray<ActionData>
-  /**
-   * the fail list (QNX `ham_action_fail_*`): every one of them runs, in order, each time the
-   * action fails, whatever the others do; each named, uniquely in the list; absent means none
-   */
+  /** the fail list (QNX `ham_action_fail_*`): all run, in order, when the action fails */
   readonly onFail?: ReadonlyArray<ActionData> | undefined
 }
 
@@ -105,10 +98,7 @@ export interface ActionCommon {
  */
 export interface RestartData extends ActionCommon {
   readonly _tag: "Restart"
-  /**
-   * the restart line (QNX `ham_action_restart`'s path): a process or pid entity is started again
-   * with it instead of its attach command; absent, with the command it was attached with
-   */
+  /** the restart line (QNX `ham_action_restart`'s path); absent: the attach command */
   readonly command?: CommandLine | undefined
 }
 
@@ -206,9 +196,7 @@ export interface PublishStateData extends ActionCommon {
  */
 export interface NotifyEntityData extends ActionCommon {
   readonly _tag: "NotifyEntity"
-  /** the name of the process entity that is sent the message */
   readonly entity: string
-  /** one line of text, sent as `MESSAGE=<message>` on the entity's notify connections */
   readonly message: string
 }
 
@@ -310,8 +298,7 @@ export type LocalRun = (event: ConditionEvent) => Effect.Effect<unknown, unknown
 export const ActionData: Schema.Schema<ActionData, any> = internal.ActionData
 
 /**
- * A command line kept as data (what an execute action runs, and a process entity is started
- * with).
+ * A command line kept as data (what an execute action runs, a process entity is started with).
  *
  * @since 0.1.0
  * @category models
@@ -337,10 +324,6 @@ export interface ActionOptions {
   readonly breakOnFail?: boolean | undefined
   readonly removeOnFail?: boolean | undefined
   readonly oneShot?: boolean | undefined
-  /**
-   * Run the action once when it is added (`Ham.addAction`), on its condition's entity, besides
-   * its runs when the condition fires (QNX `HACTIONDONOW`). Not for a restart nor an alternate.
-   */
   readonly doNow?: boolean | undefined
 }
 
@@ -410,10 +393,8 @@ export const isAction: (u: unknown) => u is Action = internal.isAction
 export const restart: Action = internal.restart
 
 /**
- * A restart with a command line of its own (QNX `ham_action_restart`'s path, its "Restart
- * Line"): when the process or pid entity dies, it is started again with `command` instead of the
- * command it was attached with, by the same rules as `restart` (one per entity, death conditions
- * only, intensity and back-off). Not for a fiber entity (`InvalidArgument` when added).
+ * A restart with its own command line (QNX `ham_action_restart`'s path, "Restart Line"): a process
+ * or pid entity is started again with `command`, not its attach command. Not for fiber entities.
  *
  * @since 0.1.0
  * @category constructors
@@ -452,16 +433,10 @@ export const effect: (
  * @since 0.1.0
  * @category constructors
  */
-export const notify = <A, E = never>(
+export const notify: <A, E = never>(
   target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, E>,
   ...value: [] | [A]
-): Action =>
-  internal.notify(
-    Predicate.hasProperty(target, Deferred.DeferredTypeId)
-      ? { _tag: "Deferred", complete: (v) => Deferred.succeed(target as unknown as Deferred.Deferred<unknown>, v) }
-      : { _tag: "Queue", offer: (v) => Queue.offer(target as Queue.Enqueue<unknown>, v) },
-    value.length === 0 ? Option.none() : Option.some(value[0])
-  )
+) => Action = notify_.notify
 
 /**
  * Sends a real signal to the entity's process, or to `pid` when given. A fiber entity takes the
@@ -562,11 +537,8 @@ export const publishState: (entity: string, state: number, options?: NodeOptions
 export const raise: (entity: string, raise: RaiseTarget, options?: NodeOptions) => Action = internal.raise
 
 /**
- * Sends a message to another process, as QNX's pulse or signal to a recipient does: the line
- * `MESSAGE=<message>` is written to every notify connection the process entity named `entity`
- * has open now (`HAM_NOTIFY_SOCKET`: a child reads the lines the HAM writes back on it). Fails
- * when there is no such entity, it is not a process entity of this HAM, or it has no notify
- * connection open. The message is one line (no CR or LF) of at most 4096 bytes.
+ * Sends another process the line `MESSAGE=<message>` (at most 4088 bytes) on its open notify
+ * connections (QNX's pulse to a recipient). Fails without such an entity or connection.
  *
  * @since 0.1.0
  * @category constructors
@@ -587,11 +559,7 @@ export const orElse: {
 } = internal.orElse
 
 /**
- * Adds a fail action (QNX's fail list, `ham_action_fail_*`): each time `self` fails, after its
- * alternates, every fail action runs, in the order added, whether the ones before it failed or
- * not (unlike `orElse`, which stops at the first success). A fail action is named after its kind
- * unless it has a name (`log`, `log-2`...), uniquely in the list; `Ham.removeFailAction` removes
- * one by that name (`ham_action_fail_remove`). A restart cannot be a fail action.
+ * Adds a fail action (QNX `ham_action_fail_*`): all run in order, after the alternates, when `self` fails.
  *
  * @since 0.1.0
  * @category combinators
