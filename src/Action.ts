@@ -1,37 +1,36 @@
 /**
  * Actions: the steps of recovery. A condition holds a list of actions that run in order when it
  * fires (multistage recovery). An action may carry alternates (`Action.orElse`), tried in order
- * when it fails, until one succeeds (the QNX `ham_action_fail_*` family).
+ * when it fails until one succeeds, and a fail list (`Action.onFail`), all of which run then.
  *
  * Actions are data (a Schema tagged union), so they can be shown in the tree, persisted and sent
  * to a remote HAM. Two kinds hold local values and stay in their process: `notify` (a queue,
  * pubsub or deferred of the subscriber) and `Action.effect` (arbitrary code).
  *
- * Two kinds act on an entity, of this HAM or of another one named by its address (QNX's
- * node-qualified actions, `ham_action_notify_*_node`): `publishState` and `raise`. Their
- * failures (the other HAM unreachable, the token refused, no such entity, no answer in time) go
- * to their alternates like any action's.
+ * `publishState`, `raise` and `signal` with an `entity` act on this HAM or on another one named by
+ * its address (QNX's `ham_action_notify_*_node`); their failures go to their alternates.
  *
- * Flags (set with `Action.withOptions`):
+ * Flags (`Action.withOptions`):
  * - `breakOnFail`: when this action fails (its alternates still run), the rest of the list is
  *   skipped (QNX `HACTIONBREAKONFAIL`);
  * - `removeOnFail`: a failed action is removed (QNX deletes by default; we keep by default);
- * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm).
+ * - `oneShot`: the action is discarded when its entity restarts (QNX's default; we re-arm);
+ * - `doNow`: the action also runs once when it is added (QNX `HACTIONDONOW`).
  *
  * @since 0.1.0
  * @module
  */
 import type * as Command from "@effect/platform/Command"
-import * as Deferred from "effect/Deferred"
+import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
-import * as Predicate from "effect/Predicate"
 import type * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
+import type * as Queue from "effect/Queue"
 import type * as Schema from "effect/Schema"
 import type { ConditionEvent } from "./Condition.js"
+import * as notify_ from "./internal/action-notify.js"
 import * as internal from "./internal/action.js"
 
 /**
@@ -70,6 +69,7 @@ export type ActionData =
   | LogData
   | PublishStateData
   | RaiseData
+  | NotifyEntityData
   | LocalData
 
 /**
@@ -84,8 +84,12 @@ export interface ActionCommon {
   readonly breakOnFail: boolean
   readonly removeOnFail: boolean
   readonly oneShot: boolean
+  /** runs once when it is added too (QNX `HACTIONDONOW`); absent means false */
+  readonly doNow?: boolean | undefined
   /** tried in order when the action fails, until one succeeds */
   readonly alternates: ReadonlyArray<ActionData>
+  /** the fail list (QNX `ham_action_fail_*`): all run, in order, when the action fails */
+  readonly onFail?: ReadonlyArray<ActionData> | undefined
 }
 
 /**
@@ -94,6 +98,8 @@ export interface ActionCommon {
  */
 export interface RestartData extends ActionCommon {
   readonly _tag: "Restart"
+  /** the restart line (QNX `ham_action_restart`'s path); absent: the attach command */
+  readonly command?: CommandLine | undefined
 }
 
 /**
@@ -182,6 +188,16 @@ export interface PublishStateData extends ActionCommon {
   readonly node?: NodeAddress | undefined
   /** how long the call may take, connecting included (5 seconds for another HAM) */
   readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface NotifyEntityData extends ActionCommon {
+  readonly _tag: "NotifyEntity"
+  readonly entity: string
+  readonly message: string
 }
 
 /**
@@ -282,8 +298,7 @@ export type LocalRun = (event: ConditionEvent) => Effect.Effect<unknown, unknown
 export const ActionData: Schema.Schema<ActionData, any> = internal.ActionData
 
 /**
- * A command line kept as data (what an execute action runs, and a process entity is started
- * with).
+ * A command line kept as data (what an execute action runs, a process entity is started with).
  *
  * @since 0.1.0
  * @category models
@@ -309,6 +324,7 @@ export interface ActionOptions {
   readonly breakOnFail?: boolean | undefined
   readonly removeOnFail?: boolean | undefined
   readonly oneShot?: boolean | undefined
+  readonly doNow?: boolean | undefined
 }
 
 /**
@@ -377,6 +393,15 @@ export const isAction: (u: unknown) => u is Action = internal.isAction
 export const restart: Action = internal.restart
 
 /**
+ * A restart with its own command line (QNX `ham_action_restart`'s path, "Restart Line"): a process
+ * or pid entity is started again with `command`, not its attach command. Not for fiber entities.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const restartWith: (command: Command.Command) => Action = internal.restartWith
+
+/**
  * Runs a `Command` (a real process: a non-zero exit code is a failure) or an `Effect` (its
  * failure is a failure). With `timeout` (a finite duration above 0), either one that outlives it
  * is stopped and fails the action.
@@ -408,16 +433,10 @@ export const effect: (
  * @since 0.1.0
  * @category constructors
  */
-export const notify = <A, E = never>(
+export const notify: <A, E = never>(
   target: Queue.Enqueue<A> | PubSub.PubSub<A> | Deferred.Deferred<A, E>,
   ...value: [] | [A]
-): Action =>
-  internal.notify(
-    Predicate.hasProperty(target, Deferred.DeferredTypeId)
-      ? { _tag: "Deferred", complete: (v) => Deferred.succeed(target as unknown as Deferred.Deferred<unknown>, v) }
-      : { _tag: "Queue", offer: (v) => Queue.offer(target as Queue.Enqueue<unknown>, v) },
-    value.length === 0 ? Option.none() : Option.some(value[0])
-  )
+) => Action = notify_.notify
 
 /**
  * Sends a real signal to the entity's process, or to `pid` when given. A fiber entity takes the
@@ -518,6 +537,15 @@ export const publishState: (entity: string, state: number, options?: NodeOptions
 export const raise: (entity: string, raise: RaiseTarget, options?: NodeOptions) => Action = internal.raise
 
 /**
+ * Sends another process the line `MESSAGE=<message>` (at most 4088 bytes) on its open notify
+ * connections (QNX's pulse to a recipient). Fails without such an entity or connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notifyEntity: (entity: string, message: string) => Action = internal.notifyEntity
+
+/**
  * Adds an alternate: when `self` fails, its alternates are tried in order until one succeeds.
  * `a.pipe(Action.orElse(b), Action.orElse(c))` runs `b` when `a` fails and `c` when `b` fails
  * too. A restart cannot be an alternate.
@@ -529,6 +557,17 @@ export const orElse: {
   (alternate: Action): (self: Action) => Action
   (self: Action, alternate: Action): Action
 } = internal.orElse
+
+/**
+ * Adds a fail action (QNX `ham_action_fail_*`): all run in order, after the alternates, when `self` fails.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const onFail: {
+  (failAction: Action): (self: Action) => Action
+  (self: Action, failAction: Action): Action
+} = internal.onFail
 
 /**
  * Sets the name and flags of an action.

@@ -513,6 +513,19 @@ export const remove = (handle: Api.Handle): Effect.Effect<void, HamError.RemoveE
   withHam((ham) => ham.remove(handle))
 
 /**
+ * Removes the fail action named `name` from an action's fail list (`Action.onFail`; QNX
+ * `ham_action_fail_remove`). The names are those of the tree's `onFail` of the action; one that
+ * is not there fails with `ActionNotFound` naming `action/name`, and nothing changes.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const removeFailAction = (
+  action: Api.ActionHandle,
+  name: string
+): Effect.Effect<void, HamError.RemoveError, Ham> => withHam((ham) => ham.removeFailAction(action, name))
+
+/**
  * The `/proc/ham` tree as data.
  *
  * @since 0.1.0

@@ -70,7 +70,7 @@ export class ActionNotFound extends Schema.TaggedError<ActionNotFound>()("Action
  * @category errors
  */
 export class DuplicateName extends Schema.TaggedError<DuplicateName>()("DuplicateName", {
-  kind: Schema.Literal("entity", "condition", "action"),
+  kind: Schema.Literal("entity", "condition", "action", "fail action"),
   name: Schema.String
 }) {
   /**

@@ -305,6 +305,8 @@ export interface HamService {
   ) => Effect.Effect<ControlResult, ControlError>
   /** Removes a condition or an action, or detaches an entity (see `Ham.remove`). */
   readonly remove: (handle: Handle) => Effect.Effect<void, RemoveError>
+  /** Removes a fail action of an action by its name (see `Ham.removeFailAction`). */
+  readonly removeFailAction: (action: ActionHandle, name: string) => Effect.Effect<void, RemoveError>
   /** The `/proc/ham` tree as data (see `Ham.snapshot`). */
   readonly snapshot: Effect.Effect<Tree.Tree>
   /** Sets the verbosity and returns the previous one (see `Ham.verbose`). */

@@ -116,8 +116,17 @@ describe("ham attach, detach, publish, raise, verbose", () => {
       expect(JSON.parse(ham("cat", "w", "--json", ...s).stdout).state).toBe(3)
       expect(ham("verbose", ...s).stdout).toBe("1\n")
       expect(ham("verbose", "+", ...s).stdout).toBe("2\n")
+      expect(ham("verbose", "+", ...s).stdout).toBe("3\n")
+      // a bare "-" ends @effect/cli's options: it comes after them
+      expect(ham("verbose", ...s, "-").stdout).toBe("2\n")
+      expect(JSON.parse(ham("verbose", "--json", ...s).stdout)).toMatchObject({ level: 2 })
       expect(ham("verbose", "0", ...s).stdout).toBe("0\n")
-      expect(ham("verbose", "-", ...s).code).toBe(2)
+      const below = ham("verbose", ...s, "-")
+      expect([below.code, below.stderr]).toEqual([
+        2,
+        `ham: verbose takes a level (a non-negative integer), + or - (got "-")\n`
+      ])
+      expect(ham("verbose", ...s).stdout).toBe("0\n")
       expect(ham("publish", "nobody", "1", ...s).code).toBe(1)
 
       const pid = lsJson(socket)[0].pid!

@@ -178,6 +178,10 @@ const examples: ReadonlyArray<readonly [protocol.Request, unknown]> = [
     { _tag: "Control", handle: { _tag: "EntityHandle", name: "web", isGlobal: false }, op: "disable" }
   ],
   [new protocol.Remove({ handle: death }), { _tag: "Remove", handle: deathJson }],
+  [
+    new protocol.RemoveFailAction({ action: port, name: "page" }),
+    { _tag: "RemoveFailAction", action: port, name: "page" }
+  ],
   [new protocol.PublishState({ entity: "db", state: 2 }), { _tag: "PublishState", entity: "db", state: 2 }],
   [
     new protocol.Raise({ entity: "db", raise: { type: 1, class: 2, severity: 3, detail: "disk full" } }),
@@ -296,11 +300,11 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Reboot" } },
-    `invalid AddAction: action._tag must be one of "Restart", "Execute", "Signal", "WaitFor", "HeartbeatHealthy", "Log", "PublishState", "Raise", "LocalCode" (got "Reboot")`
+    `invalid AddAction: action._tag must be one of "Restart", "Execute", "Signal", "WaitFor", "HeartbeatHealthy", "Log", "PublishState", "Raise", "NotifyEntity", "LocalCode" (got "Reboot")`
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Log", message: "x", colour: "red" } },
-    `invalid AddAction: action.colour is not allowed (got "red"; the fields are "_tag", "name", "breakOnFail", "removeOnFail", "oneShot", "alternates", "message", "verbosity", "attachPrefix")`
+    `invalid AddAction: action.colour is not allowed (got "red"; the fields are "_tag", "name", "breakOnFail", "removeOnFail", "oneShot", "doNow", "alternates", "onFail", "message", "verbosity", "attachPrefix")`
   ],
   [
     {
@@ -317,7 +321,7 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   [{ _tag: "Snapshot", depth: 2 }, `invalid Snapshot: depth is not allowed (got 2; the fields are "_tag")`],
   [
     { _tag: "Reboot" },
-    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "PublishState", "Raise", "RestartEntity", "SignalEntity", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
+    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "RemoveFailAction", "PublishState", "Raise", "RestartEntity", "SignalEntity", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
   ]
 ]
 

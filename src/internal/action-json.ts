@@ -41,7 +41,9 @@ export type ActionJsonCommon = {
   readonly breakOnFail?: boolean
   readonly removeOnFail?: boolean
   readonly oneShot?: boolean
+  readonly doNow?: boolean | undefined
   readonly alternates?: ReadonlyArray<ActionJson>
+  readonly onFail?: ReadonlyArray<ActionJson> | undefined
 }
 
 type JsonVariant<Tag extends string, Fields extends Schema.Struct.Fields> =
@@ -56,7 +58,7 @@ type JsonVariant<Tag extends string, Fields extends Schema.Struct.Fields> =
  * @internal
  */
 export type ActionJson =
-  | JsonVariant<"Restart", {}>
+  | JsonVariant<"Restart", typeof dataFields.Restart>
   | JsonVariant<"Execute", typeof dataFields.Execute>
   | JsonVariant<"Signal", typeof dataFields.Signal>
   | JsonVariant<"WaitFor", typeof dataFields.WaitFor>
@@ -64,6 +66,7 @@ export type ActionJson =
   | JsonVariant<"Log", typeof dataFields.Log>
   | JsonVariant<"PublishState", typeof dataFields.PublishState>
   | JsonVariant<"Raise", typeof dataFields.Raise>
+  | JsonVariant<"NotifyEntity", typeof dataFields.NotifyEntity>
   | JsonVariant<
     "LocalCode",
     { readonly label: typeof Schema.String; readonly summary: Schema.optional<typeof Schema.String> }
@@ -76,7 +79,10 @@ const jsonCommon = {
   oneShot: json.flag,
   alternates: json.list(
     Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson).annotations({ identifier: "Action" })
-  )
+  ),
+  onFail: Schema.optional(Schema.Array(
+    Schema.suspend((): Schema.Schema<Action, ActionJson> => ActionFromJson).annotations({ identifier: "Action" })
+  ))
 }
 
 const LocalCodeJson = Schema.TaggedStruct("LocalCode", {
@@ -109,9 +115,19 @@ export const ActionFromJson: Schema.Schema<Action, ActionJson> = Schema.transfor
     },
     encode: (action) => {
       if (action._tag !== "Local" && action._tag !== "Notify") return withoutUndefined(action)
-      const { alternates, breakOnFail, name, oneShot, removeOnFail } = action
+      const { alternates, breakOnFail, doNow, name, onFail, oneShot, removeOnFail } = action
       const marker = { label: defaultName(action), summary: summary(action) }
-      return withoutUndefined({ _tag: "LocalCode", ...marker, name, breakOnFail, removeOnFail, oneShot, alternates })
+      return withoutUndefined({
+        _tag: "LocalCode",
+        ...marker,
+        name,
+        breakOnFail,
+        removeOnFail,
+        oneShot,
+        doNow,
+        alternates,
+        onFail
+      })
     }
   }
 )

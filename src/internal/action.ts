@@ -123,6 +123,8 @@ export type PublishStateData = PublicAction.PublishStateData
 /** @internal */
 export type RaiseData = PublicAction.RaiseData
 /** @internal */
+export type NotifyEntityData = PublicAction.NotifyEntityData
+/** @internal */
 export type ActionData = PublicAction.ActionData
 
 /** @internal the name and flags of every action */
@@ -130,11 +132,13 @@ export const flags = {
   name: Schema.optional(Schema.String),
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
-  oneShot: Schema.Boolean
+  oneShot: Schema.Boolean,
+  doNow: Schema.optional(Schema.Boolean)
 }
 
 /** @internal the fields of each action that is data, besides its name, flags and alternates */
 export const dataFields = {
+  Restart: { command: Schema.optional(CommandLine) },
   Execute: { command: CommandLine, timeoutMillis: Schema.optional(json.Millis) },
   Signal: {
     signal: Schema.String,
@@ -169,6 +173,7 @@ export const dataFields = {
     node: Schema.optional(node_.NodeAddress),
     timeoutMillis: Schema.optional(json.Millis)
   },
+  NotifyEntity: { entity: Schema.String, message: Schema.String },
   Log: {
     message: Schema.String,
     verbosity: json.withDefault(Schema.NonNegativeInt, () => 1, (verbosity) => verbosity === 1),
@@ -179,19 +184,21 @@ export const dataFields = {
 /** @internal the actions that are data, each with the name, flags and alternates of `common` */
 export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common) =>
   [
-    Schema.TaggedStruct("Restart", common),
+    Schema.TaggedStruct("Restart", { ...common, ...dataFields.Restart }),
     Schema.TaggedStruct("Execute", { ...common, ...dataFields.Execute }),
     Schema.TaggedStruct("Signal", { ...common, ...dataFields.Signal }),
     Schema.TaggedStruct("WaitFor", { ...common, ...dataFields.WaitFor }),
     Schema.TaggedStruct("HeartbeatHealthy", common),
     Schema.TaggedStruct("Log", { ...common, ...dataFields.Log }),
     Schema.TaggedStruct("PublishState", { ...common, ...dataFields.PublishState }),
-    Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise })
+    Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise }),
+    Schema.TaggedStruct("NotifyEntity", { ...common, ...dataFields.NotifyEntity })
   ] as const
 
 const common = {
   ...flags,
-  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData))
+  alternates: Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData)),
+  onFail: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ActionData, any> => ActionData)))
 }
 
 /** @internal */
@@ -232,6 +239,7 @@ export const make = <A extends ActionData>(fields: Fields<A> & Partial<ActionDat
   self.alternates = []
   Object.assign(self, fields)
   self.alternates = (self.alternates as ReadonlyArray<ActionData>).map(fromData)
+  if (self.onFail !== undefined) self.onFail = (self.onFail as ReadonlyArray<ActionData>).map(fromData)
   return self
 }
 
@@ -270,6 +278,15 @@ export const fromData = (data: ActionData): Action => isAction(data) ? data : ma
 
 /** @internal */
 export const restart: Action = make<RestartData>({ _tag: "Restart" })
+
+/** @internal */
+export const restartWith = (command: Command.Command): Action =>
+  Command.isCommand(command)
+    ? make<RestartData>({ _tag: "Restart", command: commandLineFrom(command) })
+    : withProblem(make<RestartData>({ _tag: "Restart" }), {
+      argument: "restartWith",
+      reason: `takes a Command (got ${options_.show(command)})`
+    })
 
 /** @internal */
 export const execute = (
@@ -433,6 +450,13 @@ export const raise = (entity: string, raise: PublicAction.RaiseTarget, options?:
   return withProblem(make<RaiseData>({ _tag: "Raise", entity, raise, ...fields }), known ?? problem)
 }
 
+/** @internal */
+export const notifyEntity = (entity: string, message: string): Action =>
+  make<NotifyEntityData>({ _tag: "NotifyEntity", entity, message })
+
+/** @internal the line an entity is sent by `notifyEntity` */
+export const messageLine = (message: string): string => `MESSAGE=${message}`
+
 // ---------------------------------------------------------------------------------------------
 // combinators
 // ---------------------------------------------------------------------------------------------
@@ -442,6 +466,32 @@ export const orElse = dual<
   (alternate: Action) => (self: Action) => Action,
   (self: Action, alternate: Action) => Action
 >(2, (self, alternate) => make({ ...self, alternates: [...self.alternates, alternate] }))
+
+/** @internal the name of each fail action in its list (its own, or its kind's with `-2`, `-3`...) */
+export const failNames = (actions: ReadonlyArray<ActionData>): ReadonlyArray<string> => {
+  const names: Array<string> = []
+  for (const action of actions) {
+    const base = action.name ?? defaultName(action)
+    let name = base
+    for (let i = 2; action.name === undefined && names.includes(name); i++) name = `${base}-${i}`
+    names.push(name)
+  }
+  return names
+}
+
+/** @internal */
+export const onFail = dual<
+  (failAction: Action) => (self: Action) => Action,
+  (self: Action, failAction: Action) => Action
+>(2, (self, failAction) => make({ ...self, onFail: [...(self.onFail ?? []), failAction] }))
+
+/** @internal the action without the fail action of that name (the same action when it has none) */
+export const withoutFailAction = (self: Action, name: string): Action => {
+  const list = self.onFail ?? []
+  const names = failNames(list)
+  const kept = list.filter((_, i) => names[i] !== name)
+  return make({ ...self, onFail: kept.length === 0 ? undefined : kept })
+}
 
 /** @internal */
 export type ActionOptions = PublicAction.ActionOptions
@@ -459,7 +509,13 @@ export const withOptions = dual<
   return withProblem(make(fields as never), problem)
 })
 
-const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = ["name", "breakOnFail", "removeOnFail", "oneShot"]
+const actionOptionKeys: ReadonlyArray<keyof ActionOptions> = [
+  "name",
+  "breakOnFail",
+  "removeOnFail",
+  "oneShot",
+  "doNow"
+]
 
 /** @internal */
 export const named = dual<(name: string) => (self: Action) => Action, (self: Action, name: string) => Action>(
@@ -475,7 +531,9 @@ export const defaultName = (action: ActionData): string =>
 export const summary = (action: ActionData): string => {
   switch (action._tag) {
     case "Restart":
-      return "restart the entity"
+      return action.command === undefined
+        ? "restart the entity"
+        : `restart the entity with ${renderCommandLine(action.command)}`
     case "Execute":
       return `execute ${renderCommandLine(action.command)}` +
         (action.timeoutMillis === undefined ? "" : ` (timeout ${action.timeoutMillis} ms)`)
@@ -503,6 +561,8 @@ export const summary = (action: ActionData): string => {
       const { class: klass, severity, type } = action.raise
       return `raise type ${type} class ${klass} severity ${severity} on entity "${action.entity}"${onNode(action)}`
     }
+    case "NotifyEntity":
+      return `send "${action.message}" to entity "${action.entity}"`
     case "Local":
       return `local code (${action.label})`
   }
@@ -520,11 +580,15 @@ export const describe = (action: ActionData): Record<string, unknown> => ({
   breakOnFail: action.breakOnFail,
   removeOnFail: action.removeOnFail,
   oneShot: action.oneShot,
-  alternates: action.alternates.map(describe)
+  ...(action.doNow === true ? { doNow: true } : {}),
+  alternates: action.alternates.map(describe),
+  ...(action.onFail === undefined ? {} : { onFail: action.onFail.map(describe) })
 })
 
 /** @internal true when the action (or one of its alternates) waits */
-export const waits = (action: ActionData): boolean => action._tag === "WaitFor" || action.alternates.some(waits)
+export const waits = (action: ActionData): boolean =>
+  action._tag === "WaitFor" || action.alternates.some(waits) || (action.onFail ?? []).some(waits)
 
 /** @internal true when the action (or one of its alternates) is a restart */
-export const restarts = (action: ActionData): boolean => action._tag === "Restart" || action.alternates.some(restarts)
+export const restarts = (action: ActionData): boolean =>
+  action._tag === "Restart" || action.alternates.some(restarts) || (action.onFail ?? []).some(restarts)

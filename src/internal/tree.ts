@@ -38,8 +38,22 @@ export const ActionNode = Schema.Struct({
   breakOnFail: Schema.Boolean,
   removeOnFail: Schema.Boolean,
   oneShot: Schema.Boolean,
+  /** runs once when added too (QNX `HACTIONDONOW`): present when set */
+  doNow: Schema.optional(Schema.Boolean),
+  /**
+   * a restart of a process or pid entity: the command line it starts (QNX's "Restart Line"), the
+   * action's own or else the entity's attach command
+   */
+  restartLine: Schema.optional(Schema.String),
   lastFailure: Schema.optional(Schema.String),
-  alternates: Schema.Array(AlternateNode)
+  alternates: Schema.Array(AlternateNode),
+  /** the fail list (QNX's): each fail action by its name, all run when the action fails; present when not empty */
+  onFail: Schema.optional(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    type: Schema.String,
+    summary: Schema.String,
+    alternates: Schema.Array(AlternateNode)
+  })))
 })
 
 /** @internal */
@@ -150,6 +164,8 @@ export const Tree = Schema.Struct({
   epoch: Schema.optional(Schema.Number),
   /** the guardian process watching this HAM (process mode) */
   guardianPid: Schema.optional(Schema.Number),
+  /** the process the HAM runs in (QNX's `Ham Pid`); absent in a tree from a HAM before it was kept */
+  hamPid: Schema.optional(Schema.Number),
   /** the spawner process that forks this HAM's children, while one runs */
   spawnerPid: Schema.optional(Schema.Number),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
@@ -186,7 +202,8 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
         ...flag(!action.enabled, "disabled"),
         ...flag(action.breakOnFail, "breakOnFail"),
         ...flag(action.removeOnFail, "removeOnFail"),
-        ...flag(action.oneShot, "oneShot")
+        ...flag(action.oneShot, "oneShot"),
+        ...flag(action.doNow === true, "doNow")
       ]
       const lastAction = j === cond.actions.length - 1
       out.push(
@@ -195,7 +212,14 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
           ` runs ${action.runs} failures ${action.failures}` +
           (action.lastFailure === undefined ? "" : ` (last: ${action.lastFailure.split("\n")[0]})`)
       )
+      if (action.restartLine !== undefined) {
+        out.push(`${inner}${lastAction ? "     " : "│    "}restart line: ${action.restartLine}`)
+      }
       renderAlternates(action.alternates, inner + (lastAction ? "     " : "│    "), out)
+      for (const failAction of action.onFail ?? []) {
+        out.push(`${inner}${lastAction ? "     " : "│    "}on fail: ${failAction.name}: ${failAction.summary}`)
+        renderAlternates(failAction.alternates, inner + (lastAction ? "       " : "│      "), out)
+      }
     })
   })
 }
@@ -205,6 +229,7 @@ export const render = (tree: Tree): string => {
   const out: Array<string> = [
     `/proc/ham  entities ${tree.numEntities}  conditions ${tree.numConditions}  actions ${tree.numActions}` +
     `  verbosity ${tree.verbosity}` +
+    (tree.hamPid === undefined ? "" : `  ham pid ${tree.hamPid}`) +
     (tree.hamFailures + tree.watchdogFailures + tree.guardianFailures > 0
       ? `  ham failures ${tree.hamFailures}  watchdog failures ${tree.watchdogFailures}` +
         `  guardian failures ${tree.guardianFailures}`

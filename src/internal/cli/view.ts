@@ -124,15 +124,24 @@ const shortColumns = [
   ["DEATHS", 6]
 ] as const
 
-/** @internal a node of the tree, by its path `entity[/condition[/action]]` */
+/** @internal the root of the tree (`/`): the HAM's own fields, without its entities */
+export type RootNode = Omit<tree_.Tree, "global" | "entities">
+
+/** @internal a node of the tree, by its path `/` or `entity[/condition[/action]]` */
 export type Node =
+  | { readonly _tag: "Root"; readonly node: RootNode }
   | { readonly _tag: "Entity"; readonly node: tree_.EntityNode }
   | { readonly _tag: "Condition"; readonly entity: tree_.EntityNode; readonly node: tree_.ConditionNode }
   | { readonly _tag: "Action"; readonly node: tree_.ActionNode }
 
 /** @internal looks a path up; a message saying what was not found otherwise */
 export const find = (tree: tree_.Tree, path: string): Node | string => {
-  const [name, condition, action, ...rest] = path.replace(/^\/+|\/+$/g, "").split("/")
+  const trimmed = path.replace(/^\/+|\/+$/g, "")
+  if (trimmed === "" && path.startsWith("/")) {
+    const { entities: _entities, global: _global, ...root } = tree
+    return { _tag: "Root", node: root }
+  }
+  const [name, condition, action, ...rest] = trimmed.split("/")
   if (rest.length > 0 || name === undefined || name === "") return `not a path: "${path}"`
   const entity = tree.entities.find((e) => e.name === name)
   if (entity === undefined) return `no entity "${name}"`
@@ -147,6 +156,8 @@ export const find = (tree: tree_.Tree, path: string): Node | string => {
 /** @internal the text of `ham cat` */
 export const cat = (tree: tree_.Tree, node: Node): string => {
   switch (node._tag) {
+    case "Root":
+      return tree_.render({ ...tree, global: { conditions: [] }, entities: [] })
     case "Entity":
       return tree_.render({ ...tree, global: { conditions: [] }, entities: [node.node] }).split("\n").slice(1).join(
         "\n"
@@ -162,9 +173,12 @@ export const cat = (tree: tree_.Tree, node: Node): string => {
       return [
         `${a.path}  ${a.type}: ${a.summary}`,
         `enabled ${a.enabled}  runs ${a.runs}  failures ${a.failures}` +
-        `  breakOnFail ${a.breakOnFail}  removeOnFail ${a.removeOnFail}  oneShot ${a.oneShot}`,
+        `  breakOnFail ${a.breakOnFail}  removeOnFail ${a.removeOnFail}  oneShot ${a.oneShot}` +
+        (a.doNow === true ? "  doNow true" : ""),
+        ...(a.restartLine === undefined ? [] : [`restart line: ${a.restartLine}`]),
         ...(a.lastFailure === undefined ? [] : [`last failure: ${a.lastFailure}`]),
-        ...a.alternates.map((alt) => `else: ${alt.summary}`)
+        ...a.alternates.map((alt) => `else: ${alt.summary}`),
+        ...(a.onFail ?? []).map((f) => `on fail: ${f.name}: ${f.summary}`)
       ].join("\n")
     }
   }

@@ -193,7 +193,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
       yield* validate.validateActionData(action, primary)
       // what only the registry can tell
       if (action._tag === "Restart") {
-        if (!primary) return yield* invalid("action", "a restart cannot be an alternate")
+        if (!primary) return yield* invalid("action", "a restart cannot be an alternate nor a fail action")
         if (rec.isGlobal) return yield* invalid("action", "the global entity cannot hold a restart")
         if (condition.type !== "CondDeath" && condition.type !== "CondAbnormalDeath") {
           return yield* invalid("action", `a restart belongs to a death condition, not ${condition.type}`)
@@ -202,12 +202,31 @@ export const make = (engine: Engine, lookups: Lookups) => {
           return yield* invalid("action", `entity "${rec.name}" (${rec.kind}) cannot be restarted by the HAM`)
         }
         if (hasRestart(rec)) return yield* invalid("action", `entity "${rec.name}" already has a restart action`)
+        if (action.command !== undefined && (rec.kind === "fiber" || rec.kind === "self")) {
+          return yield* invalid(
+            "action",
+            `a restart line goes with a process or pid entity: "${rec.name}" (${rec.kind}) restarts its effect`
+          )
+        }
       }
       if (action._tag === "WaitFor" && condition.noWait) {
         return yield* invalid("action", "a noWait condition cannot hold a waitfor")
       }
       for (const alternate of action.alternates) yield* validateAction(rec, condition, alternate, false)
+      for (const failAction of action.onFail ?? []) yield* validateAction(rec, condition, failAction, false)
     })
+
+  /** the names of a fail list are unique (QNX: EEXIST), at every level */
+  const failDuplicate = (action: action_.ActionData): string | undefined => {
+    const names = action_.failNames(action.onFail ?? [])
+    const twice = names.find((name, i) => names.indexOf(name) !== i)
+    if (twice !== undefined) return twice
+    for (const each of [...action.alternates, ...(action.onFail ?? [])]) {
+      const inner = failDuplicate(each)
+      if (inner !== undefined) return inner
+    }
+    return undefined
+  }
 
   const addAction = (handle: Api.ConditionHandleFields, action: action_.Action) =>
     Effect.gen(function*() {
@@ -215,6 +234,8 @@ export const make = (engine: Engine, lookups: Lookups) => {
       const [rec, condition] = yield* findCondition(handle)
       if (!action_.isAction(action)) return yield* Effect.fail(validate.invalid("action", "not an Action"))
       yield* validateAction(rec, condition, action, true)
+      const twice = failDuplicate(action)
+      if (twice !== undefined) return yield* Effect.fail(new DuplicateName({ kind: "fail action", name: twice }))
       // an action read from the store is taken up by the first declaration of its name: the
       // declared action replaces it, its statistics stay
       const taken = (n: string) => condition.actions.some((a) => a.name === n && !a.restored)
@@ -232,6 +253,7 @@ export const make = (engine: Engine, lookups: Lookups) => {
       }
       engine.changes.touch(rec)
       engine.rearm(rec)
+      if (action.doNow === true) engine.runAdded(rec, condition, added)
       return actionHandleOf(rec, condition, added)
     })
 
@@ -329,7 +351,23 @@ export const make = (engine: Engine, lookups: Lookups) => {
       engine.rearm(rec)
     })
 
+  /** QNX `ham_action_fail_remove`: the action's fail action of that name goes; not found, `action/name` */
+  const removeFailAction = (handle: Api.ActionHandle, name: string) =>
+    Effect.gen(function*() {
+      yield* guard
+      const [rec, c, a] = yield* findAction(handle)
+      if (typeof name !== "string" || !action_.failNames(a.action.onFail ?? []).includes(name)) {
+        return yield* Effect.fail(
+          new ActionNotFound({ entity: rec.name, condition: c.name, action: `${a.name}/${String(name)}` })
+        )
+      }
+      a.action = action_.withoutFailAction(a.action, name)
+      engine.changes.touch(rec)
+      engine.rearm(rec)
+    })
+
   return {
+    removeFailAction,
     condition,
     conditionState,
     conditionRaise,

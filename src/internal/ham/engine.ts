@@ -18,7 +18,7 @@ import type * as launch from "../launch/launcher.js"
 import type { NodeAddress } from "../node.js"
 import type { EntityDoc } from "./doc.js"
 import type { Changes } from "./persist.js"
-import type { BeatConfig, EntityRec, HamState, Life, LifeRecord, Policy } from "./state.js"
+import type { ActionRec, BeatConfig, ConditionRec, EntityRec, HamState, Life, LifeRecord, Policy } from "./state.js"
 
 /** @internal how a life ended: what `reportDeath` publishes */
 export interface DeathRecord {
@@ -187,6 +187,8 @@ export interface Engine {
   rearm: (rec: EntityRec) => void
   /** an entity started or became ready: the waits for it look again */
   wake: () => void
+  /** an action added with `doNow` runs once now, in a fiber of its own (interpret.ts) */
+  runAdded: (owner: EntityRec, condition: ConditionRec, action: ActionRec) => void
   /**
    * True while the HAM may act on the world (spawn, signal): it holds its store. Asked before
    * each such act; a HAM that finds its store held by another stops acting at once.

@@ -3,8 +3,8 @@
  * is data (`action.ts`) and is interpreted here: restart (through the entity's driver), execute
  * (a command, or local code), notify, signal, waitfor, heartbeatHealthy, log, and publishState
  * and raise (on this HAM, or on another through `engine.nodes`: a node-qualified action). A failed action
- * runs its alternates in order until one succeeds; `breakOnFail` stops the list, `removeOnFail`
- * removes the action.
+ * runs its alternates in order until one succeeds, then every action of its fail list;
+ * `breakOnFail` stops the list, `removeOnFail` removes the action.
  *
  * @internal
  */
@@ -195,6 +195,21 @@ export const make = (engine: Engine) => {
           (ham) => ham.raise(action.entity, { ...action.raise, detail })
         )
       }
+      case "NotifyEntity": {
+        const target = engine.state.entities.get(action.entity)
+        const channel = target?.channel
+        if (channel === undefined) {
+          return Effect.fail(
+            target === undefined
+              ? `no entity "${action.entity}"`
+              : `entity "${action.entity}" has no notify socket (not a process entity of this HAM)`
+          )
+        }
+        return Effect.flatMap(
+          channel.send(action_.messageLine(action.message)),
+          (sent) => sent > 0 ? Effect.void : Effect.fail(`entity "${action.entity}" has no notify connection open`)
+        )
+      }
       case "Local": {
         // suspended: code that throws instead of returning an effect is a failure, not a crash
         const run = Effect.suspend(() => action.run(ctx.event))
@@ -239,7 +254,20 @@ export const make = (engine: Engine) => {
             return r === undefined ? Effect.void : tryAlternates(i + 1)
           })
         }
-        return Effect.as(Effect.zipRight(logFailure, tryAlternates(0)), failure)
+        // the fail list (QNX's): every fail action runs, whatever the others did
+        const failList = action.onFail ?? []
+        const failNames = failList.length === 0 ? [] : action_.failNames(failList)
+        const runFailList = (i: number): Effect.Effect<void> => {
+          if (i >= failList.length) return Effect.void
+          const failAction = failList[i]
+          const failName = `${name}/${failNames[i]}`
+          const start = ctx.span === undefined ? 0 : engine.preciseNow()
+          return Effect.flatMap(runWithAlternates(ctx, failAction, failName), (r) => {
+            if (ctx.span !== undefined) actionEvent(ctx.span, failName, failAction, start, r, name)
+            return runFailList(i + 1)
+          })
+        }
+        return Effect.as(Effect.zipRight(logFailure, Effect.zipRight(tryAlternates(0), runFailList(0))), failure)
       }
     })
 
@@ -267,6 +295,44 @@ export const make = (engine: Engine) => {
     span.event(alternateOf === undefined ? "ham.action" : "ham.alternate", engine.nanos(), attributes)
   }
 
+  /** runs one action of a condition's list (counted, timed), and keeps its failure: its count, removeOnFail */
+  const runListed = (ctx: RunContext, rec: ActionRec): Effect.Effect<ActionFailed | undefined> => {
+    countRun(engine, ctx.owner, rec)
+    // timed here, in the list's own steps: a wrapper effect per action would cost more than the clock
+    const metered = engine.state.metrics
+    const start = metered || ctx.span !== undefined ? engine.preciseNow() : 0
+    return Effect.map(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
+      if (metered) telemetry.recordAction(rec.action._tag, engine.preciseNow() - start)
+      if (ctx.span !== undefined) actionEvent(ctx.span, rec.name, rec.action, start, failure)
+      if (failure === undefined) return failure
+      rec.failures++
+      if (engine.state.metrics) telemetry.countActionFailure(ctx.rec)
+      engine.changes.touch(ctx.owner)
+      rec.lastFailure = failure.reason
+      if (rec.action.removeOnFail) {
+        ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
+        engine.rearm(ctx.owner)
+      }
+      return failure
+    })
+  }
+
+  /**
+   * An action added with `doNow` (QNX `HACTIONDONOW`) runs once at once, on its condition's
+   * entity, in a fiber of its own: its event is a `CondAttach` of that entity, of the current
+   * sequence number (no event is published).
+   */
+  const runAdded = (owner: EntityRec, condition: ConditionRec, rec: ActionRec): void => {
+    if (engine.state.fenced || engine.state.stopped) return
+    const event: cond.ConditionEvent = {
+      _tag: "CondAttach",
+      entity: owner.name,
+      time: engine.now(),
+      seq: engine.state.seq
+    }
+    engine_.forkOwned(engine, runListed({ rec: owner, event, condition, owner, shared: false }, rec))
+  }
+
   /** how a run of an action list ended (a recovery span's `ham.outcome`) */
   type Outcome = "ok" | "failed" | "stopped" | "deferred"
 
@@ -283,24 +349,15 @@ export const make = (engine: Engine) => {
         // (the restart and what follows it) goes on in a fiber of its own, in the same order.
         return Effect.as(FiberSet.run(engine.fibers, runCondition({ ...ctx, shared: false }, i, true)), "deferred")
       }
-      countRun(engine, ctx.owner, rec)
-      // timed here, in the list's own steps: a wrapper effect per action would cost more than the clock
-      const metered = engine.state.metrics
-      const start = metered || ctx.span !== undefined ? engine.preciseNow() : 0
-      return Effect.flatMap(runWithAlternates(ctx, rec.action, rec.name), (failure) => {
-        if (metered) telemetry.recordAction(rec.action._tag, engine.preciseNow() - start)
-        if (ctx.span !== undefined) actionEvent(ctx.span, rec.name, rec.action, start, failure)
-        if (failure === undefined) return loop(i + 1, outcome)
-        rec.failures++
-        if (engine.state.metrics) telemetry.countActionFailure(ctx.rec)
-        engine.changes.touch(ctx.owner)
-        rec.lastFailure = failure.reason
-        if (rec.action.removeOnFail) {
-          ctx.condition.actions = ctx.condition.actions.filter((a) => a !== rec)
-          engine.rearm(ctx.owner)
-        }
-        return rec.action.breakOnFail ? Effect.succeed("stopped") : loop(i + 1, "failed")
-      })
+      return Effect.flatMap(
+        runListed(ctx, rec),
+        (failure) =>
+          failure === undefined
+            ? loop(i + 1, outcome)
+            : rec.action.breakOnFail
+            ? Effect.succeed("stopped")
+            : loop(i + 1, "failed")
+      )
     }
     return loop(from, "ok")
   }
@@ -339,5 +396,5 @@ export const make = (engine: Engine) => {
     })
   }
 
-  return { runCondition, wake }
+  return { runAdded, runCondition, wake }
 }

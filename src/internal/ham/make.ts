@@ -198,6 +198,7 @@ export const make = (
       decideAtDeath: undefined as never,
       rearm: undefined as never,
       wake: undefined as never,
+      runAdded: undefined as never,
       mayAct: () => {
         if (state.fenced) return false
         if (store.holds()) return true
@@ -210,6 +211,7 @@ export const make = (
     engine.beats = beats.make(engine)
     const interpreter = interpret.make(engine)
     engine.wake = interpreter.wake
+    engine.runAdded = interpreter.runAdded
     const restarts = restart.make(engine)
     engine.restart = restarts.restart
     engine.announceRestart = restarts.announceRestart
@@ -307,6 +309,7 @@ export const make = (
       remove: commit((handle: Api.Handle) =>
         handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
       ),
+      removeFailAction: commit(conds.removeFailAction),
       snapshot: Effect.sync(() =>
         snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
       ),

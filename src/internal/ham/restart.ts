@@ -30,7 +30,7 @@ import * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
 import { common, type Driver, driverOf, type EarlyRestart, type Engine, forkOwned, lifeDriverOf } from "./engine.js"
 import { firstForDeath } from "./route.js"
-import { type ConditionRec, type EntityRec, history, type Policy } from "./state.js"
+import { type ConditionRec, type EntityRec, history, type Policy, restartLineOf } from "./state.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal what is known of an entity's past restarts */
@@ -253,6 +253,8 @@ export const make = (engine: Engine) => {
     // a HAM whose store can be taken from it asks its lease before every spawn
     if (rec.status !== "running" || !rec.attached || state.stopped || engine.leased) return undefined
     if (driverOf(engine, rec)?.restartable !== true || holdsOneShotActions(rec)) return undefined
+    // the launcher starts the same command again: a restart line of its own is started by the HAM
+    if (restartLineOf(rec) !== undefined) return undefined
     const abnormal = restartsFirst(firstForDeath(state.global, rec, true))
     const normal = restartsFirst(firstForDeath(state.global, rec, false))
     if (!abnormal && !normal) return undefined

@@ -58,8 +58,23 @@ const conditionNodes = (rec: EntityRec): Array<tree_.ConditionNode> =>
       action.breakOnFail = a.action.breakOnFail
       action.removeOnFail = a.action.removeOnFail
       action.oneShot = a.action.oneShot
+      if (a.action.doNow === true) action.doNow = true
+      if (a.action._tag === "Restart") {
+        const line = a.action.command ?? rec.process?.line
+        if (line !== undefined) action.restartLine = action_.renderCommandLine(line)
+      }
       if (a.lastFailure !== undefined) action.lastFailure = a.lastFailure
       action.alternates = alternateNodes(a.action)
+      const failList = a.action.onFail
+      if (failList !== undefined && failList.length > 0) {
+        const names = action_.failNames(failList)
+        action.onFail = failList.map((f, i) => ({
+          name: names[i],
+          type: f._tag,
+          summary: action_.summary(f),
+          alternates: alternateNodes(f)
+        }))
+      }
       return action
     })
     return node
@@ -114,6 +129,7 @@ export const snapshot = (
     numActions,
     hamFailures: state.hamFailures,
     watchdogFailures: state.watchdogFailures,
+    hamPid: process.pid,
     guardianFailures: info.guardianFailures ?? 0,
     ...(info.store === undefined ? {} : { store: info.store }),
     ...(info.role === undefined ? {} : { role: info.role }),

@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
@@ -129,6 +130,8 @@ export interface ProcessData {
 /** @internal the notify channel of a process entity: the same socket and environment for every life */
 export interface Channel {
   readonly path: string
+  /** writes a line to the child's open connections (`Action.notifyEntity`): how many it reached */
+  readonly send: (line: string) => Effect.Effect<number>
   readonly scope: Scope.CloseableScope
   /** the variables its lives are started with (one object: launchers cache environments by it) */
   env: { readonly [key: string]: string } | undefined
@@ -290,3 +293,18 @@ export const makeState = (
 
 /** @internal true while the entity has a life or is waiting for its next one */
 export const isUp = (rec: EntityRec): boolean => rec.status === "running" || rec.status === "restarting"
+
+/**
+ * The command line of the entity's restart action, when it has one of its own (QNX's "Restart
+ * Line"): a restart starts it instead of the entity's attach command.
+ *
+ * @internal
+ */
+export const restartLineOf = (rec: EntityRec): action_.CommandLine | undefined => {
+  for (const c of rec.conditions) {
+    for (const a of c.actions) {
+      if (a.action._tag === "Restart" && a.action.command !== undefined) return a.action.command
+    }
+  }
+  return undefined
+}

@@ -424,9 +424,15 @@ export const validateActionData = (
       flagProblem({
         breakOnFail: action.breakOnFail,
         removeOnFail: action.removeOnFail,
-        oneShot: action.oneShot
+        oneShot: action.oneShot,
+        doNow: action.doNow
       })
     if (problem !== undefined) return yield* Effect.fail(options_.fromProblem(problem))
+    if (action.doNow === true) {
+      // QNX's HACTIONDONOW: a primary action of its own list, run once when added
+      if (!primary) return yield* fail("doNow", "an alternate runs only when its action fails: it takes no doNow")
+      if (action._tag === "Restart") return yield* fail("doNow", "a restart runs at a death: it takes no doNow")
+    }
     switch (action._tag) {
       case "WaitFor": {
         if (!(action.millis > 0 && Number.isFinite(action.millis))) {
@@ -462,6 +468,16 @@ export const validateActionData = (
         if (action.node !== undefined) yield* decodeWith(node_.NodeAddress, `${what} node`)(action.node)
         if (!finiteTime(action.timeoutMillis, false)) {
           return yield* fail(`${what} timeout`, `must be a finite duration above 0 ms${got(action.timeoutMillis)}`)
+        }
+        break
+      }
+      case "NotifyEntity": {
+        yield* validateEntityName(action.entity)
+        if (typeof action.message !== "string" || /[\r\n]/.test(action.message)) {
+          return yield* fail("notifyEntity message", `must be one line of text${got(action.message)}`)
+        }
+        if (Buffer.byteLength(action.message, "utf8") > 4096 - "MESSAGE=".length) {
+          return yield* fail("notifyEntity message", "must be at most 4088 bytes")
         }
         break
       }

@@ -18,7 +18,7 @@ import type * as entity_ from "../entity.js"
 import * as beats from "../ham/beats.js"
 import * as dispatch from "../ham/dispatch.js"
 import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
-import { history, makeRec } from "../ham/state.js"
+import { history, makeRec, restartLineOf } from "../ham/state.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import * as telemetry from "../ham/telemetry.js"
 import * as validate from "../ham/validate.js"
@@ -101,12 +101,12 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     return Effect.gen(function*() {
       const scope = yield* Scope.make()
       const path = `${engine.notifyDirectory}/${++sockets}.sock`
-      yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
+      const server = yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
         Scope.extend(scope),
         Effect.mapError((e) => e.message),
         Effect.tapError(() => Scope.close(scope, Exit.void))
       )
-      rec.channel = { path, scope, env: undefined }
+      rec.channel = { path, scope, env: undefined, send: server.send }
       return rec.channel
     })
   }
@@ -163,7 +163,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
    * Starts a life of the entity: recorded first as a launch intent (the id the child is given in
    * `HAM_LAUNCH_ID`), which `begin` (or `ended`) settles.
    */
-  const spawn = (rec: EntityRec): Effect.Effect<Launched, string> =>
+  const spawn = (rec: EntityRec, line?: action_.CommandLine): Effect.Effect<Launched, string> =>
     !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(openChannel(rec), (channel) => {
       const process = rec.process!
       const id = engine.changes.intend(rec.name)
@@ -171,7 +171,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       const env = envOf(rec, channel, process)
       return engine.launcher.launch({
         entity: rec.name,
-        line: process.line,
+        line: line ?? process.line,
         env: id === undefined ? env : { ...env, [notifyProtocol.EnvLaunch]: id },
         output: process.output,
         onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
@@ -194,7 +194,10 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       next.discard()
       return Effect.fail(notActing)
     }
-    return Effect.orElse(Effect.map(next.take, (life): Launched => ({ life, id: undefined })), () => spawn(rec))
+    return Effect.orElse(
+      Effect.map(next.take, (life): Launched => ({ life, id: undefined })),
+      () => spawn(rec, restartLineOf(rec))
+    )
   }
 
   /** a life just started that does not go on: it is ended, and its launch settled */
@@ -341,7 +344,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         Effect.flatMap(
           Effect.tapError(
             Effect.suspend(() => {
-              if (current()) return next === undefined ? spawn(rec) : takeNext(rec, next)
+              if (current()) return next === undefined ? spawn(rec, restartLineOf(rec)) : takeNext(rec, next)
               next?.discard()
               return Effect.fail(abandoned(rec))
             }),

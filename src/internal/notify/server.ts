@@ -86,6 +86,11 @@ export interface NotifyStats {
 export interface NotifyServer {
   readonly path: string
   readonly stats: Effect.Effect<NotifyStats>
+  /**
+   * Writes `line` and a newline to every connection open now (the HAM's message to its child:
+   * QNX's pulse to a recipient); how many it was written to
+   */
+  readonly send: (line: string) => Effect.Effect<number>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,7 +396,18 @@ export const serve = <R = never>(
 
     return {
       path,
-      stats: Effect.sync(() => ({ ...stats }))
+      stats: Effect.sync(() => ({ ...stats })),
+      send: (line: string) =>
+        Effect.sync(() => {
+          let sent = 0
+          for (const socket of sockets) {
+            if (socket.writable && !socket.destroyed) {
+              socket.write(`${line}\n`)
+              sent++
+            }
+          }
+          return sent
+        })
     }
   })
 

@@ -108,6 +108,7 @@ const handlers = (ham: HamService): Handlers => ({
   LookupAction: ({ condition, name }) => within(requests.LookupAction.failure)(ham.actionHandle(condition, name)),
   Control: ({ handle, op, options }) => within(requests.Control.failure)(ham.control(handle, op, options)),
   Remove: ({ handle }) => within(requests.Remove.failure)(ham.remove(handle)),
+  RemoveFailAction: ({ action, name }) => within(requests.RemoveFailAction.failure)(ham.removeFailAction(action, name)),
   PublishState: ({ entity, state }) => within(requests.PublishState.failure)(ham.publishState(entity, state)),
   Raise: ({ entity, raise }) => within(requests.Raise.failure)(ham.raise(entity, raise)),
   RestartEntity: ({ entity }) =>

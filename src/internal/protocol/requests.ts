@@ -102,6 +102,13 @@ export class Remove extends Schema.TaggedRequest<Remove>()("Remove", {
   failure: data.HandleError
 }, strict("removes an entity (detach), condition or action")) {}
 
+/** @internal `Ham.removeFailAction` */
+export class RemoveFailAction extends Schema.TaggedRequest<RemoveFailAction>()("RemoveFailAction", {
+  payload: { action: data.ActionHandle, name: Schema.String },
+  success: Schema.Void,
+  failure: data.HandleError
+}, strict("removes a fail action of an action, by its name")) {}
+
 /** @internal `Ham.publishState` */
 export class PublishState extends Schema.TaggedRequest<PublishState>()("PublishState", {
   payload: { entity: data.EntityRef, state: Schema.NonNegativeInt },
@@ -177,6 +184,7 @@ export const Call = Schema.Union(
   LookupAction,
   Control,
   Remove,
+  RemoveFailAction,
   PublishState,
   Raise,
   RestartEntity,

@@ -245,6 +245,7 @@ export const make = (
       control: (handle, op, controlOptions) =>
         call(new protocol.Control({ handle, op, options: controlOptions }, true)),
       remove: (handle) => call(new protocol.Remove({ handle }, true)),
+      removeFailAction: (action, name) => call(new protocol.RemoveFailAction({ action, name }, true)),
       snapshot,
       verbose: (level) => call(new protocol.Verbose({ level }, true)),
       verbosity: Effect.map(snapshot, (tree) => tree.verbosity),

@@ -91,6 +91,7 @@ const procedures = (tree: Schema.Schema<tree_.Tree>, item: Schema.Schema<EventIt
     call(requests.LookupAction),
     call(requests.Control),
     call(requests.Remove),
+    call(requests.RemoveFailAction),
     call(requests.PublishState),
     call(requests.Raise),
     call(requests.RestartEntity),

@@ -120,6 +120,7 @@ const handlers = (ham: HamService) => {
     LookupAction: callOf(protocol.LookupAction, run),
     Control: callOf(protocol.Control, run),
     Remove: callOf(protocol.Remove, run),
+    RemoveFailAction: callOf(protocol.RemoveFailAction, run),
     PublishState: callOf(protocol.PublishState, run),
     Raise: callOf(protocol.Raise, run),
     RestartEntity: callOf(protocol.RestartEntity, run),
