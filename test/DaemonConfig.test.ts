@@ -16,6 +16,7 @@ import * as view from "../src/internal/cli/view.js"
 import * as config from "../src/internal/daemon/config.js"
 import * as daemon from "../src/internal/daemon/daemon.js"
 import type * as tree_ from "../src/internal/tree.js"
+import { entityNode, treeOf } from "./trees.js"
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -177,37 +178,8 @@ describe("reload", () => {
     })))
 })
 
-const tree = (entities: ReadonlyArray<Partial<tree_.EntityNode>>): tree_.Tree => ({
-  time: 0,
-  verbosity: 1,
-  numEntities: entities.length,
-  numConditions: 0,
-  numActions: 0,
-  hamFailures: 0,
-  watchdogFailures: 0,
-  guardianFailures: 0,
-  global: { conditions: [] },
-  entities: entities.map((e) => ({
-    name: "x",
-    kind: "process",
-    status: "running",
-    enabled: true,
-    state: 0,
-    path: `/${e.name ?? "x"}`,
-    conditions: [],
-    ...e,
-    stats: {
-      created: 0,
-      deaths: 0,
-      abnormalDeaths: 0,
-      restarts: 0,
-      heartbeats: 0,
-      missedLow: 0,
-      missedHigh: 0,
-      ...e.stats
-    }
-  }))
-})
+const tree = (entities: ReadonlyArray<Partial<tree_.EntityNode>>): tree_.Tree =>
+  treeOf(entities.map((e) => entityNode({ path: `/${e.name ?? "x"}`, ...e })))
 
 describe("ham ls, ham cat, ham events: what they print", () => {
   it("ls: one line per entity, within 80 columns", () => {

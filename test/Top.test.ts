@@ -10,44 +10,14 @@ import * as top from "../src/internal/cli/top.js"
 import * as width_ from "../src/internal/cli/width.js"
 import type * as cond from "../src/internal/condition.js"
 import type * as tree_ from "../src/internal/tree.js"
+import { entityNode, treeOf } from "./trees.js"
 
 const start = Date.UTC(2026, 10, 27, 18, 0, 0)
 
-const entity = (name: string, e: Partial<tree_.EntityNode> = {}): tree_.EntityNode => ({
-  name,
-  kind: "process",
-  status: "running",
-  enabled: true,
-  state: 0,
-  path: name,
-  conditions: [],
-  pid: 4000,
-  startedAt: start - 65_000,
-  ...e,
-  stats: {
-    created: 0,
-    deaths: 0,
-    abnormalDeaths: 0,
-    restarts: 0,
-    heartbeats: 0,
-    missedLow: 0,
-    missedHigh: 0,
-    ...e.stats
-  }
-})
+const entity = (name: string, e: Partial<tree_.EntityNode> = {}): tree_.EntityNode =>
+  entityNode({ name, path: name, pid: 4000, startedAt: start - 65_000, ...e })
 
-const tree = (entities: ReadonlyArray<tree_.EntityNode>): tree_.Tree => ({
-  time: start,
-  verbosity: 1,
-  numEntities: entities.length,
-  numConditions: 0,
-  numActions: 0,
-  hamFailures: 0,
-  watchdogFailures: 0,
-  guardianFailures: 0,
-  global: { conditions: [] },
-  entities
-})
+const tree = (entities: ReadonlyArray<tree_.EntityNode>): tree_.Tree => treeOf(entities, start)
 
 const death = (seq: number, name = "web"): cond.ConditionEvent => ({
   _tag: "CondAbnormalDeath",
