@@ -42,6 +42,16 @@ const renameOver = (path: string, content: string) => {
   renameSync(`${path}.new`, path)
 }
 
+/** a server script (its port its one argument) on a free port, run by the HAM as `name` and restarted when it dies */
+const servedByHam = (name: string, script: URL) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const entity = yield* Ham.attach(
+      Entity.process(name, Command.make(process.execPath, fileURLToPath(script), String(port)), { output: "ignore" })
+    )
+    yield* Ham.condition(entity, CondDeath).pipe(Ham.restart)
+    return port
+  })
 describe("Cover.layerFileSystem", () => {
   it.live("a file renamed over under its open handle: at the end of the old one, reads go on in the new one at the same offset", () =>
     inTempDir("ham-cover-fs-", (dir) =>
@@ -213,12 +223,7 @@ describe("Cover.layerHttpClient", () => {
     "an HTTP server SIGKILLed twice and restarted by the HAM: no request of four loops through the covered client fails",
     () =>
       Effect.gen(function*() {
-        const port = yield* freePort
-        const script = fileURLToPath(new URL("../examples/http-server.mjs", import.meta.url))
-        const web = yield* Ham.attach(
-          Entity.process("web", Command.make(process.execPath, script, String(port)), { output: "ignore" })
-        )
-        yield* Ham.condition(web, CondDeath).pipe(Ham.restart)
+        const port = yield* servedByHam("web", new URL("../examples/http-server.mjs", import.meta.url))
         const url = `http://127.0.0.1:${port}/`
         const client = yield* HttpClient.HttpClient
         // the first request waits for the server (refused until it listens: never sent, so sent again)
@@ -359,12 +364,7 @@ describe("Cover.layerSocket", () => {
     "a TCP server SIGKILLed and restarted by the HAM: the run goes on, onOpen replayed, writes answered by the new life",
     () =>
       Effect.gen(function*() {
-        const port = yield* freePort
-        const script = fileURLToPath(new URL("./fixtures/pong-server.mjs", import.meta.url))
-        const server = yield* Ham.attach(
-          Entity.process("pong", Command.make(process.execPath, script, String(port)), { output: "ignore" })
-        )
-        yield* Ham.condition(server, CondDeath).pipe(Ham.restart)
+        const port = yield* servedByHam("pong", new URL("./fixtures/pong-server.mjs", import.meta.url))
         const pidOf = Effect.map(Ham.snapshot, (tree) => tree.entities.find((e) => e.name === "pong")?.pid ?? 0)
         const layer = Cover.layerSocket().pipe(Layer.provide(NodeSocket.layerNet({ host: "127.0.0.1", port })))
         const socket = Context.get(yield* Layer.build(layer), Socket.Socket)
