@@ -29,7 +29,7 @@ import { mirror } from "./mirror.js"
 import * as ops from "./ops.js"
 import { failureJson } from "./result.js"
 import * as screen from "./screen.js"
-import { CliFailure, ExitCode, fail, json, target, withHam } from "./target.js"
+import { CliFailure, ExitCode, fail, follow, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ const cat = Command.make("cat", {
 const events = Command.make("events", {
   ...target,
   json,
-  follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("follow until interrupted")),
+  follow,
   wait: Options.integer("wait").pipe(
     Options.withDescription("without -f: milliseconds to listen (1000)"),
     Options.withDefault(1000)

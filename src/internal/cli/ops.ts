@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import type * as tree_ from "../tree.js"
 import { report } from "./result.js"
-import { ExitCode, fail, json, target, withHam } from "./target.js"
+import { ExitCode, fail, follow, json, target, withHam } from "./target.js"
 
 const entityArg = Args.text({ name: "entity" })
 
@@ -114,7 +114,7 @@ const lastLines = (file: string, n: number): { readonly lines: ReadonlyArray<str
  * each complete line given to `line`. A file that became shorter (truncated, or replaced) is read
  * again from its start. Runs until interrupted.
  */
-const follow = (file: string, pos: number, line: (text: string) => Effect.Effect<void>) =>
+const followFile = (file: string, pos: number, line: (text: string) => Effect.Effect<void>) =>
   Effect.gen(function*() {
     let at = pos
     let partial = ""
@@ -160,7 +160,7 @@ const fileOf = (node: tree_.EntityNode): string | { readonly why: string } => {
 const logs = Command.make("logs", {
   ...target,
   json,
-  follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("follow until interrupted")),
+  follow,
   lines: Options.integer("lines").pipe(
     Options.withAlias("n"),
     Options.withDescription("how many of the last lines to print (10)"),
@@ -186,7 +186,7 @@ const logs = Command.make("logs", {
       return yield* report(true, "logs", { entity: name, file, lines: tail.lines }, "")
     }
     yield* Effect.forEach(tail.lines, print, { discard: true })
-    if (following) yield* follow(file, tail.size, print)
+    if (following) yield* followFile(file, tail.size, print)
   })).pipe(
     Command.withDescription(
       "the last lines of the entity's output file (-n), followed as it grows (-f); with --json, a JSON string per line"

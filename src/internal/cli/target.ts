@@ -58,6 +58,12 @@ export type Target = {
 /** @internal */
 export const json = Options.boolean("json").pipe(Options.withDescription("print JSON, for scripts"))
 
+/** @internal `-f`: a command that follows what comes (events, an output file) until interrupted */
+export const follow = Options.boolean("follow").pipe(
+  Options.withAlias("f"),
+  Options.withDescription("follow until interrupted")
+)
+
 /** @internal runs `f` with the `Ham` of the HAM the options name */
 export const withHam = <A>(t: Target, f: (ham: HamService) => Effect.Effect<A, unknown>) => {
   const options = Option.isSome(t.port)
