@@ -98,7 +98,9 @@ const pack = Effect.gen(function*() {
     "README.md",
     "LICENSE",
     "tsconfig.json",
-    "tsconfig.build.json"
+    "tsconfig.build.json",
+    // the build's own script (the CLI bundle)
+    "scripts"
   ]
   for (const input of inputs) {
     if (NodeFs.existsSync(join(root, input))) NodeFs.cpSync(join(root, input), join(source, input), { recursive: true })

@@ -1,16 +1,16 @@
 /**
- * Once per test run: the `ham` CLI bundled from the sources (as `npm run build:bin` bundles it
- * for the package), so that the daemon tests run the CLI as users do, one file Node loads at
- * once, instead of hundreds of modules compiled by tsx at each of their CLI runs (2 to 7 s each
+ * Once per test run: the `ham` CLI bundled from the sources (`scripts/bundle-cli.ts`, as
+ * `npm run build:bin` bundles it for the package), so that the daemon tests run the CLI as users
+ * do, one file Node loads at once, instead of hundreds of modules compiled by tsx at each of their CLI runs (2 to 7 s each
  * on a loaded machine, against a fraction of a second).
  */
-import * as esbuild from "esbuild"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { TestProject } from "vitest/node"
+import { bundleCli } from "../scripts/bundle-cli.js"
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -26,19 +26,7 @@ export default async function setup(project: TestProject) {
   const dir = path.join(os.tmpdir(), `effect-ham-test-${createHash("sha256").update(root).digest("hex").slice(0, 12)}`)
   fs.mkdirSync(dir, { recursive: true })
   const outfile = path.join(dir, `ham-${process.pid}.mjs`)
-  await esbuild.build({
-    entryPoints: [path.join(root, "src", "internal", "cli", "bundle.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    external: ["../daemon/daemon.js"],
-    banner: {
-      js: "import { createRequire as __hamRequire } from 'node:module'; const require = __hamRequire(import.meta.url);"
-    },
-    outfile,
-    logLevel: "warning"
-  })
+  await bundleCli(outfile)
   project.provide("hamBundle", outfile)
   return () => fs.rmSync(outfile, { force: true })
 }
