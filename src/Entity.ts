@@ -169,7 +169,7 @@ export const fiber: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => F
  * - Exit code 0 is a death; a non-zero code or a signal is an abnormal death. The death event
  *   carries the pid, the exit code or the signal name, and the last lines of its stderr.
  * - Its stdout and stderr go to the Effect logger (annotated with the entity and the stream), to
- *   a file (`output: { file }`, appended), or nowhere (`"ignore"`); they are always drained, so a
+ *   a file (`output: { file }`, appended, rotated by size with `maxSize`), or nowhere (`"ignore"`); they are always drained, so a
  *   full pipe never blocks the child.
  * - It runs in a process group of its own. Stopping it (`Ham.stop`, `Ham.detach`, the layer's
  *   scope) sends `stopSignal` (default SIGTERM) to the group, then SIGKILL after `stopGrace`
@@ -199,6 +199,25 @@ export interface ProcessSpec extends Pipeable {
 }
 
 /**
+ * An output file, appended to. With `maxSize` it is rotated by the HAM itself (no logrotate): when
+ * it reaches that size it becomes `<file>.1`, older files move up to `<file>.<keep>` (default 5)
+ * and the oldest is removed. `timestamps`: each line starts with the time the HAM read it (ISO
+ * 8601, UTC). Lines from stderr start with `[stderr] `.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutputFile {
+  readonly file: string
+  /** rotate at this size: bytes, or a string such as `"10M"`, `"512K"`, `"1G"` (powers of 1024) */
+  readonly maxSize?: number | string | undefined
+  /** how many rotated files are kept (1 to 1000, default 5; needs `maxSize`) */
+  readonly keep?: number | undefined
+  /** each line starts with its time (default false) */
+  readonly timestamps?: boolean | undefined
+}
+
+/**
  * Options of a process entity: `output`, `stopSignal`, `stopGrace`, `nodeIpc`.
  *
  * @since 0.1.0
@@ -206,7 +225,7 @@ export interface ProcessSpec extends Pipeable {
  */
 export interface ProcessOptions {
   /** where stdout/stderr go: the Effect logger (default), nowhere, or appended to a file */
-  readonly output?: "log" | "ignore" | { readonly file: string } | undefined
+  readonly output?: "log" | "ignore" | OutputFile | undefined
   /** the signal that asks the process to stop (default SIGTERM) */
   readonly stopSignal?: string | undefined
   /** how long a stopping process may take before SIGKILL (default 5 seconds) */

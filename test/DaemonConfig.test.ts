@@ -113,6 +113,8 @@ describe("config file", () => {
       "verbosity",
       "mirror",
       "logDir",
+      "logRotate",
+      "logTimestamps",
       "entities"
     ])
     expect(top.additionalProperties).toBe(false)

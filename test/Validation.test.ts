@@ -88,6 +88,24 @@ describe("unknown option keys are refused and change nothing", () => {
         Ham.attach(Entity.process("web", sleeper, { output: { file: "/tmp/x", mode: 1 } } as never)),
         "output"
       )
+      // rotation and timestamps of an output file
+      yield* refused(
+        Ham.attach(Entity.process("web", sleeper, { output: { file: "/tmp/x", maxSize: "10X" } })),
+        "output.maxSize"
+      )
+      yield* refused(
+        Ham.attach(Entity.process("web", sleeper, { output: { file: "/tmp/x", keep: 3 } })),
+        "output.keep",
+        "maxSize"
+      )
+      yield* refused(
+        Ham.attach(Entity.process("web", sleeper, { output: { file: "/tmp/x", maxSize: 10, keep: 0 } })),
+        "output.keep"
+      )
+      yield* refused(
+        Ham.attach(Entity.process("web", sleeper, { output: { file: "/tmp/x", timestamps: "yes" } } as never)),
+        "output.timestamps"
+      )
     }).pipe(withHam()))
 
   it.effect("condition options and filters", () =>

@@ -20,7 +20,28 @@ export type EntityKind = Entity.EntityKind
 export class Current extends Context.Tag("effect-ham/Entity/Current")<Current, Entity.EntityHandle>() {}
 
 /** @internal where the output of a process entity goes */
-export const Output = Schema.Union(Schema.Literal("log", "ignore"), Schema.Struct({ file: Schema.String }))
+export const Output = Schema.Union(
+  Schema.Literal("log", "ignore"),
+  Schema.Struct({
+    file: Schema.String,
+    maxSize: Schema.optional(Schema.Union(Schema.Number, Schema.String)).annotations({
+      description: "rotate the file at this size: bytes, or a string such as \"10M\" (powers of 1024)"
+    }),
+    keep: Schema.optional(Schema.Number).annotations({ description: "rotated files kept (default 5)" }),
+    timestamps: Schema.optional(Schema.Boolean).annotations({ description: "each line starts with its time" })
+  })
+)
+
+/** @internal where the output goes, once checked (as the store keeps it): sizes in bytes */
+export const CheckedOutput = Schema.Union(
+  Schema.Literal("log", "ignore"),
+  Schema.Struct({
+    file: Schema.String,
+    maxSize: Schema.optional(Schema.Number),
+    keep: Schema.optional(Schema.Number),
+    timestamps: Schema.optional(Schema.Boolean)
+  })
+)
 
 /** @internal */
 export type FiberSpec<R> = Entity.FiberSpec<R>

@@ -91,6 +91,16 @@ export const Config = Schema.Struct({
     description: "a directory for the entities' output: an entity without `output` appends to <logDir>/<name>.log " +
       "(relative to the config file; made if missing)"
   }),
+  logRotate: Schema.optional(Schema.Struct({
+    maxSize: Schema.Union(Schema.Number, Schema.String),
+    keep: Schema.optional(Schema.Number)
+  })).annotations({
+    description:
+      "how the files in logDir are rotated: at maxSize (bytes, or \"10M\"), keeping `keep` old files (default 5)"
+  }),
+  logTimestamps: Schema.optional(Schema.Boolean).annotations({
+    description: "each line of the files in logDir starts with its time"
+  }),
   entities: json.list(EntityConfig)
 }).pipe(
   Schema.filter((config) => {
@@ -115,7 +125,8 @@ export const parse = (input: unknown, file = "config"): Effect.Effect<Config, In
 
 /**
  * The entities' output files made absolute against the config file's directory (as the store and
- * the socket are); with a `logDir`, an entity without `output` appends to `<logDir>/<name>.log`.
+ * the socket are); with a `logDir`, an entity without `output` appends to `<logDir>/<name>.log`,
+ * rotated as `logRotate` says and timestamped when `logTimestamps` is set.
  *
  * @internal
  */
@@ -127,10 +138,14 @@ export const resolveOutputs = (config: Config, file: string): Config => {
     ...(logDir === undefined ? {} : { logDir }),
     entities: config.entities.map((e) => {
       const output = e.output ??
-        (logDir === undefined ? undefined : { file: path.join(logDir, `${encodeURIComponent(e.name)}.log`) })
+        (logDir === undefined ? undefined : {
+          file: path.join(logDir, `${encodeURIComponent(e.name)}.log`),
+          ...config.logRotate,
+          ...(config.logTimestamps === true ? { timestamps: true } : {})
+        })
       return output === undefined || typeof output === "string"
         ? e
-        : { ...e, output: { file: path.resolve(dir, output.file) } }
+        : { ...e, output: { ...output, file: path.resolve(dir, output.file) } }
     })
   }
 }

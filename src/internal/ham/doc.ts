@@ -79,7 +79,7 @@ export const EntityDoc = Schema.Struct({
   isGlobal: Schema.Boolean,
   process: Schema.optional(Schema.Struct({
     line: action_.CommandLine,
-    output: entity_.Output,
+    output: entity_.CheckedOutput,
     stopSignal: Schema.String,
     stopGraceMillis: Schema.Number,
     nodeIpc: Schema.Boolean

@@ -23,6 +23,7 @@ import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import type * as intensity_ from "../intensity.js"
 import type * as launch from "../launch/launcher.js"
+import * as output_ from "../launch/output.js"
 import * as node_ from "../node.js"
 import * as options_ from "../options.js"
 import * as procfs from "../procfs.js"
@@ -310,15 +311,46 @@ export const defaultStopGraceMillis = 5_000
 const processOptionKeys: ReadonlyArray<keyof Entity.ProcessOptions> = ["output", "stopSignal", "stopGrace", "nodeIpc"]
 const pidOptionKeys: ReadonlyArray<keyof Entity.PidOptions> = [...processOptionKeys, "pollInterval"]
 
+/** @internal a size in bytes: a whole number, or a string with a unit ("512K", "10M", "1G"; powers of 1024) */
+export const bytesOf = (input: unknown, argument: string): Effect.Effect<number, InvalidArgument> => {
+  if (typeof input === "number" && Number.isSafeInteger(input) && input > 0) return Effect.succeed(input)
+  const match = typeof input === "string" ? /^\s*(\d+)\s*([KMG]?)B?\s*$/i.exec(input) : null
+  const units: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }
+  const bytes = match === null ? NaN : Number(match[1]) * units[match[2].toUpperCase()]
+  return Number.isSafeInteger(bytes) && bytes > 0
+    ? Effect.succeed(bytes)
+    : fail(argument, `must be a positive number of bytes or a size such as "10M"${got(input)}`)
+}
+
+const outputKeys = ["file", "maxSize", "keep", "timestamps"]
+
 /** @internal */
 export const validateOutput = (
   output: Entity.ProcessOptions["output"]
 ): Effect.Effect<launch.OutputOption, InvalidArgument> => {
   if (output === undefined || output === "log" || output === "ignore") return Effect.succeed(output ?? "log")
-  const problem = options_.optionsProblem(output, ["file"], "output")
-  return problem === undefined && typeof output.file === "string" && output.file.length > 0
-    ? Effect.succeed({ file: output.file })
-    : fail("output", `must be "log", "ignore" or { file } with a non-empty path${got(output)}`)
+  const problem = options_.optionsProblem(output, outputKeys, "output")
+  if (problem !== undefined) return Effect.fail(options_.fromProblem(problem))
+  if (!(typeof output.file === "string" && output.file.length > 0)) {
+    return fail("output", `must be "log", "ignore" or { file } with a non-empty path${got(output)}`)
+  }
+  return Effect.gen(function*() {
+    const maxSize = output.maxSize === undefined ? undefined : yield* bytesOf(output.maxSize, "output.maxSize")
+    if (output.keep !== undefined && !(Number.isInteger(output.keep) && output.keep >= 1 && output.keep <= 1000)) {
+      return yield* fail("output.keep", `must be a whole number from 1 to 1000${got(output.keep)}`)
+    }
+    if (output.keep !== undefined && maxSize === undefined) {
+      return yield* fail("output.keep", "needs output.maxSize: files are rotated by size")
+    }
+    if (output.timestamps !== undefined && typeof output.timestamps !== "boolean") {
+      return yield* fail("output.timestamps", `must be a boolean${got(output.timestamps)}`)
+    }
+    return {
+      file: output.file,
+      ...(maxSize === undefined ? {} : { maxSize, keep: output.keep ?? output_.defaultKeep }),
+      ...(output.timestamps === true ? { timestamps: true } : {})
+    }
+  })
 }
 
 /** @internal the options every process entity takes, checked (their keys: `validateEntitySpec`) */

@@ -17,6 +17,7 @@ import type { CommandLine } from "../action.js"
 import * as child_ from "./child.js"
 import { ProcessLauncher } from "./launcher.js"
 import * as make_ from "./make.js"
+import * as output_ from "./output.js"
 
 /**
  * A command line that writes its own output to `file` (appending, stdout and stderr together),
@@ -56,6 +57,8 @@ export const layerDetached = (
         launch: (request) => {
           const file = `${outputDir}/${encodeURIComponent(request.entity)}.log`
           const own = lineOf(request.line, file)
+          // the child appends to the file itself: it is rotated when a life starts
+          if (own !== undefined && typeof request.output === "object") output_.rotateIfFull({ ...request.output, file })
           return make_.launchWith(
             way,
             { ...request, line: own ?? request.line, output: "ignore" },

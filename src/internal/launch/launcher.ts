@@ -22,6 +22,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Runtime from "effect/Runtime"
 import type { CommandLine } from "../action.js"
+import type { FileOutput } from "./output.js"
 
 /** @internal how a process ended */
 export interface ExitInfo {
@@ -30,7 +31,7 @@ export interface ExitInfo {
 }
 
 /** @internal where the output of a process entity goes */
-export type OutputOption = "log" | "ignore" | { readonly file: string }
+export type OutputOption = "log" | "ignore" | FileOutput
 
 /**
  * What a launcher may do by itself when a life exits: start the next one at once, with the same

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -19,6 +20,7 @@ import { StringDecoder } from "node:string_decoder"
 import type { CommandLine } from "../action.js"
 import * as procStart from "../procStart.js"
 import type { Authorisation, ExitInfo, LaunchRequest, Life, NextLife } from "./launcher.js"
+import * as output_ from "./output.js"
 
 /** @internal how a process ended, from what Node's `exit` event gives (a code, or else a signal) */
 export const exitInfoOf = (code: number | null, signal: string | null): ExitInfo =>
@@ -184,7 +186,7 @@ export class ChildLife implements Life, Listener {
   private stderrEnded = false
   /** an exit waiting for the last stderr lines, or (reported before the process was known to run) for its pid */
   private pending: { readonly info: ExitInfo; readonly next: Relaunch | undefined } | undefined = undefined
-  private file: NodeFs.WriteStream | undefined = undefined
+  private file: output_.OutputWriter | undefined = undefined
 
   /** the output file is still open */
   private fileOpen: boolean
@@ -193,14 +195,9 @@ export class ChildLife implements Life, Listener {
     this.fileOpen = setting.fd !== undefined
   }
 
-  /** the output file's stream, made on the first write */
-  private fileOf(fd: number): NodeFs.WriteStream {
-    if (this.file === undefined) {
-      this.file = NodeFs.createWriteStream("", { fd })
-      // a write error (disk full...) must not crash the host: the output is lost, the child runs on
-      this.file.on("error", () => {})
-    }
-    return this.file
+  /** the output file's writer, made on the first write */
+  private fileOf(fd: number, output: output_.FileOutput): output_.OutputWriter {
+    return this.file ??= new output_.OutputWriter(output, fd)
   }
 
   /** the process runs: its pid (and start time, when it outlives this process) */
@@ -283,9 +280,11 @@ export class ChildLife implements Life, Listener {
     }
     const { fd, request } = this.setting
     if (fd !== undefined) {
-      if (!this.fileOpen) return
-      const prefix = name === "stderr" ? "[stderr] " : ""
-      this.fileOf(fd).write(lines.map((line) => `${prefix}${line}\n`).join(""))
+      if (!this.fileOpen || typeof request.output !== "object") return
+      const now = request.output.timestamps === true
+        ? Runtime.runSync(this.setting.runtime, Clock.currentTimeMillis)
+        : undefined
+      this.fileOf(fd, request.output).write(lines, name === "stderr" ? "[stderr] " : "", now)
     } else if (request.output === "log" && lines.length > 0) {
       // a fiber of the life's scope: it goes with the life
       Runtime.runFork(
@@ -396,7 +395,7 @@ export class ChildLife implements Life, Listener {
       ? closing
       : Effect.zipRight(
         Effect.async<void>((resume) => {
-          file.end(() => resume(Effect.void))
+          file.close(() => resume(Effect.void))
         }),
         closing
       )

@@ -15,6 +15,7 @@ import * as NodeFs from "node:fs"
 import * as child_ from "./child.js"
 import { type LaunchRequest, type Life, ProcessLauncher, type ProcessLauncherService } from "./launcher.js"
 import * as life_ from "./life.js"
+import * as output_ from "./output.js"
 import * as pipeline_ from "./pipeline.js"
 
 /** @internal how a launcher starts its lives */
@@ -37,7 +38,10 @@ export const launchWith = (way: Way, request: LaunchRequest, tailFile?: string):
     const output = request.output
     const fd = typeof output === "object"
       ? yield* Effect.try({
-        try: () => NodeFs.openSync(output.file, "a", 0o640),
+        try: () => {
+          output_.rotateIfFull(output)
+          return NodeFs.openSync(output.file, "a", 0o640)
+        },
         catch: (e) => `cannot open the output file ${output.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
       })
       : undefined
