@@ -5,10 +5,11 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { Entity, Ham } from "effect-ham"
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import * as ops from "../src/internal/cli/ops.js"
 import * as config from "../src/internal/daemon/config.js"
 import { bytesOf } from "../src/internal/ham/validate.js"
 import * as output_ from "../src/internal/launch/output.js"
@@ -145,4 +146,26 @@ describe("output files", () => {
       const bad = yield* Effect.flip(config.parse({ logRotate: { keep: 2 }, entities: [] }))
       expect(bad.reason).toMatch(/maxSize/)
     }))
+})
+
+describe("ham logs -f across a rotation", () => {
+  it.live("the end of the rotated file is read before the new file, from its start: no line lost", () =>
+    inTempDir("ham-output-", (dir) =>
+      Effect.gen(function*() {
+        const file = join(dir, "f.log")
+        writeFileSync(file, "old\n")
+        const seen: Array<string> = []
+        const fiber = yield* Effect.fork(ops.followFile(file, 4, (line) => Effect.sync(() => seen.push(line))))
+        appendFileSync(file, "one\n")
+        yield* waitUntil("the first line", () => seen.length === 1)
+        // between two reads: a line at the end of the file, which is then rotated, and a new file
+        appendFileSync(file, "two\n")
+        output_.rotate(file, 2)
+        writeFileSync(file, "three\n")
+        yield* waitUntil("the lines after the rotation", () => seen.length >= 3)
+        appendFileSync(file, "four\n")
+        yield* waitUntil("a line appended to the new file", () => seen.length >= 4)
+        yield* Fiber.interrupt(fiber)
+        expect(seen).toEqual(["one", "two", "three", "four"])
+      })))
 })

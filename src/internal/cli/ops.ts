@@ -109,38 +109,63 @@ const lastLines = (file: string, n: number): { readonly lines: ReadonlyArray<str
   }
 }
 
+/** what a file holds from `at` (at most 1 MB), or nothing when it cannot be read */
+const readFrom = (file: string, at: number, size: number): Buffer => {
+  if (size <= at) return Buffer.alloc(0)
+  const chunk = Buffer.alloc(Math.min(size - at, 1 << 20))
+  const fd = fs.openSync(file, "r")
+  try {
+    return chunk.subarray(0, fs.readSync(fd, chunk, 0, chunk.length, at))
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
- * What was appended to the file since `pos` (at most `maxBytes`), read on each tick of `every`;
- * each complete line given to `line`. A file that became shorter (truncated, or replaced) is read
- * again from its start. Runs until interrupted.
+ * What was appended to the file since `pos`, read on each tick of `every`; each complete line
+ * given to `line`. A file rotated by the HAM (moved to `<file>.1`, a new one begun) is read to its
+ * end there first, then the new one from its start; a file that became shorter (truncated, or
+ * replaced otherwise) is read again from its start. Runs until interrupted.
  */
-const followFile = (file: string, pos: number, line: (text: string) => Effect.Effect<void>) =>
+/** @internal */
+export const followFile = (file: string, pos: number, line: (text: string) => Effect.Effect<void>) =>
   Effect.gen(function*() {
     let at = pos
     let partial = ""
-    const step = Effect.suspend(() => {
-      let size: number
-      try {
-        size = fs.statSync(file).size
-      } catch {
-        return Effect.void
-      }
-      if (size < at) at = 0
-      if (size === at) return Effect.void
-      const fd = fs.openSync(file, "r")
-      const chunk = Buffer.alloc(Math.min(size - at, 1 << 20))
-      try {
-        fs.readSync(fd, chunk, 0, chunk.length, at)
-      } finally {
-        fs.closeSync(fd)
-      }
-      at += chunk.length
-      const parts = (partial + chunk.toString("utf8")).split("\n")
+    let ino = statOf(file)?.ino
+    const emit = (chunks: ReadonlyArray<Buffer>) => {
+      const parts = (partial + Buffer.concat(chunks).toString("utf8")).split("\n")
       partial = parts.pop() ?? ""
       return Effect.forEach(parts, line, { discard: true })
+    }
+    const step = Effect.suspend(() => {
+      const stat = statOf(file)
+      if (stat === undefined) return Effect.void
+      const chunks: Array<Buffer> = []
+      if (ino !== undefined && stat.ino !== ino) {
+        // rotated: the end of the file followed so far, now `<file>.1`
+        const rotated = statOf(`${file}.1`)
+        if (rotated?.ino === ino) chunks.push(readFrom(`${file}.1`, at, rotated.size))
+        at = 0
+      } else if (stat.size < at) {
+        at = 0
+      }
+      ino = stat.ino
+      const fresh = readFrom(file, at, stat.size)
+      at += fresh.length
+      chunks.push(fresh)
+      return emit(chunks)
     })
     yield* Effect.repeat(step, Schedule.spaced("200 millis"))
   })
+
+const statOf = (file: string): fs.Stats | undefined => {
+  try {
+    return fs.statSync(file)
+  } catch {
+    return undefined
+  }
+}
 
 /** why the entity's output cannot be read from a file, or the file */
 const fileOf = (node: tree_.EntityNode): string | { readonly why: string } => {
