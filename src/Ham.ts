@@ -18,6 +18,7 @@
  * @since 0.1.0
  * @module
  */
+import type * as Command from "@effect/platform/Command"
 import * as Context from "effect/Context"
 import type * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
@@ -33,6 +34,7 @@ import type * as Condition from "./Condition.js"
 import type * as Entity from "./Entity.js"
 import type * as HamError from "./HamError.js"
 import type * as Api from "./HamService.js"
+import * as action_ from "./internal/action.js"
 import * as condition_ from "./internal/condition.js"
 import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
@@ -451,6 +453,31 @@ export const raise = (
  */
 export const restartEntity = (entity: Entity.EntityRef): Effect.Effect<void, HamError.RestartEntityError, Ham> =>
   withHam((ham) => ham.restartEntity(entity))
+
+/**
+ * Replaces a running process entity's process with no downtime, as `ham reload <entity>` does:
+ * a new process starts beside the old one (from `command`, else the entity's command line, with
+ * `env` set on top); once it says `READY=1` it is the entity's process and the old one is stopped
+ * (stop signal, then SIGKILL after the stop grace). A server listening with `SO_REUSEPORT` on a
+ * shared port serves without a gap. The new command line is the entity's from then on. Neither a
+ * death nor a restart: no condition fires, the statistics stay. When the new process cannot
+ * start, exits before it is ready or is not ready within `readyTimeout` (default 30 seconds), the
+ * call fails with `ReloadFailed`, the new process is gone and the old one runs on untouched.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const reloadEntity = (
+  entity: Entity.EntityRef,
+  options?: Omit<Api.ReloadOptions, "command"> & { readonly command?: Command.Command | undefined }
+): Effect.Effect<void, HamError.ReloadEntityError, Ham> =>
+  withHam((ham) => {
+    const { command, ...rest } = options ?? {}
+    return ham.reloadEntity(
+      entity,
+      command === undefined ? rest : { ...rest, command: action_.commandLineFrom(command) }
+    )
+  })
 
 /**
  * Sends a signal (a name: `"SIGHUP"`, `"SIGUSR1"`, ...) to a running entity's current life, as

@@ -171,6 +171,26 @@ export class SpawnFailed extends Schema.TaggedError<SpawnFailed>()("SpawnFailed"
 }
 
 /**
+ * A graceful reload (`Ham.reloadEntity`) did not take place: the new process could not be
+ * started, exited before it said `READY=1`, or was not ready in time. The old process runs on,
+ * untouched; the new one is gone.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReloadFailed extends Schema.TaggedError<ReloadFailed>()("ReloadFailed", {
+  entity: Schema.String,
+  reason: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `reload of "${this.entity}" failed, its process runs on: ${this.reason}`
+  }
+}
+
+/**
  * `Entity.pid` was given a pid that is not a live process (none, or a zombie).
  *
  * @since 0.1.0
@@ -403,6 +423,7 @@ export type HamError =
   | ProcessNotFound
   | ProcessNotSignallable
   | EntityNotRunning
+  | ReloadFailed
   | HamStopped
 
 /**
@@ -524,6 +545,16 @@ export type VerboseError = HamStopped | InvalidArgument
  * @category errors
  */
 export type RestartEntityError = HamStopped | InvalidArgument | EntityNotFound | EntityNotRunning | SpawnFailed
+
+/**
+ * What `Ham.reloadEntity` can fail with: the entity is not found or not running, it is not a
+ * process entity or the options are bad (`InvalidArgument`), or the new process did not become
+ * ready (`ReloadFailed`: the old one runs on).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ReloadEntityError = HamStopped | InvalidArgument | EntityNotFound | EntityNotRunning | ReloadFailed
 
 /**
  * What `Ham.signalEntity` can fail with: a bad signal name or one the entity's kind does not take

@@ -28,6 +28,7 @@ import type {
   EntityError,
   EntityHandleError,
   PublishError,
+  ReloadEntityError,
   RemoveError,
   RestartEntityError,
   SignalEntityError,
@@ -229,6 +230,20 @@ export interface RaiseInput {
 }
 
 /**
+ * What a graceful reload (`Ham.reloadEntity`) may change, as data: the command line the new
+ * process runs (default the entity's own), variables set in its environment on top of that
+ * command line's, and how long it may take to say `READY=1` (default 30 seconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReloadOptions {
+  readonly command?: Action.CommandLine | undefined
+  readonly env?: { readonly [key: string]: string } | undefined
+  readonly readyTimeout?: Duration.DurationInput | undefined
+}
+
+/**
  * The operations of the HAM service; the functions of this module call them on the `Ham` in the
  * context. Each names exactly what it can fail with.
  *
@@ -291,6 +306,8 @@ export interface HamService {
   readonly raise: (entity: Entity.EntityRef, raise: RaiseInput) => Effect.Effect<void, PublishError>
   /** Restarts a running entity now: its life stopped, a new one started (see `Ham.restartEntity`). */
   readonly restartEntity: (entity: Entity.EntityRef) => Effect.Effect<void, RestartEntityError>
+  /** Replaces a running process entity's process with no downtime (see `Ham.reloadEntity`). */
+  readonly reloadEntity: (entity: Entity.EntityRef, options?: ReloadOptions) => Effect.Effect<void, ReloadEntityError>
   /** Sends a signal to a running entity's current life (see `Ham.signalEntity`). */
   readonly signalEntity: (entity: Entity.EntityRef, signal: string) => Effect.Effect<void, SignalEntityError>
   /** Subscribes now to every event (see `Ham.subscribe`). */

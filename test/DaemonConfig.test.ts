@@ -175,8 +175,21 @@ describe("reload", () => {
           e("e")
         ]
       })
-      expect(daemon.diff(before, after)).toEqual({ removed: ["d"], added: ["e"], changed: ["b", "c"] })
-      expect(daemon.diff(after, after)).toEqual({ removed: [], added: [], changed: [] })
+      expect(daemon.diff(before, after)).toEqual({ removed: ["d"], added: ["e"], changed: ["b", "c"], graceful: [] })
+      expect(daemon.diff(after, after)).toEqual({ removed: [], added: [], changed: [], graceful: [] })
+      // reload "graceful": a change of the command alone is a graceful reload, any other change is not
+      const g = (name: string, args: ReadonlyArray<string>, extra: object = {}) =>
+        e(name, { command: { command: "sleep", args }, reload: "graceful", ...extra })
+      const before2 = yield* config.parse({ entities: [g("f", ["1"]), g("g", ["1"]), g("h", ["1"]), e("i")] })
+      const after2 = yield* config.parse({
+        entities: [
+          g("f", ["2"]),
+          g("g", ["2"], { stopGrace: 100 }),
+          g("h", ["1"]),
+          e("i", { command: { command: "true" } })
+        ]
+      })
+      expect(daemon.diff(before2, after2)).toEqual({ removed: [], added: [], changed: ["g", "i"], graceful: ["f"] })
     })))
 })
 

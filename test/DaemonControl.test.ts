@@ -7,10 +7,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ham, type LsEntity, lsJson, spawned } from "./daemon.js"
-import { isLive, tempDir, waitUntil } from "./processes.js"
+import { freePort, isLive, tempDir, waitUntil } from "./processes.js"
 
 describe("ham daemon: TCP and the store", () => {
   it.live(
@@ -318,5 +319,68 @@ describe("ham restart, signal, logs; --json results; uptime over TCP", () => {
         expect(isLive(ticker1.pid!)).toBe(false)
       }).pipe(Effect.scoped),
     300_000
+  )
+})
+
+describe("graceful reload through the daemon", () => {
+  it.live(
+    "a command changed in the config of a graceful entity is reloaded with no downtime; ham reload <entity> --env does it by hand",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("ham-daemon-")
+        const file = path.join(dir, "ham.json")
+        const socket = path.join(dir, "ham.sock")
+        const port = yield* freePort
+        const fixture = path.join(import.meta.dirname, "fixtures", "reuseport-server.py")
+        const write = (version: string) =>
+          fs.writeFileSync(
+            file,
+            JSON.stringify({
+              socket: "./ham.sock",
+              state: false,
+              entities: [{
+                name: "web",
+                command: { command: "python3", args: [fixture, String(port), version, "300", "ok"] },
+                output: "ignore",
+                reload: "graceful"
+              }]
+            })
+          )
+        const answer = () =>
+          ChildProcess.spawnSync("python3", [
+            "-c",
+            `import socket; s = socket.create_connection(("127.0.0.1", ${port})); s.sendall(b"GET\\n"); print(s.recv(64).decode().strip())`
+          ], { encoding: "utf8" }).stdout.trim()
+        write("v1")
+        const daemon = yield* spawned("start", "--config", file)
+        yield* waitUntil("v1 to serve", () => answer().startsWith("v1 "), 20_000)
+        const [v1] = lsJson(socket)
+
+        write("v2")
+        const r = ham("reload", "--socket", socket)
+        expect([r.code, r.stdout, r.stderr]).toEqual([
+          0,
+          "reloaded: added 0, removed 0, changed 0, reloaded gracefully 1\n",
+          ""
+        ])
+        const [v2] = lsJson(socket)
+        expect(v2.pid).not.toBe(v1.pid)
+        expect([v2.status, v2.stats.deaths, v2.stats.restarts]).toEqual(["running", 0, 0])
+        expect(answer()).toBe(`v2 ${v2.pid}`)
+        yield* waitUntil("the old process to be gone", () => !isLive(v1.pid!), 10_000)
+
+        const byHand = ham("reload", "web", "--env", "VERSION=v3", "--json", "--socket", socket)
+        expect(byHand.code, byHand.stderr).toBe(0)
+        const result = JSON.parse(byHand.stdout)
+        expect(result).toMatchObject({ ok: true, command: "reload", entity: "web", previousPid: v2.pid })
+        expect(answer()).toBe(`v3 ${result.pid}`)
+        const late = ham("reload", "web", "--ready-timeout", "0", "--socket", socket)
+        expect([late.code, late.stderr]).toEqual([1, expect.stringContaining("readyTimeout")])
+
+        expect(ham("stop", "--socket", socket).code).toBe(0)
+        yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
+        expect([v1.pid!, v2.pid!, result.pid].filter(isLive)).toEqual([])
+      }).pipe(Effect.scoped),
+    120_000
   )
 })

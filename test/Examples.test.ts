@@ -69,6 +69,16 @@ const expected: Record<string, Expectation> = {
       "global-severity7 1"
     ]
   },
+  "graceful-reload.ts": {
+    contains: [
+      /reloaded: pid \d+ -> \d+, restarts 0, deaths 0/,
+      /ReloadFailed: .*did not say READY=1 within 1000 ms/,
+      "(the same as after the first reload: true)",
+      "conditions fired for web: 0",
+      "service v2 ready",
+      "service v1 stopping"
+    ]
+  },
   "notify.ts": {
     contains: [
       "queue got: CondAbnormalDeath of worker",

@@ -17,6 +17,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
@@ -89,7 +90,31 @@ const stop = Command.make("stop", target, (t) =>
     }
   })).pipe(Command.withDescription("stops the HAM: every child gets its stop signal and grace"))
 
-const reload = Command.make("reload", { socket: target.socket }, ({ socket }) =>
+const reload = Command.make("reload", {
+  ...target,
+  json,
+  entity: Args.text({ name: "entity" }).pipe(
+    Args.withDescription("reload this entity only, gracefully: a new process, the old one stopped once it is ready"),
+    Args.optional
+  ),
+  env: Options.keyValueMap("env").pipe(
+    Options.withDescription("with an entity: a variable set in its new process's environment (NAME=value)"),
+    Options.withDefault(HashMap.empty<string, string>())
+  ),
+  readyTimeout: Options.integer("ready-timeout").pipe(
+    Options.withDescription("with an entity: how many seconds its new process has to say READY=1 (30)"),
+    Options.optional
+  )
+}, ({ entity, env, json, readyTimeout, socket, ...t }) =>
+  Option.isSome(entity)
+    ? ops.reloadEntity({ ...t, socket }, entity.value, env, readyTimeout, json)
+    : reloadConfig(socket)).pipe(
+    Command.withDescription(
+      "the daemon reads its config file again and applies what changed; with an entity, reloads that entity gracefully"
+    )
+  )
+
+const reloadConfig = (socket: Option.Option<string>) =>
   Effect.gen(function*() {
     const sock = Option.getOrElse(socket, () => config_.defaultSocket())
     const read = <A>(file: string, parse: (text: string) => A) =>
@@ -120,7 +145,7 @@ const reload = Command.make("reload", { socket: target.socket }, ({ socket }) =>
     if (Option.isNone(done)) return yield* fail(`the daemon at ${sock} did not answer the reload`)
     if (!done.value.ok) return yield* fail(done.value.message, ExitCode.usage)
     yield* Console.log(done.value.message)
-  })).pipe(Command.withDescription("the daemon reads its config file again and applies what changed"))
+  })
 
 const ls = Command.make("ls", { ...target, json }, ({ json, ...t }) =>
   withHam(t, (ham) => ham.snapshot).pipe(

@@ -10,13 +10,14 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type * as tree_ from "../tree.js"
 import { report } from "./result.js"
-import { ExitCode, fail, follow, json, target, withHam } from "./target.js"
+import { ExitCode, fail, follow, json, type Target, target, withHam } from "./target.js"
 
 const entityArg = Args.text({ name: "entity" })
 
@@ -40,6 +41,35 @@ const restart = Command.make(
     "restarts a running entity now: its process gets its stop signal (SIGKILL after its grace), a new one starts"
   )
 )
+
+/**
+ * `ham reload <entity>`: a graceful reload of one entity (the new process started, the old one
+ * stopped once the new one says READY=1), with variables set in its environment.
+ *
+ * @internal
+ */
+export const reloadEntity = (
+  t: Target,
+  name: string,
+  env: HashMap.HashMap<string, string>,
+  readyTimeout: Option.Option<number>,
+  asJson: boolean
+) =>
+  withHam(t, (ham) =>
+    Effect.gen(function*() {
+      const before = (yield* ham.snapshot).entities.find((e) => e.name === name)?.pid
+      yield* ham.reloadEntity(name, {
+        ...(HashMap.size(env) === 0 ? {} : { env: Object.fromEntries(env) }),
+        ...(Option.isSome(readyTimeout) ? { readyTimeout: `${readyTimeout.value} seconds` as const } : {})
+      })
+      const node = (yield* ham.snapshot).entities.find((e) => e.name === name)
+      yield* report(
+        asJson,
+        "reload",
+        { entity: name, pid: node?.pid, previousPid: before },
+        `reloaded ${name}: pid ${before} replaced by pid ${node?.pid}`
+      )
+    }))
 
 /**
  * A signal as the command line gives it (`SIGHUP`, `HUP`, `hup`, `1`) as its name; undefined when

@@ -46,6 +46,11 @@ export const EntityConfig = Schema.Struct({
   restartIntensity: data.AttachOptions.fields.restartIntensity,
   backoff: Schema.optional(Schema.Literal(false)).annotations({ description: "false turns the back-off off" }),
   backoffResetAfter: data.AttachOptions.fields.backoffResetAfter,
+  reload: Schema.optional(Schema.Literal("graceful", "restart")).annotations({
+    description: "how `ham reload` applies a change of only its command: \"graceful\" starts the new process " +
+      "and stops the old one once the new one says READY=1, keeping its statistics; \"restart\" (default) " +
+      "detaches it and attaches it again"
+  }),
   conditions: json.list(ConditionConfig)
 }).annotations({ identifier: "Entity", description: "a child process the daemon starts and supervises" })
 

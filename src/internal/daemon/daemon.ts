@@ -126,6 +126,8 @@ export interface Diff {
   readonly removed: ReadonlyArray<string>
   readonly added: ReadonlyArray<string>
   readonly changed: ReadonlyArray<string>
+  /** changed in their command only, with `reload: "graceful"`: reloaded with no downtime */
+  readonly graceful: ReadonlyArray<string>
 }
 
 const encodeEntity = Schema.encodeSync(EntityConfig)
@@ -135,27 +137,45 @@ export const diff = (before: Config, after: Config): Diff => {
   const key = (e: EntityConfig) => JSON.stringify(encodeEntity(e))
   const old = new Map(before.entities.map((e) => [e.name, key(e)]))
   const next = new Set(after.entities.map((e) => e.name))
+  const changed = after.entities.filter((e) => old.has(e.name) && old.get(e.name) !== key(e))
+  // the same but for the command (the one before in its place), and graceful
+  const commandOnly = (e: EntityConfig) => {
+    const was = before.entities.find((b) => b.name === e.name)!
+    return e.reload === "graceful" && was.reload === "graceful" && key({ ...e, command: was.command }) === key(was)
+  }
   return {
     removed: before.entities.filter((e) => !next.has(e.name)).map((e) => e.name),
     added: after.entities.filter((e) => !old.has(e.name)).map((e) => e.name),
-    changed: after.entities.filter((e) => old.has(e.name) && old.get(e.name) !== key(e)).map((e) => e.name)
+    changed: changed.filter((e) => !commandOnly(e)).map((e) => e.name),
+    graceful: changed.filter(commandOnly).map((e) => e.name)
   }
 }
 
 /**
- * Applies a changed config to a running HAM: the removed and changed entities are detached, then
- * the added and changed ones attached (in the new config's order); the others are not touched.
+ * Applies a changed config to a running HAM: the entities whose command alone changed, with
+ * `reload: "graceful"`, are reloaded (`Ham.reloadEntity`: no downtime); the removed and changed
+ * entities (and a graceful one whose reload failed: the config is the truth) are detached, then the
+ * added and changed ones attached (in the new config's order); the others are not touched.
  *
  * @internal
  */
 export const reload = (ham: HamService, before: Config, after: Config) =>
   Effect.gen(function*() {
     const d = diff(before, after)
-    for (const name of [...d.removed, ...d.changed]) yield* Effect.ignore(ham.detach(name))
-    const attach_ = new Set([...d.added, ...d.changed])
+    const failed: Array<string> = []
+    for (const e of after.entities) {
+      if (!d.graceful.includes(e.name)) continue
+      const reloaded = yield* Effect.either(ham.reloadEntity(e.name, { command: e.command }))
+      if (reloaded._tag === "Left") {
+        failed.push(e.name)
+        yield* Effect.logWarning(`graceful reload of "${e.name}" failed, attached again: ${reloaded.left.message}`)
+      }
+    }
+    for (const name of [...d.removed, ...d.changed, ...failed]) yield* Effect.ignore(ham.detach(name))
+    const attach_ = new Set([...d.added, ...d.changed, ...failed])
     for (const e of after.entities) if (attach_.has(e.name)) yield* attach(ham, e)
     if (after.verbosity !== undefined && after.verbosity !== before.verbosity) yield* ham.verbose(after.verbosity)
-    return d
+    return { ...d, failed }
   })
 
 /** @internal the files beside the socket (in `files.ts`, which the CLI reads without loading the daemon) */
@@ -167,6 +187,11 @@ const writeOwnerOnly = (file: string, text: string) =>
     fs.writeFileSync(tmp, text, { mode: 0o600 })
     fs.renameSync(tmp, file)
   })
+
+/** how the graceful reloads went, for the reload's report */
+const gracefully = (d: Diff & { readonly failed: ReadonlyArray<string> }) =>
+  `, reloaded gracefully ${d.graceful.length - d.failed.length}` +
+  (d.failed.length === 0 ? "" : ` (failed, attached again: ${d.failed.join(", ")})`)
 
 /** on each SIGHUP: the config file read again and applied; the outcome written beside the socket */
 const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
@@ -198,6 +223,7 @@ const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
           ok: true,
           message: `reloaded: added ${outcome.right[1].added.length}, removed ${outcome.right[1].removed.length}, ` +
             `changed ${outcome.right[1].changed.length}` +
+            (outcome.right[1].graceful.length === 0 ? "" : gracefully(outcome.right[1])) +
             (outcome.right[2].length > 0 ? ` (${outcome.right[2].join(", ")}: at the next start)` : "")
         }
         : { seq: n, ok: false, message: `reload refused: ${outcome.left.message}` }

@@ -236,7 +236,7 @@ export const make = (
 
     const entities = registry.make(engine, drivers)
     const conds = conditions.make(engine, entities)
-    const operations = operate.make(engine, entities)
+    const operations = operate.make(engine, entities, drivers.process)
 
     // ---- stopping: entities in reverse attach order, one after another (OTP's order)
     const shutdown = Effect.suspend(() => {
@@ -298,6 +298,7 @@ export const make = (
       publishState: commit(entities.publishState),
       raise: commit(entities.raise),
       restartEntity: commit(operations.restartEntity),
+      reloadEntity: commit(operations.reloadEntity),
       signalEntity: operations.signalEntity,
       subscribe: PubSub.subscribe(pubsub),
       events: (ref) => {

@@ -7,18 +7,24 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import {
   type EntityNotFound,
   EntityNotRunning,
   type HamStopped,
   type InvalidArgument,
   ProcessNotSignallable,
+  type ReloadEntityError,
+  ReloadFailed,
   type RestartEntityError,
   type SignalEntityError,
   SpawnFailed
 } from "../../HamError.js"
+import type { ReloadOptions } from "../../HamService.js"
 import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
+import type { ProcessDriver } from "../lives/process.js"
+import * as options_ from "../options.js"
 import { driverOf, type Engine, lifeDriverOf, quiesce } from "./engine.js"
 import type { EntityRec } from "./state.js"
 import * as telemetry from "./telemetry.js"
@@ -33,6 +39,11 @@ export interface Lookups {
   ) => Effect.Effect<EntityRec, EntityNotFound | InvalidArgument>
 }
 
+const isCommandLine = Schema.is(action_.CommandLine)
+
+/** how long a reloaded process may take to say READY=1, by default */
+const defaultReadyMillis = 30_000
+
 const notRunning = (rec: EntityRec) => new EntityNotRunning({ entity: rec.name, status: rec.status })
 
 /** what an entity runs, as written in a `SpawnFailed` */
@@ -40,7 +51,7 @@ const commandOf = (rec: EntityRec): string =>
   rec.process === undefined ? `a ${rec.kind} entity` : action_.renderCommandLine(rec.process.line)
 
 /** @internal */
-export const make = (engine: Engine, lookups: Lookups) => {
+export const make = (engine: Engine, lookups: Lookups, processes: Pick<ProcessDriver, "reload">) => {
   const state = engine.state
 
   /**
@@ -92,5 +103,41 @@ export const make = (engine: Engine, lookups: Lookups) => {
       )
     })
 
-  return { restartEntity, signalEntity }
+  /**
+   * A graceful reload: the new process started beside the old one, which is stopped once the new
+   * one says `READY=1`. Uninterruptible, bounded by the ready timeout: a caller that goes away
+   * leaves one process, never two.
+   */
+  const reloadEntity = (ref: entity_.EntityRef, options?: ReloadOptions): Effect.Effect<void, ReloadEntityError> =>
+    Effect.uninterruptible(Effect.gen(function*() {
+      yield* lookups.guard
+      yield* options_.checkOptions(options, ["command", "env", "readyTimeout"], "reload options")
+      const readyMillis = options?.readyTimeout === undefined
+        ? defaultReadyMillis
+        : yield* validate.millisOf(options.readyTimeout, "readyTimeout", 1)
+      const env = options?.env
+      if (
+        env !== undefined &&
+        !(typeof env === "object" && env !== null && Object.values(env).every((v) => typeof v === "string"))
+      ) {
+        return yield* validate.invalid("env", "must be an object of strings")
+      }
+      const command = options?.command
+      if (command !== undefined && !isCommandLine(command)) {
+        return yield* validate.invalid("command", "must be a command line (a platform Command, or its JSON form)")
+      }
+      const rec = yield* lookups.findRealEntity(ref, "reloadEntity")
+      if (rec.status !== "running" || rec.life === undefined) return yield* notRunning(rec)
+      if (rec.kind !== "process" || rec.process === undefined) {
+        return yield* validate.invalid("entity", `"${rec.name}" is a ${rec.kind} entity: only a process entity reloads`)
+      }
+      const base = command ?? rec.process.line
+      const line = env === undefined ? base : { ...base, env: { ...base.env, ...env } }
+      yield* Effect.mapError(
+        processes.reload(rec, line, readyMillis),
+        (reason) => new ReloadFailed({ entity: rec.name, reason })
+      )
+    }))
+
+  return { restartEntity, reloadEntity, signalEntity }
 }

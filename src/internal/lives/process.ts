@@ -44,6 +44,14 @@ export interface ProcessDriver extends Driver {
    * nothing), with a notify socket of its own kept for all its lives.
    */
   readonly attach: (spec: entity_.ProcessSpec, context: AttachContext) => Effect.Effect<EntityRec, AttachError>
+  /**
+   * A graceful reload of a running entity: a new life started from `line` beside the current one,
+   * with a notify socket of its own; once it says `READY=1` it becomes the entity's life and the old
+   * one is stopped (its stop signal, then SIGKILL after its grace). Not a death and not a restart.
+   * Fails with the reason, the old life untouched, when the new one exits or is not ready within
+   * `readyMillis` (it is then killed).
+   */
+  readonly reload: (rec: EntityRec, line: action_.CommandLine, readyMillis: number) => Effect.Effect<void, string>
 }
 
 /**
@@ -95,20 +103,32 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     }
   }
 
-  /** the entity's notify socket, opened on its first start and kept for its later lives */
-  const openChannel = (rec: EntityRec): Effect.Effect<Channel, string> => {
-    if (rec.channel !== undefined) return Effect.succeed(rec.channel)
-    return Effect.gen(function*() {
+  /**
+   * A notify socket of the entity's: what is said on it counts while it is the entity's channel;
+   * until then (the channel of a new life being reloaded in) only its `READY=1` is heard, by `ready`.
+   */
+  const serveChannel = (name: string, ready?: () => void): Effect.Effect<Channel, string> =>
+    Effect.gen(function*() {
       const scope = yield* Scope.make()
       const path = `${engine.notifyDirectory}/${++sockets}.sock`
-      const server = yield* notifyServer.serve(path, onNotify(rec.name), { budget: connections }).pipe(
+      const handle = onNotify(name)
+      const made: { channel?: Channel } = {}
+      const server = yield* notifyServer.serve(path, (message) => {
+        if (ready === undefined || engine.state.entities.get(name)?.channel === made.channel) return handle(message)
+        if (message._tag === "Ready") ready()
+        return undefined
+      }, { budget: connections }).pipe(
         Scope.extend(scope),
         Effect.mapError((e) => e.message),
         Effect.tapError(() => Scope.close(scope, Exit.void))
       )
-      rec.channel = { path, scope, env: undefined, send: server.send }
-      return rec.channel
+      return made.channel = { path, scope, env: undefined, send: server.send }
     })
+
+  /** the entity's notify socket, opened on its first start and kept for its later lives */
+  const openChannel = (rec: EntityRec): Effect.Effect<Channel, string> => {
+    if (rec.channel !== undefined) return Effect.succeed(rec.channel)
+    return Effect.map(serveChannel(rec.name), (channel) => rec.channel = channel)
   }
 
   const closeChannel = (rec: EntityRec): Effect.Effect<void> => {
@@ -161,27 +181,31 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
 
   /**
    * Starts a life of the entity: recorded first as a launch intent (the id the child is given in
-   * `HAM_LAUNCH_ID`), which `begin` (or `ended`) settles.
+   * `HAM_LAUNCH_ID`), which `begin` (or `ended`) settles. `on`: the notify socket it is given
+   * (default the entity's).
    */
-  const spawn = (rec: EntityRec, line?: action_.CommandLine): Effect.Effect<Launched, string> =>
-    !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(openChannel(rec), (channel) => {
-      const process = rec.process!
-      const id = engine.changes.intend(rec.name)
-      if (id === false) return Effect.fail(notActing)
-      const env = envOf(rec, channel, process)
-      return engine.launcher.launch({
-        entity: rec.name,
-        line: line ?? process.line,
-        env: id === undefined ? env : { ...env, [notifyProtocol.EnvLaunch]: id },
-        output: process.output,
-        onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
-        onExit: onExit(rec.name),
-        runtime: engine.runtime
-      }).pipe(
-        Effect.map((life): Launched => ({ life, id })),
-        Effect.tapError(() => Effect.sync(() => engine.changes.settle(id)))
-      )
-    })
+  const spawn = (rec: EntityRec, line?: action_.CommandLine, on?: Channel): Effect.Effect<Launched, string> =>
+    !engine.mayAct() ? Effect.fail(notActing) : Effect.flatMap(
+      on === undefined ? openChannel(rec) : Effect.succeed(on),
+      (channel) => {
+        const process = rec.process!
+        const id = engine.changes.intend(rec.name)
+        if (id === false) return Effect.fail(notActing)
+        const env = envOf(rec, channel, line === undefined ? process : { ...process, line })
+        return engine.launcher.launch({
+          entity: rec.name,
+          line: line ?? process.line,
+          env: id === undefined ? env : { ...env, [notifyProtocol.EnvLaunch]: id },
+          output: process.output,
+          onLine: (stream, line) => Effect.logInfo(line).pipe(Effect.annotateLogs({ entity: rec.name, stream })),
+          onExit: onExit(rec.name),
+          runtime: engine.runtime
+        }).pipe(
+          Effect.map((life): Launched => ({ life, id })),
+          Effect.tapError(() => Effect.sync(() => engine.changes.settle(id)))
+        )
+      }
+    )
 
   /**
    * The life the launcher started by itself: taken up, unless this HAM may not act any more (it
@@ -261,9 +285,62 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     settle(rec, launched.life)
   }
 
+  /** the entity still has the life a reload started from */
+  const unchanged = (rec: EntityRec, life: launch.Life) =>
+    rec.attached && !engine.state.stopped && rec.status === "running" && rec.life?._tag === "Process" &&
+    rec.life.process === life
+
+  const reload: ProcessDriver["reload"] = (rec, line, readyMillis) =>
+    inFlight(
+      rec.name,
+      Effect.gen(function*() {
+        const old = rec.life
+        if (rec.status !== "running" || old?._tag !== "Process") {
+          return yield* Effect.fail(`entity "${rec.name}" is not running`)
+        }
+        const ready = Deferred.unsafeMake<void>(FiberId.none)
+        const channel = yield* serveChannel(rec.name, () => Deferred.unsafeDone(ready, Exit.void))
+        const closing = Scope.close(channel.scope, Exit.void)
+        const launched = yield* Effect.tapError(spawn(rec, line, channel), () => closing)
+        const pid = launched.life.pid
+        // interruptible (the race's loser is interrupted); a caller that goes away ends the new life
+        const outcome = yield* Deferred.await(ready).pipe(
+          Effect.as("ready" as const),
+          Effect.raceFirst(Effect.as(launched.life.exit, "exited" as const)),
+          Effect.timeoutTo({ duration: readyMillis, onSuccess: (outcome) => outcome, onTimeout: () => "late" as const }),
+          Effect.interruptible,
+          Effect.onInterrupt(() => Effect.zipRight(ended(launched), closing))
+        )
+        const refused = outcome === "exited"
+          ? `the new process (pid ${pid}) exited before it said READY=1`
+          : outcome === "late"
+          ? `the new process (pid ${pid}) did not say READY=1 within ${readyMillis} ms`
+          : unchanged(rec, old.process)
+          ? undefined
+          : `the entity's process changed while the new one started`
+        if (refused !== undefined) {
+          yield* Effect.zipRight(ended(launched), closing)
+          return yield* Effect.fail(refused)
+        }
+        // the new life takes the old one's place: same entity, its own channel from now on
+        const retired = rec.channel
+        rec.channel = channel
+        rec.process = { ...rec.process!, line }
+        begin(rec, launched)
+        if (rec.life?._tag === "Process") rec.life.ready = true
+        settle(rec, launched.life)
+        yield* Effect.logInfo(`reloaded: pid ${old.process.pid} replaced by pid ${pid}`).pipe(
+          Effect.annotateLogs({ entity: rec.name })
+        )
+        yield* old.process.stop(rec.process.stopSignal, rec.process.stopGraceMillis)
+        if (retired !== undefined) yield* Scope.close(retired.scope, Exit.void)
+      })
+    )
+
   return {
     restartable: true,
     inProcess: false,
+    reload,
     attach: (spec, context) =>
       Effect.gen(function*() {
         const options = yield* validate.validateProcessOptions(spec.options)

@@ -20,6 +20,7 @@ import {
   InvalidArgument,
   ProcessNotFound,
   ProcessNotSignallable,
+  ReloadFailed,
   SpawnFailed
 } from "../../HamError.js"
 import * as actionJson from "../action-json.js"
@@ -77,6 +78,22 @@ export const RestartEntityError = Schema.Union(
   EntityNotRunning,
   SpawnFailed
 )
+
+/** @internal reloadEntity */
+export const ReloadEntityError = Schema.Union(
+  HamStopped,
+  InvalidArgument,
+  EntityNotFound,
+  EntityNotRunning,
+  ReloadFailed
+)
+
+/** @internal reloadEntity's options, as data: the ready timeout in milliseconds */
+export const ReloadOptions = Schema.Struct({
+  command: Schema.optional(action_.CommandLine),
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  readyTimeout: Schema.optional(Schema.Number)
+})
 
 /** @internal signalEntity */
 export const SignalEntityError = Schema.Union(

@@ -115,6 +115,7 @@ const handlers = (ham: HamService): Handlers => ({
     within(requests.RestartEntity.failure)(
       Effect.zipRight(unlessFiber(ham, entity, "restart"), ham.restartEntity(entity))
     ),
+  ReloadEntity: ({ entity, options }) => within(requests.ReloadEntity.failure)(ham.reloadEntity(entity, options)),
   SignalEntity: ({ entity, signal }) =>
     within(requests.SignalEntity.failure)(
       Effect.zipRight(unlessFiber(ham, entity, "signal"), ham.signalEntity(entity, signal))

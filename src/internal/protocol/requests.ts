@@ -130,6 +130,19 @@ export class RestartEntity extends Schema.TaggedRequest<RestartEntity>()("Restar
   failure: data.RestartEntityError
 }, strict("restarts a running entity now: its life stopped, a new one started (CondRestart)")) {}
 
+/** @internal `Ham.reloadEntity` */
+export class ReloadEntity extends Schema.TaggedRequest<ReloadEntity>()(
+  "ReloadEntity",
+  {
+    payload: { entity: data.EntityRef, options: Schema.optional(data.ReloadOptions) },
+    success: Schema.Void,
+    failure: data.ReloadEntityError
+  },
+  strict(
+    "replaces a running process entity's process with no downtime: the new one started, the old stopped once it is ready"
+  )
+) {}
+
 /** @internal `Ham.signalEntity` */
 export class SignalEntity extends Schema.TaggedRequest<SignalEntity>()("SignalEntity", {
   payload: { entity: data.EntityRef, signal: Schema.String },
@@ -188,6 +201,7 @@ export const Call = Schema.Union(
   PublishState,
   Raise,
   RestartEntity,
+  ReloadEntity,
   SignalEntity,
   Verbose,
   Snapshot,

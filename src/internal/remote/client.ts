@@ -46,6 +46,19 @@ import * as tls from "./tls.js"
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
 
+/** a reload's options as the wire carries them: the ready timeout in milliseconds */
+const wireReloadOptions = (
+  options: Api.ReloadOptions | undefined
+): Effect.Effect<typeof protocol.ReloadEntity.Type["options"], InvalidArgument> => {
+  if (options?.readyTimeout === undefined) {
+    return Effect.succeed(options as typeof protocol.ReloadEntity.Type["options"])
+  }
+  const timeout = Duration.decodeUnknown(options.readyTimeout)
+  return Option.isNone(timeout)
+    ? Effect.fail(invalid("readyTimeout", "must be a duration"))
+    : Effect.succeed({ ...options, readyTimeout: Duration.toMillis(timeout.value) })
+}
+
 type Success<R> = Schema.WithResult.Success<R>
 type Failure<R> = Schema.WithResult.Failure<R>
 
@@ -239,6 +252,11 @@ export const make = (
       publishState: (entity, state) => call(new protocol.PublishState({ entity, state }, true)),
       raise: (entity, raise) => call(new protocol.Raise({ entity, raise }, true)),
       restartEntity: (entity) => call(new protocol.RestartEntity({ entity }, true)),
+      reloadEntity: (entity, reloadOptions) =>
+        Effect.flatMap(
+          wireReloadOptions(reloadOptions),
+          (options) => call(new protocol.ReloadEntity({ entity, options }, true))
+        ),
       signalEntity: (entity, signal) => call(new protocol.SignalEntity({ entity, signal }, true)),
       subscribe,
       events: (entity) => Stream.filter(eventsOf(entity), isEvent),

@@ -95,6 +95,7 @@ const procedures = (tree: Schema.Schema<tree_.Tree>, item: Schema.Schema<EventIt
     call(requests.PublishState),
     call(requests.Raise),
     call(requests.RestartEntity),
+    call(requests.ReloadEntity),
     call(requests.SignalEntity),
     call(requests.Verbose),
     call(requests.Snapshot, tree),

@@ -124,6 +124,7 @@ const handlers = (ham: HamService) => {
     PublishState: callOf(protocol.PublishState, run),
     Raise: callOf(protocol.Raise, run),
     RestartEntity: callOf(protocol.RestartEntity, run),
+    ReloadEntity: callOf(protocol.ReloadEntity, run),
     SignalEntity: callOf(protocol.SignalEntity, run),
     Verbose: callOf(protocol.Verbose, run),
     Snapshot: callOf(protocol.Snapshot, run),
