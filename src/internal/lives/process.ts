@@ -307,7 +307,11 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
         const outcome = yield* Deferred.await(ready).pipe(
           Effect.as("ready" as const),
           Effect.raceFirst(Effect.as(launched.life.exit, "exited" as const)),
-          Effect.timeoutTo({ duration: readyMillis, onSuccess: (outcome) => outcome, onTimeout: () => "late" as const }),
+          Effect.timeoutTo({
+            duration: readyMillis,
+            onSuccess: (outcome) => outcome,
+            onTimeout: () => "late" as const
+          }),
           Effect.interruptible,
           Effect.onInterrupt(() => Effect.zipRight(ended(launched), closing))
         )
