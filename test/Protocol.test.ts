@@ -189,6 +189,14 @@ const examples: ReadonlyArray<readonly [protocol.Request, unknown]> = [
   ],
   [new protocol.RestartEntity({ entity: "web" }), { _tag: "RestartEntity", entity: "web" }],
   [
+    new protocol.ReloadEntity({ entity: web, options: { env: { VERSION: "2" }, readyTimeout: 5000 } }),
+    {
+      _tag: "ReloadEntity",
+      entity: { _tag: "EntityHandle", name: "web", isGlobal: false },
+      options: { env: { VERSION: "2" }, readyTimeout: 5000 }
+    }
+  ],
+  [
     new protocol.SignalEntity({ entity: web, signal: "SIGHUP" }),
     { _tag: "SignalEntity", entity: { _tag: "EntityHandle", name: "web", isGlobal: false }, signal: "SIGHUP" }
   ],
@@ -321,7 +329,7 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   [{ _tag: "Snapshot", depth: 2 }, `invalid Snapshot: depth is not allowed (got 2; the fields are "_tag")`],
   [
     { _tag: "Reboot" },
-    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "RemoveFailAction", "PublishState", "Raise", "RestartEntity", "SignalEntity", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
+    `invalid Reboot: _tag must be one of "Attach", "Entity", "LookupEntity", "Detach", "Condition", "ConditionState", "ConditionRaise", "LookupCondition", "AddAction", "LookupAction", "Control", "Remove", "RemoveFailAction", "PublishState", "Raise", "RestartEntity", "ReloadEntity", "SignalEntity", "Verbose", "Snapshot", "Stop", "Events" (got "Reboot")`
   ]
 ]
 
