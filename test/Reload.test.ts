@@ -7,12 +7,12 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Queue, TestClock, TestServices } from "effect"
+import { Chunk, Clock, Effect, Fiber, Option, Queue, TestClock, TestServices } from "effect"
 import { Entity, Ham } from "effect-ham"
 import type { ConditionEvent } from "effect-ham/Condition"
 import * as NodeNet from "node:net"
 import { join } from "node:path"
-import { freePort, isLive, liveProcesses, waitUntil, waitUntilEffect } from "./processes.js"
+import { freePort, isLive, liveProcesses, liveWithCmdline, waitUntil, waitUntilEffect } from "./processes.js"
 import { entityNode, failureOf, registry, withHam } from "./utils.js"
 
 const fixture = join(import.meta.dirname, "fixtures", "reuseport-server.py")
@@ -95,6 +95,7 @@ describe("graceful reload", () => {
         const envAnswers: Array<{ readonly at: number; readonly line: string | undefined }> = []
         const asking2 = yield* Effect.fork(client(port, envAnswers))
         yield* Ham.reloadEntity("web", { env: { VERSION: "v3" } })
+        const v3 = yield* entityNode("web")
         yield* waitUntil("v3 answering", () => envAnswers.at(-1)?.line?.startsWith("v3 ") === true)
         yield* Fiber.interrupt(asking2)
         expect(versionsOf(envAnswers)).toEqual(["v2", "v3"])
@@ -109,7 +110,7 @@ describe("graceful reload", () => {
           () =>
             restartAnswers.filter((a) => a.line !== undefined).length > 0 && longestGap(restartAnswers) > 0 &&
             restartAnswers.at(-1)?.line !== undefined &&
-            restartAnswers.at(-1)!.line!.split(" ")[1] !== String(after.pid),
+            restartAnswers.at(-1)!.line!.split(" ")[1] !== String(v3.pid),
           10_000
         )
         yield* Fiber.interrupt(asking3)
@@ -187,20 +188,33 @@ describe("graceful reload", () => {
 describe("graceful reload: the ready timeout (TestClock)", () => {
   it.effect("the new process is ended exactly when its ready timeout runs out, not before", () =>
     Effect.gen(function*() {
-      const port = yield* freePort
-      yield* Ham.attach(Entity.process("web", server(port, "v1", 0), { output: "ignore" }))
+      yield* Ham.attach(Entity.process("web", Command.make("sleep", "300"), { output: "ignore" }))
       const old = (yield* entityNode("web")).pid!
+      // a new process that never says READY=1
       const reload = yield* Effect.fork(
-        Ham.reloadEntity("web", { command: server(port, "v2", 0, "never-ready"), readyTimeout: "10 seconds" })
+        Ham.reloadEntity("web", { command: Command.make("sleep", "301.5"), readyTimeout: "10 seconds" })
       )
-      // real time passes while the new process starts; the HAM's clock does not move
-      const fresh = () => liveProcesses("python3").filter((pid) => pid !== old)
-      yield* TestServices.provideLive(waitUntil("the new process", () => fresh().length === 1, 10_000))
-      const pid = fresh()[0]
+      // real time passes while the new process starts; the HAM's clock does not move. The HAM waits
+      // for READY=1 once it has a sleep until now + 10 s on the test clock
+      const now = yield* Clock.currentTimeMillis
+      const waiting = Effect.map(TestClock.sleeps(), (sleeps) => Chunk.some(sleeps, (at) => at === now + 10_000))
+      for (let tries = 0; !(yield* waiting); tries++) {
+        if (tries > 1000) return yield* Effect.dieMessage("the HAM does not wait for READY=1")
+        yield* TestServices.provideLive(Effect.sleep("10 millis"))
+      }
+      const fresh = liveWithCmdline("sleep 301.5")
+      expect(fresh).toHaveLength(1)
+      const pid = fresh[0]
       yield* TestClock.adjust("9999 millis")
       expect(yield* Fiber.poll(reload)).toEqual(Option.none())
       expect(isLive(pid)).toBe(true)
       yield* TestClock.adjust("1 millis")
+      // the new process is ended now; its exit may wait a moment (on the HAM's clock) for its stderr
+      for (let tries = 0; Option.isNone(yield* Fiber.poll(reload)); tries++) {
+        if (tries > 1000) return yield* Effect.dieMessage("the reload did not end")
+        yield* TestClock.adjust("5 millis")
+        yield* TestServices.provideLive(Effect.sleep("10 millis"))
+      }
       const failure = yield* failureOf(Fiber.join(reload))
       expect(failure._tag).toBe("ReloadFailed")
       expect(isLive(pid)).toBe(false)
