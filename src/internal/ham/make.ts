@@ -40,13 +40,15 @@ import * as selfLives from "../lives/self.js"
 import * as notifyServer from "../notify/server.js"
 import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
+import type { GroupNode } from "../tree.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
 import type { EntityDoc } from "./doc.js"
-import { type Engine, pidOf, quiesce, recordOf } from "./engine.js"
+import { type Engine, forkOwned, isReady, pidOf, quiesce, recordOf } from "./engine.js"
 import { HamExtension } from "./extension.js"
 import * as interpret from "./interpret.js"
+import { localOf } from "./local.js"
 import * as operate from "./operate.js"
 import * as persist from "./persist.js"
 import * as registry from "./registry.js"
@@ -281,6 +283,8 @@ export const make = (
       return (event: cond.ConditionEvent) => event.entity === name
     }
 
+    // the groups' nodes in the tree (local.ts)
+    const groups = new Map<string, () => GroupNode>()
     // the calls that change the registry return once their change is committed
     const commit = changes.committing
     const service: Api.HamService = {
@@ -310,9 +314,10 @@ export const make = (
         handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
       ),
       removeFailAction: commit(conds.removeFailAction),
-      snapshot: Effect.sync(() =>
-        snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
-      ),
+      snapshot: Effect.sync(() => {
+        const tree = snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
+        return groups.size === 0 ? tree : { ...tree, groups: Array.from(groups.values(), (node) => node()) }
+      }),
       verbose: (level) =>
         Effect.gen(function*() {
           yield* entities.guard
@@ -326,6 +331,17 @@ export const make = (
     }
 
     own.service = service
+    localOf.set(service, {
+      hold: operations.hold,
+      resume: operations.resume,
+      statusOf: (name) => state.entities.get(name)?.status,
+      isReady: (name) => isReady(engine, state.entities.get(name)),
+      fork: (effect) => {
+        forkOwned(engine, effect)
+      },
+      stopped: () => state.stopped || state.fenced,
+      groups
+    })
 
     yield* Effect.forkScoped(changes.flusher)
     yield* Effect.forkScoped(Effect.zipRight(store.lost, Effect.sync(fence)))
