@@ -346,7 +346,7 @@ export const Name: Schema.Schema<string> = internal.Name
  * @since 0.1.0
  * @category constructors
  */
-export const group: <R>(name: string, members: ReadonlyArray<Member<R>>, options?: GroupOptions) => GroupSpec<R> =
+export const group: <R = never>(name: string, members: ReadonlyArray<Member<R>>, options?: GroupOptions) => GroupSpec<R> =
   group_.group
 
 /**
@@ -372,7 +372,7 @@ export const group: <R>(name: string, members: ReadonlyArray<Member<R>>, options
  * @since 0.1.0
  * @category constructors
  */
-export const member: <R>(spec: EntitySpec<R> | GroupSpec<R>, options: MemberOptions) => MemberSpec<R> = group_.member
+export const member: <R = never>(spec: EntitySpec<R> | GroupSpec<R>, options: MemberOptions) => MemberSpec<R> = group_.member
 
 /**
  * The spec of a group (`Entity.group`).
