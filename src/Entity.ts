@@ -346,8 +346,11 @@ export const Name: Schema.Schema<string> = internal.Name
  * @since 0.1.0
  * @category constructors
  */
-export const group: <R = never>(name: string, members: ReadonlyArray<Member<R>>, options?: GroupOptions) => GroupSpec<R> =
-  group_.group
+export const group: <R = never>(
+  name: string,
+  members: ReadonlyArray<Member<R>>,
+  options?: GroupOptions
+) => GroupSpec<R> = group_.group
 
 /**
  * A member of a group with its options: its restart type (`restart`: `"permanent"`, the default,
@@ -372,7 +375,8 @@ export const group: <R = never>(name: string, members: ReadonlyArray<Member<R>>,
  * @since 0.1.0
  * @category constructors
  */
-export const member: <R = never>(spec: EntitySpec<R> | GroupSpec<R>, options: MemberOptions) => MemberSpec<R> = group_.member
+export const member: <R = never>(spec: EntitySpec<R> | GroupSpec<R>, options: MemberOptions) => MemberSpec<R> =
+  group_.member
 
 /**
  * The spec of a group (`Entity.group`).
