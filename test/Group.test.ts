@@ -4,9 +4,10 @@
  * unknown names, readiness, what a dependency's restart does to its dependents), the tree.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Ref, TestClock } from "effect"
-import { Entity, Ham } from "effect-ham"
+import { type Duration, Effect, Ref, Schema, TestClock } from "effect"
+import { Action, Entity, Group, Ham } from "effect-ham"
 import type * as Tree from "effect-ham/Tree"
+import { ActionFromJson } from "../src/internal/action-json.js"
 import { entityNode, failureOf, settle, stepTo, withHam } from "./utils.js"
 
 type Log = Ref.Ref<ReadonlyArray<string>>
@@ -288,5 +289,66 @@ describe("dependencies", () => {
       yield* settle
       expect(yield* taken(log)).toEqual(["-db", "+db", "-web", "+web"])
       expect(yield* restartsOf("web")).toBe(1)
+    }).pipe(withHam()))
+})
+
+describe("actions on a sibling by name", () => {
+  it.effect("Group.restart restarts a sibling from another entity's condition; its dependents follow", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      yield* Ham.attach(Entity.group("g", [
+        worker(log, "db"),
+        Entity.member(worker(log, "web"), { dependsOn: ["db"] }),
+        worker(log, "other")
+      ]))
+      yield* Ham.conditionRaise("other", {}).pipe(Ham.action(Group.restart("db")))
+      yield* settle
+      yield* taken(log)
+      yield* Ham.raise("other", { type: 1, class: 1, severity: 1 })
+      yield* settle
+      expect(yield* taken(log)).toEqual(["-db", "+db", "-web", "+web"])
+      expect([yield* restartsOf("db"), yield* restartsOf("web"), yield* restartsOf("other")]).toEqual([1, 1, 0])
+      const action = (yield* entityNode("other")).conditions[0].actions[0]
+      expect([action.type, action.summary, action.runs, action.failures]).toEqual([
+        "RestartEntity",
+        "restart entity \"db\"",
+        1,
+        0
+      ])
+      // an entity that does not run: the action fails, and its alternate runs
+      yield* Ham.conditionRaise("other", {}, { name: "again" }).pipe(
+        Ham.action(Group.restart("nope").pipe(Action.orElse(Action.log("no such entity"))))
+      )
+      yield* Ham.raise("other", { type: 1, class: 1, severity: 1 })
+      yield* settle
+      const failed = (yield* entityNode("other")).conditions[1].actions[0]
+      expect([failed.failures, failed.lastFailure]).toEqual([1, expect.stringContaining("nope")])
+    }).pipe(withHam()))
+
+  it.effect("a bad name is refused, the registry unchanged; the action is data (JSON)", () =>
+    Effect.gen(function*() {
+      yield* Ham.attach(Entity.fiber("v", Effect.never))
+      const c = yield* Ham.conditionRaise("v", {})
+      const before = yield* Ham.snapshot
+      const bad = yield* failureOf(Ham.addAction(c, Group.restart("a/b")))
+      expect(bad._tag).toBe("InvalidArgument")
+      expect((yield* Ham.snapshot).entities).toEqual(before.entities)
+      const json = Schema.encodeSync(ActionFromJson)(Group.restart("db"))
+      expect(json).toEqual({ _tag: "RestartEntity", entity: "db" })
+      expect(Schema.decodeUnknownSync(ActionFromJson)(json)).toMatchObject({ _tag: "RestartEntity", entity: "db" })
+    }).pipe(withHam()))
+
+  it.effect("a sibling is signalled by name with Action.signal's entity", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      yield* Ham.attach(Entity.group("g", [worker(log, "a"), worker(log, "b")]))
+      yield* Ham.conditionRaise("a", {}).pipe(Ham.action(Action.signal("SIGTERM", { entity: "b" })))
+      yield* settle
+      yield* taken(log)
+      yield* Ham.raise("a", { type: 1, class: 1, severity: 1 })
+      yield* settle
+      // b died of the signal; its group restarted it
+      expect(yield* taken(log)).toEqual(["-b", "+b"])
+      expect((yield* groupNode("g"))!.restarts).toBe(1)
     }).pipe(withHam()))
 })

@@ -459,6 +459,9 @@ export const validateActionData = (
         }
         break
       }
+      case "RestartEntity":
+        yield* validateEntityName(action.entity)
+        break
       case "PublishState":
       case "Raise": {
         const what = action._tag === "Raise" ? "raise" : "publishState"
