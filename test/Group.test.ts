@@ -74,6 +74,21 @@ describe("group strategies", () => {
       expect(yield* taken(log)).toEqual(["-b", "-c", "+b", "+c"])
       expect([yield* restartsOf("a"), yield* restartsOf("b"), yield* restartsOf("c")]).toEqual([0, 1, 1])
     }).pipe(withHam()))
+
+  it.effect("a temporary member is stopped with the others and not started again", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      yield* Ham.attach(
+        Entity.group("g", [worker(log, "a"), Entity.member(worker(log, "t"), { restart: "temporary" })], {
+          strategy: "oneForAll"
+        })
+      )
+      yield* settle
+      yield* taken(log)
+      yield* kill("a")
+      expect(yield* taken(log)).toEqual(["-a", "-t", "+a"])
+      expect((yield* entityNode("t")).status).toBe("stopped")
+    }).pipe(withHam()))
 })
 
 describe("group intensity", () => {

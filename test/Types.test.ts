@@ -87,3 +87,30 @@ describe("error channels", () => {
     >()
   })
 })
+
+describe("groups", () => {
+  it("attaching a group fails with GroupError and needs what its fiber members need", () => {
+    interface Db {
+      readonly _: unique symbol
+    }
+    const needsDb = null as unknown as Effect.Effect<void, never, Db>
+    const group = Entity.group("g", [
+      Entity.fiber("a", needsDb),
+      Entity.member(Entity.fiber("b", needsDb), { dependsOn: ["a"] })
+    ])
+    const attached = Ham.attach(group)
+    expectTypeOf<Tags<ErrorOf<typeof attached>>>().toEqualTypeOf<
+      | "HamStopped"
+      | "InvalidArgument"
+      | "DuplicateName"
+      | "SpawnFailed"
+      | "ProcessNotFound"
+      | "ProcessNotSignallable"
+      | "DependencyCycle"
+      | "UnknownDependency"
+      | "DependencyNotReady"
+    >()
+    expectTypeOf<Effect.Effect.Context<typeof attached>>().toEqualTypeOf<Ham.Ham | Db>()
+    expectTypeOf<Effect.Effect.Success<typeof attached>>().toEqualTypeOf<Entity.GroupHandle>()
+  })
+})

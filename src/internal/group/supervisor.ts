@@ -263,7 +263,8 @@ const supervisor = (
       const dependents = dependentsOf(members)
       const paused = [...dependents].filter(([, m]) => m === "pause").map(([leaf]) => leaf)
       yield* hold([...members.flatMap(leavesOf), ...paused])
-      for (const m of members) yield* start(m)
+      // a temporary member is stopped with the others, never started again (OTP)
+      for (const m of members) if (m.plan.restart !== "temporary") yield* start(m)
       const after = [...dependents.keys()].sort((a, b) => rank.get(a)! - rank.get(b)!)
       for (const leaf of after) {
         if (dependents.get(leaf) === "restart") {
