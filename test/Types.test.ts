@@ -98,8 +98,9 @@ describe("groups", () => {
       Entity.fiber("a", needsDb),
       Entity.member(Entity.fiber("b", needsDb), { dependsOn: ["a"] })
     ])
-    const attached = Ham.attach(group)
-    expectTypeOf<Tags<ErrorOf<typeof attached>>>().toEqualTypeOf<
+    const _attached = Ham.attach(group)
+    type Attached = typeof _attached
+    expectTypeOf<Tags<ErrorOf<Attached>>>().toEqualTypeOf<
       | "HamStopped"
       | "InvalidArgument"
       | "DuplicateName"
@@ -110,7 +111,7 @@ describe("groups", () => {
       | "UnknownDependency"
       | "DependencyNotReady"
     >()
-    expectTypeOf<Effect.Effect.Context<typeof attached>>().toEqualTypeOf<Ham.Ham | Db>()
-    expectTypeOf<Effect.Effect.Success<typeof attached>>().toEqualTypeOf<Entity.GroupHandle>()
+    expectTypeOf<Effect.Effect.Context<Attached>>().toEqualTypeOf<Ham.Ham | Db>()
+    expectTypeOf<Effect.Effect.Success<Attached>>().toEqualTypeOf<Entity.GroupHandle>()
   })
 })
