@@ -13,9 +13,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
 import type * as Entity from "../../Entity.js"
 import { DependencyNotReady, type GroupError, InvalidArgument } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
@@ -120,9 +118,14 @@ export const attach = (
     const groups = groupsOf(root)
     const sup = supervisor(ham, local, root, byName, rank)
 
-    // subscribed before the first member starts: no death is missed
-    const scope = yield* Scope.make()
-    const events = yield* Scope.extend(ham.subscribe, scope)
+    // the members' deaths and restarts, observed before the first member starts: none is missed
+    const events = yield* Queue.unbounded<cond.ConditionEvent>()
+    const stopObserving = local.observe((event) => {
+      if ((event._tag === "CondDeath" || event._tag === "CondRestart") && byName.has(event.entity)) {
+        Queue.unsafeOffer(events, event)
+      }
+    })
+    const done = Effect.zipRight(Effect.sync(stopObserving), Queue.shutdown(events))
     for (const g of groups) local.groups.set(g.plan.name, () => nodeOf(g))
     const attached: Array<string> = []
     const undo = Effect.zipRight(
@@ -132,10 +135,10 @@ export const attach = (
       })
     )
     yield* sup.startInitial(root, attached).pipe(
-      Effect.tapError(() => Effect.zipRight(undo, Scope.close(scope, Exit.void))),
-      Effect.onInterrupt(() => Effect.zipRight(undo, Scope.close(scope, Exit.void)))
+      Effect.tapError(() => Effect.zipRight(undo, done)),
+      Effect.onInterrupt(() => Effect.zipRight(undo, done))
     )
-    local.fork(Effect.ensuring(sup.loop(events), Scope.close(scope, Exit.void)))
+    local.fork(Effect.ensuring(sup.loop(events), done))
     return { _tag: "GroupHandle", name: plan.name } as const
   })
 

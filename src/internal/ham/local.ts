@@ -9,6 +9,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Api from "../../HamService.js"
+import type * as cond from "../condition.js"
 import type * as tree from "../tree.js"
 
 /** @internal */
@@ -23,6 +24,8 @@ export interface LocalOps {
   readonly isReady: (name: string) => boolean
   /** forks `effect` as a fiber the HAM owns (interrupted when it stops) */
   readonly fork: (effect: Effect.Effect<void>) => void
+  /** `observer` is told of every event from now on (in event order, synchronously); the result stops that */
+  readonly observe: (observer: (event: cond.ConditionEvent) => void) => () => void
   /** the HAM stopped (or lost its store) */
   readonly stopped: () => boolean
   /** the groups' nodes shown in the tree, by group name, in attach order */

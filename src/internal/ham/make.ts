@@ -191,6 +191,7 @@ export const make = (
       changes,
       nodes,
       basePolicy,
+      observers: new Set(),
       // a store with a lease (epoch) can be taken over by another HAM
       leased: store.info().epoch !== undefined,
       enqueue: undefined as never,
@@ -340,6 +341,10 @@ export const make = (
         forkOwned(engine, effect)
       },
       stopped: () => state.stopped || state.fenced,
+      observe: (observer) => {
+        engine.observers.add(observer)
+        return () => engine.observers.delete(observer)
+      },
       groups
     })
 
