@@ -184,6 +184,33 @@ describe("significant members and auto-shutdown", () => {
       expect(yield* groupNode("g")).toMatchObject({ status: "shutdown" })
     }).pipe(withHam()))
 
+  it.effect("a nested group that shuts down is a member that ended normally: restarted if permanent, not if temporary", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      const inner = (name: string, job: string, after: Duration.DurationInput) =>
+        Entity.group(name, [
+          worker(log, `${name}-a`),
+          Entity.member(worker(log, job, Effect.sleep(after)), { restart: "transient", significant: true })
+        ], { autoShutdown: "anySignificant" })
+      yield* Ham.attach(Entity.group("root", [
+        inner("kept", "j1", "2 seconds"),
+        Entity.member(inner("gone", "j2", "1 second"), { restart: "temporary" })
+      ], { intensity: { maxRestarts: 5, within: "10 seconds" } }))
+      yield* settle
+      yield* taken(log)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // j2 ended: "gone" shut down, and root leaves it down (temporary)
+      expect(yield* taken(log)).toEqual(["-gone-a"])
+      expect(yield* groupNode("gone")).toMatchObject({ status: "shutdown" })
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // j1 ended: "kept" shut down, and root started it again (permanent)
+      expect(yield* taken(log)).toEqual(["-kept-a", "+kept-a", "+j1"])
+      expect(yield* groupNode("kept")).toMatchObject({ status: "running" })
+      expect(yield* groupNode("root")).toMatchObject({ status: "running", restarts: 1 })
+    }).pipe(withHam()))
+
   it.effect("a transient member that ends normally is not restarted; an abnormal death is", () =>
     Effect.gen(function*() {
       const log = yield* newLog
