@@ -237,6 +237,20 @@ describe("significant members and auto-shutdown", () => {
     }).pipe(withHam()))
 })
 
+describe("where groups run", () => {
+  it.effect("a Ham service of another process (not built here) cannot attach a group", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      // a copy of the service stands for a client's: it has none of the HAM's local operations
+      const client = { ...(yield* Ham.Ham) }
+      const e = yield* failureOf(
+        Ham.attach(Entity.group("g", [worker(log, "a")])).pipe(Effect.provideService(Ham.Ham, client))
+      )
+      expect(e).toMatchObject({ _tag: "InvalidArgument", argument: "group" })
+      expect((yield* Ham.snapshot).entities).toEqual([])
+    }).pipe(withHam()))
+})
+
 describe("dependencies", () => {
   it.effect("a member starts after its dependencies, stops before them; the tree shows them", () =>
     Effect.gen(function*() {
