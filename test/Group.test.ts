@@ -333,6 +333,24 @@ describe("dependencies", () => {
       expect([yield* restartsOf("r"), yield* restartsOf("p"), yield* restartsOf("n")]).toEqual([1, 1, 0])
     }).pipe(withHam()))
 
+  it.effect("a group's dependsOn and mode hold for its members; a dependent of a group follows its members' restarts", () =>
+    Effect.gen(function*() {
+      const log = yield* newLog
+      yield* Ham.attach(Entity.group("root", [
+        worker(log, "db"),
+        Entity.member(Entity.group("inner", [worker(log, "x")]), { dependsOn: ["db"], onDependencyRestart: "none" }),
+        Entity.member(worker(log, "z"), { dependsOn: ["inner"] })
+      ], { intensity: { maxRestarts: 10, within: "1 second" } }))
+      yield* settle
+      expect(yield* taken(log)).toEqual(["+db", "+x", "+z"])
+      yield* kill("db")
+      // inner takes no notice of db's restart ("none"), and so neither does z
+      expect(yield* taken(log)).toEqual(["-db", "+db"])
+      yield* kill("x")
+      // inner restarted x: z depends on inner, so it restarts once inner is ready
+      expect(yield* taken(log)).toEqual(["-x", "+x", "-z", "+z"])
+    }).pipe(withHam()))
+
   it.effect("an operator's restart of a dependency restarts its dependents", () =>
     Effect.gen(function*() {
       const log = yield* newLog

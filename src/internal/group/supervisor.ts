@@ -235,24 +235,35 @@ const supervisor = (
       { discard: true }
     )
 
-  /** the leaves that depend on something in `nodes` (transitively), with how they take its restart */
+  /**
+   * The leaves that depend on something in `nodes` (transitively), with how they take its restart: a
+   * node restarts with what it holds and, for its dependents, so do the groups that hold it. A leaf
+   * depends through its own `dependsOn` or one of its groups', in the mode of the one that names it
+   * (`pause` wins over `restart`).
+   */
   const dependentsOf = (nodes: ReadonlyArray<Node>): Map<Leaf, "restart" | "pause"> => {
     const found = new Map<Leaf, "restart" | "pause">()
     const inside = (leaf: Leaf) => nodes.some((n) => n === leaf || (n._tag === "Group" && within(leaf, n)))
-    let frontier = new Set(nodes.flatMap((n) => [n, ...(n._tag === "Group" ? groupsOf(n) : []), ...leavesOf(n)]))
+    const restarting = (n: Node): Array<Node> => {
+      const ancestors: Array<Node> = []
+      for (let at = n.parent; at !== undefined && at !== root; at = at.parent) ancestors.push(at)
+      return [n, ...ancestors, ...(n._tag === "Group" ? [...groupsOf(n), ...leavesOf(n)] : [])]
+    }
+    let frontier = new Set(nodes.flatMap(restarting))
     while (frontier.size > 0) {
       const next = new Set<Node>()
       for (const leaf of rank.keys()) {
-        const mode = leaf.plan.onDependencyRestart
-        if (mode === "none" || inside(leaf)) continue
-        // a leaf depends on a node through its own dependsOn or one of its groups'
-        const deps: Array<string> = []
+        if (inside(leaf)) continue
+        let mode: "restart" | "pause" | undefined
         for (let at: Node | undefined = leaf; at !== undefined && at !== root; at = at.parent) {
-          deps.push(...at.plan.dependsOn)
+          const m = at.plan.onDependencyRestart
+          if (m !== "none" && at.plan.dependsOn.some((d) => frontier.has(byName.get(d)!))) {
+            mode = mode === "pause" ? mode : m
+          }
         }
-        if (!deps.some((d) => frontier.has(byName.get(d)!))) continue
+        if (mode === undefined) continue
         const before = found.get(leaf)
-        if (before === undefined) next.add(leaf)
+        if (before === undefined) { for (const n of restarting(leaf)) next.add(n) }
         if (before !== "pause") found.set(leaf, mode)
       }
       frontier = next
