@@ -4,6 +4,7 @@
 import { Effect } from "effect"
 import * as core from "./core.js"
 import * as cover from "./cover.js"
+import * as group from "./group.js"
 import * as guardian from "./guardian.js"
 import * as ls from "./ls.js"
 import * as processes from "./process.js"
@@ -21,6 +22,7 @@ const main = Effect.gen(function*() {
   // the fiber restart from outside came out at 1.42 x, against 0.86-0.89 x before them or alone
   yield* restart.fiberRestartFromOutside
   yield* restart.childRestart
+  yield* group.groupRestart
   yield* processes.heapPerIdleChild
   yield* telemetry.cost
   yield* processes.idleChildren

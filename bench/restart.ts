@@ -287,7 +287,7 @@ export const childRestart = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 /** restarts timed from outside the fiber: trigger → the next life's announcement, in µs */
-const fromOutside = <R>(
+export const fromOutside = <R>(
   supervise: (life: Effect.Effect<never, string>) => Effect.Effect<void, never, R>,
   restarts: number
 ) =>

@@ -32,6 +32,7 @@ import type * as Schema from "effect/Schema"
 import type { ConditionEvent } from "./Condition.js"
 import * as notify_ from "./internal/action-notify.js"
 import * as internal from "./internal/action.js"
+import type { RestartEntityData } from "./internal/group/restart.js"
 
 /**
  * @since 0.1.0
@@ -70,6 +71,7 @@ export type ActionData =
   | PublishStateData
   | RaiseData
   | NotifyEntityData
+  | RestartEntityData
   | LocalData
 
 /**
@@ -249,9 +251,8 @@ export type NodeAddress =
   }
 
 /**
- * Options of `Action.publishState` and `Action.raise`: the `node` (another HAM) of the entity,
- * and how long the call may take (`timeout`, connecting included; 5 seconds by default for
- * another HAM).
+ * Options of `Action.publishState` and `Action.raise`: the `node` (another HAM) of the entity, and how long the call
+ * may take (`timeout`, connecting included; 5 seconds by default for another HAM).
  *
  * @since 0.1.0
  * @category models
@@ -382,10 +383,9 @@ export interface LogOptions {
 export const isAction: (u: unknown) => u is Action = internal.isAction
 
 /**
- * Restarts the dead entity: re-runs a fiber entity's effect in a fresh fiber. Allowed only in
- * `CondDeath` / `CondAbnormalDeath` conditions, at most one per entity, never on a
- * self-attached or the global entity. Restart intensity and back-off apply; `CondRestart`
- * fires once the entity is up again.
+ * Restarts the dead entity: re-runs a fiber entity's effect in a fresh fiber. Allowed only in `CondDeath` /
+ * `CondAbnormalDeath` conditions, at most one per entity, never on a self-attached or the global entity. Restart
+ * intensity and back-off apply; `CondRestart` fires once the entity is up again. (Another entity: `Group.restart`.)
  *
  * @since 0.1.0
  * @category constructors
@@ -402,9 +402,8 @@ export const restart: Action = internal.restart
 export const restartWith: (command: Command.Command) => Action = internal.restartWith
 
 /**
- * Runs a `Command` (a real process: a non-zero exit code is a failure) or an `Effect` (its
- * failure is a failure). With `timeout` (a finite duration above 0), either one that outlives it
- * is stopped and fails the action.
+ * Runs a `Command` (a real process: a non-zero exit code is a failure) or an `Effect` (its failure is a failure).
+ * With `timeout` (a finite duration above 0), either one that outlives it is stopped and fails the action.
  *
  * @since 0.1.0
  * @category constructors

@@ -18,6 +18,7 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Action from "./Action.js"
 import * as internal from "./internal/entity.js"
+import * as group_ from "./internal/group/spec.js"
 
 /**
  * @since 0.1.0
@@ -60,7 +61,9 @@ export type EntitySpec<R = never> = FiberSpec<R> | ProcessSpec | PidSpec
  * @since 0.1.0
  * @category models
  */
-export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope | Current> : never
+export type Requirements<S> = S extends FiberSpec<infer R> ? Exclude<R, Scope.Scope | Current>
+  : S extends GroupSpec<infer R> ? Exclude<R, Scope.Scope | Current>
+  : never
 
 /**
  * The handle of the fiber entity whose life runs the code that reads it: every life of a fiber
@@ -322,3 +325,148 @@ export const isEntityHandle: (u: unknown) => u is EntityHandle = internal.isEnti
  * @category models
  */
 export const Name: Schema.Schema<string> = internal.Name
+
+/**
+ * A group of entities supervised together, as an OTP supervisor supervises its children
+ * (`Ham.attach(Entity.group(...))`). Members start in their order (a member after the members it
+ * depends on, `dependsOn`) and stop in the reverse order. When a member dies, the group restarts
+ * as its `strategy` says:
+ *
+ * - `oneForOne` (default): the dead member only;
+ * - `oneForAll`: every member (the others are stopped, in reverse order, then all start in order);
+ * - `restForOne`: the dead member and the members after it.
+ *
+ * `intensity` bounds the group's restarts: more than `maxRestarts` (default 1) within `within`
+ * (default 5 seconds) and the group gives up: it stops its members and, as a member of its
+ * parent group, is a dead member there (escalation: the parent's strategy restarts it, with a
+ * fresh window, or gives up in turn). A member may be a group: a supervision tree.
+ *
+ * With `autoShutdown` (`"anySignificant"`, `"allSignificant"`; default `"never"`), the end of a
+ * significant member that is not restarted (`Entity.member(spec, { significant: true, restart:
+ * "transient" })`) shuts the group down, as OTP's `auto_shutdown`.
+ *
+ * The group's restarts are its own: give its members no restart action. A held member's status is
+ * `stopped` (a hold is not a death); a start again is a restart (`CondRestart`). Groups run in
+ * the HAM's own process (not through `HamClient`) and are not kept in a Guardian store. The tree
+ * shows each group with its members (`Tree.groups`).
+ *
+ * @example
+ * ```ts
+ * import { Command } from "@effect/platform"
+ * import { Entity, Ham } from "effect-ham"
+ *
+ * const app = Entity.group("app", [
+ *   Entity.process("db", Command.make("node", "db.js")),
+ *   Entity.member(Entity.process("web", Command.make("node", "web.js")), { dependsOn: ["db"] })
+ * ], { strategy: "restForOne", intensity: { maxRestarts: 3, within: "10 seconds" } })
+ * const program = Ham.attach(app)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const group: <R = never>(
+  name: string,
+  members: ReadonlyArray<Member<R>>,
+  options?: GroupOptions
+) => GroupSpec<R> = group_.group
+
+/**
+ * A member of a group with its options: its restart type (`restart`: `"permanent"`, the default,
+ * always restarted; `"transient"`, after an abnormal death only; `"temporary"`, never),
+ * `significant` (for `autoShutdown`), and its dependencies:
+ *
+ * - `dependsOn`: names of entities or groups of the same group tree; the member starts after each
+ *   of them is ready, and stops before them. A cycle fails the attach with `DependencyCycle`, an
+ *   unknown name with `UnknownDependency`; nothing is attached then.
+ * - `onDependencyRestart`: what a dependency's restart does to this member: `"restart"` (default,
+ *   systemd's `Requires`): it is restarted once the dependency is ready again; `"pause"` (`BindsTo`):
+ *   it is stopped while the dependency is down, started again once it is ready; `"none"` (`After`
+ *   alone): nothing. A dependency that ends for good (not restarted) stops its `restart` and
+ *   `pause` dependents.
+ * - `ready`: when this member is ready for its dependents: `"started"` (default: it runs),
+ *   `"notify"` (it said `READY=1` on its notify socket), `{ port, host? }` (a TCP connection is
+ *   accepted), or `{ check }` (an effect that says true: the hook for a probe).
+ * - `readyTimeout` (default 30 seconds): how long a dependent waits for it. At the group's attach
+ *   a dependency not ready in time fails it (`DependencyNotReady`); at a restart the dependent is
+ *   started anyway, with a warning.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const member: <R = never>(spec: EntitySpec<R> | GroupSpec<R>, options: MemberOptions) => MemberSpec<R> =
+  group_.member
+
+/**
+ * The spec of a group (`Entity.group`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupSpec<R = never> extends group_.GroupSpec<R> {}
+
+/**
+ * A member of a group with its options (`Entity.member`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemberSpec<R = never> extends group_.MemberSpec<R> {}
+
+/**
+ * What a group takes as a member: an entity spec, a group spec, or either with options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Member<R = never> = EntitySpec<R> | GroupSpec<R> | MemberSpec<R>
+
+/**
+ * Options of a group: `strategy`, `intensity` (`maxRestarts`, `within`), `autoShutdown`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GroupOptions = group_.GroupOptions
+
+/**
+ * Options of a group member: `restart`, `significant`, `dependsOn`, `onDependencyRestart`, `ready`,
+ * `readyTimeout`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MemberOptions = group_.MemberOptions
+
+/**
+ * OTP's restart strategies.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Strategy = group_.Strategy
+
+/**
+ * When a group member is ready for the members that depend on it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Readiness = group_.Readiness
+
+/**
+ * What `Ham.attach` of a group returns: its name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupHandle {
+  readonly _tag: "GroupHandle"
+  readonly name: string
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isGroupSpec: (u: unknown) => u is GroupSpec<unknown> = group_.isGroupSpec

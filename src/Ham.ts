@@ -36,6 +36,8 @@ import type * as HamError from "./HamError.js"
 import type * as Api from "./HamService.js"
 import * as action_ from "./internal/action.js"
 import * as condition_ from "./internal/condition.js"
+import * as groupSpec from "./internal/group/spec.js"
+import * as group from "./internal/group/supervisor.js"
 import * as internal from "./internal/ham/make.js"
 import type * as Tree from "./Tree.js"
 
@@ -180,14 +182,26 @@ const withHam = <A, E, R>(f: (ham: Api.HamService) => Effect.Effect<A, E, R>): E
  * right after `attach` (before its fiber yields) are in place even for a fiber that dies at
  * once. From another fiber, add them to the placeholder (`Ham.entity(name)`) before attaching.
  *
+ * Given a group (`Entity.group`), attaches its members in start order and supervises them as the
+ * group says; it fails, with nothing attached, on a dependency cycle, an unknown dependency or a
+ * name in use, and with what it attached detached when a member cannot start.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const attach = <S extends Entity.EntitySpec<any>>(
+export const attach = <S extends Entity.EntitySpec<any> | Entity.GroupSpec<any>>(
   spec: S,
-  options?: Api.AttachOptions
-): Effect.Effect<Entity.EntityHandle, HamError.AttachError, Ham | Entity.Requirements<S>> =>
-  withHam((ham) => ham.attach(spec, options))
+  options?: S extends Entity.GroupSpec<any> ? never : Api.AttachOptions
+): Effect.Effect<
+  S extends Entity.GroupSpec<any> ? Entity.GroupHandle : Entity.EntityHandle,
+  S extends Entity.GroupSpec<any> ? HamError.GroupError : HamError.AttachError,
+  Ham | Entity.Requirements<S>
+> =>
+  withHam((ham): Effect.Effect<any, any, any> =>
+    groupSpec.isGroupSpec(spec)
+      ? group.attach(ham, spec)
+      : ham.attach(spec as Entity.EntitySpec<any>, options as Api.AttachOptions | undefined)
+  )
 
 /**
  * Attaches the caller as an entity (QNX `ham_attach_self`). The caller's scope is its

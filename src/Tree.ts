@@ -62,6 +62,15 @@ export interface ConditionNode extends Schema.Schema.Type<typeof internal.Condit
 export interface ActionNode extends Schema.Schema.Type<typeof internal.ActionNode> {}
 
 /**
+ * A group (`Entity.group`) in the tree: its strategy, status, restart window and count, and its
+ * members in start order with their restart type, significance and dependencies.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupNode extends Schema.Schema.Type<typeof internal.GroupNode> {}
+
+/**
  * Renders a tree as indented text, one entity per block.
  *
  * @since 0.1.0

@@ -32,6 +32,13 @@ export * as CoverLayers from "./CoverLayers.js"
 export * as Entity from "./Entity.js"
 
 /**
+ * Groups of entities (`Entity.group`) and the actions on a sibling by name.
+ *
+ * @since 0.1.0
+ */
+export * as Group from "./Group.js"
+
+/**
  * @since 0.1.0
  */
 export * as Guardian from "./Guardian.js"

@@ -88,6 +88,19 @@ const expected: Record<string, Expectation> = {
       "deferred completed with: CondDetach of worker"
     ]
   },
+  "groups.ts": {
+    contains: [
+      /started in dependency order: db \d+, api \d+, web \d+/,
+      "db killed: db, api and web restarted (restForOne)",
+      `Group.restart("api") ran: api restarted, web followed`,
+      `group \\"workers\\" gave up`,
+      "workers gave up, app restarted it (escalation)",
+      "group app  restForOne running",
+      "  web  after api (on restart: restart)",
+      "group workers (in app)  oneForAll running",
+      "stopped in reverse order"
+    ]
+  },
   "restart-intensity.ts": {
     contains: [
       "ESCALATE:",

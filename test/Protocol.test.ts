@@ -308,7 +308,7 @@ const refused: ReadonlyArray<readonly [unknown, string]> = [
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Reboot" } },
-    `invalid AddAction: action._tag must be one of "Restart", "Execute", "Signal", "WaitFor", "HeartbeatHealthy", "Log", "PublishState", "Raise", "NotifyEntity", "LocalCode" (got "Reboot")`
+    `invalid AddAction: action._tag must be one of "Restart", "Execute", "Signal", "WaitFor", "HeartbeatHealthy", "Log", "PublishState", "Raise", "NotifyEntity", "RestartEntity", "LocalCode" (got "Reboot")`
   ],
   [
     { _tag: "AddAction", condition: deathJson, action: { _tag: "Log", message: "x", colour: "red" } },

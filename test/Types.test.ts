@@ -87,3 +87,31 @@ describe("error channels", () => {
     >()
   })
 })
+
+describe("groups", () => {
+  it("attaching a group fails with GroupError and needs what its fiber members need", () => {
+    interface Db {
+      readonly _: unique symbol
+    }
+    const needsDb = null as unknown as Effect.Effect<void, never, Db>
+    const group = Entity.group("g", [
+      Entity.fiber("a", needsDb),
+      Entity.member(Entity.fiber("b", needsDb), { dependsOn: ["a"] })
+    ])
+    const _attached = Ham.attach(group)
+    type Attached = typeof _attached
+    expectTypeOf<Tags<ErrorOf<Attached>>>().toEqualTypeOf<
+      | "HamStopped"
+      | "InvalidArgument"
+      | "DuplicateName"
+      | "SpawnFailed"
+      | "ProcessNotFound"
+      | "ProcessNotSignallable"
+      | "DependencyCycle"
+      | "UnknownDependency"
+      | "DependencyNotReady"
+    >()
+    expectTypeOf<Effect.Effect.Context<Attached>>().toEqualTypeOf<Ham.Ham | Db>()
+    expectTypeOf<Effect.Effect.Success<Attached>>().toEqualTypeOf<Entity.GroupHandle>()
+  })
+})

@@ -67,6 +67,7 @@ export type ActionJson =
   | JsonVariant<"PublishState", typeof dataFields.PublishState>
   | JsonVariant<"Raise", typeof dataFields.Raise>
   | JsonVariant<"NotifyEntity", typeof dataFields.NotifyEntity>
+  | JsonVariant<"RestartEntity", typeof dataFields.RestartEntity>
   | JsonVariant<
     "LocalCode",
     { readonly label: typeof Schema.String; readonly summary: Schema.optional<typeof Schema.String> }

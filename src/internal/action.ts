@@ -174,6 +174,7 @@ export const dataFields = {
     timeoutMillis: Schema.optional(json.Millis)
   },
   NotifyEntity: { entity: Schema.String, message: Schema.String },
+  RestartEntity: { entity: Schema.String },
   Log: {
     message: Schema.String,
     verbosity: json.withDefault(Schema.NonNegativeInt, () => 1, (verbosity) => verbosity === 1),
@@ -192,7 +193,8 @@ export const dataVariants = <Common extends Schema.Struct.Fields>(common: Common
     Schema.TaggedStruct("Log", { ...common, ...dataFields.Log }),
     Schema.TaggedStruct("PublishState", { ...common, ...dataFields.PublishState }),
     Schema.TaggedStruct("Raise", { ...common, ...dataFields.Raise }),
-    Schema.TaggedStruct("NotifyEntity", { ...common, ...dataFields.NotifyEntity })
+    Schema.TaggedStruct("NotifyEntity", { ...common, ...dataFields.NotifyEntity }),
+    Schema.TaggedStruct("RestartEntity", { ...common, ...dataFields.RestartEntity })
   ] as const
 
 const common = {
@@ -563,6 +565,8 @@ export const summary = (action: ActionData): string => {
     }
     case "NotifyEntity":
       return `send "${action.message}" to entity "${action.entity}"`
+    case "RestartEntity":
+      return `restart entity "${action.entity}"`
     case "Local":
       return `local code (${action.label})`
   }

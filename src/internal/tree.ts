@@ -143,6 +143,38 @@ export const EntityNode = Schema.Struct({
 /** @internal */
 export type EntityNode = Api.EntityNode
 
+/** @internal a member of a group, as the tree shows it (`Entity.group`) */
+export const GroupMemberNode = Schema.Struct({
+  name: Schema.String,
+  kind: Schema.Literal("entity", "group"),
+  /** OTP's restart type: always restarted, restarted after an abnormal death, never */
+  restart: Schema.Literal("permanent", "transient", "temporary"),
+  significant: Schema.Boolean,
+  dependsOn: Schema.Array(Schema.String),
+  onDependencyRestart: Schema.Literal("restart", "pause", "none")
+})
+
+/** @internal a group (`Entity.group`): its strategy, its restart window, its members in start order */
+export const GroupNode = Schema.Struct({
+  name: Schema.String,
+  /** the group it is a member of */
+  parent: Schema.optional(Schema.String),
+  strategy: Schema.Literal("oneForOne", "oneForAll", "restForOne"),
+  status: Schema.Literal("starting", "running", "gaveUp", "shutdown", "stopped"),
+  maxRestarts: Schema.Number,
+  withinMillis: Schema.Number,
+  autoShutdown: Schema.Literal("never", "anySignificant", "allSignificant"),
+  /** the restarts the group made (of a member, or of several at once: one each) */
+  restarts: Schema.Number,
+  members: Schema.Array(GroupMemberNode)
+})
+
+/** @internal */
+export interface GroupNode extends Schema.Schema.Type<typeof GroupNode> {}
+
+/** @internal an entity's status */
+export type EntityStatusValue = Schema.Schema.Type<typeof EntityStatus>
+
 /** @internal */
 export const Tree = Schema.Struct({
   time: Schema.Number,
@@ -169,7 +201,9 @@ export const Tree = Schema.Struct({
   /** the spawner process that forks this HAM's children, while one runs */
   spawnerPid: Schema.optional(Schema.Number),
   global: Schema.Struct({ conditions: Schema.Array(ConditionNode) }),
-  entities: Schema.Array(EntityNode)
+  entities: Schema.Array(EntityNode),
+  /** the groups (`Entity.group`), in attach order, nested ones after their parent; absent when there are none */
+  groups: Schema.optional(Schema.Array(GroupNode))
 })
 
 /** @internal */
@@ -259,6 +293,22 @@ export const render = (tree: Tree): string => {
     )
     if (s.lastDeath !== undefined) out.push(`  last death: ${s.lastDeath.split("\n")[0]}`)
     renderConditions(entity.conditions, "  ", out)
+  }
+  for (const group of tree.groups ?? []) {
+    out.push(
+      `group ${group.name}${group.parent === undefined ? "" : ` (in ${group.parent})`}  ${group.strategy} ` +
+        `${group.status}  restarts ${group.restarts} (at most ${group.maxRestarts} in ${group.withinMillis} ms)` +
+        (group.autoShutdown === "never" ? "" : `  autoShutdown ${group.autoShutdown}`)
+    )
+    for (const m of group.members) {
+      const notes = [
+        ...flag(m.kind === "group", "group"),
+        ...flag(m.restart !== "permanent", m.restart),
+        ...flag(m.significant, "significant"),
+        ...flag(m.dependsOn.length > 0, `after ${m.dependsOn.join(", ")} (on restart: ${m.onDependencyRestart})`)
+      ]
+      out.push(`  ${m.name}${notes.length === 0 ? "" : `  ${notes.join("; ")}`}`)
+    }
   }
   return out.join("\n")
 }

@@ -154,10 +154,12 @@ export const find = (tree: tree_.Tree, path: string): Node | string => {
 }
 
 /** @internal the text of `ham cat` */
-export const cat = (tree: tree_.Tree, node: Node): string => {
+export const cat = (whole: tree_.Tree, node: Node): string => {
+  // the groups are shown with the root only
+  const { groups: _groups, ...tree } = whole
   switch (node._tag) {
     case "Root":
-      return tree_.render({ ...tree, global: { conditions: [] }, entities: [] })
+      return tree_.render({ ...whole, global: { conditions: [] }, entities: [] })
     case "Entity":
       return tree_.render({ ...tree, global: { conditions: [] }, entities: [node.node] }).split("\n").slice(1).join(
         "\n"

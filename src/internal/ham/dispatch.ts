@@ -184,6 +184,7 @@ export const make = (
       // the fast path skips the pubsub's strategy; when the buffer is full, publish through it
       // (sliding: it drops the oldest event of the lagging subscribers only, and never waits)
       if (!pubsub.unsafeOffer(event)) Effect.runSync(PubSub.publish(pubsub, event))
+      for (const observe of engine.observers) observe(event)
       if (state.verbosity >= 3) {
         toDispatcher(
           Effect.logDebug(`event ${event._tag} on ${rec.name}`).pipe(

@@ -157,6 +157,8 @@ export interface Engine {
   /** this HAM and the others its node-qualified actions call */
   readonly nodes: Nodes
   readonly basePolicy: Policy
+  /** told of every event, after its subscribers: in-process capabilities (groups, through `local.ts`) */
+  readonly observers: Set<(event: cond.ConditionEvent) => void>
   /** the store can be taken from this HAM (it holds a lease): every act asks it first (`mayAct`) */
   readonly leased: boolean
 

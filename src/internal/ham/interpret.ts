@@ -144,6 +144,8 @@ export const make = (engine: Engine) => {
     switch (action._tag) {
       case "Restart":
         return ctx.early?.join ?? engine.restart(ctx.rec)
+      case "RestartEntity":
+        return engine.nodes.call(undefined, undefined, (ham) => ham.restartEntity(action.entity))
       case "Execute":
         return runCommand(action.command, action.timeoutMillis)
       case "Notify": {

@@ -40,13 +40,15 @@ import * as selfLives from "../lives/self.js"
 import * as notifyServer from "../notify/server.js"
 import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
+import type { GroupNode } from "../tree.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
 import type { EntityDoc } from "./doc.js"
-import { type Engine, pidOf, quiesce, recordOf } from "./engine.js"
+import { type Engine, forkOwned, isReady, pidOf, quiesce, recordOf } from "./engine.js"
 import { HamExtension } from "./extension.js"
 import * as interpret from "./interpret.js"
+import { localOf } from "./local.js"
 import * as operate from "./operate.js"
 import * as persist from "./persist.js"
 import * as registry from "./registry.js"
@@ -189,6 +191,7 @@ export const make = (
       changes,
       nodes,
       basePolicy,
+      observers: new Set(),
       // a store with a lease (epoch) can be taken over by another HAM
       leased: store.info().epoch !== undefined,
       enqueue: undefined as never,
@@ -281,6 +284,8 @@ export const make = (
       return (event: cond.ConditionEvent) => event.entity === name
     }
 
+    // the groups' nodes in the tree (local.ts)
+    const groups = new Map<string, () => GroupNode>()
     // the calls that change the registry return once their change is committed
     const commit = changes.committing
     const service: Api.HamService = {
@@ -311,9 +316,10 @@ export const make = (
         handle._tag === "EntityHandle" ? entities.detach(handle) : conds.remove(handle)
       ),
       removeFailAction: commit(conds.removeFailAction),
-      snapshot: Effect.sync(() =>
-        snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
-      ),
+      snapshot: Effect.sync(() => {
+        const tree = snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
+        return groups.size === 0 ? tree : { ...tree, groups: Array.from(groups.values(), (node) => node()) }
+      }),
       verbose: (level) =>
         Effect.gen(function*() {
           yield* entities.guard
@@ -327,6 +333,21 @@ export const make = (
     }
 
     own.service = service
+    localOf.set(service, {
+      hold: operations.hold,
+      resume: operations.resume,
+      statusOf: (name) => state.entities.get(name)?.status,
+      isReady: (name) => isReady(engine, state.entities.get(name)),
+      fork: (effect) => {
+        forkOwned(engine, effect)
+      },
+      stopped: () => state.stopped || state.fenced,
+      observe: (observer) => {
+        engine.observers.add(observer)
+        return () => engine.observers.delete(observer)
+      },
+      groups
+    })
 
     yield* Effect.forkScoped(changes.flusher)
     yield* Effect.forkScoped(Effect.zipRight(store.lost, Effect.sync(fence)))

@@ -25,8 +25,8 @@ import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import type { ProcessDriver } from "../lives/process.js"
 import * as options_ from "../options.js"
-import { driverOf, type Engine, lifeDriverOf, quiesce } from "./engine.js"
-import type { EntityRec } from "./state.js"
+import { driverOf, type Engine, lifeDriverOf, notActing, quiesce } from "./engine.js"
+import { type EntityRec, isUp } from "./state.js"
 import * as telemetry from "./telemetry.js"
 import * as validate from "./validate.js"
 
@@ -139,5 +139,30 @@ export const make = (engine: Engine, lookups: Lookups, processes: Pick<ProcessDr
       )
     }))
 
-  return { restartEntity, reloadEntity, signalEntity }
+  /** a group's stop of a member (local.ts `hold`): its life ends, not a death; its status is "stopped" */
+  const hold = (name: string): Effect.Effect<void> =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const rec = state.entities.get(name)
+      if (rec === undefined || !isUp(rec)) return Effect.void
+      telemetry.setStatus(state, rec, "stopped")
+      return quiesce(engine, rec, false)
+    }))
+
+  /** starts a stopped or dead entity's next life through its driver (local.ts `resume`): a restart */
+  const resume = (name: string): Effect.Effect<void, string> =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const rec = state.entities.get(name)
+      if (rec === undefined || !rec.attached) return Effect.fail(`no entity "${name}"`)
+      if (isUp(rec) || state.stopped) return Effect.void
+      const driver = driverOf(engine, rec)
+      if (driver === undefined || !driver.restartable) return Effect.fail(`"${name}" cannot be restarted`)
+      if (!engine.mayAct()) return Effect.fail(notActing)
+      telemetry.setStatus(state, rec, "restarting")
+      const generation = rec.generation
+      const current = () =>
+        rec.attached && !state.stopped && rec.generation === generation && rec.status === "restarting"
+      return driver.restart(rec, current)
+    }))
+
+  return { hold, restartEntity, reloadEntity, resume, signalEntity }
 }

@@ -491,6 +491,9 @@ export const validateActionData = (
         }
         break
       }
+      case "RestartEntity":
+        yield* validateEntityName(action.entity)
+        break
       case "PublishState":
       case "Raise": {
         const what = action._tag === "Raise" ? "raise" : "publishState"
