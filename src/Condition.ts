@@ -168,6 +168,27 @@ export const RaiseTypeHam: number = internal.RaiseTypeHam
 export const RaiseClassRestartGaveUp: number = internal.RaiseClassRestartGaveUp
 
 /**
+ * The raise `class` of the condition the HAM raises on a process or pid entity whose resident
+ * memory stayed over its `limits.memory` for `limits.samples` consecutive samples (`type` is
+ * `RaiseTypeHam`, `severity` `RaiseSeverityCritical`, `detail` gives the RSS and the limit).
+ * Attach a restart to it: `Ham.conditionRaise(entity, { type: RaiseTypeHam, class:
+ * RaiseClassMemoryLimit }).pipe(Ham.restart)`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RaiseClassMemoryLimit: number = internal.RaiseClassMemoryLimit
+
+/**
+ * The raise `class` of the condition the HAM raises on a process or pid entity whose CPU use
+ * stayed over its `limits.cpu` (percent of one core) for `limits.samples` consecutive samples.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RaiseClassCpuLimit: number = internal.RaiseClassCpuLimit
+
+/**
  * The severity of the HAM's give-up raise.
  *
  * @since 0.1.0

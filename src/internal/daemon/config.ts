@@ -46,6 +46,8 @@ export const EntityConfig = Schema.Struct({
   restartIntensity: data.AttachOptions.fields.restartIntensity,
   backoff: Schema.optional(Schema.Literal(false)).annotations({ description: "false turns the back-off off" }),
   backoffResetAfter: data.AttachOptions.fields.backoffResetAfter,
+  probe: data.AttachOptions.fields.probe,
+  limits: data.AttachOptions.fields.limits,
   conditions: json.list(ConditionConfig)
 }).annotations({ identifier: "Entity", description: "a child process the daemon starts and supervises" })
 

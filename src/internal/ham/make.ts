@@ -40,6 +40,7 @@ import * as selfLives from "../lives/self.js"
 import * as notifyServer from "../notify/server.js"
 import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
+import * as watch from "../watch/watch.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
@@ -208,7 +209,19 @@ export const make = (
       beats: undefined as never,
       drivers: undefined as never
     }
-    engine.beats = beats.make(engine)
+    // a life's start and end also start and stop its probe and limits (watch/watch.ts)
+    const clocks = beats.make(engine)
+    const watches = watch.make(engine)
+    engine.beats = {
+      start: (rec) => {
+        clocks.start(rec)
+        watches.start(rec)
+      },
+      leave: (rec) => {
+        clocks.leave(rec)
+        watches.leave(rec)
+      }
+    }
     const interpreter = interpret.make(engine)
     engine.wake = interpreter.wake
     engine.runAdded = interpreter.runAdded
@@ -311,7 +324,14 @@ export const make = (
       ),
       removeFailAction: commit(conds.removeFailAction),
       snapshot: Effect.sync(() =>
-        snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
+        snapshot_.snapshot(
+          state,
+          now(),
+          store.info(),
+          launcher.helperPid(),
+          (rec) => pidOf(engine, rec),
+          watches.usageOf
+        )
       ),
       verbose: (level) =>
         Effect.gen(function*() {

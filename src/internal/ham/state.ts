@@ -20,6 +20,7 @@ import type * as entity_ from "../entity.js"
 import type * as heartbeat_ from "../heartbeat.js"
 import type * as launch from "../launch/launcher.js"
 import type { Code } from "../lives/scope.js"
+import type { WatchRec } from "../watch/record.js"
 import type * as validate from "./validate.js"
 
 /** @internal where an entity is in its life cycle */
@@ -198,6 +199,8 @@ export interface EntityRec {
   external: ExternalPid | undefined
   beat: BeatRec | undefined
   // ---- live, never stored
+  /** its probe and resource limits (watch/watch.ts) */
+  watch: WatchRec | undefined
   life: Life | undefined
   /** bumped at every start and stop: an event of an older life is ignored */
   generation: number
@@ -260,6 +263,7 @@ export const makeRec = (name: string, isGlobal: boolean, now: number, policy: Po
   process: undefined,
   external: undefined,
   beat: undefined,
+  watch: undefined,
   life: undefined,
   generation: 0,
   order: 0,
