@@ -171,8 +171,9 @@ export const RaiseClassRestartGaveUp: number = internal.RaiseClassRestartGaveUp
  * The raise `class` of the condition the HAM raises on a process or pid entity whose resident
  * memory stayed over its `limits.memory` for `limits.samples` consecutive samples (`type` is
  * `RaiseTypeHam`, `severity` `RaiseSeverityCritical`, `detail` gives the RSS and the limit).
- * Attach a restart to it: `Ham.conditionRaise(entity, { type: RaiseTypeHam, class:
- * RaiseClassMemoryLimit }).pipe(Ham.restart)`.
+ * End the process on it, and restart it on its death:
+ * `Ham.conditionRaise(entity, { type: RaiseTypeHam, class: RaiseClassMemoryLimit })` piped to
+ * `Ham.action(Action.signal("SIGTERM"))`, and `Ham.condition(entity, CondDeath)` to `Ham.restart`.
  *
  * @since 0.1.0
  * @category models

@@ -115,8 +115,9 @@ export interface ProbeOptions {
  * second) while it runs. When its resident memory stays over `memory` bytes, or its CPU use over
  * `cpu` percent of one core, for `samples` consecutive samples (default 3), the HAM raises
  * `CondRaise` on it with `type: RaiseTypeHam` and `class: RaiseClassMemoryLimit` or
- * `RaiseClassCpuLimit` (severity `RaiseSeverityCritical`): attach a restart to it as PM2's
- * `max_memory_restart` does. Each limit raises once per episode: again only after a sample under
+ * `RaiseClassCpuLimit` (severity `RaiseSeverityCritical`): attach actions to it, such as a
+ * signal that ends the process (whose death then runs its restart, as PM2's
+ * `max_memory_restart` does). Each limit raises once per episode: again only after a sample under
  * it, or in a new life.
  *
  * @since 0.1.0

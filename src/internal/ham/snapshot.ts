@@ -12,10 +12,10 @@ import * as cond from "../condition.js"
 import * as heartbeat_ from "../heartbeat.js"
 import type * as store from "../store/service.js"
 import type * as tree_ from "../tree.js"
-import { actionCoreOf, conditionCoreOf, coreOf } from "./doc.js"
 import type { ProbeTarget } from "../watch/config.js"
 import type { WatchRec } from "../watch/record.js"
 import type { Usage } from "../watch/watch.js"
+import { actionCoreOf, conditionCoreOf, coreOf } from "./doc.js"
 import type { ConditionRec, EntityRec, HamState } from "./state.js"
 
 const stateText = (m: cond.StateMatch) =>
