@@ -15,9 +15,14 @@ import {
   RaiseClassMemoryLimit,
   RaiseTypeHam
 } from "effect-ham/Condition"
+import * as top from "../src/internal/cli/top.js"
+import * as view from "../src/internal/cli/view.js"
+import * as width_ from "../src/internal/cli/width.js"
+import * as tree_ from "../src/internal/tree.js"
 import * as checks from "../src/internal/watch/checks.js"
 import type { ProbeTarget } from "../src/internal/watch/config.js"
 import * as usage from "../src/internal/watch/usage.js"
+import { entityNode as nodeOf, treeOf } from "./trees.js"
 import { at, entityNode, settle, stepTo, withHam } from "./utils.js"
 
 /** a transport whose answer the test sets; `hang` makes a probe never answer */
@@ -401,4 +406,38 @@ describe("Resource limits (TestClock, a fake /proc reader)", () => {
         expect(fake.reads).toBe(reads + 1)
       })
     ))
+})
+
+describe("ham ls and ham top: the CPU and RSS columns", () => {
+  it("appear after UPTIME when an entity runs a process, and every line fits in 80 columns", () => {
+    const tree = treeOf([
+      nodeOf({ name: "a-rather-long-name-of-a-web-server", pid: 4242, cpu: 12.34, rss: 157_286_400 }),
+      nodeOf({ name: "worker", kind: "fiber" }),
+      nodeOf({ name: "hog", pid: 99, cpu: 250, rss: 3 * 1024 ** 3, stats: { lastDeath: "killed by SIGKILL" } as never })
+    ])
+    const lines = view.table(tree).split("\n")
+    expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +CPU% +RSS +RESTARTS +DEATHS +LAST DEATH$/)
+    expect(lines[1]).toMatch(/ 12\.3 +150M /)
+    expect(lines[2]).toMatch(/ fiber +- +running +- +- +- /)
+    expect(lines[3]).toMatch(/ 250 +3\.0G /)
+    for (const line of lines) expect(width_.width(line)).toBeLessThanOrEqual(80)
+    for (const line of top.frame({ tree, events: [], address: "/tmp/ham.sock", columns: 80, rows: 24 })) {
+      expect(width_.width(line)).toBeLessThanOrEqual(80)
+    }
+  })
+
+  it("stay away when no entity runs a process (the table is as before)", () => {
+    const lines = view.table(treeOf([nodeOf({ name: "worker", kind: "fiber" })])).split("\n")
+    expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +RESTARTS +DEATHS +LAST DEATH$/)
+  })
+
+  it("sizes in at most 5 columns", () => {
+    expect([512, 9.8 * 1024, 1000 * 1024, 12 * 1024 ** 2, 1.2 * 1024 ** 3].map(tree_.formatBytes)).toEqual([
+      "512B",
+      "9.8K",
+      "1.0M",
+      "12M",
+      "1.2G"
+    ])
+  })
 })

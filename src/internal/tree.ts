@@ -246,16 +246,16 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
   })
 }
 
-/** @internal a byte count as `ls -h` shows it: 512B, 12.3M, 1.2G */
-export const formatBytes = (bytes: number): string => {
+/** @internal a size in bytes in at most 5 columns, as `ls -h` shows it: 512B, 9.8K, 12M, 1.2G */
+export const formatBytes = (n: number): string => {
   const units = ["B", "K", "M", "G", "T"]
-  let value = bytes
+  let value = n
   let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
+  while (value >= 999.5 && unit < units.length - 1) {
     value /= 1024
     unit++
   }
-  return unit === 0 ? `${value}B` : `${value < 10 ? value.toFixed(1) : Math.round(value)}${units[unit]}`
+  return unit === 0 ? `${Math.round(value)}B` : `${value < 9.95 ? value.toFixed(1) : Math.round(value)}${units[unit]}`
 }
 
 /** @internal renders the tree as text, in the spirit of `ls -R /proc/ham` */

@@ -74,9 +74,12 @@ export const make = (engine: Engine): Watches => {
     const last: Last = {
       sample: read,
       at: now,
-      cpu: before === undefined || read.cpuMillis < before.sample.cpuMillis
-        ? undefined
-        : usage.cpuPercent(before.sample, read, now - before.at)
+      cpu: before !== undefined && read.cpuMillis >= before.sample.cpuMillis
+        ? usage.cpuPercent(before.sample, read, now - before.at)
+        : rec.kind === "process" && now - rec.lastStart >= 100
+        // a child the HAM started at `lastStart`: its use on average since then
+        ? usage.cpuPercent({ cpuMillis: 0, rssBytes: 0 }, read, now - rec.lastStart)
+        : undefined
     }
     lastSamples.set(rec, last)
     return last
