@@ -29,14 +29,13 @@ import { at, entityNode, settle, stepTo, withHam } from "./utils.js"
 const fakeTransport = () => {
   const state = { pass: false, hang: false, calls: 0, interrupted: 0, targets: [] as Array<ProbeTarget> }
   const service: checks.ProbeTransportService = {
-    check: (target) =>
-      Effect.suspend(() => {
-        state.calls++
-        state.targets.push(target)
-        return state.hang
-          ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => state.interrupted++))
-          : Effect.succeed(state.pass)
-      })
+    start: (target, done) => {
+      state.calls++
+      state.targets.push(target)
+      if (state.hang) return () => state.interrupted++
+      done(state.pass)
+      return () => {}
+    }
   }
   return { state, service }
 }
@@ -222,7 +221,7 @@ describe("Probe (TestClock, a fake transport)", () => {
       const fake = fakeTransport()
       let n = 0
       const service: checks.ProbeTransportService = {
-        check: (t) => Effect.zipRight(Effect.sync(() => n++), fake.service.check(t)).pipe(Effect.map(() => n >= 3))
+        start: (t, done) => fake.service.start(t, () => done(++n >= 3))
       }
       const fiber = yield* checks.untilPasses({ _tag: "Tcp", host: "127.0.0.1", port: 1 }, {
         intervalMillis: 1_000,

@@ -17,87 +17,89 @@ import * as Https from "node:https"
 import * as probe_ from "../probe.js"
 import type { ProbeTarget } from "./config.js"
 
-/** @internal how probes reach their targets */
+/**
+ * How probes reach their targets. `start` begins one probe and tells `done` whether it passed
+ * (at most once; never after the returned function was called, which gives the probe up and
+ * frees what it holds). The probes' clock (`watch.ts`) gives up a probe at its timeout.
+ *
+ * @internal
+ */
 export interface ProbeTransportService {
-  /** runs the probe once: true when it passed (it never fails; the caller bounds its time) */
-  readonly check: (target: ProbeTarget) => Effect.Effect<boolean>
+  readonly start: (target: ProbeTarget, done: (pass: boolean) => void) => () => void
 }
 
 /** @internal the probes' transport in the HAM's context (default: `real`) */
 export class ProbeTransport extends Context.Tag("effect-ham/ProbeTransport")<ProbeTransport, ProbeTransportService>() {}
 
 /** one HTTP GET: a 2xx or 3xx status passes (the body is drained, the connection kept alive) */
-const httpGet = (url: string): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    const client = url.startsWith("https:") ? Https : Http
-    let done = false
-    const finish = (pass: boolean) => {
-      if (done) return
-      done = true
-      resume(Effect.succeed(pass))
-    }
-    const request = client.get(url, (response) => {
-      const status = response.statusCode ?? 0
-      response.on("error", () => finish(false))
-      response.on("end", () => finish(status >= 200 && status < 400))
-      response.resume()
-    })
-    request.on("error", () => finish(false))
-    return Effect.sync(() => {
-      done = true
-      request.destroy()
-    })
+const httpGet = (url: string, done: (pass: boolean) => void): () => void => {
+  const client = url.startsWith("https:") ? Https : Http
+  let over = false
+  const finish = (pass: boolean) => {
+    if (over) return
+    over = true
+    done(pass)
+  }
+  const request = client.get(url, (response) => {
+    const status = response.statusCode ?? 0
+    response.on("error", () => finish(false))
+    response.on("end", () => finish(status >= 200 && status < 400))
+    response.resume()
   })
-
-/** kills the process group of an exec probe's child (it leads a group of its own) */
-const killGroup = (child: ChildProcess.ChildProcess) => {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  try {
-    process.kill(-child.pid, "SIGKILL")
-  } catch {
-    try {
-      child.kill("SIGKILL")
-    } catch {
-      // gone already
-    }
+  request.on("error", () => finish(false))
+  return () => {
+    over = true
+    request.destroy()
   }
 }
 
-/** runs a command to its end: exit code 0 passes; interrupted, its process group is killed */
-const exec = (argv: ReadonlyArray<string>): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    let child: ChildProcess.ChildProcess
-    try {
-      child = ChildProcess.spawn(argv[0]!, argv.slice(1), { stdio: "ignore", detached: true })
-    } catch {
-      resume(Effect.succeed(false))
-      return
-    }
-    child.once("error", () => resume(Effect.succeed(false)))
-    child.once("exit", (code) => {
-      // what the command left in its group goes with it
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL")
-        } catch {
-          // the group is empty
-        }
-      }
-      resume(Effect.succeed(code === 0))
-    })
-    return Effect.sync(() => killGroup(child))
+/** kills a process group, if anything is left of it */
+const killGroup = (pid: number | undefined) => {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // the group is empty
+  }
+}
+
+/** runs a command (leading a process group of its own) to its end: exit code 0 passes */
+const exec = (argv: ReadonlyArray<string>, done: (pass: boolean) => void): () => void => {
+  let over = false
+  const finish = (pass: boolean) => {
+    if (over) return
+    over = true
+    done(pass)
+  }
+  let child: ChildProcess.ChildProcess
+  try {
+    child = ChildProcess.spawn(argv[0]!, argv.slice(1), { stdio: "ignore", detached: true })
+  } catch {
+    finish(false)
+    return () => {}
+  }
+  child.once("error", () => finish(false))
+  child.once("exit", (code) => {
+    // what the command left in its group goes with it
+    killGroup(child.pid)
+    finish(code === 0)
   })
+  return () => {
+    over = true
+    killGroup(child.pid)
+  }
+}
 
 /** @internal the real checks */
 export const real: ProbeTransportService = {
-  check: (target) => {
+  start: (target, done) => {
     switch (target._tag) {
       case "Http":
-        return httpGet(target.url)
+        return httpGet(target.url, done)
       case "Tcp":
-        return probe_.accepts({ host: target.host, port: target.port })
+        return probe_.tryConnect({ host: target.host, port: target.port }, done)
       case "Exec":
-        return exec(target.argv)
+        return exec(target.argv, done)
     }
   }
 }
@@ -106,17 +108,16 @@ export const real: ProbeTransportService = {
 export const transportOf = (context: Context.Context<never>): ProbeTransportService =>
   Context.getOrElse(context as Context.Context<ProbeTransport>, ProbeTransport, () => real)
 
-/** @internal one probe bounded by its timeout: a probe out of time fails (and is interrupted) */
+/** @internal one probe as an Effect, bounded by its timeout (a probe out of time fails, given up) */
 export const once = (
   transport: ProbeTransportService,
   target: ProbeTarget,
   timeoutMillis: number
 ): Effect.Effect<boolean> =>
-  Effect.timeoutTo(transport.check(target), {
-    duration: Duration.millis(timeoutMillis),
-    onSuccess: (pass) => pass,
-    onTimeout: () => false
-  })
+  Effect.timeoutTo(
+    Effect.async<boolean>((resume) => Effect.sync(transport.start(target, (pass) => resume(Effect.succeed(pass))))),
+    { duration: Duration.millis(timeoutMillis), onSuccess: (pass) => pass, onTimeout: () => false }
+  )
 
 /**
  * Waits until the probe passes: it runs every `intervalMillis` (the first at once), each within

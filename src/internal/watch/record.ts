@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import type * as Fiber from "effect/Fiber"
 import type * as heartbeat_ from "../heartbeat.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
+import type { Member } from "./grid.js"
 
 /** @internal */
 export interface WatchRec {
@@ -20,6 +20,9 @@ export interface WatchRec {
   failures: number
   /** the last probe passed */
   lastPass: boolean | undefined
-  /** the probe and limit loops of the current life */
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** the current life's places on the shared clocks (`grid.ts`) */
+  probeTicks: Member | undefined
+  limitTicks: Member | undefined
+  /** gives up the probe running now (its socket, request or process freed), if one is */
+  giveUp: (() => void) | undefined
 }

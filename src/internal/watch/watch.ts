@@ -1,29 +1,30 @@
 /**
- * The probe and the resource limits of an entity, while a life of it runs: one fiber per life,
- * started with the life (`start`, beside its heartbeat clock) and interrupted when it ends
- * (`leave`), which runs
+ * The probe and the resource limits of an entity, while a life of it runs: each joins the shared
+ * clock of its interval (`grid.ts`) when the life starts (`start`, beside its heartbeat clock),
+ * and leaves it when the life ends (`leave`). No fiber per entity nor per probe: 200 probes a
+ * second cost one timer wake and the probes' own I/O.
  *
- * - the probe loop: every interval one probe (`checks.ts`) within its timeout; a failure is a
- *   missed period of the heartbeat rule (`heartbeat.ts`), so `CondBeatMissedLow` and
- *   `CondBeatMissedHigh` fire as for heartbeats, and a pass resets the count; after the start,
- *   failures are not counted until the probe first passes or the start-up grace is over;
- * - the limits loop: every interval one sample of the process (`usage.ts`); `samples`
- *   consecutive samples over a limit raise `CondRaise` (`RaiseClassMemoryLimit`,
- *   `RaiseClassCpuLimit`), once per episode.
+ * - The probe: at each tick one probe (`checks.ts`), given up and failed at its timeout (the
+ *   clock wakes at that deadline); a failure is a missed period of the heartbeat rule
+ *   (`heartbeat.ts`), so `CondBeatMissedLow` and `CondBeatMissedHigh` fire as for heartbeats, and
+ *   a pass resets the count; after the start, failures are not counted until the probe first
+ *   passes or the start-up grace is over.
+ * - The limits: at each tick one sample of the process (`usage.ts`); `samples` consecutive
+ *   samples over a limit raise `CondRaise` (`RaiseClassMemoryLimit`, `RaiseClassCpuLimit`), once
+ *   per episode.
  *
  * It also gives the tree the CPU and RSS of each running process (`usageOf`), read at most once a
  * second per entity.
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as cond from "../condition.js"
 import { common, type Engine, forkOwned, pidOf } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
 import * as heartbeat_ from "../heartbeat.js"
 import * as checks from "./checks.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
+import * as grid_ from "./grid.js"
 import type { WatchRec } from "./record.js"
 import * as usage from "./usage.js"
 
@@ -34,7 +35,17 @@ export const watchRecFor = (
 ): WatchRec | undefined =>
   probe === undefined && limits === undefined
     ? undefined
-    : { probe, limits, probeState: heartbeat_.healthy, probes: 0, failures: 0, lastPass: undefined, fiber: undefined }
+    : {
+      probe,
+      limits,
+      probeState: heartbeat_.healthy,
+      probes: 0,
+      failures: 0,
+      lastPass: undefined,
+      probeTicks: undefined,
+      limitTicks: undefined,
+      giveUp: undefined
+    }
 
 /** @internal the CPU (percent of one core) and RSS (bytes) of a running process, as the tree shows */
 export interface Usage {
@@ -94,7 +105,13 @@ export const make = (engine: Engine): Watches => {
     return last === undefined ? undefined : { cpu: last.cpu ?? before?.cpu, rss: last.sample.rssBytes }
   }
 
-  const probeLoop = (rec: EntityRec, watch: WatchRec, probe: ProbeConfig, alive: () => boolean) => {
+  const grid = grid_.make(engine.now, (effect) => forkOwned(engine, effect))
+
+  /**
+   * The probe's member of its clock: at each tick one probe, unless the last one still runs; at its
+   * deadline (the timeout) a probe still running is given up, and fails.
+   */
+  const probeMember = (rec: EntityRec, watch: WatchRec, probe: ProbeConfig, alive: () => boolean) => {
     const startedAt = engine.now()
     let counting = probe.graceMillis === 0
     const judge = (pass: boolean): void => {
@@ -112,14 +129,38 @@ export const make = (engine: Engine): Watches => {
       if (step.low) engine.enqueue(rec, { _tag: "CondBeatMissedLow", ...common(engine, rec), missed })
       if (step.high) engine.enqueue(rec, { _tag: "CondBeatMissedHigh", ...common(engine, rec), missed })
     }
-    const one = Effect.zipRight(
-      Effect.sleep(probe.intervalMillis),
-      Effect.map(checks.once(transport, probe.target, probe.timeoutMillis), judge)
+    const member = grid.join(
+      probe.intervalMillis,
+      () => {
+        if (watch.giveUp !== undefined || !alive()) return
+        let over = false
+        const giveUp = transport.start(probe.target, (pass) => {
+          if (over) return
+          over = true
+          watch.giveUp = undefined
+          member.deadline = undefined
+          judge(pass)
+        })
+        if (over) return
+        watch.giveUp = () => {
+          over = true
+          giveUp()
+        }
+        member.deadline = engine.now() + probe.timeoutMillis
+      },
+      () => {
+        const giveUp = watch.giveUp
+        if (giveUp === undefined) return
+        watch.giveUp = undefined
+        giveUp()
+        judge(false)
+      }
     )
-    return Effect.whileLoop({ while: alive, body: () => one, step: () => {} })
+    return member
   }
 
-  const limitsLoop = (rec: EntityRec, limits: LimitConfig, alive: () => boolean) => {
+  /** what the limits do at each tick of their clock: one sample, judged against each limit */
+  const limitTicks = (rec: EntityRec, limits: LimitConfig, alive: () => boolean) => {
     let memory = usage.underLimit
     let cpu = usage.underLimit
     const raise = (klass: number, detail: string) =>
@@ -131,7 +172,10 @@ export const make = (engine: Engine): Watches => {
         severity: cond.RaiseSeverityCritical,
         detail
       })
-    const judge = (): void => {
+    // the first sample at the start: the first CPU figure needs one before it
+    const pid = pidOf(engine, rec)
+    if (pid !== undefined) sample(rec, pid)
+    return (): void => {
       const pid = pidOf(engine, rec)
       if (!alive() || pid === undefined) return
       const last = sample(rec, pid)
@@ -159,22 +203,20 @@ export const make = (engine: Engine): Watches => {
         }
       }
     }
-    const one = Effect.zipRight(Effect.sleep(limits.intervalMillis), Effect.sync(judge))
-    // the first sample at the start: the first CPU figure needs one before it
-    return Effect.zipRight(
-      Effect.sync(() => {
-        const pid = pidOf(engine, rec)
-        if (pid !== undefined) sample(rec, pid)
-      }),
-      Effect.whileLoop({ while: alive, body: () => one, step: () => {} })
-    )
   }
 
   const leave = (rec: EntityRec): void => {
     const watch = rec.watch
-    if (watch === undefined || watch.fiber === undefined) return
-    watch.fiber.unsafeInterruptAsFork(FiberId.none)
-    watch.fiber = undefined
+    if (watch === undefined) return
+    if (watch.probeTicks !== undefined) grid.leave(watch.probe!.intervalMillis, watch.probeTicks)
+    if (watch.limitTicks !== undefined) grid.leave(watch.limits!.intervalMillis, watch.limitTicks)
+    watch.probeTicks = undefined
+    watch.limitTicks = undefined
+    if (watch.giveUp !== undefined) {
+      const giveUp = watch.giveUp
+      watch.giveUp = undefined
+      giveUp()
+    }
   }
 
   const start = (rec: EntityRec): void => {
@@ -185,10 +227,9 @@ export const make = (engine: Engine): Watches => {
     watch.probeState = heartbeat_.healthy
     const generation = rec.generation
     const alive = () => rec.generation === generation && rec.status === "running" && rec.watch === watch
-    const loops: Array<Effect.Effect<void>> = []
-    if (watch.probe !== undefined) loops.push(probeLoop(rec, watch, watch.probe, alive))
-    if (watch.limits !== undefined) loops.push(limitsLoop(rec, watch.limits, alive))
-    watch.fiber = forkOwned(engine, Effect.all(loops, { concurrency: "unbounded", discard: true }))
+    const { limits, probe } = watch
+    if (probe !== undefined) watch.probeTicks = probeMember(rec, watch, probe, alive)
+    if (limits !== undefined) watch.limitTicks = grid.join(limits.intervalMillis, limitTicks(rec, limits, alive))
   }
 
   return { start, leave, usageOf }
