@@ -3,7 +3,7 @@
  * and a fake /proc reader provided in the HAM's context.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Queue, TestClock } from "effect"
+import { Chunk, Effect, Either, Exit, Queue, TestClock } from "effect"
 import type { Duration } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import type { ConditionEvent } from "effect-ham/Condition"
@@ -18,6 +18,8 @@ import {
 import * as top from "../src/internal/cli/top.js"
 import * as view from "../src/internal/cli/view.js"
 import * as width_ from "../src/internal/cli/width.js"
+import * as config from "../src/internal/daemon/config.js"
+import * as daemon from "../src/internal/daemon/daemon.js"
 import * as tree_ from "../src/internal/tree.js"
 import * as checks from "../src/internal/watch/checks.js"
 import type { ProbeTarget } from "../src/internal/watch/config.js"
@@ -438,5 +440,71 @@ describe("ham ls and ham top: the CPU and RSS columns", () => {
       "12M",
       "1.2G"
     ])
+  })
+})
+
+describe("the daemon's config file: probe and limits", () => {
+  it.live("an entity's probe and limits are read from the config and applied", () =>
+    Effect.gen(function*() {
+      const c = yield* config.parse({
+        entities: [{
+          name: "sleeper",
+          command: { command: "sleep", args: ["30"] },
+          probe: { exec: ["true"], interval: "2 seconds", timeout: 500, missedHigh: 5, startupGrace: "10 seconds" },
+          limits: { memory: 268435456, cpu: 90, samples: 5 },
+          conditions: [{
+            type: "CondRaise",
+            raise: { type: RaiseTypeHam, class: RaiseClassMemoryLimit },
+            actions: [{ _tag: "Signal", signal: "SIGTERM" }]
+          }]
+        }]
+      })
+      const ham = yield* Ham.Ham
+      yield* daemon.apply(ham, c)
+      const node = yield* entityNode("sleeper")
+      expect(node.probe).toMatchObject({
+        target: "exec true",
+        intervalMillis: 2_000,
+        timeoutMillis: 500,
+        missedLow: 1,
+        missedHigh: 5,
+        startupGraceMillis: 10_000
+      })
+      expect(node.conditions[0].filter).toBe("type RaiseTypeHam class RaiseClassMemoryLimit severity any")
+      const bad = yield* Effect.either(
+        config.parse({
+          entities: [{ name: "b", command: { command: "true" }, probe: { tcp: { port: 80 }, every: 1 } }]
+        })
+      )
+      expect(Either.isLeft(bad) && bad.left.reason).toMatch(/^entities\.0\.probe\.every is not allowed/)
+    }).pipe(Effect.provide(Ham.layer())))
+
+  it.live("a config with a bad probe is an InvalidArgument when applied, and the entity is not attached", () =>
+    Effect.gen(function*() {
+      const c = yield* config.parse({
+        entities: [{ name: "b", command: { command: "true" }, probe: { tcp: { port: 80 }, interval: -1 } }]
+      })
+      const failed = yield* Effect.either(daemon.apply(yield* Ham.Ham, c))
+      expect(Either.isLeft(failed) && failed.left).toMatchObject({
+        _tag: "InvalidArgument",
+        argument: "probe.interval"
+      })
+      expect((yield* Ham.snapshot).entities).toEqual([])
+    }).pipe(Effect.provide(Ham.layer())))
+
+  it("the JSON Schema describes them", () => {
+    const schema = config.jsonSchema() as any
+    expect(Object.keys(schema.$defs.Entity.properties)).toEqual(expect.arrayContaining(["probe", "limits"]))
+    expect(Object.keys(schema.$defs.Probe.properties)).toEqual([
+      "http",
+      "tcp",
+      "exec",
+      "interval",
+      "timeout",
+      "missedLow",
+      "missedHigh",
+      "startupGrace"
+    ])
+    expect(Object.keys(schema.$defs.Limits.properties)).toEqual(["memory", "cpu", "samples", "interval"])
   })
 })
