@@ -40,12 +40,13 @@ import * as selfLives from "../lives/self.js"
 import * as notifyServer from "../notify/server.js"
 import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
+import * as grid_ from "../grid.js"
 import * as watch from "../watch/watch.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
 import type { EntityDoc } from "./doc.js"
-import { type Engine, pidOf, quiesce, recordOf } from "./engine.js"
+import { type Engine, forkOwned, pidOf, quiesce, recordOf } from "./engine.js"
 import { HamExtension } from "./extension.js"
 import * as interpret from "./interpret.js"
 import * as operate from "./operate.js"
@@ -210,8 +211,9 @@ export const make = (
       drivers: undefined as never
     }
     // a life's start and end also start and stop its probe and limits (watch/watch.ts)
-    const clocks = beats.make(engine)
-    const watches = watch.make(engine)
+    const grid = grid_.make(now, (effect) => forkOwned(engine, effect))
+    const clocks = beats.make(engine, grid)
+    const watches = watch.make(engine, grid)
     engine.beats = {
       start: (rec) => {
         clocks.start(rec)

@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import type * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import type * as entity_ from "../entity.js"
+import type { Member } from "../grid.js"
 import type * as heartbeat_ from "../heartbeat.js"
 import type * as launch from "../launch/launcher.js"
 import type { Code } from "../lives/scope.js"
@@ -95,21 +96,12 @@ export interface BeatRec {
   count: number
   state: heartbeat_.BeatState
   seen: boolean
-  /** the shared clock this entity's periods are counted by, while it runs */
-  clock: BeatClock | undefined
-  /** the end of its first period: the first grid line at least one interval after its start */
-  firstDue: number
+  /** its place on the shared clock of its interval (`grid.ts`), while it runs */
+  member: Member | undefined
 }
 
 /** @internal */
 export type BeatConfig = validate.HeartbeatConfig
-
-/** @internal every entity beating at one interval shares one clock fiber (see beats.ts) */
-export interface BeatClock {
-  readonly intervalMillis: number
-  readonly members: Set<EntityRec>
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
-}
 
 /** @internal an existing process watched by pid */
 export interface ExternalPid {

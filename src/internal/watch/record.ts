@@ -7,7 +7,7 @@
  */
 import type * as heartbeat_ from "../heartbeat.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
-import type { Member } from "./grid.js"
+import type { Member } from "../grid.js"
 
 /** @internal */
 export interface WatchRec {
@@ -20,7 +20,7 @@ export interface WatchRec {
   failures: number
   /** the last probe passed */
   lastPass: boolean | undefined
-  /** the current life's places on the shared clocks (`grid.ts`) */
+  /** the current life's places on the shared clocks (`../grid.ts`) */
   probeTicks: Member | undefined
   limitTicks: Member | undefined
   /** gives up the probe running now (its socket, request or process freed), if one is */

@@ -1,6 +1,6 @@
 /**
  * The probe and the resource limits of an entity, while a life of it runs: each joins the shared
- * clock of its interval (`grid.ts`) when the life starts (`start`, beside its heartbeat clock),
+ * clock of its interval (`../grid.ts`) when the life starts (`start`, beside its heartbeat clock),
  * and leaves it when the life ends (`leave`). No fiber per entity nor per probe: 200 probes a
  * second cost one timer wake and the probes' own I/O.
  *
@@ -19,12 +19,12 @@
  * @internal
  */
 import * as cond from "../condition.js"
-import { common, type Engine, forkOwned, pidOf } from "../ham/engine.js"
+import { common, type Engine, pidOf } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
 import * as heartbeat_ from "../heartbeat.js"
 import * as checks from "./checks.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
-import * as grid_ from "./grid.js"
+import * as grid_ from "../grid.js"
 import type { WatchRec } from "./record.js"
 import * as usage from "./usage.js"
 
@@ -70,7 +70,7 @@ interface Last {
 const megabyte = 1024 * 1024
 
 /** @internal */
-export const make = (engine: Engine): Watches => {
+export const make = (engine: Engine, grid: grid_.Grid): Watches => {
   const transport = checks.transportOf(engine.runtime.context)
   const reader = usage.readerOf(engine.runtime.context)
   /** the last sample of each process entity (the limits loop's, or the tree's) */
@@ -105,7 +105,6 @@ export const make = (engine: Engine): Watches => {
     return last === undefined ? undefined : { cpu: last.cpu ?? before?.cpu, rss: last.sample.rssBytes }
   }
 
-  const grid = grid_.make(engine.now, (effect) => forkOwned(engine, effect))
 
   /**
    * The probe's member of its clock: at each tick one probe, unless the last one still runs; at its
@@ -132,7 +131,8 @@ export const make = (engine: Engine): Watches => {
     const member = grid.join(
       probe.intervalMillis,
       () => {
-        if (watch.giveUp !== undefined || !alive()) return
+        if (!alive()) return false
+        if (watch.giveUp !== undefined) return
         let over = false
         const giveUp = transport.start(probe.target, (pass) => {
           if (over) return
@@ -175,9 +175,10 @@ export const make = (engine: Engine): Watches => {
     // the first sample at the start: the first CPU figure needs one before it
     const pid = pidOf(engine, rec)
     if (pid !== undefined) sample(rec, pid)
-    return (): void => {
+    return (): boolean | void => {
+      if (!alive()) return false
       const pid = pidOf(engine, rec)
-      if (!alive() || pid === undefined) return
+      if (pid === undefined) return
       const last = sample(rec, pid)
       if (last === undefined) return
       if (limits.memoryBytes !== undefined) {

@@ -3,8 +3,9 @@
  * grid lines common to all of them (multiples of the interval on the HAM's clock), so that 200
  * probes every second cost one timer wake a second, not 200 drifting ones. A member joins at its
  * start; its first tick is the first grid line at least one interval later. A clock's fiber ends
- * when its last member leaves. A member may also set a deadline inside the period (a probe's
- * timeout): the clock wakes then too. (The heartbeat clocks of `ham/beats.ts` follow the same grid.)
+ * when its last member leaves. A member whose tick answers `false` leaves then. A member may also
+ * set a deadline inside the period (a probe's timeout): the clock wakes then too. The heartbeat
+ * clocks (`ham/beats.ts`), probes and resource limits (`watch/watch.ts`) run on it.
  *
  * @internal
  */
@@ -13,7 +14,8 @@ import type * as Fiber from "effect/Fiber"
 
 /** @internal one member: what it does at each of its ticks, and at its deadline */
 export interface Member {
-  readonly tick: () => void
+  /** `false`: the member leaves its clock */
+  readonly tick: () => boolean | void
   /** the first grid line it is ticked at */
   firstDue: number
   /** a time inside the period at which `expire` runs (once; the member sets it again) */
@@ -30,7 +32,7 @@ interface Clock {
 /** @internal */
 export interface Grid {
   /** the member is ticked every `intervalMillis` from the first grid line an interval from now */
-  readonly join: (intervalMillis: number, tick: () => void, expire?: () => void) => Member
+  readonly join: (intervalMillis: number, tick: () => boolean | void, expire?: () => void) => Member
   readonly leave: (intervalMillis: number, member: Member) => void
 }
 
@@ -65,7 +67,7 @@ export const make = (
           if (wake !== line) return
           last = line
           for (const member of clock.members) {
-            if (line >= member.firstDue) member.tick()
+            if (line >= member.firstDue && member.tick() === false) clock.members.delete(member)
           }
         })
       )
@@ -79,7 +81,7 @@ export const make = (
     return loop
   }
 
-  const join = (intervalMillis: number, tick: () => void, expire: () => void = () => {}): Member => {
+  const join = (intervalMillis: number, tick: () => boolean | void, expire: () => void = () => {}): Member => {
     const member: Member = {
       tick,
       expire,
