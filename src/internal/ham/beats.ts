@@ -10,8 +10,8 @@
  *
  * @internal
  */
-import * as heartbeat_ from "../heartbeat.js"
 import type { Grid } from "../grid.js"
+import * as heartbeat_ from "../heartbeat.js"
 import { type Beats, common, type Engine } from "./engine.js"
 import type { BeatRec, EntityRec } from "./state.js"
 

@@ -5,9 +5,9 @@
  *
  * @internal
  */
+import type { Member } from "../grid.js"
 import type * as heartbeat_ from "../heartbeat.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
-import type { Member } from "../grid.js"
 
 /** @internal */
 export interface WatchRec {

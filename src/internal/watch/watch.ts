@@ -19,12 +19,12 @@
  * @internal
  */
 import * as cond from "../condition.js"
+import * as grid_ from "../grid.js"
 import { common, type Engine, pidOf } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
 import * as heartbeat_ from "../heartbeat.js"
 import * as checks from "./checks.js"
 import type { LimitConfig, ProbeConfig } from "./config.js"
-import * as grid_ from "../grid.js"
 import type { WatchRec } from "./record.js"
 import * as usage from "./usage.js"
 
@@ -104,7 +104,6 @@ export const make = (engine: Engine, grid: grid_.Grid): Watches => {
     const last = before !== undefined && engine.now() - before.at < 1_000 ? before : sample(rec, pid)
     return last === undefined ? undefined : { cpu: last.cpu ?? before?.cpu, rss: last.sample.rssBytes }
   }
-
 
   /**
    * The probe's member of its clock: at each tick one probe, unless the last one still runs; at its
