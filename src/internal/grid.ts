@@ -36,6 +36,9 @@ export interface Grid {
   readonly leave: (intervalMillis: number, member: Member) => void
 }
 
+/** the `expire` of members that set no deadline (one function for all of them) */
+const noDeadline = (): void => {}
+
 /** @internal clocks on `now`, their fibers forked with `fork` */
 export const make = (
   now: () => number,
@@ -81,7 +84,7 @@ export const make = (
     return loop
   }
 
-  const join = (intervalMillis: number, tick: () => boolean | void, expire: () => void = () => {}): Member => {
+  const join = (intervalMillis: number, tick: () => boolean | void, expire: () => void = noDeadline): Member => {
     const member: Member = {
       tick,
       expire,
