@@ -93,8 +93,9 @@ export interface RestartPolicyOptions {
  * `CondBeatMissedLow` fires after `missedLow` consecutive failures (default 1),
  * `CondBeatMissedHigh` after `missedHigh` (default 3; 0 disables a level), once per episode until
  * a `heartbeatHealthy` action runs; a passing probe resets the count. After each start, failures
- * are not counted until the probe first passes or `startupGrace` (default 0) is over: a slow
- * start is told apart from a hang (Kubernetes' startup probe).
+ * are not counted until the probe first passes, the process says `READY=1` on its notify socket,
+ * or `startupGrace` (default 0) is over: a slow start is told apart from a hang (Kubernetes'
+ * startup probe).
  *
  * @since 0.1.0
  * @category models

@@ -5,7 +5,7 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Queue } from "effect"
 import { Action, Entity, Ham } from "effect-ham"
 import {
   CondBeatMissedHigh,
@@ -156,6 +156,37 @@ describe("Probes against real servers and commands", () => {
       yield* waitUntil("no probe command left", () => liveWithCmdline(marker).length === 0, 1_000)
       yield* Ham.detach("slow")
       yield* waitUntil("no probe command left after the detach", () => liveProcesses(marker).length === 0, 1_000)
+    })))
+})
+
+describe("Start-up grace and READY=1", () => {
+  it.live("a child that says READY=1 ends its start-up grace: its failures count at once", () =>
+    withHam(Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      // says READY=1 on its notify socket, and keeps the connection open
+      const script =
+        `const s = require("node:net").connect(process.env.HAM_NOTIFY_SOCKET, () => s.write("READY=1\\n")); ` +
+        `setInterval(() => {}, 1000)`
+      const probe = { exec: ["false"], interval: "100 millis", timeout: "90 millis", startupGrace: "1 minute" } as const
+      yield* Ham.attach(
+        Entity.process("ready", Command.make(process.execPath, "-e", script), { output: "ignore" }),
+        { probe }
+      )
+      // the same failing probe on a child that never says it: within its grace, nothing counts
+      yield* Ham.attach(
+        Entity.process("silent", Command.make(process.execPath, "-e", "setInterval(() => {}, 1000)"), {
+          output: "ignore"
+        }),
+        { probe }
+      )
+      const seen = yield* awaitEvents(events, is(CondBeatMissedLow, "ready"), 5_000)
+      yield* waitUntilEffect(
+        "three failed probes of the silent one",
+        Effect.map(probeOf("silent"), (p) => p.failures >= 3)
+      )
+      const later = yield* Queue.takeAll(events)
+      expect([...seen, ...later].some(is(CondBeatMissedLow, "silent"))).toBe(false)
+      expect((yield* probeOf("silent")).missed).toBe(0)
     })))
 })
 

@@ -8,7 +8,7 @@
  *   clock wakes at that deadline); a failure is a missed period of the heartbeat rule
  *   (`heartbeat.ts`), so `CondBeatMissedLow` and `CondBeatMissedHigh` fire as for heartbeats, and
  *   a pass resets the count; after the start, failures are not counted until the probe first
- *   passes or the start-up grace is over.
+ *   passes, the life says it is ready (`READY=1`) or the start-up grace is over.
  * - The limits: at each tick one sample of the process (`usage.ts`); `samples` consecutive
  *   samples over a limit raise `CondRaise` (`RaiseClassMemoryLimit`, `RaiseClassCpuLimit`), once
  *   per episode.
@@ -20,7 +20,7 @@
  */
 import * as cond from "../condition.js"
 import * as grid_ from "../grid.js"
-import { common, type Engine, pidOf } from "../ham/engine.js"
+import { common, type Engine, isReady, pidOf } from "../ham/engine.js"
 import type { EntityRec } from "../ham/state.js"
 import * as heartbeat_ from "../heartbeat.js"
 import * as checks from "./checks.js"
@@ -118,7 +118,8 @@ export const make = (engine: Engine, grid: grid_.Grid): Watches => {
       if (!pass) watch.failures++
       watch.lastPass = pass
       if (!counting) {
-        if (!pass && engine.now() - startedAt < probe.graceMillis) return
+        // a life that said it is ready (READY=1) is up: its grace is over
+        if (!pass && engine.now() - startedAt < probe.graceMillis && !isReady(engine, rec)) return
         counting = true
       }
       const step = heartbeat_.tick(watch.probeState, pass, probe)
