@@ -7,6 +7,7 @@ import * as cover from "./cover.js"
 import * as group from "./group.js"
 import * as guardian from "./guardian.js"
 import * as ls from "./ls.js"
+import * as probes from "./probes.js"
 import * as processes from "./process.js"
 import * as remote from "./remote.js"
 import * as restart from "./restart.js"
@@ -26,6 +27,7 @@ const main = Effect.gen(function*() {
   yield* processes.heapPerIdleChild
   yield* telemetry.cost
   yield* processes.idleChildren
+  yield* probes.probeCpu
   yield* guardian.store
   yield* guardian.opening
   yield* guardian.takeover

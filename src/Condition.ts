@@ -168,6 +168,28 @@ export const RaiseTypeHam: number = internal.RaiseTypeHam
 export const RaiseClassRestartGaveUp: number = internal.RaiseClassRestartGaveUp
 
 /**
+ * The raise `class` of the condition the HAM raises on a process or pid entity whose resident
+ * memory stayed over its `limits.memory` for `limits.samples` consecutive samples (`type` is
+ * `RaiseTypeHam`, `severity` `RaiseSeverityCritical`, `detail` gives the RSS and the limit).
+ * End the process on it, and restart it on its death:
+ * `Ham.conditionRaise(entity, { type: RaiseTypeHam, class: RaiseClassMemoryLimit })` piped to
+ * `Ham.action(Action.signal("SIGTERM"))`, and `Ham.condition(entity, CondDeath)` to `Ham.restart`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RaiseClassMemoryLimit: number = internal.RaiseClassMemoryLimit
+
+/**
+ * The raise `class` of the condition the HAM raises on a process or pid entity whose CPU use
+ * stayed over its `limits.cpu` (percent of one core) for `limits.samples` consecutive samples.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RaiseClassCpuLimit: number = internal.RaiseClassCpuLimit
+
+/**
  * The severity of the HAM's give-up raise.
  *
  * @since 0.1.0

@@ -128,6 +128,16 @@ export type {
    * @since 0.1.0
    * @category models
    */
+  LimitOptions,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  ProbeOptions,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
   RaiseInput,
   /**
    * @since 0.1.0

@@ -82,13 +82,66 @@ export interface RestartPolicyOptions {
 }
 
 /**
- * Options of `Ham.attach`: heartbeat and the entity's own restart policy.
+ * A health check that the HAM pulls, every `interval` (default 10 seconds), while the entity runs:
+ * exactly one of
+ *
+ * - `http`: a GET of this URL; a 2xx or 3xx status passes;
+ * - `tcp`: a connection to `port` (on `host`, default `127.0.0.1`); an accepted one passes;
+ * - `exec`: this command and its arguments, run without a shell; exit code 0 passes.
+ *
+ * A probe that takes longer than `timeout` (default 1 second, at most the interval) fails (an exec
+ * probe's process group is killed). Failures count as missed heartbeats, on their own count:
+ * `CondBeatMissedLow` fires after `missedLow` consecutive failures (default 1),
+ * `CondBeatMissedHigh` after `missedHigh` (default 3; 0 disables a level), once per episode until
+ * a `heartbeatHealthy` action runs; a passing probe resets the count. After each start, failures
+ * are not counted until the probe first passes, the process says `READY=1` on its notify socket,
+ * or `startupGrace` (default 0) is over: a slow start is told apart from a hang (Kubernetes'
+ * startup probe).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProbeOptions {
+  readonly http?: string | undefined
+  readonly tcp?: { readonly port: number; readonly host?: string | undefined } | undefined
+  readonly exec?: ReadonlyArray<string> | undefined
+  readonly interval?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly missedLow?: number | undefined
+  readonly missedHigh?: number | undefined
+  readonly startupGrace?: Duration.DurationInput | undefined
+}
+
+/**
+ * Resource limits of a process or pid entity, sampled from `/proc` every `interval` (default 1
+ * second) while it runs. When its resident memory stays over `memory` bytes, or its CPU use over
+ * `cpu` percent of one core, for `samples` consecutive samples (default 3), the HAM raises
+ * `CondRaise` on it with `type: RaiseTypeHam` and `class: RaiseClassMemoryLimit` or
+ * `RaiseClassCpuLimit` (severity `RaiseSeverityCritical`): attach actions to it, such as a
+ * signal that ends the process (whose death then runs its restart, as PM2's
+ * `max_memory_restart` does). Each limit raises once per episode: again only after a sample under
+ * it, or in a new life.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LimitOptions {
+  readonly memory?: number | undefined
+  readonly cpu?: number | undefined
+  readonly samples?: number | undefined
+  readonly interval?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `Ham.attach`: heartbeat, probe, resource limits and the entity's own restart policy.
  *
  * @since 0.1.0
  * @category models
  */
 export interface AttachOptions extends RestartPolicyOptions {
   readonly heartbeat?: HeartbeatOptions | undefined
+  readonly probe?: ProbeOptions | undefined
+  readonly limits?: LimitOptions | undefined
 }
 
 /**

@@ -77,3 +77,12 @@ export interface GroupNode extends Schema.Schema.Type<typeof internal.GroupNode>
  * @category getters
  */
 export const render: (tree: Tree) => string = internal.render
+
+/**
+ * A size in bytes in at most 5 columns, as `ls -h` shows it: `512B`, `9.8K`, `12M`, `1.2G` (how
+ * `ham ls` and `Tree.render` show an entity's `rss`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const formatBytes: (bytes: number) => string = internal.formatBytes

@@ -51,8 +51,11 @@ describe("ham daemon", () => {
       const table = ham("ls", "--socket", socket)
       expect(table.code).toBe(0)
       const lines = table.stdout.trimEnd().split("\n")
-      expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +RESTARTS +DEATHS +LAST DEATH$/)
-      expect(lines[1]).toMatch(new RegExp(`^sleeper +process +${sleeperPid} +running +\\d+s +0 +0 +-$`))
+      // processes run: their CPU and RSS are shown
+      expect(lines[0]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +CPU% +RSS +RESTARTS +DEATHS +LAST DEATH$/)
+      expect(lines[1]).toMatch(
+        new RegExp(`^sleeper +process +${sleeperPid} +running +\\d+s +\\d+\\.\\d +[\\d.]+[BKMG] +0 +0 +-$`)
+      )
       for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
 
       const events = yield* spawned("events", "-f", "sleeper", "--socket", socket)

@@ -162,6 +162,19 @@ const expected: Record<string, Expectation> = {
       /this process: (\d+);[\s\S]*spawner "inline": svc pid \d+, its parent \1 \(this process\)/
     ]
   },
+  "probes.ts": {
+    contains: [
+      /cache: CondRaise class 2: RSS \d+\.\d MiB over the limit of 100\.0 MiB for 2 samples/,
+      "cache: CondRestart (restart 1)",
+      "web: CondBeatMissedHigh after 3 failed probes",
+      "web: CondDeath (killed by SIGKILL)",
+      "web: CondRestart (restart 1)",
+      /web: running, restarts 1 {2}cpu \d+\.\d % {2}rss \S+ {2}probe http http:\/\/127\.0\.0\.1:\d+\/health: \d+ run, \d+ failed, last passed/,
+      /cache: running, restarts 1 {2}cpu \d+\.\d % {2}rss \S+/,
+      /checker: running, restarts 0 {2}probe exec sh -c 'test -d \/tmp': \d+ run, 0 failed, last passed/
+    ],
+    timeoutMillis: 30_000
+  },
   "run-main.ts": {
     contains: [/READY \{"api":\d+,"indexer":\d+,"spawner":\d+\}/, "indexer received: SIGINT", "api received: SIGTERM"]
   },

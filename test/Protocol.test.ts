@@ -404,7 +404,10 @@ const comparable = (value: unknown): unknown => {
   if (typeof value !== "object" || value === null) return value
   return Object.fromEntries(
     Object.entries(value)
-      .filter(([key]) => !["time", "seq", "pid", "spawnerPid", "created", "lastEvent", "startedAt"].includes(key))
+      // what differs between two HAMs' processes (their ids, times, and measured CPU and RSS)
+      .filter(([key]) =>
+        !["time", "seq", "pid", "spawnerPid", "created", "lastEvent", "startedAt", "cpu", "rss"].includes(key)
+      )
       .map(([key, v]) => [key, comparable(v)])
   )
 }

@@ -87,7 +87,8 @@ describe("ham top in a terminal (tmux)", () => {
           term.capture,
           (s) =>
             s.includes(`web AbnormalDeath pid ${web.pid} SIGKILL`) && /web Restart restart 1 pid \d+/.test(s) &&
-            /\nweb +process +\d+ +running +\S+ +1 +1 +SIGKILL\n/.test(s),
+            // UPTIME, CPU% and RSS (a life just started may show no CPU yet: "-")
+            /\nweb +process +\d+ +running +\S+ +(\d+\.\d|-) +(\S+[BKMG]|-) +1 +1 +SIGKILL\n/.test(s),
           3000
         )
         const small = term.capture()
@@ -95,7 +96,8 @@ describe("ham top in a terminal (tmux)", () => {
         const lines = small.replace(/\n+$/, "").split("\n")
         expect(lines.length).toBeLessThanOrEqual(24)
         for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
-        expect(small).toMatch(/\npayment-gate\S*…\S*-replica +process/)
+        // the CPU% and RSS columns leave the name less room: it loses more of its middle
+        expect(small).toMatch(/\npayment\S*…\S*replica +process/)
 
         // a resized terminal is drawn again at its size: the long name whole
         term.run("resize-window", "-t", "top", "-x", "132", "-y", "40")
@@ -118,7 +120,9 @@ describe("ham top in a terminal (tmux)", () => {
         const large = term.capture()
         console.log(`ham top at 132×40:\n${large}`)
         for (const line of large.split("\n")) expect(line.length).toBeLessThanOrEqual(132)
-        expect(large).toMatch(new RegExp(`\\n${longName} +process +\\d+ +running +\\S+ +1 +1 +SIGKILL\\n`))
+        expect(large).toMatch(
+          new RegExp(`\\n${longName} +process +\\d+ +running +\\S+ +(\\d+\\.\\d|-) +(\\S+[BKMG]|-) +1 +1 +SIGKILL\\n`)
+        )
 
         expect(ham("stop", "--socket", socket).code).toBe(0)
         yield* showing("exit 3", term.capture, (s) => s.includes("exit=3"), 15_000)
@@ -148,7 +152,7 @@ describe("ham top --once", () => {
         expect(lines[0]).toMatch(
           /^ham top {2}\d\/2 running {2}up \d+s {2}events \S+ {2}\d\d:\d\d:\d\d {2}\S+ham\.sock$/
         )
-        expect(lines[2]).toMatch(/^NAME +KIND +PID +STATE +UPTIME RESTARTS DEATHS LAST DEATH$/)
+        expect(lines[2]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +CPU% +RSS +RESTARTS DEATHS LAST DEATH$/)
         expect(out.stdout).toContain(`web AbnormalDeath pid ${web.pid} SIGKILL`)
         expect(lines.length).toBeLessThanOrEqual(24)
         for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)

@@ -194,6 +194,12 @@ export const RaiseClassRestartGaveUp = 1
 /** @internal */
 export const RaiseSeverityCritical = 7
 
+/** @internal a process over its memory limit (watch/limits.ts) */
+export const RaiseClassMemoryLimit = 2
+
+/** @internal a process over its CPU limit (watch/limits.ts) */
+export const RaiseClassCpuLimit = 3
+
 const ConditionHandleTypeId = Symbol.for("effect-ham/ConditionHandle")
 
 const ConditionHandleProto = {

@@ -137,6 +137,28 @@ export const EntityNode = Schema.Struct({
     missed: Schema.Number,
     unhealthy: Schema.Boolean
   })),
+  /**
+   * its probe: what it checks (`http <url>`, `tcp <host>:<port>`, `exec <command>`), its timing,
+   * the consecutive failures now, whether a missed level fired (no `heartbeatHealthy` since), the
+   * probes run and failed, and whether the last one passed
+   */
+  probe: Schema.optional(Schema.Struct({
+    target: Schema.String,
+    intervalMillis: Schema.Number,
+    timeoutMillis: Schema.Number,
+    missedLow: Schema.Number,
+    missedHigh: Schema.Number,
+    startupGraceMillis: Schema.Number,
+    missed: Schema.Number,
+    unhealthy: Schema.Boolean,
+    probes: Schema.Number,
+    failures: Schema.Number,
+    lastPassed: Schema.optional(Schema.Boolean)
+  })),
+  /** a running process's CPU use, percent of one core (since the previous sample, at most a second old) */
+  cpu: Schema.optional(Schema.Number),
+  /** a running process's resident memory in bytes */
+  rss: Schema.optional(Schema.Number),
   conditions: Schema.Array(ConditionNode)
 })
 
@@ -258,6 +280,18 @@ const renderConditions = (conditions: ReadonlyArray<ConditionNode>, indent: stri
   })
 }
 
+/** @internal a size in bytes in at most 5 columns, as `ls -h` shows it: 512B, 9.8K, 12M, 1.2G */
+export const formatBytes = (n: number): string => {
+  const units = ["B", "K", "M", "G", "T"]
+  let value = n
+  let unit = 0
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${Math.round(value)}B` : `${value < 9.95 ? value.toFixed(1) : Math.round(value)}${units[unit]}`
+}
+
 /** @internal renders the tree as text, in the spirit of `ls -R /proc/ham` */
 export const render = (tree: Tree): string => {
   const out: Array<string> = [
@@ -289,8 +323,17 @@ export const render = (tree: Tree): string => {
         (entity.heartbeat === undefined
           ? ""
           : `  heartbeats ${s.heartbeats} missed low/high ${s.missedLow}/${s.missedHigh}` +
-            (entity.heartbeat.unhealthy ? " UNHEALTHY" : ""))
+            (entity.heartbeat.unhealthy ? " UNHEALTHY" : "")) +
+        (entity.cpu === undefined ? "" : `  cpu ${entity.cpu.toFixed(1)}%`) +
+        (entity.rss === undefined ? "" : `  rss ${formatBytes(entity.rss)}`)
     )
+    if (entity.probe !== undefined) {
+      const p = entity.probe
+      out.push(
+        `  probe ${p.target} every ${p.intervalMillis} ms: ${p.probes} run, ${p.failures} failed` +
+          (p.missed > 0 ? `, ${p.missed} in a row` : "") + (p.unhealthy ? " UNHEALTHY" : "")
+      )
+    }
     if (s.lastDeath !== undefined) out.push(`  last death: ${s.lastDeath.split("\n")[0]}`)
     renderConditions(entity.conditions, "  ", out)
   }

@@ -63,6 +63,9 @@ export const table = (
   uptimeOf: (pid: number) => number | undefined = () => undefined,
   width = 80
 ): string => {
+  // the CPU and RSS columns, when some entity runs a process
+  const usage = tree.entities.some((e) => e.cpu !== undefined || e.rss !== undefined)
+  const columns = usage ? usageColumns : shortColumns
   const rows = tree.entities.map((e) => {
     const uptime = e.status !== "running"
       ? undefined
@@ -79,6 +82,9 @@ export const table = (
         e.pid === undefined ? "-" : String(e.pid),
         e.heartbeat?.unhealthy ? `${state}!` : state,
         uptime === undefined ? "-" : ago(uptime),
+        ...(usage
+          ? [e.cpu === undefined ? "-" : percent(e.cpu), e.rss === undefined ? "-" : tree_.formatBytes(e.rss)]
+          : []),
         count(e.stats.restarts),
         count(e.stats.deaths)
       ],
@@ -86,7 +92,7 @@ export const table = (
     }
   })
   // each short column: its header, widened to its longest cell up to its bound
-  const short = shortColumns.map(([header, bound], i) =>
+  const short = columns.map(([header, bound], i) =>
     rows.reduce((w, row) => Math.max(w, Math.min(bound, width_.width(row.short[i]))), header.length)
   )
   const rest = Math.max(2, width - short.reduce((n, w) => n + w + 1, 0) - 1)
@@ -109,20 +115,31 @@ export const table = (
       width
     )
   return [
-    line("NAME", shortColumns.map(([header]) => header), "LAST DEATH"),
+    line("NAME", columns.map(([header]) => header), "LAST DEATH"),
     ...rows.map((row) => line(row.name, row.short, row.last))
   ].join("\n")
 }
 
 /** the short columns of `ham ls`: header, widest cell shown */
-const shortColumns = [
+const shortColumns: ReadonlyArray<readonly [string, number]> = [
   ["KIND", 7],
   ["PID", 7],
   ["STATE", 12],
   ["UPTIME", 6],
   ["RESTARTS", 8],
   ["DEATHS", 6]
-] as const
+]
+
+/** with the CPU (percent of a core) and RSS of the processes, after the uptime */
+const usageColumns: ReadonlyArray<readonly [string, number]> = [
+  ...shortColumns.slice(0, 4),
+  ["CPU%", 5],
+  ["RSS", 5],
+  ...shortColumns.slice(4)
+]
+
+/** @internal a CPU use in at most 5 columns: 0.3, 12.5, 100, 1600 */
+export const percent = (cpu: number): string => cpu < 100 ? cpu.toFixed(1) : String(Math.round(cpu))
 
 /** @internal the root of the tree (`/`): the HAM's own fields, without its entities */
 export type RootNode = Omit<tree_.Tree, "global" | "entities">

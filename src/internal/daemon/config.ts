@@ -46,6 +46,8 @@ export const EntityConfig = Schema.Struct({
   restartIntensity: data.AttachOptions.fields.restartIntensity,
   backoff: Schema.optional(Schema.Literal(false)).annotations({ description: "false turns the back-off off" }),
   backoffResetAfter: data.AttachOptions.fields.backoffResetAfter,
+  probe: data.AttachOptions.fields.probe,
+  limits: data.AttachOptions.fields.limits,
   reload: Schema.optional(Schema.Literal("graceful", "restart")).annotations({
     description: "how `ham reload` applies a change of only its command: \"graceful\" starts the new process " +
       "and stops the old one once the new one says READY=1, keeping its statistics; \"restart\" (default) " +

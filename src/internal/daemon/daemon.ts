@@ -99,7 +99,9 @@ const attach = (ham: HamService, e: EntityConfig) =>
       heartbeat: e.heartbeat,
       restartIntensity: e.restartIntensity,
       backoff: e.backoff,
-      backoffResetAfter: e.backoffResetAfter
+      backoffResetAfter: e.backoffResetAfter,
+      probe: e.probe,
+      limits: e.limits
     })
     for (const c of e.conditions) yield* addCondition(ham, handle, c)
   })

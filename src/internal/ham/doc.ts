@@ -242,8 +242,7 @@ export const fromDoc = (doc: EntityDoc, into: EntityRec | undefined, policyOf: (
       count: s.heartbeats,
       state: { missed: 0, lowFired: false, highFired: false },
       seen: false,
-      clock: undefined,
-      firstDue: 0
+      member: undefined
     }
   }
   return rec

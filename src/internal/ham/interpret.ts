@@ -174,6 +174,7 @@ export const make = (engine: Engine) => {
       case "HeartbeatHealthy":
         return Effect.sync(() => {
           if (ctx.rec.beat !== undefined) ctx.rec.beat.state = heartbeat_.heal(ctx.rec.beat.state)
+          if (ctx.rec.watch !== undefined) ctx.rec.watch.probeState = heartbeat_.heal(ctx.rec.watch.probeState)
         })
       case "Log": {
         if (engine.state.verbosity < action.verbosity) return Effect.void

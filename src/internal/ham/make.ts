@@ -27,6 +27,7 @@ import type { InvalidArgument } from "../../HamError.js"
 import type * as Api from "../../HamService.js"
 import type * as cond from "../condition.js"
 import type * as entity_ from "../entity.js"
+import * as grid_ from "../grid.js"
 import type * as intensity_ from "../intensity.js"
 import * as inlineLauncher from "../launch/inline.js"
 import * as launch from "../launch/launcher.js"
@@ -41,6 +42,7 @@ import * as notifyServer from "../notify/server.js"
 import * as nodes_ from "../remote/nodes.js"
 import * as store_ from "../store/service.js"
 import type { GroupNode } from "../tree.js"
+import * as watch from "../watch/watch.js"
 import * as beats from "./beats.js"
 import * as conditions from "./conditions.js"
 import * as dispatch from "./dispatch.js"
@@ -211,7 +213,20 @@ export const make = (
       beats: undefined as never,
       drivers: undefined as never
     }
-    engine.beats = beats.make(engine)
+    // a life's start and end also start and stop its probe and limits (watch/watch.ts)
+    const grid = grid_.make(now, (effect) => forkOwned(engine, effect))
+    const clocks = beats.make(engine, grid)
+    const watches = watch.make(engine, grid)
+    engine.beats = {
+      start: (rec) => {
+        clocks.start(rec)
+        watches.start(rec)
+      },
+      leave: (rec) => {
+        clocks.leave(rec)
+        watches.leave(rec)
+      }
+    }
     const interpreter = interpret.make(engine)
     engine.wake = interpreter.wake
     engine.runAdded = interpreter.runAdded
@@ -317,7 +332,14 @@ export const make = (
       ),
       removeFailAction: commit(conds.removeFailAction),
       snapshot: Effect.sync(() => {
-        const tree = snapshot_.snapshot(state, now(), store.info(), launcher.helperPid(), (rec) => pidOf(engine, rec))
+        const tree = snapshot_.snapshot(
+          state,
+          now(),
+          store.info(),
+          launcher.helperPid(),
+          (rec) => pidOf(engine, rec),
+          watches.usageOf
+        )
         return groups.size === 0 ? tree : { ...tree, groups: Array.from(groups.values(), (node) => node()) }
       }),
       verbose: (level) =>

@@ -26,6 +26,9 @@ import type { FiberDriver } from "../lives/fiber.js"
 import type { PidDriver } from "../lives/pid.js"
 import type { ProcessDriver } from "../lives/process.js"
 import type { SelfDriver } from "../lives/self.js"
+import * as watchConfig from "../watch/config.js"
+import type { WatchRec } from "../watch/record.js"
+import * as watch_ from "../watch/watch.js"
 import * as beats from "./beats.js"
 import * as dispatch from "./dispatch.js"
 import { type AttachContext, common, type Engine, quiesce } from "./engine.js"
@@ -82,7 +85,13 @@ export const make = (engine: Engine, drivers: Drivers) => {
     })
 
   /** the record an attach fills in: a new one, or the claimable one taking up its history */
-  const take = (name: string, existing: EntityRec | undefined, policy: Policy, beat: BeatConfig | undefined) => {
+  const take = (
+    name: string,
+    existing: EntityRec | undefined,
+    policy: Policy,
+    beat: BeatConfig | undefined,
+    watch: WatchRec | undefined
+  ) => {
     const rec = existing ?? makeRec(name, false, engine.now(), policy)
     if (existing !== undefined) {
       rec.policy = policy
@@ -93,6 +102,8 @@ export const make = (engine: Engine, drivers: Drivers) => {
       }
     }
     rec.beat = beats.beatRecFor(rec, beat)
+    if (rec.watch !== undefined) engine.beats.leave(rec)
+    rec.watch = watch
     rec.code = undefined
     rec.process = undefined
     rec.external = undefined
@@ -106,13 +117,23 @@ export const make = (engine: Engine, drivers: Drivers) => {
    * A process or pid entity restored from the store and up again (adopted, or started again) is
    * taken up by the application's first attach of its name.
    */
-  const adoptRestored = (name: string, kind: "process" | "pid", beat: BeatConfig | undefined, policy: Policy) => {
+  const adoptRestored = (
+    name: string,
+    kind: "process" | "pid",
+    beat: BeatConfig | undefined,
+    policy: Policy,
+    watch: WatchRec | undefined
+  ) => {
     const rec = entities.get(name)
     if (rec === undefined || !rec.restored || rec.kind !== kind || !isUp(rec)) return undefined
     rec.restored = false
     rec.policy = policy
-    if (beat !== undefined && rec.beat === undefined) {
-      rec.beat = beats.beatRecFor(rec, beat)
+    if ((beat !== undefined && rec.beat === undefined) || watch !== undefined) {
+      if (beat !== undefined && rec.beat === undefined) rec.beat = beats.beatRecFor(rec, beat)
+      if (watch !== undefined) {
+        if (rec.watch !== undefined) engine.beats.leave(rec)
+        rec.watch = watch
+      }
       if (rec.status === "running") engine.beats.start(rec)
     }
     engine.changes.touch(rec)
@@ -120,14 +141,30 @@ export const make = (engine: Engine, drivers: Drivers) => {
   }
 
   /** what a driver's attach is given (engine.ts, `AttachContext`) */
-  const contextOf = (name: string, beat: BeatConfig | undefined, policy: Policy): AttachContext => ({
+  const contextOf = (
+    name: string,
+    beat: BeatConfig | undefined,
+    policy: Policy,
+    watch: WatchRec | undefined
+  ): AttachContext => ({
     name,
     beat,
     policy,
     claimable: claimable(name),
-    take: (existing) => take(name, existing, policy, beat),
-    adoptRestored: (kind) => adoptRestored(name, kind, beat, policy)
+    take: (existing) => take(name, existing, policy, beat, watch),
+    adoptRestored: (kind) => adoptRestored(name, kind, beat, policy, watch)
   })
+
+  /** the probe and limits of an attach, checked (limits need a process: `hasProcess`) */
+  const watchOf = (options: Api.AttachOptions | undefined, hasProcess: boolean) =>
+    Effect.gen(function*() {
+      const probe = yield* watchConfig.validateProbe(options?.probe)
+      const limits = yield* watchConfig.validateLimits(options?.limits)
+      if (limits !== undefined && !hasProcess) {
+        return yield* Effect.fail(validate.invalid("limits", "apply to process and pid entities only"))
+      }
+      return watch_.watchRecFor(probe, limits)
+    })
 
   /** the driver that attaches each kind of spec */
   const attachers = {
@@ -142,11 +179,12 @@ export const make = (engine: Engine, drivers: Drivers) => {
       const name = yield* validate.validateEntityName(spec.name)
       yield* validate.validateEntitySpec(spec)
       const { heartbeat: beat, policy } = yield* validate.validateAttachOptions(options, engine.basePolicy)
+      const watch = yield* watchOf(options, spec._tag !== "Fiber")
       const attacher = attachers[spec._tag] as (
         spec: entity_.EntitySpec<any>,
         context: AttachContext
       ) => Effect.Effect<EntityRec, AttachError, any>
-      return handleOf(yield* attacher(spec, contextOf(name, beat, policy)))
+      return handleOf(yield* attacher(spec, contextOf(name, beat, policy, watch)))
     })
 
   /** a restart action declared on the entity (one read from the store counts once it is declared again) */
@@ -161,13 +199,14 @@ export const make = (engine: Engine, drivers: Drivers) => {
       yield* guard
       const valid = yield* validate.validateEntityName(name)
       const { heartbeat: beat, policy } = yield* validate.validateAttachOptions(options, engine.basePolicy)
+      const watch = yield* watchOf(options, false)
       const existing = yield* claimable(valid)
       if (existing !== undefined && hasRestart(existing)) {
         return yield* Effect.fail(
           validate.invalid("entity", `"${valid}" holds a restart action: a self-attached entity cannot be restarted`)
         )
       }
-      const rec = take(valid, existing, policy, beat)
+      const rec = take(valid, existing, policy, beat, watch)
       rec.kind = "self"
       yield* drivers.self.begin(rec)
       engine.enqueue(rec, { _tag: "CondAttach", ...common(engine, rec) })

@@ -12,6 +12,9 @@ import * as cond from "../condition.js"
 import * as heartbeat_ from "../heartbeat.js"
 import type * as store from "../store/service.js"
 import type * as tree_ from "../tree.js"
+import type { ProbeTarget } from "../watch/config.js"
+import type { WatchRec } from "../watch/record.js"
+import type { Usage } from "../watch/watch.js"
 import { actionCoreOf, conditionCoreOf, coreOf } from "./doc.js"
 import type { ConditionRec, EntityRec, HamState } from "./state.js"
 
@@ -22,6 +25,13 @@ const stateText = (m: cond.StateMatch) =>
     ? `{${m.in.join(",")}}`
     : `not {${m.notIn.join(",")}}`
 
+/** the classes of the HAM's own raises, by the names of their constants */
+const hamClasses: Record<number, string> = {
+  [cond.RaiseClassRestartGaveUp]: "RaiseClassRestartGaveUp",
+  [cond.RaiseClassMemoryLimit]: "RaiseClassMemoryLimit",
+  [cond.RaiseClassCpuLimit]: "RaiseClassCpuLimit"
+}
+
 const filterText = (c: ConditionRec): string | undefined => {
   if (c.stateFilter !== undefined) return `${stateText(c.stateFilter.from)} -> ${stateText(c.stateFilter.to)}`
   if (c.raiseFilter !== undefined) {
@@ -30,7 +40,7 @@ const filterText = (c: ConditionRec): string | undefined => {
     // the HAM's own raises by the names of their constants (the give-up raise)
     const ham = type === cond.RaiseTypeHam
     const typeText = ham ? "RaiseTypeHam" : f(type)
-    const classText = ham && klass === cond.RaiseClassRestartGaveUp ? "RaiseClassRestartGaveUp" : f(klass)
+    const classText = ham && klass !== cond.RaiseAny ? (hamClasses[klass] ?? f(klass)) : f(klass)
     return `type ${typeText} class ${classText} severity ${f(severity)}`
   }
   return undefined
@@ -87,7 +97,11 @@ const outputOf = (rec: EntityRec, option: tree_.EntityNode["output"]): tree_.Ent
   return typeof output === "object" ? { file: NodePath.resolve(output.file) } : output
 }
 
-const entityNode = (rec: EntityRec, pidOf: (rec: EntityRec) => number | undefined): tree_.EntityNode => {
+const entityNode = (
+  rec: EntityRec,
+  pidOf: (rec: EntityRec) => number | undefined,
+  usageOf: (rec: EntityRec) => Usage | undefined
+): tree_.EntityNode => {
   const node: Types.Mutable<tree_.EntityNode> = coreOf(rec) as Types.Mutable<tree_.EntityNode>
   node.path = rec.name
   const pid = pidOf(rec)
@@ -100,8 +114,46 @@ const entityNode = (rec: EntityRec, pidOf: (rec: EntityRec) => number | undefine
     heartbeat.unhealthy = heartbeat_.isUnhealthy(rec.beat.state)
     node.heartbeat = heartbeat
   }
+  if (rec.watch?.probe !== undefined) node.probe = probeNode(rec.watch)
+  const use = usageOf(rec)
+  if (use !== undefined) {
+    if (use.cpu !== undefined) node.cpu = Math.round(use.cpu * 10) / 10
+    node.rss = use.rss
+  }
   node.conditions = conditionNodes(rec)
   return node
+}
+
+const targetText = (target: ProbeTarget): string =>
+  target._tag === "Http"
+    ? `http ${target.url}`
+    : target._tag === "Tcp"
+    ? `tcp ${target.host}:${target.port}`
+    : `exec ${
+      action_.renderCommandLine({
+        command: target.argv[0]!,
+        args: target.argv.slice(1),
+        env: {},
+        extendEnv: true,
+        shell: false
+      })
+    }`
+
+const probeNode = (watch: WatchRec): NonNullable<tree_.EntityNode["probe"]> => {
+  const probe = watch.probe!
+  return {
+    target: targetText(probe.target),
+    intervalMillis: probe.intervalMillis,
+    timeoutMillis: probe.timeoutMillis,
+    missedLow: probe.missedLow,
+    missedHigh: probe.missedHigh,
+    startupGraceMillis: probe.graceMillis,
+    missed: watch.probeState.missed,
+    unhealthy: heartbeat_.isUnhealthy(watch.probeState),
+    probes: watch.probes,
+    failures: watch.failures,
+    ...(watch.lastPass === undefined ? {} : { lastPassed: watch.lastPass })
+  }
 }
 
 /** @internal the tree of the HAM's state now */
@@ -110,7 +162,8 @@ export const snapshot = (
   now: number,
   info: store.StoreInfo,
   spawnerPid: number | undefined,
-  pidOf: (rec: EntityRec) => number | undefined
+  pidOf: (rec: EntityRec) => number | undefined,
+  usageOf: (rec: EntityRec) => Usage | undefined = () => undefined
 ): tree_.Tree => {
   let numConditions = state.global.conditions.length
   let numActions = 0
@@ -119,7 +172,7 @@ export const snapshot = (
   for (const rec of state.entities.values()) {
     numConditions += rec.conditions.length
     for (const c of rec.conditions) numActions += c.actions.length
-    nodes.push(entityNode(rec, pidOf))
+    nodes.push(entityNode(rec, pidOf, usageOf))
   }
   return {
     time: now,

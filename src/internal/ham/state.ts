@@ -17,9 +17,11 @@ import type * as Scope from "effect/Scope"
 import type * as action_ from "../action.js"
 import type * as cond from "../condition.js"
 import type * as entity_ from "../entity.js"
+import type { Member } from "../grid.js"
 import type * as heartbeat_ from "../heartbeat.js"
 import type * as launch from "../launch/launcher.js"
 import type { Code } from "../lives/scope.js"
+import type { WatchRec } from "../watch/record.js"
 import type * as validate from "./validate.js"
 
 /** @internal where an entity is in its life cycle */
@@ -94,21 +96,12 @@ export interface BeatRec {
   count: number
   state: heartbeat_.BeatState
   seen: boolean
-  /** the shared clock this entity's periods are counted by, while it runs */
-  clock: BeatClock | undefined
-  /** the end of its first period: the first grid line at least one interval after its start */
-  firstDue: number
+  /** its place on the shared clock of its interval (`grid.ts`), while it runs */
+  member: Member | undefined
 }
 
 /** @internal */
 export type BeatConfig = validate.HeartbeatConfig
-
-/** @internal every entity beating at one interval shares one clock fiber (see beats.ts) */
-export interface BeatClock {
-  readonly intervalMillis: number
-  readonly members: Set<EntityRec>
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
-}
 
 /** @internal an existing process watched by pid */
 export interface ExternalPid {
@@ -198,6 +191,8 @@ export interface EntityRec {
   external: ExternalPid | undefined
   beat: BeatRec | undefined
   // ---- live, never stored
+  /** its probe and resource limits (watch/watch.ts) */
+  watch: WatchRec | undefined
   life: Life | undefined
   /** bumped at every start and stop: an event of an older life is ignored */
   generation: number
@@ -260,6 +255,7 @@ export const makeRec = (name: string, isGlobal: boolean, now: number, policy: Po
   process: undefined,
   external: undefined,
   beat: undefined,
+  watch: undefined,
   life: undefined,
   generation: 0,
   order: 0,

@@ -284,7 +284,7 @@ export const validateHamOptions = (options: Api.HamOptions | undefined, base: Po
 /** @internal the default number of undelivered events each subscriber keeps */
 export const defaultEventBuffer = 4096
 
-const attachOptionKeys: ReadonlyArray<keyof Api.AttachOptions> = [...policyKeys, "heartbeat"]
+const attachOptionKeys: ReadonlyArray<keyof Api.AttachOptions> = [...policyKeys, "heartbeat", "probe", "limits"]
 
 /** @internal the options of `Ham.attach` and `Ham.attachSelf`, checked */
 export const validateAttachOptions = (

@@ -28,6 +28,7 @@ import * as action_ from "../action.js"
 import * as cond from "../condition.js"
 import * as entity_ from "../entity.js"
 import * as json from "../json.js"
+import * as watchConfig from "../watch/config.js"
 
 // ---------------------------------------------------------------------------------------------
 // what each operation can fail with
@@ -222,7 +223,9 @@ export const AttachOptions = Schema.Struct({
     Schema.Literal(false),
     json.localOnly((u): u is Schedule.Schedule<unknown> => Schedule.isSchedule(u), "a back-off schedule")
   )),
-  backoffResetAfter: Schema.optional(json.DurationInput)
+  backoffResetAfter: Schema.optional(json.DurationInput),
+  probe: Schema.optional(watchConfig.ProbeJson),
+  limits: Schema.optional(watchConfig.LimitsJson)
 })
 
 // ---------------------------------------------------------------------------------------------
