@@ -32,6 +32,7 @@ import { failureJson } from "./result.js"
 import * as screen from "./screen.js"
 import { CliFailure, ExitCode, fail, follow, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
+import * as web from "./web.js"
 
 // ---------------------------------------------------------------------------------------------
 // commands
@@ -195,6 +196,7 @@ export const ham = Command.make("ham").pipe(
     cat,
     events,
     screen.command,
+    web.command,
     ...control.commands,
     ...ops.commands,
     mirror,
