@@ -14,6 +14,7 @@ export const html = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ham web</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
 </head>
@@ -58,25 +59,32 @@ h2 small, #summary { color: var(--dim); font-weight: normal; }
 .operator { margin-left: auto; color: var(--dim); }
 #status { margin: 0; padding: 0 1em; min-height: 1.4em; }
 #status.error { color: var(--bad); }
-main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(16em, 1fr); gap: 1em; padding: 0 1em 1em; }
+main { padding: 0 1em 1em; }
+#tree-section { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 2px 6px; border-bottom: 1px solid var(--line); vertical-align: top;
   white-space: nowrap; font-variant-numeric: tabular-nums; }
 th { font-weight: 600; font-size: 11px; color: var(--dim); }
-td.name details { white-space: normal; }
-td.name summary { cursor: pointer; font-family: ui-monospace, monospace; }
-td.name ul { margin: .2em 0; padding-left: 1.2em; color: var(--dim); font-size: 12px; }
+td.name { font-family: ui-monospace, monospace; }
+button.fold { border: none; background: none; padding: 0 .3em 0 0; cursor: pointer; color: inherit; font: inherit; }
+tr.conditions td { color: var(--dim); font-size: 12px; white-space: normal; }
+tr.conditions ul, #global ul { margin: .1em 0 .3em; padding-left: 2.2em; }
+tr.conditions ol { margin: 0; padding-left: 1.6em; }
 tr.dead td.state, tr.gaveUp td.state, td.unhealthy { color: var(--bad); }
 tr.running td.state { color: var(--good); }
 tr.off td { opacity: .6; }
 svg.timeline { display: block; }
-svg.timeline .axis { stroke: var(--line); }
+svg.timeline .axis, svg.timeline .grid { stroke: var(--line); }
 svg.timeline .death, .key.death { fill: var(--bad); color: var(--bad); }
 svg.timeline .restart, .key.restart { fill: var(--good); color: var(--good); }
 td.ops button, td.ops select { font-size: 11px; padding: 0 4px; }
 #feed { list-style: none; margin: 0; padding: 0; font-family: ui-monospace, monospace; font-size: 12px;
-  max-height: 80vh; overflow-y: auto; }
+  max-height: 40vh; overflow-y: auto; }
 #feed li { padding: 1px 0; border-bottom: 1px solid var(--line); }
 #feed .t { color: var(--dim); } #feed .Death, #feed .AbnormalDeath { color: var(--bad); }
 #feed .Restart { color: var(--good); } #feed .dropped { color: var(--dim); font-style: italic; }
 `
+
+/** @internal the page's icon: a heart beat */
+export const icon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">` +
+  `<path d="M1 9h4l2-6 2 10 2-4h4" fill="none" stroke="#2a2" stroke-width="2"/></svg>`

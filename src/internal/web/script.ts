@@ -69,6 +69,14 @@ export const js = String.raw`"use strict";
     axis.setAttribute("x1", 0); axis.setAttribute("x2", W);
     axis.setAttribute("y1", H / 2); axis.setAttribute("y2", H / 2);
     svg.appendChild(axis);
+    // a tick every 15 minutes
+    for (var q = 1; q < 4; q++) {
+      var g = document.createElementNS(SVG, "line");
+      g.setAttribute("class", "grid");
+      g.setAttribute("x1", q * W / 4); g.setAttribute("x2", q * W / 4);
+      g.setAttribute("y1", 3); g.setAttribute("y2", H - 3);
+      svg.appendChild(g);
+    }
     var marks = state.marks[name] || [];
     var deaths = 0, restarts = 0;
     for (var i = 0; i < marks.length; i++) {
@@ -106,7 +114,7 @@ export const js = String.raw`"use strict";
         (c.filter ? " " + c.filter : ""));
       var actions = el("ol");
       c.actions.forEach(function (a) {
-        actions.appendChild(el("li", null, a.name + ": " + a.type + " " + a.summary +
+        actions.appendChild(el("li", null, a.name + ": " + a.summary +
           (a.enabled ? "" : " (off)") + "  runs " + a.runs + (a.failures ? ", failures " + a.failures : "")));
       });
       li.appendChild(actions);
@@ -153,8 +161,6 @@ export const js = String.raw`"use strict";
       tree.headers.concat(["HEARTBEAT", "LAST HOUR", ""]).forEach(function (h) { heads.appendChild(el("th", null, h)); });
     }
     var rows = $("rows");
-    rows.querySelectorAll("details[open]").forEach(function (d) { state.open[d.dataset.entity] = true; });
-    rows.querySelectorAll("details:not([open])").forEach(function (d) { delete state.open[d.dataset.entity]; });
     var body = document.createDocumentFragment();
     var running = 0;
     tree.entities.forEach(function (e) {
@@ -163,13 +169,15 @@ export const js = String.raw`"use strict";
       tr.dataset.entity = e.name;
       var name = el("td", "name");
       if (e.conditions.length > 0) {
-        var d = el("details");
-        d.dataset.entity = e.name;
-        if (state.open[e.name]) d.open = true;
-        d.appendChild(el("summary", null, e.name));
-        d.appendChild(conditionList(e.conditions));
-        name.appendChild(d);
-      } else name.textContent = e.name;
+        var fold = button(state.open[e.name] ? "▾" : "▸", function () {
+          if (state.open[e.name]) delete state.open[e.name]; else state.open[e.name] = true;
+          render();
+        });
+        fold.className = "fold";
+        fold.title = "its conditions and actions";
+        name.appendChild(fold);
+      }
+      name.appendChild(document.createTextNode(e.name));
       tr.appendChild(name);
       var classes = ["kind", "pid", "state", "uptime", "restarts", "deaths"];
       e.cells.forEach(function (c, i) { tr.appendChild(el("td", classes[i], c)); });
@@ -180,6 +188,15 @@ export const js = String.raw`"use strict";
       tr.appendChild(tl);
       tr.appendChild(operations(e));
       body.appendChild(tr);
+      if (state.open[e.name] && e.conditions.length > 0) {
+        var more = el("tr", "conditions");
+        more.dataset.entity = e.name;
+        var td = el("td");
+        td.colSpan = tree.headers.length + 3;
+        td.appendChild(conditionList(e.conditions));
+        more.appendChild(td);
+        body.appendChild(more);
+      }
     });
     rows.replaceChildren(body);
     $("summary").textContent = running + "/" + tree.entities.length + " running · tree at " + clock(tree.time);
@@ -223,6 +240,7 @@ export const js = String.raw`"use strict";
     li.dataset.seq = e.seq;
     li.dataset.entity = e.entity;
     li.dataset.type = e.type;
+    li.dataset.time = e.time;
     li.appendChild(el("span", "t", clock(e.time) + " "));
     li.appendChild(document.createTextNode(e.entity + " " + e.type + (e.detail ? " " + e.detail : "")));
     feed.insertBefore(li, feed.firstChild);

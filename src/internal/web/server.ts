@@ -274,6 +274,8 @@ export const serve = (
           return HttpServerResponse.text(js, { contentType: "text/javascript; charset=utf-8" })
         case "/app.css":
           return HttpServerResponse.text(page.css, { contentType: "text/css; charset=utf-8" })
+        case "/favicon.svg":
+          return HttpServerResponse.text(page.icon, { contentType: "image/svg+xml" })
         case "/api/tree":
           return yield* tree
         case "/api/events":
