@@ -8,9 +8,11 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
+import { inject } from "@effect/vitest"
 import { Effect, Exit, Redacted } from "effect"
 import { Entity, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
+import * as cp from "node:child_process"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as hub from "../src/internal/web/hub.js"
@@ -261,6 +263,27 @@ describe("ham web: the server", () => {
       expect(listen._tag).toBe("ListenFailed")
       expect(listen.message).toContain(String(taken))
     }).pipe(Effect.scoped, withHam()))
+})
+
+describe("ham web: the command's options", () => {
+  /** `ham web` (the bundled CLI) with `env`; the HAM's socket does not exist: options are refused before it is asked */
+  const web = (env: Record<string, string>, ...args: ReadonlyArray<string>) =>
+    cp.spawnSync(process.execPath, [inject("hamBundle"), "web", "--socket", "/nonexistent/ham.sock", ...args], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, ...env }
+    })
+
+  it("a bad port, one token for both, a short token: exit 2 with the reason; no HAM: exit 3", () => {
+    const port = web({}, "--web-port", "70000")
+    expect([port.status, port.stderr]).toEqual([2, expect.stringContaining("invalid port")])
+    const same = web({ HAM_WEB_VIEW_TOKEN: viewToken, HAM_WEB_OPERATOR_TOKEN: viewToken })
+    expect([same.status, same.stderr]).toEqual([2, expect.stringContaining("must differ")])
+    const short = web({ HAM_WEB_VIEW_TOKEN: "short" })
+    expect([short.status, short.stderr]).toEqual([2, expect.stringContaining("viewToken")])
+    const none = web({}, "--web-port", "0")
+    expect(none.status).toBe(3)
+  })
 })
 
 describe("ham web: what it keeps", () => {
