@@ -11,10 +11,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { chromium, type ConsoleMessage, type Page } from "playwright-core"
-import { lsJson, spawned } from "./daemon.js"
-import { tempDir, waitUntilEffect } from "./processes.js"
+import { lsJson, restartingSleep, runningDaemon, spawned } from "./daemon.js"
+import { waitUntilEffect } from "./processes.js"
 
 /** Debian's chromium */
 export const chromiumPath = process.env.HAM_CHROMIUM ?? "/usr/bin/chromium"
@@ -26,27 +25,7 @@ if (!hasChromium) {
 /** a daemon with restarting `sleep`s (`web` first), and `ham web` serving it on a free port */
 export const served = (names: ReadonlyArray<string> = ["web", "worker"]) =>
   Effect.gen(function*() {
-    const dir = yield* tempDir("ham-web-")
-    const file = path.join(dir, "ham.json")
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        socket: "./ham.sock",
-        state: false,
-        entities: names.map((name) => ({
-          name,
-          command: { command: "sleep", args: ["300"] },
-          conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }, { _tag: "Log", message: "restarted" }] }]
-        }))
-      })
-    )
-    const d = yield* spawned("start", "--config", file)
-    yield* waitUntilEffect(
-      "the daemon to run",
-      Effect.sync(() => d.out.stdout.includes(`running ${names.length} entities`)),
-      30_000
-    )
-    const socket = path.join(dir, "ham.sock")
+    const { dir, socket } = yield* runningDaemon("ham-web-", names.map(restartingSleep))
     const web = yield* spawned("web", "--socket", socket, "--web-port", "0")
     yield* waitUntilEffect("ham web to serve", Effect.sync(() => /Ctrl-C/.test(web.out.stdout)), 20_000).pipe(
       Effect.catchAllDefect((e) => Effect.die(`${String(e)}\n${web.out.stdout}\n${web.out.stderr}`))
