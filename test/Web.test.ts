@@ -9,7 +9,7 @@
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { inject } from "@effect/vitest"
-import { Effect, Exit, Redacted } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Redacted, Scope } from "effect"
 import { Entity, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as cp from "node:child_process"
@@ -106,6 +106,9 @@ describe("ham web: the server", () => {
       const visit = yield* request(`${web.url}?token=${viewToken}`)
       expect(visit.status).toBe(303)
       expect(visit.headers.get("location")).toBe("/")
+      // the redirect stays on this server, whatever the path
+      const away = yield* request(`${web.url}.//evil.example/x?token=${viewToken}&a=1`)
+      expect(away.headers.get("location")).toMatch(/^\/(?![/\\])[^?]*\?a=1$/)
       const cookie = visit.headers.get("set-cookie") ?? ""
       expect(cookie).toMatch(/HttpOnly/i)
       expect(cookie).toMatch(/SameSite=Strict/i)
@@ -238,6 +241,27 @@ describe("ham web: the server", () => {
       const marks = tree.entities[0].marks.map((m: hub.Mark) => m.mark)
       expect(marks).toEqual(["death", "restart"])
     }).pipe(Effect.scoped, withHam()))
+
+  it.live("closing does not wait for the pages: their event streams and connections are ended", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const web = yield* Scope.extend(served, scope)
+      const agent = new http.Agent({ keepAlive: true })
+      const ended = yield* Deferred.make<void>()
+      let text = ""
+      // a page's stream, and a keep-alive connection of its, idle
+      yield* request(`${web.url}api/tree`, { headers: bearer(viewToken) })
+      http.get(`${web.url}api/events`, { agent, headers: bearer(viewToken) }, (res) => {
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (text += chunk))
+        res.on("close", () => Deferred.unsafeDone(ended, Exit.void))
+      })
+      yield* waitUntil("the stream's first frame", () => text.startsWith("retry: 1000"))
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* waitUntilEffect("the server to close", Effect.map(Fiber.poll(closing), Option.isSome), 5000)
+      yield* Deferred.await(ended)
+      agent.destroy()
+    }).pipe(withHam()))
 
   it.live("bad options are typed errors: a port out of range, one token for both, a port in use", () =>
     Effect.gen(function*() {

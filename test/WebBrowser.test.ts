@@ -4,7 +4,8 @@
  * address it printed. The page loads with no console error; its tree shows the supervised
  * process; a SIGKILL of that process shows as a death and a restart in the feed and on the
  * entity's timeline within 1 s, without a reload; the restart button, without the operator token,
- * gets 403 and changes nothing, and with it restarts the process. Skipped, with the reason
+ * gets 403 and changes nothing, and with it restarts the process; when the HAM stops, `ham web`
+ * exits with 3. Skipped, with the reason
  * printed, on a machine without chromium (`.ci/run` installs it). With `HAM_WEB_SCREENSHOT=<file>`
  * it also saves a screenshot of the page there (the README's, `docs/ham-web.png`).
  */
@@ -12,7 +13,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import { chromium, type ConsoleMessage, type Page } from "playwright-core"
-import { lsJson, restartingSleep, runningDaemon, spawned } from "./daemon.js"
+import { ham, lsJson, restartingSleep, runningDaemon, spawned } from "./daemon.js"
 import { waitUntilEffect } from "./processes.js"
 
 /** Debian's chromium */
@@ -27,7 +28,7 @@ export const served = (names: ReadonlyArray<string> = ["web", "worker"]) =>
   Effect.gen(function*() {
     const { dir, socket } = yield* runningDaemon("ham-web-", names.map(restartingSleep))
     const web = yield* spawned("web", "--socket", socket, "--web-port", "0")
-    yield* waitUntilEffect("ham web to serve", Effect.sync(() => /Ctrl-C/.test(web.out.stdout)), 20_000).pipe(
+    yield* waitUntilEffect("ham web to serve", Effect.sync(() => /Ctrl-C/.test(web.out.stdout)), 60_000).pipe(
       Effect.catchAllDefect((e) => Effect.die(`${String(e)}\n${web.out.stdout}\n${web.out.stderr}`))
     )
     const view = /view: (\S+)/.exec(web.out.stdout)![1]
@@ -52,7 +53,7 @@ describe("ham web in headless Chromium", () => {
     "loads with no console error; shows the process; a SIGKILL's death and restart appear within 1 s without a reload; restart needs the operator token",
     () =>
       Effect.gen(function*() {
-        const { operator, socket, view } = yield* served()
+        const { operator, socket, view, web } = yield* served()
         const b = yield* browser
         const page = yield* Effect.promise(() => b.newPage({ viewport: { width: 1280, height: 640 } }))
         const errors: Array<string> = []
@@ -120,6 +121,10 @@ describe("ham web in headless Chromium", () => {
           yield* Effect.promise(() => page.fill("#operator", ""))
           yield* Effect.promise(() => page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 330 } }))
         }
+        // the HAM goes away: ham web ends with exit 3
+        expect(ham("stop", "--socket", socket).code).toBe(0)
+        yield* waitUntilEffect("ham web to exit", Effect.sync(() => web.out.exit !== undefined), 30_000)
+        expect([web.out.exit, web.out.stderr]).toEqual([3, expect.stringContaining("went away")])
       }).pipe(Effect.scoped),
     60_000
   )

@@ -13,12 +13,13 @@ import { tempDir, waitUntilEffect } from "./processes.js"
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const bin = path.join(root, "src", "internal", "cli", "bin.ts")
 /**
- * `ham start` from the sources through tsx (the daemon starts its guardian and helper scripts
- * from beside its modules, as the package's bin does from the unbundled build), the other
- * commands from the CLI bundled from the sources once per run (test/globalSetup.ts)
+ * `ham start` and `ham web` from the sources through tsx (the daemon starts its guardian and helper
+ * scripts from beside its modules, as the package's bin does from the unbundled build; the web
+ * server is not in the bundle), the other commands from the CLI bundled from the sources once per
+ * run (test/globalSetup.ts)
  */
 const argsOf = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
-  args.find((arg) => !arg.startsWith("-")) === "start"
+  ["start", "web"].includes(args.find((arg) => !arg.startsWith("-")) ?? "")
     ? ["--conditions=source", "--import", "tsx", bin, ...args]
     : [inject("hamBundle"), ...args]
 

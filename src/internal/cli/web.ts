@@ -2,7 +2,9 @@
  * `ham web`: a web page of the HAM (the tree, a live feed of its events, a timeline of each
  * entity's deaths and restarts, the operator's acts), served over HTTP by this command, a client
  * of the HAM like `ham top`: run by the control socket's owner, it is the page's local proxy to
- * the socket. The server is `web/server.ts`, loaded only by this command (`ham ls` stays fast).
+ * the socket. The server is `web/server.ts`, loaded only by this command once the HAM answers: it
+ * is not part of the CLI's bundle (`ham ls` stays fast); `ham web` runs the unbundled build, as
+ * `ham start` does (`ham.ts`).
  *
  * Tokens: the view token and the operator token come from `--view-token-file` and
  * `--operator-token-file` (files only their owner may read), else from `$HAM_WEB_VIEW_TOKEN` and
@@ -20,6 +22,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type { InvalidArgument } from "../../HamError.js"
 import * as auth from "../remote/auth.js"
+import { validate } from "../web/options.js"
 import { CliFailure, ExitCode, fail, target, withHam } from "./target.js"
 import * as view from "./view.js"
 
@@ -75,7 +78,6 @@ export const command = Command.make("web", {
       token(operatorTokenFile, tokenEnv.operator, "operatorToken"),
       usage
     )
-    const server = yield* Effect.promise(() => import("../web/server.js"))
     const options = {
       host: webHost,
       port: webPort,
@@ -84,9 +86,10 @@ export const command = Command.make("web", {
       uptimeOf: Option.isSome(t.port) ? undefined : view.localUptime
     }
     // refused before the HAM is asked
-    yield* Effect.mapError(server.validate(options), usage)
+    yield* Effect.mapError(validate(options), usage)
     yield* withHam(t, (ham) =>
       Effect.gen(function*() {
+        const server = yield* Effect.promise(() => import("../web/server.js"))
         const web = yield* server.serve(ham, options).pipe(
           Effect.mapError((e) => Predicate.isTagged(e, "InvalidArgument") ? usage(e) : new CliFailure(e.message, 1))
         )

@@ -22,35 +22,26 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as http from "node:http"
-import { InvalidArgument, ListenFailed } from "../../HamError.js"
+import type { InvalidArgument } from "../../HamError.js"
+import { ListenFailed } from "../../HamError.js"
 import type { HamService } from "../../HamService.js"
 import { signalName } from "../cli/ops.js"
 import * as auth from "../remote/auth.js"
 import * as hub_ from "./hub.js"
+import { invalid, validate, type WebOptions } from "./options.js"
 import * as page from "./page.js"
 import { js } from "./script.js"
 
-/** @internal what `ham web` serves, and to whom */
-export interface WebOptions {
-  /** the address it listens on (default 127.0.0.1) */
-  readonly host?: string | undefined
-  /** its port (default 0: a free one) */
-  readonly port?: number | undefined
-  /** the token that lets one see the page */
-  readonly viewToken: Redacted.Redacted<string>
-  /** the token that lets one see the page and act */
-  readonly operatorToken: Redacted.Redacted<string>
-  /** the uptime of a local process, for a tree without `startedAt` (as `ham ls`) */
-  readonly uptimeOf?: ((pid: number) => number | undefined) | undefined
-}
+/** @internal */
+export type { WebOptions } from "./options.js"
 
 /** @internal where it listens */
 export interface Web {
@@ -93,23 +84,6 @@ export const acts = ["restart", "signal", "enable", "disable", "detach"] as cons
 
 /** the largest body an act takes */
 const maxBody = 4096
-
-const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
-
-/** @internal checks the options: a port, a host, two different tokens */
-export const validate = (options: WebOptions): Effect.Effect<void, InvalidArgument> => {
-  const port = options.port ?? 0
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    return Effect.fail(invalid("port", `a port is an integer from 0 to 65535 (got ${port})`))
-  }
-  if (options.host !== undefined && (options.host.trim() === "" || /\s/.test(options.host))) {
-    return Effect.fail(invalid("host", `not a host: "${options.host}"`))
-  }
-  if (Redacted.value(options.viewToken) === Redacted.value(options.operatorToken)) {
-    return Effect.fail(invalid("operatorToken", "the operator token must differ from the view token"))
-  }
-  return Effect.void
-}
 
 const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
 
@@ -184,6 +158,8 @@ export const serve = (
     const mayView = (token: string | undefined) => [isView(token), isOperator(token)].some((ok) => ok)
 
     const hub = yield* hub_.make(ham)
+    // done when the server closes: the event streams end then, or the server would wait for their pages
+    const closing = yield* Deferred.make<void>()
 
     const events = (request: HttpServerRequest.HttpServerRequest) => {
       const last = Number(request.headers["last-event-id"])
@@ -195,18 +171,26 @@ export const serve = (
         // subscribed first: what comes after the recent events is not missed (a page drops repeats by seq)
         const head = encoder.encode("retry: 1000\n\n" + hub_.frames(hub.recent(after), 0))
         return Stream.concat(Stream.make(head), Stream.merge(Stream.fromQueue(frames), keepAlive))
-      }))
+      })).pipe(Stream.interruptWhen(Deferred.await(closing)))
       return HttpServerResponse.stream(body, {
         contentType: "text/event-stream; charset=utf-8",
         headers: { "x-accel-buffering": "no" }
       })
     }
 
+    // a HAM gone away may leave a call unanswered: the page is told, and the server can close
     const tree = Effect.gen(function*() {
       const snapshot = yield* ham.snapshot
       const history = yield* hub.history
       return json(200, hub_.treeView(snapshot, history, hub.since, options.uptimeOf))
-    })
+    }).pipe(
+      Effect.timeoutTo({
+        duration: "5 seconds",
+        onTimeout: () => refuse(503, "the HAM does not answer"),
+        onSuccess: (answer) => answer
+      }),
+      Effect.interruptible
+    )
 
     const operate = (request: HttpServerRequest.HttpServerRequest, name: string, what: (typeof acts)[number]) =>
       Effect.gen(function*() {
@@ -225,9 +209,15 @@ export const serve = (
         } catch {
           return refuse(400, "the body is not JSON")
         }
+        // a restart waits for the stop grace of the life it stops
         return yield* act(ham, name, what, body).pipe(
           Effect.as(json(200, { ok: true, entity: name, act: what })),
-          Effect.catchAll((e) => Effect.succeed(failure(e)))
+          Effect.catchAll((e) => Effect.succeed(failure(e))),
+          Effect.timeoutTo({
+            duration: "2 minutes",
+            onTimeout: () => refuse(504, "the HAM did not answer within 2 minutes"),
+            onSuccess: (answer) => answer
+          })
         )
       })
 
@@ -256,10 +246,9 @@ export const serve = (
       if (given !== null) {
         if (!mayView(given)) return refuse(401, "not a token of this ham web")
         url.searchParams.delete("token")
-        return yield* HttpServerResponse.empty({
-          status: 303,
-          headers: { location: url.pathname + url.search }
-        }).pipe(
+        // a path of this server only ("//host" would send the browser elsewhere)
+        const location = "/" + url.pathname.replace(/^\/+/, "") + url.search
+        return yield* HttpServerResponse.empty({ status: 303, headers: { location } }).pipe(
           HttpServerResponse.setCookie(cookieName, given, { httpOnly: true, sameSite: "strict", path: "/" }),
           Effect.orElseSucceed(() => refuse(400, "not a token"))
         )
@@ -291,7 +280,8 @@ export const serve = (
     )
 
     const address = `${host}:${options.port ?? 0}`
-    const server = yield* NodeHttpServer.make(() => http.createServer(), { host, port: options.port ?? 0 }).pipe(
+    const node = http.createServer()
+    const server = yield* NodeHttpServer.make(() => node, { host, port: options.port ?? 0 }).pipe(
       Effect.mapError((e) => {
         const cause = e.cause as NodeJS.ErrnoException | undefined
         return new ListenFailed({
@@ -302,6 +292,18 @@ export const serve = (
       })
     )
     yield* server.serve(app)
+    // run before the server's own finalizers (added before it): the event streams end, the server
+    // stops listening and closes every connection (a page's open keep-alive connections, on which
+    // a request would find no handler once the server's are gone, and keep it open)
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Deferred.succeed(closing, undefined),
+        Effect.sync(() => {
+          node.close()
+          node.closeAllConnections()
+        })
+      )
+    )
     const done = yield* Effect.forkScoped(hub.run)
     const bound = server.address
     const port = bound._tag === "TcpAddress" ? bound.port : 0
