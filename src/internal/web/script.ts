@@ -2,9 +2,10 @@
  * The script of `ham web`'s page, served as `/app.js` (plain browser JavaScript, no framework, no
  * build step). It draws the tree from `/api/tree` (again at the events, at most every 250 ms, and
  * every 2 s), the feed and the timelines from the server-sent events of `/api/events` (at once,
- * without a reload), and sends the operator's acts as POST requests with the operator token in
- * their `Authorization` header: the token the page was opened with (a cookie) never acts.
- * Every text from the HAM is set as text (`textContent`), never parsed as HTML.
+ * without a reload; a gap in the events' sequence is said), and sends the operator's acts as POST
+ * requests with the operator token in their `Authorization` header: the token the page was opened
+ * with (a cookie) never acts. Every text from the HAM is set as text (`textContent`), never parsed
+ * as HTML.
  *
  * @internal
  */
@@ -250,13 +251,13 @@ export const js = String.raw`"use strict";
   var source = new EventSource("/api/events");
   source.onopen = function () { $("live").className = "on"; $("live").textContent = "feed: live"; };
   source.onerror = function () { $("live").className = "off"; $("live").textContent = "feed: reconnecting"; };
-  source.addEventListener("dropped", function (m) {
-    var li = el("li", "dropped", "… " + m.data + " events not shown (too many at once)");
-    feed.insertBefore(li, feed.firstChild);
-  });
   source.onmessage = function (m) {
     var e = JSON.parse(m.data);
     if (e.seq <= state.lastSeq) return;
+    // events the page missed (too many at once, or while it reconnected) leave a gap in the sequence
+    if (state.lastSeq > 0 && e.seq > state.lastSeq + 1) {
+      feed.insertBefore(el("li", "dropped", "… " + (e.seq - state.lastSeq - 1) + " events not shown"), feed.firstChild);
+    }
     state.lastSeq = e.seq;
     show(e);
     if (e.mark) {
