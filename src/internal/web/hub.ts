@@ -35,7 +35,7 @@ export const recentEvents = 200
 export const batchWindow = Duration.millis(25)
 
 /** @internal the most events one batch sends to the pages */
-export const maxPerBatch = 400
+export const maxPerBatch = 100
 
 /** @internal an event as a page shows it */
 export interface WebEvent {

@@ -23,7 +23,13 @@ export const html = `<!doctype html>
   <h1>ham web</h1>
   <span id="summary">connecting…</span>
   <span id="live" class="off">feed: connecting</span>
-  <label class="operator">operator token
+  <label class="operator">signal
+    <select id="signal">
+      <option>SIGTERM</option><option>SIGHUP</option><option>SIGINT</option>
+      <option>SIGUSR1</option><option>SIGUSR2</option><option>SIGKILL</option>
+    </select>
+  </label>
+  <label>operator token
     <input id="operator" type="password" autocomplete="off" spellcheck="false" placeholder="needed to act">
   </label>
 </header>
@@ -73,11 +79,12 @@ tr.conditions ol { margin: 0; padding-left: 1.6em; }
 tr.dead td.state, tr.gaveUp td.state, td.unhealthy { color: var(--bad); }
 tr.running td.state { color: var(--good); }
 tr.off td { opacity: .6; }
-svg.timeline { display: block; }
-svg.timeline .axis, svg.timeline .grid { stroke: var(--line); }
+svg.timeline { display: block; background: linear-gradient(to right, transparent calc(25% - 1px), var(--line) 25%,
+  transparent calc(25% + 1px)) 0 3px / 25% 10px repeat-x; }
+svg.timeline .axis { stroke: var(--line); }
 svg.timeline .death, .key.death { fill: var(--bad); color: var(--bad); }
 svg.timeline .restart, .key.restart { fill: var(--good); color: var(--good); }
-td.ops button, td.ops select { font-size: 11px; padding: 0 4px; }
+td.ops button { font-size: 11px; padding: 0 4px; }
 #feed { list-style: none; margin: 0; padding: 0; font-family: ui-monospace, monospace; font-size: 12px;
   max-height: 40vh; overflow-y: auto; }
 #feed li { padding: 1px 0; border-bottom: 1px solid var(--line); }

@@ -70,14 +70,7 @@ export const js = String.raw`"use strict";
     axis.setAttribute("x1", 0); axis.setAttribute("x2", W);
     axis.setAttribute("y1", H / 2); axis.setAttribute("y2", H / 2);
     svg.appendChild(axis);
-    // a tick every 15 minutes
-    for (var q = 1; q < 4; q++) {
-      var g = document.createElementNS(SVG, "line");
-      g.setAttribute("class", "grid");
-      g.setAttribute("x1", q * W / 4); g.setAttribute("x2", q * W / 4);
-      g.setAttribute("y1", 3); g.setAttribute("y2", H - 3);
-      svg.appendChild(g);
-    }
+    // (a tick every 15 minutes: the style sheet's background)
     var marks = state.marks[name] || [];
     var deaths = 0, restarts = 0;
     for (var i = 0; i < marks.length; i++) {
@@ -134,12 +127,8 @@ export const js = String.raw`"use strict";
   var operations = function (e) {
     var td = el("td", "ops");
     td.appendChild(button("restart", function () { act(e.name, "restart"); }));
-    var sig = el("select");
-    ["SIGTERM", "SIGHUP", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGKILL"].forEach(function (s) {
-      var o = el("option", null, s); o.value = s; sig.appendChild(o);
-    });
-    td.appendChild(sig);
-    td.appendChild(button("signal", function () { act(e.name, "signal", { signal: sig.value }); }));
+    // the signal: the one chosen in the header
+    td.appendChild(button("signal", function () { act(e.name, "signal", { signal: $("signal").value }); }));
     td.appendChild(button(e.enabled ? "disable" : "enable", function () {
       act(e.name, e.enabled ? "disable" : "enable");
     }));
