@@ -158,7 +158,7 @@ export const web = Effect.gen(function*() {
   const servedRates: Array<number> = []
   const watched: Array<number> = []
   const rate = <E>(layer: Layer.Layer<Ham.Ham, E>) => dispatchRate(layer, 200_000, "publisher", cpuMillis)
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round < 10; round++) {
     alone.push(yield* rate(Ham.HamLive))
     servedRates.push(yield* rate(withWeb(false)))
     watched.push(yield* rate(withWeb(true)))
