@@ -4,7 +4,7 @@ import { configDefaults, defineConfig } from "vitest/config"
  * The long runs of real processes (guardian takeovers, store crash and corruption matrices, every
  * example, children beating over the notify socket, the package packed and installed, the
  * spawner's process tests, the remote HAM's floods of frames and connections, the daemon's longer CLI runs, two
- * daemons in two network namespaces, `ham top` in tmux):
+ * daemons in two network namespaces, `ham top` in tmux, `ham web` in headless Chromium):
  * `npm run test:slow` runs these, `npm test` the others (vitest runs one file at a time on a
  * 2-core machine). Run by hand (`npx vitest run`) or in CI on other Node versions, the suite is
  * all of them.
@@ -23,7 +23,8 @@ const slow = [
   "test/DaemonControl.test.ts",
   "test/DaemonMirror.test.ts",
   "test/Netns.test.ts",
-  "test/TopTerminal.test.ts"
+  "test/TopTerminal.test.ts",
+  "test/WebBrowser.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */

@@ -12,6 +12,7 @@ import * as processes from "./process.js"
 import * as remote from "./remote.js"
 import * as restart from "./restart.js"
 import * as telemetry from "./telemetry.js"
+import * as web from "./web.js"
 
 const main = Effect.gen(function*() {
   console.log(`# effect-ham benchmarks (node ${process.version}, ${process.platform}/${process.arch})`)
@@ -36,6 +37,7 @@ const main = Effect.gen(function*() {
   yield* cover.recovery
   yield* remote.remote
   yield* ls.lsWallTime
+  yield* web.web
 })
 
 Effect.runPromise(main).then(

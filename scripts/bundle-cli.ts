@@ -19,8 +19,8 @@ export const bundleCli = (outfile: string) =>
     platform: "node",
     format: "esm",
     target: "node20",
-    // `ham start` loads the daemon from the unbundled build
-    external: ["../daemon/daemon.js"],
+    // `ham start` loads the daemon, `ham web` its server, from the unbundled build (`ham.ts`)
+    external: ["../daemon/daemon.js", "../web/server.js"],
     // some dependencies `require` Node's modules: the bundle, an ES module, gives them `require`
     banner: {
       js: "import { createRequire as __hamRequire } from 'node:module'; const require = __hamRequire(import.meta.url);"

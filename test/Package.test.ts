@@ -281,7 +281,7 @@ describe("Package: packed, installed beside the application's own effect, used",
         expect(JSON.parse(out).$ref).toBe("#/$defs/HamConfig")
       }))
 
-    it.effect("ham runs one bundled file: it imports Node's modules, and the unbundled build only for `ham start`", () =>
+    it.effect("ham runs one bundled file: it imports Node's modules, and the unbundled build only for `ham start` and `ham web`", () =>
       Effect.gen(function*() {
         const { files, manifest: packed, project } = yield* PackedTag
         expect(packed.bin).toEqual({ ham: "./dist/internal/cli/ham.js" })
@@ -298,7 +298,7 @@ describe("Package: packed, installed beside the application's own effect, used",
         expect(bin.text.startsWith("#!/usr/bin/env node\n")).toBe(true)
         expect(bin.names).toEqual(["./bin.js"])
         expect(bin.text).toContain(`"./bundle.js"`)
-        expect(imports("bundle.js").names).toEqual(["../daemon/daemon.js"])
+        expect(imports("bundle.js").names).toEqual(["../daemon/daemon.js", "../web/server.js"])
       }))
 
     it.effect("the installed ham runs: --version, start (its guardian store beside the config), ls, stop", () =>
@@ -331,6 +331,30 @@ describe("Package: packed, installed beside the application's own effect, used",
         expect(row, lines.join("\n")).not.toBeNull()
         const pid = Number(row![1])
         expect(isLive(pid)).toBe(true)
+        // ham web from the installed package: its page and its script, given the view token
+        const web = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const child = spawn(bin, ["web", "--socket", socket, "--web-port", "0"], {
+              cwd: project,
+              stdio: ["ignore", "pipe", "pipe"]
+            })
+            const out = { text: "" }
+            child.stdout.on("data", (d) => (out.text += d))
+            child.stderr.on("data", (d) => (out.text += d))
+            return { child, out }
+          }),
+          ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        yield* waitUntil("ham web to serve", () => /view: \S+/.test(web.out.text), 30_000)
+        const view = /view: (\S+)/.exec(web.out.text)![1]
+        const token = new URL(view).searchParams.get("token")!
+        const served = yield* Effect.promise(async () => {
+          const get = (path: string) => fetch(new URL(path, view), { headers: { authorization: `Bearer ${token}` } })
+          const [page, script] = [await get("/"), await get("/app.js")]
+          return { page: await page.text(), script: script.status }
+        })
+        expect(served.page).toContain("<title>ham web</title>")
+        expect(served.script).toBe(200)
         yield* run(bin, ["stop", "--socket", socket], project, 60_000)
         yield* waitUntil("the daemon to end", () => daemon.out.exit !== undefined, 30_000)
         expect(daemon.out.exit, daemon.out.text).toBe(0)

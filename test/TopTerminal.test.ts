@@ -10,8 +10,8 @@ import { Effect } from "effect"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ham, lsJson, spawned } from "./daemon.js"
-import { tempDir, waitUntilEffect } from "./processes.js"
+import { ham, lsJson, restartingSleep, runningDaemon } from "./daemon.js"
+import { waitUntilEffect } from "./processes.js"
 
 const hasTmux = cp.spawnSync("tmux", ["-V"], { encoding: "utf8" }).status === 0
 if (!hasTmux) console.log("TopTerminal: the tmux tests are skipped: tmux is not on this machine (apt-get install tmux)")
@@ -19,22 +19,7 @@ if (!hasTmux) console.log("TopTerminal: the tmux tests are skipped: tmux is not 
 const longName = "payment-gateway-eu-west-1-primary-replica"
 
 /** a daemon with two restarting processes, in a private directory */
-const daemon = Effect.gen(function*() {
-  const dir = yield* tempDir("ham-top-")
-  const file = path.join(dir, "ham.json")
-  const restarting = (name: string) => ({
-    name,
-    command: { command: "sleep", args: ["300"] },
-    conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }]
-  })
-  fs.writeFileSync(
-    file,
-    JSON.stringify({ socket: "./ham.sock", state: false, entities: [restarting("web"), restarting(longName)] })
-  )
-  const d = yield* spawned("start", "--config", file)
-  yield* waitUntilEffect("the daemon to run", Effect.sync(() => /running 2 entities/.test(d.out.stdout)), 20_000)
-  return { dir, socket: path.join(dir, "ham.sock"), daemon: d }
-})
+const daemon = runningDaemon("ham-top-", [restartingSleep("web"), restartingSleep(longName)])
 
 /** a tmux server of its own (its socket in `dir`), killed with the scope */
 const tmux = (dir: string) =>

@@ -5,18 +5,21 @@
 import { expect, inject } from "@effect/vitest"
 import { Effect } from "effect"
 import * as cp from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { tempDir, waitUntilEffect } from "./processes.js"
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const bin = path.join(root, "src", "internal", "cli", "bin.ts")
 /**
- * `ham start` from the sources through tsx (the daemon starts its guardian and helper scripts
- * from beside its modules, as the package's bin does from the unbundled build), the other
- * commands from the CLI bundled from the sources once per run (test/globalSetup.ts)
+ * `ham start` and `ham web` from the sources through tsx (the daemon starts its guardian and helper
+ * scripts from beside its modules, as the package's bin does from the unbundled build; the web
+ * server is not in the bundle), the other commands from the CLI bundled from the sources once per
+ * run (test/globalSetup.ts)
  */
 const argsOf = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
-  args.find((arg) => !arg.startsWith("-")) === "start"
+  ["start", "web"].includes(args.find((arg) => !arg.startsWith("-")) ?? "")
     ? ["--conditions=source", "--import", "tsx", bin, ...args]
     : [inject("hamBundle"), ...args]
 
@@ -66,3 +69,28 @@ export const lsJson = (socket: string): ReadonlyArray<LsEntity> => {
   expect(r.code, r.stderr).toBe(0)
   return JSON.parse(r.stdout).entities
 }
+
+/** a `sleep` the daemon restarts when it dies (a config file's entity) */
+export const restartingSleep = (name: string) => ({
+  name,
+  command: { command: "sleep", args: ["300"] },
+  conditions: [{ type: "CondDeath", actions: [{ _tag: "Restart" }] }]
+})
+
+/**
+ * A daemon (`ham start`, no store) of `entities` (config file entities), its socket in a private
+ * directory named after `prefix`; running once it says so (at most 30 s); stopped with the scope.
+ */
+export const runningDaemon = (prefix: string, entities: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir(prefix)
+    const file = path.join(dir, "ham.json")
+    fs.writeFileSync(file, JSON.stringify({ socket: "./ham.sock", state: false, entities }))
+    const daemon = yield* spawned("start", "--config", file)
+    yield* waitUntilEffect(
+      "the daemon to run",
+      Effect.sync(() => daemon.out.stdout.includes(`running ${entities.length} entities`)),
+      30_000
+    )
+    return { dir, socket: path.join(dir, "ham.sock"), daemon }
+  })

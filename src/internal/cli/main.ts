@@ -4,7 +4,7 @@
  * with a token. Exit codes: 0 done; 1 the HAM refused the operation (an entity not found or not
  * running, a fiber entity asked remotely, output not in a file for `logs`, ...); 2 bad usage (an
  * unknown option, a bad signal name or level) or a bad config file; 3 no HAM answers there (or it
- * went away: `mirror`, `top`); 4 the token was refused. With `--json`, a command prints its result
+ * went away: `mirror`, `top`, `web`); 4 the token was refused. With `--json`, a command prints its result
  * as one JSON object (`"ok": true`) and a failure as `{ "ok": false, "code", "error": { "_tag",
  * "message", ... } }` on stdout (the message also on stderr).
  *
@@ -32,6 +32,7 @@ import { failureJson } from "./result.js"
 import * as screen from "./screen.js"
 import { CliFailure, ExitCode, fail, follow, json, target, withHam } from "./target.js"
 import * as view from "./view.js"
+import * as web from "./web.js"
 
 // ---------------------------------------------------------------------------------------------
 // commands
@@ -195,6 +196,7 @@ export const ham = Command.make("ham").pipe(
     cat,
     events,
     screen.command,
+    web.command,
     ...control.commands,
     ...ops.commands,
     mirror,

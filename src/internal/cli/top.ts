@@ -100,8 +100,13 @@ export const header = (input: Input): string => {
   return room < 8 ? head : `${head}  ${width_.elide(input.address, room, "middle")}`
 }
 
-/** what an event says beside its time, entity and type: a death's signal or exit code, a restart's count */
-const detail = (event: cond.ConditionEvent): string => {
+/**
+ * What an event says beside its time, entity and type: a death's signal or exit code, a restart's
+ * count (the feeds of `ham top` and `ham web`).
+ *
+ * @internal
+ */
+export const detail = (event: cond.ConditionEvent): string => {
   switch (event._tag) {
     case "CondDeath":
     case "CondAbnormalDeath":

@@ -47,26 +47,27 @@ export const count = (n: number): string =>
 export const shortDeath = (reason: string): string =>
   reason.split("\n")[0].replace(/^killed by /, "").replace(/^exited with (?:exit )?code /, "exit ")
 
+/** @internal one entity as `ham ls` shows it: its name, its short cells (`shortColumns`), its last death */
+export interface Row {
+  readonly name: string
+  /** kind, pid, state (`(off)` when disabled, `!` when its heartbeat is unhealthy), uptime, restarts, deaths */
+  readonly short: ReadonlyArray<string>
+  readonly last: string
+}
+
 /**
- * The table of `ham ls`: one line per entity, no line longer than `width` columns. The short
- * columns take what their longest cell needs, up to a bound; the name and the last death share the
- * rest, the name first: the last death keeps the width of its header, or 40 % on a terminal too
- * narrow for that. A name too long loses its middle (`payment-…u-west-1`: its end tells it from
- * its neighbours), a last death its end. The uptime of a running entity is the tree's time less
- * the start of its current life (`startedAt`, on the HAM's clock, so it reads the same over TCP);
- * `uptimeOf` is asked only when the tree has none.
+ * The cells of each entity, as `ham ls`, `ham top` and `ham web` show them. The uptime of a running
+ * entity is the tree's time less the start of its current life (`startedAt`, on the HAM's clock, so
+ * it reads the same over TCP); `uptimeOf` is asked only when the tree has none.
  *
  * @internal
  */
-export const table = (
+export const rows = (
   tree: tree_.Tree,
-  uptimeOf: (pid: number) => number | undefined = () => undefined,
-  width = 80
-): string => {
-  // the CPU and RSS columns, when some entity runs a process
-  const usage = tree.entities.some((e) => e.cpu !== undefined || e.rss !== undefined)
-  const columns = usage ? usageColumns : shortColumns
-  const rows = tree.entities.map((e) => {
+  uptimeOf: (pid: number) => number | undefined = () => undefined
+): ReadonlyArray<Row> => {
+  const usage = hasUsage(tree)
+  return tree.entities.map((e) => {
     const uptime = e.status !== "running"
       ? undefined
       : e.startedAt !== undefined
@@ -91,13 +92,37 @@ export const table = (
       last: e.stats.lastDeath === undefined ? "-" : shortDeath(e.stats.lastDeath)
     }
   })
+}
+
+/** the CPU and RSS columns are shown when some entity runs a process */
+const hasUsage = (tree: tree_.Tree) => tree.entities.some((e) => e.cpu !== undefined || e.rss !== undefined)
+
+/** the short columns of a tree's table */
+const columnsOf = (tree: tree_.Tree) => hasUsage(tree) ? usageColumns : shortColumns
+
+/**
+ * The table of `ham ls`: one line per entity, no line longer than `width` columns. The short
+ * columns take what their longest cell needs, up to a bound; the name and the last death share the
+ * rest, the name first: the last death keeps the width of its header, or 40 % on a terminal too
+ * narrow for that. A name too long loses its middle (`payment-…u-west-1`: its end tells it from
+ * its neighbours), a last death its end. The cells are `rows`'.
+ *
+ * @internal
+ */
+export const table = (
+  tree: tree_.Tree,
+  uptimeOf: (pid: number) => number | undefined = () => undefined,
+  width = 80
+): string => {
+  const cells = rows(tree, uptimeOf)
   // each short column: its header, widened to its longest cell up to its bound
+  const columns = columnsOf(tree)
   const short = columns.map(([header, bound], i) =>
-    rows.reduce((w, row) => Math.max(w, Math.min(bound, width_.width(row.short[i]))), header.length)
+    cells.reduce((w, row) => Math.max(w, Math.min(bound, width_.width(row.short[i]))), header.length)
   )
   const rest = Math.max(2, width - short.reduce((n, w) => n + w + 1, 0) - 1)
-  const wantName = rows.reduce((w, row) => Math.max(w, width_.width(row.name)), "NAME".length)
-  const wantLast = rows.reduce((w, row) => Math.max(w, width_.width(row.last)), "LAST DEATH".length)
+  const wantName = cells.reduce((w, row) => Math.max(w, width_.width(row.name)), "NAME".length)
+  const wantLast = cells.reduce((w, row) => Math.max(w, width_.width(row.last)), "LAST DEATH".length)
   // the last death keeps the width of its header ("SIGKILL", "exit 127" fit), or 40 % of the rest
   const name = Math.max(
     1,
@@ -116,7 +141,7 @@ export const table = (
     )
   return [
     line("NAME", columns.map(([header]) => header), "LAST DEATH"),
-    ...rows.map((row) => line(row.name, row.short, row.last))
+    ...cells.map((row) => line(row.name, row.short, row.last))
   ].join("\n")
 }
 
@@ -140,6 +165,13 @@ const usageColumns: ReadonlyArray<readonly [string, number]> = [
 
 /** @internal a CPU use in at most 5 columns: 0.3, 12.5, 100, 1600 */
 export const percent = (cpu: number): string => cpu < 100 ? cpu.toFixed(1) : String(Math.round(cpu))
+
+/** @internal the headers of the table's columns, as `rows` gives its cells: the name, the short ones, the last death */
+export const headersOf = (tree: tree_.Tree): ReadonlyArray<string> => [
+  "NAME",
+  ...columnsOf(tree).map(([header]) => header),
+  "LAST DEATH"
+]
 
 /** @internal the root of the tree (`/`): the HAM's own fields, without its entities */
 export type RootNode = Omit<tree_.Tree, "global" | "entities">
