@@ -232,7 +232,10 @@ describe("ham restart, signal, logs; --json results; uptime over TCP", () => {
           expect(e.startedAt).toBeLessThanOrEqual(listed.time)
         }
         const table = ham("ls", ...tcp)
-        expect(table.stdout.split("\n")[1]).toMatch(/^ticker +process +\d+ +running +\d+[smhd] +0 +0 +-$/)
+        // with the CPU (% of a core) and RSS of the process
+        expect(table.stdout.split("\n")[1]).toMatch(
+          /^ticker +process +\d+ +running +\d+[smhd] +[\d.]+ +[\d.]+[KMG]? +0 +0 +-$/
+        )
 
         // logs: the last lines, a JSON result, and -f sees a new line
         const tail = ham("logs", "ticker", "-n", "2", ...s)

@@ -120,7 +120,20 @@ describe("ham web: the server", () => {
       expect(entity.status).toBe("running")
       expect(entity.cells[1]).toBe(String(yield* pidOf("web")))
       expect(entity.conditions[0].actions[0].type).toBe("Restart")
-      expect(body.headers).toEqual(["NAME", "KIND", "PID", "STATE", "UPTIME", "RESTARTS", "DEATHS", "LAST DEATH"])
+      // a process runs: its CPU and RSS columns are there, and its cells line up with the headers
+      expect(body.headers).toEqual([
+        "NAME",
+        "KIND",
+        "PID",
+        "STATE",
+        "UPTIME",
+        "CPU%",
+        "RSS",
+        "RESTARTS",
+        "DEATHS",
+        "LAST DEATH"
+      ])
+      expect(entity.cells).toHaveLength(body.headers.length - 2)
     }).pipe(Effect.scoped, withHam()))
 
   it.live("an act needs the operator token in its header: 403 and no change without it; done with it", () =>
