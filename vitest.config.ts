@@ -23,7 +23,8 @@ const slow = [
   "test/DaemonControl.test.ts",
   "test/DaemonMirror.test.ts",
   "test/Netns.test.ts",
-  "test/TopTerminal.test.ts"
+  "test/TopTerminal.test.ts",
+  "test/ClusterPostgres.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */
@@ -31,7 +32,9 @@ const script = process.env.npm_lifecycle_event
 
 export default defineConfig({
   resolve: { conditions: ["source", "module", "node", "import", "default"] },
-  ssr: { resolve: { conditions: ["source", "module", "node", "import", "default"] } },
+  // vitest gives the SSR conditions to Node itself (--conditions): "import" there would make a
+  // require() pick a package's ESM file (pg's require of pg-pool then gets a module namespace)
+  ssr: { resolve: { conditions: ["source", "module", "node"] } },
   test: {
     include: script === "test:slow" ? slow : ["test/**/*.test.ts"],
     exclude: script === "test" ? [...configDefaults.exclude, ...slow] : configDefaults.exclude,
