@@ -24,7 +24,8 @@ const slow = [
   "test/DaemonMirror.test.ts",
   "test/Netns.test.ts",
   "test/TopTerminal.test.ts",
-  "test/ClusterPostgres.test.ts"
+  "test/ClusterPostgres.test.ts",
+  "test/Cluster.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */

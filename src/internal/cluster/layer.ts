@@ -33,7 +33,7 @@ import * as peers from "./peers.js"
 export class HamCluster extends Context.Tag("effect-ham/HamCluster")<HamCluster, Api.HamClusterService>() {}
 
 /** @internal the lock timings that gave a 4.1 s failover (the library's defaults: 27 s) */
-export const defaultLocks = { refresh: "1 second", expiration: "4 seconds", assignmentRefresh: "500 millis" } as const
+export const defaultLocks = { refresh: "1 second", expiration: "3 seconds", assignmentRefresh: "500 millis" } as const
 
 /** @internal how other nodes are watched by default */
 export const defaultWatch = { interval: "100 millis", lossAfter: "500 millis", missedLow: 2, missedHigh: 4 } as const
