@@ -426,6 +426,25 @@ export class NodeLost extends Schema.TaggedError<NodeLost>()("NodeLost", {
 }
 
 /**
+ * How the life of another node's entity, seen here (`Entity.remote`), ends when that entity died
+ * abnormally on its node: its `CondAbnormalDeath` and `CondDeath` here.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RemoteEntityDied extends Schema.TaggedError<RemoteEntityDied>()("RemoteEntityDied", {
+  node: Schema.String,
+  entity: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.entity} died abnormally on node ${this.node}`
+  }
+}
+
+/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0

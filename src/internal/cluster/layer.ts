@@ -27,6 +27,7 @@ import { formatParseError } from "../ham/validate.js"
 import * as server from "../remote/server.js"
 import * as groups from "./groups.js"
 import * as members from "./members.js"
+import * as mirror from "./mirror.js"
 import * as peers from "./peers.js"
 
 /** @internal */
@@ -173,7 +174,37 @@ const make = (parsed: Parsed) =>
         yield* FiberMap.run(watchers, peer.name, peers.watch(ham, peer, parsed.watch))
       }
     })
+    // the entities of other nodes this HAM has (Entity.remote), each kept in step by a mirror
+    // (looked for as often as the members are read)
+    const mirrors = yield* FiberMap.make<string>()
+    const mirrored = new Map<string, peers.Peer>()
+    const scan = Effect.gen(function*() {
+      const tree = yield* ham.snapshot
+      const names = new Set(known.keys())
+      const wanted = new Map<string, readonly [peers.Peer, string]>()
+      for (const e of tree.entities) {
+        const target = mirror.parse(e.name, names)
+        if (Option.isSome(target)) wanted.set(e.name, [known.get(target.value[0])!, target.value[1]])
+      }
+      for (const [name, peer] of mirrored) {
+        const now = wanted.get(name)
+        if (now === undefined || now[0] !== peer) {
+          mirrored.delete(name)
+          yield* FiberMap.remove(mirrors, name)
+        }
+      }
+      for (const [name, [peer, entity]] of wanted) {
+        if (mirrored.has(name)) continue
+        mirrored.set(name, peer)
+        yield* FiberMap.run(mirrors, name, mirror.mirror(ham, peer, entity, parsed.watch))
+      }
+    })
     // the database away: the members known go on being watched
+    yield* scan.pipe(
+      Effect.catchAllCause((cause) => Effect.logDebug("remote entities not scanned", cause)),
+      Effect.repeat(Schedule.spaced(parsed.membersMillis)),
+      Effect.forkScoped
+    )
     yield* refresh.pipe(
       Effect.catchAllCause((cause) => Effect.logDebug("members not read", cause)),
       Effect.repeat(Schedule.spaced(parsed.membersMillis)),
