@@ -9,6 +9,9 @@
  *   on a live node within 5 s, twice over; the ledger (the processes' own lines) never shows two
  *   copies alive at once, and the killed node's copy is gone from the OS.
  *
+ * - Cross-node conditions: `web` on b seen on a as `b:web` (`Entity.remote`): attached, its
+ *   SIGKILL on b a death on a that runs a's local action, back again; b's raise a CondRaise on a.
+ *
  * Loopback ports, not network namespaces: the partition test is still to come (docs/cluster.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -98,6 +101,60 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
         await attached(a, "b", againA)
         await attached(c, "b", againC)
         expect((await a.ask("tree")).find((e) => e.name === "node:b")?.status).toBe("running")
+      }),
+    180_000
+  )
+
+  it.live(
+    "another node's entity here (Entity.remote): attached, its death runs a local action, its raise is seen",
+    () =>
+      withNodes(async (start) => {
+        const database = pg!.createDatabase()
+        const file = join(pg!.dir, `remote-deaths-${Date.now()}`)
+        const server = ["-e", "setInterval(() => {}, 1000)"]
+        const b = start(nodeOptions("b", database, {
+          fixture: { local: [{ name: "web", command: process.execPath, args: server }] }
+        }))
+        const a = start(nodeOptions("a", database, { fixture: { remote: [{ node: "b", entity: "web", file }] } }))
+        await a.waitFor("CondAttach of b:web", (l) => l.ev === "CondAttach" && l.entity === "b:web", 60_000)
+
+        // web SIGKILLed on b: b restarts it; a sees its death, runs its local action, sees it back
+        const pid = (await b.ask("tree")).find((e) => e.name === "web")!.pid!
+        const from = a.lines.length
+        const killed = Date.now()
+        process.kill(pid, "SIGKILL")
+        const abnormal = await a.waitFor(
+          "CondAbnormalDeath of b:web",
+          (l) => l.ev === "CondAbnormalDeath" && l.entity === "b:web",
+          5_000,
+          from
+        )
+        const death = await a.waitFor(
+          "CondDeath of b:web",
+          (l) => l.ev === "CondDeath" && l.entity === "b:web",
+          5_000,
+          from
+        )
+        console.log(`remote death seen after ${death.t! - killed} ms`)
+        expect(abnormal.t!).toBeLessThanOrEqual(death.t!)
+        await a.waitFor("CondAttach of b:web again", (l) => l.ev === "CondAttach" && l.entity === "b:web", 5_000, from)
+        const end = Date.now() + 5_000
+        while (!(fs.existsSync(file) && fs.readFileSync(file, "utf8").includes("death b web")) && Date.now() < end) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        expect(fs.readFileSync(file, "utf8").trim().split("\n")).toEqual(["death b web"])
+
+        // a raise of web on b is a CondRaise of b:web on a
+        const beforeRaise = a.lines.length
+        b.child.stdin!.write("raise web\n")
+        await b.waitFor("raised", (l) => l.raised === "web", 5_000)
+        await a.waitFor("CondRaise of b:web", (l) => l.ev === "CondRaise" && l.entity === "b:web", 5_000, beforeRaise)
+
+        // b lost: b:web dies here too
+        const beforeLoss = a.lines.length
+        killNode(b)
+        await a.waitFor("CondDeath of b:web", (l) => l.ev === "CondDeath" && l.entity === "b:web", 5_000, beforeLoss)
+        await a.waitFor("CondDeath of node:b", (l) => l.ev === "CondDeath" && l.entity === "node:b", 5_000, beforeLoss)
       }),
     180_000
   )

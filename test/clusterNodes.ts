@@ -22,7 +22,8 @@ export interface Line {
   readonly pid?: number
   readonly groups?: ReadonlyArray<string>
   readonly members?: ReadonlyArray<string>
-  readonly tree?: ReadonlyArray<{ readonly name: string; readonly status: string }>
+  readonly tree?: ReadonlyArray<{ readonly name: string; readonly status: string; readonly pid?: number }>
+  readonly raised?: string
 }
 
 export interface NodeProcess {
