@@ -12,6 +12,10 @@
  * - Cross-node conditions: `web` on b seen on a as `b:web` (`Entity.remote`): attached, its
  *   SIGKILL on b a death on a that runs a's local action, back again; b's raise a CondRaise on a.
  *
+ * - PostgreSQL stopped for 6 s and started again: the nodes go on watching each other (no
+ *   CondDeath of a node entity); the group stops (its lock cannot be held) and runs again once the
+ *   database is back; never two copies.
+ *
  * Loopback ports, not network namespaces: the partition test is still to come (docs/cluster.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -19,6 +23,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import {
+  type Copy,
   killNode,
   ledgerGroup,
   nodeOptions,
@@ -66,6 +71,17 @@ const attached = (node: NodeProcess, other: string, from = 0) =>
     60_000,
     from
   )
+
+/** the first copy of the ledger that satisfies `f` (polling), or a failure after `millis` */
+const waitForCopy = async (ledger: string, f: (copy: Copy) => boolean, millis: number) => {
+  const end = Date.now() + millis
+  for (;;) {
+    const found = readLedger(ledger).find(f)
+    if (found !== undefined) return found
+    if (Date.now() > end) throw new Error(`no such copy in the ledger within ${millis} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
 
 describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports", () => {
   it.live(
@@ -155,6 +171,48 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
         killNode(b)
         await a.waitFor("CondDeath of b:web", (l) => l.ev === "CondDeath" && l.entity === "b:web", 5_000, beforeLoss)
         await a.waitFor("CondDeath of node:b", (l) => l.ev === "CondDeath" && l.entity === "node:b", 5_000, beforeLoss)
+      }),
+    180_000
+  )
+
+  it.live(
+    "PostgreSQL restarted: the nodes go on watching each other, the group runs again once it is back, never twice",
+    () =>
+      withNodes(async (start) => {
+        const database = pg!.createDatabase()
+        const ledger = join(pg!.dir, `ledger-pg-${Date.now()}`)
+        fs.writeFileSync(ledger, "")
+        const nodes = ["a", "b"].map((name) =>
+          start(nodeOptions(name, database, { groups: [ledgerGroup("g", ledger, name)] }))
+        )
+        await attached(nodes[0], "b")
+        await attached(nodes[1], "a")
+        const first = await waitForCopy(ledger, (c) => !c.stopped && Date.now() - c.start > 1_500, 30_000)
+        const from = nodes.map((n) => n.lines.length)
+        const down = Date.now()
+        pg!.stop()
+        await new Promise((resolve) => setTimeout(resolve, 6_000))
+        const during = readLedger(ledger)
+        pg!.start()
+        const up = Date.now()
+        // back: a copy runs (the same one kept, or a new one started)
+        const after = await waitForCopy(ledger, (c) => !c.stopped && c.last > up + 1_000, 30_000)
+        console.log(
+          `PostgreSQL down ${up - down} ms; the copy ${first.pid} ${
+            during.find((c) => c.pid === first.pid)?.stopped ? "stopped" : "kept"
+          }` +
+            ` while it was down; running after: ${after.pid} (started ${after.start - up} ms after it was back)`
+        )
+        // without the database no lock can be held: the copy stopped, and none started meanwhile
+        expect(during.find((c) => c.pid === first.pid)?.stopped).toBe(true)
+        expect(during.filter((c) => c.start > down)).toEqual([])
+        // the nodes never lost each other: no CondDeath of a node entity while the database was away
+        for (const [i, node] of nodes.entries()) {
+          expect(node.lines.slice(from[i]).filter((l) => l.ev === "CondDeath" && l.entity?.startsWith("node:")))
+            .toEqual([])
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1_000))
+        expect(overlaps(readLedger(ledger))).toEqual([])
       }),
     180_000
   )
