@@ -16,7 +16,7 @@
  *   CondDeath of a node entity); the group stops (its lock cannot be held) and runs again once the
  *   database is back; never two copies.
  *
- * Loopback ports, not network namespaces: the partition test is still to come (docs/cluster.md).
+ * Loopback ports, not network namespaces (the partition: ClusterPartition.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"

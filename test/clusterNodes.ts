@@ -51,13 +51,23 @@ export const nodeOptions = (name: string, database: string, more: Record<string,
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-export const startNode = (options: Record<string, unknown>, log?: (text: string) => void): NodeProcess => {
+/** starts a node; `prefix` runs it elsewhere (`ip netns exec NAME`, which execs node: the pid is node's) */
+export const startNode = (
+  options: Record<string, unknown>,
+  log?: (text: string) => void,
+  prefix: ReadonlyArray<string> = []
+): NodeProcess => {
   const name = String(options.node)
-  const child = cp.spawn(
+  const command = [
+    ...prefix,
     process.execPath,
-    ["--conditions=source", "--import", "tsx", join(root, "test/fixtures/cluster-node.ts"), JSON.stringify(options)],
-    { cwd: root, stdio: ["pipe", "pipe", "pipe"] }
-  )
+    "--conditions=source",
+    "--import",
+    "tsx",
+    join(root, "test/fixtures/cluster-node.ts"),
+    JSON.stringify(options)
+  ]
+  const child = cp.spawn(command[0], command.slice(1), { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
   const lines: Array<Line> = []
   let rest = ""
   child.stdout!.on("data", (data) => {

@@ -37,8 +37,15 @@ export interface Postgres {
   readonly start: () => void
 }
 
-const asPostgres = (args: ReadonlyArray<string>, timeout = 30_000) => {
-  const r = cp.spawnSync("runuser", ["-u", "postgres", "--", ...args], { encoding: "utf8", timeout })
+/** where the server runs: a command prefix (`ip netns exec NAME`) and the address it listens on */
+export interface Placement {
+  readonly prefix?: ReadonlyArray<string> | undefined
+  readonly host?: string | undefined
+}
+
+const asPostgres = (args: ReadonlyArray<string>, timeout = 30_000, prefix: ReadonlyArray<string> = []) => {
+  const all = [...prefix, "runuser", "-u", "postgres", "--", ...args]
+  const r = cp.spawnSync(all[0], all.slice(1), { encoding: "utf8", timeout })
   if (r.status !== 0) {
     throw new Error(`${args.join(" ")}: exit ${r.status} ${r.stderr}${r.stdout}${r.error?.message ?? ""}`)
   }
@@ -59,7 +66,9 @@ export const freePortSync = (): number => {
 let databases = 0
 
 /** initdb and start a server (about 2.5 s); stop it with `destroy` */
-export const create = (): Postgres & { readonly destroy: () => void } => {
+export const create = (placement: Placement = {}): Postgres & { readonly destroy: () => void } => {
+  const host = placement.host ?? "127.0.0.1"
+  const prefix = placement.prefix ?? []
   const dir = fs.mkdtempSync(join(tmpdir(), "hamc-pg-"))
   fs.chmodSync(dir, 0o755)
   cp.spawnSync("chown", ["postgres:postgres", dir])
@@ -68,19 +77,23 @@ export const create = (): Postgres & { readonly destroy: () => void } => {
   const options = [
     `-p ${port}`,
     `-k ${dir}`,
-    "-c listen_addresses=127.0.0.1",
+    `-c listen_addresses=${host}`,
     "-c fsync=off",
     "-c synchronous_commit=off",
     "-c full_page_writes=off",
     "-c max_connections=200"
   ].join(" ")
   const start = () =>
-    void asPostgres([join(binDir, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "pg.log"), "-w", "start"])
-  const stop = () => void asPostgres([join(binDir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"])
+    void asPostgres(
+      [join(binDir, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "pg.log"), "-w", "start"],
+      30_000,
+      prefix
+    )
+  const stop = () => void asPostgres([join(binDir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], 30_000, prefix)
   const destroy = () => {
     try {
       if (fs.existsSync(join(data, "postmaster.pid"))) {
-        asPostgres([join(binDir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"])
+        asPostgres([join(binDir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"], 30_000, prefix)
       }
     } catch {
       // the server is gone already, or stuck: its pid from the pid file
@@ -95,17 +108,17 @@ export const create = (): Postgres & { readonly destroy: () => void } => {
   }
   try {
     asPostgres([join(binDir, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+    // initdb lets in the loopback only: on another address, the hosts of its subnet (the test's own)
+    if (host !== "127.0.0.1") fs.appendFileSync(join(data, "pg_hba.conf"), "host all all samenet trust\n")
     start()
   } catch (error) {
     destroy()
     throw error
   }
-  const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`
+  const url = (database: string) => `postgres://postgres@${host}:${port}/${database}`
   const createDatabase = (name = `hamc_${process.pid}_${++databases}`) => {
-    const r = cp.spawnSync(join(binDir, "createdb"), ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", name], {
-      encoding: "utf8",
-      timeout: 10_000
-    })
+    const command = [...prefix, join(binDir, "createdb"), "-h", host, "-p", String(port), "-U", "postgres", name]
+    const r = cp.spawnSync(command[0], command.slice(1), { encoding: "utf8", timeout: 10_000 })
     if (r.status !== 0) throw new Error(`createdb ${name}: ${r.stderr}`)
     return url(name)
   }

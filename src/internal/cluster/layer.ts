@@ -74,6 +74,23 @@ const count = (argument: string, n: number | undefined, fallback: number) =>
     ? Effect.succeed(n ?? fallback)
     : Effect.fail(invalid(argument, "must be an integer of at least 1"))
 
+/**
+ * The URL with the session settings that end a cut-off node's session (and so its advisory locks)
+ * within seconds (PostgreSQL's defaults leave it to the kernel: up to hours): keepalives while the
+ * connection is idle, and a bound on unacknowledged data (`tcp_user_timeout`), shorter than the
+ * locks' expiration. An `options` the URL has already is kept as it is.
+ */
+export const withSessionTimeouts = (url: string, expirationMillis: number, refreshMillis: number): string => {
+  const parsed = new URL(url)
+  if (parsed.searchParams.has("options")) return url
+  const userTimeout = Math.max(1_000, expirationMillis - refreshMillis)
+  parsed.searchParams.set(
+    "options",
+    `-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2 -c tcp_user_timeout=${userTimeout}`
+  )
+  return parsed.toString()
+}
+
 /** the database's URL without its password, for errors and logs */
 const shown = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
 
@@ -113,7 +130,7 @@ const parse = (options: Api.ClusterOptions): Effect.Effect<Parsed, InvalidArgume
     const advertised = options.ham.advertise ?? options.ham.host ?? "127.0.0.1"
     return {
       node: options.node,
-      database: Redacted.make(url),
+      database: Redacted.make(withSessionTimeouts(url, expiration, refresh)),
       databaseShown: shown(url),
       ham: { name: options.node, host: advertised, port: options.ham.port },
       listenHost: options.ham.host ?? "127.0.0.1",
