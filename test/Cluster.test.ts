@@ -16,6 +16,9 @@
  *   CondDeath of a node entity); the group stops (its lock cannot be held) and runs again once the
  *   database is back; never two copies.
  *
+ * - A rolling restart (each node stopped and started again in turn): the group is never down longer
+ *   than 5 s between two copies (the ledger's gaps), never two at once, and runs at the end.
+ *
  * Loopback ports, not network namespaces (the partition: ClusterPartition.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -215,6 +218,46 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
         expect(overlaps(readLedger(ledger))).toEqual([])
       }),
     180_000
+  )
+
+  it.live(
+    "a rolling restart of all nodes: the group is never down longer than 5 s, never two at once",
+    () =>
+      withNodes(async (start) => {
+        const database = pg!.createDatabase()
+        const ledger = join(pg!.dir, `ledger-rolling-${Date.now()}`)
+        fs.writeFileSync(ledger, "")
+        const options = ["a", "b", "c"].map((name) =>
+          nodeOptions(name, database, { groups: [ledgerGroup("g", ledger, name)] })
+        )
+        const nodes = options.map(start)
+        for (const node of nodes) {
+          for (const other of nodes.filter((n) => n !== node)) await attached(node, other.name)
+        }
+        await waitForCopy(ledger, (c) => !c.stopped && Date.now() - c.start > 1_500, 30_000)
+        const begun = Date.now()
+        for (const [i, node] of nodes.entries()) {
+          const others = nodes.filter((n) => n !== node)
+          const from = others.map((n) => n.lines.length)
+          // stopped: it leaves the cluster (its groups stop here first), then started again
+          await stopNode(node)
+          const again = start(options[i])
+          nodes[i] = again
+          for (const [j, other] of others.entries()) await attached(other, node.name, from[j])
+          await again.waitFor("ready", (l) => l.ready === true, 60_000)
+          await new Promise((resolve) => setTimeout(resolve, 2_000))
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2_000))
+        const copies = readLedger(ledger).filter((c) => c.last >= begun)
+        const gaps = copies.slice(1).map((c, i) => c.start - copies[i].last)
+        console.log(`rolling restart: ${copies.length} copies, gaps ${gaps.join(", ")} ms`)
+        expect(overlaps(readLedger(ledger))).toEqual([])
+        for (const gap of gaps) expect(gap).toBeLessThanOrEqual(5_000)
+        // a copy runs at the end
+        expect(copies.at(-1)!.stopped).toBe(false)
+        expect(Date.now() - copies.at(-1)!.last).toBeLessThan(500)
+      }),
+    240_000
   )
 
   it.live(
