@@ -26,7 +26,6 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import {
-  type Copy,
   killNode,
   ledgerGroup,
   nodeOptions,
@@ -34,7 +33,8 @@ import {
   overlaps,
   readLedger,
   startNode,
-  stopNode
+  stopNode,
+  waitForCopy
 } from "./clusterNodes.js"
 import { create, type Postgres, unavailable } from "./postgres.js"
 import { isLive } from "./processes.js"
@@ -74,17 +74,6 @@ const attached = (node: NodeProcess, other: string, from = 0) =>
     60_000,
     from
   )
-
-/** the first copy of the ledger that satisfies `f` (polling), or a failure after `millis` */
-const waitForCopy = async (ledger: string, f: (copy: Copy) => boolean, millis: number) => {
-  const end = Date.now() + millis
-  for (;;) {
-    const found = readLedger(ledger).find(f)
-    if (found !== undefined) return found
-    if (Date.now() > end) throw new Error(`no such copy in the ledger within ${millis} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports", () => {
   it.live(

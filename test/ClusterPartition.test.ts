@@ -18,7 +18,15 @@ import { Effect } from "effect"
 import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { type Copy, ledgerGroup, type NodeProcess, overlaps, readLedger, startNode, stopNode } from "./clusterNodes.js"
+import {
+  ledgerGroup,
+  type NodeProcess,
+  overlaps,
+  readLedger,
+  startNode,
+  stopNode,
+  waitForCopy
+} from "./clusterNodes.js"
 import { create, freePortSync, unavailable } from "./postgres.js"
 
 const ip = (...args: ReadonlyArray<string>) => cp.spawnSync("ip", args, { encoding: "utf8", timeout: 10_000 })
@@ -78,16 +86,6 @@ const skip = unavailable() ?? (process.env.HAM_TEST_NETNS === "off" ? "HAM_TEST_
 if (skip !== undefined) console.log(`ClusterPartition skipped: ${skip}`)
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
-
-const waitForCopy = async (ledger: string, f: (copy: Copy) => boolean, millis: number) => {
-  const end = Date.now() + millis
-  for (;;) {
-    const found = readLedger(ledger).find(f)
-    if (found !== undefined) return found
-    if (Date.now() > end) throw new Error(`no such copy in the ledger within ${millis} ms`)
-    await sleep(20)
-  }
-}
 
 describe.skipIf(skip !== undefined)("HamCluster: a partition, in network namespaces", () => {
   it.live(

@@ -180,6 +180,17 @@ export const readLedger = (file: string): Array<Copy> => {
 export const overlaps = (copies: ReadonlyArray<Copy>) =>
   copies.flatMap((a, i) => copies.slice(i + 1).filter((b) => b.start < a.last).map((b) => [a, b] as const))
 
+/** the first copy of the ledger that satisfies `f` (polling), or a rejection after `millis` */
+export const waitForCopy = async (ledger: string, f: (copy: Copy) => boolean, millis: number) => {
+  const end = Date.now() + millis
+  for (;;) {
+    const found = readLedger(ledger).find(f)
+    if (found !== undefined) return found
+    if (Date.now() > end) throw new Error(`no such copy in the ledger within ${millis} ms`)
+    await sleep(20)
+  }
+}
+
 /** a group whose one entity writes the ledger, restarted when it dies */
 export const ledgerGroup = (name: string, ledger: string, node = "any") => ({
   name,
