@@ -122,9 +122,12 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       )
     }).pipe(Effect.scoped, Effect.ignore)
 
+    const lost = (reason: string) => end(Exit.fail(new NodeLost({ node: peer.name, silentMillis: 0, reason })))
+    // the node gone from the cluster (or this one leaving): the entity seen here dies with it
+    yield* Effect.addFinalizer(() => lost("it left the cluster"))
     while (true) {
       yield* follow
-      yield* end(Exit.fail(new NodeLost({ node: peer.name, silentMillis: 0, reason: "its events ended" })))
+      yield* lost("its events ended")
       yield* Effect.sleep(options.intervalMillis)
     }
-  })
+  }).pipe(Effect.scoped)
