@@ -306,6 +306,30 @@ export interface PidOptions extends ProcessOptions {
 export const global: EntityHandle = internal.global
 
 /**
+ * Another node's entity, as this HAM sees it in a cluster (`HamCluster`): the name
+ * `<node>:<name>`. Make it a placeholder (`Ham.entity(Entity.remote("b", "web"))`) and add its
+ * conditions with local actions: the cluster keeps it in step with `web` on node `b` (attached
+ * while that one runs, its deaths, raises and states). Outside a cluster it is a plain name.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Entity, Ham } from "effect-ham"
+ * import { CondDeath } from "effect-ham/Condition"
+ *
+ * const program = Effect.gen(function*() {
+ *   const web = yield* Ham.entity(Entity.remote("b", "web"))
+ *   yield* Ham.condition(web, CondDeath).pipe(Ham.execute(Command.make("logger", "web died on b")))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const remote: (node: string, name: string) => string = internal.remote
+
+/**
  * @since 0.1.0
  * @category guards
  */

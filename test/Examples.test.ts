@@ -3,10 +3,11 @@
  * (`node --conditions=source --import tsx examples/<file>.ts`), at most two at a time, and checks
  * that it exits 0 within its time limit and prints what it is meant to show.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { readdirSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import { create as createPostgres, unavailable } from "./postgres.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const examplesDir = fileURLToPath(new URL("../examples/", import.meta.url))
@@ -22,6 +23,17 @@ interface Expectation {
 }
 
 const expected: Record<string, Expectation> = {
+  "cluster.ts": {
+    contains: [
+      "a sees node:b and node:c attached",
+      /the group web runs on [abc]/,
+      /node [abc] lost: seen by [abc] after \d+ ms/,
+      /the group web failed over from [abc] to [abc] in \d+ ms/,
+      "the two nodes left have left the cluster"
+    ],
+    // three nodes booted with tsx on 2 cores, then a failover
+    timeoutMillis: 120_000
+  },
   "demo.ts": {
     contains: ["worker: life 2 started", "registry down: registered through the fallback", "/proc/ham"]
   },
@@ -241,13 +253,13 @@ interface Run {
   readonly millis: number
 }
 
-const runExample = (file: string, limitMillis: number): Promise<Run> =>
+const runExample = (file: string, limitMillis: number, env: NodeJS.ProcessEnv = process.env): Promise<Run> =>
   new Promise((resolve) => {
     const started = performance.now()
     execFile(
       process.execPath,
       ["--conditions=source", "--import", "tsx", `examples/${file}`],
-      { cwd: root, timeout: limitMillis, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
+      { cwd: root, env, timeout: limitMillis, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
         resolve({
@@ -280,6 +292,21 @@ const twoAtATime = limit(2)
 
 const files = readdirSync(examplesDir).filter((f) => f.endsWith(".ts")).sort()
 
+// cluster.ts needs a PostgreSQL database: a throwaway server (test/postgres.ts) where this machine
+// has one, else the example says what it needs and the test checks that
+const noPostgres = unavailable()
+let pg: ReturnType<typeof createPostgres> | undefined
+afterAll(() => pg?.destroy())
+const envOf = (file: string): NodeJS.ProcessEnv => {
+  if (file !== "cluster.ts" || noPostgres !== undefined) return process.env
+  pg ??= createPostgres()
+  return { ...process.env, HAM_CLUSTER_DATABASE: pg.createDatabase() }
+}
+if (noPostgres !== undefined) {
+  console.log(`examples/cluster.ts runs without a database (${noPostgres}): only its message is checked`)
+  expected["cluster.ts"] = { contains: ["examples/cluster.ts needs an empty PostgreSQL database"] }
+}
+
 describe("examples", () => {
   it("every example has an expectation, and every expectation an example", () => {
     expect(files).toEqual(Object.keys(expected).sort())
@@ -288,7 +315,9 @@ describe("examples", () => {
   describe.concurrent("run", () => {
     for (const file of files) {
       it(file, async () => {
-        const run = await twoAtATime(() => runExample(file, expected[file]?.timeoutMillis ?? timeoutMillis))
+        const run = await twoAtATime(() =>
+          runExample(file, expected[file]?.timeoutMillis ?? timeoutMillis, envOf(file))
+        )
         const context = `${file} (exit ${run.code}, signal ${run.signal}, ${Math.round(run.millis)} ms):\n${run.output}`
         expect(run.signal, context).toBeNull()
         expect(run.code, context).toBe(0)

@@ -79,7 +79,11 @@ const consumerManifest = (tarball: string) => ({
     "effect": installed("effect"),
     "@effect/platform": installed("@effect/platform"),
     "@effect/platform-node": installed("@effect/platform-node"),
-    "@effect/rpc": installed("@effect/rpc")
+    "@effect/rpc": installed("@effect/rpc"),
+    // HamCluster's optional peers, as an application that joins a cluster has them
+    "@effect/cluster": installed("@effect/cluster"),
+    "@effect/sql": installed("@effect/sql"),
+    "@effect/sql-pg": installed("@effect/sql-pg")
   },
   devDependencies: { "typescript": installed("typescript"), "@types/node": installed("@types/node") }
 })
@@ -226,8 +230,13 @@ describe("Package: packed, installed beside the application's own effect, used",
     it.effect("effect and the platform packages are peers: the project has one copy of each", () =>
       Effect.gen(function*() {
         const { manifest: packed, project } = yield* PackedTag
-        const peers = ["effect", "@effect/platform", "@effect/platform-node", "@effect/rpc"]
+        const required = ["effect", "@effect/platform", "@effect/platform-node", "@effect/rpc"]
+        // used by the HamCluster module alone: optional, the core never imports them
+        const optional = ["@effect/cluster", "@effect/sql", "@effect/sql-pg"]
+        const peers = [...required, ...optional]
         expect(Object.keys(packed.peerDependencies).sort()).toEqual([...peers].sort())
+        expect(Object.keys(packed.peerDependenciesMeta).sort()).toEqual([...optional].sort())
+        for (const name of optional) expect(packed.peerDependenciesMeta[name]).toEqual({ optional: true })
         // the ham CLI ships in the package: @effect/cli is a dependency (its own peers are the project's)
         expect(Object.keys(packed.dependencies)).toEqual(["@effect/cli", "lmdb"])
         for (const name of peers) {
@@ -371,7 +380,8 @@ describe("Package: packed, installed beside the application's own effect, used",
           project,
           30_000
         )
-        expect(out.trim().split(" ")).toEqual([...publicModules, "HamLive"].sort())
+        // the barrel has every public module but HamCluster (it loads the cluster's optional peers)
+        expect(out.trim().split(" ")).toEqual([...publicModules.filter((m) => m !== "HamCluster"), "HamLive"].sort())
       }))
   })
 })

@@ -1,5 +1,5 @@
 /**
- * Every TypeScript snippet (a ```ts block) of the README and the guide typechecks against the
+ * Every TypeScript snippet (a ```ts block) of the README, the guide and docs/cluster.md typechecks against the
  * package's sources, with the repository's compiler options (unused names allowed).
  *
  * - A snippet with an `import` is a module, checked as it is: what it leaves out, it declares.
@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url"
 import ts from "typescript"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
-const documents = ["README.md", "docs/guide.md"]
+const documents = ["README.md", "docs/guide.md", "docs/cluster.md"]
 
 /** what a fragment may use without declaring it */
 const prelude = `

@@ -161,3 +161,6 @@ export const Name = Schema.String.annotations({ message: () => "must be a string
   Schema.maxLength(255, { message: () => "must be at most 255 characters" }),
   Schema.filter((s) => !forbidden.test(s) || "must not contain '/' or control characters")
 )
+
+/** @internal the local name of another node's entity (a cluster keeps it in step: cluster/mirror.ts) */
+export const remote = (node: string, name: string): string => `${node}:${name}`

@@ -1,0 +1,70 @@
+/**
+ * `HamCluster.layer`'s options, checked before anything is opened: a bad one is an
+ * `InvalidArgument` naming it (no database, no port touched: the URL points nowhere). The session
+ * settings added to the database's URL (a cut-off node's session, and its locks, end in seconds).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { Ham } from "effect-ham"
+import * as HamCluster from "effect-ham/HamCluster"
+import { withSessionTimeouts } from "../src/internal/cluster/layer.js"
+
+const good: HamCluster.ClusterOptions = {
+  node: "a",
+  database: "postgres://nobody@127.0.0.1:1/none",
+  ham: { port: 7420 },
+  runner: { port: 7421 },
+  auth: { token: "a-token-of-enough-length-0123" }
+}
+
+/** the error building the layer fails with */
+const refusal = (options: unknown) =>
+  Layer.build(HamCluster.layer(options as HamCluster.ClusterOptions).pipe(Layer.provide(Ham.layer()))).pipe(
+    Effect.scoped,
+    Effect.flip
+  )
+
+describe("HamCluster.layer's options", () => {
+  it.effect("a bad option is an InvalidArgument naming it", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+        [{ node: "a/b" }, "node"],
+        [{ node: "" }, "node"],
+        [{ database: "mysql://x" }, "database"],
+        [{ ham: { port: 0 } }, "ham.port"],
+        [{ runner: { port: 70000 } }, "runner.port"],
+        [{ runner: { port: 7420 } }, "runner.port"],
+        [{ watch: { interval: "1 second", lossAfter: "100 millis" } }, "watch.lossAfter"],
+        [{ watch: { missedHigh: 0 } }, "watch.missedHigh"],
+        [{ locks: { refresh: "5 seconds", expiration: "4 seconds" } }, "locks.expiration"],
+        [{ groups: [{ name: "g", entities: [{ name: "x" }] }] }, "groups"],
+        [{ groups: [{ name: "g", entities: [] }, { name: "g", entities: [] }] }, "groups"]
+      ]
+      for (const [change, argument] of cases) {
+        const error = yield* refusal({ ...good, ...change })
+        expect(error._tag, JSON.stringify(change)).toBe("InvalidArgument")
+        expect((error as { argument: string }).argument, JSON.stringify(change)).toBe(argument)
+      }
+    }))
+
+  it.effect(
+    "a database that cannot be reached is ClusterUnavailable, its password not shown",
+    () =>
+      Effect.gen(function*() {
+        const error = yield* refusal({ ...good, database: "postgres://user:secret@127.0.0.1:1/none" })
+        expect(error._tag).toBe("ClusterUnavailable")
+        expect(error.message).not.toContain("secret")
+      }),
+    30_000
+  )
+
+  it("the URL gets the session timeouts, shorter than the locks' expiration; an options of its own is kept", () => {
+    const url = new URL(withSessionTimeouts("postgres://u:p@db:5432/ham", 3_000, 1_000))
+    expect(url.searchParams.get("options")).toBe(
+      "-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2 -c tcp_user_timeout=2000"
+    )
+    expect(url.password).toBe("p")
+    const own = "postgres://db/ham?options=-c%20statement_timeout%3D5"
+    expect(withSessionTimeouts(own, 3_000, 1_000)).toBe(own)
+  })
+})
