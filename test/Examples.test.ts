@@ -91,6 +91,14 @@ const expected: Record<string, Expectation> = {
       "service v1 stopping"
     ]
   },
+  "log-rotation.ts": {
+    contains: [
+      /chatty\.log\.3: \d+ bytes/,
+      /first line kept: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z line \d+/,
+      /lines (?:[2-9]|\d{2,}) to 3000 kept, none missing between the files: true/
+    ],
+    absent: ["chatty.log.4"]
+  },
   "notify.ts": {
     contains: [
       "queue got: CondAbnormalDeath of worker",
