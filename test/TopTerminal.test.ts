@@ -137,7 +137,8 @@ describe("ham top --once", () => {
         expect(lines[0]).toMatch(
           /^ham top {2}\d\/2 running {2}up \d+s {2}events \S+ {2}\d\d:\d\d:\d\d {2}\S+ham\.sock$/
         )
-        expect(lines[2]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +CPU% +RSS +RESTARTS DEATHS LAST DEATH$/)
+        // at 80 columns the last death's header may be cut (its column keeps 40 % of what the others leave)
+        expect(lines[2]).toMatch(/^NAME +KIND +PID +STATE +UPTIME +CPU% +RSS +RESTARTS DEATHS LAST(?: DEATH| \S*…|…)$/)
         expect(out.stdout).toContain(`web AbnormalDeath pid ${web.pid} SIGKILL`)
         expect(lines.length).toBeLessThanOrEqual(24)
         for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)

@@ -257,6 +257,9 @@ export const layer = (
       Layer.mapError((error) => new ClusterUnavailable({ database: parsed.databaseShown, reason: error.message }))
     )
     const runner = sharding(parsed).pipe(
+      // nodes started together run @effect/cluster's migrations together: PostgreSQL may refuse one
+      // node's CREATE TABLE (a duplicate key in pg_type) while another's runs; it is built again
+      Layer.retry(Schedule.addDelay(Schedule.recurs(4), () => "250 millis")),
       Layer.catchAll((error) =>
         Layer.fail(
           error._tag === "SocketServerError"

@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Condition from "../../Condition.js"
@@ -64,7 +65,14 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       if (life !== undefined) return Effect.void
       const next: End = Deferred.unsafeMake(FiberId.none)
       life = next
+      // a remote restart comes right after its death: the local life that death ended may still be
+      // going (its fiber ending, its death being handled), and the name still taken for a moment
       return ham.attach(Entity.fiber(name, Deferred.await(next))).pipe(
+        Effect.retry({
+          while: (error) => error._tag === "DuplicateName" && life === next,
+          schedule: Schedule.spaced("10 millis"),
+          times: 200
+        }),
         Effect.catchAll(() => Effect.sync(() => (life = undefined)))
       )
     })

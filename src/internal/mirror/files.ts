@@ -54,9 +54,15 @@ const scalar = (key: string, value: unknown): string =>
     ? new Date(value).toISOString()
     : String(value).replaceAll("\n", "\\n")
 
+/**
+ * an entity's CPU and RSS, which change at every sample, are not mirrored: the mirror would be
+ * written again all the time (`ham ls` and `ham top` show them)
+ */
+const sampled = new Set(["cpu", "rss"])
+
 const fieldLines = (prefix: string, value: Record<string, unknown>, out: Array<string>) => {
   for (const [key, v] of Object.entries(value)) {
-    if (v === undefined) continue
+    if (v === undefined || (prefix === "" && sampled.has(key))) continue
     // the entity's statistics are its stats file's own lines: `deaths: 1`, not `stats.deaths: 1`
     const name = prefix === "" && key === "stats" ? "" : `${prefix}${key}`
     if (Array.isArray(v)) {
