@@ -7,6 +7,11 @@
  * with (a cookie) never acts. Every text from the HAM is set as text (`textContent`), never parsed
  * as HTML.
  *
+ * It runs in the browser, not under Effect: its timers are the browser's (`setTimeout` for the
+ * detach button's confirmation and the 250 ms coalescing of redraws, `setInterval` for the 2 s
+ * refresh, `Date.now` for the timelines' right edge). No rule of the HAM is timed here; the HAM's
+ * own timing (server, feed, tokens) is on `Clock` in `server.ts` and `hub.ts`.
+ *
  * @internal
  */
 
