@@ -142,8 +142,9 @@ describe("graceful reload", () => {
         )
         expect(late._tag).toBe("ReloadFailed")
         expect(late.message).toContain("did not say READY=1 within 400 ms")
-        // the late one was listening: it is gone, only v1 answers
-        const pythons = () => liveProcesses("python3").filter((pid) => pid !== before.pid)
+        // the late one was listening: it is gone, only v1 answers. Only this test's servers are
+        // counted (its fixture on its port): other test files run Python children at the same time
+        const pythons = () => liveProcesses(`${fixture} ${port} `).filter((pid) => pid !== before.pid)
         yield* waitUntil("no new process left", () => pythons().length === 0, 5000)
         for (let i = 0; i < 10; i++) expect((yield* ask(port))?.startsWith("v1 ")).toBe(true)
 
