@@ -20,7 +20,7 @@ const program = Effect.gen(function*() {
   yield* Ham.attach(
     Entity.process(
       "chatty",
-      Command.make("/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line $i; done; sleep 0.2"),
+      Command.make("/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line $i; done"),
       {
         output: { file, maxSize: "2K", keep: 3, timestamps: true }
       }

@@ -244,7 +244,7 @@ describe("the spawner process", () => {
                 onData: (_fd, chunk) => {
                   text += chunk.toString("utf8")
                 },
-                onStderrClosed: () => {},
+                onOutputClosed: () => {},
                 onExit: () => Deferred.unsafeDone(done, Effect.succeed(text))
               }
             )
@@ -270,7 +270,7 @@ describe("the spawner process", () => {
       expect(
         yield* Effect.flip(broken.spawn(
           { command: "sleep", args: ["31.87"], env: {}, shell: false, stdout: false },
-          { onData: () => {}, onStderrClosed: () => {}, onExit: () => {} }
+          { onData: () => {}, onOutputClosed: () => {}, onExit: () => {} }
         ))
       ).toContain("the spawner could not run")
       expect(broken.available()).toBe(false)

@@ -60,14 +60,19 @@ export const forkHere: Fork = (request, listener) =>
     child.once("spawn", () => resume(Effect.succeed({ pid: child.pid!, child })))
     child.stdout?.on("data", (chunk: Buffer) => listener.onData(1, chunk))
     child.stderr!.on("data", (chunk: Buffer) => listener.onData(2, chunk))
-    // the end of stderr (or its close, when it is destroyed without an end)
-    let stderrClosed = false
-    const onStderrClosed = () => {
-      if (!stderrClosed) listener.onStderrClosed()
-      stderrClosed = true
+    // the end of its output, stdout and stderr (or their close, when destroyed without an end)
+    let open = child.stdout === null ? 1 : 2
+    const onEnd = (stream: NodeJS.ReadableStream) => {
+      let ended = false
+      const once = () => {
+        if (!ended && --open === 0) listener.onOutputClosed()
+        ended = true
+      }
+      stream.once("end", once)
+      stream.once("close", once)
     }
-    child.stderr!.once("end", onStderrClosed)
-    child.stderr!.once("close", onStderrClosed)
+    if (child.stdout !== null) onEnd(child.stdout)
+    onEnd(child.stderr!)
     child.once("exit", (code, signal) => listener.onExit(life_.exitInfoOf(code, signal), undefined))
     // interrupted before it is up: it goes at once
     return Effect.sync(() => {

@@ -89,17 +89,28 @@ const start = (m, env) => {
   send({ op: "spawned", id, pid: child.pid })
   if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
   child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
-  // the end of its stderr comes with its exit report, or after it on its own: one message less
-  // (and one wake-up less of the HAM) for the usual death
+  // the end of its output (stdout and stderr) comes with its exit report, or after it on its own:
+  // one message less (and one wake-up less of the HAM) for the usual death. Lines written just
+  // before the exit can be read after it: they are sent before the end
   let closed = false
   let reported = false
+  let open = child.stdout ? 2 : 1
   const onClosed = () => {
-    if (closed) return
+    if (closed || --open > 0) return
     closed = true
     if (reported) send({ op: "closed", id })
   }
-  child.stderr.once("end", onClosed)
-  child.stderr.once("close", onClosed)
+  const onEnd = (stream) => {
+    let ended = false
+    const once = () => {
+      if (!ended) onClosed()
+      ended = true
+    }
+    stream.once("end", once)
+    stream.once("close", once)
+  }
+  if (child.stdout) onEnd(child.stdout)
+  onEnd(child.stderr)
   child.once("exit", (code, signal) => {
     children.delete(id)
     // reported, then the next child started if the HAM authorised it; when its stderr has not
@@ -176,6 +187,8 @@ type Report =
 interface Running {
   readonly child: NodeChildProcess.ChildProcess
   readonly entries: Map<number, Entry>
+  /** children that exited, their output not ended yet: its last lines can come after the exit */
+  readonly ending: Map<number, Entry>
   /** the environments this helper holds, and their ids (as it keeps them: the last ones) */
   readonly envs: Map<object, number>
   /** it has reported something */
@@ -190,7 +203,7 @@ interface Running {
 class Entry implements Forked, Relaunch {
   pid = 0
   resume: ((result: Effect.Effect<Forked, string>) => void) | undefined = undefined
-  stderrClosed = false
+  outputClosed = false
   /** the spawn was interrupted, or the relaunch let go: the child is killed as soon as it is up */
   abandoned = false
   exited = false
@@ -273,7 +286,7 @@ const deliver = (entry: Entry, report: Report): void => {
     case "data":
       return listener.onData(report.fd, Buffer.from(report.data, "base64"))
     case "closed":
-      return listener.onStderrClosed()
+      return listener.onOutputClosed()
     case "exit":
       // the child the helper started in its place is reported with the exit, and held until taken up
       return listener.onExit(
@@ -364,6 +377,11 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       if (running === current) running = undefined
       // it never said a word: it cannot run here
       if (!current.heard && available && !closing) giveUp(reason)
+      // exited already, their output not ended: it has ended now
+      for (const entry of current.ending.values()) {
+        if (entry.listener !== undefined && !entry.abandoned) entry.listener.onOutputClosed()
+      }
+      current.ending.clear()
       for (const [id, entry] of current.entries) {
         current.entries.delete(id)
         const killed = entry.pid !== 0 && !entry.exited && kill(entry.pid)
@@ -378,16 +396,16 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           entry.failure ??= reason
           continue
         }
-        if (!entry.stderrClosed) entry.listener.onStderrClosed()
+        if (!entry.outputClosed) entry.listener.onOutputClosed()
         entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" }, undefined)
       }
     }
 
     const onReport = (current: Running, report: Report): void => {
       current.heard = true
-      const entry = current.entries.get(report.id)
+      const entry = current.entries.get(report.id) ?? current.ending.get(report.id)
       if (entry === undefined) return
-      if (report.op === "exit" && report.closed && !entry.stderrClosed) {
+      if (report.op === "exit" && report.closed && !entry.outputClosed) {
         onReport(current, { op: "closed", id: report.id })
       }
       switch (report.op) {
@@ -409,10 +427,14 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           return
         }
         case "closed":
-          entry.stderrClosed = true
+          entry.outputClosed = true
+          current.ending.delete(report.id)
           break
         case "exit": {
+          // kept until its output has ended: its last lines can come after its exit (an exited
+          // child does not hold the HAM's event loop)
           current.entries.delete(report.id)
+          if (!entry.outputClosed) current.ending.set(report.id, entry)
           entry.exited = true
           entry.armedNext = undefined
           if (report.next !== undefined) {
@@ -435,7 +457,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
         stdio: ["pipe", "pipe", "inherit"],
         env: scriptEnv()
       })
-      const current: Running = { child, entries: new Map(), envs: new Map(), heard: false }
+      const current: Running = { child, entries: new Map(), ending: new Map(), envs: new Map(), heard: false }
       let buffered = ""
       child.stdout!.setEncoding("utf8")
       child.stdout!.on("data", (text: string) => {

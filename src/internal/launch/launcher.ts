@@ -67,7 +67,7 @@ export interface Life {
   /** completes when the process has exited (never fails) */
   readonly exit: Effect.Effect<ExitInfo>
   readonly exited: () => boolean
-  /** how it ended, once known (the last stderr lines are in) */
+  /** how it ended, once known (the last output lines are in) */
   readonly exitInfo: () => ExitInfo | undefined
   /** the last lines the process wrote to stderr (bounded) */
   readonly stderrTail: () => ReadonlyArray<string>

@@ -115,7 +115,7 @@ export const environmentOf = (line: CommandLine, extra: { readonly [key: string]
 /** @internal what is reported about one child */
 export interface Listener {
   readonly onData: (fd: 1 | 2, chunk: Buffer) => void
-  readonly onStderrClosed: () => void
+  readonly onOutputClosed: () => void
   /** `next`: the child the forker started in its place, as it was authorised to (`Forked.arm`) */
   readonly onExit: (info: ExitInfo, next: Relaunch | undefined) => void
 }
@@ -157,8 +157,8 @@ export interface Setting {
   readonly again: (relaunch: Relaunch) => NextLife
 }
 
-/** how long an exit waits for the last stderr lines of the process */
-const stderrGraceMillis = 20
+/** how long an exit waits for the last output lines of the process (its stdout and stderr to end) */
+const outputGraceMillis = 20
 
 /**
  * One life of a process: its output (the file, the log, the stderr tail), its exit, and how it is
@@ -181,10 +181,10 @@ export class ChildLife implements Life, Listener {
   private deferred: Deferred.Deferred<ExitInfo> | undefined = undefined
   /** the process exited */
   private done = false
-  /** how it ended, once reported (the last stderr lines are in) */
+  /** how it ended, once reported (the last output lines are in) */
   private info: ExitInfo | undefined = undefined
-  private stderrEnded = false
-  /** an exit waiting for the last stderr lines, or (reported before the process was known to run) for its pid */
+  private outputEnded = false
+  /** an exit waiting for the last output lines, or (reported before the process was known to run) for its pid */
   private pending: { readonly info: ExitInfo; readonly next: Relaunch | undefined } | undefined = undefined
   private file: output_.OutputWriter | undefined = undefined
 
@@ -256,9 +256,11 @@ export class ChildLife implements Life, Listener {
     else (this.err ??= lineSplitter((lines) => this.onLines("stderr", lines))).push(chunk)
   }
 
-  onStderrClosed() {
+  /** its output has ended, stdout and stderr: their last partial lines are in */
+  onOutputClosed() {
+    this.out?.end()
     this.err?.end()
-    this.onStderrEnd()
+    this.onOutputEnd()
   }
 
   onExit(info: ExitInfo, next: Relaunch | undefined) {
@@ -267,7 +269,6 @@ export class ChildLife implements Life, Listener {
       this.pending = { info, next }
       return
     }
-    this.out?.end()
     this.onExited(info, next)
   }
 
@@ -305,27 +306,27 @@ export class ChildLife implements Life, Listener {
     }
   }
 
-  /** the process has exited: reported once its last stderr lines are in, or after a moment */
+  /** the process has exited: reported once its last output lines are in, or after a moment */
   onExited(info: ExitInfo, next?: Relaunch | undefined) {
     if (this.done) {
       next?.discard()
       return
     }
     this.done = true
-    if (this.stderrEnded) return this.finish(info, next)
+    if (this.outputEnded) return this.finish(info, next)
     this.pending = { info, next }
-    // a grandchild may hold stderr open: the exit is not held back for long (a fiber of the life's
+    // a grandchild may hold its output open: the exit is not held back for long (a fiber of the life's
     // scope; the exit is reported at the latest when the scope closes)
     Runtime.runFork(
       this.setting.runtime,
-      Effect.ensuring(Effect.sleep(stderrGraceMillis), Effect.sync(() => this.finishPending())),
+      Effect.ensuring(Effect.sleep(outputGraceMillis), Effect.sync(() => this.finishPending())),
       { scope: this.scopeOf() }
     )
   }
 
-  /** its stderr has ended */
-  onStderrEnd() {
-    this.stderrEnded = true
+  /** its output (stdout and stderr) has ended */
+  onOutputEnd() {
+    this.outputEnded = true
     if (this.done) this.finishPending()
   }
 
@@ -338,6 +339,9 @@ export class ChildLife implements Life, Listener {
 
   private finish(info: ExitInfo, next: Relaunch | undefined) {
     if (this.info !== undefined) return next?.discard()
+    // the partial last lines, when the output has not ended (a grandchild may hold it open)
+    this.out?.end()
+    this.err?.end()
     this.info = info
     this.forked = this.forked?.child === undefined ? undefined : this.forked
     this.setting.request.onExit(this, info, next === undefined ? undefined : this.setting.again(next))

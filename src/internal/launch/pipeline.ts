@@ -40,9 +40,12 @@ export const launchPipeline = (
           stream.pipe(Stream.decodeText(), Stream.splitLines, Stream.map(life_.clip)),
           (line) => Effect.sync(() => life.onLines(name, [line]))
         )
-    yield* Effect.forkIn(Effect.ignore(drain("stdout", started.stdout)), scope)
+    // the exit is reported once both have ended (or after a moment): its last lines are in
     yield* Effect.forkIn(
-      drain("stderr", started.stderr).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => life.onStderrEnd()))),
+      Effect.all([Effect.ignore(drain("stdout", started.stdout)), Effect.ignore(drain("stderr", started.stderr))], {
+        concurrency: 2,
+        discard: true
+      }).pipe(Effect.ensuring(Effect.sync(() => life.onOutputEnd()))),
       scope
     )
     // the exit: a code, or death by a signal (the platform reports it as a failure)
