@@ -7,6 +7,11 @@
  * @module
  */
 import * as Schema from "effect/Schema"
+import type { DependencyCycle, DependencyNotReady, UnknownDependency } from "./internal/errors/group.js"
+
+// the errors of the cluster and of groups' dependencies are defined beside those modules
+export { ClusterUnavailable, NodeLost, RemoteEntityDied } from "./internal/errors/cluster.js"
+export { DependencyCycle, DependencyNotReady, UnknownDependency } from "./internal/errors/group.js"
 
 /**
  * The entity named does not exist in this HAM (or was detached: a stale handle).
@@ -407,64 +412,6 @@ export class MirrorRefused extends Schema.TaggedError<MirrorRefused>()("MirrorRe
 }
 
 /**
- * A cluster's database (PostgreSQL) cannot be reached or used when `HamCluster.layer` starts:
- * `database` is its address without the password.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ClusterUnavailable extends Schema.TaggedError<ClusterUnavailable>()("ClusterUnavailable", {
-  database: Schema.String,
-  reason: Schema.String
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `the cluster's database ${this.database} cannot be used: ${this.reason}`
-  }
-}
-
-/**
- * How a node entity's life ends (`HamCluster`): the other node's HAM did not answer for the loss
- * time, or its connection could not be made again in that time. Its `CondDeath` is the node's loss.
- *
- * @since 0.1.0
- * @category errors
- */
-export class NodeLost extends Schema.TaggedError<NodeLost>()("NodeLost", {
-  node: Schema.String,
-  silentMillis: Schema.Number,
-  reason: Schema.String
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `node ${this.node} lost: no answer for ${this.silentMillis} ms (${this.reason})`
-  }
-}
-
-/**
- * How the life of another node's entity, seen here (`Entity.remote`), ends when that entity died
- * abnormally on its node: its `CondAbnormalDeath` and `CondDeath` here.
- *
- * @since 0.1.0
- * @category errors
- */
-export class RemoteEntityDied extends Schema.TaggedError<RemoteEntityDied>()("RemoteEntityDied", {
-  node: Schema.String,
-  entity: Schema.String
-}) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.entity} died abnormally on node ${this.node}`
-  }
-}
-
-/**
  * Every error an operation of the HAM can fail with.
  *
  * @since 0.1.0
@@ -628,53 +575,6 @@ export type SignalEntityError =
   | EntityNotFound
   | EntityNotRunning
   | ProcessNotSignallable
-
-/**
- * A group's `dependsOn` names form a cycle (the names in order, the first again at the end).
- *
- * @since 0.1.0
- * @category errors
- */
-export class DependencyCycle extends Schema.TaggedError<DependencyCycle>()("DependencyCycle", {
-  cycle: Schema.Array(Schema.String)
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `dependency cycle: ${this.cycle.join(" -> ")}`
-  }
-}
-
-/**
- * A group member depends on a name that is no entity or group of the same group tree.
- *
- * @since 0.1.0
- * @category errors
- */
-export class UnknownDependency extends Schema.TaggedError<UnknownDependency>()("UnknownDependency", {
-  entity: Schema.String,
-  dependency: Schema.String
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `"${this.entity}" depends on "${this.dependency}", which is not in its group tree`
-  }
-}
-
-/**
- * A group's member was not ready within its `readyTimeout` while the group started.
- *
- * @since 0.1.0
- * @category errors
- */
-export class DependencyNotReady extends Schema.TaggedError<DependencyNotReady>()("DependencyNotReady", {
-  entity: Schema.String,
-  timeoutMillis: Schema.Number
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `"${this.entity}" was not ready within ${this.timeoutMillis} ms`
-  }
-}
 
 /**
  * What `Ham.attach` of a group (`Entity.group`) can fail with; the registry is left as it was.
