@@ -5,7 +5,7 @@ import { configDefaults, defineConfig } from "vitest/config"
  * example, children beating over the notify socket, the package packed and installed, the
  * spawner's process tests, the remote HAM's floods of frames and connections, the daemon's longer CLI runs, two
  * daemons in two network namespaces, `ham top` in tmux, `ham web` in headless Chromium, the
- * cluster's nodes over a throwaway PostgreSQL):
+ * cluster's nodes and two clustered daemons over a throwaway PostgreSQL):
  * `npm run test:slow` runs these, `npm test` the others (vitest runs one file at a time on a
  * 2-core machine). Run by hand (`npx vitest run`) or in CI on other Node versions, the suite is
  * all of them.
@@ -28,7 +28,8 @@ const slow = [
   "test/WebBrowser.test.ts",
   "test/ClusterPostgres.test.ts",
   "test/Cluster.test.ts",
-  "test/ClusterPartition.test.ts"
+  "test/ClusterPartition.test.ts",
+  "test/DaemonCluster.test.ts"
 ]
 
 /** the npm script that runs vitest, when one does */

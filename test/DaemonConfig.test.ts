@@ -115,7 +115,8 @@ describe("config file", () => {
       "logDir",
       "logRotate",
       "logTimestamps",
-      "entities"
+      "entities",
+      "cluster"
     ])
     expect(top.additionalProperties).toBe(false)
     expect(schema.$defs.Entity.required).toEqual(["name", "command"])
@@ -361,6 +362,65 @@ describe("ham ls, ham cat, ham events: what they print", () => {
       signal: "SIGKILL",
       stderr: []
     })).toBe("1970-01-01T00:00:00.000Z #7 web CondDeath abnormal=true reason=killed by SIGKILL signal=SIGKILL")
+  })
+})
+
+describe("the cluster section", () => {
+  const cluster = (more: Record<string, unknown> = {}) => ({
+    node: "a",
+    database: "postgres://ham@db:5432/ham",
+    ham: { port: 7420 },
+    runner: { port: 7421 },
+    tokenFile: "cluster-token",
+    ...more
+  })
+  const group = (name: string, entity: string) => ({ name, entities: [{ name: entity, command: { command: "x" } }] })
+
+  it("decodes the layer's options, its groups' entities written as the file's", () => {
+    const r = parse({
+      entities: [],
+      cluster: cluster({ watch: { interval: "200 millis", forgetAfter: "1 minute" }, groups: [group("g", "w")] })
+    })
+    if (Either.isLeft(r)) throw new Error(r.left.reason)
+    expect(r.right.cluster?.node).toBe("a")
+    expect(r.right.cluster?.groups[0].entities[0].conditions).toEqual([])
+  })
+
+  it("names the bad field: unknown keys, bad values, a missing database or token, names used twice", () => {
+    expect(reason({ cluster: cluster({ nodes: "b" }) })).toMatch(/^cluster\.nodes is not allowed/)
+    expect(reason({ cluster: cluster({ ham: { port: 0 } }) })).toMatch(/^cluster\.ham\.port/)
+    expect(reason({ cluster: cluster({ runner: { port: 7421, hots: "x" } }) })).toMatch(/^cluster\.runner\.hots/)
+    expect(reason({ cluster: cluster({ watch: { lossAfter: "soon" } }) })).toMatch(/^cluster\.watch\.lossAfter/)
+    expect(reason({ cluster: cluster({ node: "a/b" }) })).toMatch(/^cluster\.node/)
+    expect(reason({ cluster: cluster({ database: undefined }) })).toMatch(
+      /^cluster\.database or databaseEnv: exactly one of the two is needed/
+    )
+    expect(reason({ cluster: cluster({ tokenFile: undefined }) })).toMatch(
+      /^cluster\.tokenFile or tokenEnv: exactly one of the two is needed/
+    )
+    expect(reason({ cluster: cluster({ groups: [group("g", "w"), group("g", "v")] }) }))
+      .toMatch(/^cluster\.groups\.1\.name is used twice/)
+    expect(
+      reason({ entities: [{ name: "w", command: { command: "x" } }], cluster: cluster({ groups: [group("g", "w")] }) })
+    )
+      .toMatch(/^cluster\.groups\.0\.entities\.0\.name is used twice/)
+    expect(reason({ cluster: cluster({ groups: [{ name: "g", entities: [{ name: "w" }] }] }) }))
+      .toMatch(/^cluster\.groups\.0\.entities\.0\.command is missing/)
+  })
+
+  it("its token file and its groups' output files are taken from the config file's directory", () => {
+    const r = parse({ logDir: "logs", cluster: cluster({ groups: [group("g", "w")] }) })
+    if (Either.isLeft(r)) throw new Error(r.left.reason)
+    const resolved = config.resolveOutputs(r.right, "/etc/ham/ham.json")
+    expect(resolved.cluster?.groups[0].entities[0].output).toMatchObject({ file: "/etc/ham/logs/w.log" })
+    expect(config.resolvePaths(resolved, "/etc/ham/ham.json").clusterTokenFile).toBe("/etc/ham/cluster-token")
+  })
+
+  it("the example cluster config is valid", () => {
+    const text = fs.readFileSync(path.join(root, "examples", "ham-cluster.json"), "utf8")
+    const r = parse(JSON.parse(text))
+    if (Either.isLeft(r)) throw new Error(r.left.reason)
+    expect(r.right.cluster?.groups.length).toBeGreaterThan(0)
   })
 })
 

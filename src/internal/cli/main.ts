@@ -65,10 +65,12 @@ const start = Command.make("start", {
       tokenFile: paths.tokenFile,
       mirror: paths.mirror,
       tls: paths.tls,
-      onReady: ({ tcpPort }) =>
+      clusterTokenFile: paths.clusterTokenFile,
+      onReady: ({ node, tcpPort }) =>
         Console.log(
           `ham: running ${config.entities.length} entities; control socket ${sock}` +
-            (tcpPort === undefined ? "" : `; tcp port ${tcpPort}`)
+            (tcpPort === undefined ? "" : `; tcp port ${tcpPort}`) +
+            (node === undefined ? "" : `; cluster node ${node}`)
         )
     })
     yield* Console.log("ham: stopped")

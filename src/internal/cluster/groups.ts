@@ -16,22 +16,16 @@
  */
 import * as Sharding from "@effect/cluster/Sharding"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { HamService } from "../../HamService.js"
 import { attach } from "../daemon/attach.js"
-import { EntityConfig } from "../daemon/config.js"
-import * as entity_ from "../entity.js"
-import * as json from "../json.js"
+import * as config from "../daemon/config.js"
 
-/** @internal a group, as in the cluster's options */
-export const GroupConfig = Schema.Struct({
-  name: entity_.Name,
-  entities: json.list(EntityConfig)
-}).annotations({ identifier: "Group", description: "entities that run together on one node of the cluster" })
+/** @internal a group, as in the cluster's options (and the daemon's config file) */
+export const GroupConfig = config.GroupConfig
 
 /** @internal */
-export type GroupConfig = typeof GroupConfig.Type
+export type GroupConfig = config.GroupConfig
 
 /** @internal the singleton's name */
 export const singletonName = (group: string) => `ham-group:${group}`

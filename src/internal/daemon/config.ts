@@ -1,7 +1,8 @@
 /**
  * The `ham` daemon's config file: one JSON object, decoded with the protocol's Schemas (command
  * lines, attach options, condition types, filters and actions are written exactly as a remote
- * client sends them). A bad file is an `InvalidArgument` naming the path of the bad field.
+ * client sends them). A bad file is an `InvalidArgument` naming the path of the bad field. Its
+ * `cluster` section is decoded here too (no cluster package is loaded for it: `cluster.ts` joins).
  *
  * @internal
  */
@@ -73,6 +74,76 @@ export const ListenConfig = Schema.Struct({
   })).annotations({ description: "speak TLS on the TCP listener (for addresses beyond loopback)" })
 }).annotations({ description: "a TCP listener (loopback unless host says otherwise), its token and TLS" })
 
+const Port = Schema.Int.pipe(Schema.between(1, 65535)).annotations({ description: "a TCP port, 1 to 65535" })
+
+/** @internal a cluster-wide group (`HamCluster`'s `groups`): its entities written as the file's */
+export const GroupConfig = Schema.Struct({
+  name: entity_.Name,
+  entities: json.list(EntityConfig)
+}).annotations({ identifier: "Group", description: "entities that run together on one node of the cluster" })
+
+/** @internal */
+export type GroupConfig = typeof GroupConfig.Type
+
+/** @internal the daemon joined to a cluster (`HamCluster.layer`'s options, as a file writes them) */
+export const ClusterConfig = Schema.Struct({
+  node: entity_.Name.annotations({ description: "this node's name, unique in the cluster" }),
+  database: Schema.optional(Schema.String).annotations({
+    description: "the cluster's PostgreSQL database, postgres://user:password@host:port/db (or databaseEnv)"
+  }),
+  databaseEnv: Schema.optional(Schema.String).annotations({
+    description: "the environment variable that holds the database's URL"
+  }),
+  ham: Schema.Struct({
+    port: Port,
+    host: Schema.optional(Schema.String),
+    advertise: Schema.optional(Schema.String)
+  }).annotations({
+    description: "where this HAM is served to the other nodes: host to listen on (127.0.0.1), " +
+      "advertise the address they reach it at (host)"
+  }),
+  runner: Schema.Struct({ port: Port, host: Schema.optional(Schema.String) }).annotations({
+    description: "the @effect/cluster runner's address (host 127.0.0.1)"
+  }),
+  tokenFile: Schema.optional(Schema.String).annotations({
+    description: "the cluster's token, the same file on every node (relative to the config file)"
+  }),
+  tokenEnv: Schema.optional(Schema.String).annotations({
+    description: "the environment variable that holds the cluster's token"
+  }),
+  watch: Schema.optional(Schema.Struct({
+    interval: Schema.optional(json.DurationInput),
+    lossAfter: Schema.optional(json.DurationInput),
+    missedLow: Schema.optional(Schema.Int),
+    missedHigh: Schema.optional(Schema.Int),
+    forgetAfter: Schema.optional(json.DurationInput)
+  })).annotations({ description: "how the other nodes are watched (100 ms, lost after 500 ms; 2 and 4 misses)" }),
+  locks: Schema.optional(Schema.Struct({
+    refresh: Schema.optional(json.DurationInput),
+    expiration: Schema.optional(json.DurationInput),
+    assignmentRefresh: Schema.optional(json.DurationInput)
+  })).annotations({ description: "the shard locks' timings (1 s, 3 s, 500 ms)" }),
+  groups: json.list(GroupConfig)
+}).pipe(
+  Schema.filter((c) => {
+    if ((c.database === undefined) === (c.databaseEnv === undefined)) {
+      return { path: ["database"], message: "or databaseEnv: exactly one of the two is needed" }
+    }
+    if ((c.tokenFile === undefined) === (c.tokenEnv === undefined)) {
+      return { path: ["tokenFile"], message: "or tokenEnv: exactly one of the two is needed" }
+    }
+    return true
+  }),
+  Schema.annotations({
+    identifier: "Cluster",
+    description: "joins the daemon to a cluster (HamCluster, docs/cluster.md): its node, the database, " +
+      "its addresses, the token and the cluster-wide groups"
+  })
+)
+
+/** @internal */
+export type ClusterConfig = typeof ClusterConfig.Type
+
 const uniqueNames = (entities: ReadonlyArray<EntityConfig>) => {
   const seen = new Set<string>()
   for (const [i, e] of entities.entries()) {
@@ -108,11 +179,26 @@ export const Config = Schema.Struct({
   logTimestamps: Schema.optional(Schema.Boolean).annotations({
     description: "each line of the files in logDir starts with its time"
   }),
-  entities: json.list(EntityConfig)
+  entities: json.list(EntityConfig),
+  cluster: Schema.optional(ClusterConfig)
 }).pipe(
   Schema.filter((config) => {
     const r = uniqueNames(config.entities)
-    return r === true ? true : { path: ["entities", ...r.path], message: r.message }
+    if (r !== true) return { path: ["entities", ...r.path], message: r.message }
+    const named = new Set(config.entities.map((e) => e.name))
+    const groups = config.cluster?.groups ?? []
+    const groupNames = new Set<string>()
+    for (const [g, group] of groups.entries()) {
+      if (groupNames.has(group.name)) return { path: ["cluster", "groups", g, "name"], message: "is used twice" }
+      groupNames.add(group.name)
+      for (const [i, e] of group.entities.entries()) {
+        if (named.has(e.name)) {
+          return { path: ["cluster", "groups", g, "entities", i, "name"], message: "is used twice" }
+        }
+        named.add(e.name)
+      }
+    }
+    return true
   }),
   Schema.annotations({ identifier: "HamConfig", title: "effect-ham daemon config" })
 )
@@ -140,19 +226,26 @@ export const parse = (input: unknown, file = "config"): Effect.Effect<Config, In
 export const resolveOutputs = (config: Config, file: string): Config => {
   const dir = path.dirname(path.resolve(file))
   const logDir = config.logDir === undefined ? undefined : path.resolve(dir, config.logDir)
+  const resolve = (e: EntityConfig): EntityConfig => {
+    const output = e.output ??
+      (logDir === undefined ? undefined : {
+        file: path.join(logDir, `${encodeURIComponent(e.name)}.log`),
+        ...config.logRotate,
+        ...(config.logTimestamps === true ? { timestamps: true } : {})
+      })
+    return output === undefined || typeof output === "string"
+      ? e
+      : { ...e, output: { ...output, file: path.resolve(dir, output.file) } }
+  }
   return {
     ...config,
     ...(logDir === undefined ? {} : { logDir }),
-    entities: config.entities.map((e) => {
-      const output = e.output ??
-        (logDir === undefined ? undefined : {
-          file: path.join(logDir, `${encodeURIComponent(e.name)}.log`),
-          ...config.logRotate,
-          ...(config.logTimestamps === true ? { timestamps: true } : {})
-        })
-      return output === undefined || typeof output === "string"
-        ? e
-        : { ...e, output: { ...output, file: path.resolve(dir, output.file) } }
+    entities: config.entities.map(resolve),
+    ...(config.cluster === undefined ? {} : {
+      cluster: {
+        ...config.cluster,
+        groups: config.cluster.groups.map((g) => ({ ...g, entities: g.entities.map(resolve) }))
+      }
     })
   }
 }
@@ -192,6 +285,7 @@ export const resolvePaths = (config: Config, file: string) => {
     socket: config.socket === undefined ? undefined : abs(config.socket),
     tokenFile: config.listen?.tokenFile === undefined ? undefined : abs(config.listen.tokenFile),
     mirror: config.mirror === undefined ? undefined : abs(config.mirror),
+    clusterTokenFile: config.cluster?.tokenFile === undefined ? undefined : abs(config.cluster.tokenFile),
     tls: config.listen?.tls === undefined
       ? undefined
       : { certFile: abs(config.listen.tls.certFile), keyFile: abs(config.listen.tls.keyFile) }

@@ -39,8 +39,12 @@ export interface DaemonOptions {
   readonly mirror?: string | undefined
   /** the TCP listener's certificate and key files (absolute), when it speaks TLS */
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined
+  /** the cluster's token file (absolute), when the config's `cluster` names one */
+  readonly clusterTokenFile?: string | undefined
   /** called once the daemon serves and the config is applied */
-  readonly onReady?: (info: { readonly socket: string; readonly tcpPort: number | undefined }) => Effect.Effect<void>
+  readonly onReady?: (
+    info: { readonly socket: string; readonly tcpPort: number | undefined; readonly node: string | undefined }
+  ) => Effect.Effect<void>
 }
 
 /**
@@ -148,9 +152,15 @@ const reloads = (ham: HamService, options: DaemonOptions, file: string) =>
       const outcome = yield* Effect.either(
         Effect.flatMap(config_.load(file), (after) =>
           Effect.map(reload(ham, before, after), (d) => {
-            const changed = (k: "socket" | "state" | "listen" | "mirror") =>
+            const changed = (k: "socket" | "state" | "listen" | "mirror" | "cluster") =>
               JSON.stringify(before[k]) !== JSON.stringify(after[k]) ? [k] : []
-            const later = [...changed("socket"), ...changed("state"), ...changed("listen"), ...changed("mirror")]
+            const later = [
+              ...changed("socket"),
+              ...changed("state"),
+              ...changed("listen"),
+              ...changed("mirror"),
+              ...changed("cluster")
+            ]
             return [after, d, later] as const
           }))
       )
@@ -201,6 +211,13 @@ export const run = (options: DaemonOptions) =>
     yield* apply(ham, options.config).pipe(
       Effect.tapError(() => ham.stop)
     )
+    // joined after the config is applied (which detaches what it does not name: the nodes' entities
+    // would be); loaded only now, and only for a cluster (its packages are optional peers)
+    const cluster = options.config.cluster
+    if (cluster !== undefined) {
+      const clustering = yield* Effect.promise(() => import("./cluster.js"))
+      yield* clustering.join(ham, cluster, options.clusterTokenFile).pipe(Effect.tapError(() => ham.stop))
+    }
     if (mirrored !== undefined) yield* mirrored.refresh
     if (options.file !== undefined) yield* reloads(ham, options, options.file)
     yield* Effect.acquireRelease(
@@ -210,7 +227,8 @@ export const run = (options: DaemonOptions) =>
     if (options.onReady !== undefined) {
       yield* options.onReady({
         socket: options.socket,
-        tcpPort: Option.getOrUndefined(Option.map(info.tcp, (t) => t.port))
+        tcpPort: Option.getOrUndefined(Option.map(info.tcp, (t) => t.port)),
+        node: cluster?.node
       })
     }
     yield* Deferred.await(stopped)
