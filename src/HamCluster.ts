@@ -77,13 +77,17 @@ export interface ClusterOptions {
   readonly auth: TokenSource
   /**
    * How other nodes are watched: asked every `interval` (default 100 ms), lost after `lossAfter`
-   * without an answer (default 500 ms); their entities' heartbeat misses (defaults 2 and 4).
+   * without an answer (default 500 ms); their entities' heartbeat misses (defaults 2 and 4). A
+   * member whose row was not written for `forgetAfter` (default 1 minute; at least 1 s) and that
+   * does not answer is forgotten: its row deleted, its entity detached (`CondDetach`), as if it
+   * had left.
    */
   readonly watch?: {
     readonly interval?: Duration.DurationInput | undefined
     readonly lossAfter?: Duration.DurationInput | undefined
     readonly missedLow?: number | undefined
     readonly missedHigh?: number | undefined
+    readonly forgetAfter?: Duration.DurationInput | undefined
   } | undefined
   /**
    * The shard locks' timings (defaults: refresh 1 s, expiration 4 s, assignments read every

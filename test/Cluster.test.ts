@@ -20,10 +20,17 @@
  * - A rolling restart (each node stopped and started again in turn): the group is never down longer
  *   than 8 s between two copies (the ledger's gaps; printed), never two at once, and runs at the end.
  *
+ * - Stale rows (`watch.forgetAfter` 2 s): a row left by a node that is gone (written an hour ago,
+ *   nobody at its port) is deleted and never dialled; live nodes' rows are kept, also across a
+ *   PostgreSQL outage longer than forgetAfter (their nodes answer); a SIGKILLed node's row is
+ *   deleted after forgetAfter and its node entity detached (`CondDetach`), its name gone from the
+ *   members.
+ *
  * Loopback ports, not network namespaces (the partition: ClusterPartition.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as cp from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import {
@@ -37,7 +44,7 @@ import {
   stopNode,
   waitForCopy
 } from "./clusterNodes.js"
-import { create, type Postgres, unavailable } from "./postgres.js"
+import { binDir, create, freePortSync, type Postgres, unavailable } from "./postgres.js"
 import { isLive } from "./processes.js"
 
 const skip = unavailable()
@@ -311,6 +318,69 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
         for (const ms of failovers) expect(ms).toBeLessThanOrEqual(8_000)
         await new Promise((resolve) => setTimeout(resolve, 1_000))
         expect(overlaps(readLedger(ledger))).toEqual([])
+      }),
+    180_000
+  )
+
+  it.live(
+    "stale rows: a gone node's row is forgotten (never dialled, its entity detached), a live node's kept",
+    () =>
+      withNodes(async (start) => {
+        const database = pg!.createDatabase()
+        const psql = (sql: string) => {
+          const r = cp.spawnSync(join(binDir, "psql"), [database, "-Atc", sql], { encoding: "utf8", timeout: 10_000 })
+          if (r.status !== 0) throw new Error(`psql: ${r.stderr}`)
+          return r.stdout.trim()
+        }
+        const rows = () => psql("SELECT name FROM ham_cluster_nodes ORDER BY name").split("\n").filter((x) => x !== "")
+        const until = async (what: string, check: () => boolean, millis: number) => {
+          const end = Date.now() + millis
+          while (!check()) {
+            if (Date.now() > end) throw new Error(`no ${what} within ${millis} ms`)
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        }
+        const watch = { forgetAfter: "2 seconds" }
+        const a = start(nodeOptions("a", database, { watch }))
+        await a.waitFor("a ready", (l) => l.ready === true, 60_000)
+        // a row left an hour ago by a node that is gone: nobody listens at its port
+        psql(
+          `INSERT INTO ham_cluster_nodes (name, ham_host, ham_port, runner, seen_at)
+           VALUES ('ghost', '127.0.0.1', ${freePortSync()}, '127.0.0.1:1', now() - interval '1 hour')`
+        )
+        const b = start(nodeOptions("b", database, { watch }))
+        await attached(a, "b")
+        await until("the ghost's row deleted", () => !rows().includes("ghost"), 10_000)
+        expect(a.lines.filter((l) => l.entity === "node:ghost")).toEqual([])
+        expect(await a.ask("members")).toEqual(["a", "b"])
+
+        // PostgreSQL away for longer than forgetAfter: the nodes answer each other, nobody is forgotten
+        const before = a.lines.length
+        pg!.stop()
+        await new Promise((resolve) => setTimeout(resolve, 3_000))
+        pg!.start()
+        await new Promise((resolve) => setTimeout(resolve, 3_000))
+        expect(rows()).toEqual(["a", "b"])
+        expect(await a.ask("members")).toEqual(["a", "b"])
+        expect(a.lines.slice(before).filter((l) => l.entity === "node:b" && l.ev !== "CondBeatMissedLow"))
+          .toEqual([])
+
+        // b SIGKILLed: dead on a, then forgotten: its row deleted, its entity detached
+        const from = a.lines.length
+        const killed = killNode(b)
+        await a.waitFor("CondDeath of node:b", (l) => l.ev === "CondDeath" && l.entity === "node:b", 5_000, from)
+        const detach = await a.waitFor(
+          "CondDetach of node:b",
+          (l) => l.ev === "CondDetach" && l.entity === "node:b",
+          15_000,
+          from
+        )
+        console.log(`a killed node forgotten after ${detach.t! - killed} ms (forgetAfter 2 s)`)
+        // its row was last written at most forgetAfter / 4 (500 ms) before the kill
+        expect(detach.t! - killed).toBeGreaterThanOrEqual(1_400)
+        expect(rows()).toEqual(["a"])
+        expect(await a.ask("members")).toEqual(["a"])
+        expect((await a.ask("tree")).map((e) => e.name)).not.toContain("node:b")
       }),
     180_000
   )

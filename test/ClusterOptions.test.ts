@@ -8,6 +8,7 @@ import { Effect, Layer } from "effect"
 import { Ham } from "effect-ham"
 import * as HamCluster from "effect-ham/HamCluster"
 import { withSessionTimeouts } from "../src/internal/cluster/layer.js"
+import * as members from "../src/internal/cluster/members.js"
 
 const good: HamCluster.ClusterOptions = {
   node: "a",
@@ -36,6 +37,9 @@ describe("HamCluster.layer's options", () => {
         [{ runner: { port: 7420 } }, "runner.port"],
         [{ watch: { interval: "1 second", lossAfter: "100 millis" } }, "watch.lossAfter"],
         [{ watch: { missedHigh: 0 } }, "watch.missedHigh"],
+        [{ watch: { forgetAfter: "900 millis" } }, "watch.forgetAfter"],
+        [{ watch: { lossAfter: "2 seconds", forgetAfter: "2 seconds" } }, "watch.forgetAfter"],
+        [{ watch: { forgetAfter: "soon" } }, "watch.forgetAfter"],
         [{ locks: { refresh: "5 seconds", expiration: "4 seconds" } }, "locks.expiration"],
         [{ groups: [{ name: "g", entities: [{ name: "x" }] }] }, "groups"],
         [{ groups: [{ name: "g", entities: [] }, { name: "g", entities: [] }] }, "groups"]
@@ -66,5 +70,14 @@ describe("HamCluster.layer's options", () => {
     expect(url.password).toBe("p")
     const own = "postgres://db/ham?options=-c%20statement_timeout%3D5"
     expect(withSessionTimeouts(own, 3_000, 1_000)).toBe(own)
+  })
+
+  it("stale rows: older than forgetAfter, of another node that does not answer here", () => {
+    const row = (name: string, ageMillis: number) => ({ name, host: "127.0.0.1", port: 1, ageMillis })
+    const rows = [row("self", 90_000), row("fresh", 1_000), row("gone", 60_001), row("answers", 90_000)]
+    const answering = (name: string) => name === "answers"
+    expect(members.stale(rows, "self", 60_000, answering).map((r) => r.name)).toEqual(["gone"])
+    // exactly forgetAfter old: not yet
+    expect(members.stale([row("edge", 60_000)], "self", 60_000, () => false)).toEqual([])
   })
 })

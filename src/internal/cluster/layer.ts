@@ -37,7 +37,13 @@ export class HamCluster extends Context.Tag("effect-ham/HamCluster")<HamCluster,
 export const defaultLocks = { refresh: "1 second", expiration: "3 seconds", assignmentRefresh: "500 millis" } as const
 
 /** @internal how other nodes are watched by default */
-export const defaultWatch = { interval: "100 millis", lossAfter: "500 millis", missedLow: 2, missedHigh: 4 } as const
+export const defaultWatch = {
+  interval: "100 millis",
+  lossAfter: "500 millis",
+  missedLow: 2,
+  missedHigh: 4,
+  forgetAfter: "1 minute"
+} as const
 
 interface Parsed {
   readonly node: string
@@ -54,6 +60,10 @@ interface Parsed {
   }
   readonly groups: ReadonlyArray<groups.GroupConfig>
   readonly membersMillis: number
+  /** a member's row not written for this long, its node not answering, is forgotten */
+  readonly forgetMillis: number
+  /** how often this node's row is written again */
+  readonly rowMillis: number
 }
 
 const invalid = (argument: string, reason: string) => new InvalidArgument({ argument, reason })
@@ -110,6 +120,10 @@ const parse = (options: Api.ClusterOptions): Effect.Effect<Parsed, InvalidArgume
     const intervalMillis = yield* millisOf("watch.interval", watch.interval, defaultWatch.interval)
     const lossMillis = yield* millisOf("watch.lossAfter", watch.lossAfter, defaultWatch.lossAfter)
     if (lossMillis < intervalMillis) return yield* invalid("watch.lossAfter", "must be at least watch.interval")
+    const forgetMillis = yield* millisOf("watch.forgetAfter", watch.forgetAfter, defaultWatch.forgetAfter)
+    if (forgetMillis < 1_000 || forgetMillis <= lossMillis) {
+      return yield* invalid("watch.forgetAfter", "must be at least 1 second, and longer than watch.lossAfter")
+    }
     const locks = options.locks ?? {}
     const refresh = yield* millisOf("locks.refresh", locks.refresh, defaultLocks.refresh)
     const expiration = yield* millisOf("locks.expiration", locks.expiration, defaultLocks.expiration)
@@ -148,7 +162,10 @@ const parse = (options: Api.ClusterOptions): Effect.Effect<Parsed, InvalidArgume
         assignment: Duration.millis(assignment)
       },
       groups: decoded.right,
-      membersMillis: Math.max(intervalMillis, 250)
+      membersMillis: Math.max(intervalMillis, 250),
+      forgetMillis,
+      // written again well within the time others forget it
+      rowMillis: Math.min(5_000, Math.floor(forgetMillis / 4))
     }
   })
 
@@ -165,18 +182,38 @@ const make = (parsed: Parsed) =>
     yield* Effect.addFinalizer(() =>
       members.leave(sql, parsed.node).pipe(Effect.timeout("2 seconds"), Effect.ignore, Effect.interruptible)
     )
-    // written again now and then: a database restarted empty (or a row deleted by hand) learns it again
+    // written again now and then: a database restarted empty (or a row deleted by hand) learns it
+    // again, and the others do not forget this node
     yield* members.join(sql, parsed.ham, runner).pipe(
       Effect.ignore,
-      Effect.repeat(Schedule.spaced("5 seconds")),
-      Effect.delay("5 seconds"),
+      Effect.repeat(Schedule.spaced(parsed.rowMillis)),
+      Effect.delay(parsed.rowMillis),
       Effect.forkScoped
     )
 
+    const runningNodes = Effect.map(
+      ham.snapshot,
+      (tree) => new Set(tree.entities.filter((e) => e.status === "running").map((e) => e.name))
+    )
     const watchers = yield* FiberMap.make<string>()
     const known = new Map<string, peers.Peer>()
     const refresh = Effect.gen(function*() {
-      const rows = (yield* members.list(sql)).filter((peer) => peer.name !== parsed.node)
+      const all = yield* members.list(sql)
+      // the rows of nodes gone for good (killed, never back): forgotten, their entities detached
+      const old = all.filter((row) => row.name !== parsed.node && row.ageMillis > parsed.forgetMillis)
+      const up = old.length === 0 ? new Set<string>() : yield* runningNodes
+      const gone = new Set(
+        members.stale(all, parsed.node, parsed.forgetMillis, (name) => up.has(peers.entityName(name))).map((r) =>
+          r.name
+        )
+      )
+      for (const name of gone) {
+        yield* Effect.ignore(members.forget(sql, name, parsed.forgetMillis))
+        yield* Effect.annotateLogs(Effect.logInfo("member forgotten: its row is stale and it does not answer"), {
+          node: name
+        })
+      }
+      const rows = all.filter((peer) => peer.name !== parsed.node && !gone.has(peer.name))
       const now = new Set(rows.map((peer) => peer.name))
       for (const [name] of known) {
         if (!now.has(name)) {

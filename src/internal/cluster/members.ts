@@ -4,6 +4,12 @@
  * again every few seconds, so that a database restarted empty learns it again) and deletes it
  * when it leaves; every node reads the rows to know which others to watch.
  *
+ * A node that is killed leaves its row behind. A row not written again for `forgetAfter` (its age
+ * is the database's clock, `now() - seen_at`) whose node does not answer here is forgotten: any
+ * live node deletes it (`stale`, `forget`), so that a node that never comes back is not dialled
+ * forever. A stale row whose node still answers (the database was away, or only that node's link
+ * to it) is kept: its node writes it again once it can.
+ *
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -37,9 +43,35 @@ export const join = (sql: SqlClient.SqlClient, self: Peer, runner: string) =>
 export const leave = (sql: SqlClient.SqlClient, name: string) =>
   sql`DELETE FROM ${sql(table)} WHERE name = ${name}`.pipe(Effect.asVoid)
 
-/** @internal every member */
+/** @internal a member's row: where its HAM answers, and how long ago the row was written */
+export interface Row extends Peer {
+  readonly ageMillis: number
+}
+
+/** @internal every member, with its row's age */
 export const list = (sql: SqlClient.SqlClient) =>
-  sql<{ readonly name: string; readonly ham_host: string; readonly ham_port: number }>`
-    SELECT name, ham_host, ham_port FROM ${sql(table)} ORDER BY name`.pipe(
-    Effect.map((rows) => rows.map((row): Peer => ({ name: row.name, host: row.ham_host, port: row.ham_port })))
+  sql<{ readonly name: string; readonly ham_host: string; readonly ham_port: number; readonly age: number | string }>`
+    SELECT name, ham_host, ham_port, (EXTRACT(EPOCH FROM (now() - seen_at)) * 1000)::float8 AS age
+    FROM ${sql(table)} ORDER BY name`.pipe(
+    Effect.map((rows) =>
+      rows.map((row): Row => ({ name: row.name, host: row.ham_host, port: row.ham_port, ageMillis: Number(row.age) }))
+    )
   )
+
+/**
+ * The rows to forget: older than `forgetMillis`, of a node other than `self` that does not answer
+ * here now (`answering`: its node entity runs).
+ *
+ * @internal
+ */
+export const stale = (
+  rows: ReadonlyArray<Row>,
+  self: string,
+  forgetMillis: number,
+  answering: (name: string) => boolean
+): ReadonlyArray<Row> => rows.filter((row) => row.name !== self && row.ageMillis > forgetMillis && !answering(row.name))
+
+/** @internal a stale row deleted (unless its node wrote it again meanwhile) */
+export const forget = (sql: SqlClient.SqlClient, name: string, forgetMillis: number) =>
+  sql`DELETE FROM ${sql(table)}
+    WHERE name = ${name} AND seen_at < now() - (${forgetMillis} * interval '1 millisecond')`.pipe(Effect.asVoid)
