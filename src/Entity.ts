@@ -309,7 +309,7 @@ export const global: EntityHandle = internal.global
  * Another node's entity, as this HAM sees it in a cluster (`HamCluster`): the name
  * `<node>:<name>`. Make it a placeholder (`Ham.entity(Entity.remote("b", "web"))`) and add its
  * conditions with local actions: the cluster keeps it in step with `web` on node `b` (attached
- * while that one runs, its deaths, raises and states). Outside a cluster it is a plain name.
+ * while that one runs, its restarts, deaths, raises and states). Outside a cluster it is a plain name.
  *
  * @example
  * ```ts

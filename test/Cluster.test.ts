@@ -11,7 +11,9 @@
  *   copies alive at once, and the killed node's copy is gone from the OS.
  *
  * - Cross-node conditions: `web` on b seen on a as `b:web` (`Entity.remote`): attached, its
- *   SIGKILL on b a death on a that runs a's local action, back again; b's raise a CondRaise on a.
+ *   SIGKILL on b a death on a that runs a's local action, its restart on b a `CondRestart` on a
+ *   (not a new `CondAttach`), as is a `Ham.restartEntity` on b (no death); b's raise a CondRaise
+ *   on a.
  *
  * - PostgreSQL stopped for 6 s and started again: the nodes go on watching each other (no
  *   CondDeath of a node entity); the group stops (its lock cannot be held) and runs again once the
@@ -124,7 +126,7 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
   )
 
   it.live(
-    "another node's entity here (Entity.remote): attached, its death runs a local action, its raise is seen",
+    "another node's entity here (Entity.remote): attached, its death runs a local action, its restarts are restarts here, its raise is seen",
     () =>
       withNodes(async (start) => {
         const database = pg!.createDatabase()
@@ -155,12 +157,31 @@ describe.skipIf(skip !== undefined)("HamCluster: three nodes on loopback ports",
         )
         console.log(`remote death seen after ${death.t! - killed} ms`)
         expect(abnormal.t!).toBeLessThanOrEqual(death.t!)
-        await a.waitFor("CondAttach of b:web again", (l) => l.ev === "CondAttach" && l.entity === "b:web", 5_000, from)
+        // b's restart of web is a restart here too, not a new attach
+        await a.waitFor("CondRestart of b:web", (l) => l.ev === "CondRestart" && l.entity === "b:web", 5_000, from)
+        expect(a.lines.slice(from).filter((l) => l.entity === "b:web" && l.ev === "CondAttach")).toEqual([])
         const end = Date.now() + 5_000
         while (!(fs.existsSync(file) && fs.readFileSync(file, "utf8").includes("death b web")) && Date.now() < end) {
           await new Promise((resolve) => setTimeout(resolve, 20))
         }
         expect(fs.readFileSync(file, "utf8").trim().split("\n")).toEqual(["death b web"])
+
+        // web restarted on b (Ham.restartEntity: no death there): a CondRestart here, no death
+        const beforeRestart = a.lines.length
+        b.child.stdin!.write("restart web\n")
+        await b.waitFor("restarted", (l) => l.restarted === "web", 5_000)
+        await a.waitFor(
+          "CondRestart of b:web",
+          (l) => l.ev === "CondRestart" && l.entity === "b:web",
+          5_000,
+          beforeRestart
+        )
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect(
+          a.lines.slice(beforeRestart).filter((l) => l.entity === "b:web" && l.ev !== "CondRestart").map((l) => l.ev)
+        ).toEqual([])
+        const here = (await a.ask("tree")).find((e) => e.name === "b:web")
+        expect(here?.status).toBe("running")
 
         // a raise of web on b is a CondRaise of b:web on a
         const beforeRaise = a.lines.length

@@ -24,6 +24,7 @@ export interface Line {
   readonly members?: ReadonlyArray<string>
   readonly tree?: ReadonlyArray<{ readonly name: string; readonly status: string; readonly pid?: number }>
   readonly raised?: string
+  readonly restarted?: string
 }
 
 export interface NodeProcess {

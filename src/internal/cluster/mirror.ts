@@ -5,7 +5,9 @@
  * it in step with the other node's entity, through that node's events over the remote protocol:
  *
  * - the remote entity running: the local one is attached (`CondAttach`), a fiber entity whose life
- *   lasts as long as the remote one's (`CondAttach` again after a remote restart);
+ *   lasts as long as the remote one's;
+ * - its restart (after its death, or `ham restart` while it ran): the local one is restarted
+ *   (`CondRestart`, its restarts counted), through the HAM's local operations (`ham/local.ts`);
  * - its death: the local life ends (`CondDeath`; `CondAbnormalDeath` first when it was abnormal);
  * - its `CondRaise` and `CondState`: raised and published on the local one, so that conditions
  *   and subscribers here see them;
@@ -26,6 +28,7 @@ import * as Entity from "../../Entity.js"
 import { NodeLost, RemoteEntityDied } from "../../HamError.js"
 import type { HamService } from "../../HamService.js"
 import * as entity_ from "../entity.js"
+import { localOf } from "../ham/local.js"
 import * as client from "../remote/client.js"
 import type { Peer, WatchOptions } from "./peers.js"
 
@@ -52,14 +55,22 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
   Effect.gen(function*() {
     const name = localName(peer.name, entity)
     let life: End | undefined
+    /** how the last life ended */
+    let last: Exit.Exit<void, NodeLost | RemoteEntityDied> = Exit.void
     let abnormal = false
 
     const end = (exit: Exit.Exit<void, NodeLost | RemoteEntityDied>) =>
       Effect.suspend(() => {
         const current = life
         life = undefined
+        last = exit
         return current === undefined ? Effect.void : Deferred.done(current, exit)
       })
+
+    // each run of the local fiber (its attach, each restart) awaits the remote life current then; one
+    // the local HAM starts by itself (a restart action of the user's) ends as the last one did
+    const body = Effect.suspend(() => life === undefined ? last : Deferred.await(life))
+    const local = localOf.get(ham)
 
     const start = Effect.suspend(() => {
       if (life !== undefined) return Effect.void
@@ -67,7 +78,7 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       life = next
       // a remote restart comes right after its death: the local life that death ended may still be
       // going (its fiber ending, its death being handled), and the name still taken for a moment
-      return ham.attach(Entity.fiber(name, Deferred.await(next))).pipe(
+      return ham.attach(Entity.fiber(name, body)).pipe(
         Effect.retry({
           while: (error) => error._tag === "DuplicateName" && life === next,
           schedule: Schedule.spaced("10 millis"),
@@ -77,12 +88,44 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       )
     })
 
+    /** the remote entity restarted: the local one restarted too (`CondRestart`), or attached when it cannot be */
+    const restart = Effect.suspend(() => {
+      if (local === undefined) return start
+      if (life !== undefined) {
+        // it ran here: a restart without a death (`ham restart` there)
+        return Effect.catchAll(ham.restartEntity(name), () => Effect.void)
+      }
+      const next: End = Deferred.unsafeMake(FiberId.none)
+      life = next
+      // after its death: once the local life that death ended is down, its next life started
+      const down = Effect.suspend(() => {
+        const status = local.statusOf(name)
+        return status === undefined || status === "running" || status === "restarting"
+          ? Effect.fail("up")
+          : Effect.void
+      })
+      return down.pipe(
+        Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 200 }),
+        Effect.zipRight(local.resume(name)),
+        Effect.catchAll(() =>
+          Effect.suspend(() => {
+            if (life !== next) return Effect.void
+            life = undefined
+            // not there (detached meanwhile) or not restartable: attached as new
+            return local.statusOf(name) === undefined ? start : Effect.void
+          })
+        )
+      )
+    })
+
     const onEvent = (event: Condition.ConditionEvent): Effect.Effect<void> => {
       switch (event._tag) {
         case "CondAttach":
-        case "CondRestart":
           abnormal = false
           return start
+        case "CondRestart":
+          abnormal = false
+          return restart
         case "CondAbnormalDeath":
           abnormal = true
           return Effect.void
