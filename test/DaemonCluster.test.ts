@@ -10,6 +10,8 @@
  * - The daemon that runs it SIGKILLed with everything under it: the group's entity runs on the
  *   other daemon (bounded wait), a new copy is in the ledger, never two copies at once, and the
  *   killed daemon's node entity is dead there.
+ * - A bad section starts nothing: an unknown key exits 2 naming it; a rule between two options
+ *   (checked when the daemon joins) exits 1 naming `cluster.<option>`, the config's child stopped.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -21,6 +23,7 @@ import { fileURLToPath } from "node:url"
 import { ledgerGroup, overlaps, readLedger, treeOf, waitForCopy } from "./clusterNodes.js"
 import { ham } from "./daemon.js"
 import { create, freePortSync, type Postgres, unavailable } from "./postgres.js"
+import { liveWithCmdline } from "./processes.js"
 
 const skip = unavailable()
 if (skip !== undefined) console.log(`DaemonCluster skipped: ${skip}`)
@@ -164,4 +167,46 @@ describe.skipIf(skip !== undefined)("ham start with a cluster section", () => {
       }),
     180_000
   )
+})
+
+describe("ham start with a bad cluster section", () => {
+  it("an unknown key exits 2, a rule between options exits 1, both naming the option; nothing left running", () => {
+    const dir = fs.mkdtempSync(path.join(tmpdir(), "ham-dcluster-bad-"))
+    // a duration no other test sleeps: its process is looked for after
+    const sleeper = `${300 + (process.pid % 1000) / 1000}`
+    fs.chmodSync(dir, 0o700)
+    try {
+      const write = (cluster: Record<string, unknown>) => {
+        const file = path.join(dir, "ham.json")
+        fs.writeFileSync(
+          file,
+          JSON.stringify({
+            socket: "./ham.sock",
+            state: false,
+            entities: [{ name: "sleeper", command: { command: "sleep", args: [sleeper] } }],
+            cluster: {
+              node: "a",
+              database: "postgres://nobody@127.0.0.1:1/none",
+              ham: { port: freePortSync() },
+              runner: { port: freePortSync() },
+              tokenEnv: "HAM_DCLUSTER_TOKEN",
+              ...cluster
+            }
+          })
+        )
+        return file
+      }
+      const unknown = ham("start", "--config", write({ group: [] }))
+      expect(unknown.code, unknown.stderr).toBe(2)
+      expect(unknown.stderr).toMatch(/cluster\.group is not allowed/)
+      const rule = ham("start", "--config", write({ watch: { interval: "1 second", lossAfter: "100 millis" } }))
+      expect(rule.code, rule.stderr).toBe(1)
+      expect(rule.stderr).toMatch(/cluster\.watch\.lossAfter/)
+      expect(fs.existsSync(path.join(dir, "ham.sock"))).toBe(false)
+      // the config's entity was started before the join failed, and stopped with the daemon
+      expect(liveWithCmdline(`sleep ${sleeper}`)).toEqual([])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
