@@ -1,7 +1,8 @@
 /**
  * The network-distributed HAM (QNX's HAM over Qnet): HAMs on several nodes join one cluster built
  * on `@effect/cluster`, whose runners keep their storage and shard locks in PostgreSQL
- * (`@effect/sql-pg`). These three are optional peer dependencies, loaded only by this module.
+ * (`@effect/sql-pg`). These three are optional peer dependencies, loaded only by this module. The
+ * `ham` daemon joins with this layer too, from its config file's `cluster` section.
  *
  * - **Nodes.** Every other node is an entity `node:<name>` in this HAM's tree: `CondAttach` when
  *   it joins (or answers again), `CondDeath` (and `CondAbnormalDeath`) when it is lost. A node is
