@@ -9,7 +9,8 @@
  *   two copies' lines overlap (the second daemon to join may take it over once: stop, then start).
  * - The daemon that runs it SIGKILLed with everything under it: the group's entity runs on the
  *   other daemon (bounded wait), a new copy is in the ledger, never two copies at once, and the
- *   killed daemon's node entity is dead there.
+ *   killed daemon's node entity is dead there. `ham stop` then ends the other: exit 0, its copy
+ *   of the group stopped (its `stop` line in the ledger).
  * - A bad section starts nothing: an unknown key exits 2 naming it; a rule between two options
  *   (checked when the daemon joins) exits 1 naming `cluster.<option>`, the config's child stopped.
  */
@@ -130,7 +131,9 @@ describe.skipIf(skip !== undefined)("ham start with a cluster section", () => {
               () => d.out.stdout.includes(`cluster node ${d.node}`) || exited(d),
               60_000
             )
-            expect(exited(d), `${d.out.stdout}${d.out.stderr}`).toBe(false)
+            expect(exited(d), `exit ${d.child.exitCode} ${d.child.signalCode}: ${d.out.stdout}${d.out.stderr}`).toBe(
+              false
+            )
           }
           // each shows the other as a node entity
           await waitUntil("node:b on a", () => running(a, "node:b"), 30_000)
@@ -157,6 +160,16 @@ describe.skipIf(skip !== undefined)("ham start with a cluster section", () => {
           expect(overlaps(readLedger(ledger))).toEqual([])
           const lost = entities(other).find((e) => e.name === `node:${holder.node}`)
           expect(lost?.status).not.toBe("running")
+
+          // `ham stop` on the survivor: it leaves the cluster (its group stopped) and exits
+          const stopped = ham("stop", "--socket", other.socket)
+          expect(stopped.code, stopped.stderr).toBe(0)
+          // (a notify socket left open by a group's detach would keep it running: seen before the fix)
+          await waitUntil("the survivor's exit", () => exited(other), 15_000).catch((e) => {
+            throw new Error(`${e.message}: ${daemons.map((d) => `${d.node}: ${d.out.stdout}`).join("\n")}`)
+          })
+          expect(other.child.exitCode, other.out.stderr).toBe(0)
+          expect(readLedger(ledger).at(-1)?.stopped).toBe(true)
         } finally {
           for (const d of daemons) if (!exited(d)) d.child.kill("SIGTERM")
           const end = Date.now() + 15_000
