@@ -9,8 +9,8 @@
  *   two copies' lines overlap (the second daemon to join may take it over once: stop, then start).
  * - The daemon that runs it SIGKILLed with everything under it: the group's entity runs on the
  *   other daemon (bounded wait), a new copy is in the ledger, never two copies at once, and the
- *   killed daemon's node entity is dead there. `ham stop` then ends the other: exit 0, its copy
- *   of the group stopped (its `stop` line in the ledger).
+ *   killed daemon's node entity is dead there. `ham stop` through the other's cluster port (the
+ *   cluster's token) then ends that daemon: exit 0, its copy of the group stopped (its `stop` line).
  * - A bad section starts nothing: an unknown key exits 2 naming it; a rule between two options
  *   (checked when the daemon joins) exits 1 naming `cluster.<option>`, the config's child stopped.
  */
@@ -42,6 +42,8 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 interface Daemon {
   readonly node: string
   readonly socket: string
+  /** the port its HAM is served on to the other nodes */
+  readonly hamPort: number
   readonly child: cp.ChildProcess
   readonly out: { stdout: string; stderr: string }
 }
@@ -78,7 +80,8 @@ const startDaemon = (node: string, file: string): Daemon => {
   const out = { stdout: "", stderr: "" }
   child.stdout!.on("data", (d) => (out.stdout += d))
   child.stderr!.on("data", (d) => (out.stderr += d))
-  return { node, socket: path.join(path.dirname(file), "ham.sock"), child, out }
+  const hamPort = JSON.parse(fs.readFileSync(file, "utf8")).cluster.ham.port
+  return { node, socket: path.join(path.dirname(file), "ham.sock"), hamPort, child, out }
 }
 
 const exited = (d: Daemon) => d.child.exitCode !== null || d.child.signalCode !== null
@@ -121,20 +124,22 @@ describe.skipIf(skip !== undefined)("ham start with a cluster section", () => {
           const database = pg!.createDatabase()
           const ledger = path.join(dir, "ledger")
           fs.writeFileSync(ledger, "")
+          // one after the other (nodes started together: Cluster.test.ts)
           for (const node of ["a", "b"]) {
-            daemons.push(startDaemon(node, writeConfig(path.join(dir, node), node, database, ledger)))
-          }
-          const [a, b] = daemons
-          for (const d of daemons) {
+            const d = startDaemon(node, writeConfig(path.join(dir, node), node, database, ledger))
+            daemons.push(d)
             await waitUntil(
               `${d.node} ready`,
               () => d.out.stdout.includes(`cluster node ${d.node}`) || exited(d),
               60_000
             )
+            // its last output is read after its exit
+            if (exited(d)) await sleep(500)
             expect(exited(d), `exit ${d.child.exitCode} ${d.child.signalCode}: ${d.out.stdout}${d.out.stderr}`).toBe(
               false
             )
           }
+          const [a, b] = daemons
           // each shows the other as a node entity
           await waitUntil("node:b on a", () => running(a, "node:b"), 30_000)
           await waitUntil("node:a on b", () => running(b, "node:a"), 30_000)
@@ -161,8 +166,15 @@ describe.skipIf(skip !== undefined)("ham start with a cluster section", () => {
           const lost = entities(other).find((e) => e.name === `node:${holder.node}`)
           expect(lost?.status).not.toBe("running")
 
-          // `ham stop` on the survivor: it leaves the cluster (its group stopped) and exits
-          const stopped = ham("stop", "--socket", other.socket)
+          // `ham stop` on the survivor, through its cluster port: it leaves the cluster (its group
+          // stopped) and exits
+          const stopped = ham(
+            "stop",
+            "--port",
+            String(other.hamPort),
+            "--token-file",
+            path.join(path.dirname(other.socket), "token")
+          )
           expect(stopped.code, stopped.stderr).toBe(0)
           // (a notify socket left open by a group's detach would keep it running: seen before the fix)
           await waitUntil("the survivor's exit", () => exited(other), 15_000).catch((e) => {

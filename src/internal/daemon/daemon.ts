@@ -17,6 +17,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import type { HamService } from "../../HamService.js"
 import * as guardian from "../guardian/layer.js"
+import { localOf } from "../ham/local.js"
 import { Ham, layer as hamLayer } from "../ham/make.js"
 import * as mirror from "../mirror/sync.js"
 import * as auth from "../remote/auth.js"
@@ -216,7 +217,11 @@ export const run = (options: DaemonOptions) =>
     const cluster = options.config.cluster
     if (cluster !== undefined) {
       const clustering = yield* Effect.promise(() => import("./cluster.js"))
-      yield* clustering.join(ham, cluster, options.clusterTokenFile).pipe(Effect.tapError(() => ham.stop))
+      // the served HAM here too (a `Ham.stop` from the cluster's port ends the daemon), with the local
+      // operations of the HAM it stands for (a remote entity's restart is a restart here)
+      const local = localOf.get(ham)
+      if (local !== undefined) localOf.set(served, local)
+      yield* clustering.join(served, cluster, options.clusterTokenFile).pipe(Effect.tapError(() => ham.stop))
     }
     if (mirrored !== undefined) yield* mirrored.refresh
     if (options.file !== undefined) yield* reloads(ham, options, options.file)
