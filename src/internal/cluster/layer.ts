@@ -200,10 +200,10 @@ const make = (parsed: Parsed) =>
     const refresh = Effect.gen(function*() {
       const all = yield* members.list(sql)
       // the rows of nodes gone for good (killed, never back): forgotten, their entities detached
-      const old = all.filter((row) => row.name !== parsed.node && row.ageMillis > parsed.forgetMillis)
+      const old = members.stale(all, parsed.node, parsed.forgetMillis, () => false)
       const up = old.length === 0 ? new Set<string>() : yield* runningNodes
       const gone = new Set(
-        members.stale(all, parsed.node, parsed.forgetMillis, (name) => up.has(peers.entityName(name))).map((r) =>
+        members.stale(old, parsed.node, parsed.forgetMillis, (name) => up.has(peers.entityName(name))).map((r) =>
           r.name
         )
       )
