@@ -88,9 +88,15 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       )
     })
 
-    /** the remote entity restarted: the local one restarted too (`CondRestart`), or attached when it cannot be */
+    /** the local entity is not there, or never ran (a placeholder): it can only be attached */
+    const unstarted = () => {
+      const status = local?.statusOf(name)
+      return status === undefined || status === "placeholder"
+    }
+
+    /** the remote entity restarted: the local one restarted too (`CondRestart`), or attached when it never ran */
     const restart = Effect.suspend(() => {
-      if (local === undefined) return start
+      if (local === undefined || unstarted()) return start
       if (life !== undefined) {
         // it ran here: a restart without a death (`ham restart` there)
         return Effect.catchAll(ham.restartEntity(name), () => Effect.void)
@@ -100,19 +106,17 @@ export const mirror = (ham: HamService, peer: Peer, entity: string, options: Wat
       // after its death: once the local life that death ended is down, its next life started
       const down = Effect.suspend(() => {
         const status = local.statusOf(name)
-        return status === undefined || status === "running" || status === "restarting"
-          ? Effect.fail("up")
-          : Effect.void
+        return status === "running" || status === "restarting" ? Effect.fail("up") : Effect.void
       })
       return down.pipe(
         Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 200 }),
-        Effect.zipRight(local.resume(name)),
+        Effect.zipRight(Effect.suspend(() => unstarted() ? Effect.fail("gone") : local.resume(name))),
         Effect.catchAll(() =>
           Effect.suspend(() => {
             if (life !== next) return Effect.void
             life = undefined
-            // not there (detached meanwhile) or not restartable: attached as new
-            return local.statusOf(name) === undefined ? start : Effect.void
+            // detached meanwhile: attached as new
+            return unstarted() ? start : Effect.void
           })
         )
       )
