@@ -144,6 +144,15 @@ const main = async () => {
           again[i]
         )
       ))
+      // and the node back sees the others: the next round may kill one of them, whose loss it
+      // can only see once it watches it
+      await Promise.all(others.map((n) =>
+        back.waitFor(
+          `CondAttach of node:${n.name} on ${holder.name}`,
+          (l) => l.ev === "CondAttach" && l.entity === `node:${n.name}`,
+          30_000
+        )
+      ))
     }
     report("node_loss_detection_ms_p50", percentile(detections, 50), "ms (target <= 1000)", 0)
     report("node_loss_detection_ms_p95", percentile(detections, 95), "ms (target <= 1000)", 0)
