@@ -326,6 +326,71 @@ describe("the spawner process", () => {
       }).pipe(withHam({ spawner: mode })))
   }
 
+  describe("a death reported when the child's stderr ends (its wait status read from /proc)", () => {
+    /** a shell line launched by the spawner; its exits, and the stdout lines seen by each exit */
+    const shLife = (script: string, output: "log" | "ignore" = "log") => {
+      const { exits, request } = launchRequest("svc", "sh", ["-c", script])
+      const lines: Array<string> = []
+      const linesAtExit: Array<number> = []
+      const logged: LaunchRequest = {
+        ...request,
+        output,
+        onLine: (stream, line) => Effect.sync(() => stream === "stdout" && lines.push(line)),
+        onExit: (life, info, next) => {
+          linesAtExit.push(lines.length)
+          request.onExit(life, info, next)
+        }
+      }
+      return { exits, lines, linesAtExit, request: logged }
+    }
+
+    it.live("exit codes and signal names, output logged or ignored", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const cases: ReadonlyArray<readonly [string, ExitInfo]> = [
+          ["exit 7", { exitCode: 7 }],
+          ["exit 0", { exitCode: 0 }],
+          ["exit 255", { exitCode: 255 }],
+          ["kill -TERM $$", { signal: "SIGTERM" }],
+          ["kill -USR1 $$", { signal: "SIGUSR1" }],
+          ["kill -KILL $$", { signal: "SIGKILL" }]
+        ]
+        for (const output of ["log", "ignore"] as const) {
+          for (const [script, expected] of cases) {
+            const { exits, request } = shLife(`echo x; echo y >&2; ${script}`, output)
+            yield* launcher.launch(request)
+            yield* waitUntil(`the exit of ${script}`, () => exits.length === 1)
+            expect([script, output, exits[0]]).toEqual([script, output, expected])
+          }
+        }
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("a child that closes its stderr and goes on is not dead: its exit comes when it exits", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exits, request } = shLife("exec 2>&-; sleep 0.6; exit 4")
+        yield* launcher.launch(request)
+        yield* Effect.sleep("300 millis")
+        expect(exits).toEqual([])
+        yield* waitUntil("its exit", () => exits.length === 1)
+        expect(exits).toEqual([{ exitCode: 4 }])
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+    it.live("the last stdout lines of a child come before its exit", () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        // written just before the child dies: often still in the pipe when its stderr ends
+        for (let round = 0; round < 40; round++) {
+          const { exits, lines, linesAtExit, request } = shLife("seq 1 400; kill -KILL $$")
+          yield* launcher.launch(request)
+          yield* waitUntil("its exit", () => exits.length === 1)
+          expect(exits[0]).toEqual({ signal: "SIGKILL" })
+          expect(linesAtExit).toEqual([400])
+          expect(lines[399]).toBe("400")
+        }
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+  })
+
   describe("a life armed to start again (a restart authorised ahead of time)", () => {
     /** a request for `sleep <seconds>` (output ignored) whose exits are recorded, with the next life given */
     const sleeper = (seconds: string, command: ReadonlyArray<string> = ["sleep", seconds]) => {

@@ -9,7 +9,9 @@
  * `erl_child_setup`.
  *
  * The HAM signals its children itself (they keep their own process groups); the helper only
- * starts them and reports what they write and how they end. When the HAM goes away (its end of
+ * starts them and reports what they write and how they end. A death is reported as soon as the
+ * child's stderr ends and /proc shows it dead, with its wait status: a dying process's files are
+ * closed before its parent is told, and Node's `exit` event comes 0.1-0.3 ms after that end. When the HAM goes away (its end of
  * the pipe closes, even after a SIGKILL of the HAM), the helper kills every child it started and
  * exits: no orphan is left. When the helper dies, the HAM kills the children it had started and
  * reports their deaths; the next spawn starts a new helper.
@@ -29,6 +31,7 @@ import * as NodePath from "node:path"
 import type { Forked, Listener, Relaunch, Request } from "./child.js"
 import type { Authorisation } from "./launcher.js"
 import * as life_ from "./life.js"
+import { keptEnvironments, source } from "./script.js"
 
 /** @internal */
 export interface Helper {
@@ -39,134 +42,6 @@ export interface Helper {
   /** false once a helper could not start: the spawns are then made by the HAM's process */
   readonly available: () => boolean
 }
-
-/** how many environments the spawner keeps (an entity's lives reuse theirs) */
-const keptEnvironments = 256
-
-/**
- * The spawner's script. It reads requests on stdin and writes reports on stdout; it ignores the
- * signals a terminal sends to the foreground group (the HAM decides when it ends).
- *
- * A child the HAM armed (`arm`: the next restart authorised ahead of time) is started again at
- * once when it exits as authorised: the exit is reported first, with the id of the next child,
- * whose own reports follow. A stop's signals go through here (`signal`), which disarms first.
- */
-const source = `"use strict"
-const cp = require("node:child_process")
-const children = new Map()
-let closing = false
-const send = (message) => process.stdout.write(JSON.stringify(message) + "\\n")
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]) process.on(signal, () => {})
-const kill = (pid, signal) => {
-  try { process.kill(-pid, signal) } catch { try { process.kill(pid, signal) } catch {} }
-}
-const shutdown = () => {
-  closing = true
-  for (const entry of children.values()) kill(entry.child.pid, "SIGKILL")
-  process.exit(0)
-}
-// the environments sent so far, by id: the oldest goes past ${keptEnvironments} (the HAM does the same)
-const envs = new Map()
-const start = (m, env) => {
-  const id = m.id
-  let child
-  try {
-    child = cp.spawn(m.command, m.args, {
-      stdio: ["ignore", m.stdout ? "pipe" : "ignore", "pipe"],
-      cwd: m.cwd, env, shell: m.shell, detached: true
-    })
-  } catch (e) {
-    send({ op: "failed", id, reason: String(e && e.message) })
-    return
-  }
-  const entry = { child, m, env, armed: undefined }
-  child.on("error", (e) => {
-    if (child.pid === undefined) send({ op: "failed", id, reason: e.code || e.message })
-  })
-  if (child.pid === undefined) return
-  // kept at once: a HAM that goes now takes it with it
-  children.set(id, entry)
-  send({ op: "spawned", id, pid: child.pid })
-  if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
-  child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
-  // the end of its output (stdout and stderr) comes with its exit report, or after it on its own:
-  // one message less (and one wake-up less of the HAM) for the usual death. Lines written just
-  // before the exit can be read after it: they are sent before the end
-  let closed = false
-  let reported = false
-  let open = child.stdout ? 2 : 1
-  const onClosed = () => {
-    if (closed || --open > 0) return
-    closed = true
-    if (reported) send({ op: "closed", id })
-  }
-  const onEnd = (stream) => {
-    let ended = false
-    const once = () => {
-      if (!ended) onClosed()
-      ended = true
-    }
-    stream.once("end", once)
-    stream.once("close", once)
-  }
-  if (child.stdout) onEnd(child.stdout)
-  onEnd(child.stderr)
-  child.once("exit", (code, signal) => {
-    children.delete(id)
-    // reported, then the next child started if the HAM authorised it; when its stderr has not
-    // ended yet, once the other events of this turn are in (its end comes with the exit, most
-    // of the time)
-    const report = () => {
-      reported = true
-      const armed = entry.armed
-      if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
-        performance.now() >= armed.deadline) {
-        send({ op: "exit", id, code, signal, closed, next: armed.next })
-        start({ ...m, id: armed.next }, env)
-      } else {
-        send({ op: "exit", id, code, signal, closed })
-      }
-    }
-    if (closed) report()
-    else setImmediate(report)
-  })
-}
-const handle = (m) => {
-  switch (m.op) {
-    case "start": {
-      if (m.env !== undefined) {
-        envs.set(m.envId, m.env)
-        if (envs.size > ${keptEnvironments}) envs.delete(envs.keys().next().value)
-      }
-      return start(m, envs.get(m.envId))
-    }
-    case "arm": {
-      const entry = children.get(m.id)
-      if (entry === undefined) return
-      entry.armed = m.next === undefined
-        ? undefined
-        : { next: m.next, abnormal: m.abnormal, normal: m.normal, deadline: performance.now() + m.after }
-      return
-    }
-    case "signal": {
-      const entry = children.get(m.id)
-      if (entry === undefined) return
-      entry.armed = undefined
-      return kill(entry.child.pid, m.signal)
-    }
-  }
-}
-let buffered = ""
-process.stdin.setEncoding("utf8")
-process.stdin.on("data", (text) => {
-  const lines = (buffered + text).split("\\n")
-  buffered = lines.pop()
-  for (const line of lines) if (line !== "") handle(JSON.parse(line))
-})
-process.stdin.on("end", shutdown)
-process.stdin.on("error", shutdown)
-process.stdout.on("error", shutdown)
-`
 
 type Report =
   | { readonly op: "spawned"; readonly id: number; readonly pid: number }
