@@ -133,11 +133,12 @@ export const make = (
     let restartRun:
       | { readonly run: Effect.Effect<void>; readonly owner: EntityRec; readonly restart: ActionRec }
       | undefined
-    const wakeDispatcher = () => {
+    /** `first`: what the dispatcher does when it wakes, before its next run */
+    const wakeDispatcher = (first: Effect.Effect<void> = Effect.void) => {
       if (wakeUp !== undefined && !holding && mailbox.length > 0) {
         const resume = wakeUp
         wakeUp = undefined
-        resume(Effect.void)
+        resume(first)
       }
     }
     const toDispatcher = (run: Effect.Effect<void>) => {
@@ -256,7 +257,8 @@ export const make = (
         }
       } finally {
         holding = held
-        if (!held) wakeDispatcher()
+        // after a yield: the fibers the death woke (its subscribers) run first
+        if (!held) wakeDispatcher(Effect.yieldNow())
       }
     }
 

@@ -162,9 +162,9 @@ class Early implements EarlyRestart {
       next?.discard()
       return Effect.fail(`restart of "${this.rec.name}" abandoned: the entity changed while waiting`)
     })
-    // on the next scheduler turn: the death's subscribers come first (a spawn holds this thread
-    // for a millisecond or more)
-    forkOwned(this.engine, restart).addObserver((exit) => this.settle(exit))
+    // after a yield: the death's subscribers come first, even one that yields between its two
+    // events (`Effect.forever`) (a spawn holds this thread for a millisecond or more)
+    forkOwned(this.engine, Effect.zipRight(Effect.yieldNow(), restart)).addObserver((exit) => this.settle(exit))
   }
 
   private settle(outcome: Exit.Exit<void, string>) {

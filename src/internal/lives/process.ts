@@ -154,9 +154,12 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
     return env
   }
 
-  /** whatever is left of an ended life's process group goes, and the life's resources with it */
+  /**
+   * whatever is left of an ended life's process group goes, and the life's resources with it
+   * (after a yield: the fibers its death woke run first)
+   */
   const release = (life: launch.Life) => {
-    forkOwned(engine, life.stop("SIGKILL", 0))
+    forkOwned(engine, Effect.zipRight(Effect.yieldNow(), life.stop("SIGKILL", 0)))
   }
 
   /** `next`: the life the launcher started by itself, as it was authorised to (`arm`) */
