@@ -246,12 +246,17 @@ export const childRestart = Effect.gen(function*() {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ham-bench-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
   const setting = setUp(dir)
+  // BENCH_SPAWNER=inline: the HAM's own process forks the service (its default: the spawner)
+  const spawner = process.env.BENCH_SPAWNER === "inline" ? "inline" as const : undefined
   console.log(
     `# child restart: ${
       setting.native ? "a C service (cc)" : "no C compiler (cc) found: a Node service, whose start-up dominates"
-    }; ${runs} runs of ${kills} kills each per supervisor, ${gapMin}-${gapMax} ms apart`
+    }; ${runs} runs of ${kills} kills each per supervisor, ${gapMin}-${gapMax} ms apart; spawner ${
+      spawner ?? "process (default)"
+    }`
   )
   const context = yield* Layer.build(Ham.layer({
+    ...(spawner === undefined ? {} : { spawner }),
     restartIntensity: { maxRestarts: Infinity },
     // restarts at once after a second up (shorter runs of the bench: half the least gap)
     backoffResetAfter: Math.min(1000, gapMin / 2)
