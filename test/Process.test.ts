@@ -434,6 +434,34 @@ describe("process restarts the spawner is told of ahead of time", () => {
       }).pipe(withHam())))
 })
 
+describe("a death's subscribers come first", () => {
+  // spawner "inline": the restart forks the next child in this process (the spawner process, when
+  // armed, forks it by itself before the HAM hears of the death)
+  it.live("a subscriber that yields between two events sees CondDeath before the restart forks the next child", () =>
+    Effect.gen(function*() {
+      const line = "sleep 31.771"
+      const events = yield* Ham.subscribe
+      // the children of the entity alive as the subscriber sees each CondDeath
+      const seen: Array<number> = []
+      yield* Effect.fork(Effect.forever(Effect.flatMap(Queue.take(events), (event) =>
+        Effect.sync(() => {
+          if (event._tag === "CondDeath" && event.entity === "svc") seen.push(liveWithCmdline(line).length)
+        }))))
+      const svc = yield* Ham.attach(Entity.process("svc", Command.make("sh", "-c", `exec ${line}`)))
+      yield* Ham.condition(svc, CondDeath).pipe(Ham.restart)
+      for (let round = 0; round < 3; round++) {
+        const pid = yield* pidOf("svc")
+        process.kill(pid, "SIGKILL")
+        yield* waitUntil("its death seen", () => seen.length === round + 1)
+        yield* waitUntil("the next life", () => {
+          const alive = liveWithCmdline(line)
+          return alive.length === 1 && alive[0] !== pid
+        })
+      }
+      expect(seen).toEqual([0, 0, 0])
+    }).pipe(withHam({ spawner: "inline", backoff: false })))
+})
+
 describe("process crash loops and signals", () => {
   it.live("restart intensity and back-off apply to a crash-looping process: it gives up, never a busy loop", () =>
     Effect.gen(function*() {
