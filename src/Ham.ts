@@ -267,6 +267,9 @@ export const entityHandle = (name: string): Effect.Effect<Entity.EntityHandle, H
  * Ends monitoring of an entity (QNX `ham_detach`): stops its fiber (this is not a death),
  * fires `CondDetach` with its conditions, then forgets it.
  *
+ * A process entity's stop runs to its end even when the caller is interrupted meanwhile (while
+ * the HAM waits out its `stopGrace`): its process group and its notify socket never outlive it.
+ *
  * @since 0.1.0
  * @category combinators
  */

@@ -255,24 +255,38 @@ export const isReady = (engine: Engine, rec: EntityRec | undefined): boolean =>
 
 /**
  * Ends the entity's life because the HAM was asked to (a detach, a stop): this is not a death.
- * With `release`, what the entity keeps across lives goes too.
+ * With `release`, what the entity keeps across lives goes too (a process's notify socket), even
+ * when the caller is interrupted meanwhile. A process's stop runs to its end once begun: a caller
+ * interrupted while the HAM waits out its grace would leave it running. A life in this process (a
+ * fiber) is stopped as interruptibly as the caller is (`restore`: the caller's, when it calls from
+ * an uninterruptible region of its own): an entity may stop itself, and a fiber cannot wait for its
+ * own end.
  *
  * @internal
  */
-export const quiesce = (engine: Engine, rec: EntityRec, release: boolean): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    rec.generation++
-    const life = rec.life
-    rec.life = undefined
-    engine.beats.leave(rec)
-    const lifeDriver = life === undefined ? undefined : lifeDriverOf(engine, life)
-    // a HAM that lost its store leaves the processes to the HAM that holds it now
-    const stopping = lifeDriver === undefined || (engine.state.fenced && !lifeDriver.inProcess)
-      ? Effect.void
-      : lifeDriver.stop(rec, life!)
-    const driver = driverOf(engine, rec)
-    return release && driver !== undefined ? Effect.zipRight(stopping, driver.release(rec)) : stopping
-  })
+export const quiesce = (
+  engine: Engine,
+  rec: EntityRec,
+  release: boolean,
+  restore?: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+): Effect.Effect<void> =>
+  Effect.uninterruptibleMask((own) =>
+    Effect.suspend(() => {
+      rec.generation++
+      const life = rec.life
+      rec.life = undefined
+      engine.beats.leave(rec)
+      const lifeDriver = life === undefined ? undefined : lifeDriverOf(engine, life)
+      // a HAM that lost its store leaves the processes to the HAM that holds it now
+      const stopping = lifeDriver === undefined || (engine.state.fenced && !lifeDriver.inProcess)
+        ? Effect.void
+        : lifeDriver.inProcess
+        ? (restore ?? own)(lifeDriver.stop(rec, life!))
+        : lifeDriver.stop(rec, life!)
+      const driver = driverOf(engine, rec)
+      return release && driver !== undefined ? Effect.ensuring(stopping, driver.release(rec)) : stopping
+    })
+  )
 
 /**
  * Forks `effect` as a fiber of the HAM's fiber set, its owner: the set is cleared when the HAM

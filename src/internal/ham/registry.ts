@@ -233,12 +233,20 @@ export const make = (engine: Engine, drivers: Drivers) => {
     Effect.gen(function*() {
       yield* guard
       const rec = yield* findRealEntity(ref, "detach")
-      entities.delete(rec.name)
-      engine.changes.forget(rec)
-      rec.attached = false
-      telemetry.setStatus(state, rec, "dead")
-      yield* quiesce(engine, rec, true)
-      engine.enqueue(rec, { _tag: "CondDetach", ...common(engine, rec) })
+      // the entity leaves and its life's stop begins at once; a caller interrupted meanwhile still
+      // leaves it stopped, released and announced as detached (quiesce)
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          entities.delete(rec.name)
+          engine.changes.forget(rec)
+          rec.attached = false
+          telemetry.setStatus(state, rec, "dead")
+          return Effect.ensuring(
+            quiesce(engine, rec, true, restore),
+            Effect.sync(() => engine.enqueue(rec, { _tag: "CondDetach", ...common(engine, rec) }))
+          )
+        })
+      )
     })
 
   /** the entity for a publish: hot path, checked without Schema (which only words the error) */

@@ -74,6 +74,7 @@ export interface Life {
   /**
    * Stops the whole process group: `signal`, then SIGKILL after `graceMillis` if the process is
    * still there; finally SIGKILL to what is left of the group. Closes the life's scope.
+   * Once begun, it runs to its end, even when its caller is interrupted meanwhile.
    */
   readonly stop: (signal: string, graceMillis: number) => Effect.Effect<void>
   /**

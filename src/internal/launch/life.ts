@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
@@ -142,6 +143,19 @@ export interface Relaunch {
   readonly join: (listener: Listener) => Effect.Effect<Forked, string>
   readonly discard: () => void
 }
+
+/**
+ * Runs `self` to its end even when the caller is interrupted meanwhile, and waits for it: a stop
+ * (a signal, a grace, SIGKILL, the resources released) is a finalizer's work. `self` runs in a
+ * fiber of its own, detached on purpose (a daemon fiber): an interrupted fiber interrupts its
+ * children at once, even in an uninterruptible region, and a timeout's wait is such a child. `self`
+ * runs interruptibly (nothing interrupts it; its timeouts fire, in a finalizer too); the caller
+ * awaits it uninterruptibly.
+ *
+ * @internal
+ */
+export const toTheEnd = <A>(self: Effect.Effect<A>): Effect.Effect<A> =>
+  Effect.uninterruptible(Effect.flatMap(Effect.forkDaemon(Effect.interruptible(self)), Fiber.join))
 
 /** @internal what every way of spawning a life is given */
 export interface Setting {
@@ -366,9 +380,13 @@ export class ChildLife implements Life, Listener {
   /**
    * Stops the whole process group: `signal`, then SIGKILL after `graceMillis` if the process is
    * still there; finally SIGKILL to what is left of the group. Its resources go with it.
+   *
+   * It runs to its end even when its caller is interrupted meanwhile (`toTheEnd`): a stop cut short
+   * while it waits out the grace would leave the process running. (The stop of a process that has
+   * exited, as at every death, waits for nothing: it needs no fiber of its own.)
    */
   stop(signal: string, graceMillis: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
+    const stopping = Effect.suspend(() => {
       if (!this.done) this.signal(signal)
       const waited = this.done ? Effect.void : Effect.asVoid(Effect.timeoutOption(this.exit, graceMillis))
       return waited.pipe(
@@ -377,10 +395,10 @@ export class ChildLife implements Life, Listener {
           return this.done ? Effect.void : this.exit
         })),
         Effect.zipRight(Effect.sync(() => killGroup(this.pid, "SIGKILL"))),
-        Effect.zipRight(Effect.suspend(() => this.release())),
-        Effect.interruptible
+        Effect.zipRight(Effect.suspend(() => this.release()))
       )
     })
+    return this.done ? Effect.uninterruptible(stopping) : toTheEnd(stopping)
   }
 
   /** the streams of a child of this process, the output file, the life's scope */

@@ -134,9 +134,12 @@ const deathOf = (pid: number, seen: Exclude<Look, "alive">, gone: string): Death
 
 const pollEvery = Schedule.spaced("5 millis")
 
-/** signal, then SIGKILL after the grace, to a process group this HAM did not start */
+/**
+ * signal, then SIGKILL after the grace, to a process group this HAM did not start; once begun, it
+ * runs to its end (`toTheEnd`), even when its caller is interrupted while it waits out the grace
+ */
 const stopGroup = (external: ExternalPid, signal: string, graceMillis: number) =>
-  Effect.gen(function*() {
+  life_.toTheEnd(Effect.gen(function*() {
     if (!(yield* aliveNow(external))) return
     life_.signalGroupOrProcess(external.pid, signal)
     yield* aliveNow(external).pipe(
@@ -145,7 +148,7 @@ const stopGroup = (external: ExternalPid, signal: string, graceMillis: number) =
       Effect.ignore
     )
     life_.signalGroupOrProcess(external.pid, "SIGKILL")
-  })
+  }))
 
 /** @internal */
 export const make = (engine: Engine): PidDriver => {
