@@ -196,6 +196,9 @@ const withHam = <A, E, R>(f: (ham: Api.HamService) => Effect.Effect<A, E, R>): E
  * group says; it fails, with nothing attached, on a dependency cycle, an unknown dependency or a
  * name in use, and with what it attached detached when a member cannot start.
  *
+ * A process entity's attach is not cut short by an interruption once its child is being
+ * started: the entity ends up attached, or absent with no child and no socket left.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -1,8 +1,9 @@
 /**
  * Registry calls on process entities whose caller is interrupted while they run, with real
  * children: a detach interrupted while the HAM waits out the stop grace of a child that ignores
- * SIGTERM still ends the child and closes the entity's notify socket; a fiber entity that detaches
- * itself is not left waiting for its own end.
+ * SIGTERM still ends the child and closes the entity's notify socket; an attach interrupted at
+ * many points of its spawn leaves the entity whole (running, its child and socket live) or absent
+ * (no child, no socket); a fiber entity that detaches itself is not left waiting for its own end.
  * The evidence is the OS's (/proc, the socket files, the sockets this process still listens on);
  * every wait is bounded.
  */
@@ -12,7 +13,7 @@ import { Deferred, Effect, Exit, Fiber } from "effect"
 import { Entity, Ham } from "effect-ham"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
-import { dirname } from "node:path"
+import { basename, dirname } from "node:path"
 import { awaitEvents, isLive, liveWithCmdline, pidOf, waitUntil } from "./processes.js"
 import { is, tagsOf, withHam } from "./utils.js"
 
@@ -39,6 +40,10 @@ const notifySocketOf = (pid: number): string => {
   if (path === undefined) throw new Error(`pid ${pid} has no HAM_NOTIFY_SOCKET`)
   return path
 }
+
+/** the socket files in the HAM's notify directory */
+const socketFiles = (directory: string): Array<string> =>
+  NodeFs.readdirSync(directory).filter((file) => file.endsWith(".sock")).sort()
 
 /**
  * The paths of the Unix sockets this process listens on under `directory`: a listening server
@@ -150,4 +155,73 @@ describe("a detach from the entity's own fiber", () => {
       expect(tagsOf(seen, "self-detaching")).toEqual(["CondAttach", "CondDetach"])
       expect((yield* Effect.flip(Ham.entityHandle("self-detaching")))._tag).toBe("EntityNotFound")
     }).pipe(withHam()))
+})
+
+// ---------------------------------------------------------------------------------------------
+// attach
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Interrupts `rounds` attaches of one entity, each at another point: after `i % 12` scheduler
+ * turns, then (every other round) a sleep of up to 7 ms. After each: the entity is whole
+ * (running, its child live, its socket listening) or absent (no child, no socket of its own);
+ * then it is detached and nothing of it is left.
+ */
+const interruptedAttaches = (seconds: string, rounds: number) =>
+  Effect.gen(function*() {
+    // an entity of its own says where the HAM's notify sockets are
+    yield* Ham.attach(Entity.process("anchor", sh(`exec sleep 31.49`), { output: "ignore" }))
+    yield* waitUntil("the anchor's sleep", () => sleeping("31.49").length === 1)
+    const anchor = notifySocketOf(yield* pidOf("anchor"))
+    const directory = dirname(anchor)
+    const outcomes = { absent: 0, whole: 0 }
+    for (let i = 0; i < rounds; i++) {
+      const attaching = yield* Effect.fork(
+        Ham.attach(Entity.process("racer", sh(`exec sleep ${seconds}`), { output: "ignore" }))
+      )
+      for (let turn = 0; turn < i % 12; turn++) yield* Effect.yieldNow()
+      if (i % 2 === 1) yield* Effect.sleep(`${Math.floor(i / 2) % 8} millis`)
+      yield* Fiber.interrupt(attaching)
+      const tree = yield* Ham.snapshot
+      const node = tree.entities.find((e) => e.name === "racer")
+      if (node === undefined) {
+        outcomes.absent++
+        // an abandoned spawn is killed as soon as it is up
+        yield* waitUntil(`round ${i}: no child of the absent entity`, () => sleeping(seconds).length === 0, 2000)
+      } else {
+        outcomes.whole++
+        expect(node.status, `round ${i}`).toBe("running")
+        expect(node.pid !== undefined && isLive(node.pid), `round ${i}: its child lives`).toBe(true)
+        // the shell execs the sleep: its only process once it has
+        yield* waitUntil(`round ${i}: the sleep`, () => sleeping(seconds).length === 1, 2000)
+        expect(sleeping(seconds), `round ${i}`).toEqual([node.pid])
+        const socket = notifySocketOf(node.pid!)
+        expect(listeningUnder(directory), `round ${i}`).toEqual([anchor, socket].sort())
+        yield* Ham.detach("racer")
+        yield* waitUntil(`round ${i}: the detached child gone`, () => sleeping(seconds).length === 0, 2000)
+      }
+      expect(socketFiles(directory), `round ${i}: the socket files`).toEqual([basename(anchor)])
+      expect(listeningUnder(directory), `round ${i}: the listening sockets`).toEqual([anchor])
+    }
+    // both ends were reached: the rounds cover the attach from before it began to after it ended
+    expect(outcomes.absent).toBeGreaterThan(0)
+    expect(outcomes.whole).toBeGreaterThan(0)
+  })
+
+describe("an interrupted attach", () => {
+  it.live(
+    "through the spawner's helper: the entity whole or absent, no child and no socket left",
+    () => interruptedAttaches("31.45", 48).pipe(withHam(), Effect.ensuring(killLeft("31.45", "31.49"))),
+    60_000
+  )
+
+  it.live(
+    "spawned inline: the entity whole or absent, no child and no socket left",
+    () =>
+      interruptedAttaches("31.46", 48).pipe(
+        withHam({ spawner: "inline" }),
+        Effect.ensuring(killLeft("31.46", "31.49"))
+      ),
+    60_000
+  )
 })

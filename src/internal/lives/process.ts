@@ -352,9 +352,12 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
       Effect.gen(function*() {
         const options = yield* validate.validateProcessOptions(spec.options)
         const process: ProcessData = { line: spec.command, ...options }
+        // uninterruptible once its turn has come (the wait for a launch in flight is not): a caller
+        // interrupted while the child and its notify socket are made leaves the entity whole or
+        // absent, never a child or a socket that nothing holds
         return yield* inFlight(
           context.name,
-          Effect.gen(function*() {
+          Effect.uninterruptible(Effect.gen(function*() {
             const adopted = context.adoptRestored("process")
             if (adopted !== undefined) {
               adopted.process = process
@@ -366,7 +369,8 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
             const staged = makeRec(context.name, false, engine.now(), context.policy)
             staged.process = process
             const launched = yield* spawn(staged).pipe(
-              Effect.tapError(() => closeChannel(staged)),
+              // on any failure, an interruption included (a fiber's children are interrupted with it)
+              Effect.onError(() => closeChannel(staged)),
               Effect.mapError((reason) =>
                 new SpawnFailed({ entity: context.name, command: action_.renderCommandLine(spec.command), reason })
               )
@@ -393,7 +397,7 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
             rec.channel = staged.channel
             starting(rec, launched)
             return rec
-          })
+          }))
         )
       }),
     // a child that was up: adopted when it outlived its HAM and still runs, its death when it
