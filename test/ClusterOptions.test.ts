@@ -3,10 +3,12 @@
  * `InvalidArgument` naming it (no database, no port touched: the URL points nowhere). The session
  * settings added to the database's URL (a cut-off node's session, and its locks, end in seconds).
  */
+import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, TestClock } from "effect"
 import { Ham } from "effect-ham"
 import * as HamCluster from "effect-ham/HamCluster"
+import * as ddl from "../src/internal/cluster/ddl.js"
 import { withSessionTimeouts } from "../src/internal/cluster/layer.js"
 import * as members from "../src/internal/cluster/members.js"
 
@@ -80,4 +82,51 @@ describe("HamCluster.layer's options", () => {
     // exactly forgetAfter old: not yet
     expect(members.stale([row("edge", 60_000)], "self", 60_000, () => false)).toEqual([])
   })
+})
+
+describe("nodes started together: the tables created at once", () => {
+  // PostgreSQL's refusal as @effect/sql reports it: an SqlError whose cause carries the code
+  const refused = (code: string) =>
+    new SqlError({ message: "Failed to execute statement", cause: Object.assign(new Error("refused"), { code }) })
+
+  it.effect("a build that dies or fails of a concurrent CREATE TABLE is built again, fresh; any other error is not", () =>
+    Effect.gen(function*() {
+      const Tag = Context.GenericTag<string>("test/built")
+      let builds = 0
+      // dies twice (as the message storage's migrations do), fails once (the runner storage's), then builds
+      const flaky = () =>
+        Layer.effect(
+          Tag,
+          Effect.suspend(() => {
+            builds++
+            return builds <= 2
+              ? Effect.die(refused("23505"))
+              : builds === 3
+              ? Effect.fail(refused("42P07"))
+              : Effect.succeed(`build ${builds}`)
+          })
+        )
+      const fiber = yield* Effect.fork(Effect.scoped(Layer.build(ddl.rebuiltOnConcurrentDdl(flaky, 8, 250))))
+      yield* TestClock.adjust("1 second")
+      const built = yield* Fiber.join(fiber)
+      expect([Context.get(built, Tag), builds]).toEqual(["build 4", 4])
+
+      // another error: built once, its cause kept
+      let others = 0
+      const broken = Layer.effect(Tag, Effect.suspend(() => (others++, Effect.die(refused("28P01")))))
+      const exit = yield* Effect.exit(Effect.scoped(Layer.build(ddl.rebuiltOnConcurrentDdl(() => broken, 8, 250))))
+      expect(others).toBe(1)
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+
+      // always refused: given up after its attempts, with the refusal
+      let always = 0
+      const refusing = Layer.effect(Tag, Effect.suspend(() => (always++, Effect.die(refused("23505")))))
+      const given = yield* Effect.fork(
+        Effect.exit(Effect.scoped(Layer.build(ddl.rebuiltOnConcurrentDdl(() => refusing, 3, 250))))
+      )
+      yield* TestClock.adjust("2 seconds")
+      const last = yield* Fiber.join(given)
+      expect(always).toBe(4)
+      expect(Exit.isFailure(last) && ddl.concurrentDdl(last.cause)).toBe(true)
+    }))
 })

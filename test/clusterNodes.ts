@@ -70,6 +70,12 @@ export const startNode = (
   ]
   const child = cp.spawn(command[0], command.slice(1), { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
   const lines: Array<Line> = []
+  // its last words, shown when it exits unexpectedly
+  const last: Array<string> = []
+  const said = (line: string) => {
+    last.push(line)
+    if (last.length > 40) last.shift()
+  }
   let rest = ""
   child.stdout!.on("data", (data) => {
     rest += String(data)
@@ -77,10 +83,16 @@ export const startNode = (
     rest = parts.pop()!
     for (const part of parts) {
       if (part.startsWith("@@ ")) lines.push(JSON.parse(part.slice(3)))
-      else if (part.trim() !== "") log?.(`${name}: ${part}`)
+      else if (part.trim() !== "") {
+        said(part)
+        log?.(`${name}: ${part}`)
+      }
     }
   })
-  child.stderr!.on("data", (data) => log?.(`${name} (stderr): ${String(data).trimEnd()}`))
+  child.stderr!.on("data", (data) => {
+    for (const line of String(data).trimEnd().split("\n")) said(`(stderr) ${line}`)
+    log?.(`${name} (stderr): ${String(data).trimEnd()}`)
+  })
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve()
     child.once("exit", () => resolve())
@@ -91,7 +103,13 @@ export const startNode = (
       const found = lines.slice(from).find(f)
       if (found !== undefined) return found
       if (Date.now() > end) throw new Error(`${name}: no ${what} within ${millis} ms`)
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited waiting for ${what}`)
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(
+          `${name} exited (${child.exitCode ?? child.signalCode}) waiting for ${what}; its last lines:\n${
+            last.join("\n")
+          }`
+        )
+      }
       await sleep(10)
     }
   }

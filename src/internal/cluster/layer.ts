@@ -25,6 +25,7 @@ import * as entity_ from "../entity.js"
 import { Ham } from "../ham/tag.js"
 import { formatParseError } from "../ham/validate.js"
 import * as server from "../remote/server.js"
+import * as ddl from "./ddl.js"
 import * as groups from "./groups.js"
 import * as members from "./members.js"
 import * as mirror from "./mirror.js"
@@ -293,10 +294,9 @@ export const layer = (
     const sql = PgClient.layer({ url: parsed.database, connectTimeout: "2 seconds" }).pipe(
       Layer.mapError((error) => new ClusterUnavailable({ database: parsed.databaseShown, reason: error.message }))
     )
-    const runner = sharding(parsed).pipe(
-      // nodes started together run @effect/cluster's migrations together: PostgreSQL may refuse one
-      // node's CREATE TABLE (a duplicate key in pg_type) while another's runs; it is built again
-      Layer.retry(Schedule.addDelay(Schedule.recurs(4), () => "250 millis")),
+    // nodes started together run @effect/cluster's migrations together: PostgreSQL may refuse one
+    // node's CREATE TABLE while another's runs (a failure or a defect): it is built again
+    const runner = ddl.rebuiltOnConcurrentDdl(() => sharding(parsed), 8, 250).pipe(
       Layer.catchAll((error) =>
         Layer.fail(
           error._tag === "SocketServerError"
