@@ -63,91 +63,24 @@ export const Ham: typeof internal.Ham = internal.Ham
  */
 export type Ham = internal.Ham
 
+// the models of the service, each documented where it is defined (`HamService`)
 export type {
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ActionHandle,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   AttachOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ConditionHandle,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ConditionHandleFields,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ConditionOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ControlOp,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ControlOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ControlResult,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   HamOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   HamService,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   Handle,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   HeartbeatOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   LimitOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   ProbeOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   RaiseInput,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   RestartIntensityOptions,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
   RestartPolicyOptions
 } from "./HamService.js"
 
