@@ -16,7 +16,6 @@
  */
 import * as Sharding from "@effect/cluster/Sharding"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { HamService } from "../../HamService.js"
 import { attach } from "../daemon/attach.js"
@@ -31,17 +30,9 @@ export type GroupConfig = config.GroupConfig
 /** @internal the singleton's name */
 export const singletonName = (group: string) => `ham-group:${group}`
 
-/**
- * The group's entities, detached (their processes stopped), in a fiber of its own: the singleton's
- * fiber is being interrupted when it stops (its shard moved), and a detach run there would be cut
- * at its first interruptible step (a process's stop waits for its exit), leaving the entity's
- * notify socket open (a daemon that then stops would never exit).
- */
+/** the group's entities, detached (their processes stopped: a stop runs to its end even when the singleton's fiber is interrupted) */
 const detachAll = (ham: HamService, group: GroupConfig) =>
-  Effect.forEach([...group.entities].reverse(), (e) => Effect.ignore(ham.detach(e.name)), { discard: true }).pipe(
-    Effect.forkDaemon,
-    Effect.flatMap(Fiber.join)
-  )
+  Effect.forEach([...group.entities].reverse(), (e) => Effect.ignore(ham.detach(e.name)), { discard: true })
 
 /** one run of the group here: attached, then held until interrupted; detached however it ends */
 const runOnce = (ham: HamService, group: GroupConfig, here: Set<string>) =>
@@ -53,9 +44,8 @@ const runOnce = (ham: HamService, group: GroupConfig, here: Set<string>) =>
       )
     )
     yield* detachAll(ham, group)
-    // not cut midway by the singleton's interruption (a spawn interrupted in flight would leave its
-    // notify socket behind): attached whole, then detached by the finalizer
-    yield* Effect.uninterruptible(Effect.forEach(group.entities, (e) => attach(ham, e), { discard: true }))
+    // an attach interrupted in flight leaves its entity whole or absent; the finalizer detaches
+    yield* Effect.forEach(group.entities, (e) => attach(ham, e), { discard: true })
     here.add(group.name)
     yield* Effect.annotateLogs(Effect.logInfo("group started here"), "group", group.name)
     return yield* Effect.never
