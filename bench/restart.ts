@@ -14,7 +14,10 @@
  *   group of their own, stdout and stderr piped): what those options cost, apart from the HAM.
  *
  * The HAM also times SIGKILL → `CondDeath` (death detection): the measurer prints the time of
- * each kill on the system's monotonic clock, which `process.hrtime` reads in every process.
+ * each kill on the system's monotonic clock, which `process.hrtime` reads in every process. Once
+ * with the restart above (the spawner armed: its report brings the death and the next child
+ * together), once for children nothing restarts (the HAM sees the death itself, when the child's
+ * output ends and /proc shows it dead).
  *
  * Fibers: another fiber triggers the failure of a fiber entity's life through a queue, and times
  * until the next life announces itself through a queue; against a bare loop that re-forks the
@@ -242,6 +245,33 @@ const hamRun = (setting: ReturnType<typeof setUp>, run: number) =>
     }
   }).pipe(Effect.scoped)
 
+/**
+ * Death detection alone: each service is attached with no condition (nothing restarts it, so the
+ * spawner is not armed), and the next one is attached once its death is seen.
+ */
+const unrestartedRun = (setting: ReturnType<typeof setUp>) =>
+  Effect.gen(function*() {
+    const { port, results } = yield* startMeasurer(setting.measurer)
+    const deaths = new Map<number, bigint>()
+    const events = yield* Ham.subscribe
+    let n = 0
+    const attachNext = Ham.attach(
+      Entity.process(`alone-${++n}`, Command.make(setting.service[0], ...setting.service.slice(1), String(port)))
+    )
+    yield* attachNext
+    const watcher = yield* Effect.fork(Effect.forever(Effect.flatMap(Queue.take(events), (event) => {
+      if (event._tag !== "CondDeath" || event.pid === undefined) return Effect.void
+      deaths.set(event.pid, process.hrtime.bigint())
+      return Effect.zipRight(Ham.detach(event.entity), Effect.suspend(() => attachNext))
+    })))
+    const measured = yield* Effect.promise(() => results)
+    yield* Fiber.interrupt(watcher)
+    return measured.flatMap((k) => {
+      const seen = deaths.get(k.pid)
+      return seen === undefined ? [] : [millis(seen - k.killAt)]
+    })
+  }).pipe(Effect.scoped)
+
 export const childRestart = Effect.gen(function*() {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ham-bench-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
@@ -283,6 +313,9 @@ export const childRestart = Effect.gen(function*() {
   report("child_restart_vs_small_loop_p95_ratio", hamP95 / loopP95, "x (target <= 1.5)")
   report("death_detection_ms", quantile(ham.death, 0.5), "ms (median SIGKILL -> CondDeath, target <= 0.7)", 3)
   report("death_detection_p95_ms", quantile(ham.death, 0.95), "ms", 3)
+  const alone = yield* Effect.provide(unrestartedRun(setting), context)
+  report("death_detection_unrestarted_ms", quantile(alone, 0.5), "ms (median, nothing restarts the child)", 3)
+  report("death_detection_unrestarted_p95_ms", quantile(alone, 0.95), "ms", 3)
   // the loop again, its children spawned as the HAM's are (own session and process group, stdout
   // and stderr piped): what those options cost, apart from the HAM
   const sameMedian = quantile(sameOptions, 0.5)

@@ -233,19 +233,26 @@ describe("the spawner process", () => {
     () =>
       Effect.gen(function*() {
         const spawner = yield* helper_.make()
-        /** spawns `sh -c 'echo $X >&2'` with X = value; resolves with what it wrote */
+        /**
+         * spawns `sh -c 'echo $X >&2'` with X = value; resolves with what it wrote, once it has
+         * exited and its output has ended (the two come in either order)
+         */
         const run = (env: Record<string, string>) =>
           Effect.gen(function*() {
             let text = ""
+            let ends = 0
             const done = yield* Deferred.make<string>()
+            const ended = () => {
+              if (++ends === 2) Deferred.unsafeDone(done, Effect.succeed(text))
+            }
             yield* spawner.spawn(
               { command: "sh", args: ["-c", "echo $X >&2"], env, shell: false, stdout: false },
               {
                 onData: (_fd, chunk) => {
                   text += chunk.toString("utf8")
                 },
-                onOutputClosed: () => {},
-                onExit: () => Deferred.unsafeDone(done, Effect.succeed(text))
+                onOutputClosed: ended,
+                onExit: ended
               }
             )
             return (yield* Deferred.await(done)).trim()

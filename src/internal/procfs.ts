@@ -299,6 +299,51 @@ export const exitStatusOf = (text: string, pid: number): number | undefined => {
 }
 
 /**
+ * `/proc/<pid>/stat` opened ahead of time, to be read later in one system call (`readOpenStat`);
+ * undefined when it cannot be opened. The caller closes it.
+ *
+ * @internal
+ */
+export const openStat = (pid: number): number | undefined => {
+  if (!validPid(pid)) return undefined
+  try {
+    return fs.openSync(`/proc/${pid}/stat`, "r")
+  } catch {
+    return undefined
+  }
+}
+
+const statBuffer = Buffer.alloc(1024)
+
+/** @internal the stat line through a descriptor `openStat` gave; undefined once the process is reaped */
+export const readOpenStat = (fd: number): string | undefined => {
+  try {
+    return statBuffer.toString("latin1", 0, fs.readSync(fd, statBuffer, 0, statBuffer.length, 0))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * How a process that is dying, or dead and not yet reaped, ended: the wait status from its stat
+ * line `text`, once its leader thread is a zombie, or exiting (`PF_EXITING` in field 9) and the
+ * only thread left (field 20). Read when its files have been seen closed, the status is set by
+ * then. A 0 is not believed here (a process that closes its output as it exits may be read
+ * before its status is set, and the kernel shows 0 to whoever may not inspect it): undefined
+ * then, as for a live process, or one with other threads.
+ *
+ * @internal
+ */
+export const dyingStatusIn = (text: string): number | undefined => {
+  // the fields from the 3rd (the state) on
+  const fields = text.slice(text.lastIndexOf(")") + 2).trimEnd().split(" ")
+  if (fields.length < 50 || fields[20 - 3] !== "1") return undefined
+  if (fields[0] !== "Z" && (Number(fields[9 - 3]) & 4) === 0) return undefined
+  const status = toInt(fields[52 - 3])
+  return status === undefined || status === 0 ? undefined : status
+}
+
+/**
  * Reads and parses `/proc/<pid>/stat`.
  *
  * @internal

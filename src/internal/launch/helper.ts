@@ -9,9 +9,12 @@
  * `erl_child_setup`.
  *
  * The HAM signals its children itself (they keep their own process groups); the helper only
- * starts them and reports what they write and how they end. A death is reported as soon as the
- * child's stderr ends and /proc shows it dead, with its wait status: a dying process's files are
- * closed before its parent is told, and Node's `exit` event comes 0.1-0.3 ms after that end. When the HAM goes away (its end of
+ * starts them, reaps them and reports how they end. A child's stdout and stderr are connections
+ * to the HAM's own output socket, which the helper makes ahead of time and hands to the child:
+ * the HAM reads the output itself, and sees a death when the child's output ends and /proc shows
+ * it dead (its wait status read there). A dying process's files are closed before its parent is
+ * told: that end comes about 0.2 ms before Node's `exit` event in the helper, whose report then
+ * takes another hop. When the HAM goes away (its end of
  * the pipe closes, even after a SIGKILL of the HAM), the helper kills every child it started and
  * exits: no orphan is left. When the helper dies, the HAM kills the children it had started and
  * reports their deaths; the next spawn starts a new helper.
@@ -28,9 +31,11 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import * as procfs from "../procfs.js"
 import type { Forked, Listener, Relaunch, Request } from "./child.js"
-import type { Authorisation } from "./launcher.js"
+import type { Authorisation, ExitInfo } from "./launcher.js"
 import * as life_ from "./life.js"
+import * as outputs_ from "./outputs.js"
 import { keptEnvironments, source } from "./script.js"
 
 /** @internal */
@@ -43,58 +48,83 @@ export interface Helper {
   readonly available: () => boolean
 }
 
+/** what the helper reports; `out` and `err` number the child's output connections (`out` 0: none) */
 type Report =
-  | { readonly op: "spawned"; readonly id: number; readonly pid: number }
-  | { readonly op: "failed"; readonly id: number; readonly reason: string }
-  | { readonly op: "data"; readonly id: number; readonly fd: 1 | 2; readonly data: string }
-  | { readonly op: "closed"; readonly id: number }
+  | { readonly op: "spawned"; readonly id: number; readonly pid: number; readonly out: number; readonly err: number }
+  | {
+    readonly op: "failed"
+    readonly id: number
+    readonly reason: string
+    readonly out?: number | undefined
+    readonly err?: number | undefined
+  }
   | {
     readonly op: "exit"
     readonly id: number
     readonly code: number | null
     readonly signal: string | null
-    /** its stderr had ended by then */
-    readonly closed: boolean
     readonly next?: number | undefined
   }
 
-/** a helper process that runs */
+/** what an entry tells its listener: held, for a relaunched child, until it is taken up */
+type Told =
+  | { readonly _tag: "data"; readonly fd: 1 | 2; readonly chunk: Buffer }
+  | { readonly _tag: "closed" }
+  | { readonly _tag: "exit"; readonly info: ExitInfo; readonly next: Relaunch | undefined }
+
+/** a helper process that runs, and the HAM's output socket its children's output comes in on */
 interface Running {
   readonly child: NodeChildProcess.ChildProcess
+  readonly outputs: outputs_.Outputs
   readonly entries: Map<number, Entry>
-  /** children that exited, their output not ended yet: its last lines can come after the exit */
-  readonly ending: Map<number, Entry>
   /** the environments this helper holds, and their ids (as it keeps them: the last ones) */
   readonly envs: Map<object, number>
   /** it has reported something */
   heard: boolean
 }
 
+/** what every entry of a helper uses */
+interface Shared {
+  readonly nextId: () => number
+  /** the HAM's clock, in milliseconds */
+  readonly now: () => number
+}
+
 /**
  * One child of the helper, as the HAM knows it: the `Forked` its life holds (arm, signal), and,
  * for a child the helper started by itself (an authorised restart), the `Relaunch` that takes it
- * up, its reports held until then.
+ * up, what it tells held until then.
  */
-class Entry implements Forked, Relaunch {
+class Entry implements Forked, Relaunch, outputs_.Owner {
   pid = 0
   resume: ((result: Effect.Effect<Forked, string>) => void) | undefined = undefined
+  /** its output connections not ended yet (set when it is spawned) */
+  open = -1
+  /** its output connections, as they are accepted */
+  readonly conns: Array<outputs_.Conn> = []
+  /** its /proc stat file, open while it runs: read in one call when its output ends */
+  stat: number | undefined = undefined
   outputClosed = false
   /** the spawn was interrupted, or the relaunch let go: the child is killed as soon as it is up */
   abandoned = false
+  /** the helper reported its exit (nothing more is said to the helper about it) */
   exited = false
+  /** its listener was told of its exit (by the HAM's own sight of it, or by the helper's report) */
+  told = false
   /** the spawn failed: why (a relaunch's join fails with it) */
   failure: string | undefined = undefined
   /** the id the next child would take, while this one is armed */
   armedNext: number | undefined = undefined
   armedAfter = 0
+  armedAt = 0
   armedAbnormal = false
   armedNormal = false
-  /** the reports of a relaunched child, held until it is taken up */
-  held: Array<Report> | undefined = undefined
+  /** what a relaunched child tells, held until it is taken up */
+  held: Array<Told> | undefined = undefined
   constructor(
     readonly id: number,
     readonly current: Running,
-    readonly nextId: () => number,
+    readonly shared: Shared,
     public listener: Listener | undefined
   ) {}
 
@@ -114,10 +144,11 @@ class Entry implements Forked, Relaunch {
       this.armedNext !== undefined && this.armedAbnormal === abnormal && this.armedNormal === normal &&
       afterMillis === 0 && this.armedAfter === 0
     ) return
-    this.armedNext ??= this.nextId()
+    this.armedNext ??= this.shared.nextId()
     this.armedAbnormal = abnormal
     this.armedNormal = normal
     this.armedAfter = afterMillis
+    this.armedAt = afterMillis > 0 ? this.shared.now() : 0
     this.write({ op: "arm", id: this.id, next: this.armedNext, abnormal, normal, after: afterMillis })
   }
 
@@ -133,7 +164,7 @@ class Entry implements Forked, Relaunch {
       this.listener = listener
       const held = this.held ?? []
       this.held = undefined
-      for (const report of held) deliver(this, report)
+      for (const told of held) this.tell(told)
       if (this.failure !== undefined) return resume(Effect.fail(this.failure))
       if (this.pid !== 0) return resume(Effect.succeed(this))
       this.resume = resume
@@ -151,23 +182,79 @@ class Entry implements Forked, Relaunch {
     this.listener = undefined
     if (this.pid !== 0 && !this.exited) kill(this.pid)
   }
-}
 
-/** what a report tells the child's listener */
-const deliver = (entry: Entry, report: Report): void => {
-  const listener = entry.listener
-  if (listener === undefined || entry.abandoned) return
-  switch (report.op) {
-    case "data":
-      return listener.onData(report.fd, Buffer.from(report.data, "base64"))
-    case "closed":
-      return listener.onOutputClosed()
-    case "exit":
-      // the child the helper started in its place is reported with the exit, and held until taken up
-      return listener.onExit(
-        life_.exitInfoOf(report.code, report.signal),
-        report.next === undefined ? undefined : entry.current.entries.get(report.next)
-      )
+  /** told to the listener, or held until the child is taken up */
+  tell(told: Told) {
+    if (this.held !== undefined) return void this.held.push(told)
+    const listener = this.listener
+    if (listener === undefined || this.abandoned) return
+    switch (told._tag) {
+      case "data":
+        return listener.onData(told.fd, told.chunk)
+      case "closed":
+        return listener.onOutputClosed()
+      case "exit":
+        return listener.onExit(told.info, told.next)
+    }
+  }
+
+  data(fd: 1 | 2, chunk: Buffer) {
+    this.tell({ _tag: "data", fd, chunk })
+  }
+
+  /**
+   * One of its output connections has ended; when all have, its output is over. The first end
+   * may be its death: see `dead`.
+   */
+  connEnded() {
+    this.open--
+    if (!this.told && !this.exited && this.pid !== 0) this.dead()
+    if (this.open === 0 && !this.outputClosed) {
+      this.outputClosed = true
+      this.tell({ _tag: "closed" })
+    }
+  }
+
+  /**
+   * When /proc shows the child dead (a zombie, or exiting), its exit is told at once, with its
+   * wait status read there, and what is left in its connections first: the helper's report
+   * would come a hop later. Not when the helper is authorised to start it again: the two are
+   * reported together then, and the HAM keeps quiet meanwhile (its work while the helper forks
+   * the next child slowed that restart by half a millisecond on two cores).
+   */
+  private dead() {
+    const text = this.stat === undefined ? undefined : procfs.readOpenStat(this.stat)
+    const status = text === undefined ? undefined : procfs.dyingStatusIn(text)
+    const ended = status === undefined ? undefined : procfs.decodeWaitStatus(status)
+    if (ended === undefined) return
+    const info: ExitInfo = ended._tag === "Exited" ? { exitCode: ended.exitCode } : { signal: ended.signal }
+    if (this.covers(info)) return
+    // a dead child's writes are all in its connections: read now, its output is in (what a
+    // grandchild holding them writes later still comes, as data)
+    for (const conn of this.conns) {
+      if (!conn.ended && conn.drain()) this.open--
+    }
+    if (!this.outputClosed) {
+      this.outputClosed = true
+      this.tell({ _tag: "closed" })
+    }
+    this.closeStat()
+    this.told = true
+    this.tell({ _tag: "exit", info, next: undefined })
+  }
+
+  closeStat() {
+    const fd = this.stat
+    this.stat = undefined
+    if (fd !== undefined) NodeFs.closeSync(fd)
+  }
+
+  /** the HAM's own view of whether this exit is one the helper was authorised to restart */
+  private covers(info: ExitInfo): boolean {
+    if (this.armedNext === undefined) return false
+    const abnormal = info.signal !== undefined || info.exitCode !== 0
+    if (!(abnormal ? this.armedAbnormal : this.armedNormal)) return false
+    return this.armedAfter === 0 || this.shared.now() - this.armedAt >= this.armedAfter
   }
 }
 
@@ -218,19 +305,24 @@ export interface HelperOptions {
 export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
     let running: Running | undefined
     let available = true
     let closing = false
     let ids = 0
     let envIds = 0
+    let sockets = 0
     let directory: string | undefined
     let scriptPath: string | undefined
 
-    /** the script, written on the first start in a private directory (mkdtemp makes it 0700) */
+    /** the private directory (mkdtemp makes it 0700), made on the first start */
+    const privateDirectory = (): string =>
+      directory ??= NodeFs.mkdtempSync(NodePath.join(NodeFs.realpathSync(NodeOs.tmpdir()), "ham-spawner-"))
+
+    /** the script, written on the first start */
     const script = (): string => {
       if (scriptPath === undefined) {
-        directory ??= NodeFs.mkdtempSync(NodePath.join(NodeFs.realpathSync(NodeOs.tmpdir()), "ham-spawner-"))
-        const path = NodePath.join(directory, "spawner.cjs")
+        const path = NodePath.join(privateDirectory(), "spawner.cjs")
         NodeFs.writeFileSync(path, source, { mode: 0o600 })
         scriptPath = path
       }
@@ -245,20 +337,17 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       )
     }
 
-    const nextId = () => ++ids
+    const shared: Shared = { nextId: () => ++ids, now: () => clock.unsafeCurrentTimeMillis() }
 
     /** the helper went away: its children go too, and are reported dead */
     const lost = (current: Running, reason: string) => {
       if (running === current) running = undefined
+      current.outputs.close()
       // it never said a word: it cannot run here
       if (!current.heard && available && !closing) giveUp(reason)
-      // exited already, their output not ended: it has ended now
-      for (const entry of current.ending.values()) {
-        if (entry.listener !== undefined && !entry.abandoned) entry.listener.onOutputClosed()
-      }
-      current.ending.clear()
       for (const [id, entry] of current.entries) {
         current.entries.delete(id)
+        entry.closeStat()
         const killed = entry.pid !== 0 && !entry.exited && kill(entry.pid)
         entry.exited = true
         if (entry.resume !== undefined) {
@@ -266,26 +355,28 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           continue
         }
         if (entry.abandoned) continue
+        if (entry.told) continue
         if (entry.listener === undefined) {
           // a relaunched child not taken up yet: taking it up fails
           entry.failure ??= reason
           continue
         }
-        if (!entry.outputClosed) entry.listener.onOutputClosed()
-        entry.listener.onExit({ signal: killed ? "SIGKILL" : "unknown" }, undefined)
+        entry.told = true
+        entry.tell({ _tag: "exit", info: { signal: killed ? "SIGKILL" : "unknown" }, next: undefined })
       }
     }
 
     const onReport = (current: Running, report: Report): void => {
       current.heard = true
-      const entry = current.entries.get(report.id) ?? current.ending.get(report.id)
+      const entry = current.entries.get(report.id)
       if (entry === undefined) return
-      if (report.op === "exit" && report.closed && !entry.outputClosed) {
-        onReport(current, { op: "closed", id: report.id })
-      }
       switch (report.op) {
         case "spawned": {
           entry.pid = report.pid
+          entry.open = report.out > 0 ? 2 : 1
+          entry.stat = procfs.openStat(report.pid)
+          current.outputs.claim(report.out, entry, 1)
+          current.outputs.claim(report.err, entry, 2)
           const resume = entry.resume
           entry.resume = undefined
           if (entry.abandoned) kill(report.pid)
@@ -293,6 +384,8 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           return
         }
         case "failed": {
+          current.outputs.claim(report.out, undefined, 1)
+          current.outputs.claim(report.err, undefined, 2)
           current.entries.delete(report.id)
           entry.exited = true
           entry.failure = report.reason
@@ -301,38 +394,39 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
           resume?.(Effect.fail(report.reason))
           return
         }
-        case "closed":
-          entry.outputClosed = true
-          current.ending.delete(report.id)
-          break
         case "exit": {
-          // kept until its output has ended: its last lines can come after its exit (an exited
-          // child does not hold the HAM's event loop)
           current.entries.delete(report.id)
-          if (!entry.outputClosed) current.ending.set(report.id, entry)
+          entry.closeStat()
           entry.exited = true
           entry.armedNext = undefined
+          let next: Entry | undefined
           if (report.next !== undefined) {
-            const next = new Entry(report.next, current, nextId, undefined)
+            next = new Entry(report.next, current, shared, undefined)
             next.held = []
             current.entries.set(report.next, next)
             // nobody will take it up
             if (entry.abandoned || (entry.listener === undefined && entry.held === undefined)) next.discard()
           }
-          break
+          // its death was seen here first (and the helper was not to start it again)
+          if (entry.told) return next?.discard()
+          entry.told = true
+          return entry.tell({ _tag: "exit", info: life_.exitInfoOf(report.code, report.signal), next })
         }
       }
-      // held until the child is taken up (a relaunched child), or told at once
-      if (entry.held !== undefined) entry.held.push(report)
-      else deliver(entry, report)
     }
 
     const start = (path: string): Running => {
-      const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [path], {
+      const holder: { current?: Running } = {}
+      const outputs = outputs_.listen(NodePath.join(privateDirectory(), `out-${++sockets}.sock`), (e) => {
+        const current = holder.current!
+        if (running === current) current.child.kill("SIGKILL")
+        lost(current, `the spawner's output socket failed: ${e.message}`)
+      })
+      const child = NodeChildProcess.spawn(options?.execPath ?? process.execPath, [path, outputs.path], {
         stdio: ["pipe", "pipe", "inherit"],
         env: scriptEnv()
       })
-      const current: Running = { child, entries: new Map(), ending: new Map(), envs: new Map(), heard: false }
+      const current: Running = holder.current = { child, outputs, entries: new Map(), envs: new Map(), heard: false }
       let buffered = ""
       child.stdout!.setEncoding("utf8")
       child.stdout!.on("data", (text: string) => {
@@ -362,19 +456,17 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
     const spawn = (request: Request, listener: Listener): Effect.Effect<Forked, string> =>
       Effect.async<Forked, string>((resume) => {
         if (running === undefined) {
-          let path: string
           try {
-            path = script()
+            running = start(script())
           } catch (e) {
-            const reason = `the spawner's script cannot be written: ${(e as NodeJS.ErrnoException).code ?? String(e)}`
+            const reason = `the spawner cannot start: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`
             giveUp(reason)
             return resume(Effect.fail(reason))
           }
-          running = start(path)
         }
         const current = running
-        const id = nextId()
-        const entry = new Entry(id, current, nextId, listener)
+        const id = shared.nextId()
+        const entry = new Entry(id, current, shared, listener)
         entry.resume = resume
         current.entries.set(id, entry)
         hold(current)
@@ -408,6 +500,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
         return Effect.void
       }
       running = undefined
+      current.outputs.close()
       return Effect.async<void>((resume) => {
         if (current.child.exitCode !== null || current.child.signalCode !== null) {
           return resume(Effect.void)

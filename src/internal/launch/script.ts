@@ -12,6 +12,12 @@ export const keptEnvironments = 256
  * The spawner's script. It reads requests on stdin and writes reports on stdout; it ignores the
  * signals a terminal sends to the foreground group (the HAM decides when it ends).
  *
+ * A child's stdout and stderr are connections to the HAM's output socket (its path is the
+ * script's argument), made ahead of time: the HAM reads the output itself, and sees a death as
+ * soon as the dying child's files are closed, before this process is told of it. The spawner
+ * only forks, reaps and reports: `spawned` (with the numbers of the child's connections),
+ * `failed`, `exit`.
+ *
  * A child the HAM armed (`arm`: the next restart authorised ahead of time) is started again at
  * once when it exits as authorised: the exit is reported first, with the id of the next child,
  * whose own reports follow. A stop's signals go through here (`signal`), which disarms first.
@@ -20,7 +26,7 @@ export const keptEnvironments = 256
  */
 export const source = `"use strict"
 const cp = require("node:child_process")
-const fs = require("node:fs")
+const net = require("node:net")
 const children = new Map()
 let closing = false
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\\n")
@@ -33,142 +39,110 @@ const shutdown = () => {
   for (const entry of children.values()) kill(entry.child.pid, "SIGKILL")
   process.exit(0)
 }
-// signal numbers to names, as Node names them (the first name of a number)
-const signalNames = new Map()
-for (const [name, number] of Object.entries(require("node:os").constants.signals)) {
-  if (!signalNames.has(number)) signalNames.set(number, name)
+// The HAM's output socket: each child's stdout and stderr is a connection to it, made here ahead
+// of time and named by its first line ("c<n>"), so that the HAM reads the child's output (and
+// sees it end when the child dies) without a hop through this process
+const outputPath = process.argv[2]
+const spareCount = 2
+const spares = []
+const wanted = []
+let connections = 0
+let connecting = 0
+let failures = 0
+const connect = () => {
+  const n = ++connections
+  connecting++
+  const socket = net.connect(outputPath)
+  let up = false
+  socket.on("error", () => {
+    if (up) return
+    connecting--
+    // the HAM refuses for now (a full backlog): tried again, and given up after a few times
+    if (++failures > 8) {
+      for (const w of wanted.splice(0)) w.go(undefined, "the HAM's output socket refuses connections")
+      failures = 0
+      return
+    }
+    setTimeout(replenish, 5 * failures)
+  })
+  socket.once("connect", () => {
+    up = true
+    failures = 0
+    socket.write("c" + n + "\\n", () => {
+      connecting--
+      spares.push({ socket, n })
+      serve()
+    })
+  })
 }
-const stat = Buffer.alloc(1024)
-// how a child that has died (or is dying) ended, from /proc/<pid>/stat: its leader thread is a
-// zombie or exiting (PF_EXITING), and the only thread left; its wait status (the 52nd field) is
-// set by then. undefined otherwise (alive, other threads left, or no /proc)
-const exitOf = (pid) => {
-  let fd
-  try {
-    fd = fs.openSync("/proc/" + pid + "/stat", "r")
-    const text = stat.toString("latin1", 0, fs.readSync(fd, stat, 0, stat.length, 0))
-    // the fields from the 3rd (the state) on: the flags are the 9th, the threads the 20th
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-    if (fields.length < 50 || fields[17] !== "1") return undefined
-    if (fields[0] !== "Z" && (Number(fields[6]) & 4) === 0) return undefined
-    const status = Number(fields[49])
-    if (!Number.isInteger(status)) return undefined
-    const signal = status & 0x7f
-    return signal === 0
-      ? { code: (status >> 8) & 0xff, signal: null }
-      : { code: null, signal: signalNames.get(signal) ?? "unknown" }
-  } catch {
-    return undefined
-  } finally {
-    if (fd !== undefined) try { fs.closeSync(fd) } catch {}
+const replenish = () => {
+  let want = spareCount
+  for (const w of wanted) want += w.need
+  while (spares.length + connecting < want) connect()
+}
+// the starts waiting for connections, in order
+const serve = () => {
+  while (wanted.length > 0 && spares.length >= wanted[0].need) {
+    const w = wanted.shift()
+    w.go(spares.splice(0, w.need), undefined)
   }
+  replenish()
 }
-const chunk = Buffer.alloc(65536)
-// what is left in a pipe of a child that has exited, read now (before its exit is reported):
-// its exit may be known before the pipe is watched, or before its end is seen. true when the
-// pipe has ended (when a grandchild holds it open, it stops at what is there)
-const drain = (id, stream, fd) => {
-  const handle = stream._handle
-  const raw = handle && handle.fd
-  if (typeof raw !== "number" || raw < 0) return false
-  for (;;) {
-    let n
-    try { n = fs.readSync(raw, chunk, 0, chunk.length, null) } catch { return false }
-    if (n === 0) return true
-    send({ op: "data", id, fd, data: chunk.toString("base64", 0, n) })
+// n connections, at once when they are ready (a restart does not wait), else once they are
+const take = (need, go) => {
+  if (wanted.length === 0 && spares.length >= need) {
+    go(spares.splice(0, need), undefined)
+    replenish()
+  } else {
+    wanted.push({ need, go })
+    replenish()
   }
 }
 // the environments sent so far, by id: the oldest goes past ${keptEnvironments} (the HAM does the same)
 const envs = new Map()
-const start = (m, env) => {
+const start = (m, env) =>
+  take(m.stdout ? 2 : 1, (sockets, failure) => {
+    if (sockets === undefined) return send({ op: "failed", id: m.id, reason: failure })
+    launch(m, env, sockets)
+  })
+const launch = (m, env, sockets) => {
   const id = m.id
+  const out = m.stdout ? sockets[0] : undefined
+  const err = sockets[sockets.length - 1]
+  const conns = { out: out === undefined ? 0 : out.n, err: err.n }
   let child
   try {
     child = cp.spawn(m.command, m.args, {
-      stdio: ["ignore", m.stdout ? "pipe" : "ignore", "pipe"],
+      stdio: ["ignore", out === undefined ? "ignore" : out.socket, err.socket],
       cwd: m.cwd, env, shell: m.shell, detached: true
     })
   } catch (e) {
-    send({ op: "failed", id, reason: String(e && e.message) })
-    return
+    child = undefined
+    send({ op: "failed", id, reason: String(e && e.message), ...conns })
   }
+  // the child holds its own copies: the HAM sees their end when it dies (a close, never a shutdown)
+  for (const s of sockets) s.socket.destroy()
+  if (child === undefined) return
   const entry = { child, m, env, armed: undefined }
   child.on("error", (e) => {
-    if (child.pid === undefined) send({ op: "failed", id, reason: e.code || e.message })
+    if (child.pid === undefined) send({ op: "failed", id, reason: e.code || e.message, ...conns })
   })
   if (child.pid === undefined) return
   // kept at once: a HAM that goes now takes it with it
   children.set(id, entry)
-  send({ op: "spawned", id, pid: child.pid })
-  if (child.stdout) child.stdout.on("data", (d) => send({ op: "data", id, fd: 1, data: d.toString("base64") }))
-  child.stderr.on("data", (d) => send({ op: "data", id, fd: 2, data: d.toString("base64") }))
-  // the end of its output (stdout and stderr) comes with its exit report, or after it on its own:
-  // one message less (and one wake-up less of the HAM) for the usual death. Lines written just
-  // before the exit can be read after it: they are sent before the end
-  let closed = false
-  let stdoutEnded = !child.stdout
-  let exited = false
-  let reported = false
-  let told = false
-  // A dying process's files are closed before its parent is told (SIGCHLD, then Node's waitpid
-  // and its exit event, 0.1-0.3 ms later): when its stderr ends and /proc shows it dead, its exit
-  // is reported at once. Node's exit event comes later and is ignored then. Either way, what is
-  // left in its pipes is read and reported first.
-  const ended = () => {
-    if (exited || !closed) return
-    const early = exitOf(child.pid)
-    if (early === undefined) return
-    exit(early.code, early.signal)
-  }
-  // both ended after the exit was reported: said once
-  const tell = () => {
-    if (reported && closed && stdoutEnded && !told) {
-      told = true
-      send({ op: "closed", id })
-    }
-  }
-  const onClosed = () => {
-    if (closed) return
-    closed = true
-    if (reported) tell()
-    else ended()
-  }
-  child.stderr.once("end", onClosed)
-  child.stderr.once("close", onClosed)
-  if (child.stdout) {
-    const onStdoutEnded = () => {
-      if (stdoutEnded) return
-      stdoutEnded = true
-      tell()
-    }
-    child.stdout.once("end", onStdoutEnded)
-    child.stdout.once("close", onStdoutEnded)
-  }
-  const exit = (code, signal) => {
-    if (exited) return
-    exited = true
+  send({ op: "spawned", id, pid: child.pid, ...conns })
+  child.once("exit", (code, signal) => {
     children.delete(id)
-    if (!stdoutEnded && drain(id, child.stdout, 1)) stdoutEnded = true
-    if (!closed && drain(id, child.stderr, 2)) closed = true
-    // reported, then the next child started if the HAM authorised it; when its output has not
-    // ended yet, once the other events of this turn are in (its end comes with the exit, most
-    // of the time)
-    const report = () => {
-      reported = true
-      told = closed && stdoutEnded
-      const armed = entry.armed
-      if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
-        performance.now() >= armed.deadline) {
-        send({ op: "exit", id, code, signal, closed: told, next: armed.next })
-        start({ ...m, id: armed.next }, env)
-      } else {
-        send({ op: "exit", id, code, signal, closed: told })
-      }
+    // reported, then the next child started if the HAM authorised it
+    const armed = entry.armed
+    if (armed !== undefined && !closing && (signal !== null || code !== 0 ? armed.abnormal : armed.normal) &&
+      performance.now() >= armed.deadline) {
+      send({ op: "exit", id, code, signal, next: armed.next })
+      start({ ...m, id: armed.next }, env)
+    } else {
+      send({ op: "exit", id, code, signal })
     }
-    if (closed && stdoutEnded) report()
-    else setImmediate(report)
-  }
-  child.once("exit", exit)
+  })
 }
 const handle = (m) => {
   switch (m.op) {
@@ -205,4 +179,5 @@ process.stdin.on("data", (text) => {
 process.stdin.on("end", shutdown)
 process.stdin.on("error", shutdown)
 process.stdout.on("error", shutdown)
+replenish()
 `

@@ -1,0 +1,153 @@
+/**
+ * The output of the spawner's children goes straight to the HAM (each child's stdout and stderr
+ * is a connection to the HAM's own socket), and the HAM sees a death itself, when the child's
+ * output ends and /proc shows it dead, before the spawner reports it. The spawner is stopped
+ * (SIGSTOP) to tell the two apart: what still happens then is the HAM's own doing. Real
+ * processes, bounded waits; the checks read /proc.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { readdirSync } from "node:fs"
+import type { Authorisation, ExitInfo, LaunchRequest, NextLife } from "../src/internal/launch/launcher.js"
+import * as spawner_ from "../src/internal/launch/spawner.js"
+import { launchRequest, liveWithCmdline, waitUntil } from "./processes.js"
+
+/** a command launched by the spawner: its exits (with the next life given) and its output lines */
+const commandLife = (command: string, args: ReadonlyArray<string>) => {
+  const { request } = launchRequest("svc", command, args)
+  const exits: Array<{ readonly info: ExitInfo; readonly next: NextLife | undefined; readonly lines: number }> = []
+  const lines: Array<string> = []
+  const logged: LaunchRequest = {
+    ...request,
+    onLine: (_stream, line) => Effect.sync(() => lines.push(line)),
+    onExit: (_life, info, next) => {
+      exits.push({ info, next, lines: lines.length })
+    }
+  }
+  return { exits, lines, request: logged }
+}
+
+/** a shell line launched by the spawner */
+const shLife = (script: string) => commandLife("sh", ["-c", script])
+
+/** the spawner stopped while `self` runs, and let go again whatever happens */
+const withSpawnerStopped = <A, E, R>(pid: number, self: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => process.kill(pid, "SIGSTOP")),
+    () => self,
+    () => Effect.sync(() => process.kill(pid, "SIGCONT"))
+  )
+
+/** the descriptors this process has open */
+const openFds = () => readdirSync("/proc/self/fd").length
+
+const abnormal: Authorisation = { abnormal: true, normal: false, afterMillis: 0 }
+
+describe("the spawner's children and the HAM's output socket", () => {
+  it.live("a child's output reaches the HAM while the spawner is stopped: it does not pass through the spawner", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      // it writes once the spawner is stopped
+      const { exits, lines, request } = shLife("sleep 0.3; echo out; echo err >&2; sleep 31.71")
+      const life = yield* launcher.launch(request)
+      yield* withSpawnerStopped(
+        launcher.helperPid()!,
+        waitUntil("both lines, with the spawner stopped", () => lines.length === 2, 3000)
+      )
+      expect([...lines].sort()).toEqual(["err", "out"])
+      expect(exits).toEqual([])
+      yield* life.stop("SIGTERM", 1000)
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live("a death is seen by the HAM itself, with its wait status and its last lines, before the spawner reaps it", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      const cases: ReadonlyArray<readonly [string, ExitInfo]> = [
+        ["kill -KILL $$", { signal: "SIGKILL" }],
+        ["kill -TERM $$", { signal: "SIGTERM" }],
+        ["exit 7", { exitCode: 7 }]
+      ]
+      for (const [end, expected] of cases) {
+        // the last lines are written just before the death: still in the connection when it is seen
+        const { exits, request } = shLife(`sleep 0.3; seq 1 300; seq 1 5 >&2; ${end}`)
+        const life = yield* launcher.launch(request)
+        yield* withSpawnerStopped(
+          launcher.helperPid()!,
+          Effect.gen(function*() {
+            yield* waitUntil(`the death (${end}), with the spawner stopped`, () => exits.length === 1, 3000)
+            // not reaped: the spawner is stopped; the HAM read its status in /proc
+            expect(readdirSync("/proc").includes(String(life.pid))).toBe(true)
+          })
+        )
+        expect([end, exits[0].info, exits[0].lines]).toEqual([end, expected, 305])
+        expect(exits[0].next).toBeUndefined()
+        // the spawner's own report, once it runs again, tells nothing more
+        yield* Effect.sleep("200 millis")
+        expect(exits.length).toBe(1)
+        yield* life.stop("SIGKILL", 0)
+      }
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live("an exit code 0 is left to the spawner's report (/proc shows 0 to whoever may not inspect a process)", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      const { exits, request } = shLife("sleep 0.3; exit 0")
+      yield* launcher.launch(request)
+      yield* withSpawnerStopped(launcher.helperPid()!, Effect.sleep("800 millis"))
+      expect(exits).toEqual([])
+      yield* waitUntil("the spawner's report", () => exits.length === 1, 3000)
+      expect(exits[0].info).toEqual({ exitCode: 0 })
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live("an armed child's death is left to the spawner, which restarts it and reports the two together", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      // no shell: a grandchild holding its output would keep its end from being seen
+      const { exits, request } = commandLife("sleep", ["31.72"])
+      const first = yield* launcher.launch({ ...request, output: "ignore" })
+      first.arm(abnormal)
+      // the spawner has read the authorisation
+      yield* Effect.sleep("150 millis")
+      yield* withSpawnerStopped(
+        launcher.helperPid()!,
+        Effect.gen(function*() {
+          process.kill(first.pid, "SIGKILL")
+          yield* Effect.sleep("500 millis")
+          expect(exits).toEqual([])
+        })
+      )
+      yield* waitUntil("the spawner's report", () => exits.length === 1, 3000)
+      expect(exits[0].info).toEqual({ signal: "SIGKILL" })
+      expect(exits[0].next).toBeDefined()
+      const next = yield* exits[0].next!.take
+      expect(next.pid).not.toBe(first.pid)
+      yield* next.stop("SIGKILL", 0)
+      yield* waitUntil("nothing left", () => liveWithCmdline("sleep 31.72").length === 0)
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live(
+    "no descriptor is left behind: children that lived and died, and spawns that failed",
+    () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        // the first start opens the output socket and its first connections
+        const first = shLife("echo first")
+        yield* launcher.launch(first.request)
+        yield* waitUntil("the first exit", () => first.exits.length === 1)
+        yield* Effect.sleep("100 millis")
+        const before = openFds()
+        for (let i = 0; i < 30; i++) {
+          const { exits, request } = shLife(i % 3 === 0 ? "kill -KILL $$" : `echo ${i}; echo ${i} >&2; exit ${i % 5}`)
+          const life = yield* launcher.launch(request)
+          yield* waitUntil(`exit ${i}`, () => exits.length === 1)
+          yield* life.stop("SIGKILL", 0)
+          const failed = yield* Effect.exit(launcher.launch(launchRequest("svc", "/no/such/command", []).request))
+          expect(failed._tag).toBe("Failure")
+        }
+        yield* Effect.sleep("200 millis")
+        expect(openFds()).toBeLessThanOrEqual(before + 2)
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)),
+    30_000
+  )
+})
