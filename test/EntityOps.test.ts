@@ -6,7 +6,7 @@
  */
 import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Queue, Schema } from "effect"
+import { Effect, Fiber, Layer, Option, Queue, Schema } from "effect"
 import { Entity, Ham } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as HamClient from "effect-ham/HamClient"
@@ -59,6 +59,31 @@ describe("Ham.restartEntity", () => {
       expect(yield* Queue.take(lives)).toBe(2)
       const node = yield* entityNode("worker")
       expect([node.status, node.stats.restarts, node.stats.deaths]).toEqual(["running", 1, 0])
+    }).pipe(withHam()))
+
+  it.live("a fiber entity restarts itself, from its life or from a fiber of it: that life ends there, a new one starts", () =>
+    Effect.gen(function*() {
+      const lives = yield* Queue.unbounded<number>()
+      const after = yield* Queue.unbounded<number>()
+      let n = 0
+      // life 1 restarts itself; life 2 from a fiber it forked; life 3 stays
+      const life = Effect.gen(function*() {
+        const mine = ++n
+        yield* Queue.offer(lives, mine)
+        if (mine === 1) yield* Ham.restartEntity("self")
+        if (mine === 2) yield* Fiber.join(yield* Effect.fork(Ham.restartEntity("self")))
+        // reached only when the restart did not end this life
+        yield* Queue.offer(after, mine)
+        return yield* Effect.never
+      })
+      yield* Ham.attach(Entity.fiber("self", life))
+      expect(yield* Queue.take(lives)).toBe(1)
+      expect(yield* Queue.take(lives).pipe(Effect.timeout("3 seconds"))).toBe(2)
+      expect(yield* Queue.take(lives).pipe(Effect.timeout("3 seconds"))).toBe(3)
+      expect(yield* Queue.take(after).pipe(Effect.timeout("3 seconds"))).toBe(3)
+      expect(yield* Queue.size(after)).toBe(0)
+      const node = yield* entityNode("self")
+      expect([node.status, node.stats.restarts, node.stats.deaths]).toEqual(["running", 2, 0])
     }).pipe(withHam()))
 
   it.live("refusals are typed and change nothing: unknown, placeholder, dead, global", () =>

@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import {
   type EntityNotFound,
@@ -25,7 +26,7 @@ import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import type { ProcessDriver } from "../lives/process.js"
 import * as options_ from "../options.js"
-import { driverOf, type Engine, lifeDriverOf, notActing, quiesce } from "./engine.js"
+import { driverOf, type Engine, forkOwned, lifeDriverOf, notActing, quiesce } from "./engine.js"
 import { type EntityRec, isUp } from "./state.js"
 import * as telemetry from "./telemetry.js"
 import * as validate from "./validate.js"
@@ -58,11 +59,22 @@ export const make = (engine: Engine, lookups: Lookups, processes: Pick<ProcessDr
    * Stops the current life (not a death: `quiesce`), then starts the next through the driver,
    * which counts and announces the restart. Uninterruptible: a caller that goes away does not
    * leave the entity without a life.
+   *
+   * A fiber entity may restart itself (its life, or a fiber of it, calls this): its life ends in
+   * the restart, and a fiber cannot wait for its own end. Its restart runs in a fiber of the
+   * HAM's own, to its end, and the caller waits for it as a fiber may be interrupted: a caller
+   * that is the life ends there.
    */
   const restartEntity = (ref: entity_.EntityRef): Effect.Effect<void, RestartEntityError> =>
-    Effect.uninterruptible(Effect.gen(function*() {
+    Effect.gen(function*() {
       yield* lookups.guard
       const rec = yield* lookups.findRealEntity(ref, "restartEntity")
+      if (rec.life?._tag !== "Fiber") return yield* restartRec(rec)
+      return yield* Fiber.join(forkOwned(engine, restartRec(rec), { immediate: true }))
+    })
+
+  const restartRec = (rec: EntityRec): Effect.Effect<void, RestartEntityError> =>
+    Effect.uninterruptible(Effect.gen(function*() {
       const driver = driverOf(engine, rec)
       if (driver === undefined || rec.status !== "running" || rec.life === undefined) {
         return yield* notRunning(rec)
