@@ -155,6 +155,21 @@ describe("a detach from the entity's own fiber", () => {
       expect(tagsOf(seen, "self-detaching")).toEqual(["CondAttach", "CondDetach"])
       expect((yield* Effect.flip(Ham.entityHandle("self-detaching")))._tag).toBe("EntityNotFound")
     }).pipe(withHam()))
+
+  it.live("runs the finalizers of the life's scope (its resources are released)", () =>
+    Effect.gen(function*() {
+      const released = yield* Deferred.make<string>()
+      yield* Ham.attach(Entity.fiber(
+        "self-detaching",
+        Effect.gen(function*() {
+          yield* Effect.addFinalizer((exit) => Deferred.succeed(released, exit._tag))
+          yield* Ham.detach("self-detaching")
+          return yield* Effect.never
+        })
+      ))
+      expect(yield* Deferred.await(released).pipe(Effect.timeout("3 seconds"), Effect.orDie)).toBe("Failure")
+      expect((yield* Effect.flip(Ham.entityHandle("self-detaching")))._tag).toBe("EntityNotFound")
+    }).pipe(withHam()))
 })
 
 // ---------------------------------------------------------------------------------------------

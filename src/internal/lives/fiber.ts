@@ -143,9 +143,12 @@ export const make = (engine: Engine): FiberDriver => {
     restart: (rec) => Effect.sync(() => restartNow(rec)),
     restartNow,
     release: () => Effect.void,
+    // the life's scope is closed however the wait for its end ends: a life that stops itself
+    // (a detach from its own fiber) is interrupted in that wait, and closes it then
     stop: (rec, life) =>
-      life._tag !== "Fiber" ? Effect.void : Effect.flatMap(Fiber.interrupt(life.fiber), (exit) => {
+      life._tag !== "Fiber" ? Effect.void : Effect.onExit(Fiber.interrupt(life.fiber), (waited) => {
         const code = rec.code
+        const exit = Exit.isSuccess(waited) ? waited.value : waited
         return (code === undefined ? undefined : lifeScope.close(code, exit)) ?? Effect.void
       }),
     signal: (rec, signal) =>
