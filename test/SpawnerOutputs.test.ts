@@ -127,6 +127,21 @@ describe("the spawner's children and the HAM's output socket", () => {
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
   it.live(
+    "a hundred children started at once: each gets connections of its own, its output is its own",
+    () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const lives = Array.from({ length: 100 }, (_, i) => shLife(`echo out-${i}; echo err-${i} >&2; exit 3`))
+        yield* Effect.forEach(lives, ({ request }) => launcher.launch(request), { concurrency: "unbounded" })
+        yield* waitUntil("every exit", () => lives.every(({ exits }) => exits.length === 1), 20_000)
+        lives.forEach(({ exits, lines }, i) => {
+          expect([i, [...lines].sort(), exits[0].info]).toEqual([i, [`err-${i}`, `out-${i}`], { exitCode: 3 }])
+        })
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)),
+    30_000
+  )
+
+  it.live(
     "no descriptor is left behind: children that lived and died, and spawns that failed",
     () =>
       Effect.gen(function*() {
