@@ -37,6 +37,25 @@ const modes = (dir: string): Set<string> => {
   return out
 }
 
+/**
+ * The modes of a mirror once its writes are done: a directory is writable by its owner while it
+ * is changed (a write after an event may be under way when the test looks), read-only after
+ */
+const settledModes = (dir: string) =>
+  Effect.gen(function*() {
+    let seen = new Set<string>()
+    yield* waitUntil(`${dir} read-only again`, () => {
+      try {
+        seen = modes(dir)
+      } catch {
+        // a file renamed under the walk
+        return false
+      }
+      return seen.size === 2 && seen.has("d 555") && seen.has("f 444")
+    }, 5000)
+    return seen
+  })
+
 /** a field of a stats file (read directly: polled; `cat` is checked once on each) */
 const field = (file: string, key: string) => new RegExp(`^${key}: (.*)$`, "m").exec(fs.readFileSync(file, "utf8"))?.[1]
 
@@ -83,7 +102,7 @@ describe("ham mirror", () => {
           expect(stats).toContain("\nrestarts: 0\n")
           expect(sh("cat", path.join(m, "web", "CondDeath", "stats"))).toMatch(/^name: CondDeath\ntype: CondDeath\n/)
           expect(sh("cat", path.join(m, "stats"))).toContain("\nnumEntities: 2\n")
-          expect(modes(m)).toEqual(new Set(["d 555", "f 444"]))
+          expect(yield* settledModes(m)).toEqual(new Set(["d 555", "f 444"]))
         }
 
         // SIGKILL: the death and the restart show in both, within a second or so
@@ -98,7 +117,7 @@ describe("ham mirror", () => {
           yield* waitUntil(`the action's run in ${m}`, () =>
             field(path.join(m, "web", "CondDeath", "restart", "stats"), "runs") === "1" &&
             field(path.join(m, "web", "CondDeath", "stats"), "fired") === "1", 10_000)
-          expect(modes(m)).toEqual(new Set(["d 555", "f 444"]))
+          expect(yield* settledModes(m)).toEqual(new Set(["d 555", "f 444"]))
         }
 
         // detached: its directory goes
@@ -138,7 +157,7 @@ describe("ham mirror", () => {
         yield* waitUntil("the daemon to exit", () => daemon.out.exit !== undefined, 10_000)
         expect(field(path.join(daemonMirror, "web", "stats"), "status")).toBe("stopped")
         expect(sh("cat", path.join(daemonMirror, ".ham-mirror"))).toMatch(/^effect-ham mirror\nstopped: /)
-        expect(modes(daemonMirror)).toEqual(new Set(["d 555", "f 444"]))
+        expect(yield* settledModes(daemonMirror)).toEqual(new Set(["d 555", "f 444"]))
         yield* waitUntil("ham mirror to end", () => again.out.exit !== undefined, 15_000)
         expect(again.out.exit).toBe(3)
         expect(again.out.stderr).toContain(`stays as last written`)
