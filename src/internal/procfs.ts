@@ -91,6 +91,9 @@ const toInt = (s: string | undefined): number | undefined => {
   return Number.isSafeInteger(n) ? n : undefined
 }
 
+/** the fields of a stat line after `comm` (field 3, the state, first): nothing after it can contain a `)` */
+const fieldsAfterComm = (text: string): Array<string> => text.slice(text.lastIndexOf(")") + 1).trim().split(/\s+/)
+
 /**
  * Parses the text of `/proc/<pid>/stat`. The `comm` field sits between the first `(` and the
  * *last* `)` of the line: it may itself contain spaces and parentheses, and nothing after it can
@@ -104,8 +107,7 @@ export const parseStat = (text: string): Option.Option<ProcStat> => {
   if (open < 1 || close < open) return Option.none()
   const pid = toInt(text.slice(0, open).trim())
   const comm = text.slice(open + 1, close)
-  // fields 3.. after "<comm>) "
-  const rest = text.slice(close + 1).trim().split(/\s+/)
+  const rest = fieldsAfterComm(text)
   const state = rest[0]
   const ppid = toInt(rest[1])
   const pgrp = toInt(rest[2])
@@ -127,8 +129,7 @@ export const parseStat = (text: string): Option.Option<ProcStat> => {
  *
  * @internal
  */
-export const parseExitCode = (text: string): number | undefined =>
-  toInt(text.slice(text.lastIndexOf(")") + 1).trim().split(/\s+/)[52 - 3])
+export const parseExitCode = (text: string): number | undefined => toInt(fieldsAfterComm(text)[52 - 3])
 
 /**
  * How a process ended: it exited with a code, or a signal killed it (with a core dump or not).
@@ -335,8 +336,7 @@ export const readOpenStat = (fd: number): string | undefined => {
  * @internal
  */
 export const dyingStatusIn = (text: string): number | undefined => {
-  // the fields from the 3rd (the state) on
-  const fields = text.slice(text.lastIndexOf(")") + 2).trimEnd().split(" ")
+  const fields = fieldsAfterComm(text)
   if (fields.length < 50 || fields[20 - 3] !== "1") return undefined
   if (fields[0] !== "Z" && (Number(fields[9 - 3]) & 4) === 0) return undefined
   const status = toInt(fields[52 - 3])
