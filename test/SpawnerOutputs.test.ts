@@ -39,6 +39,9 @@ const withSpawnerStopped = <A, E, R>(pid: number, self: Effect.Effect<A, E, R>) 
     () => Effect.sync(() => process.kill(pid, "SIGCONT"))
   )
 
+/** this process's event loop held for `millis`: nothing it would read is read meanwhile */
+const holdEventLoop = (millis: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, millis)
+
 /** the descriptors this process has open */
 const openFds = () => readdirSync("/proc/self/fd").length
 
@@ -87,6 +90,32 @@ describe("the spawner's children and the HAM's output socket", () => {
         expect(exits.length).toBe(1)
         yield* life.stop("SIGKILL", 0)
       }
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live("a death the spawner has reaped and reported is read when the child's output ends, not a turn later", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      const { exits, lines, request } = shLife("seq 1 300; seq 1 5 >&2; exec sleep 31.73")
+      const life = yield* launcher.launch(request)
+      yield* waitUntil("its lines", () => lines.length === 305)
+      // the spawner's reports are left unread from here (the stream paused): only a read at the
+      // output's end brings this death
+      launcher.holdReports(true)
+      process.kill(life.pid, "SIGKILL")
+      // meanwhile the child dies, and the spawner reaps it and reports it: gone from /proc when the
+      // HAM sees the output's end
+      holdEventLoop(300)
+      yield* Effect.ensuring(
+        waitUntil("the death, with the spawner's reports left unread", () => exits.length === 1, 3000),
+        Effect.sync(() => launcher.holdReports(false))
+      )
+      expect([exits[0].info, exits[0].lines, exits[0].next]).toEqual([{ signal: "SIGKILL" }, 305, undefined])
+      // the reports read on the way are not told again, and the next ones come as they did
+      const after = shLife("echo after; exit 4")
+      yield* launcher.launch(after.request)
+      yield* waitUntil("the next child's exit", () => after.exits.length === 1)
+      expect([after.exits[0].info, after.lines]).toEqual([{ exitCode: 4 }, ["after"]])
+      expect(exits.length).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
   it.live("an exit code 0 is left to the spawner's report (/proc shows 0 to whoever may not inspect a process)", () =>

@@ -22,7 +22,11 @@ import * as make_ from "./make.js"
  */
 export const make = (
   options?: helper_.HelperOptions
-): Effect.Effect<ProcessLauncherService, never, Scope.Scope | CommandExecutor.CommandExecutor> =>
+): Effect.Effect<
+  ProcessLauncherService & Pick<helper_.Helper, "holdReports">,
+  never,
+  Scope.Scope | CommandExecutor.CommandExecutor
+> =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const helper = yield* helper_.make(options)
@@ -33,7 +37,7 @@ export const make = (
           Effect.catchAll((reason) => helper.available() ? Effect.fail(reason) : child_.forkHere(request, listener))
         )
         : child_.forkHere(request, listener)
-    return { ...make_.make({ executor, fork }), helperPid: helper.pid }
+    return { ...make_.make({ executor, fork }), helperPid: helper.pid, holdReports: helper.holdReports }
   })
 
 /** @internal */
