@@ -7,7 +7,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { readdirSync } from "node:fs"
 import type { Authorisation, ExitInfo, LaunchRequest, NextLife } from "../src/internal/launch/launcher.js"
 import * as spawner_ from "../src/internal/launch/spawner.js"
@@ -117,6 +117,25 @@ describe("the spawner's children and the HAM's output socket", () => {
       expect([after.exits[0].info, after.lines]).toEqual([{ exitCode: 4 }, ["after"]])
       expect(exits.length).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live("a child that writes and dies before the HAM knows its connections: its exit waits for its output", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) {
+        // a new spawner: its first connections are made as the first start comes, and the HAM,
+        // held meanwhile, may read the child's reports before it has read their names
+        yield* Effect.scoped(Effect.gen(function*() {
+          const launcher = yield* spawner_.make()
+          const { exits, lines, request } = shLife("echo out; echo err >&2; exit 3")
+          const launched = yield* Effect.fork(launcher.launch(request))
+          yield* Effect.yieldNow()
+          holdEventLoop(200)
+          yield* Fiber.join(launched)
+          yield* waitUntil("the exit", () => exits.length === 1)
+          // its exit was told once both lines were in
+          expect([i, exits[0].info, exits[0].lines, [...lines].sort()]).toEqual([i, { exitCode: 3 }, 2, ["err", "out"]])
+        }))
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.live("an exit code 0 is left to the spawner's report (/proc shows 0 to whoever may not inspect a process)", () =>
     Effect.gen(function*() {

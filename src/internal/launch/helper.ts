@@ -109,6 +109,8 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
   resume: ((result: Effect.Effect<Forked, string>) => void) | undefined = undefined
   /** its output connections not ended yet (set when it is spawned) */
   open = -1
+  /** how many output connections it has (set when it is spawned) */
+  given = 0
   /** its output connections, as they are accepted */
   readonly conns: Array<outputs_.Conn> = []
   /** its /proc stat file, open while it runs: read in one call when its output ends */
@@ -246,7 +248,7 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
     if (ended === undefined) return
     const info: ExitInfo = ended._tag === "Exited" ? { exitCode: ended.exitCode } : { signal: ended.signal }
     if (this.covers(info)) return
-    this.outputIn()
+    if (!this.outputIn()) return
     this.closeStat()
     this.told = true
     this.tell({ _tag: "exit", info, next: undefined })
@@ -254,9 +256,12 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
 
   /**
    * The child is dead: all it wrote is in its connections, read now, and its output is in (what
-   * a grandchild holding them writes later still comes, as data).
+   * a grandchild holding them writes later still comes, as data). Not while a connection of its
+   * is not known yet (accepted, not yet named: a child that wrote and died at once): its output
+   * then ends as it comes, and false is returned.
    */
-  outputIn() {
+  outputIn(): boolean {
+    if (this.conns.length < this.given) return false
     for (const conn of this.conns) {
       if (!conn.ended && conn.drain()) this.open--
     }
@@ -264,6 +269,7 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
       this.outputClosed = true
       this.tell({ _tag: "closed" })
     }
+    return true
   }
 
   closeStat() {
@@ -399,7 +405,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       switch (report.op) {
         case "spawned": {
           entry.pid = report.pid
-          entry.open = report.out > 0 ? 2 : 1
+          entry.open = entry.given = report.out > 0 ? 2 : 1
           entry.stat = procfs.openStat(report.pid)
           current.outputs.claim(report.out, entry, 1)
           current.outputs.claim(report.err, entry, 2)

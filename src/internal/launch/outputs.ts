@@ -45,6 +45,8 @@ export class Conn {
    */
   drain(): boolean {
     if (this.ended) return true
+    // what the stream has read and not handed out yet comes first (`read` hands it out as data)
+    while (this.socket.readableLength > 0 && this.socket.read() !== null);
     const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd
     if (typeof fd !== "number" || fd < 0) return false
     for (;;) {
