@@ -8,6 +8,8 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as FiberSet from "effect/FiberSet"
 import * as Runtime from "effect/Runtime"
 import type * as Tracer from "effect/Tracer"
@@ -307,4 +309,19 @@ export const forkOwned = <A, E>(
   )
   FiberSet.unsafeAdd(engine.fibers, fiber)
   return fiber
+}
+
+/**
+ * `forkOwned`, the fiber made once the fibers already woken have run, and run again after a yield
+ * (`Effect.forever` yields between two runs): two tasks of the runtime's scheduler away, each
+ * queued after theirs. Making a fiber takes a tenth of a millisecond or more on a path that has
+ * not run for a while, which a death's subscribers would otherwise wait for.
+ *
+ * @internal
+ */
+export const forkOwnedLater = (engine: Engine, effect: Effect.Effect<unknown, unknown, any>): void => {
+  const refs = engine.runtime.fiberRefs
+  const scheduler = FiberRefs.getOrDefault(refs, FiberRef.currentScheduler)
+  const priority = FiberRefs.getOrDefault(refs, FiberRef.currentSchedulingPriority)
+  scheduler.scheduleTask(() => scheduler.scheduleTask(() => void forkOwned(engine, effect), priority), priority)
 }

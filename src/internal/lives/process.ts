@@ -17,7 +17,7 @@ import * as action_ from "../action.js"
 import type * as entity_ from "../entity.js"
 import * as beats from "../ham/beats.js"
 import * as dispatch from "../ham/dispatch.js"
-import { type AttachContext, common, type Driver, type Engine, forkOwned, notActing } from "../ham/engine.js"
+import { type AttachContext, common, type Driver, type Engine, forkOwnedLater, notActing } from "../ham/engine.js"
 import { history, makeRec, restartLineOf } from "../ham/state.js"
 import type { Channel, EntityRec, ProcessData } from "../ham/state.js"
 import * as telemetry from "../ham/telemetry.js"
@@ -156,11 +156,9 @@ export const make = (engine: Engine, resume: PidDriver["resume"]): ProcessDriver
 
   /**
    * whatever is left of an ended life's process group goes, and the life's resources with it
-   * (after a yield: the fibers its death woke run first)
+   * (in a fiber made once the fibers its death woke have run)
    */
-  const release = (life: launch.Life) => {
-    forkOwned(engine, Effect.zipRight(Effect.yieldNow(), life.stop("SIGKILL", 0)))
-  }
+  const release = (life: launch.Life) => forkOwnedLater(engine, life.stop("SIGKILL", 0))
 
   /** `next`: the life the launcher started by itself, as it was authorised to (`arm`) */
   const onExit = (name: string) => (life: launch.Life, info: launch.ExitInfo, next?: launch.NextLife) => {
