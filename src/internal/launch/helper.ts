@@ -243,7 +243,7 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
       if (this.stat !== undefined) this.current.pull()
       return
     }
-    const status = text === undefined ? undefined : procfs.dyingStatusIn(text)
+    const status = procfs.dyingStatusIn(text)
     const ended = status === undefined ? undefined : procfs.decodeWaitStatus(status)
     if (ended === undefined) return
     const info: ExitInfo = ended._tag === "Exited" ? { exitCode: ended.exitCode } : { signal: ended.signal }
@@ -484,19 +484,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
       }
       // not while its reports are handled: they are handled in order
       const pull = () => {
-        if (receiving) return
-        const fd = (child.stdout as unknown as { _handle?: { fd?: number } | null })._handle?.fd
-        if (typeof fd !== "number" || fd < 0) return
-        for (;;) {
-          let n: number
-          try {
-            n = NodeFs.readSync(fd, pullBuffer, 0, pullBuffer.length, null)
-          } catch {
-            return
-          }
-          if (n > 0) received(decoder.write(pullBuffer.subarray(0, n)))
-          if (n < pullBuffer.length) return
-        }
+        if (!receiving) outputs_.readNow(child.stdout!, pullBuffer, (chunk) => received(decoder.write(chunk)), true)
       }
       const current: Running = holder.current = {
         child,

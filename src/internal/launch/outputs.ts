@@ -25,6 +25,37 @@ export interface Owner {
 /** what a drain reads into */
 const drainBuffer = Buffer.alloc(65536)
 
+/**
+ * What waits in the descriptor under a Node stream (a socket, a pipe), read now, behind the
+ * stream's back (its own reads come only at the event loop's turn): each chunk is given to
+ * `onChunk`, a view of `buffer` to be used before it returns. Reads until the end (true), or
+ * until a read would wait (false); with `untilShort`, no further than a read that did not fill
+ * the buffer (false: the read that would fail, and cost an exception, is spared). Undefined when
+ * the stream has no descriptor.
+ *
+ * @internal
+ */
+export const readNow = (
+  stream: object,
+  buffer: Buffer,
+  onChunk: (chunk: Buffer) => void,
+  untilShort: boolean
+): boolean | undefined => {
+  const fd = (stream as { _handle?: { fd?: number } | null })._handle?.fd
+  if (typeof fd !== "number" || fd < 0) return undefined
+  for (;;) {
+    let n: number
+    try {
+      n = NodeFs.readSync(fd, buffer, 0, buffer.length, null)
+    } catch {
+      return false
+    }
+    if (n === 0) return true
+    onChunk(buffer.subarray(0, n))
+    if (untilShort && n < buffer.length) return false
+  }
+}
+
 /** @internal the HAM's end of one of a child's output connections (its stdout or its stderr) */
 export class Conn {
   owner: Owner | undefined = undefined
@@ -47,18 +78,7 @@ export class Conn {
     if (this.ended) return true
     // what the stream has read and not handed out yet comes first (`read` hands it out as data)
     while (this.socket.readableLength > 0 && this.socket.read() !== null);
-    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd
-    if (typeof fd !== "number" || fd < 0) return false
-    for (;;) {
-      let n: number
-      try {
-        n = NodeFs.readSync(fd, drainBuffer, 0, drainBuffer.length, null)
-      } catch {
-        return false
-      }
-      if (n === 0) break
-      this.data(Buffer.from(drainBuffer.subarray(0, n)))
-    }
+    if (readNow(this.socket, drainBuffer, (chunk) => this.data(Buffer.from(chunk)), false) !== true) return false
     this.ended = true
     return true
   }
