@@ -9,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { readdirSync } from "node:fs"
-import type { Authorisation, ExitInfo, LaunchRequest, NextLife } from "../src/internal/launch/launcher.js"
+import type { Authorisation, ExitInfo, LaunchRequest, Life, NextLife } from "../src/internal/launch/launcher.js"
 import * as spawner_ from "../src/internal/launch/spawner.js"
 import { launchRequest, liveWithCmdline, waitUntil } from "./processes.js"
 
@@ -46,6 +46,11 @@ const holdEventLoop = (millis: number) => Atomics.wait(new Int32Array(new Shared
 const openFds = () => readdirSync("/proc/self/fd").length
 
 const abnormal: Authorisation = { abnormal: true, normal: false, afterMillis: 0 }
+
+/** whether each of a life's output connections has ended, as the HAM's end of it knows */
+const connsEnded = (life: Life) =>
+  (life as unknown as { readonly forked: { readonly conns: ReadonlyArray<{ readonly ended: boolean }> } }).forked
+    .conns.map((conn) => conn.ended)
 
 describe("the spawner's children and the HAM's output socket", () => {
   it.live("a child's output reaches the HAM while the spawner is stopped: it does not pass through the spawner", () =>
@@ -172,6 +177,68 @@ describe("the spawner's children and the HAM's output socket", () => {
       expect(next.pid).not.toBe(first.pid)
       yield* next.stop("SIGKILL", 0)
       yield* waitUntil("nothing left", () => liveWithCmdline("sleep 31.72").length === 0)
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
+  it.live(
+    "a child the spawner restarted by itself: its connections end only once the spawner has reaped it, until it is disarmed",
+    () =>
+      Effect.gen(function*() {
+        const launcher = yield* spawner_.make()
+        const { exits, request } = commandLife("sleep", ["31.74"])
+        const first = yield* launcher.launch(request)
+        first.arm(abnormal)
+        yield* Effect.sleep("150 millis")
+        process.kill(first.pid, "SIGKILL")
+        yield* waitUntil("the first exit", () => exits.length === 1, 3000)
+        const second = yield* exits[0].next!.take
+        second.arm(abnormal)
+        yield* Effect.sleep("150 millis")
+        expect(connsEnded(second)).toEqual([false, false])
+        // the spawner stopped: the child dies, and its connections stay open, held by the spawner
+        yield* withSpawnerStopped(
+          launcher.helperPid()!,
+          Effect.gen(function*() {
+            process.kill(second.pid, "SIGKILL")
+            yield* Effect.sleep("500 millis")
+            expect([connsEnded(second), exits.length]).toEqual([[false, false], 1])
+          })
+        )
+        // reaped: the exit comes with its next child, its connections ended first
+        yield* waitUntil("the second exit", () => exits.length === 2, 3000)
+        expect(exits[1].info).toEqual({ signal: "SIGKILL" })
+        const third = yield* exits[1].next!.take
+        // disarmed: the spawner lets go of its copies, and the HAM sees the death itself again
+        third.arm(abnormal)
+        third.arm(undefined)
+        yield* Effect.sleep("150 millis")
+        yield* withSpawnerStopped(
+          launcher.helperPid()!,
+          Effect.gen(function*() {
+            process.kill(third.pid, "SIGKILL")
+            yield* waitUntil("the third exit, seen by the HAM", () => exits.length === 3, 3000)
+          })
+        )
+        expect([exits[2].info, exits[2].next]).toEqual([{ signal: "SIGKILL" }, undefined])
+        yield* waitUntil("nothing left", () => liveWithCmdline("sleep 31.74").length === 0)
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)),
+    15_000
+  )
+
+  it.live("a child the spawner restarted by itself: all it wrote is in when its exit is reported", () =>
+    Effect.gen(function*() {
+      const launcher = yield* spawner_.make()
+      // each life writes 201 lines and kills itself; the restarts are authorised one at a time
+      const { exits, request } = shLife("seq 1 200; echo err-$$ >&2; sleep 0.2; kill -KILL $$")
+      let life = yield* launcher.launch(request)
+      for (let n = 1; n <= 3; n++) {
+        life.arm(abnormal)
+        yield* waitUntil(`exit ${n}`, () => exits.length === n, 3000)
+        expect([exits[n - 1].info, exits[n - 1].lines]).toEqual([{ signal: "SIGKILL" }, 201 * n])
+        life = yield* exits[n - 1].next!.take
+      }
+      life.arm(undefined)
+      yield* life.stop("SIGKILL", 0)
+      yield* waitUntil("the last exit", () => exits.length === 4, 3000)
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
   it.live(

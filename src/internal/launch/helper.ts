@@ -14,7 +14,9 @@
  * the HAM reads the output itself, and sees a death when the child's output ends and /proc shows
  * it dead (its wait status read there). A dying process's files are closed before its parent is
  * told: that end comes about 0.2 ms before Node's `exit` event in the helper, whose report then
- * takes another hop. When the HAM goes away (its end of
+ * takes another hop. A child the helper started again by itself (an authorised restart) is the
+ * exception: the helper holds its connections too until it has reaped it, so that the HAM's work
+ * does not hold the next restart back (script.ts). When the HAM goes away (its end of
  * the pipe closes, even after a SIGKILL of the HAM), the helper kills every child it started and
  * exits: no orphan is left. When the helper dies, the HAM kills the children it had started and
  * reports their deaths; the next spawn starts a new helper.
@@ -231,7 +233,8 @@ class Entry implements Forked, Relaunch, outputs_.Owner {
    * wait status read there, and what is left in its connections first: the helper's report
    * would come a hop later. Not when the helper is authorised to start it again: the two are
    * reported together then, and the HAM keeps quiet meanwhile (its work while the helper forks
-   * the next child slowed that restart by half a millisecond on two cores). When /proc no
+   * the next child slowed that restart by half a millisecond on two cores; the connections of a
+   * child the helper restarted by itself end only once it is reaped). When /proc no
    * longer shows it, the helper has reaped it and its report is in the pipe: read now (`pull`),
    * it is handled before the ends of the child's other connections, which the event loop would
    * deal with first (about 0.3 ms on an idle machine).
