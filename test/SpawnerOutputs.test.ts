@@ -39,6 +39,10 @@ const withSpawnerStopped = <A, E, R>(pid: number, self: Effect.Effect<A, E, R>) 
     () => Effect.sync(() => process.kill(pid, "SIGCONT"))
   )
 
+/** `pid` SIGKILLed while the spawner is stopped; `then` runs before it is let go */
+const killWithSpawnerStopped = <A, E, R>(spawnerPid: number, pid: number, then: Effect.Effect<A, E, R>) =>
+  withSpawnerStopped(spawnerPid, Effect.zipRight(Effect.sync(() => process.kill(pid, "SIGKILL")), then))
+
 /** this process's event loop held for `millis`: nothing it would read is read meanwhile */
 const holdEventLoop = (millis: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, millis)
 
@@ -162,10 +166,10 @@ describe("the spawner's children and the HAM's output socket", () => {
       first.arm(abnormal)
       // the spawner has read the authorisation
       yield* Effect.sleep("150 millis")
-      yield* withSpawnerStopped(
+      yield* killWithSpawnerStopped(
         launcher.helperPid()!,
+        first.pid,
         Effect.gen(function*() {
-          process.kill(first.pid, "SIGKILL")
           yield* Effect.sleep("500 millis")
           expect(exits).toEqual([])
         })
@@ -195,10 +199,10 @@ describe("the spawner's children and the HAM's output socket", () => {
         yield* Effect.sleep("150 millis")
         expect(connsEnded(second)).toEqual([false, false])
         // the spawner stopped: the child dies, and its connections stay open, held by the spawner
-        yield* withSpawnerStopped(
+        yield* killWithSpawnerStopped(
           launcher.helperPid()!,
+          second.pid,
           Effect.gen(function*() {
-            process.kill(second.pid, "SIGKILL")
             yield* Effect.sleep("500 millis")
             expect([connsEnded(second), exits.length]).toEqual([[false, false], 1])
           })
@@ -211,12 +215,10 @@ describe("the spawner's children and the HAM's output socket", () => {
         third.arm(abnormal)
         third.arm(undefined)
         yield* Effect.sleep("150 millis")
-        yield* withSpawnerStopped(
+        yield* killWithSpawnerStopped(
           launcher.helperPid()!,
-          Effect.gen(function*() {
-            process.kill(third.pid, "SIGKILL")
-            yield* waitUntil("the third exit, seen by the HAM", () => exits.length === 3, 3000)
-          })
+          third.pid,
+          waitUntil("the third exit, seen by the HAM", () => exits.length === 3, 3000)
         )
         expect([exits[2].info, exits[2].next]).toEqual([{ signal: "SIGKILL" }, undefined])
         yield* waitUntil("nothing left", () => liveWithCmdline("sleep 31.74").length === 0)
