@@ -16,10 +16,10 @@ import { capturing, readyProbe } from "./notify.js"
 import {
   awaitEvents,
   inTempDir,
+  isLive,
   lastOf,
   liveProcesses,
   pidOf,
-  stateOf,
   waitUntil,
   waitUntilEffect
 } from "./processes.js"
@@ -243,7 +243,7 @@ describe("notify channel: WATCHDOG heartbeats", () => {
       yield* waitUntilEffect("the SIGTERM's failure to be counted", Effect.map(term, (a) => a.failures > 0), 2000)
       expect([(yield* term).runs, (yield* term).failures]).toEqual([1, 1])
       expect((yield* term).lastFailure).toContain("SIGTERM")
-      expect(stateOf(pid) === undefined || stateOf(pid) === "Z").toBe(true)
+      expect(isLive(pid)).toBe(false)
     }).pipe(withHam()))
 })
 

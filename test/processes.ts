@@ -43,10 +43,21 @@ export const parentOf = (pid: number): number => {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
 }
 
-/** true when the process exists and is not a zombie */
+/**
+ * true when the process exists, is not a zombie and is not exiting: a process killed a moment ago
+ * may still show as running ("R", its memory and files gone) while the kernel ends it, with its
+ * leader marked exiting (`PF_EXITING`, 4, in the flags, field 9). The HAM counts such a process
+ * dead (it reports the exit then), and so does this.
+ */
 export const isLive = (pid: number): boolean => {
-  const state = stateOf(pid)
-  return state !== undefined && state !== "Z"
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return false
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return fields[0] !== "Z" && fields[0] !== "X" && (Number(fields[9 - 3]) & 4) === 0
 }
 
 /** a pid no process has (between the current pids, so that it is valid: at most pid_max) */
