@@ -9,7 +9,16 @@ import { Effect } from "effect"
 import { Guardian, Ham } from "effect-ham"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { guardianUp, leaseOf, leftovers, sigkill, startHost, startHostNow, wait } from "./guardianProcesses.js"
+import {
+  explained,
+  guardianUp,
+  leaseOf,
+  leftovers,
+  sigkill,
+  startHost,
+  startHostNow,
+  wait
+} from "./guardianProcesses.js"
 import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline } from "./processes.js"
 
 describe("Guardian: the guardian process", () => {
@@ -55,6 +64,7 @@ describe("Guardian: the guardian process", () => {
           yield* wait("nothing left", () => leftovers(path, marker).length === 0)
           expect(leftovers(path, marker)).toEqual([])
         }).pipe(
+          explained(join(dir, "state.ham")),
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), String(process.pid))) sigkill(pid)
           }))
@@ -85,6 +95,7 @@ describe("Guardian: the guardian process", () => {
           process.kill(second.guardian, "SIGTERM")
           yield* wait("nothing left", () => leftovers(path, marker).length === 0)
         }).pipe(
+          explained(join(dir, "state.ham")),
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}03`)) sigkill(pid)
           }))
@@ -108,6 +119,7 @@ describe("Guardian: the guardian process", () => {
           process.kill(first.guardian, "SIGTERM")
           yield* wait("nothing left", () => leftovers(path, marker).length === 0)
         }).pipe(
+          explained(join(dir, "state.ham")),
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), `${process.pid}04`)) sigkill(pid)
           }))
@@ -150,6 +162,7 @@ describe("Guardian: the guardian process", () => {
           yield* wait("nothing left", () => leftovers(path, marker).length === 0)
           expect(leftovers(path, marker)).toEqual([])
         }).pipe(
+          explained(join(dir, "state.ham")),
           Effect.ensuring(Effect.sync(() => {
             for (const pid of leftovers(join(dir, "state.ham"), String(process.pid + 1))) sigkill(pid)
           }))

@@ -2,7 +2,7 @@
  * Helpers of the tests that run a host under its guardian process (test/fixtures/guardian-host.ts):
  * start one, read the store's lease as another process would, list what is left.
  */
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import { open } from "lmdb"
 import * as ChildProcess from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -74,6 +74,28 @@ export const leftovers = (path: string, marker: string) => [
   ...liveProcesses(path),
   ...liveWithCmdline(`sleep 3600.${marker}`)
 ]
+
+/** the guardians' log of the store at `path` (what each said: up, took over, found the store moved on) */
+export const guardianLog = (path: string): string => {
+  try {
+    return readFileSync(`${path}.d/guardian.log`, "utf8")
+  } catch {
+    return "(no guardian log)"
+  }
+}
+
+/** a failed test prints the guardians' log and the lease: what a timeout alone does not say */
+export const explained = (path: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.onExit(self, (exit) =>
+    Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
+      let lease: unknown
+      try {
+        lease = leaseOf(path)
+      } catch (e) {
+        lease = String(e)
+      }
+      console.error(`the guardians' log of ${path}:\n${guardianLog(path)}\nthe lease: ${JSON.stringify(lease)}`)
+    }))
 
 export const sigkill = (pid: number) => process.kill(pid, "SIGKILL")
 
