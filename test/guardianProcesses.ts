@@ -59,9 +59,13 @@ export const guardianUp = (path: string, pid: number): boolean => {
   }
 }
 
-/** the store's lease, read as another process would */
+/**
+ * the store's lease, read as another process would: read-only, so that the test's reads take no
+ * write transaction on the store it watches (a read-write open commits one to open the database,
+ * and competed with the HAMs for the store's write lock during a takeover)
+ */
 export const leaseOf = (path: string): { readonly pid: number; readonly role: string } | undefined => {
-  const db = open({ path, noSubdir: true })
+  const db = open({ path, noSubdir: true, readOnly: true })
   try {
     return db.get("lease") as { readonly pid: number; readonly role: string } | undefined
   } finally {
