@@ -7,8 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Guardian, Ham } from "effect-ham"
-import { readFileSync } from "node:fs"
+import * as ChildProcess from "node:child_process"
+import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { inheritedFlags } from "../src/internal/guardian/process.js"
 import {
   explained,
   guardianUp,
@@ -19,7 +21,7 @@ import {
   startHostNow,
   wait
 } from "./guardianProcesses.js"
-import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline } from "./processes.js"
+import { cmdlineOf, inTempDir, isLive, liveProcesses, liveWithCmdline, waitUntil } from "./processes.js"
 
 describe("Guardian: the guardian process", () => {
   it.live(
@@ -206,6 +208,58 @@ describe("Guardian: the guardian process", () => {
           expect(guardians.some(isLive)).toBe(false)
           expect(liveProcesses(path)).toEqual([])
         })),
+    60_000
+  )
+
+  /**
+   * A guardian process started by hand for a host that is this test (it never dies), with a
+   * temporary directory of its own (TMPDIR): stopped once its warm-up has begun, and before it is
+   * up, it leaves nothing in that directory.
+   */
+  const stoppedWarmingUp = (stop: (guardian: ChildProcess.ChildProcess) => void) =>
+    inTempDir("ham-gp-", (dir) =>
+      Effect.gen(function*() {
+        const tmp = join(dir, "tmp")
+        mkdirSync(tmp)
+        const main = join(import.meta.dirname, "..", "src", "internal", "guardian", "main.ts")
+        const guardian = ChildProcess.spawn(
+          process.execPath,
+          [...inheritedFlags(main), main, join(dir, "state.ham"), String(process.pid), "host", "1"],
+          { env: { ...process.env, TMPDIR: tmp }, stdio: ["pipe", "ignore", "pipe", "pipe"] }
+        )
+        let said = ""
+        guardian.stderr!.on("data", (chunk: Buffer) => (said += chunk.toString("utf8")))
+        const exited = new Promise<number | null>((resolve) => guardian.once("exit", (code) => resolve(code)))
+        const ours = () => readdirSync(tmp).filter((name) => name.startsWith("ham-")).sort()
+        yield* waitUntil(
+          "its warm-up store",
+          () => ours().some((name) => name.startsWith("ham-guardian-warm-")),
+          30_000
+        )
+        // (the warm-up runs a HAM twice, a child process each time: it is not over yet)
+        expect(said).not.toContain("up:")
+        stop(guardian)
+        const code = yield* Effect.promise(() => exited).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "the guardian did not exit" }),
+          Effect.orDie
+        )
+        // stopped before it was up: it never said it was, and ended cleanly
+        expect(said).not.toContain("up:")
+        expect(code).toBe(0)
+        expect(ours()).toEqual([])
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        for (const pid of liveProcesses(join(dir, "state.ham"))) sigkill(pid)
+      }))))
+
+  it.live(
+    "a guardian told to stop while it warms up removes its warm-up store and directories first",
+    () => stoppedWarmingUp((guardian) => guardian.stdin!.end("stop\n")),
+    60_000
+  )
+
+  it.live(
+    "a guardian SIGTERMed while it warms up removes its warm-up store and directories first",
+    () => stoppedWarmingUp((guardian) => guardian.kill("SIGTERM")),
     60_000
   )
 })

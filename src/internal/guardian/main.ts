@@ -7,7 +7,8 @@
  * registry, adopts the process entities by pid, runs the host entity's death conditions (which
  * may restart the host), and starts a guardian process of its own. When a host asks for the
  * store back, it hands it over and ends, leaving the processes running for the host to adopt.
- * SIGTERM ends it: before a takeover at once, after one through `Ham.stop` (every entity goes).
+ * SIGTERM ends it: before a takeover at once (a warm-up under way removes what it made first),
+ * after one through `Ham.stop` (every entity goes).
  *
  * @internal
  */
@@ -15,6 +16,7 @@ import * as Command from "@effect/platform/Command"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
@@ -50,6 +52,22 @@ process.on("exit", () => Effect.runSync(Scope.close(standbyScope, Exit.void)))
 const stopped = Deferred.unsafeMake<void>(FiberId.none)
 
 const log = (message: string) => process.stderr.write(`guardian ${process.pid}: ${message}\n`)
+
+/** the warm-up, while it runs (below) */
+let warming: Fiber.RuntimeFiber<void> | undefined
+
+/**
+ * Ends this process. A warm-up under way is interrupted first and its finalizers run (bounded):
+ * its store and its HAM's directories are removed, which an exit at once would leave behind.
+ */
+const exitNow = (): void => {
+  const fiber = warming
+  if (fiber === undefined) return process.exit(0)
+  warming = undefined
+  void Effect.runPromise(Effect.ignore(Effect.timeout(Fiber.interrupt(fiber), "2 seconds"))).finally(() =>
+    process.exit(0)
+  )
+}
 
 /** the host is gone: not alive (already when this guardian started), or another process under its pid */
 const hostGone = Effect.sync(() => hostStart === undefined || startTimeOf(hostPid) !== hostStart)
@@ -102,13 +120,13 @@ const takeover = Effect.gen(function*() {
 })
 
 process.on("SIGTERM", () => {
-  if (!active) process.exit(0)
+  if (!active) return exitNow()
   Deferred.unsafeDone(stopped, Exit.void)
 })
 process.stdin.on("data", (data: Buffer) => {
   if (data.toString("utf8").includes("stop")) {
     stopping = true
-    process.exit(0)
+    exitNow()
   }
 })
 process.stdin.on("error", () => {})
@@ -168,7 +186,11 @@ const warmUp = Effect.acquireUseRelease(
   (dir) => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true }))
 ).pipe(Effect.ignore)
 
-await Effect.runPromise(warmUp)
+warming = Effect.runFork(warmUp)
+const warmed = await Effect.runPromise(Fiber.await(warming))
+// stopped while it warmed up: the exit comes once the warm-up's finalizers have run
+if (Exit.isInterrupted(warmed)) await new Promise<never>(() => {})
+warming = undefined
 log(`up: watching host ${hostPid} (epoch ${hostEpoch})`)
 
 // tell the host the guardian is up
