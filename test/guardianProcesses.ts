@@ -50,14 +50,17 @@ export const startHost = (path: string, marker: string, mode?: string) =>
     Effect.tap((info) => waitUntil("the host's guardian up", () => guardianUp(path, info.guardian), 30_000))
   )
 
-/** the guardian process `pid` of the store at `path` said it is up (in the guardians' log) */
-export const guardianUp = (path: string, pid: number): boolean => {
+/** the guardians' log of the store at `path` (what each said: up, took over, found the store moved on) */
+export const guardianLog = (path: string): string => {
   try {
-    return readFileSync(`${path}.d/guardian.log`, "utf8").includes(`guardian ${pid}: up:`)
+    return readFileSync(`${path}.d/guardian.log`, "utf8")
   } catch {
-    return false
+    return "(no guardian log)"
   }
 }
+
+/** the guardian process `pid` of the store at `path` said it is up (in the guardians' log) */
+export const guardianUp = (path: string, pid: number): boolean => guardianLog(path).includes(`guardian ${pid}: up:`)
 
 /**
  * the store's lease, read as another process would: read-only, so that the test's reads take no
@@ -78,15 +81,6 @@ export const leftovers = (path: string, marker: string) => [
   ...liveProcesses(path),
   ...liveWithCmdline(`sleep 3600.${marker}`)
 ]
-
-/** the guardians' log of the store at `path` (what each said: up, took over, found the store moved on) */
-export const guardianLog = (path: string): string => {
-  try {
-    return readFileSync(`${path}.d/guardian.log`, "utf8")
-  } catch {
-    return "(no guardian log)"
-  }
-}
 
 /** a failed test prints the guardians' log and the lease: what a timeout alone does not say */
 export const explained = (path: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>

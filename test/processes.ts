@@ -18,15 +18,19 @@ import { entityNode, takeUntil } from "./utils.js"
 // processes, asked of the OS
 // ---------------------------------------------------------------------------------------------
 
-/** the state letter of /proc/<pid>/stat (the field after the command name); undefined when gone */
-export const stateOf = (pid: number): string | undefined => {
+/** the fields of /proc/<pid>/stat after the command name (field 3, the state, first); undefined when gone */
+const statFields = (pid: number): Array<string> | undefined => {
+  let stat: string
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
   } catch {
     return undefined
   }
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 }
+
+/** the state letter of /proc/<pid>/stat (the field after the command name); undefined when gone */
+export const stateOf = (pid: number): string | undefined => statFields(pid)?.[0]
 
 /** the command line of a process from /proc/<pid>/cmdline, its arguments separated by spaces; undefined when gone */
 export const cmdlineOf = (pid: number): string | undefined => {
@@ -39,8 +43,9 @@ export const cmdlineOf = (pid: number): string | undefined => {
 
 /** the parent pid of a process, from /proc/<pid>/stat */
 export const parentOf = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+  const fields = statFields(pid)
+  if (fields === undefined) throw new Error(`no process ${pid}`)
+  return Number(fields[1])
 }
 
 /**
@@ -50,14 +55,8 @@ export const parentOf = (pid: number): number => {
  * dead (it reports the exit then), and so does this.
  */
 export const isLive = (pid: number): boolean => {
-  let stat: string
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  } catch {
-    return false
-  }
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return fields[0] !== "Z" && fields[0] !== "X" && (Number(fields[9 - 3]) & 4) === 0
+  const fields = statFields(pid)
+  return fields !== undefined && fields[0] !== "Z" && fields[0] !== "X" && (Number(fields[9 - 3]) & 4) === 0
 }
 
 /** a pid no process has (between the current pids, so that it is valid: at most pid_max) */
