@@ -17,7 +17,9 @@
  * each kill on the system's monotonic clock, which `process.hrtime` reads in every process. Once
  * with the restart above (the spawner armed: its report brings the death and the next child
  * together), once for children nothing restarts (the HAM sees the death itself, when the child's
- * output ends and /proc shows it dead).
+ * output ends and /proc shows it dead). Node's own floor is timed in the same run: the small
+ * loop with the HAM's spawn options notes when its child's first pipe ends and when its `exit`
+ * event comes, each after the SIGKILL.
  *
  * Fibers: another fiber triggers the failure of a fiber entity's life through a queue, and times
  * until the next life announces itself through a queue; against a bare loop that re-forks the
@@ -125,17 +127,27 @@ const loopSource = `"use strict"
 const cp = require("node:child_process")
 const [mode, command, ...args] = process.argv.slice(2)
 const options = mode === "ham" ? { stdio: ["ignore", "pipe", "pipe"], detached: true } : { stdio: "inherit" }
+// "ham": when each child's output ended (its first pipe), and when its exit event came
+const seen = []
 let child
 const start = () => {
   child = cp.spawn(command, args, options)
-  if (child.stdout) child.stdout.resume()
-  if (child.stderr) child.stderr.resume()
-  child.on("exit", start)
+  const pid = child.pid
+  let endAt
+  const ended = () => { endAt ??= process.hrtime.bigint() }
+  if (child.stdout) child.stdout.on("end", ended).resume()
+  if (child.stderr) child.stderr.on("end", ended).resume()
+  child.on("exit", () => {
+    const exitAt = process.hrtime.bigint()
+    start()
+    if (mode === "ham") seen.push({ pid, endAt: String(endAt ?? exitAt), exitAt: String(exitAt) })
+  })
 }
 start()
 process.on("SIGTERM", () => {
   child.removeAllListeners("exit")
   child.kill("SIGKILL")
+  if (mode === "ham") require("node:fs").writeSync(1, JSON.stringify(seen) + "\\n")
   process.exit(0)
 })
 `
@@ -206,17 +218,39 @@ const startMeasurer = (measurer: string) =>
 
 const millis = (ns: bigint) => Number(ns) / 1e6
 
-/** one run of the minimal loop */
+/**
+ * One run of the minimal loop: the restart times, and (mode "ham") how soon the loop saw each
+ * death: its first pipe's end and its exit event, each after the SIGKILL (Node's own floor).
+ */
 const loopRun = (setting: ReturnType<typeof setUp>, mode: "plain" | "ham") =>
   Effect.gen(function*() {
     const { port, results } = yield* startMeasurer(setting.measurer)
     const loop = ChildProcess.spawn(process.execPath, [setting.loop, mode, ...setting.service, String(port)], {
-      stdio: "ignore"
+      stdio: ["ignore", "pipe", "ignore"]
     })
+    let out = ""
+    loop.stdout.on("data", (chunk) => (out += chunk))
     const measured = yield* Effect.promise(() => results)
+    const exited = new Promise((resolve) => loop.once("close", resolve))
     loop.kill("SIGTERM")
-    yield* Effect.promise(() => new Promise((resolve) => loop.once("exit", resolve)))
-    return measured.map((k) => millis(k.readyAt - k.killAt))
+    yield* Effect.promise(() => exited)
+    const seen = new Map<number, { readonly endAt: bigint; readonly exitAt: bigint }>()
+    if (mode === "ham") {
+      for (const s of JSON.parse(out) as Array<{ pid: number; endAt: string; exitAt: string }>) {
+        seen.set(s.pid, { endAt: BigInt(s.endAt), exitAt: BigInt(s.exitAt) })
+      }
+    }
+    return {
+      restart: measured.map((k) => millis(k.readyAt - k.killAt)),
+      end: measured.flatMap((k) => {
+        const s = seen.get(k.pid)
+        return s === undefined ? [] : [millis(s.endAt - k.killAt)]
+      }),
+      exit: measured.flatMap((k) => {
+        const s = seen.get(k.pid)
+        return s === undefined ? [] : [millis(s.exitAt - k.killAt)]
+      })
+    }
   })
 
 /** one run of the HAM: the service attached as an application would, restarted on death */
@@ -294,12 +328,16 @@ export const childRestart = Effect.gen(function*() {
   const ham = { restart: [] as Array<number>, death: [] as Array<number> }
   const loop: Array<number> = []
   const sameOptions: Array<number> = []
+  const floor = { end: [] as Array<number>, exit: [] as Array<number> }
   for (let run = 0; run < runs; run++) {
     const ours = yield* Effect.provide(hamRun(setting, run), context)
     ham.restart.push(...ours.restart)
     ham.death.push(...ours.death)
-    loop.push(...(yield* loopRun(setting, "plain")))
-    sameOptions.push(...(yield* loopRun(setting, "ham")))
+    loop.push(...(yield* loopRun(setting, "plain")).restart)
+    const same = yield* loopRun(setting, "ham")
+    sameOptions.push(...same.restart)
+    floor.end.push(...same.end)
+    floor.exit.push(...same.exit)
   }
   const hamMedian = quantile(ham.restart, 0.5)
   const loopMedian = quantile(loop, 0.5)
@@ -316,6 +354,16 @@ export const childRestart = Effect.gen(function*() {
   const alone = yield* Effect.provide(unrestartedRun(setting), context)
   report("death_detection_unrestarted_ms", quantile(alone, 0.5), "ms (median, nothing restarts the child)", 3)
   report("death_detection_unrestarted_p95_ms", quantile(alone, 0.95), "ms", 3)
+  // Node's own floor, in the same run: how soon a small Node process sees its child's SIGKILL
+  const nodeExit = quantile(floor.exit, 0.5)
+  report("death_seen_by_small_loop_pipe_end_ms", quantile(floor.end, 0.5), "ms (median, its first pipe's end)", 3)
+  report("death_seen_by_small_loop_exit_event_ms", nodeExit, "ms (median, its exit event)", 3)
+  report("death_detection_vs_node_exit_event_ratio", quantile(ham.death, 0.5) / nodeExit, "x (median)")
+  report(
+    "death_detection_unrestarted_vs_node_exit_event_ratio",
+    quantile(alone, 0.5) / nodeExit,
+    "x (median, nothing restarts the child)"
+  )
   // the loop again, its children spawned as the HAM's are (own session and process group, stdout
   // and stderr piped): what those options cost, apart from the HAM
   const sameMedian = quantile(sameOptions, 0.5)
