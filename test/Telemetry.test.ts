@@ -2,11 +2,13 @@
  * The HAM's metrics (HamMetrics) and spans: read back from Effect's metric registry and from a
  * recording tracer. Entity names are unique per test: the registry is shared by the file's HAMs.
  */
+import { Command } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Metric, type MetricState, Queue, Ref, Schedule, Tracer } from "effect"
 import { Action, Entity, Ham, HamMetrics } from "effect-ham"
 import * as Condition from "effect-ham/Condition"
 import { CondBeatMissedHigh, CondDeath } from "effect-ham/Condition"
+import { isLive, pidOf } from "./processes.js"
 import { at, settle, withHam } from "./utils.js"
 
 const count = (metric: Metric.Metric.Counter<number>, entity: string, extra?: readonly [string, string]) =>
@@ -198,6 +200,26 @@ describe("HamMetrics", () => {
       }).pipe(withHam())
       expect(yield* running).toBe(start)
     }))
+
+  it.live("a process entity's death counters are there, at 0, from its attach (a fiber's from its first death)", () =>
+    Effect.gen(function*() {
+      /** the counters of `entity` in the registry, by name (read without making them) */
+      const countersOf = (entity: string) =>
+        Effect.map(Metric.snapshot, (pairs) =>
+          Object.fromEntries(
+            pairs
+              .filter((pair) => pair.metricKey.tags.some((tag) => tag.key === "entity" && tag.value === entity))
+              .map((pair) => [pair.metricKey.name, (pair.metricState as MetricState.MetricState.Counter<number>).count])
+          ))
+      expect(yield* countersOf("m-warm")).toEqual({})
+      const handle = yield* Ham.attach(Entity.process("m-warm", Command.make("sleep", "30"), { output: "ignore" }))
+      expect(yield* countersOf("m-warm")).toEqual({ ham_deaths_total: 0, ham_abnormal_deaths_total: 0 })
+      yield* Ham.attach(Entity.fiber("m-warm-fiber", Effect.never))
+      expect(yield* countersOf("m-warm-fiber")).toEqual({})
+      const pid = yield* pidOf("m-warm")
+      yield* Ham.detach(handle)
+      expect(isLive(pid)).toBe(false)
+    }).pipe(withHam()))
 
   it.effect("{ metrics: false }: nothing is counted", () =>
     Effect.gen(function*() {

@@ -119,6 +119,14 @@ const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
  */
 export const countEvent = (rec: EntityRec, event: cond.ConditionEvent, preciseNow: () => number): void => {
   switch (event._tag) {
+    case "CondAttach":
+      // the hooks a process's death updates, made now: its first death does not build them
+      if (rec.process !== undefined) {
+        const meter = meterOf(rec)
+        deaths.unsafeValue(meter.entity)
+        abnormalDeaths.unsafeValue(meter.entity)
+      }
+      return
     case "CondDeath": {
       const meter = meterOf(rec)
       meter.diedAt = preciseNow()
