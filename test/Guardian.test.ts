@@ -156,6 +156,32 @@ describe("Guardian: the state store", () => {
       })
     ))
 
+  it.live("a detached entity whose life had ended (nothing left to stop) is gone from the store too", () =>
+    inStoreDir((path) =>
+      Effect.gen(function*() {
+        yield* withStore(
+          path,
+          Effect.gen(function*() {
+            yield* setup
+            yield* Ham.attach(Entity.fiber("ended", Effect.void))
+            // its life has run and ended: the detach stops nothing, it is synchronous
+            yield* waitUntilEffect(
+              "its life ended",
+              Effect.map(Ham.snapshot, (tree) => tree.entities.find((e) => e.name === "ended")?.status === "dead")
+            )
+            yield* Ham.detach("ended")
+          })
+        )
+        yield* withStore(
+          path,
+          Effect.gen(function*() {
+            const tree = yield* Ham.snapshot
+            expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
+          })
+        )
+      })
+    ))
+
   it.live("a process entity is restored whole: started again, and taken up by the next attach", () =>
     inStoreDir((path) =>
       Effect.gen(function*() {

@@ -90,7 +90,11 @@ export const make = (
     if (!pending()) return true
     const puts: Array<EntityDoc> = []
     for (const rec of dirty) {
-      if (rec.isGlobal || state.entities.get(rec.name) === rec) puts.push(toDoc(rec, lifeOf(rec)))
+      if (rec.isGlobal || state.entities.get(rec.name) === rec) {
+        puts.push(toDoc(rec, lifeOf(rec)))
+        // attached again since it was detached: written, not deleted
+        deleted.delete(rec.name)
+      }
     }
     dirty.clear()
     const deletes = [...deleted]
@@ -115,9 +119,10 @@ export const make = (
     return Effect.zipRight(Effect.yieldNow(), Effect.suspend(() => (flush() ? flusher : Effect.void)))
   })
   return {
+    // a detached entity touched afterwards (its CondDetach) stays deleted: the commit writes only
+    // the entities registered then, and deletes what it does not write again
     touch: (rec) => {
       dirty.add(rec)
-      deleted.delete(rec.name)
       wakeFlusher()
     },
     forget: (rec) => {
