@@ -623,6 +623,17 @@ describe("signal", () => {
       expect(node.stats.deaths).toBe(1)
     }).pipe(withHam()))
 
+  it.effect("Ham.signalEntity right after the attach, before the first life has run: the entity dies of it", () =>
+    Effect.gen(function*() {
+      const events = yield* Ham.subscribe
+      const e = yield* Ham.attach(Entity.fiber("early", Effect.never))
+      // no yield in between: the first life starts on the next scheduler turn
+      yield* Ham.signalEntity(e, "SIGTERM")
+      const death = yield* nextEvent(events, (ev) => ev._tag === "CondDeath")
+      expect(death).toMatchObject({ entity: "early", abnormal: true, signal: "SIGTERM" })
+      expect((yield* entityNode("early")).status).toBe("dead")
+    }).pipe(withHam()))
+
   it.effect("SIGUSR1 on a fiber entity fails and leaves it running", () =>
     Effect.gen(function*() {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
