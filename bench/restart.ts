@@ -240,16 +240,16 @@ const loopRun = (setting: ReturnType<typeof setUp>, mode: "plain" | "ham") =>
         seen.set(s.pid, { endAt: BigInt(s.endAt), exitAt: BigInt(s.exitAt) })
       }
     }
+    /** for each kill the loop saw, the time from the SIGKILL to what `at` picks */
+    const sinceKill = (at: (s: { readonly endAt: bigint; readonly exitAt: bigint }) => bigint) =>
+      measured.flatMap((k) => {
+        const s = seen.get(k.pid)
+        return s === undefined ? [] : [millis(at(s) - k.killAt)]
+      })
     return {
       restart: measured.map((k) => millis(k.readyAt - k.killAt)),
-      end: measured.flatMap((k) => {
-        const s = seen.get(k.pid)
-        return s === undefined ? [] : [millis(s.endAt - k.killAt)]
-      }),
-      exit: measured.flatMap((k) => {
-        const s = seen.get(k.pid)
-        return s === undefined ? [] : [millis(s.exitAt - k.killAt)]
-      })
+      end: sinceKill((s) => s.endAt),
+      exit: sinceKill((s) => s.exitAt)
     }
   })
 

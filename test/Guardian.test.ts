@@ -135,15 +135,17 @@ describe("Guardian: the state store", () => {
       })
     ))
 
-  it.live("a detached entity is gone from the store", () =>
+  /** `name` attached with `life`, `before` run, then detached: the store opened again holds only `worker` */
+  const detachedIsGone = (name: string, life: Effect.Effect<void>, before: Effect.Effect<void, never, Ham.Ham>) =>
     inStoreDir((path) =>
       Effect.gen(function*() {
         yield* withStore(
           path,
           Effect.gen(function*() {
             yield* setup
-            yield* Ham.attach(Entity.fiber("other", Effect.never))
-            yield* Ham.detach("other")
+            yield* Ham.attach(Entity.fiber(name, life))
+            yield* before
+            yield* Ham.detach(name)
           })
         )
         yield* withStore(
@@ -154,32 +156,19 @@ describe("Guardian: the state store", () => {
           })
         )
       })
-    ))
+    )
+
+  it.live("a detached entity is gone from the store", () => detachedIsGone("other", Effect.never, Effect.void))
 
   it.live("a detached entity whose life had ended (nothing left to stop) is gone from the store too", () =>
-    inStoreDir((path) =>
-      Effect.gen(function*() {
-        yield* withStore(
-          path,
-          Effect.gen(function*() {
-            yield* setup
-            yield* Ham.attach(Entity.fiber("ended", Effect.void))
-            // its life has run and ended: the detach stops nothing, it is synchronous
-            yield* waitUntilEffect(
-              "its life ended",
-              Effect.map(Ham.snapshot, (tree) => tree.entities.find((e) => e.name === "ended")?.status === "dead")
-            )
-            yield* Ham.detach("ended")
-          })
-        )
-        yield* withStore(
-          path,
-          Effect.gen(function*() {
-            const tree = yield* Ham.snapshot
-            expect(tree.entities.map((e) => e.name)).toEqual(["worker"])
-          })
-        )
-      })
+    // its life has run and ended: the detach stops nothing, it is synchronous
+    detachedIsGone(
+      "ended",
+      Effect.void,
+      waitUntilEffect(
+        "its life ended",
+        Effect.map(Ham.snapshot, (tree) => tree.entities.find((e) => e.name === "ended")?.status === "dead")
+      )
     ))
 
   it.live("a process entity is restored whole: started again, and taken up by the next attach", () =>
