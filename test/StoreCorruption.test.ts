@@ -496,21 +496,27 @@ describe("Store corruption matrix", () => {
             watched: [],
             noLock: true
           })
-          const sound = join(dir, "sound.ham")
-          NodeFs.writeFileSync(sound, base, { mode: 0o600 })
+          // an undamaged copy for each opener: one copy shared by the two would be busy (held by the
+          // other opener's HAM) when both reach it at once
+          const sounds = [join(dir, "sound-0.ham"), join(dir, "sound-1.ham")]
+          for (const sound of sounds) NodeFs.writeFileSync(sound, base, { mode: 0o600 })
           const modes = new Map(cases.flatMap((c) => c.watched).map((file) => [file, modeOf(file)] as const))
           const before = new Map(cases.flatMap((c) => c.watched).map((file) => [file, digest(file)] as const))
 
-          // two openers side by side, each ending with the undamaged copy
+          // two openers side by side, each ending with an undamaged copy of its own
           const paths = cases.map((c) => c.path)
           const halves = [paths.filter((_, i) => i % 2 === 0), paths.filter((_, i) => i % 2 === 1)]
-          const [first, second] = yield* Effect.all(halves.map((half) => openAll([...half, sound])), { concurrency: 2 })
+          const [first, second] = yield* Effect.all(
+            halves.map((half, i) => openAll([...half, sounds[i]])),
+            { concurrency: 2 }
+          )
           const answers = new Map([...first.answers, ...second.answers])
           expect(cases.flatMap((c) => problems(c, answers.get(c.path), before))).toEqual([])
           for (const [file, mode] of modes) expect(modeOf(file), file).toBe(mode)
           // the last one, the undamaged copy, opens whole: the processes that opened them all were
           // alive at the end (each opener ran to its end: none crashed or hung)
-          for (const opened of [first, second]) {
+          for (const [i, opened] of [first, second].entries()) {
+            const sound = sounds[i]
             expect(opened.answers.get(sound)).toEqual({ path: sound, ok: true, entities: 2001 })
             expect(opened.processes).toBe(1)
           }
