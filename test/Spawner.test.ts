@@ -11,7 +11,8 @@ import { Deferred, Effect, Exit, Layer, Logger } from "effect"
 import { Entity, Ham, Tree } from "effect-ham"
 import { CondDeath } from "effect-ham/Condition"
 import * as ChildProcess from "node:child_process"
-import { existsSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import * as helper_ from "../src/internal/launch/helper.js"
 import * as inline_ from "../src/internal/launch/inline.js"
@@ -129,6 +130,35 @@ describe("the spawner process", () => {
         expect(parentOf(up.svc)).toBe(up.spawner)
         process.kill(up.host, "SIGKILL")
         yield* waitUntil("the child and the spawner gone", () => !isLive(up.svc) && !isLive(up.spawner!), 5000)
+        expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
+      }),
+    40_000
+  )
+
+  it.live(
+    "the HAM's process SIGKILLed: the private directories it left (notify, spawner) are removed by the next HAM",
+    () =>
+      Effect.gen(function*() {
+        const marker = `${process.pid}2`
+        const up = yield* startHost(marker, "process")
+        const parent = realpathSync(tmpdir())
+        const leftBy = (pid: number) =>
+          readdirSync(parent).filter((name) => name.startsWith(`ham-${pid}-`) || name.startsWith(`ham-spawner-${pid}-`))
+        // made while it runs (none is removed while its process lives)
+        expect(leftBy(up.host).map((name) => name.replace(/-[A-Za-z0-9]{6}$/, "")).sort()).toEqual([
+          `ham-${up.host}`,
+          `ham-spawner-${up.host}`
+        ])
+        process.kill(up.host, "SIGKILL")
+        yield* waitUntil("the host, its child and its spawner gone", () =>
+          !isLive(up.host) && !isLive(up.svc) && !isLive(up.spawner!), 5000)
+        expect(leftBy(up.host)).toHaveLength(2)
+        // a new HAM, whose first child starts its spawner: both kinds are swept
+        yield* Effect.gen(function*() {
+          yield* Ham.attach(Entity.process("svc", Command.make("sleep", "31.85")))
+          yield* pidOf("svc")
+          expect(leftBy(up.host)).toEqual([])
+        }).pipe(withHam())
         expect(liveWithCmdline(`sleep 3600.${marker}`)).toEqual([])
       }),
     40_000

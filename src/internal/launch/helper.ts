@@ -21,8 +21,9 @@
  * exits: no orphan is left. When the helper dies, the HAM kills the children it had started and
  * reports their deaths; the next spawn starts a new helper.
  *
- * The helper's script is written to a private directory (0700) made on the first start and
- * removed with the scope.
+ * The helper's script is written to a private directory (0700, named after the HAM's process)
+ * made on the first start and removed with the scope; those a HAM killed by SIGKILL left are
+ * removed by the next one (`tmpdirs.ts`).
  *
  * @internal
  */
@@ -31,10 +32,10 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { StringDecoder } from "node:string_decoder"
 import * as procfs from "../procfs.js"
+import * as tmpdirs from "../tmpdirs.js"
 import type { Forked, Listener, Relaunch, Request } from "./child.js"
 import type { Authorisation, ExitInfo } from "./launcher.js"
 import * as life_ from "./life.js"
@@ -351,8 +352,7 @@ export const make = (options?: HelperOptions): Effect.Effect<Helper, never, Scop
     let scriptPath: string | undefined
 
     /** the private directory (mkdtemp makes it 0700), made on the first start */
-    const privateDirectory = (): string =>
-      directory ??= NodeFs.mkdtempSync(NodePath.join(NodeFs.realpathSync(NodeOs.tmpdir()), "ham-spawner-"))
+    const privateDirectory = (): string => directory ??= tmpdirs.makePrivate("ham-spawner-")
 
     /** the script, written on the first start */
     const script = (): string => {

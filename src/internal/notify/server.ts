@@ -15,8 +15,8 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as probe_ from "../probe.js"
+import * as tmpdirs from "../tmpdirs.js"
 import * as limits from "./limits.js"
 import {
   errorText,
@@ -412,8 +412,9 @@ export const serve = <R = never>(
   })
 
 /**
- * Makes a private directory (mode 0700, under the OS temp directory) for notify sockets,
- * removed with its content when the scope closes. The paths stay short (a socket path has at
+ * Makes a private directory (mode 0700, under the OS temp directory, named after this process)
+ * for notify sockets, removed with its content when the scope closes; those a HAM killed by
+ * SIGKILL left are removed first (`tmpdirs.ts`). The paths stay short (a socket path has at
  * most 107 bytes): name the sockets by a short id, not by the entity name.
  *
  * @internal
@@ -423,7 +424,7 @@ export const makeSocketDirectory = (
 ): Effect.Effect<string, NotifySocketError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
-      try: () => fs.mkdtempSync(`${fs.realpathSync(os.tmpdir())}/${prefix}`),
+      try: () => tmpdirs.makePrivate(prefix),
       catch: (u) => new NotifySocketError({ path: prefix, reason: `mkdtemp: ${errorText(u)}` })
     }),
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
