@@ -115,6 +115,8 @@ setInterval(() => {
   }
 }, 1000)
 server.listen(0, "127.0.0.1", () => process.stderr.write("port " + server.address().port + "\\n"))
+// the bench gone (its end of stdin closed, even by a SIGKILL): nothing to measure for
+process.stdin.on("end", () => process.exit(1)).resume()
 `
 
 /**
@@ -150,6 +152,12 @@ process.on("SIGTERM", () => {
   if (mode === "ham") require("node:fs").writeSync(1, JSON.stringify(seen) + "\\n")
   process.exit(0)
 })
+// the bench gone (its end of stdin closed, even by a SIGKILL): the child goes too, nothing is left
+process.stdin.on("end", () => {
+  child.removeAllListeners("exit")
+  child.kill("SIGKILL")
+  process.exit(1)
+}).resume()
 `
 
 const quantile = (xs: ReadonlyArray<number>, q: number) => {
@@ -197,7 +205,8 @@ const startMeasurer = (measurer: string) =>
     const child = ChildProcess.spawn(
       process.execPath,
       [measurer, String(kills), String(warmKills), String(gapMin), String(gapMax)],
-      { stdio: ["ignore", "pipe", "pipe"] }
+      // its stdin ends when this process goes: it then exits
+      { stdio: ["pipe", "pipe", "pipe"] }
     )
     let out = ""
     let err = ""
@@ -225,8 +234,9 @@ const millis = (ns: bigint) => Number(ns) / 1e6
 const loopRun = (setting: ReturnType<typeof setUp>, mode: "plain" | "ham") =>
   Effect.gen(function*() {
     const { port, results } = yield* startMeasurer(setting.measurer)
+    // its stdin ends when this process goes: it then kills its child and exits
     const loop = ChildProcess.spawn(process.execPath, [setting.loop, mode, ...setting.service, String(port)], {
-      stdio: ["ignore", "pipe", "ignore"]
+      stdio: ["pipe", "pipe", "ignore"]
     })
     let out = ""
     loop.stdout.on("data", (chunk) => (out += chunk))
