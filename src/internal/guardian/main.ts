@@ -23,13 +23,13 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as action_ from "../action.js"
 import * as entity_ from "../entity.js"
 import * as ham_ from "../ham/make.js"
 import { startTimeOf } from "../procStart.js"
 import * as probe_ from "../store/probe.js"
+import * as tmpdirs from "../tmpdirs.js"
 import * as tree_ from "../tree.js"
 import * as guardian_ from "./layer.js"
 
@@ -177,7 +177,8 @@ const warmUpOnce = Effect.gen(function*() {
 })
 
 const warmUp = Effect.acquireUseRelease(
-  Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "ham-guardian-warm-"))),
+  // named after this process: one a SIGKILLed guardian left is removed by the next (tmpdirs.ts)
+  Effect.sync(() => tmpdirs.makePrivate("ham-guardian-warm-")),
   (dir) => {
     const store = guardian_.layer({ path: NodePath.join(dir, "warm.ham") })
     const once = warmUpOnce.pipe(Effect.scoped, Effect.provide(ham_.layer({ verbosity: 0 }).pipe(Layer.provide(store))))
