@@ -8,13 +8,14 @@
  *   2. waits until its port accepts connections again (at most 5 seconds);
  *   3. runs a "remount" command, which appends a marker line to a log file.
  *
- * The example reads from the server, kills it with SIGKILL, waits for the remount marker, reads
- * again (from the new process), and prints every step with the milliseconds since the kill.
+ * The example reads from the server, kills it with SIGKILL, waits until the last step of the list
+ * has run, reads the remount marker and again from the server (the new process), and prints every
+ * step with the milliseconds since the kill.
  *
  *   npm run example -- examples/file-server-recovery.ts
  */
 import { Command } from "@effect/platform"
-import { Console, Effect, Schedule } from "effect"
+import { Console, Deferred, Effect, Schedule } from "effect"
 import { Action, Entity, Ham, HamLive, Tree } from "effect-ham"
 import { CondDeath, type ConditionEvent } from "effect-ham/Condition"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -70,6 +71,8 @@ const program = Effect.gen(function*() {
     Effect.suspend(() => Console.log(`[+${String(Date.now() - zero).padStart(4)} ms] ${text}`))
   const ham = yield* Ham.Ham
   const serverPid = Effect.map(ham.snapshot, (tree) => tree.entities.find((e) => e.name === "file-server")?.pid)
+  // done by the list's last step: the whole list ran
+  const recovered = yield* Deferred.make<void>()
 
   // the recovery, on a placeholder: in place before the server exists
   const server = yield* Ham.entity("file-server")
@@ -96,7 +99,10 @@ const program = Effect.gen(function*() {
     Ham.waitfor({ port, timeout: "5 seconds" }),
     Ham.action(Action.effect(say(`step 2: port ${port} accepts connections`), { label: "port-up" })),
     Ham.execute(appendLine(log, "remounted /export/data"), { timeout: "5 seconds" }),
-    Ham.action(Action.effect(say("step 3: remount command ran"), { label: "remounted" }))
+    Ham.action(Action.effect(
+      Effect.zipRight(say("step 3: remount command ran"), Deferred.succeed(recovered, undefined)),
+      { label: "remounted" }
+    ))
   )
 
   yield* Ham.attach(
@@ -115,11 +121,13 @@ const program = Effect.gen(function*() {
   yield* say(`killing the file server (pid ${pid}) with SIGKILL`)
   process.kill(pid!, "SIGKILL")
 
-  // the remount marker tells that the whole list ran
-  const deadline = Date.now() + 10_000
-  while (!(existsSync(log) && readFileSync(log, "utf8").includes("remounted"))) {
-    if (Date.now() > deadline) return yield* Effect.dieMessage("no remount marker within 10 seconds")
-    yield* Effect.sleep("10 millis")
+  // the list's last step runs after the remount command has written its marker
+  yield* Deferred.await(recovered).pipe(
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "the recovery did not end within 10 seconds" }),
+    Effect.orDie
+  )
+  if (!(existsSync(log) && readFileSync(log, "utf8").includes("remounted"))) {
+    return yield* Effect.dieMessage("no remount marker after the recovery")
   }
   yield* say(`remount marker: ${readFileSync(log, "utf8").trim()}`)
   const newPid = yield* serverPid
